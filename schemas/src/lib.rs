@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod chain;
 pub mod envelope;
 pub mod events;
+pub mod migrations;
 pub mod sealed;
 pub mod upcast;
 

@@ -1,0 +1,9 @@
+//! Annal: an Apple MDM server whose source of truth is an append-only event log.
+//!
+//! Layout (ARCHITECTURE.md §1): `store` is the log, `audit` verifies its hash chain, `bench`
+//! measures it, `http` serves it. The event types live in the `annal-schemas` crate.
+
+pub mod audit;
+pub mod bench;
+pub mod http;
+pub mod store;

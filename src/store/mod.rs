@@ -1,0 +1,136 @@
+//! The event log (ARCHITECTURE.md §2): one trait, three backends, one conformance suite
+//! (`tests/store_conformance.rs`).
+//!
+//! Guarantees every backend gives:
+//! - `append` is atomic per call, checks the stream's expected version, and is idempotent by
+//!   event id: retrying a call whose answer was lost returns the original result.
+//! - Global positions start at 1 and are dense and in commit order (SQLite, PostgreSQL), so a
+//!   reader that has seen position N has seen everything before it.
+//! - `subscribe_all` delivers every event from a position exactly once, in order, then follows
+//!   new appends live.
+
+mod group;
+mod rules;
+mod sqlite;
+mod subscription;
+mod url;
+
+mod postgres;
+
+#[cfg(feature = "kurrentdb")]
+mod kurrentdb;
+
+use std::sync::Arc;
+
+use annal_schemas::{ChainHash, NewEvent, RecordedEvent};
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use tokio::sync::watch;
+
+pub use postgres::PostgresStore;
+pub use rules::ExpectedVersion;
+pub use sqlite::SqliteStore;
+pub use subscription::poll_subscription;
+pub use url::{open, StoreUrl};
+
+/// The outcome of a successful append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendResult {
+    /// The stream's version after the append (the version of its last event).
+    pub stream_version: u64,
+    pub first_position: u64,
+    pub last_position: u64,
+    /// True when every event was already in the log (an idempotent retry): nothing was written.
+    pub already_appended: bool,
+}
+
+/// The log's last position and hash; `position` 0 means empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    pub position: u64,
+    pub hash: ChainHash,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("wrong expected version on stream {stream:?}: expected {expected}, the stream is at version {actual}")]
+    WrongExpectedVersion {
+        stream: String,
+        expected: ExpectedVersion,
+        actual: u64,
+    },
+    #[error("event {event_id} is already in the log {detail}; a retry must resend exactly the same events")]
+    IdempotencyConflict { event_id: uuid::Uuid, detail: String },
+    #[error("invalid append: {0}")]
+    Invalid(String),
+    /// The backend cannot be reached or refused the write; the caller may retry (HTTP 503).
+    #[error("event store unavailable: {0}")]
+    Unavailable(String),
+    /// The log does not hold what its invariants promise (a gap, an unreadable row).
+    #[error("event store corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Which ordering guarantees a backend gives; the conformance suite checks exactly these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Positions are 1, 2, 3, … with no gaps (false on KurrentDB, whose $all positions are
+    /// monotonic log offsets).
+    pub dense_positions: bool,
+    /// The hash chain runs along the global order (on KurrentDB it runs per stream).
+    pub global_hash_chain: bool,
+}
+
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends `events` to `stream` atomically if the stream is at `expected`.
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError>;
+
+    /// Events of `stream` from version `from_version` (inclusive), at most `limit`.
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Events from global position `from_position` (inclusive), at most `limit`, in order.
+    async fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    async fn head(&self) -> Result<Head, StoreError>;
+
+    /// A receiver that changes whenever the log's head position moves (in this process or, for
+    /// shared backends, in any process).
+    fn watch_head(&self) -> watch::Receiver<u64>;
+
+    fn capabilities(&self) -> Capabilities;
+
+    /// Every event from `from_position` (inclusive), exactly once and in order: first the
+    /// catch-up, then live appends. Ends with an error if the log shows a gap.
+    fn subscribe_all(self: Arc<Self>, from_position: u64) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
+        poll_subscription(self, from_position)
+    }
+}
+
+/// Stream names are protocol identifiers (UDIDs, EnrollmentIDs): refuse what could confuse a
+/// log reader or a shell.
+pub(crate) fn check_append_input(stream: &str, events: &[NewEvent]) -> Result<(), StoreError> {
+    if stream.is_empty() || stream.len() > 512 || stream.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(format!("stream name {stream:?} is empty, too long or has control characters")));
+    }
+    if events.is_empty() {
+        return Err(StoreError::Invalid("no events to append".into()));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for e in events {
+        if !ids.insert(e.event_id) {
+            return Err(StoreError::Invalid(format!("event id {} appears twice in one append", e.event_id)));
+        }
+    }
+    Ok(())
+}

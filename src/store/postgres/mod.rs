@@ -1,0 +1,91 @@
+//! PostgreSQL: the shared engine for several `annal serve` nodes.
+//!
+//! Appends from every process serialize on one row lock (`annal_head … FOR UPDATE`) taken inside
+//! the append transaction, and positions are assigned under it, so positions are dense and
+//! commit in the order they were assigned: a reader tailing `position > N` never skips an event
+//! committed late. Within one process a writer task batches concurrent appends into one
+//! transaction (group commit), which wins back the throughput the lock costs. Every commit
+//! notifies a channel; each process LISTENs and wakes its subscriptions.
+
+mod listener;
+mod rows;
+mod writer;
+
+use annal_schemas::{NewEvent, RecordedEvent};
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_postgres::NoTls;
+
+use super::group::AppendRequest;
+use super::{check_append_input, AppendResult, Capabilities, EventStore, ExpectedVersion, Head, StoreError};
+
+pub struct PostgresStore {
+    pool: Pool,
+    requests: mpsc::UnboundedSender<AppendRequest>,
+    head: watch::Receiver<u64>,
+}
+
+impl PostgresStore {
+    /// Connects, applies migrations and starts the writer and the LISTEN task.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let config: tokio_postgres::Config =
+            url.parse().map_err(|e| StoreError::Invalid(format!("PostgreSQL URL: {e}")))?;
+        let manager = Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .build()
+            .map_err(|e| StoreError::Invalid(format!("PostgreSQL pool: {e}")))?;
+        let client = pool.get().await.map_err(pool_error)?;
+        rows::migrate(&client).await?;
+        let channel = rows::notify_channel(&client).await?;
+        let head = rows::head(&client).await?;
+        drop(client);
+        let (head_tx, head_rx) = watch::channel(head.position);
+        listener::spawn(config, channel.clone(), head_tx.clone());
+        let requests = writer::spawn(pool.clone(), channel, head_tx);
+        Ok(Self { pool, requests, head: head_rx })
+    }
+}
+
+#[async_trait]
+impl EventStore for PostgresStore {
+    async fn append(&self, stream: &str, expected: ExpectedVersion, events: Vec<NewEvent>) -> Result<AppendResult, StoreError> {
+        check_append_input(stream, &events)?;
+        let (reply, answer) = oneshot::channel();
+        let request = AppendRequest { stream: stream.to_string(), expected, events, reply };
+        self.requests.send(request).map_err(|_| StoreError::Unavailable("the writer task has stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Unavailable("the writer task dropped the append".into()))?
+    }
+
+    async fn read_stream(&self, stream: &str, from_version: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        rows::read_stream(&client, stream, from_version, limit).await
+    }
+
+    async fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        rows::read_all(&client, from_position, limit).await
+    }
+
+    async fn head(&self) -> Result<Head, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        rows::head(&client).await
+    }
+
+    fn watch_head(&self) -> watch::Receiver<u64> {
+        self.head.clone()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { dense_positions: true, global_hash_chain: true }
+    }
+}
+
+fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    StoreError::Unavailable(format!("PostgreSQL: {e}"))
+}
+
+pub(super) fn pg(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Unavailable(format!("PostgreSQL: {e}"))
+}

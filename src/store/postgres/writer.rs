@@ -1,0 +1,115 @@
+//! The per-process writer task: group commit under the cross-process append lock.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
+
+use super::{pg, pool_error, rows};
+use crate::store::group::{gather, plan_group, AppendRequest, LogLookup};
+use crate::store::rules::Existing;
+use crate::store::{Head, StoreError};
+
+const MAX_GROUP_EVENTS: usize = 10_000;
+
+pub fn spawn(pool: Pool, channel: String, head_tx: watch::Sender<u64>) -> mpsc::UnboundedSender<AppendRequest> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<AppendRequest>();
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let group = gather(first, || rx.try_recv().ok(), MAX_GROUP_EVENTS);
+            commit_group(&pool, &channel, &head_tx, group).await;
+        }
+    });
+    tx
+}
+
+async fn commit_group(pool: &Pool, channel: &str, head_tx: &watch::Sender<u64>, group: Vec<AppendRequest>) {
+    let mut client = match pool.get().await {
+        Ok(c) => c,
+        Err(e) => return fail_all(group, pool_error(e)),
+    };
+    let tx = match client.transaction().await {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(group, pg(e)),
+    };
+    let (head, now, mut lookup) = match lock_and_prefetch(&tx, &group).await {
+        Ok(x) => x,
+        Err(e) => return fail_all(group, e),
+    };
+    let plan = plan_group(group, head, now, &mut lookup);
+    let mut commit = Ok(());
+    if !plan.events.is_empty() {
+        commit = write(&tx, channel, &plan.events, &plan.head).await;
+    }
+    commit = match commit {
+        Ok(()) => tx.commit().await.map_err(pg),
+        Err(e) => Err(e), // dropping `tx` rolls back
+    };
+    if commit.is_ok() {
+        let position = plan.head.position;
+        head_tx.send_if_modified(|h| (position > *h).then(|| *h = position).is_some());
+    }
+    plan.answer(commit);
+}
+
+/// Takes the append lock, reads the head and the database clock, and fetches what the planner
+/// needs to know about the group's ids and streams in two queries.
+async fn lock_and_prefetch(
+    tx: &tokio_postgres::Transaction<'_>,
+    group: &[AppendRequest],
+) -> Result<(Head, DateTime<Utc>, Prefetched), StoreError> {
+    let row = tx
+        .query_one(
+            "SELECT position, hash, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::bigint \
+             FROM annal_head WHERE id = 1 FOR UPDATE",
+            &[],
+        )
+        .await
+        .map_err(pg)?;
+    let head = rows::to_head(&row)?;
+    // The database's clock, read under the lock, keeps recorded_at in commit order across nodes.
+    let now = annal_schemas::envelope::from_micros(row.get(2));
+    let ids: Vec<Uuid> = group.iter().flat_map(|r| r.events.iter().map(|e| e.event_id)).collect();
+    let mut streams: Vec<&str> = group.iter().map(|r| r.stream.as_str()).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    let existing = rows::existing(tx, &ids).await?;
+    let versions = rows::stream_versions(tx, &streams).await?;
+    Ok((head, now, Prefetched { existing, versions }))
+}
+
+async fn write(
+    tx: &tokio_postgres::Transaction<'_>,
+    channel: &str,
+    events: &[annal_schemas::RecordedEvent],
+    head: &Head,
+) -> Result<(), StoreError> {
+    rows::insert(tx, events).await?;
+    tx.execute("UPDATE annal_head SET position = $1, hash = $2 WHERE id = 1", &[&(head.position as i64), &head.hash.as_slice()])
+        .await
+        .map_err(pg)?;
+    tx.execute("SELECT pg_notify($1, $2)", &[&channel, &head.position.to_string()]).await.map_err(pg)?;
+    Ok(())
+}
+
+struct Prefetched {
+    existing: HashMap<Uuid, Existing>,
+    versions: HashMap<String, u64>,
+}
+
+impl LogLookup for Prefetched {
+    fn existing(&mut self, ids: &[Uuid]) -> Result<Vec<Existing>, StoreError> {
+        Ok(ids.iter().filter_map(|id| self.existing.get(id).cloned()).collect())
+    }
+    fn stream_version(&mut self, stream: &str) -> Result<u64, StoreError> {
+        Ok(self.versions.get(stream).copied().unwrap_or(0))
+    }
+}
+
+fn fail_all(group: Vec<AppendRequest>, e: StoreError) {
+    for r in group {
+        let _ = r.reply.send(Err(StoreError::Unavailable(e.to_string())));
+    }
+}

@@ -1,0 +1,143 @@
+//! The embedded default: one SQLite file in the data directory, WAL, `synchronous=FULL`.
+//!
+//! All appends go through one writer thread, which commits everything queued since its last
+//! commit in one transaction: concurrent appenders share one fsync (group commit). Reads use a
+//! small pool of read-only connections, which WAL lets run beside the writer.
+
+mod rows;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use annal_schemas::{NewEvent, RecordedEvent};
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{oneshot, watch};
+
+use super::{check_append_input, AppendResult, Capabilities, EventStore, ExpectedVersion, Head, StoreError};
+use super::group::AppendRequest;
+use writer::Writer;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    requests: std::sync::mpsc::Sender<AppendRequest>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    head: watch::Receiver<u64>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the log at `path` and starts its writer thread.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| unavailable(format!("creating {}: {e}", dir.display())))?;
+        }
+        let conn = Connection::open(&path).map_err(sql)?;
+        configure(&conn)?;
+        migrate(&conn)?;
+        let head = rows::head(&conn)?;
+        let (head_tx, head_rx) = watch::channel(head.position);
+        let requests = Writer::spawn(conn, head, head_tx)?;
+        Ok(Self { path, requests, readers: Arc::new(Mutex::new(Vec::new())), head: head_rx })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on a pooled read-only connection on the blocking pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().map_err(|_| unavailable("reader pool poisoned"))?.pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => open_reader(&path)?,
+            };
+            let result = f(&conn);
+            if let Ok(mut pool) = readers.lock() {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| unavailable(format!("reader task: {e}")))?
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        check_append_input(stream, &events)?;
+        let (reply, answer) = oneshot::channel();
+        let request = AppendRequest { stream: stream.to_string(), expected, events, reply };
+        self.requests.send(request).map_err(|_| unavailable("the writer thread has stopped"))?;
+        answer.await.map_err(|_| unavailable("the writer thread dropped the append"))?
+    }
+
+    async fn read_stream(&self, stream: &str, from_version: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let stream = stream.to_string();
+        self.read(move |c| rows::read_stream(c, &stream, from_version, limit)).await
+    }
+
+    async fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.read(move |c| rows::read_all(c, from_position, limit)).await
+    }
+
+    async fn head(&self) -> Result<Head, StoreError> {
+        self.read(|c| rows::head(c)).await
+    }
+
+    fn watch_head(&self) -> watch::Receiver<u64> {
+        self.head.clone()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { dense_positions: true, global_hash_chain: true }
+    }
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    // WAL must be set explicitly (SQLite defaults to DELETE); FULL makes every commit fsync the
+    // WAL, which is what "acknowledged means durable" needs.
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(sql)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(unavailable(format!("could not switch to WAL (journal_mode is {mode})")));
+    }
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;").map_err(sql)
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let current: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql)?;
+    for (version, ddl) in annal_schemas::migrations::SQLITE {
+        if *version > current {
+            conn.execute_batch(&format!("BEGIN; {ddl}; PRAGMA user_version={version}; COMMIT;")).map_err(sql)?;
+        }
+    }
+    Ok(())
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(sql)?;
+    conn.execute_batch("PRAGMA busy_timeout=5000;").map_err(sql)?;
+    Ok(conn)
+}
+
+pub(super) fn sql(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(format!("sqlite: {e}"))
+}
+
+fn unavailable(msg: impl Into<String>) -> StoreError {
+    StoreError::Unavailable(msg.into())
+}

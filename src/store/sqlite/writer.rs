@@ -1,0 +1,78 @@
+//! The single writer thread and its group commit.
+//!
+//! The thread blocks for one request, then takes every request already waiting (up to a bound)
+//! and commits them in one transaction: under load many appends share one fsync; alone, an
+//! append commits at once. Answers are sent only after COMMIT returns, so an append that was
+//! answered is on disk.
+
+use std::sync::mpsc::{Receiver, Sender};
+
+use chrono::Utc;
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::{rows, sql};
+use crate::store::group::{gather, plan_group, AppendRequest, LogLookup};
+use crate::store::rules::Existing;
+use crate::store::{Head, StoreError};
+
+/// Bounds a group so one commit never holds more than this many events in memory.
+const MAX_GROUP_EVENTS: usize = 10_000;
+
+pub struct Writer {
+    conn: Connection,
+    head: Head,
+    head_tx: watch::Sender<u64>,
+}
+
+impl Writer {
+    pub fn spawn(conn: Connection, head: Head, head_tx: watch::Sender<u64>) -> Result<Sender<AppendRequest>, StoreError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let writer = Writer { conn, head, head_tx };
+        std::thread::Builder::new()
+            .name("annal-sqlite-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| StoreError::Unavailable(format!("starting the writer thread: {e}")))?;
+        Ok(tx)
+    }
+
+    fn run(mut self, rx: Receiver<AppendRequest>) {
+        // Ends when every SqliteStore handle (every Sender) is dropped.
+        while let Ok(first) = rx.recv() {
+            let group = gather(first, || rx.try_recv().ok(), MAX_GROUP_EVENTS);
+            self.commit_group(group);
+        }
+    }
+
+    fn commit_group(&mut self, group: Vec<AppendRequest>) {
+        let tx = match self.conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) => return fail_all(group, sql(e)),
+        };
+        let plan = plan_group(group, self.head, Utc::now(), &mut Lookup(&tx));
+        let commit = plan.events.iter().try_for_each(|e| rows::insert(&tx, e)).and_then(|()| tx.commit().map_err(sql));
+        if commit.is_ok() && plan.head.position != self.head.position {
+            self.head = plan.head;
+            self.head_tx.send_replace(self.head.position);
+        }
+        plan.answer(commit);
+    }
+}
+
+struct Lookup<'a>(&'a Connection);
+
+impl LogLookup for Lookup<'_> {
+    fn existing(&mut self, ids: &[Uuid]) -> Result<Vec<Existing>, StoreError> {
+        rows::existing(self.0, ids)
+    }
+    fn stream_version(&mut self, stream: &str) -> Result<u64, StoreError> {
+        rows::stream_version(self.0, stream)
+    }
+}
+
+fn fail_all(group: Vec<AppendRequest>, e: StoreError) {
+    for r in group {
+        let _ = r.reply.send(Err(StoreError::Unavailable(e.to_string())));
+    }
+}

@@ -1,0 +1,88 @@
+//! Choosing a backend from one URL, as `--store` and `ANNAL_STORE` give it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{EventStore, PostgresStore, SqliteStore, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// `sqlite:<path>` or `sqlite://<path>`.
+    Sqlite(PathBuf),
+    /// `postgres://…` / `postgresql://…`, passed to the driver as is.
+    Postgres(String),
+    /// `kurrentdb://…` / `esdb://…` (needs the `kurrentdb` cargo feature).
+    KurrentDb(String),
+}
+
+impl std::str::FromStr for StoreUrl {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        if let Some(path) = s.strip_prefix("sqlite://").or_else(|| s.strip_prefix("sqlite:")) {
+            if path.is_empty() {
+                return Err(StoreError::Invalid("sqlite: URL without a path".into()));
+            }
+            return Ok(StoreUrl::Sqlite(PathBuf::from(path)));
+        }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return Ok(StoreUrl::Postgres(s.to_string()));
+        }
+        if s.starts_with("kurrentdb://") || s.starts_with("esdb://") || s.starts_with("kurrentdb+discover://") {
+            return Ok(StoreUrl::KurrentDb(s.to_string()));
+        }
+        Err(StoreError::Invalid(format!(
+            "unknown store URL {:?}: use sqlite:<path>, postgres://… or kurrentdb://…",
+            redact(s)
+        )))
+    }
+}
+
+impl std::fmt::Display for StoreUrl {
+    /// Shows the URL without its password, for logs and `config check`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreUrl::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
+            StoreUrl::Postgres(u) | StoreUrl::KurrentDb(u) => f.write_str(&redact(u)),
+        }
+    }
+}
+
+/// Replaces the password in `scheme://user:password@host` with `***`.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_string() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+/// Opens the backend `url` names.
+pub async fn open(url: &StoreUrl) -> Result<Arc<dyn EventStore>, StoreError> {
+    match url {
+        StoreUrl::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path)?)),
+        StoreUrl::Postgres(u) => Ok(Arc::new(PostgresStore::connect(u).await?)),
+        #[cfg(feature = "kurrentdb")]
+        StoreUrl::KurrentDb(u) => Ok(Arc::new(super::kurrentdb::KurrentStore::connect(u).await?)),
+        #[cfg(not(feature = "kurrentdb"))]
+        StoreUrl::KurrentDb(_) => Err(StoreError::Invalid(
+            "this build has no KurrentDB backend: build with `--features kurrentdb`".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_redacts() {
+        assert_eq!("sqlite:data/annal.db".parse::<StoreUrl>().unwrap(), StoreUrl::Sqlite("data/annal.db".into()));
+        assert_eq!("sqlite:///tmp/x.db".parse::<StoreUrl>().unwrap(), StoreUrl::Sqlite("/tmp/x.db".into()));
+        let pg: StoreUrl = "postgres://annal:s3cret@db:5432/annal".parse().unwrap();
+        assert_eq!(pg.to_string(), "postgres://annal:***@db:5432/annal");
+        assert!("mysql://x".parse::<StoreUrl>().is_err());
+        assert!("sqlite:".parse::<StoreUrl>().is_err());
+    }
+}
