@@ -116,12 +116,19 @@ catalog! {
 }
 
 pub(crate) fn schema_value<T: JsonSchema>(name: &str, version: u32) -> serde_json::Value {
-    with_id(serde_json::to_value(schemars::schema_for!(T)).unwrap_or_default(), name, version)
+    with_id(
+        serde_json::to_value(schemars::schema_for!(T)).unwrap_or_default(),
+        name,
+        version,
+    )
 }
 
 fn with_id(mut schema: serde_json::Value, name: &str, version: u32) -> serde_json::Value {
     if let Some(obj) = schema.as_object_mut() {
-        obj.insert("$id".into(), format!("https://annal.dev/schemas/events/{name}.v{version}.json").into());
+        obj.insert(
+            "$id".into(),
+            format!("https://annal.dev/schemas/events/{name}.v{version}.json").into(),
+        );
         obj.insert("x-annal-event-type".into(), name.into());
         obj.insert("x-annal-schema-version".into(), version.into());
     }
@@ -135,19 +142,32 @@ mod tests {
 
     #[test]
     fn round_trips_current_version() {
-        let e = Event::from(CommandCancelled { command_uuid: Uuid::nil(), reason: CancelReason::Reenrolled });
+        let e = Event::from(CommandCancelled {
+            command_uuid: Uuid::nil(),
+            reason: CancelReason::Reenrolled,
+        });
         let back = Event::decode(e.event_type(), e.schema_version(), &e.to_data()).unwrap();
         assert_eq!(back, e);
     }
 
     #[test]
     fn refuses_unknown_and_future() {
-        assert!(matches!(Event::decode("Nope", 1, b"{}"), Err(DecodeError::UnknownType(_))));
+        assert!(matches!(
+            Event::decode("Nope", 1, b"{}"),
+            Err(DecodeError::UnknownType(_))
+        ));
         assert!(matches!(
             Event::decode("Idle", 9, b"{}"),
-            Err(DecodeError::FutureVersion { version: 9, current: 1, .. })
+            Err(DecodeError::FutureVersion {
+                version: 9,
+                current: 1,
+                ..
+            })
         ));
-        assert!(matches!(Event::decode("Idle", 1, b"{\"device\":1}"), Err(DecodeError::Body { .. })));
+        assert!(matches!(
+            Event::decode("Idle", 1, b"{\"device\":1}"),
+            Err(DecodeError::Body { .. })
+        ));
     }
 
     #[test]

@@ -1,1 +1,6 @@
-//! placeholder
+//! Audit integrity (ARCHITECTURE.md §6): recompute the hash chain over the whole log and name
+//! the first event that was modified, removed or reordered.
+
+mod verify;
+
+pub use verify::{verify, Checkpoint, Finding, Report};

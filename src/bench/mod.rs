@@ -1,1 +1,4 @@
+//! Benchmark harnesses (`annal bench …`). Figures go to docs/BENCHMARKS.md; nothing here is
+//! asserted by a test, since timings depend on the machine.
 
+pub mod store;

@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use tokio::sync::watch;
 
-pub use postgres::PostgresStore;
+pub use postgres::{drop_schema, url_with_new_schema, PostgresStore};
 pub use rules::ExpectedVersion;
 pub use sqlite::SqliteStore;
 pub use subscription::poll_subscription;

@@ -82,10 +82,46 @@ impl EventStore for PostgresStore {
     }
 }
 
+/// Creates `schema` (if needed) in the database at `base_url` and returns a URL whose
+/// connections use it: how tests and benchmarks get a log of their own in a shared database.
+pub async fn url_with_new_schema(base_url: &str, schema: &str) -> Result<String, StoreError> {
+    if !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(StoreError::Invalid(format!("schema name {schema:?}: use letters, digits and _")));
+    }
+    let config: tokio_postgres::Config =
+        base_url.parse().map_err(|e| StoreError::Invalid(format!("PostgreSQL URL: {e}")))?;
+    let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
+    let driver = tokio::spawn(connection);
+    client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).await.map_err(pg)?;
+    drop(client);
+    let _ = driver.await;
+    let separator = if base_url.contains('?') { '&' } else { '?' };
+    Ok(format!("{base_url}{separator}options=-c%20search_path%3D{schema}"))
+}
+
+/// Drops a schema made by [`url_with_new_schema`], with everything in it.
+pub async fn drop_schema(base_url: &str, schema: &str) -> Result<(), StoreError> {
+    if !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(StoreError::Invalid(format!("schema name {schema:?}: use letters, digits and _")));
+    }
+    let config: tokio_postgres::Config =
+        base_url.parse().map_err(|e| StoreError::Invalid(format!("PostgreSQL URL: {e}")))?;
+    let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
+    let driver = tokio::spawn(connection);
+    client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await.map_err(pg)?;
+    drop(client);
+    let _ = driver.await;
+    Ok(())
+}
+
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
     StoreError::Unavailable(format!("PostgreSQL: {e}"))
 }
 
 pub(super) fn pg(e: tokio_postgres::Error) -> StoreError {
-    StoreError::Unavailable(format!("PostgreSQL: {e}"))
+    // The driver's Display says only "db error"; the server's code and message say what failed.
+    match e.as_db_error() {
+        Some(db) => StoreError::Unavailable(format!("PostgreSQL {}: {}", db.code().code(), db.message())),
+        None => StoreError::Unavailable(format!("PostgreSQL: {e}")),
+    }
 }

@@ -1,0 +1,77 @@
+//! `annal audit verify` and `annal audit head`.
+
+use std::process::ExitCode;
+
+use annal::audit::{verify, Checkpoint};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain over the whole log. Exits 1 and names the first event that was
+    /// modified, removed or reordered.
+    Verify {
+        /// A checkpoint exported earlier with `annal audit head` (`<position>:<hash>`); also
+        /// catches events removed from the end of the log.
+        #[arg(long)]
+        checkpoint: Option<Checkpoint>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the log's head (position and hash), to keep as a checkpoint outside the log.
+    Head {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(global: &super::Global, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
+    let store = global.open_store().await?;
+    match cmd {
+        AuditCommand::Head { json } => {
+            let head = store.head().await?;
+            let hash = hex::encode(head.hash);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "position": head.position, "hash": hash })
+                );
+            } else {
+                println!("{}:{hash}", head.position);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Verify { checkpoint, json } => {
+            let total = store.head().await?.position;
+            let bar = ProgressBar::new(total).with_style(
+                ProgressStyle::with_template(
+                    "verifying {bar:40} {pos}/{len} events ({per_sec}, {eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            if json {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            let report = verify(store.as_ref(), checkpoint, |n| bar.set_position(n)).await?;
+            bar.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else if let Some(problem) = &report.first_problem {
+                println!(
+                    "FAILED after {} intact events: {problem}",
+                    report.events_checked
+                );
+            } else {
+                println!(
+                    "OK: {} events, chain intact; head {}:{}",
+                    report.events_checked, report.head_position, report.head_hash
+                );
+            }
+            Ok(if report.first_problem.is_some() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}

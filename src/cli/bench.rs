@@ -1,0 +1,168 @@
+//! `annal bench store`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use annal::bench::store::{appends, read_all, BenchRow};
+use annal::store::{url_with_new_schema, EventStore, PostgresStore, SqliteStore};
+use anyhow::Context;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Durable append throughput (1, 8 and 64 writers; single events and batches) and read_all
+    /// throughput, each backend on a fresh log.
+    Store(StoreBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StoreBenchArgs {
+    /// Backends to measure.
+    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
+    backends: Vec<Backend>,
+    /// PostgreSQL server; the benchmark makes its own schema there and drops it afterwards.
+    #[arg(
+        long,
+        env = "ANNAL_BENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    postgres_url: String,
+    /// Events per single-event scenario.
+    #[arg(long, default_value_t = 20_000)]
+    events: u64,
+    /// Events per batched scenario.
+    #[arg(long, default_value_t = 200_000)]
+    batched_events: u64,
+    /// Events per append in the batched scenarios.
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// Writer counts to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+    writers: Vec<usize>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Serialize)]
+struct Result {
+    backend: Backend,
+    #[serde(flatten)]
+    row: BenchRow,
+}
+
+pub async fn run(global: &super::Global, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
+    let BenchCommand::Store(args) = cmd;
+    let bars = MultiProgress::new();
+    if args.json {
+        bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut results = Vec::new();
+    for backend in &args.backends {
+        let run_id = uuid::Uuid::now_v7().simple().to_string();
+        let (store, cleanup): (Arc<dyn EventStore>, Cleanup) = match backend {
+            Backend::Sqlite => {
+                let dir = global.data_dir.join(format!("bench-{run_id}"));
+                let store = SqliteStore::open(dir.join("bench.db"))?;
+                (Arc::new(store), Cleanup::Dir(dir))
+            }
+            Backend::Postgres => {
+                let schema = format!("annal_bench_{run_id}");
+                let url = url_with_new_schema(&args.postgres_url, &schema)
+                    .await
+                    .with_context(|| "connecting to PostgreSQL (set --postgres-url)".to_string())?;
+                (
+                    Arc::new(PostgresStore::connect(&url).await?),
+                    Cleanup::Schema(schema),
+                )
+            }
+        };
+        for &writers in &args.writers {
+            for (batch, events) in [(1, args.events), (args.batch, args.batched_events)] {
+                let bar = bar(
+                    &bars,
+                    events,
+                    &format!("{backend:?} {writers} writers, batch {batch}"),
+                );
+                let progress = {
+                    let bar = bar.clone();
+                    Arc::new(move |n| bar.set_position(n))
+                };
+                let row = appends(store.clone(), writers, events, batch, progress).await?;
+                bar.finish_and_clear();
+                results.push(Result {
+                    backend: *backend,
+                    row,
+                });
+            }
+        }
+        let total = store.head().await?.position;
+        let bar = bar(&bars, total, &format!("{backend:?} read_all"));
+        let progress = {
+            let bar = bar.clone();
+            Arc::new(move |n| bar.set_position(n))
+        };
+        results.push(Result {
+            backend: *backend,
+            row: read_all(store.clone(), 1000, progress).await?,
+        });
+        bar.finish_and_clear();
+        drop(store);
+        cleanup.run(&args.postgres_url).await;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        println!("| backend | scenario | writers | events | seconds | events/s |");
+        println!("|---|---|---:|---:|---:|---:|");
+        for r in &results {
+            println!(
+                "| {:?} | {} | {} | {} | {:.2} | {:.0} |",
+                r.backend,
+                r.row.scenario,
+                r.row.writers,
+                r.row.events,
+                r.row.seconds,
+                r.row.events_per_sec
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bar(bars: &MultiProgress, len: u64, label: &str) -> ProgressBar {
+    let style = ProgressStyle::with_template("{msg:32} {bar:30} {pos}/{len} ({per_sec})")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bars.add(
+        ProgressBar::new(len)
+            .with_style(style)
+            .with_message(label.to_string()),
+    )
+}
+
+enum Cleanup {
+    Dir(std::path::PathBuf),
+    Schema(String),
+}
+
+impl Cleanup {
+    async fn run(self, postgres_url: &str) {
+        let outcome = match &self {
+            Cleanup::Dir(dir) => std::fs::remove_dir_all(dir).map_err(|e| e.to_string()),
+            Cleanup::Schema(schema) => annal::store::drop_schema(postgres_url, schema)
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(error = %e, "could not clean up the benchmark's store");
+        }
+    }
+}

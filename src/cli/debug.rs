@@ -1,0 +1,60 @@
+//! Hidden helpers for tests that need appenders in other processes.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use annal::bench::store::sample_event;
+use annal::store::ExpectedVersion;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum DebugCommand {
+    /// Append from several tasks and print `committed <event id> <position>` for every event
+    /// the store acknowledged, flushed before the next append: a line on stdout means the event
+    /// was reported durable.
+    AppendLoop {
+        #[arg(long, default_value_t = 8)]
+        writers: usize,
+        /// Appends per writer; 0 appends until killed.
+        #[arg(long, default_value_t = 0)]
+        appends: u64,
+        #[arg(long, default_value_t = 1)]
+        batch: u64,
+        /// Prefix of the stream names (one stream per writer).
+        #[arg(long, default_value = "loop")]
+        stream_prefix: String,
+    },
+}
+
+pub async fn run(global: &super::Global, cmd: DebugCommand) -> anyhow::Result<ExitCode> {
+    let DebugCommand::AppendLoop {
+        writers,
+        appends,
+        batch,
+        stream_prefix,
+    } = cmd;
+    let store = global.open_store().await?;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let store = store.clone();
+        let stream = format!("{stream_prefix}-{w}");
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0u64;
+            while appends == 0 || i < appends {
+                let events: Vec<_> = (0..batch).map(|k| sample_event(i * batch + k)).collect();
+                let ids: Vec<_> = events.iter().map(|e| e.event_id).collect();
+                let result = store.append(&stream, ExpectedVersion::Any, events).await?;
+                let mut out = std::io::stdout().lock();
+                for (k, id) in ids.iter().enumerate() {
+                    writeln!(out, "committed {id} {}", result.first_position + k as u64)?;
+                }
+                out.flush()?;
+                i += 1;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,89 @@
+//! Command-line parsing and one module per subcommand. This is the binary's edge: errors are
+//! `anyhow` here and typed everywhere below.
+
+mod audit;
+mod bench;
+mod debug;
+pub mod logging;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use annal::store::{EventStore, StoreUrl};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+/// Annal: an Apple MDM server whose source of truth is an append-only event log.
+///
+/// Every message a device sends and every command an admin queues is an immutable event;
+/// inventory, queues and audit trails are projections of that log.
+#[derive(Debug, Parser)]
+#[command(name = "annal", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Directory for the embedded store and keys.
+    #[arg(long, global = true, env = "ANNAL_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// The event store: `sqlite:<path>` (default: <data-dir>/annal.db), `postgres://…`, or
+    /// `kurrentdb://…` (with the kurrentdb feature).
+    #[arg(long, global = true, env = "ANNAL_STORE")]
+    pub store: Option<String>,
+    /// Log format on stderr.
+    #[arg(
+        long,
+        global = true,
+        env = "ANNAL_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: logging::Format,
+}
+
+impl Global {
+    pub fn store_url(&self) -> anyhow::Result<StoreUrl> {
+        match &self.store {
+            Some(url) => Ok(url.parse()?),
+            None => Ok(StoreUrl::Sqlite(self.data_dir.join("annal.db"))),
+        }
+    }
+
+    pub async fn open_store(&self) -> anyhow::Result<Arc<dyn EventStore>> {
+        let url = self.store_url()?;
+        annal::store::open(&url)
+            .await
+            .with_context(|| format!("opening the event store {url}"))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (health endpoints for now; MDM endpoints are being built).
+    Serve(serve::ServeArgs),
+    /// Check the log's integrity.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Measure throughput; results are meant for docs/BENCHMARKS.md.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// Tools for tests (crash-safety and multi-process appenders).
+    #[command(subcommand, hide = true)]
+    Debug(debug::DebugCommand),
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve::run(&cli.global, args).await,
+        Command::Audit(cmd) => audit::run(&cli.global, cmd).await,
+        Command::Bench(cmd) => bench::run(&cli.global, cmd).await,
+        Command::Debug(cmd) => debug::run(&cli.global, cmd).await,
+    }
+}

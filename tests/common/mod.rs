@@ -1,0 +1,78 @@
+//! Backends for the integration tests. Each test gets a log of its own: a fresh SQLite file in
+//! a temporary directory, or a fresh schema in the PostgreSQL database named by
+//! ANNAL_TEST_POSTGRES_URL (default: the local server). PostgreSQL being unreachable fails the
+//! test: a skipped backend would let CI pass without testing it.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use annal::store::{EventStore, PostgresStore, SqliteStore};
+use annal_schemas::NewEvent;
+use uuid::Uuid;
+
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+pub fn postgres_base_url() -> String {
+    std::env::var("ANNAL_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_string())
+}
+
+pub struct Backend {
+    pub store: Arc<dyn EventStore>,
+    /// The URL another process can open the same log with.
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub fn sqlite() -> Backend {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("annal.db");
+    let store = SqliteStore::open(&path).expect("open sqlite store");
+    Backend {
+        store: Arc::new(store),
+        url: format!("sqlite:{}", path.display()),
+        _dir: Some(dir),
+    }
+}
+
+pub async fn postgres() -> Backend {
+    let url = postgres_url_for_new_schema().await;
+    let store = PostgresStore::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL store on {url}: {e}"));
+    Backend {
+        store: Arc::new(store),
+        url,
+        _dir: None,
+    }
+}
+
+/// A URL for a schema no other test uses.
+pub async fn postgres_url_for_new_schema() -> String {
+    let base = postgres_base_url();
+    let schema = format!("annal_test_{}", Uuid::now_v7().simple());
+    annal::store::url_with_new_schema(&base, &schema)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("PostgreSQL is required for these tests and could not be reached at {base}: {e}")
+        })
+}
+
+pub fn event(n: u64) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::now_v7(),
+        event_type: "Idle".into(),
+        schema_version: 1,
+        actor: format!("device-{n}"),
+        correlation_id: Some(Uuid::now_v7()),
+        causation_id: None,
+        data: format!(r#"{{"n":{n}}}"#).into_bytes(),
+        raw: Some(
+            format!("<plist><dict><key>N</key><integer>{n}</integer></dict></plist>").into_bytes(),
+        ),
+    }
+}
+
+pub fn events(n: usize) -> Vec<NewEvent> {
+    (0..n as u64).map(event).collect()
+}
