@@ -30,10 +30,16 @@ impl std::str::FromStr for Checkpoint {
 
     /// `<position>:<hex hash>`, as `annal audit head` prints it.
     fn from_str(s: &str) -> Result<Self, String> {
-        let (position, hash) = s.split_once(':').ok_or("a checkpoint is <position>:<hex hash>")?;
-        let position = position.parse().map_err(|e| format!("checkpoint position: {e}"))?;
+        let (position, hash) = s
+            .split_once(':')
+            .ok_or("a checkpoint is <position>:<hex hash>")?;
+        let position = position
+            .parse()
+            .map_err(|e| format!("checkpoint position: {e}"))?;
         let hash = hex::decode(hash).map_err(|e| format!("checkpoint hash: {e}"))?;
-        let hash = hash.try_into().map_err(|_| "checkpoint hash must be 32 bytes".to_string())?;
+        let hash = hash
+            .try_into()
+            .map_err(|_| "checkpoint hash must be 32 bytes".to_string())?;
         Ok(Checkpoint { position, hash })
     }
 }
@@ -42,21 +48,39 @@ impl std::str::FromStr for Checkpoint {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Finding {
     /// The event's bytes do not hash to its stored hash given its predecessor.
-    Modified { position: u64, event_id: Uuid, stream: String },
+    Modified {
+        position: u64,
+        event_id: Uuid,
+        stream: String,
+    },
     /// Position `position` is missing (the next event found has `next_position`), or a stream
     /// skips a version that appears nowhere later.
-    Removed { position: u64, next_position: Option<u64>, stream: Option<String>, stream_version: Option<u64> },
+    Removed {
+        position: u64,
+        next_position: Option<u64>,
+        stream: Option<String>,
+        stream_version: Option<u64>,
+    },
     /// An event stands before an event of its stream that it should follow.
-    Reordered { position: u64, event_id: Uuid, stream: String, stream_version: u64, expected_version: u64 },
+    Reordered {
+        position: u64,
+        event_id: Uuid,
+        stream: String,
+        stream_version: u64,
+        expected_version: u64,
+    },
     /// The log does not reach, or does not match, an exported checkpoint.
-    CheckpointMismatch { position: u64, found: Option<String> },
+    CheckpointMismatch {
+        position: u64,
+        found: Option<String>,
+    },
 }
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Finding::Modified { position, event_id, stream } => {
-                write!(f, "event {event_id} at position {position} (stream {stream}) was modified: its hash does not match")
+                write!(f, "event {event_id} at position {position} (stream {stream}) was modified or moved: its hash does not match its content and place")
             }
             Finding::Removed { position, next_position: Some(next), .. } => {
                 write!(f, "position {position} was removed: the next event found is at {next}")
@@ -96,7 +120,12 @@ pub async fn verify(
 ) -> Result<Report, StoreError> {
     let per_stream_chain = !store.capabilities().global_hash_chain;
     let dense = store.capabilities().dense_positions;
-    let mut state = State { prev: GENESIS_HASH, streams: HashMap::new(), checked: 0, head: None };
+    let mut state = State {
+        prev: GENESIS_HASH,
+        streams: HashMap::new(),
+        checked: 0,
+        head: None,
+    };
     let mut next = 1;
     let mut checkpoint_hash = None;
     loop {
@@ -124,8 +153,14 @@ pub async fn verify(
         progress(state.checked);
     }
     let finding = checkpoint.and_then(|c| match checkpoint_hash {
-        None => Some(Finding::CheckpointMismatch { position: c.position, found: None }),
-        Some(h) if h != c.hash => Some(Finding::CheckpointMismatch { position: c.position, found: Some(hex::encode(h)) }),
+        None => Some(Finding::CheckpointMismatch {
+            position: c.position,
+            found: None,
+        }),
+        Some(h) if h != c.hash => Some(Finding::CheckpointMismatch {
+            position: c.position,
+            found: Some(hex::encode(h)),
+        }),
         Some(_) => None,
     });
     Ok(state.report(finding))
@@ -146,7 +181,11 @@ impl State {
         event: &RecordedEvent,
         per_stream_chain: bool,
     ) -> Result<Option<Finding>, StoreError> {
-        let (last_version, stream_prev) = self.streams.get(&event.stream).copied().unwrap_or((0, GENESIS_HASH));
+        let (last_version, stream_prev) = self
+            .streams
+            .get(&event.stream)
+            .copied()
+            .unwrap_or((0, GENESIS_HASH));
         let due = last_version + 1;
         if event.stream_version != due {
             return Ok(Some(misplaced(store, event, due).await?));
@@ -167,14 +206,21 @@ impl State {
             }));
         }
         self.prev = event.hash;
-        self.streams.insert(event.stream.clone(), (event.stream_version, event.hash));
+        self.streams
+            .insert(event.stream.clone(), (event.stream_version, event.hash));
         self.checked += 1;
-        self.head = Some(Head { position: event.global_position, hash: event.hash });
+        self.head = Some(Head {
+            position: event.global_position,
+            hash: event.hash,
+        });
         Ok(None)
     }
 
     fn report(&self, first_problem: Option<Finding>) -> Report {
-        let head = self.head.unwrap_or(Head { position: 0, hash: GENESIS_HASH });
+        let head = self.head.unwrap_or(Head {
+            position: 0,
+            hash: GENESIS_HASH,
+        });
         Report {
             events_checked: self.checked,
             head_position: head.position,
@@ -186,9 +232,15 @@ impl State {
 
 /// A stream version out of sequence: reordered if the version that was due stands later in the
 /// log (or this one was seen already), removed if it is nowhere.
-async fn misplaced(store: &dyn EventStore, event: &RecordedEvent, due: u64) -> Result<Finding, StoreError> {
+async fn misplaced(
+    store: &dyn EventStore,
+    event: &RecordedEvent,
+    due: u64,
+) -> Result<Finding, StoreError> {
     let later = store.read_stream(&event.stream, due, 1).await?;
-    let due_is_later = later.first().is_some_and(|e| e.stream_version == due && e.global_position > event.global_position);
+    let due_is_later = later
+        .first()
+        .is_some_and(|e| e.stream_version == due && e.global_position > event.global_position);
     if event.stream_version < due || due_is_later {
         return Ok(Finding::Reordered {
             position: event.global_position,

@@ -67,7 +67,12 @@ pub async fn appends(
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(writers);
     for w in 0..writers {
-        let (store, appended, progress, run) = (store.clone(), appended.clone(), progress.clone(), run.clone());
+        let (store, appended, progress, run) = (
+            store.clone(),
+            appended.clone(),
+            progress.clone(),
+            run.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut done = 0u64;
             while done < per_writer {
@@ -82,16 +87,32 @@ pub async fn appends(
         }));
     }
     for t in tasks {
-        t.await.map_err(|e| StoreError::Unavailable(format!("bench writer: {e}")))??;
+        t.await
+            .map_err(|e| StoreError::Unavailable(format!("bench writer: {e}")))??;
     }
     let seconds = start.elapsed().as_secs_f64();
     let events = per_writer * writers as u64;
-    let scenario = if batch == 1 { "append, 1 event per append".to_string() } else { format!("append, {batch} events per append") };
-    Ok(BenchRow { scenario, writers, batch, events, seconds, events_per_sec: events as f64 / seconds })
+    let scenario = if batch == 1 {
+        "append, 1 event per append".to_string()
+    } else {
+        format!("append, {batch} events per append")
+    };
+    Ok(BenchRow {
+        scenario,
+        writers,
+        batch,
+        events,
+        seconds,
+        events_per_sec: events as f64 / seconds,
+    })
 }
 
 /// Reads the whole log from position 1 in pages of `page`.
-pub async fn read_all(store: Arc<dyn EventStore>, page: usize, progress: Arc<dyn Fn(u64) + Send + Sync>) -> Result<BenchRow, StoreError> {
+pub async fn read_all(
+    store: Arc<dyn EventStore>,
+    page: usize,
+    progress: Arc<dyn Fn(u64) + Send + Sync>,
+) -> Result<BenchRow, StoreError> {
     let start = Instant::now();
     let (mut next, mut events) = (1u64, 0u64);
     loop {

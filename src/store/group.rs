@@ -44,7 +44,9 @@ impl GroupPlan {
         for (reply, outcome) in self.replies.into_iter().zip(self.outcomes) {
             let answer = match &commit {
                 Ok(()) => outcome,
-                Err(e) => Err(StoreError::Unavailable(format!("the append's transaction failed: {e}"))),
+                Err(e) => Err(StoreError::Unavailable(format!(
+                    "the append's transaction failed: {e}"
+                ))),
             };
             let _ = reply.send(answer);
         }
@@ -59,10 +61,18 @@ pub fn plan_group(
 ) -> GroupPlan {
     let mut planned_versions: HashMap<String, u64> = HashMap::new();
     let mut planned_ids: HashMap<Uuid, Existing> = HashMap::new();
-    let mut plan = GroupPlan { events: Vec::new(), head, outcomes: Vec::new(), replies: Vec::new() };
+    let mut plan = GroupPlan {
+        events: Vec::new(),
+        head,
+        outcomes: Vec::new(),
+        replies: Vec::new(),
+    };
     for request in group {
         let ids: Vec<Uuid> = request.events.iter().map(|e| e.event_id).collect();
-        let mut existing: Vec<Existing> = ids.iter().filter_map(|id| planned_ids.get(id).cloned()).collect();
+        let mut existing: Vec<Existing> = ids
+            .iter()
+            .filter_map(|id| planned_ids.get(id).cloned())
+            .collect();
         // A failed lookup fails this request only; nothing of it is written.
         let decision = lookup.existing(&ids).and_then(|found| {
             existing.extend(found);
@@ -80,9 +90,18 @@ pub fn plan_group(
                 let count = request.events.len() as u64;
                 for (i, new) in request.events.into_iter().enumerate() {
                     let version = next_version + i as u64;
-                    let event =
-                        RecordedEvent::place(new, &request.stream, version, head.position + 1, recorded_at, &head.hash);
-                    head = Head { position: event.global_position, hash: event.hash };
+                    let event = RecordedEvent::place(
+                        new,
+                        &request.stream,
+                        version,
+                        head.position + 1,
+                        recorded_at,
+                        &head.hash,
+                    );
+                    head = Head {
+                        position: event.global_position,
+                        hash: event.hash,
+                    };
                     planned_ids.insert(
                         event.event_id,
                         Existing {
@@ -112,7 +131,11 @@ pub fn plan_group(
 }
 
 /// Takes the first request and then whatever else is already waiting, up to `max_events`.
-pub fn gather(first: AppendRequest, mut next: impl FnMut() -> Option<AppendRequest>, max_events: usize) -> Vec<AppendRequest> {
+pub fn gather(
+    first: AppendRequest,
+    mut next: impl FnMut() -> Option<AppendRequest>,
+    max_events: usize,
+) -> Vec<AppendRequest> {
     let mut events = first.events.len();
     let mut group = vec![first];
     while events < max_events {
@@ -143,7 +166,12 @@ mod tests {
     }
 
     fn request(stream: &str, expected: ExpectedVersion, events: Vec<NewEvent>) -> AppendRequest {
-        AppendRequest { stream: stream.into(), expected, events, reply: oneshot::channel().0 }
+        AppendRequest {
+            stream: stream.into(),
+            expected,
+            events,
+            reply: oneshot::channel().0,
+        }
     }
 
     fn event() -> NewEvent {
@@ -169,12 +197,18 @@ mod tests {
             request("b", ExpectedVersion::Any, vec![repeated.clone()]),
             request("b", ExpectedVersion::Any, vec![repeated]),
         ];
-        let head = Head { position: 0, hash: GENESIS_HASH };
+        let head = Head {
+            position: 0,
+            hash: GENESIS_HASH,
+        };
         let plan = plan_group(group, head, Utc::now(), &mut Empty);
         assert_eq!(plan.events.len(), 4);
         assert_eq!(plan.head.position, 4);
         assert_eq!(plan.outcomes[1].as_ref().unwrap().stream_version, 3);
-        assert!(matches!(plan.outcomes[2], Err(StoreError::WrongExpectedVersion { actual: 3, .. })));
+        assert!(matches!(
+            plan.outcomes[2],
+            Err(StoreError::WrongExpectedVersion { actual: 3, .. })
+        ));
         assert!(plan.outcomes[4].as_ref().unwrap().already_appended);
         assert_eq!(plan.outcomes[4].as_ref().unwrap().first_position, 4);
         let positions: Vec<u64> = plan.events.iter().map(|e| e.global_position).collect();

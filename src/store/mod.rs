@@ -60,7 +60,10 @@ pub enum StoreError {
         actual: u64,
     },
     #[error("event {event_id} is already in the log {detail}; a retry must resend exactly the same events")]
-    IdempotencyConflict { event_id: uuid::Uuid, detail: String },
+    IdempotencyConflict {
+        event_id: uuid::Uuid,
+        detail: String,
+    },
     #[error("invalid append: {0}")]
     Invalid(String),
     /// The backend cannot be reached or refused the write; the caller may retry (HTTP 503).
@@ -100,7 +103,11 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// Events from global position `from_position` (inclusive), at most `limit`, in order.
-    async fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+    async fn read_all(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
 
     async fn head(&self) -> Result<Head, StoreError>;
 
@@ -112,7 +119,10 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Every event from `from_position` (inclusive), exactly once and in order: first the
     /// catch-up, then live appends. Ends with an error if the log shows a gap.
-    fn subscribe_all(self: Arc<Self>, from_position: u64) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
+    fn subscribe_all(
+        self: Arc<Self>,
+        from_position: u64,
+    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
         poll_subscription(self, from_position)
     }
 }
@@ -121,7 +131,9 @@ pub trait EventStore: Send + Sync + 'static {
 /// log reader or a shell.
 pub(crate) fn check_append_input(stream: &str, events: &[NewEvent]) -> Result<(), StoreError> {
     if stream.is_empty() || stream.len() > 512 || stream.chars().any(char::is_control) {
-        return Err(StoreError::Invalid(format!("stream name {stream:?} is empty, too long or has control characters")));
+        return Err(StoreError::Invalid(format!(
+            "stream name {stream:?} is empty, too long or has control characters"
+        )));
     }
     if events.is_empty() {
         return Err(StoreError::Invalid("no events to append".into()));
@@ -129,7 +141,10 @@ pub(crate) fn check_append_input(stream: &str, events: &[NewEvent]) -> Result<()
     let mut ids = std::collections::HashSet::new();
     for e in events {
         if !ids.insert(e.event_id) {
-            return Err(StoreError::Invalid(format!("event id {} appears twice in one append", e.event_id)));
+            return Err(StoreError::Invalid(format!(
+                "event id {} appears twice in one append",
+                e.event_id
+            )));
         }
     }
     Ok(())

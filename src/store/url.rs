@@ -19,7 +19,10 @@ impl std::str::FromStr for StoreUrl {
     type Err = StoreError;
 
     fn from_str(s: &str) -> Result<Self, StoreError> {
-        if let Some(path) = s.strip_prefix("sqlite://").or_else(|| s.strip_prefix("sqlite:")) {
+        if let Some(path) = s
+            .strip_prefix("sqlite://")
+            .or_else(|| s.strip_prefix("sqlite:"))
+        {
             if path.is_empty() {
                 return Err(StoreError::Invalid("sqlite: URL without a path".into()));
             }
@@ -28,7 +31,10 @@ impl std::str::FromStr for StoreUrl {
         if s.starts_with("postgres://") || s.starts_with("postgresql://") {
             return Ok(StoreUrl::Postgres(s.to_string()));
         }
-        if s.starts_with("kurrentdb://") || s.starts_with("esdb://") || s.starts_with("kurrentdb+discover://") {
+        if s.starts_with("kurrentdb://")
+            || s.starts_with("esdb://")
+            || s.starts_with("kurrentdb+discover://")
+        {
             return Ok(StoreUrl::KurrentDb(s.to_string()));
         }
         Err(StoreError::Invalid(format!(
@@ -50,8 +56,12 @@ impl std::fmt::Display for StoreUrl {
 
 /// Replaces the password in `scheme://user:password@host` with `***`.
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_string() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
     match userinfo.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_string(),
@@ -78,8 +88,14 @@ mod tests {
 
     #[test]
     fn parses_and_redacts() {
-        assert_eq!("sqlite:data/annal.db".parse::<StoreUrl>().unwrap(), StoreUrl::Sqlite("data/annal.db".into()));
-        assert_eq!("sqlite:///tmp/x.db".parse::<StoreUrl>().unwrap(), StoreUrl::Sqlite("/tmp/x.db".into()));
+        assert_eq!(
+            "sqlite:data/annal.db".parse::<StoreUrl>().unwrap(),
+            StoreUrl::Sqlite("data/annal.db".into())
+        );
+        assert_eq!(
+            "sqlite:///tmp/x.db".parse::<StoreUrl>().unwrap(),
+            StoreUrl::Sqlite("/tmp/x.db".into())
+        );
         let pg: StoreUrl = "postgres://annal:s3cret@db:5432/annal".parse().unwrap();
         assert_eq!(pg.to_string(), "postgres://annal:***@db:5432/annal");
         assert!("mysql://x".parse::<StoreUrl>().is_err());

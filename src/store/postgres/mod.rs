@@ -18,7 +18,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::NoTls;
 
 use super::group::AppendRequest;
-use super::{check_append_input, AppendResult, Capabilities, EventStore, ExpectedVersion, Head, StoreError};
+use super::{
+    check_append_input, AppendResult, Capabilities, EventStore, ExpectedVersion, Head, StoreError,
+};
 
 pub struct PostgresStore {
     pool: Pool,
@@ -29,9 +31,16 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects, applies migrations and starts the writer and the LISTEN task.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let config: tokio_postgres::Config =
-            url.parse().map_err(|e| StoreError::Invalid(format!("PostgreSQL URL: {e}")))?;
-        let manager = Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Invalid(format!("PostgreSQL URL: {e}")))?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
         let pool = Pool::builder(manager)
             .max_size(16)
             .build()
@@ -44,26 +53,53 @@ impl PostgresStore {
         let (head_tx, head_rx) = watch::channel(head.position);
         listener::spawn(config, channel.clone(), head_tx.clone());
         let requests = writer::spawn(pool.clone(), channel, head_tx);
-        Ok(Self { pool, requests, head: head_rx })
+        Ok(Self {
+            pool,
+            requests,
+            head: head_rx,
+        })
     }
 }
 
 #[async_trait]
 impl EventStore for PostgresStore {
-    async fn append(&self, stream: &str, expected: ExpectedVersion, events: Vec<NewEvent>) -> Result<AppendResult, StoreError> {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
         check_append_input(stream, &events)?;
         let (reply, answer) = oneshot::channel();
-        let request = AppendRequest { stream: stream.to_string(), expected, events, reply };
-        self.requests.send(request).map_err(|_| StoreError::Unavailable("the writer task has stopped".into()))?;
-        answer.await.map_err(|_| StoreError::Unavailable("the writer task dropped the append".into()))?
+        let request = AppendRequest {
+            stream: stream.to_string(),
+            expected,
+            events,
+            reply,
+        };
+        self.requests
+            .send(request)
+            .map_err(|_| StoreError::Unavailable("the writer task has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer task dropped the append".into()))?
     }
 
-    async fn read_stream(&self, stream: &str, from_version: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
         rows::read_stream(&client, stream, from_version, limit).await
     }
 
-    async fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_all(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
         rows::read_all(&client, from_position, limit).await
     }
@@ -78,37 +114,60 @@ impl EventStore for PostgresStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { dense_positions: true, global_hash_chain: true }
+        Capabilities {
+            dense_positions: true,
+            global_hash_chain: true,
+        }
     }
 }
 
 /// Creates `schema` (if needed) in the database at `base_url` and returns a URL whose
 /// connections use it: how tests and benchmarks get a log of their own in a shared database.
 pub async fn url_with_new_schema(base_url: &str, schema: &str) -> Result<String, StoreError> {
-    if !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(StoreError::Invalid(format!("schema name {schema:?}: use letters, digits and _")));
+    if !schema
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(StoreError::Invalid(format!(
+            "schema name {schema:?}: use letters, digits and _"
+        )));
     }
-    let config: tokio_postgres::Config =
-        base_url.parse().map_err(|e| StoreError::Invalid(format!("PostgreSQL URL: {e}")))?;
+    let config: tokio_postgres::Config = base_url
+        .parse()
+        .map_err(|e| StoreError::Invalid(format!("PostgreSQL URL: {e}")))?;
     let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
     let driver = tokio::spawn(connection);
-    client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).await.map_err(pg)?;
+    client
+        .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+        .await
+        .map_err(pg)?;
     drop(client);
     let _ = driver.await;
     let separator = if base_url.contains('?') { '&' } else { '?' };
-    Ok(format!("{base_url}{separator}options=-c%20search_path%3D{schema}"))
+    Ok(format!(
+        "{base_url}{separator}options=-c%20search_path%3D{schema}"
+    ))
 }
 
 /// Drops a schema made by [`url_with_new_schema`], with everything in it.
 pub async fn drop_schema(base_url: &str, schema: &str) -> Result<(), StoreError> {
-    if !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(StoreError::Invalid(format!("schema name {schema:?}: use letters, digits and _")));
+    if !schema
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(StoreError::Invalid(format!(
+            "schema name {schema:?}: use letters, digits and _"
+        )));
     }
-    let config: tokio_postgres::Config =
-        base_url.parse().map_err(|e| StoreError::Invalid(format!("PostgreSQL URL: {e}")))?;
+    let config: tokio_postgres::Config = base_url
+        .parse()
+        .map_err(|e| StoreError::Invalid(format!("PostgreSQL URL: {e}")))?;
     let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
     let driver = tokio::spawn(connection);
-    client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await.map_err(pg)?;
+    client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .await
+        .map_err(pg)?;
     drop(client);
     let _ = driver.await;
     Ok(())
@@ -121,7 +180,9 @@ fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
 pub(super) fn pg(e: tokio_postgres::Error) -> StoreError {
     // The driver's Display says only "db error"; the server's code and message say what failed.
     match e.as_db_error() {
-        Some(db) => StoreError::Unavailable(format!("PostgreSQL {}: {}", db.code().code(), db.message())),
+        Some(db) => {
+            StoreError::Unavailable(format!("PostgreSQL {}: {}", db.code().code(), db.message()))
+        }
         None => StoreError::Unavailable(format!("PostgreSQL: {e}")),
     }
 }

@@ -11,7 +11,8 @@ use super::pg;
 use crate::store::rules::Existing;
 use crate::store::{Head, StoreError};
 
-const COLUMNS: &str = "global_position, event_id, stream, stream_version, recorded_at_us, event_type, \
+const COLUMNS: &str =
+    "global_position, event_id, stream, stream_version, recorded_at_us, event_type, \
      schema_version, actor, correlation_id, causation_id, data, raw, hash";
 
 /// Applies missing migrations; an advisory lock keeps two nodes starting at once from racing.
@@ -32,13 +33,24 @@ pub async fn migrate(client: &Client) -> Result<(), StoreError> {
 }
 
 async fn apply_missing(client: &Client) -> Result<(), StoreError> {
-    let applied: Vec<i32> =
-        client.query("SELECT version FROM annal_migrations", &[]).await.map_err(pg)?.iter().map(|r| r.get(0)).collect();
+    let applied: Vec<i32> = client
+        .query("SELECT version FROM annal_migrations", &[])
+        .await
+        .map_err(pg)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     for (version, sql) in annal_schemas::migrations::POSTGRES {
         let version = *version as i32;
         if !applied.contains(&version) {
             client.batch_execute(sql).await.map_err(pg)?;
-            client.execute("INSERT INTO annal_migrations (version) VALUES ($1)", &[&version]).await.map_err(pg)?;
+            client
+                .execute(
+                    "INSERT INTO annal_migrations (version) VALUES ($1)",
+                    &[&version],
+                )
+                .await
+                .map_err(pg)?;
         }
     }
     Ok(())
@@ -47,41 +59,80 @@ async fn apply_missing(client: &Client) -> Result<(), StoreError> {
 /// NOTIFY channels are database-wide; naming the channel after the schema keeps two logs in
 /// one database (e.g. parallel test runs) from waking each other.
 pub async fn notify_channel(client: &Client) -> Result<String, StoreError> {
-    let schema: String = client.query_one("SELECT current_schema()", &[]).await.map_err(pg)?.get(0);
-    let clean: String = schema.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+    let schema: String = client
+        .query_one("SELECT current_schema()", &[])
+        .await
+        .map_err(pg)?
+        .get(0);
+    let clean: String = schema
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
     Ok(format!("annal_{}", &clean[..clean.len().min(50)]))
 }
 
 pub async fn head(client: &Client) -> Result<Head, StoreError> {
-    let row = client.query_one("SELECT position, hash FROM annal_head WHERE id = 1", &[]).await.map_err(pg)?;
+    let row = client
+        .query_one("SELECT position, hash FROM annal_head WHERE id = 1", &[])
+        .await
+        .map_err(pg)?;
     to_head(&row)
 }
 
 pub fn to_head(row: &Row) -> Result<Head, StoreError> {
     let position: i64 = row.get(0);
     let hash: Vec<u8> = row.get(1);
-    let hash = hash.try_into().map_err(|_| StoreError::Corrupt("annal_head.hash is not 32 bytes".into()))?;
-    Ok(Head { position: position as u64, hash })
+    let hash = hash
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("annal_head.hash is not 32 bytes".into()))?;
+    Ok(Head {
+        position: position as u64,
+        hash,
+    })
 }
 
-pub async fn read_all(client: &deadpool_postgres::Client, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+pub async fn read_all(
+    client: &deadpool_postgres::Client,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<RecordedEvent>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM annal_events WHERE global_position >= $1 ORDER BY global_position LIMIT $2");
     let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
-    let rows = client.query(&stmt, &[&(from as i64), &(limit as i64)]).await.map_err(pg)?;
+    let rows = client
+        .query(&stmt, &[&(from as i64), &(limit as i64)])
+        .await
+        .map_err(pg)?;
     rows.iter().map(from_row).collect()
 }
 
-pub async fn read_stream(client: &deadpool_postgres::Client, stream: &str, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+pub async fn read_stream(
+    client: &deadpool_postgres::Client,
+    stream: &str,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<RecordedEvent>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM annal_events WHERE stream = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3"
     );
     let stmt = client.prepare_cached(&sql).await.map_err(pg)?;
-    let rows = client.query(&stmt, &[&stream, &(from as i64), &(limit as i64)]).await.map_err(pg)?;
+    let rows = client
+        .query(&stmt, &[&stream, &(from as i64), &(limit as i64)])
+        .await
+        .map_err(pg)?;
     rows.iter().map(from_row).collect()
 }
 
 /// Where each of `ids` already stands in the log.
-pub async fn existing(tx: &Transaction<'_>, ids: &[Uuid]) -> Result<HashMap<Uuid, Existing>, StoreError> {
+pub async fn existing(
+    tx: &Transaction<'_>,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, Existing>, StoreError> {
     let rows = tx
         .query(
             "SELECT event_id, stream, stream_version, global_position FROM annal_events WHERE event_id = ANY($1)",
@@ -103,7 +154,10 @@ pub async fn existing(tx: &Transaction<'_>, ids: &[Uuid]) -> Result<HashMap<Uuid
         .collect())
 }
 
-pub async fn stream_versions(tx: &Transaction<'_>, streams: &[&str]) -> Result<HashMap<String, u64>, StoreError> {
+pub async fn stream_versions(
+    tx: &Transaction<'_>,
+    streams: &[&str],
+) -> Result<HashMap<String, u64>, StoreError> {
     let rows = tx
         .query(
             "SELECT stream, MAX(stream_version) FROM annal_events WHERE stream = ANY($1) GROUP BY stream",
@@ -111,7 +165,10 @@ pub async fn stream_versions(tx: &Transaction<'_>, streams: &[&str]) -> Result<H
         )
         .await
         .map_err(pg)?;
-    Ok(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64)).collect())
+    Ok(rows
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64))
+        .collect())
 }
 
 /// Inserts `events` in one statement (arrays unnested server-side: one round trip per group).
@@ -137,8 +194,19 @@ pub async fn insert(tx: &Transaction<'_>, events: &[RecordedEvent]) -> Result<()
     tx.execute(
         &sql,
         &[
-            &positions, &ids, &streams, &versions, &times, &types, &schema_versions, &actors, &correlations,
-            &causations, &data, &raw, &hashes,
+            &positions,
+            &ids,
+            &streams,
+            &versions,
+            &times,
+            &types,
+            &schema_versions,
+            &actors,
+            &correlations,
+            &causations,
+            &data,
+            &raw,
+            &hashes,
         ],
     )
     .await

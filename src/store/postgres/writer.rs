@@ -14,7 +14,11 @@ use crate::store::{Head, StoreError};
 
 const MAX_GROUP_EVENTS: usize = 10_000;
 
-pub fn spawn(pool: Pool, channel: String, head_tx: watch::Sender<u64>) -> mpsc::UnboundedSender<AppendRequest> {
+pub fn spawn(
+    pool: Pool,
+    channel: String,
+    head_tx: watch::Sender<u64>,
+) -> mpsc::UnboundedSender<AppendRequest> {
     let (tx, mut rx) = mpsc::unbounded_channel::<AppendRequest>();
     tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
@@ -25,7 +29,12 @@ pub fn spawn(pool: Pool, channel: String, head_tx: watch::Sender<u64>) -> mpsc::
     tx
 }
 
-async fn commit_group(pool: &Pool, channel: &str, head_tx: &watch::Sender<u64>, group: Vec<AppendRequest>) {
+async fn commit_group(
+    pool: &Pool,
+    channel: &str,
+    head_tx: &watch::Sender<u64>,
+    group: Vec<AppendRequest>,
+) {
     let mut client = match pool.get().await {
         Ok(c) => c,
         Err(e) => return fail_all(group, pool_error(e)),
@@ -71,7 +80,10 @@ async fn lock_and_prefetch(
     let head = rows::to_head(&row)?;
     // The database's clock, read under the lock, keeps recorded_at in commit order across nodes.
     let now = annal_schemas::envelope::from_micros(row.get(2));
-    let ids: Vec<Uuid> = group.iter().flat_map(|r| r.events.iter().map(|e| e.event_id)).collect();
+    let ids: Vec<Uuid> = group
+        .iter()
+        .flat_map(|r| r.events.iter().map(|e| e.event_id))
+        .collect();
     let mut streams: Vec<&str> = group.iter().map(|r| r.stream.as_str()).collect();
     streams.sort_unstable();
     streams.dedup();
@@ -87,10 +99,18 @@ async fn write(
     head: &Head,
 ) -> Result<(), StoreError> {
     rows::insert(tx, events).await?;
-    tx.execute("UPDATE annal_head SET position = $1, hash = $2 WHERE id = 1", &[&(head.position as i64), &head.hash.as_slice()])
-        .await
-        .map_err(pg)?;
-    tx.execute("SELECT pg_notify($1, $2)", &[&channel, &head.position.to_string()]).await.map_err(pg)?;
+    tx.execute(
+        "UPDATE annal_head SET position = $1, hash = $2 WHERE id = 1",
+        &[&(head.position as i64), &head.hash.as_slice()],
+    )
+    .await
+    .map_err(pg)?;
+    tx.execute(
+        "SELECT pg_notify($1, $2)",
+        &[&channel, &head.position.to_string()],
+    )
+    .await
+    .map_err(pg)?;
     Ok(())
 }
 
@@ -101,7 +121,10 @@ struct Prefetched {
 
 impl LogLookup for Prefetched {
     fn existing(&mut self, ids: &[Uuid]) -> Result<Vec<Existing>, StoreError> {
-        Ok(ids.iter().filter_map(|id| self.existing.get(id).cloned()).collect())
+        Ok(ids
+            .iter()
+            .filter_map(|id| self.existing.get(id).cloned())
+            .collect())
     }
     fn stream_version(&mut self, stream: &str) -> Result<u64, StoreError> {
         Ok(self.versions.get(stream).copied().unwrap_or(0))

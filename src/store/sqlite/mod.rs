@@ -15,8 +15,10 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{oneshot, watch};
 
-use super::{check_append_input, AppendResult, Capabilities, EventStore, ExpectedVersion, Head, StoreError};
 use super::group::AppendRequest;
+use super::{
+    check_append_input, AppendResult, Capabilities, EventStore, ExpectedVersion, Head, StoreError,
+};
 use writer::Writer;
 
 pub struct SqliteStore {
@@ -31,7 +33,8 @@ impl SqliteStore {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| unavailable(format!("creating {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| unavailable(format!("creating {}: {e}", dir.display())))?;
         }
         let conn = Connection::open(&path).map_err(sql)?;
         configure(&conn)?;
@@ -39,7 +42,12 @@ impl SqliteStore {
         let head = rows::head(&conn)?;
         let (head_tx, head_rx) = watch::channel(head.position);
         let requests = Writer::spawn(conn, head, head_tx)?;
-        Ok(Self { path, requests, readers: Arc::new(Mutex::new(Vec::new())), head: head_rx })
+        Ok(Self {
+            path,
+            requests,
+            readers: Arc::new(Mutex::new(Vec::new())),
+            head: head_rx,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -54,7 +62,10 @@ impl SqliteStore {
         let readers = self.readers.clone();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
-            let pooled = readers.lock().map_err(|_| unavailable("reader pool poisoned"))?.pop();
+            let pooled = readers
+                .lock()
+                .map_err(|_| unavailable("reader pool poisoned"))?
+                .pop();
             let conn = match pooled {
                 Some(c) => c,
                 None => open_reader(&path)?,
@@ -80,18 +91,38 @@ impl EventStore for SqliteStore {
     ) -> Result<AppendResult, StoreError> {
         check_append_input(stream, &events)?;
         let (reply, answer) = oneshot::channel();
-        let request = AppendRequest { stream: stream.to_string(), expected, events, reply };
-        self.requests.send(request).map_err(|_| unavailable("the writer thread has stopped"))?;
-        answer.await.map_err(|_| unavailable("the writer thread dropped the append"))?
+        let request = AppendRequest {
+            stream: stream.to_string(),
+            expected,
+            events,
+            reply,
+        };
+        self.requests
+            .send(request)
+            .map_err(|_| unavailable("the writer thread has stopped"))?;
+        answer
+            .await
+            .map_err(|_| unavailable("the writer thread dropped the append"))?
     }
 
-    async fn read_stream(&self, stream: &str, from_version: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         let stream = stream.to_string();
-        self.read(move |c| rows::read_stream(c, &stream, from_version, limit)).await
+        self.read(move |c| rows::read_stream(c, &stream, from_version, limit))
+            .await
     }
 
-    async fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.read(move |c| rows::read_all(c, from_position, limit)).await
+    async fn read_all(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.read(move |c| rows::read_all(c, from_position, limit))
+            .await
     }
 
     async fn head(&self) -> Result<Head, StoreError> {
@@ -103,34 +134,51 @@ impl EventStore for SqliteStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { dense_positions: true, global_hash_chain: true }
+        Capabilities {
+            dense_positions: true,
+            global_hash_chain: true,
+        }
     }
 }
 
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     // WAL must be set explicitly (SQLite defaults to DELETE); FULL makes every commit fsync the
     // WAL, which is what "acknowledged means durable" needs.
-    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(sql)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(sql)?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(unavailable(format!("could not switch to WAL (journal_mode is {mode})")));
+        return Err(unavailable(format!(
+            "could not switch to WAL (journal_mode is {mode})"
+        )));
     }
-    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;").map_err(sql)
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;")
+        .map_err(sql)
 }
 
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    let current: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql)?;
+    let current: u32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(sql)?;
     for (version, ddl) in annal_schemas::migrations::SQLITE {
         if *version > current {
-            conn.execute_batch(&format!("BEGIN; {ddl}; PRAGMA user_version={version}; COMMIT;")).map_err(sql)?;
+            conn.execute_batch(&format!(
+                "BEGIN; {ddl}; PRAGMA user_version={version}; COMMIT;"
+            ))
+            .map_err(sql)?;
         }
     }
     Ok(())
 }
 
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sql)?;
+    conn.execute_batch("PRAGMA busy_timeout=5000;")
         .map_err(sql)?;
-    conn.execute_batch("PRAGMA busy_timeout=5000;").map_err(sql)?;
     Ok(conn)
 }
 

@@ -27,9 +27,17 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn spawn(conn: Connection, head: Head, head_tx: watch::Sender<u64>) -> Result<Sender<AppendRequest>, StoreError> {
+    pub fn spawn(
+        conn: Connection,
+        head: Head,
+        head_tx: watch::Sender<u64>,
+    ) -> Result<Sender<AppendRequest>, StoreError> {
         let (tx, rx) = std::sync::mpsc::channel();
-        let writer = Writer { conn, head, head_tx };
+        let writer = Writer {
+            conn,
+            head,
+            head_tx,
+        };
         std::thread::Builder::new()
             .name("annal-sqlite-writer".into())
             .spawn(move || writer.run(rx))
@@ -46,12 +54,19 @@ impl Writer {
     }
 
     fn commit_group(&mut self, group: Vec<AppendRequest>) {
-        let tx = match self.conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        let tx = match self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+        {
             Ok(tx) => tx,
             Err(e) => return fail_all(group, sql(e)),
         };
         let plan = plan_group(group, self.head, Utc::now(), &mut Lookup(&tx));
-        let commit = plan.events.iter().try_for_each(|e| rows::insert(&tx, e)).and_then(|()| tx.commit().map_err(sql));
+        let commit = plan
+            .events
+            .iter()
+            .try_for_each(|e| rows::insert(&tx, e))
+            .and_then(|()| tx.commit().map_err(sql));
         if commit.is_ok() && plan.head.position != self.head.position {
             self.head = plan.head;
             self.head_tx.send_replace(self.head.position);
