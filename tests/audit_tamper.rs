@@ -42,10 +42,7 @@ impl Db {
     async fn exec(&self, sql: &str) {
         let sql = sql.replace("{t}", self.table());
         match self {
-            Db::Sqlite(path) => rusqlite::Connection::open(path)
-                .unwrap()
-                .execute_batch(&sql)
-                .unwrap(),
+            Db::Sqlite(path) => rusqlite::Connection::open(path).unwrap().execute_batch(&sql).unwrap(),
             Db::Postgres(url) => {
                 let config: tokio_postgres::Config = url.parse().unwrap();
                 let (client, conn) = config.connect(tokio_postgres::NoTls).await.unwrap();
@@ -56,15 +53,11 @@ impl Db {
     }
 
     async fn store(&self) -> Arc<dyn EventStore> {
-        open(&self.url().parse::<StoreUrl>().unwrap())
-            .await
-            .unwrap()
+        open(&self.url().parse::<StoreUrl>().unwrap()).await.unwrap()
     }
 
     async fn verify(&self, checkpoint: Option<Checkpoint>) -> Report {
-        verify(self.store().await.as_ref(), checkpoint, |_| {})
-            .await
-            .unwrap()
+        verify(self.store().await.as_ref(), checkpoint, |_| {}).await.unwrap()
     }
 }
 
@@ -75,10 +68,7 @@ async fn fresh(backend: &str) -> (Db, Checkpoint, Option<tempfile::TempDir>) {
             let dir = tempfile::tempdir().unwrap();
             (Db::Sqlite(dir.path().join("annal.db")), Some(dir))
         }
-        _ => (
-            Db::Postgres(common::postgres_url_for_new_schema().await),
-            None,
-        ),
+        _ => (Db::Postgres(common::postgres_url_for_new_schema().await), None),
     };
     let store = db.store().await;
     for p in 1..=60u64 {
@@ -159,10 +149,7 @@ async fn a_removal_hidden_by_renumbering_is_caught(backend: &str) {
     let report = db.verify(None).await;
     // The first event whose place changed no longer matches its hash.
     assert!(
-        matches!(
-            report.first_problem,
-            Some(Finding::Modified { position: 30, .. })
-        ),
+        matches!(report.first_problem, Some(Finding::Modified { position: 30, .. })),
         "{report:?}"
     );
     assert_eq!(report.events_checked, 29);

@@ -19,16 +19,7 @@ const KILLS: usize = 25;
 
 fn run_and_kill(url: &str, acknowledged: &mut HashMap<String, u64>, rng: &mut impl Rng) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_annal"))
-        .args([
-            "debug",
-            "append-loop",
-            "--writers",
-            "8",
-            "--batch",
-            "2",
-            "--store",
-            url,
-        ])
+        .args(["debug", "append-loop", "--writers", "8", "--batch", "2", "--store", url])
         .env("ANNAL_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -65,11 +56,7 @@ fn run_and_kill(url: &str, acknowledged: &mut HashMap<String, u64>, rng: &mut im
     received.extend(lines.try_iter());
     for line in received {
         let mut parts = line.split_whitespace();
-        match (
-            parts.next(),
-            parts.next(),
-            parts.next().and_then(|p| p.parse().ok()),
-        ) {
+        match (parts.next(), parts.next(), parts.next().and_then(|p| p.parse().ok())) {
             (Some("committed"), Some(id), Some(position)) => {
                 acknowledged.insert(id.to_string(), position);
             }
@@ -99,17 +86,10 @@ async fn sigkill_loses_no_acknowledged_event_on_sqlite() {
         let page = store.read_all(next, 1000).await.unwrap();
         let Some(last) = page.last() else { break };
         next = last.global_position + 1;
-        stored.extend(
-            page.into_iter()
-                .map(|e| (e.event_id.to_string(), e.global_position)),
-        );
+        stored.extend(page.into_iter().map(|e| (e.event_id.to_string(), e.global_position)));
     }
     for (id, position) in &acknowledged {
-        assert_eq!(
-            stored.get(id),
-            Some(position),
-            "acknowledged event {id} lost or moved"
-        );
+        assert_eq!(stored.get(id), Some(position), "acknowledged event {id} lost or moved");
     }
     let report = verify(store.as_ref(), None, |_| {}).await.unwrap();
     assert_eq!(report.first_problem, None);

@@ -72,10 +72,7 @@ async fn two_processes_eight_writers_dense_positions_and_live_subscription() {
     let ids: HashSet<String> = seen.iter().map(|e| e.event_id.to_string()).collect();
     assert_eq!(ids.len() as u64, total, "an event was delivered twice");
     for e in &seen {
-        assert_eq!(
-            acknowledged.get(&e.event_id.to_string()),
-            Some(&e.global_position)
-        );
+        assert_eq!(acknowledged.get(&e.event_id.to_string()), Some(&e.global_position));
     }
     let mut versions: HashMap<&str, u64> = HashMap::new();
     for e in &seen {

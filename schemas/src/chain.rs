@@ -35,14 +35,8 @@ pub fn canonical_bytes(e: &RecordedEvent) -> Vec<u8> {
     out.extend_from_slice(&e.schema_version.to_be_bytes());
     out.extend_from_slice(&to_micros(&e.recorded_at).to_be_bytes());
     put_bytes(&mut out, e.actor.as_bytes());
-    put_optional(
-        &mut out,
-        e.correlation_id.as_ref().map(|u| u.as_bytes().as_slice()),
-    );
-    put_optional(
-        &mut out,
-        e.causation_id.as_ref().map(|u| u.as_bytes().as_slice()),
-    );
+    put_optional(&mut out, e.correlation_id.as_ref().map(|u| u.as_bytes().as_slice()));
+    put_optional(&mut out, e.causation_id.as_ref().map(|u| u.as_bytes().as_slice()));
     put_bytes(&mut out, &e.data);
     put_optional(&mut out, e.raw.as_deref());
     out
@@ -80,14 +74,7 @@ mod tests {
             data: data.to_vec(),
             raw: None,
         };
-        RecordedEvent::place(
-            new,
-            "enrollment-A",
-            position,
-            position,
-            from_micros(1),
-            &GENESIS_HASH,
-        )
+        RecordedEvent::place(new, "enrollment-A", position, position, from_micros(1), &GENESIS_HASH)
     }
 
     #[test]

@@ -8,12 +8,7 @@ use crate::catalog::{schema_value, DecodeError};
 use crate::events::push::PushFailedV1;
 
 /// Rewrites `value` from `from` up to `to`.
-pub fn upcast(
-    event_type: &str,
-    from: u32,
-    to: u32,
-    mut value: Value,
-) -> Result<Value, DecodeError> {
+pub fn upcast(event_type: &str, from: u32, to: u32, mut value: Value) -> Result<Value, DecodeError> {
     for version in from..to {
         value = match (event_type, version) {
             ("PushFailed", 1) => push_failed_v1_to_v2(value),
@@ -30,11 +25,7 @@ pub fn upcast(
 
 /// The schemas of versions that are no longer written but still read.
 pub(crate) fn retired_schemas() -> Vec<(&'static str, u32, Value)> {
-    vec![(
-        "PushFailed",
-        1,
-        schema_value::<PushFailedV1>("PushFailed", 1),
-    )]
+    vec![("PushFailed", 1, schema_value::<PushFailedV1>("PushFailed", 1))]
 }
 
 /// v1 kept APNs' answer as one string, `"<status> <reason>"`; v2 splits it and records whether
@@ -42,9 +33,7 @@ pub(crate) fn retired_schemas() -> Vec<(&'static str, u32, Value)> {
 fn push_failed_v1_to_v2(v1: Value) -> Value {
     let error = v1.get("error").and_then(Value::as_str).unwrap_or_default();
     let (status, reason) = match error.split_once(' ') {
-        Some((code, rest)) if code.parse::<u16>().is_ok() => {
-            (code.parse::<u16>().unwrap_or(0), rest)
-        }
+        Some((code, rest)) if code.parse::<u16>().is_ok() => (code.parse::<u16>().unwrap_or(0), rest),
         _ => (0, error),
     };
     let token_dead = matches!(reason, "Unregistered" | "BadDeviceToken");
@@ -82,9 +71,7 @@ mod tests {
     #[test]
     fn push_failed_v1_transport_error_has_status_zero() {
         let v1 = serde_json::json!({"push_id": Uuid::nil(), "error": "connection reset"});
-        let Event::PushFailed(e) =
-            Event::decode("PushFailed", 1, &serde_json::to_vec(&v1).unwrap()).unwrap()
-        else {
+        let Event::PushFailed(e) = Event::decode("PushFailed", 1, &serde_json::to_vec(&v1).unwrap()).unwrap() else {
             panic!("wrong type")
         };
         assert_eq!(

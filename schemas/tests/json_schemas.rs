@@ -33,9 +33,5 @@ fn committed_json_schemas_match_the_code() {
             problems.push(format!("{name}: committed but no longer generated"));
         }
     }
-    assert!(
-        problems.is_empty(),
-        "JSON Schemas drifted:\n{}",
-        problems.join("\n")
-    );
+    assert!(problems.is_empty(), "JSON Schemas drifted:\n{}", problems.join("\n"));
 }

@@ -30,12 +30,8 @@ impl std::str::FromStr for Checkpoint {
 
     /// `<position>:<hex hash>`, as `annal audit head` prints it.
     fn from_str(s: &str) -> Result<Self, String> {
-        let (position, hash) = s
-            .split_once(':')
-            .ok_or("a checkpoint is <position>:<hex hash>")?;
-        let position = position
-            .parse()
-            .map_err(|e| format!("checkpoint position: {e}"))?;
+        let (position, hash) = s.split_once(':').ok_or("a checkpoint is <position>:<hex hash>")?;
+        let position = position.parse().map_err(|e| format!("checkpoint position: {e}"))?;
         let hash = hex::decode(hash).map_err(|e| format!("checkpoint hash: {e}"))?;
         let hash = hash
             .try_into()
@@ -70,35 +66,63 @@ pub enum Finding {
         expected_version: u64,
     },
     /// The log does not reach, or does not match, an exported checkpoint.
-    CheckpointMismatch {
-        position: u64,
-        found: Option<String>,
-    },
+    CheckpointMismatch { position: u64, found: Option<String> },
 }
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Finding::Modified { position, event_id, stream } => {
+            Finding::Modified {
+                position,
+                event_id,
+                stream,
+            } => {
                 write!(f, "event {event_id} at position {position} (stream {stream}) was modified or moved: its hash does not match its content and place")
             }
-            Finding::Removed { position, next_position: Some(next), .. } => {
+            Finding::Removed {
+                position,
+                next_position: Some(next),
+                ..
+            } => {
                 write!(f, "position {position} was removed: the next event found is at {next}")
             }
-            Finding::Removed { position, stream: Some(s), stream_version: Some(v), .. } => {
-                write!(f, "event {v} of stream {s} was removed (noticed at position {position})")
+            Finding::Removed {
+                position,
+                stream: Some(s),
+                stream_version: Some(v),
+                ..
+            } => {
+                write!(
+                    f,
+                    "event {v} of stream {s} was removed (noticed at position {position})"
+                )
             }
             Finding::Removed { position, .. } => write!(f, "position {position} was removed"),
-            Finding::Reordered { position, event_id, stream, stream_version, expected_version } => write!(
+            Finding::Reordered {
+                position,
+                event_id,
+                stream,
+                stream_version,
+                expected_version,
+            } => write!(
                 f,
                 "event {event_id} at position {position} is out of order: version {stream_version} of stream {stream} \
                  where version {expected_version} was due"
             ),
             Finding::CheckpointMismatch { position, found: None } => {
-                write!(f, "the log ends before checkpoint position {position}: events were removed from its end")
+                write!(
+                    f,
+                    "the log ends before checkpoint position {position}: events were removed from its end"
+                )
             }
-            Finding::CheckpointMismatch { position, found: Some(h) } => {
-                write!(f, "the event at checkpoint position {position} has hash {h}, not the checkpoint's")
+            Finding::CheckpointMismatch {
+                position,
+                found: Some(h),
+            } => {
+                write!(
+                    f,
+                    "the event at checkpoint position {position} has hash {h}, not the checkpoint's"
+                )
             }
         }
     }
@@ -181,11 +205,7 @@ impl State {
         event: &RecordedEvent,
         per_stream_chain: bool,
     ) -> Result<Option<Finding>, StoreError> {
-        let (last_version, stream_prev) = self
-            .streams
-            .get(&event.stream)
-            .copied()
-            .unwrap_or((0, GENESIS_HASH));
+        let (last_version, stream_prev) = self.streams.get(&event.stream).copied().unwrap_or((0, GENESIS_HASH));
         let due = last_version + 1;
         if event.stream_version != due {
             return Ok(Some(misplaced(store, event, due).await?));
@@ -232,11 +252,7 @@ impl State {
 
 /// A stream version out of sequence: reordered if the version that was due stands later in the
 /// log (or this one was seen already), removed if it is nowhere.
-async fn misplaced(
-    store: &dyn EventStore,
-    event: &RecordedEvent,
-    due: u64,
-) -> Result<Finding, StoreError> {
+async fn misplaced(store: &dyn EventStore, event: &RecordedEvent, due: u64) -> Result<Finding, StoreError> {
     let later = store.read_stream(&event.stream, due, 1).await?;
     let due_is_later = later
         .first()

@@ -67,12 +67,7 @@ pub async fn appends(
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(writers);
     for w in 0..writers {
-        let (store, appended, progress, run) = (
-            store.clone(),
-            appended.clone(),
-            progress.clone(),
-            run.clone(),
-        );
+        let (store, appended, progress, run) = (store.clone(), appended.clone(), progress.clone(), run.clone());
         tasks.push(tokio::spawn(async move {
             let mut done = 0u64;
             while done < per_writer {

@@ -32,10 +32,7 @@ pub async fn run(global: &super::Global, cmd: AuditCommand) -> anyhow::Result<Ex
             let head = store.head().await?;
             let hash = hex::encode(head.hash);
             if json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "position": head.position, "hash": hash })
-                );
+                println!("{}", serde_json::json!({ "position": head.position, "hash": hash }));
             } else {
                 println!("{}:{hash}", head.position);
             }
@@ -44,10 +41,8 @@ pub async fn run(global: &super::Global, cmd: AuditCommand) -> anyhow::Result<Ex
         AuditCommand::Verify { checkpoint, json } => {
             let total = store.head().await?.position;
             let bar = ProgressBar::new(total).with_style(
-                ProgressStyle::with_template(
-                    "verifying {bar:40} {pos}/{len} events ({per_sec}, {eta})",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template("verifying {bar:40} {pos}/{len} events ({per_sec}, {eta})")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             if json {
                 bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -57,10 +52,7 @@ pub async fn run(global: &super::Global, cmd: AuditCommand) -> anyhow::Result<Ex
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else if let Some(problem) = &report.first_problem {
-                println!(
-                    "FAILED after {} intact events: {problem}",
-                    report.events_checked
-                );
+                println!("FAILED after {} intact events: {problem}", report.events_checked);
             } else {
                 println!(
                     "OK: {} events, chain intact; head {}:{}",

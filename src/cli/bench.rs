@@ -79,29 +79,19 @@ pub async fn run(global: &super::Global, cmd: BenchCommand) -> anyhow::Result<Ex
                 let url = url_with_new_schema(&args.postgres_url, &schema)
                     .await
                     .with_context(|| "connecting to PostgreSQL (set --postgres-url)".to_string())?;
-                (
-                    Arc::new(PostgresStore::connect(&url).await?),
-                    Cleanup::Schema(schema),
-                )
+                (Arc::new(PostgresStore::connect(&url).await?), Cleanup::Schema(schema))
             }
         };
         for &writers in &args.writers {
             for (batch, events) in [(1, args.events), (args.batch, args.batched_events)] {
-                let bar = bar(
-                    &bars,
-                    events,
-                    &format!("{backend:?} {writers} writers, batch {batch}"),
-                );
+                let bar = bar(&bars, events, &format!("{backend:?} {writers} writers, batch {batch}"));
                 let progress = {
                     let bar = bar.clone();
                     Arc::new(move |n| bar.set_position(n))
                 };
                 let row = appends(store.clone(), writers, events, batch, progress).await?;
                 bar.finish_and_clear();
-                results.push(Result {
-                    backend: *backend,
-                    row,
-                });
+                results.push(Result { backend: *backend, row });
             }
         }
         let total = store.head().await?.position;
@@ -126,12 +116,7 @@ pub async fn run(global: &super::Global, cmd: BenchCommand) -> anyhow::Result<Ex
         for r in &results {
             println!(
                 "| {:?} | {} | {} | {} | {:.2} | {:.0} |",
-                r.backend,
-                r.row.scenario,
-                r.row.writers,
-                r.row.events,
-                r.row.seconds,
-                r.row.events_per_sec
+                r.backend, r.row.scenario, r.row.writers, r.row.events, r.row.seconds, r.row.events_per_sec
             );
         }
     }
@@ -141,11 +126,7 @@ pub async fn run(global: &super::Global, cmd: BenchCommand) -> anyhow::Result<Ex
 fn bar(bars: &MultiProgress, len: u64, label: &str) -> ProgressBar {
     let style = ProgressStyle::with_template("{msg:32} {bar:30} {pos}/{len} ({per_sec})")
         .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bars.add(
-        ProgressBar::new(len)
-            .with_style(style)
-            .with_message(label.to_string()),
-    )
+    bars.add(ProgressBar::new(len).with_style(style).with_message(label.to_string()))
 }
 
 enum Cleanup {

@@ -9,8 +9,7 @@ pub enum Format {
 }
 
 pub fn init(global: &super::Global) {
-    let filter = EnvFilter::try_from_env("ANNAL_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,tokio_postgres=warn"));
+    let filter = EnvFilter::try_from_env("ANNAL_LOG").unwrap_or_else(|_| EnvFilter::new("info,tokio_postgres=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

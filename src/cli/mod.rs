@@ -38,13 +38,7 @@ pub struct Global {
     #[arg(long, global = true, env = "ANNAL_STORE")]
     pub store: Option<String>,
     /// Log format on stderr.
-    #[arg(
-        long,
-        global = true,
-        env = "ANNAL_LOG_FORMAT",
-        value_enum,
-        default_value = "text"
-    )]
+    #[arg(long, global = true, env = "ANNAL_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: logging::Format,
 }
 

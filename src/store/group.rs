@@ -44,9 +44,7 @@ impl GroupPlan {
         for (reply, outcome) in self.replies.into_iter().zip(self.outcomes) {
             let answer = match &commit {
                 Ok(()) => outcome,
-                Err(e) => Err(StoreError::Unavailable(format!(
-                    "the append's transaction failed: {e}"
-                ))),
+                Err(e) => Err(StoreError::Unavailable(format!("the append's transaction failed: {e}"))),
             };
             let _ = reply.send(answer);
         }
@@ -69,10 +67,7 @@ pub fn plan_group(
     };
     for request in group {
         let ids: Vec<Uuid> = request.events.iter().map(|e| e.event_id).collect();
-        let mut existing: Vec<Existing> = ids
-            .iter()
-            .filter_map(|id| planned_ids.get(id).cloned())
-            .collect();
+        let mut existing: Vec<Existing> = ids.iter().filter_map(|id| planned_ids.get(id).cloned()).collect();
         // A failed lookup fails this request only; nothing of it is written.
         let decision = lookup.existing(&ids).and_then(|found| {
             existing.extend(found);

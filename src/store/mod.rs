@@ -60,10 +60,7 @@ pub enum StoreError {
         actual: u64,
     },
     #[error("event {event_id} is already in the log {detail}; a retry must resend exactly the same events")]
-    IdempotencyConflict {
-        event_id: uuid::Uuid,
-        detail: String,
-    },
+    IdempotencyConflict { event_id: uuid::Uuid, detail: String },
     #[error("invalid append: {0}")]
     Invalid(String),
     /// The backend cannot be reached or refused the write; the caller may retry (HTTP 503).
@@ -82,6 +79,9 @@ pub struct Capabilities {
     pub dense_positions: bool,
     /// The hash chain runs along the global order (on KurrentDB it runs per stream).
     pub global_hash_chain: bool,
+    /// An event id is unique in the whole log, so reusing one in another stream is refused and
+    /// two concurrent identical appends are told apart (KurrentDB only checks ids per stream).
+    pub log_wide_event_ids: bool,
 }
 
 #[async_trait]
@@ -103,11 +103,7 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// Events from global position `from_position` (inclusive), at most `limit`, in order.
-    async fn read_all(
-        &self,
-        from_position: u64,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError>;
+    async fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
 
     async fn head(&self) -> Result<Head, StoreError>;
 
@@ -119,10 +115,7 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Every event from `from_position` (inclusive), exactly once and in order: first the
     /// catch-up, then live appends. Ends with an error if the log shows a gap.
-    fn subscribe_all(
-        self: Arc<Self>,
-        from_position: u64,
-    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
+    fn subscribe_all(self: Arc<Self>, from_position: u64) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
         poll_subscription(self, from_position)
     }
 }

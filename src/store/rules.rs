@@ -79,23 +79,15 @@ pub fn decide(
 
 /// A retry counts only if it is the very same append: all ids present, in this stream,
 /// consecutive and in the same order. Anything else would silently merge two different writes.
-fn idempotent_retry(
-    stream: &str,
-    ids: &[Uuid],
-    existing: &[Existing],
-) -> Result<AppendResult, StoreError> {
-    let conflict =
-        |event_id: Uuid, detail: String| StoreError::IdempotencyConflict { event_id, detail };
+fn idempotent_retry(stream: &str, ids: &[Uuid], existing: &[Existing]) -> Result<AppendResult, StoreError> {
+    let conflict = |event_id: Uuid, detail: String| StoreError::IdempotencyConflict { event_id, detail };
     let mut found = Vec::with_capacity(ids.len());
     for id in ids {
         match existing.iter().find(|e| e.event_id == *id) {
             Some(e) => found.push(e),
             None => {
                 let first = &existing[0];
-                return Err(conflict(
-                    first.event_id,
-                    format!("but {id} of the same append is not"),
-                ));
+                return Err(conflict(first.event_id, format!("but {id} of the same append is not")));
             }
         }
     }
@@ -104,13 +96,8 @@ fn idempotent_retry(
         if e.stream != stream {
             return Err(conflict(e.event_id, format!("in stream {:?}", e.stream)));
         }
-        if e.stream_version != first.stream_version + i as u64
-            || e.global_position < first.global_position
-        {
-            return Err(conflict(
-                e.event_id,
-                "at another place in the stream".to_string(),
-            ));
+        if e.stream_version != first.stream_version + i as u64 || e.global_position < first.global_position {
+            return Err(conflict(e.event_id, "at another place in the stream".to_string()));
         }
     }
     let last = found[found.len() - 1];
@@ -177,28 +164,10 @@ mod tests {
     #[test]
     fn partial_or_misplaced_retries_conflict() {
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        let partial = decide(
-            "s",
-            ExpectedVersion::Any,
-            4,
-            &[a, b],
-            &[existing(a, "s", 4, 10)],
-        );
-        assert!(matches!(
-            partial,
-            Err(StoreError::IdempotencyConflict { .. })
-        ));
-        let other_stream = decide(
-            "s",
-            ExpectedVersion::Any,
-            4,
-            &[a],
-            &[existing(a, "t", 1, 10)],
-        );
-        assert!(matches!(
-            other_stream,
-            Err(StoreError::IdempotencyConflict { .. })
-        ));
+        let partial = decide("s", ExpectedVersion::Any, 4, &[a, b], &[existing(a, "s", 4, 10)]);
+        assert!(matches!(partial, Err(StoreError::IdempotencyConflict { .. })));
+        let other_stream = decide("s", ExpectedVersion::Any, 4, &[a], &[existing(a, "t", 1, 10)]);
+        assert!(matches!(other_stream, Err(StoreError::IdempotencyConflict { .. })));
         let swapped = [existing(a, "s", 5, 11), existing(b, "s", 4, 10)];
         assert!(decide("s", ExpectedVersion::Any, 5, &[a, b], &swapped).is_err());
     }

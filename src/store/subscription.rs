@@ -42,10 +42,7 @@ pub fn poll_subscription<S: EventStore + ?Sized>(
             }
             for event in page {
                 if dense && event.global_position != next {
-                    let gap = StoreError::Corrupt(format!(
-                        "expected position {next}, read {}",
-                        event.global_position
-                    ));
+                    let gap = StoreError::Corrupt(format!("expected position {next}, read {}", event.global_position));
                     let _ = tx.send(Err(gap)).await;
                     return;
                 }

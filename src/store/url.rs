@@ -19,10 +19,7 @@ impl std::str::FromStr for StoreUrl {
     type Err = StoreError;
 
     fn from_str(s: &str) -> Result<Self, StoreError> {
-        if let Some(path) = s
-            .strip_prefix("sqlite://")
-            .or_else(|| s.strip_prefix("sqlite:"))
-        {
+        if let Some(path) = s.strip_prefix("sqlite://").or_else(|| s.strip_prefix("sqlite:")) {
             if path.is_empty() {
                 return Err(StoreError::Invalid("sqlite: URL without a path".into()));
             }
@@ -31,10 +28,7 @@ impl std::str::FromStr for StoreUrl {
         if s.starts_with("postgres://") || s.starts_with("postgresql://") {
             return Ok(StoreUrl::Postgres(s.to_string()));
         }
-        if s.starts_with("kurrentdb://")
-            || s.starts_with("esdb://")
-            || s.starts_with("kurrentdb+discover://")
-        {
+        if s.starts_with("kurrentdb://") || s.starts_with("esdb://") || s.starts_with("kurrentdb+discover://") {
             return Ok(StoreUrl::KurrentDb(s.to_string()));
         }
         Err(StoreError::Invalid(format!(

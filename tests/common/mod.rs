@@ -47,15 +47,24 @@ pub async fn postgres() -> Backend {
     }
 }
 
+/// A KurrentDB store when ANNAL_TEST_KURRENTDB_URL names a server. Streams get a per-test
+/// prefix-free log only if the server is fresh, so run the suite against a throwaway server.
+#[cfg(feature = "kurrentdb")]
+pub async fn kurrentdb() -> Option<Backend> {
+    let url = std::env::var("ANNAL_TEST_KURRENTDB_URL").ok()?;
+    let store = annal::store::open(&url.parse().expect("KurrentDB URL"))
+        .await
+        .expect("connect to KurrentDB");
+    Some(Backend { store, url, _dir: None })
+}
+
 /// A URL for a schema no other test uses.
 pub async fn postgres_url_for_new_schema() -> String {
     let base = postgres_base_url();
     let schema = format!("annal_test_{}", Uuid::now_v7().simple());
     annal::store::url_with_new_schema(&base, &schema)
         .await
-        .unwrap_or_else(|e| {
-            panic!("PostgreSQL is required for these tests and could not be reached at {base}: {e}")
-        })
+        .unwrap_or_else(|e| panic!("PostgreSQL is required for these tests and could not be reached at {base}: {e}"))
 }
 
 pub fn event(n: u64) -> NewEvent {
@@ -67,9 +76,7 @@ pub fn event(n: u64) -> NewEvent {
         correlation_id: Some(Uuid::now_v7()),
         causation_id: None,
         data: format!(r#"{{"n":{n}}}"#).into_bytes(),
-        raw: Some(
-            format!("<plist><dict><key>N</key><integer>{n}</integer></dict></plist>").into_bytes(),
-        ),
+        raw: Some(format!("<plist><dict><key>N</key><integer>{n}</integer></dict></plist>").into_bytes()),
     }
 }
 

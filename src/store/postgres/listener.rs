@@ -23,11 +23,7 @@ pub fn spawn(config: Config, channel: String, head_tx: watch::Sender<u64>) {
     });
 }
 
-async fn listen(
-    config: &Config,
-    channel: &str,
-    head_tx: &watch::Sender<u64>,
-) -> Result<(), tokio_postgres::Error> {
+async fn listen(config: &Config, channel: &str, head_tx: &watch::Sender<u64>) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = config.connect(NoTls).await?;
     let (payloads, mut received) = mpsc::unbounded_channel::<String>();
     let driver = tokio::spawn(async move {
@@ -40,14 +36,12 @@ async fn listen(
             }
         }
     });
-    client
-        .batch_execute(&format!("LISTEN \"{channel}\""))
-        .await?;
+    client.batch_execute(&format!("LISTEN \"{channel}\"")).await?;
     // Commits made before LISTEN took effect sent no notification we could see: read the head.
     let position: i64 = client
         .query_one("SELECT position FROM annal_head WHERE id = 1", &[])
         .await?
-        .get(0);
+        .try_get(0)?;
     bump(head_tx, position as u64);
     while let Some(payload) = received.recv().await {
         if let Ok(position) = payload.parse::<u64>() {

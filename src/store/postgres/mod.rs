@@ -18,9 +18,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::NoTls;
 
 use super::group::AppendRequest;
-use super::{
-    check_append_input, AppendResult, Capabilities, EventStore, ExpectedVersion, Head, StoreError,
-};
+use super::{check_append_input, AppendResult, Capabilities, EventStore, ExpectedVersion, Head, StoreError};
 
 pub struct PostgresStore {
     pool: Pool,
@@ -95,11 +93,7 @@ impl EventStore for PostgresStore {
         rows::read_stream(&client, stream, from_version, limit).await
     }
 
-    async fn read_all(
-        &self,
-        from_position: u64,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
         rows::read_all(&client, from_position, limit).await
     }
@@ -117,6 +111,7 @@ impl EventStore for PostgresStore {
         Capabilities {
             dense_positions: true,
             global_hash_chain: true,
+            log_wide_event_ids: true,
         }
     }
 }
@@ -124,10 +119,7 @@ impl EventStore for PostgresStore {
 /// Creates `schema` (if needed) in the database at `base_url` and returns a URL whose
 /// connections use it: how tests and benchmarks get a log of their own in a shared database.
 pub async fn url_with_new_schema(base_url: &str, schema: &str) -> Result<String, StoreError> {
-    if !schema
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_')
-    {
+    if !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(StoreError::Invalid(format!(
             "schema name {schema:?}: use letters, digits and _"
         )));
@@ -144,17 +136,12 @@ pub async fn url_with_new_schema(base_url: &str, schema: &str) -> Result<String,
     drop(client);
     let _ = driver.await;
     let separator = if base_url.contains('?') { '&' } else { '?' };
-    Ok(format!(
-        "{base_url}{separator}options=-c%20search_path%3D{schema}"
-    ))
+    Ok(format!("{base_url}{separator}options=-c%20search_path%3D{schema}"))
 }
 
 /// Drops a schema made by [`url_with_new_schema`], with everything in it.
 pub async fn drop_schema(base_url: &str, schema: &str) -> Result<(), StoreError> {
-    if !schema
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_')
-    {
+    if !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(StoreError::Invalid(format!(
             "schema name {schema:?}: use letters, digits and _"
         )));
@@ -180,9 +167,7 @@ fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
 pub(super) fn pg(e: tokio_postgres::Error) -> StoreError {
     // The driver's Display says only "db error"; the server's code and message say what failed.
     match e.as_db_error() {
-        Some(db) => {
-            StoreError::Unavailable(format!("PostgreSQL {}: {}", db.code().code(), db.message()))
-        }
+        Some(db) => StoreError::Unavailable(format!("PostgreSQL {}: {}", db.code().code(), db.message())),
         None => StoreError::Unavailable(format!("PostgreSQL: {e}")),
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Pool;
+use deadpool_postgres::{Pool, Transaction};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
@@ -14,11 +14,7 @@ use crate::store::{Head, StoreError};
 
 const MAX_GROUP_EVENTS: usize = 10_000;
 
-pub fn spawn(
-    pool: Pool,
-    channel: String,
-    head_tx: watch::Sender<u64>,
-) -> mpsc::UnboundedSender<AppendRequest> {
+pub fn spawn(pool: Pool, channel: String, head_tx: watch::Sender<u64>) -> mpsc::UnboundedSender<AppendRequest> {
     let (tx, mut rx) = mpsc::unbounded_channel::<AppendRequest>();
     tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
@@ -29,12 +25,7 @@ pub fn spawn(
     tx
 }
 
-async fn commit_group(
-    pool: &Pool,
-    channel: &str,
-    head_tx: &watch::Sender<u64>,
-    group: Vec<AppendRequest>,
-) {
+async fn commit_group(pool: &Pool, channel: &str, head_tx: &watch::Sender<u64>, group: Vec<AppendRequest>) {
     let mut client = match pool.get().await {
         Ok(c) => c,
         Err(e) => return fail_all(group, pool_error(e)),
@@ -66,51 +57,47 @@ async fn commit_group(
 /// Takes the append lock, reads the head and the database clock, and fetches what the planner
 /// needs to know about the group's ids and streams in two queries.
 async fn lock_and_prefetch(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &Transaction<'_>,
     group: &[AppendRequest],
 ) -> Result<(Head, DateTime<Utc>, Prefetched), StoreError> {
-    let row = tx
-        .query_one(
+    let lock = tx
+        .prepare_cached(
             "SELECT position, hash, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::bigint \
              FROM annal_head WHERE id = 1 FOR UPDATE",
-            &[],
         )
         .await
         .map_err(pg)?;
+    let row = tx.query_one(&lock, &[]).await.map_err(pg)?;
     let head = rows::to_head(&row)?;
     // The database's clock, read under the lock, keeps recorded_at in commit order across nodes.
-    let now = annal_schemas::envelope::from_micros(row.get(2));
-    let ids: Vec<Uuid> = group
-        .iter()
-        .flat_map(|r| r.events.iter().map(|e| e.event_id))
-        .collect();
+    let now = annal_schemas::envelope::from_micros(rows::col(&row, 2)?);
+    let ids: Vec<Uuid> = group.iter().flat_map(|r| r.events.iter().map(|e| e.event_id)).collect();
     let mut streams: Vec<&str> = group.iter().map(|r| r.stream.as_str()).collect();
     streams.sort_unstable();
     streams.dedup();
-    let existing = rows::existing(tx, &ids).await?;
-    let versions = rows::stream_versions(tx, &streams).await?;
+    // Issued together, the two queries are pipelined on the connection: one round trip.
+    let (existing, versions) = tokio::try_join!(rows::existing(tx, &ids), rows::stream_versions(tx, &streams))?;
     Ok((head, now, Prefetched { existing, versions }))
 }
 
 async fn write(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &Transaction<'_>,
     channel: &str,
     events: &[annal_schemas::RecordedEvent],
     head: &Head,
 ) -> Result<(), StoreError> {
     rows::insert(tx, events).await?;
-    tx.execute(
-        "UPDATE annal_head SET position = $1, hash = $2 WHERE id = 1",
-        &[&(head.position as i64), &head.hash.as_slice()],
-    )
-    .await
-    .map_err(pg)?;
-    tx.execute(
-        "SELECT pg_notify($1, $2)",
-        &[&channel, &head.position.to_string()],
-    )
-    .await
-    .map_err(pg)?;
+    let moved = tx
+        .prepare_cached(
+            "WITH moved AS (UPDATE annal_head SET position = $1, hash = $2 WHERE id = 1 RETURNING position) \
+             SELECT pg_notify($3, position::text) FROM moved",
+        )
+        .await
+        .map_err(pg)?;
+    let position = head.position as i64;
+    tx.execute(&moved, &[&position, &head.hash.as_slice(), &channel])
+        .await
+        .map_err(pg)?;
     Ok(())
 }
 
@@ -121,10 +108,7 @@ struct Prefetched {
 
 impl LogLookup for Prefetched {
     fn existing(&mut self, ids: &[Uuid]) -> Result<Vec<Existing>, StoreError> {
-        Ok(ids
-            .iter()
-            .filter_map(|id| self.existing.get(id).cloned())
-            .collect())
+        Ok(ids.iter().filter_map(|id| self.existing.get(id).cloned()).collect())
     }
     fn stream_version(&mut self, stream: &str) -> Result<u64, StoreError> {
         Ok(self.versions.get(stream).copied().unwrap_or(0))

@@ -16,9 +16,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{oneshot, watch};
 
 use super::group::AppendRequest;
-use super::{
-    check_append_input, AppendResult, Capabilities, EventStore, ExpectedVersion, Head, StoreError,
-};
+use super::{check_append_input, AppendResult, Capabilities, EventStore, ExpectedVersion, Head, StoreError};
 use writer::Writer;
 
 pub struct SqliteStore {
@@ -33,8 +31,7 @@ impl SqliteStore {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| unavailable(format!("creating {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| unavailable(format!("creating {}: {e}", dir.display())))?;
         }
         let conn = Connection::open(&path).map_err(sql)?;
         configure(&conn)?;
@@ -62,10 +59,7 @@ impl SqliteStore {
         let readers = self.readers.clone();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
-            let pooled = readers
-                .lock()
-                .map_err(|_| unavailable("reader pool poisoned"))?
-                .pop();
+            let pooled = readers.lock().map_err(|_| unavailable("reader pool poisoned"))?.pop();
             let conn = match pooled {
                 Some(c) => c,
                 None => open_reader(&path)?,
@@ -116,17 +110,12 @@ impl EventStore for SqliteStore {
             .await
     }
 
-    async fn read_all(
-        &self,
-        from_position: u64,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.read(move |c| rows::read_all(c, from_position, limit))
-            .await
+    async fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.read(move |c| rows::read_all(c, from_position, limit)).await
     }
 
     async fn head(&self) -> Result<Head, StoreError> {
-        self.read(|c| rows::head(c)).await
+        self.read(rows::head).await
     }
 
     fn watch_head(&self) -> watch::Receiver<u64> {
@@ -137,6 +126,7 @@ impl EventStore for SqliteStore {
         Capabilities {
             dense_positions: true,
             global_hash_chain: true,
+            log_wide_event_ids: true,
         }
     }
 }
@@ -148,37 +138,27 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
         .map_err(sql)?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(unavailable(format!(
-            "could not switch to WAL (journal_mode is {mode})"
-        )));
+        return Err(unavailable(format!("could not switch to WAL (journal_mode is {mode})")));
     }
     conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;")
         .map_err(sql)
 }
 
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    let current: u32 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(sql)?;
+    let current: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql)?;
     for (version, ddl) in annal_schemas::migrations::SQLITE {
         if *version > current {
-            conn.execute_batch(&format!(
-                "BEGIN; {ddl}; PRAGMA user_version={version}; COMMIT;"
-            ))
-            .map_err(sql)?;
+            conn.execute_batch(&format!("BEGIN; {ddl}; PRAGMA user_version={version}; COMMIT;"))
+                .map_err(sql)?;
         }
     }
     Ok(())
 }
 
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(sql)?;
-    conn.execute_batch("PRAGMA busy_timeout=5000;")
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .map_err(sql)?;
+    conn.execute_batch("PRAGMA busy_timeout=5000;").map_err(sql)?;
     Ok(conn)
 }
 

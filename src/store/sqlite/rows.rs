@@ -9,8 +9,7 @@ use super::sql;
 use crate::store::rules::Existing;
 use crate::store::{Head, StoreError};
 
-const COLUMNS: &str =
-    "global_position, event_id, stream, stream_version, recorded_at_us, event_type, \
+const COLUMNS: &str = "global_position, event_id, stream, stream_version, recorded_at_us, event_type, \
      schema_version, actor, correlation_id, causation_id, data, raw, hash";
 
 pub fn head(conn: &Connection) -> Result<Head, StoreError> {
@@ -34,13 +33,11 @@ pub fn head(conn: &Connection) -> Result<Head, StoreError> {
     }
 }
 
-pub fn read_all(
-    conn: &Connection,
-    from: u64,
-    limit: usize,
-) -> Result<Vec<RecordedEvent>, StoreError> {
+pub fn read_all(conn: &Connection, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
     let mut stmt = conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM events WHERE global_position >= ?1 ORDER BY global_position LIMIT ?2"))
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM events WHERE global_position >= ?1 ORDER BY global_position LIMIT ?2"
+        ))
         .map_err(sql)?;
     let rows = stmt
         .query_map(params![from as i64, limit as i64], from_row)
@@ -48,12 +45,7 @@ pub fn read_all(
     collect(rows)
 }
 
-pub fn read_stream(
-    conn: &Connection,
-    stream: &str,
-    from: u64,
-    limit: usize,
-) -> Result<Vec<RecordedEvent>, StoreError> {
+pub fn read_stream(conn: &Connection, stream: &str, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM events WHERE stream = ?1 AND stream_version >= ?2 ORDER BY stream_version LIMIT ?3"
@@ -75,9 +67,7 @@ pub fn stream_version(conn: &Connection, stream: &str) -> Result<u64, StoreError
 
 pub fn existing(conn: &Connection, ids: &[Uuid]) -> Result<Vec<Existing>, StoreError> {
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT stream, stream_version, global_position FROM events WHERE event_id = ?1",
-        )
+        .prepare_cached("SELECT stream, stream_version, global_position FROM events WHERE event_id = ?1")
         .map_err(sql)?;
     let mut found = Vec::new();
     for id in ids {
@@ -99,7 +89,9 @@ pub fn existing(conn: &Connection, ids: &[Uuid]) -> Result<Vec<Existing>, StoreE
 
 pub fn insert(conn: &Connection, e: &RecordedEvent) -> Result<(), StoreError> {
     let mut stmt = conn
-        .prepare_cached(&format!("INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"))
+        .prepare_cached(&format!(
+            "INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        ))
         .map_err(sql)?;
     stmt.execute(params![
         e.global_position as i64,
@@ -125,27 +117,17 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<RecordedEvent> {
         let bytes: Option<Vec<u8>> = r.get(i)?;
         bytes
             .map(|b| {
-                Uuid::from_slice(&b).map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        i,
-                        rusqlite::types::Type::Blob,
-                        Box::new(e),
-                    )
-                })
+                Uuid::from_slice(&b)
+                    .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Blob, Box::new(e)))
             })
             .transpose()
     };
     // Bytes are read whatever their storage class: a BLOB rewritten as TEXT (by hand, or by a
     // tamperer) must still reach `audit verify`, which then names the event.
-    let bytes = |i: usize| -> rusqlite::Result<Vec<u8>> {
-        Ok(r.get_ref(i)?
-            .as_bytes_or_null()?
-            .unwrap_or_default()
-            .to_vec())
-    };
-    let optional_bytes = |i: usize| -> rusqlite::Result<Option<Vec<u8>>> {
-        Ok(r.get_ref(i)?.as_bytes_or_null()?.map(<[u8]>::to_vec))
-    };
+    let bytes =
+        |i: usize| -> rusqlite::Result<Vec<u8>> { Ok(r.get_ref(i)?.as_bytes_or_null()?.unwrap_or_default().to_vec()) };
+    let optional_bytes =
+        |i: usize| -> rusqlite::Result<Option<Vec<u8>>> { Ok(r.get_ref(i)?.as_bytes_or_null()?.map(<[u8]>::to_vec)) };
     let hash = bytes(12)?;
     Ok(RecordedEvent {
         global_position: r.get::<_, i64>(0)? as u64,
@@ -165,9 +147,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<RecordedEvent> {
     })
 }
 
-fn collect(
-    rows: impl Iterator<Item = rusqlite::Result<RecordedEvent>>,
-) -> Result<Vec<RecordedEvent>, StoreError> {
+fn collect(rows: impl Iterator<Item = rusqlite::Result<RecordedEvent>>) -> Result<Vec<RecordedEvent>, StoreError> {
     rows.map(|r| r.map_err(|e| StoreError::Corrupt(format!("unreadable event row: {e}"))))
         .collect()
 }

@@ -33,11 +33,7 @@ impl Writer {
         head_tx: watch::Sender<u64>,
     ) -> Result<Sender<AppendRequest>, StoreError> {
         let (tx, rx) = std::sync::mpsc::channel();
-        let writer = Writer {
-            conn,
-            head,
-            head_tx,
-        };
+        let writer = Writer { conn, head, head_tx };
         std::thread::Builder::new()
             .name("annal-sqlite-writer".into())
             .spawn(move || writer.run(rx))
@@ -54,10 +50,7 @@ impl Writer {
     }
 
     fn commit_group(&mut self, group: Vec<AppendRequest>) {
-        let tx = match self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-        {
+        let tx = match self.conn.transaction_with_behavior(TransactionBehavior::Immediate) {
             Ok(tx) => tx,
             Err(e) => return fail_all(group, sql(e)),
         };
