@@ -5,5 +5,8 @@
 
 pub mod audit;
 pub mod bench;
+pub mod domain;
 pub mod http;
+pub mod mdm;
+pub mod pki;
 pub mod store;

@@ -138,12 +138,11 @@ fn with_id(mut schema: serde_json::Value, name: &str, version: u32) -> serde_jso
 #[cfg(test)]
 mod tests {
     use super::*;
-    use uuid::Uuid;
 
     #[test]
     fn round_trips_current_version() {
         let e = Event::from(CommandCancelled {
-            command_uuid: Uuid::nil(),
+            command_uuid: "0001_EraseDevice".into(),
             reason: CancelReason::Reenrolled,
         });
         let back = Event::decode(e.event_type(), e.schema_version(), &e.to_data()).unwrap();

@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::{event_data, DeviceRef, IdentityRef};
 
@@ -12,7 +11,7 @@ use super::{event_data, DeviceRef, IdentityRef};
 /// (sealed when the command carries a secret: a PIN, an UnlockToken).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CommandQueued {
-    pub command_uuid: Uuid,
+    pub command_uuid: String,
     pub request_type: String,
     /// The enrollment generation the command belongs to; a new Authenticate cancels it.
     pub generation: u64,
@@ -29,7 +28,7 @@ pub struct CommandQueued {
 /// The command was handed to the device in reply to a command-channel request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CommandDelivered {
-    pub command_uuid: Uuid,
+    pub command_uuid: String,
     pub request_type: String,
     /// 1 for the first delivery; a delivered command that was not answered is sent again.
     pub attempt: u32,
@@ -39,7 +38,7 @@ pub struct CommandDelivered {
 /// `Status: Acknowledged`. The device's full answer is the envelope's `raw`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CommandAcknowledged {
-    pub command_uuid: Uuid,
+    pub command_uuid: String,
     pub request_type: String,
     pub device: DeviceRef,
     pub identity: IdentityRef,
@@ -59,7 +58,7 @@ pub struct ErrorChainItem {
 /// `Status: Error`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CommandErrored {
-    pub command_uuid: Uuid,
+    pub command_uuid: String,
     pub request_type: String,
     pub device: DeviceRef,
     pub identity: IdentityRef,
@@ -70,7 +69,7 @@ pub struct CommandErrored {
 /// `Status: CommandFormatError`: the device could not parse the command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CommandFormatError {
-    pub command_uuid: Uuid,
+    pub command_uuid: String,
     pub request_type: String,
     pub device: DeviceRef,
     pub identity: IdentityRef,
@@ -80,7 +79,7 @@ pub struct CommandFormatError {
 /// the rest of this command-channel session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CommandNotNow {
-    pub command_uuid: Uuid,
+    pub command_uuid: String,
     pub request_type: String,
     pub device: DeviceRef,
     pub identity: IdentityRef,
@@ -100,14 +99,14 @@ pub enum CancelReason {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CommandCancelled {
-    pub command_uuid: Uuid,
+    pub command_uuid: String,
     pub reason: CancelReason,
 }
 
 /// The command's `expires_at` passed before the device answered it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CommandExpired {
-    pub command_uuid: Uuid,
+    pub command_uuid: String,
     pub expired_at: DateTime<Utc>,
 }
 

@@ -1,0 +1,1 @@
+//! Pure aggregates (decide/evolve), no I/O.

@@ -1,0 +1,1 @@
+//! The MDM protocol as values: check-in messages, command-channel reports, command envelopes. No I/O.

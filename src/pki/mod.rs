@@ -1,0 +1,1 @@
+//! PKI: Annal's CA, device identities, Mdm-Signature (detached CMS) verification and signing.
