@@ -47,11 +47,13 @@ pub async fn postgres() -> Backend {
     }
 }
 
-/// A KurrentDB store when ANNAL_TEST_KURRENTDB_URL names a server. Streams get a per-test
-/// prefix-free log only if the server is fresh, so run the suite against a throwaway server.
+/// A KurrentDB store when ANNAL_TEST_KURRENTDB_URL names a server; each test gets its own
+/// namespace there (`annal-namespace=`), so tests see only their own events.
 #[cfg(feature = "kurrentdb")]
 pub async fn kurrentdb() -> Option<Backend> {
-    let url = std::env::var("ANNAL_TEST_KURRENTDB_URL").ok()?;
+    let base = std::env::var("ANNAL_TEST_KURRENTDB_URL").ok()?;
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{separator}annal-namespace=t{}", Uuid::now_v7().simple());
     let store = annal::store::open(&url.parse().expect("KurrentDB URL"))
         .await
         .expect("connect to KurrentDB");
