@@ -1,1 +1,4 @@
-//! Pure aggregates (decide/evolve), no I/O.
+//! Pure aggregates (decide/evolve), no I/O: given the events so far and a request, decide which
+//! events to append and what to answer. The HTTP edge loads, calls `decide`, appends, replies.
+
+pub mod enrollment;

@@ -1,0 +1,71 @@
+//! What can happen to an enrollment: a device request (already parsed and verified at the
+//! edge, secrets already sealed) or an admin action.
+
+use annal_schemas::events::checkin;
+use annal_schemas::events::command::ErrorChainItem;
+use annal_schemas::events::identity::CertificateInfo;
+use annal_schemas::events::DeviceRef;
+use chrono::{DateTime, Utc};
+
+/// The verified identity a device request came with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    pub certificate: CertificateInfo,
+    /// `mtls`, `mdm-signature`, or `insecure` (development setting: unverified).
+    pub proof: &'static str,
+    /// Issued by Annal's own CA (a renewal from it may replace the bound identity).
+    pub issued_by_annal: bool,
+}
+
+/// A device message, as the edge translated it. Bodies reuse the event types: the fields a
+/// device sends are exactly what the log records (with secrets sealed).
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeviceInput {
+    /// `generation` is ignored: decide assigns it.
+    Authenticate(checkin::Authenticate),
+    TokenUpdate(checkin::TokenUpdate),
+    CheckOut(checkin::CheckOut),
+    UserAuthenticate(checkin::UserAuthenticate),
+    SetBootstrapToken(checkin::SetBootstrapToken),
+    GetBootstrapToken { awaiting_configuration: Option<bool> },
+    GetToken { token_service_type: String },
+    DeclarativeManagement { endpoint: String },
+    /// A command-channel request: Idle or the result of a command.
+    Report { status: ReportStatus, command_uuid: Option<String>, error_chain: Vec<ErrorChainItem> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportStatus {
+    Idle,
+    Acknowledged,
+    Error,
+    CommandFormatError,
+    NotNow,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AdminInput {
+    Enqueue {
+        command_uuid: String,
+        request_type: String,
+        /// The command plist, or the sealed JSON of it when `sealed`.
+        payload: Vec<u8>,
+        sealed: bool,
+        idempotency_key: Option<String>,
+        reason: Option<String>,
+        expires_at: Option<DateTime<Utc>>,
+    },
+    Cancel { command_uuid: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    Device {
+        input: DeviceInput,
+        device: DeviceRef,
+        identity: Identity,
+        /// The request body as received (or sealed, when it carries secrets).
+        raw: Vec<u8>,
+    },
+    Admin(AdminInput),
+}

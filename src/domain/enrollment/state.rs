@@ -1,0 +1,144 @@
+//! The enrollment's state and `evolve`, the fold of its events.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use annal_schemas::events::identity::CertificateInfo;
+use annal_schemas::{Event, Sealed};
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Phase {
+    /// No Authenticate yet.
+    #[default]
+    Unknown,
+    /// Authenticate received; waiting for the first TokenUpdate.
+    Authenticated,
+    /// TokenUpdate received: the device can be pushed and managed.
+    Enrolled,
+    CheckedOut,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundIdentity {
+    pub fingerprint_sha256: String,
+    pub subject: String,
+    pub issuer: String,
+}
+
+impl From<&CertificateInfo> for BoundIdentity {
+    fn from(c: &CertificateInfo) -> Self {
+        Self { fingerprint_sha256: c.fingerprint_sha256.clone(), subject: c.subject.clone(), issuer: c.issuer.clone() }
+    }
+}
+
+/// A command waiting for the device's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub command_uuid: String,
+    pub request_type: String,
+    /// The command plist as queued (the sealed JSON when `sealed`).
+    pub payload: Arc<[u8]>,
+    pub sealed: bool,
+    pub deliveries: u32,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Enrollment {
+    pub generation: u64,
+    pub phase: Phase,
+    pub identity: Option<BoundIdentity>,
+    pub topic: Option<String>,
+    pub token_hex: Option<String>,
+    pub push_magic: Option<Sealed>,
+    pub unlock_token: Option<Sealed>,
+    pub bootstrap_token: Option<Sealed>,
+    pub queue: Vec<Pending>,
+    /// Commands answered NotNow in the current command-channel session.
+    pub skipped: Vec<String>,
+    /// Idempotency keys of this generation's enqueues.
+    pub idempotency: HashMap<String, String>,
+}
+
+impl Enrollment {
+    /// Folds one event (with its raw bytes, which hold a queued command's plist).
+    pub fn evolve(&mut self, event: &Event, raw: Option<&[u8]>) {
+        match event {
+            Event::Authenticate(e) => {
+                *self = Enrollment {
+                    generation: e.generation,
+                    phase: Phase::Authenticated,
+                    topic: Some(e.topic.clone()),
+                    identity: self.identity.take(),
+                    ..Enrollment::default()
+                };
+            }
+            Event::IdentityBound(e) => self.identity = Some(BoundIdentity::from(&e.certificate)),
+            Event::IdentityRotated(e) => self.identity = Some(BoundIdentity::from(&e.certificate)),
+            Event::TokenUpdate(e) => {
+                self.phase = Phase::Enrolled;
+                self.token_hex = Some(e.token_hex.clone());
+                self.push_magic = Some(e.push_magic.clone());
+                // Devices send UnlockToken in their first TokenUpdate only; later ones keep it.
+                if e.unlock_token.is_some() {
+                    self.unlock_token = e.unlock_token.clone();
+                }
+            }
+            Event::CheckOut(_) => {
+                self.phase = Phase::CheckedOut;
+                self.token_hex = None;
+                self.push_magic = None;
+            }
+            Event::SetBootstrapToken(e) => self.bootstrap_token = e.bootstrap_token.clone(),
+            Event::Idle(_) => self.skipped.clear(),
+            Event::CommandQueued(e) => {
+                if let Some(key) = &e.idempotency_key {
+                    self.idempotency.insert(key.clone(), e.command_uuid.clone());
+                }
+                self.queue.push(Pending {
+                    command_uuid: e.command_uuid.clone(),
+                    request_type: e.request_type.clone(),
+                    payload: Arc::from(raw.unwrap_or_default()),
+                    sealed: e.raw_sealed,
+                    deliveries: 0,
+                    expires_at: e.expires_at,
+                });
+            }
+            Event::CommandDelivered(e) => {
+                if let Some(p) = self.pending_mut(&e.command_uuid) {
+                    p.deliveries = e.attempt;
+                }
+            }
+            Event::CommandNotNow(e) => {
+                if !self.skipped.contains(&e.command_uuid) {
+                    self.skipped.push(e.command_uuid.clone());
+                }
+            }
+            Event::CommandAcknowledged(e) => self.complete(&e.command_uuid),
+            Event::CommandErrored(e) => self.complete(&e.command_uuid),
+            Event::CommandFormatError(e) => self.complete(&e.command_uuid),
+            Event::CommandCancelled(e) => self.complete(&e.command_uuid),
+            Event::CommandExpired(e) => self.complete(&e.command_uuid),
+            _ => {}
+        }
+    }
+
+    pub fn pending(&self, command_uuid: &str) -> Option<&Pending> {
+        self.queue.iter().find(|p| p.command_uuid == command_uuid)
+    }
+
+    fn pending_mut(&mut self, command_uuid: &str) -> Option<&mut Pending> {
+        self.queue.iter_mut().find(|p| p.command_uuid == command_uuid)
+    }
+
+    fn complete(&mut self, command_uuid: &str) {
+        self.queue.retain(|p| p.command_uuid != command_uuid);
+        self.skipped.retain(|u| u != command_uuid);
+    }
+
+    /// The command to hand the device now: the oldest pending one not skipped this session.
+    pub fn next_command(&self) -> Option<&Pending> {
+        self.queue.iter().find(|p| !self.skipped.contains(&p.command_uuid))
+    }
+}
