@@ -9,4 +9,6 @@ pub mod domain;
 pub mod http;
 pub mod mdm;
 pub mod pki;
+pub mod secrets;
+pub mod service;
 pub mod store;

@@ -1,0 +1,162 @@
+//! Serving enrollments: load state (from a per-process cache, checked against the stream
+//! version by the append itself), `decide`, append with the expected version, answer.
+//!
+//! Two nodes on one PostgreSQL log may serve the same device: each decides on the state it
+//! has, and the append's expected-version check lets only one decision per version land. The
+//! other gets a conflict, catches up from the log and decides again, so a device is never
+//! handed two different "next" commands.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+use annal_schemas::{NewEvent, RecordedEvent};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::domain::enrollment::{decide, stream_name, Enrollment, Input, Outcome, Refusal};
+use crate::store::{EventStore, ExpectedVersion, StoreError};
+
+const SHARDS: usize = 64;
+const MAX_ATTEMPTS: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("event {event_type} v{version} in {stream} cannot be read: {detail}")]
+    Unreadable { stream: String, event_type: String, version: u64, detail: String },
+    #[error("too much contention on {0}; try again")]
+    Contention(String),
+}
+
+#[derive(Clone)]
+struct Cached {
+    state: Enrollment,
+    version: u64,
+}
+
+pub struct Enrollments {
+    store: Arc<dyn EventStore>,
+    shards: Vec<Mutex<HashMap<String, Cached>>>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl Enrollments {
+    pub fn new(store: Arc<dyn EventStore>) -> Self {
+        Self {
+            store,
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: Default::default(),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    /// Decides `input` for the enrollment `key` and appends the events; returns the outcome
+    /// once the events are durable.
+    pub async fn handle(&self, key: &str, input: Input, actor: &str, now: DateTime<Utc>) -> Result<Outcome, ServiceError> {
+        let stream = stream_name(key);
+        let correlation = Uuid::now_v7();
+        let mut current = match self.cached(&stream) {
+            Some(c) => c,
+            None => self.catch_up(&stream, Cached { state: Enrollment::default(), version: 0 }).await?,
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let outcome = decide(&current.state, input.clone(), now)?;
+            if outcome.events.is_empty() {
+                return Ok(outcome);
+            }
+            let events: Vec<NewEvent> = outcome
+                .events
+                .iter()
+                .map(|(event, raw)| NewEvent {
+                    event_id: Uuid::now_v7(),
+                    event_type: event.event_type().to_string(),
+                    schema_version: event.schema_version(),
+                    actor: actor.to_string(),
+                    correlation_id: Some(correlation),
+                    causation_id: None,
+                    data: event.to_data(),
+                    raw: raw.clone(),
+                })
+                .collect();
+            let expected = if current.version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(current.version) };
+            match self.store.append(&stream, expected, events).await {
+                Ok(result) => {
+                    for (event, raw) in &outcome.events {
+                        current.state.evolve(event, raw.as_deref());
+                    }
+                    current.version = result.stream_version;
+                    self.remember(&stream, current);
+                    return Ok(outcome);
+                }
+                // Another request (here or on another node) appended first: catch up, decide again.
+                Err(StoreError::WrongExpectedVersion { .. }) => current = self.catch_up(&stream, current).await?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::Contention(stream))
+    }
+
+    /// The enrollment's current state, read through the cache.
+    pub async fn state(&self, key: &str) -> Result<(Enrollment, u64), ServiceError> {
+        let stream = stream_name(key);
+        let cached = match self.cached(&stream) {
+            Some(c) => c,
+            None => Cached { state: Enrollment::default(), version: 0 },
+        };
+        let fresh = self.catch_up(&stream, cached).await?;
+        Ok((fresh.state, fresh.version))
+    }
+
+    async fn catch_up(&self, stream: &str, mut cached: Cached) -> Result<Cached, ServiceError> {
+        loop {
+            let page = self.store.read_stream(stream, cached.version + 1, 1000).await?;
+            let Some(last) = page.last().map(|e| e.stream_version) else { break };
+            for e in &page {
+                apply(&mut cached.state, e)?;
+            }
+            cached.version = last;
+        }
+        self.remember(stream, cached.clone());
+        Ok(cached)
+    }
+
+    fn shard(&self, stream: &str) -> &Mutex<HashMap<String, Cached>> {
+        let mut h = self.hasher.build_hasher();
+        stream.hash(&mut h);
+        &self.shards[(h.finish() as usize) % SHARDS]
+    }
+
+    fn cached(&self, stream: &str) -> Option<Cached> {
+        self.shard(stream).lock().ok()?.get(stream).cloned()
+    }
+
+    fn remember(&self, stream: &str, cached: Cached) {
+        if let Ok(mut shard) = self.shard(stream).lock() {
+            // A concurrent request may have stored a newer version already: keep the newest.
+            match shard.get(stream) {
+                Some(existing) if existing.version >= cached.version => {}
+                _ => {
+                    shard.insert(stream.to_string(), cached);
+                }
+            }
+        }
+    }
+}
+
+fn apply(state: &mut Enrollment, e: &RecordedEvent) -> Result<(), ServiceError> {
+    let event = e.decode().map_err(|err| ServiceError::Unreadable {
+        stream: e.stream.clone(),
+        event_type: e.event_type.clone(),
+        version: e.stream_version,
+        detail: err.to_string(),
+    })?;
+    state.evolve(&event, e.raw.as_deref());
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! Application services: load an aggregate, decide, append, with the store's optimistic
+//! concurrency. The edge between pure domain logic and the log.
+
+pub mod enrollments;
