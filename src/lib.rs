@@ -11,4 +11,5 @@ pub mod mdm;
 pub mod pki;
 pub mod secrets;
 pub mod service;
+pub mod sim;
 pub mod store;

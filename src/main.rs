@@ -7,6 +7,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // kurrentdb's gRPC stack enables rustls's ring provider too; with two providers rustls
+    // cannot pick one, so name ours before anything uses TLS.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let args = cli::Cli::parse();
     cli::logging::init(&args.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -1,11 +1,14 @@
 //! Command-line parsing and one module per subcommand. This is the binary's edge: errors are
 //! `anyhow` here and typed everywhere below.
 
+mod admin_key;
 mod audit;
 mod bench;
 mod debug;
 pub mod logging;
 mod serve;
+mod sim;
+mod tls;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,8 +63,10 @@ impl Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server (health endpoints for now; MDM endpoints are being built).
+    /// Run the MDM server: device check-in and command endpoints, admin API, health.
     Serve(serve::ServeArgs),
+    /// Simulated devices: enroll, check in, poll and answer commands against a server.
+    Sim(sim::SimArgs),
     /// Check the log's integrity.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -76,6 +81,7 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(&cli.global, args).await,
+        Command::Sim(args) => sim::run_sim(&cli.global, args).await,
         Command::Audit(cmd) => audit::run(&cli.global, cmd).await,
         Command::Bench(cmd) => bench::run(&cli.global, cmd).await,
         Command::Debug(cmd) => debug::run(&cli.global, cmd).await,

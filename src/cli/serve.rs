@@ -1,31 +1,107 @@
 //! `annal serve`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use annal::http::{router, AppState};
+use annal::http::admin::AdminAuth;
+use annal::http::device::identity::DeviceAuth;
+use annal::http::{router, AppState, DEFAULT_MAX_BODY};
+use annal::pki::{Ca, TrustAnchors};
+use annal::secrets::DataKey;
+use annal::service::enrollments::Enrollments;
 use anyhow::Context;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, env = "ANNAL_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "ANNAL_LISTEN", default_value = "127.0.0.1:8443")]
     pub listen: SocketAddr,
+    /// Serve plain HTTP, for a TLS-terminating proxy in front. Client certificates end at the
+    /// proxy, so devices must then sign their requests (Mdm-Signature).
+    #[arg(long, env = "ANNAL_BEHIND_PROXY")]
+    pub behind_proxy: bool,
+    /// Server certificate chain (PEM). Default: issued by Annal's CA into <data-dir>/tls/.
+    #[arg(long, env = "ANNAL_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Server private key (PEM).
+    #[arg(long, env = "ANNAL_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Names for the default server certificate.
+    #[arg(long = "hostname", env = "ANNAL_HOSTNAMES", value_delimiter = ',', default_value = "localhost,127.0.0.1")]
+    pub hostnames: Vec<String>,
+    /// Another CA whose certificates are accepted as device identities (PEM).
+    #[arg(long, env = "ANNAL_EXTERNAL_CA")]
+    pub external_ca: Option<PathBuf>,
+    /// The key that seals secrets in events; every node of one log needs the same file.
+    /// Default: <data-dir>/secrets.key, created on first start.
+    #[arg(long, env = "ANNAL_DATA_KEY_FILE")]
+    pub data_key_file: Option<PathBuf>,
+    /// The admin API key. Default: read from (or generated into) <data-dir>/admin-api-key.
+    #[arg(long, env = "ANNAL_ADMIN_API_KEY", hide_env_values = true)]
+    pub admin_api_key: Option<String>,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "ANNAL_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY)]
+    pub max_body_bytes: usize,
+    /// DEVELOPMENT ONLY: accept device requests that carry no identity at all.
+    #[arg(long, env = "ANNAL_INSECURE_ACCEPT_UNSIGNED_DEVICES")]
+    pub insecure_accept_unsigned_devices: bool,
 }
 
 pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let url = global.store_url()?;
     let store = global.open_store().await?;
     let head = store.head().await?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("binding {}", args.listen))?;
-    tracing::info!(listen = %listener.local_addr()?, store = %url, head_position = head.position, "annal serving");
-    axum::serve(listener, router(AppState { store }))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let ca = Ca::load_or_init(&global.data_dir.join("ca")).context("loading Annal's CA")?;
+    let mut anchors = vec![ca.cert_der().to_vec()];
+    if let Some(path) = &args.external_ca {
+        anchors.extend(TrustAnchors::from_pem_file(path).context("loading the external CA")?.cert_ders().map(<[u8]>::to_vec));
+    }
+    let annal_issuer = annal::pki::certificate_info(ca.cert_der())?.subject;
+    if args.insecure_accept_unsigned_devices {
+        tracing::error!("INSECURE: device requests without any identity are accepted (--insecure-accept-unsigned-devices); never use this in production");
+    }
+    let data_key_path = args.data_key_file.clone().unwrap_or_else(|| global.data_dir.join("secrets.key"));
+    let data_key = DataKey::load_or_init(&data_key_path)?;
+    let admin_key = match &args.admin_api_key {
+        Some(k) => k.clone(),
+        None => super::admin_key::load_or_init(&global.data_dir.join("admin-api-key"))?,
+    };
+    let state = AppState {
+        store: store.clone(),
+        enrollments: Arc::new(Enrollments::new(store)),
+        device_auth: Arc::new(DeviceAuth::new(TrustAnchors::new(anchors.clone())?, annal_issuer, args.insecure_accept_unsigned_devices)),
+        data_key: Arc::new(data_key),
+        admin: Arc::new(AdminAuth::new(&admin_key)),
+    };
+    let app = router(state, args.max_body_bytes);
+    if args.behind_proxy {
+        let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+        tracing::info!(listen = %listener.local_addr()?, store = %url, head_position = head.position, "annal serving plain HTTP (behind a proxy)");
+        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    } else {
+        let tls = super::tls::server_config(&global.data_dir, &ca, &anchors, &args)?;
+        let handle = axum_server::Handle::new();
+        let shutdown = handle.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
+        });
+        tracing::info!(listen = %args.listen, store = %url, head_position = head.position, "annal serving HTTPS");
+        axum_server::bind_rustls(args.listen, axum_server::tls_rustls::RustlsConfig::from_config(tls))
+            .handle(handle)
+            .serve(app.into_make_service())
+            .await?;
+    }
     tracing::info!("annal stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+pub fn split_hostnames(names: &[String]) -> (Vec<String>, Vec<IpAddr>) {
+    let (ips, dns): (Vec<&String>, Vec<&String>) = names.iter().partition(|n| n.parse::<IpAddr>().is_ok());
+    (dns.into_iter().cloned().collect(), ips.into_iter().filter_map(|n| n.parse().ok()).collect())
 }
 
 async fn shutdown_signal() {

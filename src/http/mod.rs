@@ -1,22 +1,40 @@
-//! The HTTP server. For now: health and readiness; the MDM and admin endpoints come with the
-//! protocol-service and admin-API issues.
+//! The HTTP server: device endpoints (check-in and command channel), the admin API, health.
 
+pub mod admin;
+pub mod device;
 mod health;
 
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, put};
 use axum::Router;
 
+use crate::secrets::DataKey;
+use crate::service::enrollments::Enrollments;
 use crate::store::EventStore;
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn EventStore>,
+    pub enrollments: Arc<Enrollments>,
+    pub device_auth: Arc<device::identity::DeviceAuth>,
+    pub data_key: Arc<DataKey>,
+    pub admin: Arc<admin::AdminAuth>,
 }
 
-pub fn router(state: AppState) -> Router {
+/// Default body limit: real InstalledApplicationList and CertificateList answers run to
+/// several MiB.
+pub const DEFAULT_MAX_BODY: usize = 64 << 20;
+
+pub fn router(state: AppState, max_body: usize) -> Router {
+    let device = put(device::handle).layer(DefaultBodyLimit::max(max_body));
     Router::new()
-        .route("/healthz", axum::routing::get(health::healthz))
-        .route("/readyz", axum::routing::get(health::readyz))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/mdm", device.clone())
+        .route("/checkin", device.clone())
+        .route("/connect", device)
+        .route("/v1/enqueue/{ids}", put(admin::enqueue).layer(DefaultBodyLimit::max(max_body)))
         .with_state(state)
 }

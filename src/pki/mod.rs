@@ -1,1 +1,104 @@
 //! PKI: Annal's CA, device identities, Mdm-Signature (detached CMS) verification and signing.
+//!
+//! Every private-key operation (key generation, certificate and CMS signing) runs in aws-lc-rs;
+//! rcgen builds certificates, x509-parser reads them (zero-copy), and the cms/der crates give the
+//! CMS structures. Verification never trusts the certificate embedded in a CMS message by itself:
+//! [`TrustAnchors::verify_leaf`] checks it against Annal's CA (or a configured external CA).
+
+mod algorithms;
+mod ca;
+mod cms_raw;
+mod codec;
+mod identity;
+mod mdm_sign;
+mod mdm_signature;
+mod trust;
+
+#[cfg(test)]
+mod interop_tests;
+#[cfg(test)]
+mod test_support;
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+pub use ca::Ca;
+pub use identity::{certificate_info, fingerprint_sha256, DeviceIdentity, KeyKind, VerifiedIdentity};
+pub use mdm_sign::MdmDigest;
+pub use mdm_signature::verify_mdm_signature;
+pub use trust::TrustAnchors;
+
+/// Errors of the CA, of identities and of certificate trust checks.
+///
+/// Messages name files, algorithms and validity dates; they never contain key material.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// One of `ca.key`/`ca.pem` exists without the other: regenerating would orphan every
+    /// certificate issued so far, so an operator has to look.
+    #[error("CA directory {0} holds only one of ca.key and ca.pem; refusing to create a new CA over it")]
+    IncompleteCa(PathBuf),
+    #[error("the CA private key does not belong to the CA certificate")]
+    KeyMismatch,
+    #[error("cryptographic operation failed: {0}")]
+    Crypto(&'static str),
+    #[error("certificate generation failed: {0}")]
+    Issue(String),
+    #[error("bad PEM: {0}")]
+    Pem(String),
+    #[error("bad certificate: {0}")]
+    Certificate(String),
+    #[error("bad or unsupported private key")]
+    PrivateKey,
+    #[error("DER encoding failed: {0}")]
+    Encoding(String),
+    #[error("no trust anchor configured")]
+    NoAnchors,
+    #[error("certificate is not yet valid (not before {0})")]
+    NotYetValid(DateTime<Utc>),
+    #[error("certificate has expired (not after {0})")]
+    Expired(DateTime<Utc>),
+    #[error("certificate was not issued by a trusted CA (issuer {0})")]
+    UnknownIssuer(String),
+    #[error("certificate signature does not verify with the issuing CA's key")]
+    BadCertificateSignature,
+    #[error("unsupported algorithm {0}")]
+    UnsupportedAlgorithm(String),
+}
+
+/// Why an `Mdm-Signature` header was refused.
+///
+/// One variant per cause so the HTTP layer can log and count them; messages never contain the
+/// request body, the signature bytes or keys.
+#[derive(Debug, thiserror::Error)]
+pub enum SignatureError {
+    #[error("Mdm-Signature is not valid base64")]
+    BadBase64,
+    #[error("Mdm-Signature is not a DER CMS SignedData: {0}")]
+    NotSignedData(String),
+    #[error("Mdm-Signature encapsulates content; a detached signature over the body is required")]
+    NotDetached,
+    #[error("Mdm-Signature has no signer")]
+    NoSigner,
+    #[error("Mdm-Signature has {0} signers; exactly one is required")]
+    MultipleSigners(usize),
+    #[error("the signer's certificate is not embedded in the Mdm-Signature")]
+    SignerCertificateMissing,
+    #[error("the signed attributes lack a valid {0} attribute")]
+    MissingAttribute(&'static str),
+    #[error("message digest mismatch: the body is not the one that was signed")]
+    DigestMismatch,
+    #[error("the CMS signature does not verify with the signer certificate's key")]
+    BadSignature,
+    #[error("unsupported algorithm {0}")]
+    UnsupportedAlgorithm(String),
+    #[error("the signer certificate is not trusted: {0}")]
+    Untrusted(#[source] PkiError),
+}

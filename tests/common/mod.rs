@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::sync::Arc;
 
 use annal::store::{EventStore, PostgresStore, SqliteStore};

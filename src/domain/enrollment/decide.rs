@@ -79,9 +79,12 @@ pub fn decide(state: &Enrollment, input: Input, now: DateTime<Utc>) -> Result<Ou
     match input {
         Input::Admin(admin) => decide_admin(&mut scratch, &mut out, admin)?,
         Input::Device { input, device, identity, raw } => {
-            // Authenticate is how an identity gets bound, so it is the one message not checked
-            // against the bound identity.
-            if !matches!(input, DeviceInput::Authenticate(_)) {
+            // Authenticate is how an identity gets bound, so it is not checked against one.
+            // UserAuthenticate asks to create a user channel, so it comes before that channel's
+            // first Authenticate: it is answered (declined) on a channel not yet known.
+            let creates_channel = matches!(input, DeviceInput::Authenticate(_))
+                || (matches!(input, DeviceInput::UserAuthenticate(_)) && state.phase == Phase::Unknown);
+            if !creates_channel {
                 check_identity(state, &identity, &mut scratch, &mut out)?;
             }
             decide_device(&mut scratch, &mut out, input, device, identity, raw, now);

@@ -331,8 +331,10 @@ fn user_authenticate_is_declined_get_token_refused_and_ddm_serves_an_empty_set()
         }),
         "A",
     );
-    let out = decide(&state, ua, t0()).unwrap();
+    let out = decide(&state, ua.clone(), t0()).unwrap();
     assert_eq!(out.reply, Some(Reply::Gone));
+    // A user channel that does not exist yet is declined too (UserAuthenticate comes first).
+    assert_eq!(decide(&Enrollment::default(), ua, t0()).unwrap().reply, Some(Reply::Gone));
     assert!(matches!(&out.events[0].0, Event::UserAuthenticate(u) if u.outcome == "declined"));
     let gt = device_input(DeviceInput::GetToken { token_service_type: "com.apple.maid".into() }, "A");
     assert!(matches!(decide(&state, gt, t0()).unwrap().reply, Some(Reply::Declined(_))));

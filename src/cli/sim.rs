@@ -1,0 +1,69 @@
+//! `annal sim`: simulated devices against a running server.
+
+use std::process::ExitCode;
+
+use annal::pki::Ca;
+use annal::sim::{run, SimConfig};
+use anyhow::Context;
+
+#[derive(Debug, clap::Args)]
+pub struct SimArgs {
+    /// The server's base URL.
+    #[arg(long, default_value = "https://127.0.0.1:8443")]
+    pub server: String,
+    /// Virtual devices to enroll.
+    #[arg(long, default_value_t = 100)]
+    pub devices: usize,
+    /// Commands queued per device (one per round: DeviceInformation, SecurityInfo,
+    /// ProfileList, CertificateList, InstalledApplicationList, in turn).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Device sessions in flight at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Percent of commands answered NotNow once before they are acknowledged.
+    #[arg(long, default_value_t = 10)]
+    pub not_now_percent: u64,
+    /// The admin API key (default: <data-dir>/admin-api-key, as `serve` writes it).
+    #[arg(long, env = "ANNAL_ADMIN_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// The push topic devices report.
+    #[arg(long, default_value = "com.apple.mgmt.External.annal-sim")]
+    pub topic: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run_sim(global: &super::Global, args: SimArgs) -> anyhow::Result<ExitCode> {
+    // The simulator issues its device identities from the server's CA in the same data
+    // directory, as SCEP will once enrollment is built.
+    let ca = Ca::load_or_init(&global.data_dir.join("ca")).context("loading Annal's CA")?;
+    let api_key = match args.api_key {
+        Some(k) => k,
+        None => std::fs::read_to_string(global.data_dir.join("admin-api-key"))
+            .context("reading <data-dir>/admin-api-key (start `annal serve` first, or pass --api-key)")?
+            .trim()
+            .to_string(),
+    };
+    let config = SimConfig {
+        server: args.server,
+        devices: args.devices,
+        concurrency: args.concurrency,
+        rounds: args.rounds,
+        not_now_percent: args.not_now_percent,
+        api_key,
+        topic: args.topic,
+    };
+    let report = run(&config, &ca).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} devices, {} messages in {:.2} s: {:.0} messages/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} acknowledged, {} NotNow, {} errors",
+            report.devices, report.messages, report.seconds, report.messages_per_sec, report.p50_ms, report.p90_ms,
+            report.p99_ms, report.max_ms, report.acknowledged, report.not_now, report.errors
+        );
+    }
+    Ok(if report.errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

@@ -1,0 +1,79 @@
+//! How a refused device request is answered. Every refusal is a 4xx that appends nothing, and
+//! never a 401 on the command channel: a 401 can make a device drop its enrollment.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::domain::enrollment::Refusal;
+use crate::mdm::ParseError;
+use crate::service::enrollments::ServiceError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error("unsupported Content-Type {0:?}: expected application/x-apple-aspen-mdm-checkin or application/x-apple-aspen-mdm")]
+    ContentType(String),
+    #[error("invalid message: {0}")]
+    Parse(#[from] ParseError),
+    #[error("{0}")]
+    Identity(String),
+    #[error("{0}")]
+    MalformedSignature(String),
+    #[error("{0}")]
+    Refused(Refusal),
+    #[error("the event store is unavailable; try again")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl DeviceError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            DeviceError::ContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            DeviceError::Parse(_) | DeviceError::MalformedSignature(_) => StatusCode::BAD_REQUEST,
+            DeviceError::Identity(_) | DeviceError::Refused(_) => StatusCode::FORBIDDEN,
+            DeviceError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            DeviceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A short label for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DeviceError::ContentType(_) => "content_type",
+            DeviceError::Parse(_) => "parse",
+            DeviceError::Identity(_) => "identity",
+            DeviceError::MalformedSignature(_) => "signature_format",
+            DeviceError::Refused(_) => "refused",
+            DeviceError::Unavailable => "unavailable",
+            DeviceError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<ServiceError> for DeviceError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Refused(r) => DeviceError::Refused(r),
+            ServiceError::Store(crate::store::StoreError::Unavailable(_)) | ServiceError::Contention(_) => {
+                DeviceError::Unavailable
+            }
+            other => DeviceError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for DeviceError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        // Internal details go to the log, not to the device.
+        let body = match &self {
+            DeviceError::Internal(detail) => {
+                tracing::error!(error = %detail, "device request failed");
+                "internal error".to_string()
+            }
+            other => other.to_string(),
+        };
+        (status, body).into_response()
+    }
+}

@@ -1,0 +1,70 @@
+//! The device endpoints: check-in (`application/x-apple-aspen-mdm-checkin`) and the command
+//! channel (`application/x-apple-aspen-mdm`). One URL may serve both: requests are dispatched
+//! on Content-Type, so `/mdm`, `/checkin` and `/connect` are the same handler.
+//!
+//! Every request: verify the identity, parse, decide, append the events (with the raw plist),
+//! and only then reply. A request refused at any step appends nothing.
+
+mod error;
+pub mod identity;
+mod reply;
+mod translate;
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::Extension;
+use axum_server::tls::TlsInfo;
+use chrono::Utc;
+
+use super::AppState;
+pub use error::DeviceError;
+
+pub const CHECKIN: &str = "application/x-apple-aspen-mdm-checkin";
+pub const COMMAND: &str = "application/x-apple-aspen-mdm";
+
+pub async fn handle(
+    State(app): State<AppState>,
+    tls: Option<Extension<Arc<TlsInfo>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, DeviceError> {
+    let result = serve(&app, tls.as_deref().map(|t| t.peer_certificates.as_slice()), &headers, &body).await;
+    if let Err(e) = &result {
+        // Logged without the body or any header value: they may carry secrets.
+        tracing::warn!(status = e.status().as_u16(), kind = e.kind(), reason = %e, "device request refused");
+    }
+    result
+}
+
+async fn serve(
+    app: &AppState,
+    client_certificates: Option<&[Vec<u8>]>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, DeviceError> {
+    let now = Utc::now();
+    let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    // "…-mdm-checkin" starts with "…-mdm": test the longer one first.
+    let checkin = if content_type.starts_with(CHECKIN) {
+        true
+    } else if content_type.starts_with(COMMAND) {
+        false
+    } else {
+        return Err(DeviceError::ContentType(content_type.chars().take(80).collect()));
+    };
+    let signature = headers.get("Mdm-Signature").and_then(|v| v.to_str().ok());
+    let identity = app.device_auth.identify(client_certificates, signature, body, now)?;
+    let request = if checkin {
+        translate::checkin(body, identity, &app.data_key)?
+    } else {
+        translate::report(body, identity, &app.data_key)?
+    };
+    let actor = request.actor();
+    let outcome = app.enrollments.handle(&request.enrollment_key, request.input, &actor, now).await?;
+    let reply = outcome.reply.unwrap_or(crate::domain::enrollment::Reply::Empty);
+    reply::to_response(reply, &app.data_key)
+}

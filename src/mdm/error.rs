@@ -1,0 +1,168 @@
+//! Errors of the protocol layer. Every message is short and built only from key names, type
+//! names and bounded excerpts of non-secret values, so the HTTP edge can quote it in a 400.
+
+use plist::Value;
+
+/// Why a device's request body (or a command plist) was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// The bytes are not a plist (XML, binary or ASCII). `message` is the plist crate's, which
+    /// names the syntax problem and its byte offset, never the content.
+    #[error("malformed plist: {message}")]
+    MalformedPlist { message: String, offset: Option<u64> },
+    /// Containers nest deeper than [`crate::mdm::MAX_DEPTH`]: refused before they are built,
+    /// because dropping a deeply nested value recurses and would overflow the stack.
+    #[error("plist nests deeper than {max} levels")]
+    TooDeep { max: usize },
+    #[error("top level is not a dictionary (found {found})")]
+    NotADictionary { found: &'static str },
+    /// `key` is a path: `MessageType`, `Command.RequestType`, `ErrorChain[0].ErrorCode`.
+    #[error("missing key {key}")]
+    MissingKey { key: String },
+    #[error("{key}: expected {expected}, found {found}")]
+    WrongType {
+        key: String,
+        expected: &'static str,
+        found: &'static str,
+    },
+    #[error("unknown MessageType {0:?}")]
+    UnknownMessageType(String),
+    #[error("unknown Status {0:?}")]
+    UnknownStatus(String),
+    #[error("no enrollment identifier (neither UDID nor EnrollmentID)")]
+    NoEnrollmentId,
+    /// An identifier that would make an ambiguous stream name (empty, too long, or containing
+    /// `:`, `/`, whitespace or control characters). The value is not echoed.
+    #[error("{key}: not a valid identifier")]
+    InvalidIdentifier { key: &'static str },
+    #[error("CommandUUID is required with Status {status}")]
+    MissingCommandUuid { status: &'static str },
+    /// `Command` holds another `{CommandUUID, Command}` envelope instead of `RequestType`
+    /// (Apple's declarativemanagement example1.plist has this shape; a device rejects it).
+    #[error("Command is itself an envelope (Command.Command); expected Command.RequestType")]
+    NestedEnvelope,
+}
+
+/// Why a command could not be turned into the plist sent to a device.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("CommandUUID must not be empty")]
+    EmptyCommandUuid,
+    #[error("command has no RequestType string")]
+    MissingRequestType,
+    #[error("cannot write the command as an XML plist: {0}")]
+    Plist(String),
+}
+
+/// Longest excerpt of a client-supplied value (an unknown MessageType, Status) put in an error.
+const EXCERPT_CHARS: usize = 64;
+
+impl ParseError {
+    pub(crate) fn malformed(err: &plist::Error) -> Self {
+        let message = err.to_string();
+        let offset = offset_of(&message);
+        ParseError::MalformedPlist { message, offset }
+    }
+
+    pub(crate) fn wrong_type(key: impl Into<String>, expected: &'static str, found: &Value) -> Self {
+        ParseError::WrongType {
+            key: key.into(),
+            expected,
+            found: type_name(found),
+        }
+    }
+
+    pub(crate) fn missing(key: impl Into<String>) -> Self {
+        ParseError::MissingKey { key: key.into() }
+    }
+}
+
+/// The plist type name as Apple's schema spells it (`<data>` → "data").
+pub(crate) fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Array(_) => "array",
+        Value::Dictionary(_) => "dictionary",
+        Value::Boolean(_) => "boolean",
+        Value::Data(_) => "data",
+        Value::Date(_) => "date",
+        Value::Real(_) => "real",
+        Value::Integer(_) => "integer",
+        Value::String(_) => "string",
+        Value::Uid(_) => "uid",
+        _ => "unknown",
+    }
+}
+
+/// At most [`EXCERPT_CHARS`] characters of `value`, for values that are not secrets but are
+/// chosen by the client and could be megabytes long.
+pub(crate) fn excerpt(value: &str) -> String {
+    match value.char_indices().nth(EXCERPT_CHARS) {
+        Some((cut, _)) => format!("{}…", &value[..cut]),
+        None => value.to_owned(),
+    }
+}
+
+/// The plist crate puts the position at the end of its message: `InvalidXmlSyntax (offset 12)`.
+fn offset_of(message: &str) -> Option<u64> {
+    let (_, tail) = message.rsplit_once("(offset ")?;
+    tail.strip_suffix(')')?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_short_and_name_the_key() {
+        let err = ParseError::WrongType {
+            key: "Token".into(),
+            expected: "data",
+            found: "string",
+        };
+        assert_eq!(err.to_string(), "Token: expected data, found string");
+        assert_eq!(
+            ParseError::missing("MessageType").to_string(),
+            "missing key MessageType"
+        );
+        assert_eq!(
+            ParseError::MissingCommandUuid { status: "Acknowledged" }.to_string(),
+            "CommandUUID is required with Status Acknowledged"
+        );
+        assert_eq!(
+            ParseError::UnknownStatus("Done".into()).to_string(),
+            "unknown Status \"Done\""
+        );
+    }
+
+    #[test]
+    fn excerpt_bounds_client_values() {
+        assert_eq!(excerpt("Idle"), "Idle");
+        let long = "é".repeat(1000);
+        let cut = excerpt(&long);
+        assert_eq!(cut.chars().count(), EXCERPT_CHARS + 1);
+        assert!(cut.ends_with('…'));
+    }
+
+    #[test]
+    fn offset_is_read_from_the_plist_message() {
+        assert_eq!(offset_of("InvalidXmlSyntax (offset 12)"), Some(12));
+        assert_eq!(offset_of("UnexpectedEof"), None);
+        assert_eq!(offset_of("Serde(\"(offset x)\")"), None);
+    }
+
+    #[test]
+    fn type_names_follow_the_schema() {
+        assert_eq!(type_name(&Value::Data(vec![1])), "data");
+        assert_eq!(type_name(&Value::Boolean(true)), "boolean");
+        assert_eq!(type_name(&Value::Dictionary(plist::Dictionary::new())), "dictionary");
+        let err = ParseError::wrong_type("Topic", "string", &Value::Integer(3.into()));
+        assert_eq!(
+            err,
+            ParseError::WrongType {
+                key: "Topic".into(),
+                expected: "string",
+                found: "integer"
+            }
+        );
+    }
+}

@@ -1,0 +1,297 @@
+//! Annal's certificate authority: created once in a directory, then loaded on every start.
+//!
+//! The CA key is RSA 2048 because SCEP clients (Apple devices included) encrypt their request
+//! envelope to the CA certificate's public key, which therefore has to be an RSA key.
+
+use std::fmt;
+use std::fs;
+use std::io::Write as _;
+use std::net::IpAddr;
+use std::path::Path;
+
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+use chrono::{Duration, Utc};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType, SerialNumber,
+};
+use rustls::pki_types::PrivatePkcs8KeyDer;
+
+use super::algorithms::KeyAlg;
+use super::codec::{pem_encode, pem_find, set_validity};
+use super::identity::{parse_cert, DeviceIdentity, KeyKind};
+use super::PkiError;
+
+const CA_VALIDITY_DAYS: i64 = 3650;
+/// Under Apple's 398-day limit for TLS server certificates.
+const SERVER_TLS_DAYS: i64 = 397;
+/// Certificates start an hour in the past so devices with a slightly slow clock accept them.
+const BACKDATE_MINUTES: i64 = 60;
+
+/// Annal's CA: its certificate and an rcgen issuer holding the aws-lc-rs signing key.
+pub struct Ca {
+    cert_der: Vec<u8>,
+    cert_pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl fmt::Debug for Ca {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ca").field("cert_der", &format_args!("<{} bytes>", self.cert_der.len())).finish()
+    }
+}
+
+impl Ca {
+    /// Loads `dir/ca.key` + `dir/ca.pem`, or creates both (and `dir`) when neither exists.
+    pub fn load_or_init(dir: &Path) -> Result<Ca, PkiError> {
+        let key_path = dir.join("ca.key");
+        let cert_path = dir.join("ca.pem");
+        let exists = |p: &Path| p.try_exists().map_err(|source| io_err("checking", p, source));
+        match (exists(&key_path)?, exists(&cert_path)?) {
+            (true, true) => {
+                let key_pem = fs::read_to_string(&key_path).map_err(|e| io_err("reading", &key_path, e))?;
+                let cert_pem = fs::read_to_string(&cert_path).map_err(|e| io_err("reading", &cert_path, e))?;
+                Self::from_der(pem_find(&cert_pem, "CERTIFICATE")?, &pem_find(&key_pem, "PRIVATE KEY")?)
+            }
+            (false, false) => Self::init(dir, &key_path, &cert_path),
+            _ => Err(PkiError::IncompleteCa(dir.to_path_buf())),
+        }
+    }
+
+    fn init(dir: &Path, key_path: &Path, cert_path: &Path) -> Result<Ca, PkiError> {
+        let key_der = generate_pkcs8(KeyKind::Rsa2048)?;
+        let key = rcgen_key(&key_der, KeyKind::Rsa2048)?;
+        let mut params = base_params("Annal CA", CA_VALIDITY_DAYS)?;
+        params.distinguished_name.push(DnType::OrganizationName, "Annal");
+        // Path length 0: this CA issues only end-entity certificates.
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        let cert = params.self_signed(&key).map_err(issue_err)?;
+
+        fs::create_dir_all(dir).map_err(|e| io_err("creating", dir, e))?;
+        // Key first: a crash in between leaves an incomplete CA that load_or_init refuses,
+        // never a certificate whose key is lost.
+        write_new(key_path, pem_encode("PRIVATE KEY", &key_der).as_bytes(), 0o600)?;
+        write_new(cert_path, cert.pem().as_bytes(), 0o644)?;
+        Self::from_der(cert.der().to_vec(), &key_der)
+    }
+
+    /// Builds the CA from its certificate and PKCS#8 key, checking that they belong together.
+    fn from_der(cert_der: Vec<u8>, key_der: &[u8]) -> Result<Ca, PkiError> {
+        let cert = parse_cert(&cert_der)?;
+        let kind = match KeyAlg::from_spki(cert.public_key()) {
+            Ok(KeyAlg::Rsa) => KeyKind::Rsa2048,
+            Ok(KeyAlg::EcP256) => KeyKind::EcdsaP256,
+            Ok(KeyAlg::EcP384) => return Err(PkiError::UnsupportedAlgorithm("CA key on P-384".to_owned())),
+            Err(oid) => return Err(PkiError::UnsupportedAlgorithm(oid)),
+        };
+        let key = rcgen_key(key_der, kind)?;
+        if key.public_key_raw() != cert.public_key().subject_public_key.data.as_ref() {
+            return Err(PkiError::KeyMismatch);
+        }
+        let cert_pem = pem_encode("CERTIFICATE", &cert_der);
+        let issuer = Issuer::from_ca_cert_pem(&cert_pem, key).map_err(issue_err)?;
+        Ok(Ca { cert_der, cert_pem, issuer })
+    }
+
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// A new key and a TLS-client certificate for it (clientAuth, digitalSignature, random
+    /// serial), valid from an hour ago for `days` days.
+    pub fn issue_device_identity(&self, common_name: &str, kind: KeyKind, days: u32) -> Result<DeviceIdentity, PkiError> {
+        let key_der = generate_pkcs8(kind)?;
+        let key = rcgen_key(&key_der, kind)?;
+        let mut params = base_params(common_name, i64::from(days))?;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        if kind == KeyKind::Rsa2048 {
+            // Apple's SCEP payload asks for signing + encryption usage on RSA identities.
+            params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
+        }
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.use_authority_key_identifier_extension = true;
+        let cert = params.signed_by(&key, &self.issuer).map_err(issue_err)?;
+        Ok(DeviceIdentity { cert_der: cert.der().to_vec(), key_pkcs8_der: key_der })
+    }
+
+    /// The server's TLS identity (ECDSA P-256, serverAuth). Returns (leaf + CA chain PEM,
+    /// PKCS#8 key PEM), the layout rustls loaders expect.
+    pub fn issue_server_tls(&self, dns_names: &[String], ip_addresses: &[IpAddr]) -> Result<(String, String), PkiError> {
+        let key_der = generate_pkcs8(KeyKind::EcdsaP256)?;
+        let key = rcgen_key(&key_der, KeyKind::EcdsaP256)?;
+        let cn = dns_names.first().map_or("Annal server", String::as_str);
+        let mut params = base_params(cn, SERVER_TLS_DAYS)?;
+        for name in dns_names {
+            let ia5 = name.clone().try_into().map_err(|_| PkiError::Issue(format!("bad DNS name {name:?}")))?;
+            params.subject_alt_names.push(SanType::DnsName(ia5));
+        }
+        params.subject_alt_names.extend(ip_addresses.iter().map(|ip| SanType::IpAddress(*ip)));
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        let cert = params.signed_by(&key, &self.issuer).map_err(issue_err)?;
+        Ok((cert.pem() + &self.cert_pem, pem_encode("PRIVATE KEY", &key_der)))
+    }
+}
+
+/// Parameters shared by every certificate: subject CN, random serial, end-entity basic
+/// constraints (the CA overrides them), validity window.
+fn base_params(common_name: &str, days: i64) -> Result<CertificateParams, PkiError> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    params.distinguished_name.push(DnType::CommonName, common_name);
+    params.serial_number = Some(random_serial()?);
+    // Explicit CA:FALSE; rcgen also writes a subjectKeyIdentifier only for this setting (or a
+    // CA), and CMS signers may name their certificate by it.
+    params.is_ca = IsCa::ExplicitNoCa;
+    let now = Utc::now();
+    set_validity(&mut params, now - Duration::minutes(BACKDATE_MINUTES), now + Duration::days(days));
+    Ok(params)
+}
+
+/// 128 random bits with the top bit cleared (a positive INTEGER of at most 16 bytes) and the
+/// next one set (always exactly 16 bytes, so serials never collapse to short values).
+fn random_serial() -> Result<SerialNumber, PkiError> {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| PkiError::Crypto("random serial"))?;
+    bytes[0] = (bytes[0] & 0x7f) | 0x40;
+    Ok(SerialNumber::from_slice(&bytes))
+}
+
+/// A fresh private key as PKCS#8 DER, generated by aws-lc-rs.
+pub(crate) fn generate_pkcs8(kind: KeyKind) -> Result<Vec<u8>, PkiError> {
+    match kind {
+        KeyKind::Rsa2048 => {
+            let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                .map_err(|_| PkiError::Crypto("RSA key generation"))?;
+            let der: Pkcs8V1Der<'static> = key.as_der().map_err(|_| PkiError::Crypto("RSA key encoding"))?;
+            Ok(der.as_ref().to_vec())
+        }
+        KeyKind::EcdsaP256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &SystemRandom::new())
+            .map(|doc| doc.as_ref().to_vec())
+            .map_err(|_| PkiError::Crypto("ECDSA key generation")),
+    }
+}
+
+/// Wraps a PKCS#8 key for rcgen (aws-lc-rs backend). The algorithm is explicit because rcgen
+/// would otherwise guess one per key type.
+fn rcgen_key(pkcs8: &[u8], kind: KeyKind) -> Result<KeyPair, PkiError> {
+    let alg = match kind {
+        KeyKind::Rsa2048 => &rcgen::PKCS_RSA_SHA256,
+        KeyKind::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+    };
+    KeyPair::from_pkcs8_der_and_sign_algo(&PrivatePkcs8KeyDer::from(pkcs8), alg).map_err(|_| PkiError::PrivateKey)
+}
+
+/// Creates `path` (failing if it exists) with `mode` on Unix, and flushes it to disk.
+fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut file = options.open(path).map_err(|e| io_err("creating", path, e))?;
+    file.write_all(contents).and_then(|()| file.sync_all()).map_err(|e| io_err("writing", path, e))
+}
+
+fn io_err(action: &'static str, path: &Path, source: std::io::Error) -> PkiError {
+    PkiError::Io { action, path: path.to_path_buf(), source }
+}
+
+fn issue_err(e: rcgen::Error) -> PkiError {
+    PkiError::Issue(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::test_support::{ca, other_ca};
+    use x509_parser::extensions::GeneralName;
+
+    #[test]
+    fn init_then_load_gives_the_same_ca() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let created = Ca::load_or_init(dir.path()).expect("init");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = fs::metadata(dir.path().join("ca.key")).expect("key file").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let loaded = Ca::load_or_init(dir.path()).expect("load");
+        assert_eq!(created.cert_der(), loaded.cert_der());
+        assert!(loaded.cert_pem().starts_with("-----BEGIN CERTIFICATE-----"));
+        // The reloaded key still issues certificates that chain to the same CA.
+        let id = loaded.issue_device_identity("reloaded", KeyKind::EcdsaP256, 1).expect("issue");
+        let anchors = crate::pki::TrustAnchors::new(vec![created.cert_der().to_vec()]).expect("anchors");
+        anchors.verify_leaf(&id.cert_der, Utc::now()).expect("chains to the original CA");
+    }
+
+    #[test]
+    fn refuses_half_a_ca_and_a_foreign_key() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        fs::write(dir.path().join("ca.pem"), ca().cert_pem()).expect("write");
+        assert!(matches!(Ca::load_or_init(dir.path()), Err(PkiError::IncompleteCa(_))));
+
+        let other = tempfile::tempdir().expect("temp dir");
+        Ca::load_or_init(other.path()).expect("init");
+        fs::copy(other.path().join("ca.key"), dir.path().join("ca.key")).expect("copy");
+        assert!(matches!(Ca::load_or_init(dir.path()), Err(PkiError::KeyMismatch)));
+    }
+
+    #[test]
+    fn ca_certificate_is_a_ten_year_rsa_ca() {
+        let cert = parse_cert(ca().cert_der()).expect("parses");
+        assert!(cert.is_ca());
+        assert!(cert.key_usage().expect("ku").expect("present").value.key_cert_sign());
+        assert_eq!(KeyAlg::from_spki(cert.public_key()), Ok(KeyAlg::Rsa));
+        let years = (cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp()) / (365 * 86400);
+        assert_eq!(years, 10);
+        assert_ne!(ca().cert_der(), other_ca().cert_der());
+    }
+
+    #[test]
+    fn device_identity_is_a_client_certificate() {
+        for kind in [KeyKind::EcdsaP256, KeyKind::Rsa2048] {
+            let id = ca().issue_device_identity("device-1", kind, 30).expect("issue");
+            let cert = parse_cert(&id.cert_der).expect("parses");
+            assert_eq!(cert.subject().to_string(), "CN=device-1");
+            assert_eq!(cert.issuer().as_raw(), parse_cert(ca().cert_der()).expect("ca").subject().as_raw());
+            let eku = cert.extended_key_usage().expect("eku").expect("present").value;
+            assert!(eku.client_auth && !eku.server_auth);
+            assert!(cert.key_usage().expect("ku").expect("present").value.digital_signature());
+            assert!(!cert.is_ca());
+            assert_eq!(cert.raw_serial().len(), 16);
+            let days = (cert.validity().not_after.timestamp() - Utc::now().timestamp()) / 86400;
+            assert!((29..=30).contains(&days), "{days}");
+            let round_trip = DeviceIdentity::from_pem(&id.to_pem()).expect("from_pem");
+            assert_eq!(round_trip, id);
+        }
+        let a = ca().issue_device_identity("same", KeyKind::EcdsaP256, 1).expect("issue");
+        let b = ca().issue_device_identity("same", KeyKind::EcdsaP256, 1).expect("issue");
+        assert_ne!(parse_cert(&a.cert_der).expect("a").raw_serial(), parse_cert(&b.cert_der).expect("b").raw_serial());
+    }
+
+    #[test]
+    fn server_tls_has_names_and_chain() {
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let (chain, key) = ca().issue_server_tls(&["mdm.example.test".to_owned()], &[ip]).expect("issue");
+        assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2);
+        assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"));
+        let leaf = pem_find(&chain, "CERTIFICATE").expect("leaf");
+        let cert = parse_cert(&leaf).expect("parses");
+        assert!(cert.extended_key_usage().expect("eku").expect("present").value.server_auth);
+        let san = cert.subject_alternative_name().expect("san").expect("present").value;
+        assert!(san.general_names.contains(&GeneralName::DNSName("mdm.example.test")));
+        assert!(san.general_names.contains(&GeneralName::IPAddress(&[127, 0, 0, 1])));
+        assert!(ca().issue_server_tls(&["b\u{e4}d.example".to_owned()], &[]).is_err());
+    }
+}

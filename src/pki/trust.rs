@@ -1,0 +1,224 @@
+//! Trust anchors: the CA certificates a device identity must be issued by.
+//!
+//! Only direct issuance is supported (leaf signed by an anchor, no intermediates): Annal's CA
+//! signs device identities itself, and an external SCEP CA is configured by the certificate that
+//! actually signs the devices. Anchors are parsed once, including their aws-lc-rs public keys,
+//! because the server verifies a certificate on every signed request.
+
+use std::path::Path;
+
+use aws_lc_rs::signature::ParsedPublicKey;
+use chrono::{DateTime, Utc};
+use x509_parser::certificate::X509Certificate;
+
+use super::algorithms::{public_key_bytes, verification_alg, DigestAlg, KeyAlg, SigScheme};
+use super::codec::{asn1_to_chrono, pem_decode_all};
+use super::identity::{parse_cert, VerifiedIdentity};
+use super::PkiError;
+
+/// Tolerated lead of a certificate's notBefore over our clock (issuer clocks differ a little).
+const NOT_BEFORE_SKEW_SECONDS: i64 = 300;
+
+/// One CA certificate, pre-parsed for the per-request path.
+struct Anchor {
+    cert_der: Vec<u8>,
+    /// DER of the subject Name; a leaf's issuer must equal it byte for byte (RFC 5280 allows
+    /// looser matching, but Annal's CA and SCEP CAs copy the issuer name verbatim).
+    subject_der: Vec<u8>,
+    key: KeyAlg,
+    not_after: i64,
+    /// The anchor's key parsed for each digest its family supports, indexed by `DigestAlg`.
+    verifiers: [Option<ParsedPublicKey>; 4],
+}
+
+/// The set of CAs whose leaf certificates Annal accepts as device identities.
+pub struct TrustAnchors {
+    anchors: Vec<Anchor>,
+}
+
+impl std::fmt::Debug for TrustAnchors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustAnchors").field("anchors", &self.anchors.len()).finish()
+    }
+}
+
+impl TrustAnchors {
+    /// Anchors from DER certificates (e.g. `vec![ca.cert_der().to_vec()]`). At least one.
+    pub fn new(ca_ders: Vec<Vec<u8>>) -> Result<Self, PkiError> {
+        if ca_ders.is_empty() {
+            return Err(PkiError::NoAnchors);
+        }
+        let anchors = ca_ders.into_iter().map(Anchor::new).collect::<Result<_, _>>()?;
+        Ok(Self { anchors })
+    }
+
+    /// Anchors from every `CERTIFICATE` block of a PEM file (an external CA bundle).
+    pub fn from_pem_file(path: &Path) -> Result<Self, PkiError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| PkiError::Io { action: "reading", path: path.to_path_buf(), source })?;
+        let ders = pem_decode_all(&text)?.into_iter().filter(|(label, _)| label == "CERTIFICATE").map(|(_, der)| der);
+        Self::new(ders.collect())
+    }
+
+    /// These anchors plus those of `other` (Annal's CA + an external CA).
+    pub fn merged(mut self, other: TrustAnchors) -> Self {
+        self.anchors.extend(other.anchors);
+        self
+    }
+
+    /// DER of every anchor, in order (for the enrollment profile's CA payloads).
+    pub fn cert_ders(&self) -> impl Iterator<Item = &[u8]> {
+        self.anchors.iter().map(|a| a.cert_der.as_slice())
+    }
+
+    /// Checks that `leaf_der` is valid at `now` and directly signed by one of the anchors, and
+    /// describes it.
+    pub fn verify_leaf(&self, leaf_der: &[u8], now: DateTime<Utc>) -> Result<VerifiedIdentity, PkiError> {
+        let cert = parse_cert(leaf_der)?;
+        self.verify_parsed(leaf_der, &cert, now)
+    }
+
+    /// [`Self::verify_leaf`] for a certificate the caller has already parsed from `der`.
+    pub(crate) fn verify_parsed(
+        &self,
+        der: &[u8],
+        cert: &X509Certificate<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<VerifiedIdentity, PkiError> {
+        let validity = cert.validity();
+        let now_ts = now.timestamp();
+        if now_ts + NOT_BEFORE_SKEW_SECONDS < validity.not_before.timestamp() {
+            return Err(PkiError::NotYetValid(asn1_to_chrono(validity.not_before)?));
+        }
+        if now_ts > validity.not_after.timestamp() {
+            return Err(PkiError::Expired(asn1_to_chrono(validity.not_after)?));
+        }
+
+        let sig_oid = &cert.signature_algorithm.algorithm;
+        // The signed copy of the algorithm must agree with the unsigned one (RFC 5280 §4.1.1.2).
+        if cert.tbs_certificate.signature.algorithm != *sig_oid {
+            return Err(PkiError::Certificate("signature algorithm fields disagree".to_owned()));
+        }
+        let (scheme, digest) = SigScheme::from_oid_bytes(sig_oid.as_bytes())
+            .and_then(|s| Some((s, s.digest_or(None)?)))
+            .ok_or_else(|| PkiError::UnsupportedAlgorithm(sig_oid.to_id_string()))?;
+
+        let issuer_der = cert.issuer().as_raw();
+        let mut issuers = self.anchors.iter().filter(|a| a.subject_der == issuer_der).peekable();
+        if issuers.peek().is_none() {
+            return Err(PkiError::UnknownIssuer(cert.issuer().to_string()));
+        }
+        let tbs = cert.tbs_certificate.as_ref();
+        let signature = cert.signature_value.data.as_ref();
+        let mut last_err = PkiError::BadCertificateSignature;
+        // Several anchors may share a subject (a renewed CA); any one verifying is enough.
+        for anchor in issuers {
+            if now_ts > anchor.not_after {
+                last_err = PkiError::Expired(DateTime::from_timestamp(anchor.not_after, 0).unwrap_or(now));
+                continue;
+            }
+            let key = match (anchor.key, scheme) {
+                (KeyAlg::Rsa, SigScheme::Rsa(_)) | (KeyAlg::EcP256 | KeyAlg::EcP384, SigScheme::Ecdsa(_)) => {
+                    anchor.verifiers[digest.index()].as_ref()
+                }
+                _ => None,
+            };
+            match key {
+                Some(key) if key.verify_sig(tbs, signature).is_ok() => return VerifiedIdentity::from_parsed(der, cert),
+                Some(_) => last_err = PkiError::BadCertificateSignature,
+                None => last_err = PkiError::UnsupportedAlgorithm(sig_oid.to_id_string()),
+            }
+        }
+        Err(last_err)
+    }
+}
+
+impl Anchor {
+    fn new(cert_der: Vec<u8>) -> Result<Self, PkiError> {
+        let cert = parse_cert(&cert_der)?;
+        let spki = cert.public_key();
+        let key = KeyAlg::from_spki(spki).map_err(PkiError::UnsupportedAlgorithm)?;
+        let key_bytes = public_key_bytes(spki, key);
+        let scheme = match key {
+            KeyAlg::Rsa => SigScheme::Rsa(None),
+            KeyAlg::EcP256 | KeyAlg::EcP384 => SigScheme::Ecdsa(None),
+        };
+        let verifiers = DigestAlg::ALL.map(|d| {
+            verification_alg(key, scheme, d).and_then(|alg| ParsedPublicKey::new(alg, key_bytes).ok())
+        });
+        if verifiers.iter().all(Option::is_none) {
+            return Err(PkiError::Certificate("the CA public key is unusable (RSA under 2048 bits?)".to_owned()));
+        }
+        let not_after = cert.validity().not_after.timestamp();
+        let subject_der = cert.subject().as_raw().to_vec();
+        Ok(Self { cert_der, subject_der, key, not_after, verifiers })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::test_support::{anchors, identity, other_ca};
+    use crate::pki::KeyKind;
+
+    #[test]
+    fn accepts_leaves_of_both_key_kinds() {
+        for kind in [KeyKind::Rsa2048, KeyKind::EcdsaP256] {
+            let id = identity(kind);
+            let verified = anchors().verify_leaf(&id.cert_der, Utc::now()).expect("trusted");
+            assert_eq!(verified.cert_der, id.cert_der);
+            assert_eq!(verified.fingerprint_sha256, crate::pki::fingerprint_sha256(&id.cert_der));
+            assert_eq!(verified.fingerprint_sha256.len(), 64);
+            assert_eq!(verified.subject, format!("CN=device-{kind:?}"));
+            assert_eq!(verified.issuer, "CN=Annal CA, O=Annal");
+            assert_eq!(verified.serial_hex.len(), 32);
+            let info = verified.to_certificate_info();
+            assert_eq!((info.not_before, info.not_after), (verified.not_before, verified.not_after));
+        }
+    }
+
+    #[test]
+    fn refuses_other_ca_expired_and_future_certificates() {
+        let foreign = other_ca().issue_device_identity("intruder", KeyKind::EcdsaP256, 30).expect("issue");
+        // Same subject name as Annal's CA, different key: the signature check catches it.
+        let err = anchors().verify_leaf(&foreign.cert_der, Utc::now()).err();
+        assert!(matches!(err, Some(PkiError::BadCertificateSignature)), "{err:?}");
+
+        let leaf = &identity(KeyKind::EcdsaP256).cert_der;
+        let later = Utc::now() + chrono::Duration::days(400);
+        assert!(matches!(anchors().verify_leaf(leaf, later), Err(PkiError::Expired(_))));
+        let earlier = Utc::now() - chrono::Duration::days(1);
+        assert!(matches!(anchors().verify_leaf(leaf, earlier), Err(PkiError::NotYetValid(_))));
+    }
+
+    #[test]
+    fn refuses_unknown_issuers_and_tampering() {
+        let leaf = &identity(KeyKind::Rsa2048).cert_der;
+        // An anchor set whose only member is some other certificate: nobody issued the leaf.
+        let wrong = TrustAnchors::new(vec![identity(KeyKind::EcdsaP256).cert_der.clone()]).expect("anchors");
+        assert!(matches!(wrong.verify_leaf(leaf, Utc::now()), Err(PkiError::UnknownIssuer(_))));
+
+        let mut tampered = leaf.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 0x01; // inside the signature value
+        assert!(matches!(anchors().verify_leaf(&tampered, Utc::now()), Err(PkiError::BadCertificateSignature)));
+        assert!(matches!(anchors().verify_leaf(b"junk", Utc::now()), Err(PkiError::Certificate(_))));
+    }
+
+    #[test]
+    fn loads_anchors_from_pem_and_merges() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("external.pem");
+        std::fs::write(&path, other_ca().cert_pem()).expect("write");
+        let external = TrustAnchors::from_pem_file(&path).expect("load");
+        let foreign = other_ca().issue_device_identity("external", KeyKind::Rsa2048, 30).expect("issue");
+        let both = anchors().merged(external);
+        assert_eq!(both.cert_ders().count(), 2);
+        both.verify_leaf(&foreign.cert_der, Utc::now()).expect("external CA trusted");
+        both.verify_leaf(&identity(KeyKind::EcdsaP256).cert_der, Utc::now()).expect("Annal CA trusted");
+
+        std::fs::write(&path, "no certificates here").expect("write");
+        assert!(matches!(TrustAnchors::from_pem_file(&path), Err(PkiError::NoAnchors)));
+        assert!(matches!(TrustAnchors::new(vec![]), Err(PkiError::NoAnchors)));
+    }
+}

@@ -1,0 +1,94 @@
+//! One virtual device: its identity and the bodies it sends.
+
+use std::sync::Mutex;
+
+use plist::{Dictionary, Value};
+
+use crate::pki::{DeviceIdentity, MdmDigest, PkiError};
+
+pub struct VirtualDevice {
+    pub udid: String,
+    pub serial: String,
+    pub identity: DeviceIdentity,
+    /// Every tenth device signs with SHA-1, as older devices do; the rest SHA-256.
+    pub digest: MdmDigest,
+    /// The Idle body is the same on every poll: its signature is reused, as the load
+    /// generator must stay cheap beside the server on two cores.
+    idle: Mutex<Option<(Vec<u8>, String)>>,
+}
+
+impl VirtualDevice {
+    pub fn new(index: usize, identity: DeviceIdentity) -> Self {
+        Self {
+            udid: format!("0000SIM0-{index:016X}"),
+            serial: format!("SIM{index:09}"),
+            identity,
+            digest: if index % 10 == 9 { MdmDigest::Sha1 } else { MdmDigest::Sha256 },
+            idle: Mutex::new(None),
+        }
+    }
+
+    pub fn sign(&self, body: &[u8]) -> Result<String, PkiError> {
+        self.identity.sign_mdm(body, self.digest)
+    }
+
+    fn base(&self, message_type: Option<&str>) -> Dictionary {
+        let mut d = Dictionary::new();
+        if let Some(t) = message_type {
+            d.insert("MessageType".into(), Value::String(t.into()));
+        }
+        d.insert("UDID".into(), Value::String(self.udid.clone()));
+        d
+    }
+
+    pub fn authenticate(&self, topic: &str) -> Vec<u8> {
+        let mut d = self.base(Some("Authenticate"));
+        d.insert("Topic".into(), Value::String(topic.into()));
+        d.insert("SerialNumber".into(), Value::String(self.serial.clone()));
+        d.insert("OSVersion".into(), Value::String("18.1".into()));
+        d.insert("BuildVersion".into(), Value::String("22B83".into()));
+        d.insert("ProductName".into(), Value::String("iPad13,18".into()));
+        encode(d)
+    }
+
+    pub fn token_update(&self, topic: &str) -> Vec<u8> {
+        let mut d = self.base(Some("TokenUpdate"));
+        d.insert("Topic".into(), Value::String(topic.into()));
+        d.insert("Token".into(), Value::Data(self.udid.as_bytes().repeat(2)));
+        d.insert("PushMagic".into(), Value::String(format!("{}-magic", self.serial)));
+        d.insert("UnlockToken".into(), Value::Data(vec![0x5a; 64]));
+        encode(d)
+    }
+
+    /// The Idle body and its signature, made once.
+    pub fn idle(&self) -> Result<(Vec<u8>, String), PkiError> {
+        let mut cached = self.idle.lock().map_err(|_| PkiError::Crypto("idle cache poisoned"))?;
+        if let Some(hit) = cached.as_ref() {
+            return Ok(hit.clone());
+        }
+        let mut d = self.base(None);
+        d.insert("Status".into(), Value::String("Idle".into()));
+        let body = encode(d);
+        let signature = self.sign(&body)?;
+        *cached = Some((body.clone(), signature.clone()));
+        Ok((body, signature))
+    }
+
+    /// A command result: `Acknowledged` with the response keys, or `NotNow`.
+    pub fn result(&self, command_uuid: &str, status: &str, response: Dictionary) -> Vec<u8> {
+        let mut d = self.base(None);
+        d.insert("CommandUUID".into(), Value::String(command_uuid.into()));
+        d.insert("Status".into(), Value::String(status.into()));
+        for (k, v) in response {
+            d.insert(k, v);
+        }
+        encode(d)
+    }
+}
+
+pub fn encode(d: Dictionary) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing a dictionary of plain values to a Vec cannot fail.
+    let _ = Value::Dictionary(d).to_writer_xml(&mut out);
+    out
+}

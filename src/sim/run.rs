@@ -1,0 +1,202 @@
+//! The simulation: enroll N devices, then rounds of (queue a command for every device, let
+//! every device run its command-channel session), measuring every device request.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+
+use super::answers::answer;
+use super::client::{Client, ClientError};
+use super::device::{encode, VirtualDevice};
+use crate::mdm::{self, parse_command};
+use crate::pki::{Ca, KeyKind, PkiError};
+
+const CHECKIN: &str = "application/x-apple-aspen-mdm-checkin";
+const COMMAND: &str = "application/x-apple-aspen-mdm";
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// `https://127.0.0.1:8443`
+    pub server: String,
+    pub devices: usize,
+    /// Device sessions in flight at once.
+    pub concurrency: usize,
+    /// Commands queued per device, one per round.
+    pub rounds: usize,
+    /// Percent of commands answered NotNow once before being acknowledged.
+    pub not_now_percent: u64,
+    pub api_key: String,
+    pub topic: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SimReport {
+    pub devices: usize,
+    /// Device requests during the command rounds (enrollment not counted).
+    pub messages: u64,
+    pub seconds: f64,
+    pub messages_per_sec: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub acknowledged: u64,
+    pub not_now: u64,
+    pub errors: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error("{0}")]
+    Protocol(String),
+}
+
+#[derive(Default)]
+struct Stats {
+    latencies_us: Mutex<Vec<u64>>,
+    acknowledged: AtomicU64,
+    not_now: AtomicU64,
+    errors: AtomicU64,
+}
+
+pub async fn run(config: &SimConfig, ca: &Ca) -> Result<SimReport, SimError> {
+    let client = Client::new(&config.server, ca.cert_der())?;
+    let devices: Vec<Arc<VirtualDevice>> = (0..config.devices)
+        .map(|i| Ok(Arc::new(VirtualDevice::new(i, ca.issue_device_identity(&format!("sim-{i}"), KeyKind::EcdsaP256, 30)?))))
+        .collect::<Result<_, PkiError>>()?;
+    // Enrollment: Authenticate then TokenUpdate for every device.
+    let enrolled = stream::iter(devices.iter().cloned())
+        .map(|d| {
+            let (client, topic) = (client.clone(), config.topic.clone());
+            async move {
+                for body in [d.authenticate(&topic), d.token_update(&topic)] {
+                    let signature = d.sign(&body)?;
+                    let a = client.put("/mdm", CHECKIN, &[("Mdm-Signature", &signature)], body).await?;
+                    if !a.status.is_success() {
+                        return Err(SimError::Protocol(format!("check-in answered {}: {}", a.status, String::from_utf8_lossy(&a.body))));
+                    }
+                }
+                Ok::<_, SimError>(())
+            }
+        })
+        .buffer_unordered(config.concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    enrolled.into_iter().collect::<Result<Vec<_>, _>>()?;
+
+    let stats = Arc::new(Stats::default());
+    let kinds = ["DeviceInformation", "SecurityInfo", "ProfileList", "CertificateList", "InstalledApplicationList"];
+    let mut busy = Duration::ZERO;
+    for round in 0..config.rounds {
+        enqueue_all(&client, config, &devices, kinds[round % kinds.len()]).await?;
+        let start = Instant::now();
+        stream::iter(devices.iter().cloned().enumerate())
+            .map(|(i, d)| {
+                let (client, stats) = (client.clone(), stats.clone());
+                let not_now = (i as u64 * 37 + round as u64 * 11) % 100 < config.not_now_percent;
+                async move { session(&client, &d, not_now, &stats).await }
+            })
+            .buffer_unordered(config.concurrency)
+            .for_each(|r| {
+                if let Err(e) = r {
+                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "device session failed");
+                }
+                futures::future::ready(())
+            })
+            .await;
+        busy += start.elapsed();
+    }
+    Ok(report(config.devices, &stats, busy))
+}
+
+/// Queues one command for every device through the admin API, 200 devices per request.
+async fn enqueue_all(client: &Client, config: &SimConfig, devices: &[Arc<VirtualDevice>], kind: &str) -> Result<(), SimError> {
+    let command = match kind {
+        "DeviceInformation" => mdm::command::device_information(&["DeviceName", "OSVersion", "SerialNumber", "BatteryLevel", "IsSupervised"]),
+        "SecurityInfo" => mdm::command::security_info(),
+        "ProfileList" => mdm::command::profile_list(),
+        "CertificateList" => mdm::command::certificate_list(),
+        _ => mdm::command::installed_application_list(),
+    };
+    let auth = format!("Bearer {}", config.api_key);
+    for chunk in devices.chunks(200) {
+        let ids: Vec<&str> = chunk.iter().map(|d| d.udid.as_str()).collect();
+        let body = encode(command.clone());
+        let a = client.put(&format!("/v1/enqueue/{}", ids.join(",")), "application/xml", &[("Authorization", &auth)], body).await?;
+        if !a.status.is_success() {
+            return Err(SimError::Protocol(format!("enqueue answered {}: {}", a.status, String::from_utf8_lossy(&a.body))));
+        }
+    }
+    Ok(())
+}
+
+/// One command-channel session: Idle, then answer each command until the server has nothing
+/// more. With `not_now`, the first command is answered NotNow and picked up again by a new
+/// Idle, as a device does when it becomes able to run it.
+async fn session(client: &Client, device: &VirtualDevice, mut not_now: bool, stats: &Stats) -> Result<(), SimError> {
+    let (idle, idle_signature) = device.idle()?;
+    let mut next = send(client, idle.clone(), idle_signature.clone(), stats).await?;
+    while let Some(command) = next {
+        let (uuid, request_type, dict) = parse_command(&command).map_err(|e| SimError::Protocol(e.to_string()))?;
+        let uuid = uuid.ok_or_else(|| SimError::Protocol("a command without CommandUUID".into()))?;
+        let body = if not_now {
+            stats.not_now.fetch_add(1, Ordering::Relaxed);
+            device.result(&uuid, "NotNow", Default::default())
+        } else {
+            match answer(device, &request_type, &dict) {
+                Some(response) => {
+                    stats.acknowledged.fetch_add(1, Ordering::Relaxed);
+                    device.result(&uuid, "Acknowledged", response)
+                }
+                None => device.result(&uuid, "Error", Default::default()),
+            }
+        };
+        let signature = device.sign(&body)?;
+        next = send(client, body, signature, stats).await?;
+        if not_now && next.is_none() {
+            not_now = false;
+            next = send(client, idle.clone(), idle_signature.clone(), stats).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Sends a command-channel request; returns the next command, or None for the empty reply.
+async fn send(client: &Client, body: Vec<u8>, signature: String, stats: &Stats) -> Result<Option<Vec<u8>>, SimError> {
+    let a = client.put("/mdm", COMMAND, &[("Mdm-Signature", &signature)], body).await?;
+    if let Ok(mut l) = stats.latencies_us.lock() {
+        l.push(a.latency.as_micros() as u64);
+    }
+    if !a.status.is_success() {
+        return Err(SimError::Protocol(format!("command channel answered {}: {}", a.status, String::from_utf8_lossy(&a.body))));
+    }
+    Ok((!a.body.is_empty()).then(|| a.body.to_vec()))
+}
+
+fn report(devices: usize, stats: &Stats, busy: Duration) -> SimReport {
+    let mut l = stats.latencies_us.lock().map(|l| l.clone()).unwrap_or_default();
+    l.sort_unstable();
+    let pct = |p: f64| l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1))).map_or(0.0, |v| *v as f64 / 1000.0);
+    let seconds = busy.as_secs_f64();
+    SimReport {
+        devices,
+        messages: l.len() as u64,
+        seconds,
+        messages_per_sec: if seconds > 0.0 { l.len() as f64 / seconds } else { 0.0 },
+        p50_ms: pct(0.50),
+        p90_ms: pct(0.90),
+        p99_ms: pct(0.99),
+        max_ms: l.last().map_or(0.0, |v| *v as f64 / 1000.0),
+        acknowledged: stats.acknowledged.load(Ordering::Relaxed),
+        not_now: stats.not_now.load(Ordering::Relaxed),
+        errors: stats.errors.load(Ordering::Relaxed),
+    }
+}

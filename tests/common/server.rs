@@ -1,0 +1,90 @@
+//! A real `annal serve` process on a free port, for end-to-end tests over real sockets.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use annal::pki::Ca;
+use annal::sim::Client;
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub data_dir: PathBuf,
+    pub store_url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Starts a server with a fresh data directory on the embedded store.
+    pub async fn start(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().to_path_buf();
+        let store_url = format!("sqlite:{}", data_dir.join("annal.db").display());
+        let mut server = Self::start_with(&data_dir, &store_url, extra).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Starts a server on `data_dir` (CA, keys) and `store_url`.
+    pub async fn start_with(data_dir: &Path, store_url: &str, extra: &[&str]) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(env!("CARGO_BIN_EXE_annal"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--store", store_url])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .env("ANNAL_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn annal serve");
+        let scheme = if extra.contains(&"--behind-proxy") { "http" } else { "https" };
+        let server = Server {
+            child,
+            base: format!("{scheme}://127.0.0.1:{port}"),
+            data_dir: data_dir.to_path_buf(),
+            store_url: store_url.to_string(),
+            _dir: None,
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(ca) = std::fs::read(self.data_dir.join("ca").join("ca.pem")) {
+                let _ = ca;
+                let client = self.client();
+                if let Ok(answer) = client.get("/readyz").await {
+                    if answer.status.is_success() {
+                        return;
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "annal serve did not become ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn ca(&self) -> Ca {
+        Ca::load_or_init(&self.data_dir.join("ca")).unwrap()
+    }
+
+    pub fn api_key(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("admin-api-key")).unwrap().trim().to_string()
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.base, self.ca().cert_der()).unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
