@@ -41,7 +41,10 @@ impl std::fmt::Debug for DataKey {
 impl DataKey {
     /// Loads the key at `path`, creating a random one (mode 0600) if the file does not exist.
     pub fn load_or_init(path: &Path) -> Result<Self, SecretsError> {
-        let io = |source| SecretsError::Io { path: path.display().to_string(), source };
+        let io = |source| SecretsError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         if !path.exists() {
             let mut bytes = [0u8; 32];
             SystemRandom::new().fill(&mut bytes).map_err(|_| SecretsError::Random)?;
@@ -65,7 +68,11 @@ impl DataKey {
         let unbound = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| SecretsError::BadKey("(inline)".into()))?;
         // The id names the key without revealing it, so sealed values say which key opens them.
         let id = hex::encode(&Sha256::digest([b"annal-data-key\0".as_slice(), &bytes].concat())[..8]);
-        Ok(Self { id, key: LessSafeKey::new(unbound), rng: SystemRandom::new() })
+        Ok(Self {
+            id,
+            key: LessSafeKey::new(unbound),
+            rng: SystemRandom::new(),
+        })
     }
 
     pub fn id(&self) -> &str {
@@ -77,21 +84,37 @@ impl DataKey {
         self.rng.fill(&mut nonce).map_err(|_| SecretsError::Random)?;
         let mut buffer = plaintext.to_vec();
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(self.id.as_bytes()), &mut buffer)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(self.id.as_bytes()),
+                &mut buffer,
+            )
             .map_err(|_| SecretsError::Open)?;
-        Ok(Sealed { alg: "A256GCM".into(), key_id: self.id.clone(), nonce: B64.encode(nonce), ciphertext: B64.encode(buffer) })
+        Ok(Sealed {
+            alg: "A256GCM".into(),
+            key_id: self.id.clone(),
+            nonce: B64.encode(nonce),
+            ciphertext: B64.encode(buffer),
+        })
     }
 
     pub fn open(&self, sealed: &Sealed) -> Result<Vec<u8>, SecretsError> {
         if sealed.key_id != self.id {
             return Err(SecretsError::UnknownKey(sealed.key_id.clone()));
         }
-        let nonce: [u8; NONCE_LEN] =
-            B64.decode(&sealed.nonce).ok().and_then(|n| n.try_into().ok()).ok_or(SecretsError::Open)?;
+        let nonce: [u8; NONCE_LEN] = B64
+            .decode(&sealed.nonce)
+            .ok()
+            .and_then(|n| n.try_into().ok())
+            .ok_or(SecretsError::Open)?;
         let mut buffer = B64.decode(&sealed.ciphertext).map_err(|_| SecretsError::Open)?;
         let plain = self
             .key
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(self.id.as_bytes()), &mut buffer)
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(self.id.as_bytes()),
+                &mut buffer,
+            )
             .map_err(|_| SecretsError::Open)?;
         Ok(plain.to_vec())
     }

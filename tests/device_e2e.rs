@@ -21,19 +21,35 @@ async fn head(server: &Server) -> u64 {
 }
 
 fn device(server: &Server, index: usize) -> VirtualDevice {
-    let identity = server.ca().issue_device_identity(&format!("dev-{index}"), KeyKind::EcdsaP256, 30).unwrap();
+    let identity = server
+        .ca()
+        .issue_device_identity(&format!("dev-{index}"), KeyKind::EcdsaP256, 30)
+        .unwrap();
     VirtualDevice::new(index, identity)
 }
 
 async fn signed(client: &Client, d: &VirtualDevice, content_type: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
     let signature = d.sign(&body).unwrap();
-    let a = client.put("/mdm", content_type, &[("Mdm-Signature", &signature)], body).await.unwrap();
+    let a = client
+        .put("/mdm", content_type, &[("Mdm-Signature", &signature)], body)
+        .await
+        .unwrap();
     (a.status.as_u16(), a.body.to_vec())
 }
 
 async fn enroll(client: &Client, d: &VirtualDevice) {
-    assert_eq!(signed(client, d, CHECKIN, d.authenticate("com.apple.mgmt.test")).await.0, 200);
-    assert_eq!(signed(client, d, CHECKIN, d.token_update("com.apple.mgmt.test")).await.0, 200);
+    assert_eq!(
+        signed(client, d, CHECKIN, d.authenticate("com.apple.mgmt.test"))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        signed(client, d, CHECKIN, d.token_update("com.apple.mgmt.test"))
+            .await
+            .0,
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,9 +71,15 @@ async fn simulated_devices_enroll_poll_and_answer_every_command() {
     assert_eq!(report.messages, 2 * 30 + 2 * report.not_now);
 
     let store = store_of(&server).await;
-    let events = store.read_stream("enrollment-0000SIM0-0000000000000000", 1, 1000).await.unwrap();
+    let events = store
+        .read_stream("enrollment-0000SIM0-0000000000000000", 1, 1000)
+        .await
+        .unwrap();
     let count = |t: &str| events.iter().filter(|e| e.event_type == t).count();
-    assert_eq!((count("Authenticate"), count("TokenUpdate"), count("CommandQueued")), (1, 1, 5));
+    assert_eq!(
+        (count("Authenticate"), count("TokenUpdate"), count("CommandQueued")),
+        (1, 1, 5)
+    );
     assert_eq!(count("CommandAcknowledged"), 5);
     assert_eq!(count("CommandDelivered"), 5 + count("CommandNotNow"));
     // The device's answer is kept byte for byte; the TokenUpdate's secrets are not in clear.
@@ -66,7 +88,10 @@ async fn simulated_devices_enroll_poll_and_answer_every_command() {
     let token = events.iter().find(|e| e.event_type == "TokenUpdate").unwrap();
     for bytes in [&token.data, token.raw.as_ref().unwrap()] {
         let text = String::from_utf8_lossy(bytes);
-        assert!(!text.contains("-magic") && !text.contains("PushMagic"), "PushMagic in clear: {text}");
+        assert!(
+            !text.contains("-magic") && !text.contains("PushMagic"),
+            "PushMagic in clear: {text}"
+        );
     }
     let report = annal::audit::verify(store.as_ref(), None, |_| {}).await.unwrap();
     assert_eq!(report.first_problem, None);
@@ -85,12 +110,51 @@ async fn bad_input_gets_a_precise_4xx_and_appends_nothing() {
     let cases: Vec<(&str, &str, Vec<u8>, u16)> = vec![
         ("malformed XML", COMMAND, b"<plist><dict><key>Status".to_vec(), 400),
         ("truncated body", COMMAND, idle[..idle.len() / 2].to_vec(), 400),
-        ("not a dictionary", COMMAND, b"<plist version=\"1.0\"><string>x</string></plist>".to_vec(), 400),
-        ("unknown Status", COMMAND, text.replace(">Idle<", ">Sleepy<").into_bytes(), 400),
-        ("wrong value type", CHECKIN, String::from_utf8(a.token_update("t")).unwrap().replace("<data>", "<string>").replace("</data>", "</string>").into_bytes(), 400),
-        ("unknown MessageType", CHECKIN, String::from_utf8(a.authenticate("t")).unwrap().replace(">Authenticate<", ">Reticulate<").into_bytes(), 400),
-        ("missing UDID", COMMAND, text.replace(&a.udid, "").replace("<key>UDID</key><string></string>", "").into_bytes(), 400),
-        ("Acknowledged without CommandUUID", COMMAND, text.replace(">Idle<", ">Acknowledged<").into_bytes(), 400),
+        (
+            "not a dictionary",
+            COMMAND,
+            b"<plist version=\"1.0\"><string>x</string></plist>".to_vec(),
+            400,
+        ),
+        (
+            "unknown Status",
+            COMMAND,
+            text.replace(">Idle<", ">Sleepy<").into_bytes(),
+            400,
+        ),
+        (
+            "wrong value type",
+            CHECKIN,
+            String::from_utf8(a.token_update("t"))
+                .unwrap()
+                .replace("<data>", "<string>")
+                .replace("</data>", "</string>")
+                .into_bytes(),
+            400,
+        ),
+        (
+            "unknown MessageType",
+            CHECKIN,
+            String::from_utf8(a.authenticate("t"))
+                .unwrap()
+                .replace(">Authenticate<", ">Reticulate<")
+                .into_bytes(),
+            400,
+        ),
+        (
+            "missing UDID",
+            COMMAND,
+            text.replace(&a.udid, "")
+                .replace("<key>UDID</key><string></string>", "")
+                .into_bytes(),
+            400,
+        ),
+        (
+            "Acknowledged without CommandUUID",
+            COMMAND,
+            text.replace(">Idle<", ">Acknowledged<").into_bytes(),
+            400,
+        ),
         ("wrong Content-Type", "application/json", idle.clone(), 415),
     ];
     for (name, content_type, body, status) in cases {
@@ -103,18 +167,32 @@ async fn bad_input_gets_a_precise_4xx_and_appends_nothing() {
     let mut tampered = idle.clone();
     let signature = a.sign(&tampered).unwrap();
     tampered.extend_from_slice(b" ");
-    let changed = client.put("/mdm", COMMAND, &[("Mdm-Signature", &signature)], tampered).await.unwrap();
+    let changed = client
+        .put("/mdm", COMMAND, &[("Mdm-Signature", &signature)], tampered)
+        .await
+        .unwrap();
     assert_eq!(changed.status.as_u16(), 403);
-    let garbage = client.put("/mdm", COMMAND, &[("Mdm-Signature", "%%%not base64")], idle.clone()).await.unwrap();
+    let garbage = client
+        .put("/mdm", COMMAND, &[("Mdm-Signature", "%%%not base64")], idle.clone())
+        .await
+        .unwrap();
     assert_eq!(garbage.status.as_u16(), 400);
     // Device B's identity claiming device A's UDID: never 401 on the command channel.
     let as_a = b.identity.sign_mdm(&idle, MdmDigest::Sha256).unwrap();
-    let impostor = client.put("/mdm", COMMAND, &[("Mdm-Signature", &as_a)], idle.clone()).await.unwrap();
+    let impostor = client
+        .put("/mdm", COMMAND, &[("Mdm-Signature", &as_a)], idle.clone())
+        .await
+        .unwrap();
     assert_eq!(impostor.status.as_u16(), 403);
     // An identity from another CA.
     let stranger_dir = tempfile::tempdir().unwrap();
     let stranger_ca = annal::pki::Ca::load_or_init(stranger_dir.path()).unwrap();
-    let stranger = VirtualDevice::new(1, stranger_ca.issue_device_identity("dev-1", KeyKind::EcdsaP256, 30).unwrap());
+    let stranger = VirtualDevice::new(
+        1,
+        stranger_ca
+            .issue_device_identity("dev-1", KeyKind::EcdsaP256, 30)
+            .unwrap(),
+    );
     assert_eq!(signed(&client, &stranger, COMMAND, idle.clone()).await.0, 403);
     // A body over the limit.
     let huge = vec![b' '; 300_000];
@@ -132,11 +210,24 @@ async fn bad_input_gets_a_precise_4xx_and_appends_nothing() {
 async fn mtls_identity_bootstrap_token_and_declined_messages() {
     let server = Server::start(&[]).await;
     let d = device(&server, 7);
-    let mtls = Client::with_identity(&server.base, server.ca().cert_der(), &d.identity.cert_der, &d.identity.key_pkcs8_der).unwrap();
+    let mtls = Client::with_identity(
+        &server.base,
+        server.ca().cert_der(),
+        &d.identity.cert_der,
+        &d.identity.key_pkcs8_der,
+    )
+    .unwrap();
     // No Mdm-Signature: the TLS client certificate is the identity.
     for body in [d.authenticate("t"), d.token_update("t"), d.idle().unwrap().0] {
-        let content_type = if body.windows(6).any(|w| w == b"Status") { COMMAND } else { CHECKIN };
-        assert_eq!(mtls.put("/mdm", content_type, &[], body).await.unwrap().status.as_u16(), 200);
+        let content_type = if body.windows(6).any(|w| w == b"Status") {
+            COMMAND
+        } else {
+            CHECKIN
+        };
+        assert_eq!(
+            mtls.put("/mdm", content_type, &[], body).await.unwrap().status.as_u16(),
+            200
+        );
     }
     let plist = |pairs: &[(&str, plist::Value)]| {
         let mut dict = plist::Dictionary::new();
@@ -146,20 +237,55 @@ async fn mtls_identity_bootstrap_token_and_declined_messages() {
         }
         annal::sim::encode(dict)
     };
-    let set = plist(&[("MessageType", "SetBootstrapToken".into()), ("BootstrapToken", plist::Value::Data(b"bt-secret".to_vec()))]);
-    assert_eq!(mtls.put("/checkin", CHECKIN, &[], set).await.unwrap().status.as_u16(), 200);
-    let got = mtls.put("/checkin", CHECKIN, &[], plist(&[("MessageType", "GetBootstrapToken".into())])).await.unwrap();
+    let set = plist(&[
+        ("MessageType", "SetBootstrapToken".into()),
+        ("BootstrapToken", plist::Value::Data(b"bt-secret".to_vec())),
+    ]);
+    assert_eq!(
+        mtls.put("/checkin", CHECKIN, &[], set).await.unwrap().status.as_u16(),
+        200
+    );
+    let got = mtls
+        .put(
+            "/checkin",
+            CHECKIN,
+            &[],
+            plist(&[("MessageType", "GetBootstrapToken".into())]),
+        )
+        .await
+        .unwrap();
     assert_eq!(got.status.as_u16(), 200);
     let value = plist::Value::from_reader(std::io::Cursor::new(got.body.to_vec())).unwrap();
-    assert_eq!(value.as_dictionary().unwrap().get("BootstrapToken").and_then(|v| v.as_data()), Some(b"bt-secret".as_slice()));
+    assert_eq!(
+        value
+            .as_dictionary()
+            .unwrap()
+            .get("BootstrapToken")
+            .and_then(|v| v.as_data()),
+        Some(b"bt-secret".as_slice())
+    );
     let ua = plist(&[("MessageType", "UserAuthenticate".into()), ("UserID", "u1".into())]);
-    assert_eq!(mtls.put("/checkin", CHECKIN, &[], ua).await.unwrap().status.as_u16(), 410);
-    let tokens = plist(&[("MessageType", "DeclarativeManagement".into()), ("Endpoint", "tokens".into())]);
+    assert_eq!(
+        mtls.put("/checkin", CHECKIN, &[], ua).await.unwrap().status.as_u16(),
+        410
+    );
+    let tokens = plist(&[
+        ("MessageType", "DeclarativeManagement".into()),
+        ("Endpoint", "tokens".into()),
+    ]);
     let answer = mtls.put("/checkin", CHECKIN, &[], tokens).await.unwrap();
     assert_eq!(answer.status.as_u16(), 200);
     assert!(String::from_utf8_lossy(&answer.body).contains("DeclarationsToken"));
     // The escrowed token is sealed in the log.
-    let events = store_of(&server).await.read_stream(&format!("enrollment-{}", d.udid), 1, 100).await.unwrap();
-    assert!(events.iter().all(|e| !String::from_utf8_lossy(&e.data).contains("bt-secret")));
-    assert!(events.iter().all(|e| !String::from_utf8_lossy(e.raw.as_deref().unwrap_or_default()).contains("bt-secret")));
+    let events = store_of(&server)
+        .await
+        .read_stream(&format!("enrollment-{}", d.udid), 1, 100)
+        .await
+        .unwrap();
+    assert!(events
+        .iter()
+        .all(|e| !String::from_utf8_lossy(&e.data).contains("bt-secret")));
+    assert!(events
+        .iter()
+        .all(|e| !String::from_utf8_lossy(e.raw.as_deref().unwrap_or_default()).contains("bt-secret")));
 }

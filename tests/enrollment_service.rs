@@ -3,7 +3,7 @@
 
 mod common;
 
-use annal::domain::enrollment::{AdminInput, DeviceInput, Identity, Input, ReportStatus, Reply};
+use annal::domain::enrollment::{AdminInput, DeviceInput, Identity, Input, Reply, ReportStatus};
 use annal::service::enrollments::Enrollments;
 use annal_schemas::events::checkin::{Authenticate, TokenUpdate};
 use annal_schemas::events::identity::CertificateInfo;
@@ -27,19 +27,36 @@ fn identity() -> Identity {
 }
 
 fn device(input: DeviceInput) -> Input {
-    let device = DeviceRef { udid: Some("U1".into()), ..Default::default() };
-    Input::Device { input, device, identity: identity(), raw: b"<plist/>".to_vec() }
+    let device = DeviceRef {
+        udid: Some("U1".into()),
+        ..Default::default()
+    };
+    Input::Device {
+        input: Box::new(input),
+        device,
+        identity: identity(),
+        raw: b"<plist/>".to_vec(),
+    }
 }
 
 fn who() -> IdentityRef {
-    IdentityRef { fingerprint_sha256: "fp".into(), proof: "mdm-signature".into() }
+    IdentityRef {
+        fingerprint_sha256: "fp".into(),
+        proof: "mdm-signature".into(),
+    }
 }
 
 #[tokio::test]
 async fn a_stale_node_catches_up_instead_of_deciding_on_old_state() {
     let backend = common::sqlite();
-    let (node1, node2) = (Enrollments::new(backend.store.clone()), Enrollments::new(backend.store.clone()));
-    let dev = DeviceRef { udid: Some("U1".into()), ..Default::default() };
+    let (node1, node2) = (
+        Enrollments::new(backend.store.clone()),
+        Enrollments::new(backend.store.clone()),
+    );
+    let dev = DeviceRef {
+        udid: Some("U1".into()),
+        ..Default::default()
+    };
     let auth = Authenticate {
         device: dev.clone(),
         identity: who(),
@@ -55,8 +72,16 @@ async fn a_stale_node_catches_up_instead_of_deciding_on_old_state() {
         model: None,
         model_name: None,
     };
-    node1.handle("U1", device(DeviceInput::Authenticate(auth)), "fp", Utc::now()).await.unwrap();
-    let magic = Sealed { alg: "A256GCM".into(), key_id: "k".into(), nonce: "n".into(), ciphertext: "c".into() };
+    node1
+        .handle("U1", device(DeviceInput::Authenticate(auth)), "fp", Utc::now())
+        .await
+        .unwrap();
+    let magic = Sealed {
+        alg: "A256GCM".into(),
+        key_id: "k".into(),
+        nonce: "n".into(),
+        ciphertext: "c".into(),
+    };
     let token = TokenUpdate {
         device: dev,
         identity: who(),
@@ -68,7 +93,10 @@ async fn a_stale_node_catches_up_instead_of_deciding_on_old_state() {
         user_short_name: None,
         user_long_name: None,
     };
-    node1.handle("U1", device(DeviceInput::TokenUpdate(token)), "fp", Utc::now()).await.unwrap();
+    node1
+        .handle("U1", device(DeviceInput::TokenUpdate(token)), "fp", Utc::now())
+        .await
+        .unwrap();
     // Node 2 queues a command; node 1's cache does not know about it.
     let enqueue = Input::Admin(AdminInput::Enqueue {
         command_uuid: "c1".into(),
@@ -80,11 +108,25 @@ async fn a_stale_node_catches_up_instead_of_deciding_on_old_state() {
         expires_at: None,
     });
     node2.handle("U1", enqueue, "admin", Utc::now()).await.unwrap();
-    let idle = DeviceInput::Report { status: ReportStatus::Idle, command_uuid: None, error_chain: Vec::new() };
+    let idle = DeviceInput::Report {
+        status: ReportStatus::Idle,
+        command_uuid: None,
+        error_chain: Vec::new(),
+    };
     let outcome = node1.handle("U1", device(idle), "fp", Utc::now()).await.unwrap();
     assert!(matches!(outcome.reply, Some(Reply::Command { ref command_uuid, .. }) if command_uuid == "c1"));
     let stream = backend.store.read_stream("enrollment-U1", 1, 100).await.unwrap();
     let types: Vec<&str> = stream.iter().map(|e| e.event_type.as_str()).collect();
-    assert_eq!(types, vec!["Authenticate", "IdentityBound", "TokenUpdate", "CommandQueued", "Idle", "CommandDelivered"]);
+    assert_eq!(
+        types,
+        vec![
+            "Authenticate",
+            "IdentityBound",
+            "TokenUpdate",
+            "CommandQueued",
+            "Idle",
+            "CommandDelivered"
+        ]
+    );
     assert!(stream.iter().all(|e| e.correlation_id.is_some()));
 }

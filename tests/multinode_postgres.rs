@@ -6,8 +6,8 @@ mod common;
 
 use annal::pki::KeyKind;
 use annal::sim::{encode, Client, VirtualDevice};
-use annal::store::PostgresStore;
 use annal::store::EventStore;
+use annal::store::PostgresStore;
 use common::server::Server;
 
 const CHECKIN: &str = "application/x-apple-aspen-mdm-checkin";
@@ -15,7 +15,10 @@ const COMMAND: &str = "application/x-apple-aspen-mdm";
 
 async fn send(client: &Client, d: &VirtualDevice, content_type: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
     let signature = d.sign(&body).unwrap();
-    let a = client.put("/mdm", content_type, &[("Mdm-Signature", &signature)], body).await.unwrap();
+    let a = client
+        .put("/mdm", content_type, &[("Mdm-Signature", &signature)], body)
+        .await
+        .unwrap();
     (a.status.as_u16(), a.body.to_vec())
 }
 
@@ -25,7 +28,15 @@ fn command_uuid(body: &[u8]) -> String {
 
 async fn enqueue(client: &Client, key: &str, udid: &str) -> String {
     let body = encode(annal::mdm::command::security_info());
-    let a = client.put(&format!("/v1/enqueue/{udid}"), "application/xml", &[("Authorization", &format!("Bearer {key}"))], body).await.unwrap();
+    let a = client
+        .put(
+            &format!("/v1/enqueue/{udid}"),
+            "application/xml",
+            &[("Authorization", &format!("Bearer {key}"))],
+            body,
+        )
+        .await
+        .unwrap();
     assert_eq!(a.status.as_u16(), 200);
     let json: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
     json["command_uuid"].as_str().unwrap().to_string()
@@ -40,7 +51,10 @@ async fn one_device_alternating_between_two_nodes() {
     let b = Server::start_with(dir.path(), &url, &[]).await;
     let (ca, key) = (a.client(), a.api_key());
     let cb = b.client();
-    let d = VirtualDevice::new(1, a.ca().issue_device_identity("dev-1", KeyKind::EcdsaP256, 30).unwrap());
+    let d = VirtualDevice::new(
+        1,
+        a.ca().issue_device_identity("dev-1", KeyKind::EcdsaP256, 30).unwrap(),
+    );
     assert_eq!(send(&ca, &d, CHECKIN, d.authenticate("t")).await.0, 200);
     assert_eq!(send(&cb, &d, CHECKIN, d.token_update("t")).await.0, 200);
 
@@ -63,18 +77,31 @@ async fn one_device_alternating_between_two_nodes() {
         body = next;
         turn += 1;
     }
-    assert_eq!(delivered, queued, "every command once, in FIFO order, across both nodes");
+    assert_eq!(
+        delivered, queued,
+        "every command once, in FIFO order, across both nodes"
+    );
 
     // The same moment on both nodes: both answers name the same next command.
     let next = enqueue(&ca, &key, &d.udid).await;
     enqueue(&cb, &key, &d.udid).await;
-    let (ra, rb) = tokio::join!(send(&ca, &d, COMMAND, idle.clone()), send(&cb, &d, COMMAND, idle.clone()));
+    let (ra, rb) = tokio::join!(
+        send(&ca, &d, COMMAND, idle.clone()),
+        send(&cb, &d, COMMAND, idle.clone())
+    );
     assert_eq!((ra.0, rb.0), (200, 200));
     assert_eq!(command_uuid(&ra.1), next);
-    assert_eq!(command_uuid(&rb.1), next, "two nodes handed out two different next commands");
+    assert_eq!(
+        command_uuid(&rb.1),
+        next,
+        "two nodes handed out two different next commands"
+    );
 
     let store = PostgresStore::connect(&url).await.unwrap();
-    let events = store.read_stream(&format!("enrollment-{}", d.udid), 1, 1000).await.unwrap();
+    let events = store
+        .read_stream(&format!("enrollment-{}", d.udid), 1, 1000)
+        .await
+        .unwrap();
     let acknowledged = events.iter().filter(|e| e.event_type == "CommandAcknowledged").count();
     assert_eq!(acknowledged, 10);
     let report = annal::audit::verify(&store, None, |_| {}).await.unwrap();

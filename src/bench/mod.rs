@@ -1,4 +1,6 @@
 //! Benchmark harnesses (`annal bench …`). Figures go to docs/BENCHMARKS.md; nothing here is
 //! asserted by a test, since timings depend on the machine.
 
+pub mod cpu;
+pub mod mdm;
 pub mod store;

@@ -14,6 +14,34 @@ pub enum BenchCommand {
     /// Durable append throughput (1, 8 and 64 writers; single events and batches) and read_all
     /// throughput, each backend on a fresh log.
     Store(StoreBenchArgs),
+    /// The device loop (Idle → command → Acknowledged, with some NotNow) with simulated
+    /// devices against a fresh `annal serve` process; reports messages/s, latency and the
+    /// server's CPU per message.
+    Mdm(MdmBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MdmBenchArgs {
+    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
+    backends: Vec<Backend>,
+    #[arg(
+        long,
+        env = "ANNAL_BENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    postgres_url: String,
+    #[arg(long, default_value_t = 1000)]
+    devices: usize,
+    /// Commands per device.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// Device sessions in flight at once.
+    #[arg(long, default_value_t = 128)]
+    concurrency: usize,
+    #[arg(long, default_value_t = 10)]
+    not_now_percent: u64,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -60,7 +88,10 @@ struct Result {
 }
 
 pub async fn run(global: &super::Global, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
-    let BenchCommand::Store(args) = cmd;
+    let args = match cmd {
+        BenchCommand::Store(args) => args,
+        BenchCommand::Mdm(args) => return run_mdm(global, args).await,
+    };
     let bars = MultiProgress::new();
     if args.json {
         bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -145,5 +176,74 @@ impl Cleanup {
         if let Err(e) = outcome {
             tracing::warn!(error = %e, "could not clean up the benchmark's store");
         }
+    }
+}
+
+async fn run_mdm(global: &super::Global, args: MdmBenchArgs) -> anyhow::Result<ExitCode> {
+    let exe = std::env::current_exe()?;
+    let mut results = Vec::new();
+    for backend in &args.backends {
+        let run_id = uuid::Uuid::now_v7().simple().to_string();
+        let dir = global.data_dir.join(format!("bench-mdm-{run_id}"));
+        let (store_url, cleanup) = match backend {
+            Backend::Sqlite => (
+                format!("sqlite:{}", dir.join("annal.db").display()),
+                Cleanup::Dir(dir.clone()),
+            ),
+            Backend::Postgres => {
+                let schema = format!("annal_bench_{run_id}");
+                (
+                    url_with_new_schema(&args.postgres_url, &schema).await?,
+                    Cleanup::Schema(schema),
+                )
+            }
+        };
+        let config = annal::sim::SimConfig {
+            server: String::new(),
+            devices: args.devices,
+            concurrency: args.concurrency,
+            rounds: args.rounds,
+            not_now_percent: args.not_now_percent,
+            api_key: String::new(),
+            topic: "com.apple.mgmt.External.annal-bench".into(),
+        };
+        if !args.json {
+            eprintln!("{backend:?}: {} devices x {} commands…", args.devices, args.rounds);
+        }
+        let result = annal::bench::mdm::run_mdm(&exe, &dir, &store_url, &format!("{backend:?}"), config).await;
+        cleanup.run(&args.postgres_url).await;
+        if let Cleanup::Schema(_) = backend_cleanup(backend) {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        results.push(result?);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        println!("| backend | devices | messages | messages/s | p50 ms | p99 ms | server CPU ms/msg | PostgreSQL CPU ms/msg | simulator CPU ms/msg | errors |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for r in &results {
+            println!(
+                "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.3} | {:.3} | {:.3} | {} |",
+                r.backend,
+                r.sim.devices,
+                r.sim.messages,
+                r.sim.messages_per_sec,
+                r.sim.p50_ms,
+                r.sim.p99_ms,
+                r.server_cpu_ms_per_message,
+                r.database_cpu_ms_per_message,
+                r.simulator_cpu_ms_per_message,
+                r.sim.errors
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn backend_cleanup(backend: &Backend) -> Cleanup {
+    match backend {
+        Backend::Sqlite => Cleanup::Dir(Default::default()),
+        Backend::Postgres => Cleanup::Schema(String::new()),
     }
 }

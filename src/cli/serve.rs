@@ -30,7 +30,12 @@ pub struct ServeArgs {
     #[arg(long, env = "ANNAL_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// Names for the default server certificate.
-    #[arg(long = "hostname", env = "ANNAL_HOSTNAMES", value_delimiter = ',', default_value = "localhost,127.0.0.1")]
+    #[arg(
+        long = "hostname",
+        env = "ANNAL_HOSTNAMES",
+        value_delimiter = ',',
+        default_value = "localhost,127.0.0.1"
+    )]
     pub hostnames: Vec<String>,
     /// Another CA whose certificates are accepted as device identities (PEM).
     #[arg(long, env = "ANNAL_EXTERNAL_CA")]
@@ -57,13 +62,21 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
     let ca = Ca::load_or_init(&global.data_dir.join("ca")).context("loading Annal's CA")?;
     let mut anchors = vec![ca.cert_der().to_vec()];
     if let Some(path) = &args.external_ca {
-        anchors.extend(TrustAnchors::from_pem_file(path).context("loading the external CA")?.cert_ders().map(<[u8]>::to_vec));
+        anchors.extend(
+            TrustAnchors::from_pem_file(path)
+                .context("loading the external CA")?
+                .cert_ders()
+                .map(<[u8]>::to_vec),
+        );
     }
     let annal_issuer = annal::pki::certificate_info(ca.cert_der())?.subject;
     if args.insecure_accept_unsigned_devices {
         tracing::error!("INSECURE: device requests without any identity are accepted (--insecure-accept-unsigned-devices); never use this in production");
     }
-    let data_key_path = args.data_key_file.clone().unwrap_or_else(|| global.data_dir.join("secrets.key"));
+    let data_key_path = args
+        .data_key_file
+        .clone()
+        .unwrap_or_else(|| global.data_dir.join("secrets.key"));
     let data_key = DataKey::load_or_init(&data_key_path)?;
     let admin_key = match &args.admin_api_key {
         Some(k) => k.clone(),
@@ -72,15 +85,23 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
     let state = AppState {
         store: store.clone(),
         enrollments: Arc::new(Enrollments::new(store)),
-        device_auth: Arc::new(DeviceAuth::new(TrustAnchors::new(anchors.clone())?, annal_issuer, args.insecure_accept_unsigned_devices)),
+        device_auth: Arc::new(DeviceAuth::new(
+            TrustAnchors::new(anchors.clone())?,
+            annal_issuer,
+            args.insecure_accept_unsigned_devices,
+        )),
         data_key: Arc::new(data_key),
         admin: Arc::new(AdminAuth::new(&admin_key)),
     };
     let app = router(state, args.max_body_bytes);
     if args.behind_proxy {
-        let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
         tracing::info!(listen = %listener.local_addr()?, store = %url, head_position = head.position, "annal serving plain HTTP (behind a proxy)");
-        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
     } else {
         let tls = super::tls::server_config(&global.data_dir, &ca, &anchors, &args)?;
         let handle = axum_server::Handle::new();
@@ -101,7 +122,10 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
 
 pub fn split_hostnames(names: &[String]) -> (Vec<String>, Vec<IpAddr>) {
     let (ips, dns): (Vec<&String>, Vec<&String>) = names.iter().partition(|n| n.parse::<IpAddr>().is_ok());
-    (dns.into_iter().cloned().collect(), ips.into_iter().filter_map(|n| n.parse().ok()).collect())
+    (
+        dns.into_iter().cloned().collect(),
+        ips.into_iter().filter_map(|n| n.parse().ok()).collect(),
+    )
 }
 
 async fn shutdown_signal() {

@@ -65,5 +65,9 @@ pub async fn run_sim(global: &super::Global, args: SimArgs) -> anyhow::Result<Ex
             report.p99_ms, report.max_ms, report.acknowledged, report.not_now, report.errors
         );
     }
-    Ok(if report.errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

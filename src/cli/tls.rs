@@ -12,7 +12,12 @@ use rustls::server::WebPkiClientVerifier;
 
 use super::serve::{split_hostnames, ServeArgs};
 
-pub fn server_config(data_dir: &Path, ca: &Ca, anchors: &[Vec<u8>], args: &ServeArgs) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+pub fn server_config(
+    data_dir: &Path,
+    ca: &Ca,
+    anchors: &[Vec<u8>],
+    args: &ServeArgs,
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let (cert_path, key_path) = match (&args.tls_cert, &args.tls_key) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
         _ => {
@@ -20,7 +25,9 @@ pub fn server_config(data_dir: &Path, ca: &Ca, anchors: &[Vec<u8>], args: &Serve
             let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
             if !cert.exists() || !key.exists() {
                 let (dns, ips) = split_hostnames(&args.hostnames);
-                let (cert_pem, key_pem) = ca.issue_server_tls(&dns, &ips).context("issuing the server certificate")?;
+                let (cert_pem, key_pem) = ca
+                    .issue_server_tls(&dns, &ips)
+                    .context("issuing the server certificate")?;
                 std::fs::create_dir_all(&dir)?;
                 std::fs::write(&cert, cert_pem)?;
                 write_private(&key, key_pem.as_bytes())?;

@@ -14,7 +14,13 @@ pub async fn healthz() -> Json<Value> {
 
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     match state.store.head().await {
-        Ok(head) => (StatusCode::OK, Json(json!({ "status": "ready", "head_position": head.position }))),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "error": e.to_string() }))),
+        Ok(head) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "head_position": head.position })),
+        ),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "error": e.to_string() })),
+        ),
     }
 }

@@ -35,6 +35,9 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/mdm", device.clone())
         .route("/checkin", device.clone())
         .route("/connect", device)
-        .route("/v1/enqueue/{ids}", put(admin::enqueue).layer(DefaultBodyLimit::max(max_body)))
+        .route(
+            "/v1/enqueue/{ids}",
+            put(admin::enqueue).layer(DefaultBodyLimit::max(max_body)),
+        )
         .with_state(state)
 }

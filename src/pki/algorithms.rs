@@ -169,9 +169,18 @@ mod tests {
         let sha1_rsa = SigScheme::from_oid_bytes(rfc5912::SHA_1_WITH_RSA_ENCRYPTION.as_bytes());
         assert_eq!(sha1_rsa, Some(SigScheme::Rsa(Some(DigestAlg::Sha1))));
         let bare = SigScheme::from_oid_bytes(rfc5912::RSA_ENCRYPTION.as_bytes());
-        assert_eq!(bare.and_then(|s| s.digest_or(Some(DigestAlg::Sha256))), Some(DigestAlg::Sha256));
-        assert_eq!(SigScheme::from_oid_bytes(rfc5912::MD_5_WITH_RSA_ENCRYPTION.as_bytes()), None);
-        assert_eq!(SigScheme::from_oid_bytes(ECDSA_WITH_SHA_1.as_bytes()), Some(SigScheme::Ecdsa(Some(DigestAlg::Sha1))));
+        assert_eq!(
+            bare.and_then(|s| s.digest_or(Some(DigestAlg::Sha256))),
+            Some(DigestAlg::Sha256)
+        );
+        assert_eq!(
+            SigScheme::from_oid_bytes(rfc5912::MD_5_WITH_RSA_ENCRYPTION.as_bytes()),
+            None
+        );
+        assert_eq!(
+            SigScheme::from_oid_bytes(ECDSA_WITH_SHA_1.as_bytes()),
+            Some(SigScheme::Ecdsa(Some(DigestAlg::Sha1)))
+        );
     }
 
     #[test]

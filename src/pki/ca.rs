@@ -39,7 +39,9 @@ pub struct Ca {
 
 impl fmt::Debug for Ca {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ca").field("cert_der", &format_args!("<{} bytes>", self.cert_der.len())).finish()
+        f.debug_struct("Ca")
+            .field("cert_der", &format_args!("<{} bytes>", self.cert_der.len()))
+            .finish()
     }
 }
 
@@ -67,7 +69,11 @@ impl Ca {
         params.distinguished_name.push(DnType::OrganizationName, "Annal");
         // Path length 0: this CA issues only end-entity certificates.
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let cert = params.self_signed(&key).map_err(issue_err)?;
 
         fs::create_dir_all(dir).map_err(|e| io_err("creating", dir, e))?;
@@ -93,7 +99,11 @@ impl Ca {
         }
         let cert_pem = pem_encode("CERTIFICATE", &cert_der);
         let issuer = Issuer::from_ca_cert_pem(&cert_pem, key).map_err(issue_err)?;
-        Ok(Ca { cert_der, cert_pem, issuer })
+        Ok(Ca {
+            cert_der,
+            cert_pem,
+            issuer,
+        })
     }
 
     pub fn cert_der(&self) -> &[u8] {
@@ -106,7 +116,12 @@ impl Ca {
 
     /// A new key and a TLS-client certificate for it (clientAuth, digitalSignature, random
     /// serial), valid from an hour ago for `days` days.
-    pub fn issue_device_identity(&self, common_name: &str, kind: KeyKind, days: u32) -> Result<DeviceIdentity, PkiError> {
+    pub fn issue_device_identity(
+        &self,
+        common_name: &str,
+        kind: KeyKind,
+        days: u32,
+    ) -> Result<DeviceIdentity, PkiError> {
         let key_der = generate_pkcs8(kind)?;
         let key = rcgen_key(&key_der, kind)?;
         let mut params = base_params(common_name, i64::from(days))?;
@@ -118,21 +133,33 @@ impl Ca {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.use_authority_key_identifier_extension = true;
         let cert = params.signed_by(&key, &self.issuer).map_err(issue_err)?;
-        Ok(DeviceIdentity { cert_der: cert.der().to_vec(), key_pkcs8_der: key_der })
+        Ok(DeviceIdentity {
+            cert_der: cert.der().to_vec(),
+            key_pkcs8_der: key_der,
+        })
     }
 
     /// The server's TLS identity (ECDSA P-256, serverAuth). Returns (leaf + CA chain PEM,
     /// PKCS#8 key PEM), the layout rustls loaders expect.
-    pub fn issue_server_tls(&self, dns_names: &[String], ip_addresses: &[IpAddr]) -> Result<(String, String), PkiError> {
+    pub fn issue_server_tls(
+        &self,
+        dns_names: &[String],
+        ip_addresses: &[IpAddr],
+    ) -> Result<(String, String), PkiError> {
         let key_der = generate_pkcs8(KeyKind::EcdsaP256)?;
         let key = rcgen_key(&key_der, KeyKind::EcdsaP256)?;
         let cn = dns_names.first().map_or("Annal server", String::as_str);
         let mut params = base_params(cn, SERVER_TLS_DAYS)?;
         for name in dns_names {
-            let ia5 = name.clone().try_into().map_err(|_| PkiError::Issue(format!("bad DNS name {name:?}")))?;
+            let ia5 = name
+                .clone()
+                .try_into()
+                .map_err(|_| PkiError::Issue(format!("bad DNS name {name:?}")))?;
             params.subject_alt_names.push(SanType::DnsName(ia5));
         }
-        params.subject_alt_names.extend(ip_addresses.iter().map(|ip| SanType::IpAddress(*ip)));
+        params
+            .subject_alt_names
+            .extend(ip_addresses.iter().map(|ip| SanType::IpAddress(*ip)));
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.use_authority_key_identifier_extension = true;
@@ -152,7 +179,11 @@ fn base_params(common_name: &str, days: i64) -> Result<CertificateParams, PkiErr
     // CA), and CMS signers may name their certificate by it.
     params.is_ca = IsCa::ExplicitNoCa;
     let now = Utc::now();
-    set_validity(&mut params, now - Duration::minutes(BACKDATE_MINUTES), now + Duration::days(days));
+    set_validity(
+        &mut params,
+        now - Duration::minutes(BACKDATE_MINUTES),
+        now + Duration::days(days),
+    );
     Ok(params)
 }
 
@@ -199,99 +230,19 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
     #[cfg(not(unix))]
     let _ = mode;
     let mut file = options.open(path).map_err(|e| io_err("creating", path, e))?;
-    file.write_all(contents).and_then(|()| file.sync_all()).map_err(|e| io_err("writing", path, e))
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| io_err("writing", path, e))
 }
 
 fn io_err(action: &'static str, path: &Path, source: std::io::Error) -> PkiError {
-    PkiError::Io { action, path: path.to_path_buf(), source }
+    PkiError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn issue_err(e: rcgen::Error) -> PkiError {
     PkiError::Issue(e.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::pki::test_support::{ca, other_ca};
-    use x509_parser::extensions::GeneralName;
-
-    #[test]
-    fn init_then_load_gives_the_same_ca() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let created = Ca::load_or_init(dir.path()).expect("init");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            let mode = fs::metadata(dir.path().join("ca.key")).expect("key file").permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        let loaded = Ca::load_or_init(dir.path()).expect("load");
-        assert_eq!(created.cert_der(), loaded.cert_der());
-        assert!(loaded.cert_pem().starts_with("-----BEGIN CERTIFICATE-----"));
-        // The reloaded key still issues certificates that chain to the same CA.
-        let id = loaded.issue_device_identity("reloaded", KeyKind::EcdsaP256, 1).expect("issue");
-        let anchors = crate::pki::TrustAnchors::new(vec![created.cert_der().to_vec()]).expect("anchors");
-        anchors.verify_leaf(&id.cert_der, Utc::now()).expect("chains to the original CA");
-    }
-
-    #[test]
-    fn refuses_half_a_ca_and_a_foreign_key() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        fs::write(dir.path().join("ca.pem"), ca().cert_pem()).expect("write");
-        assert!(matches!(Ca::load_or_init(dir.path()), Err(PkiError::IncompleteCa(_))));
-
-        let other = tempfile::tempdir().expect("temp dir");
-        Ca::load_or_init(other.path()).expect("init");
-        fs::copy(other.path().join("ca.key"), dir.path().join("ca.key")).expect("copy");
-        assert!(matches!(Ca::load_or_init(dir.path()), Err(PkiError::KeyMismatch)));
-    }
-
-    #[test]
-    fn ca_certificate_is_a_ten_year_rsa_ca() {
-        let cert = parse_cert(ca().cert_der()).expect("parses");
-        assert!(cert.is_ca());
-        assert!(cert.key_usage().expect("ku").expect("present").value.key_cert_sign());
-        assert_eq!(KeyAlg::from_spki(cert.public_key()), Ok(KeyAlg::Rsa));
-        let years = (cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp()) / (365 * 86400);
-        assert_eq!(years, 10);
-        assert_ne!(ca().cert_der(), other_ca().cert_der());
-    }
-
-    #[test]
-    fn device_identity_is_a_client_certificate() {
-        for kind in [KeyKind::EcdsaP256, KeyKind::Rsa2048] {
-            let id = ca().issue_device_identity("device-1", kind, 30).expect("issue");
-            let cert = parse_cert(&id.cert_der).expect("parses");
-            assert_eq!(cert.subject().to_string(), "CN=device-1");
-            assert_eq!(cert.issuer().as_raw(), parse_cert(ca().cert_der()).expect("ca").subject().as_raw());
-            let eku = cert.extended_key_usage().expect("eku").expect("present").value;
-            assert!(eku.client_auth && !eku.server_auth);
-            assert!(cert.key_usage().expect("ku").expect("present").value.digital_signature());
-            assert!(!cert.is_ca());
-            assert_eq!(cert.raw_serial().len(), 16);
-            let days = (cert.validity().not_after.timestamp() - Utc::now().timestamp()) / 86400;
-            assert!((29..=30).contains(&days), "{days}");
-            let round_trip = DeviceIdentity::from_pem(&id.to_pem()).expect("from_pem");
-            assert_eq!(round_trip, id);
-        }
-        let a = ca().issue_device_identity("same", KeyKind::EcdsaP256, 1).expect("issue");
-        let b = ca().issue_device_identity("same", KeyKind::EcdsaP256, 1).expect("issue");
-        assert_ne!(parse_cert(&a.cert_der).expect("a").raw_serial(), parse_cert(&b.cert_der).expect("b").raw_serial());
-    }
-
-    #[test]
-    fn server_tls_has_names_and_chain() {
-        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
-        let (chain, key) = ca().issue_server_tls(&["mdm.example.test".to_owned()], &[ip]).expect("issue");
-        assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2);
-        assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"));
-        let leaf = pem_find(&chain, "CERTIFICATE").expect("leaf");
-        let cert = parse_cert(&leaf).expect("parses");
-        assert!(cert.extended_key_usage().expect("eku").expect("present").value.server_auth);
-        let san = cert.subject_alternative_name().expect("san").expect("present").value;
-        assert!(san.general_names.contains(&GeneralName::DNSName("mdm.example.test")));
-        assert!(san.general_names.contains(&GeneralName::IPAddress(&[127, 0, 0, 1])));
-        assert!(ca().issue_server_tls(&["b\u{e4}d.example".to_owned()], &[]).is_err());
-    }
 }

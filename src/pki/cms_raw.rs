@@ -29,8 +29,14 @@ pub(crate) struct SignerView<'a> {
     pub signed_attrs_tlv: Option<&'a [u8]>,
 }
 
-const CONTEXT_0: Tag = Tag::ContextSpecific { constructed: true, number: TagNumber(0) };
-const CONTEXT_1: Tag = Tag::ContextSpecific { constructed: true, number: TagNumber(1) };
+const CONTEXT_0: Tag = Tag::ContextSpecific {
+    constructed: true,
+    number: TagNumber(0),
+};
+const CONTEXT_1: Tag = Tag::ContextSpecific {
+    constructed: true,
+    number: TagNumber(1),
+};
 
 /// Parses a DER ContentInfo that must hold a SignedData; trailing bytes are refused.
 pub(crate) fn parse_signed_data(der: &[u8]) -> Result<SignedDataView<'_>, SignatureError> {
@@ -78,7 +84,11 @@ fn signed_data<'a>(sd: &mut SliceReader<'a>) -> der::Result<SignedDataView<'a>> 
     while !set.is_finished() {
         signers.push(signer(set.tlv_bytes()?)?);
     }
-    Ok(SignedDataView { encap, certificates, signers })
+    Ok(SignedDataView {
+        encap,
+        certificates,
+        signers,
+    })
 }
 
 fn signer(tlv: &[u8]) -> der::Result<SignerView<'_>> {
@@ -89,7 +99,11 @@ fn signer(tlv: &[u8]) -> der::Result<SignerView<'_>> {
         for _ in 0..3 {
             si.tlv_bytes()?;
         }
-        let attrs = if Header::peek(si)?.tag() == CONTEXT_0 { Some(si.tlv_bytes()?) } else { None };
+        let attrs = if Header::peek(si)?.tag() == CONTEXT_0 {
+            Some(si.tlv_bytes()?)
+        } else {
+            None
+        };
         while !si.is_finished() {
             si.tlv_bytes()?;
         }
@@ -112,12 +126,18 @@ mod tests {
     #[test]
     fn refuses_garbage_and_other_content_types() {
         assert!(matches!(parse_signed_data(b""), Err(SignatureError::NotSignedData(_))));
-        assert!(matches!(parse_signed_data(&[0x30, 0x03, 0x02, 0x01, 0x00]), Err(SignatureError::NotSignedData(_))));
+        assert!(matches!(
+            parse_signed_data(&[0x30, 0x03, 0x02, 0x01, 0x00]),
+            Err(SignatureError::NotSignedData(_))
+        ));
         // ContentInfo { id-data, [0] OCTET STRING "" }
         let id_data = [
             0x30, 0x0f, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01, 0xa0, 0x02, 0x04, 0x00,
         ];
-        let err = parse_signed_data(&id_data).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = parse_signed_data(&id_data)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("1.2.840.113549.1.7.1"), "{err}");
     }
 

@@ -58,7 +58,10 @@ impl DeviceIdentity {
         let cert_der = pem_find(pem, "CERTIFICATE")?;
         let key_pkcs8_der = pem_find(pem, "PRIVATE KEY")?;
         parse_cert(&cert_der)?;
-        Ok(Self { cert_der, key_pkcs8_der })
+        Ok(Self {
+            cert_der,
+            key_pkcs8_der,
+        })
     }
 
     /// The event-log description of this identity's certificate.
@@ -128,7 +131,7 @@ pub fn fingerprint_sha256(cert_der: &[u8]) -> String {
 /// fingerprint cover data that is not part of the certificate).
 pub(crate) fn parse_cert(der: &[u8]) -> Result<X509Certificate<'_>, PkiError> {
     match x509_parser::parse_x509_certificate(der) {
-        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok((&[], cert)) => Ok(cert),
         Ok(_) => Err(PkiError::Certificate("trailing bytes after the certificate".to_owned())),
         Err(e) => Err(PkiError::Certificate(e.to_string())),
     }
@@ -157,12 +160,18 @@ mod tests {
         let only_key = pem_encode("PRIVATE KEY", b"x");
         assert!(DeviceIdentity::from_pem(&only_key).is_err());
         let junk_cert = pem_encode("CERTIFICATE", b"not der") + &only_key;
-        assert!(matches!(DeviceIdentity::from_pem(&junk_cert), Err(PkiError::Certificate(_))));
+        assert!(matches!(
+            DeviceIdentity::from_pem(&junk_cert),
+            Err(PkiError::Certificate(_))
+        ));
     }
 
     #[test]
     fn debug_redacts_the_key() {
-        let id = DeviceIdentity { cert_der: vec![1, 2], key_pkcs8_der: vec![0xAB; 8] };
+        let id = DeviceIdentity {
+            cert_der: vec![1, 2],
+            key_pkcs8_der: vec![0xAB; 8],
+        };
         let shown = format!("{id:?}");
         assert!(shown.contains("redacted") && !shown.contains("171"));
     }

@@ -15,7 +15,11 @@ use super::{verify_mdm_signature, DeviceIdentity, KeyKind, MdmDigest, SignatureE
 const BODY: &[u8] = b"<?xml version=\"1.0\"?>\r\n<plist><dict><key>MessageType</key><string>Authenticate\xc3\xa9</string></dict></plist>\n";
 
 fn openssl_missing() -> bool {
-    let found = Command::new("openssl").arg("version").output().map(|o| o.status.success()).unwrap_or(false);
+    let found = Command::new("openssl")
+        .arg("version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     if !found {
         eprintln!("SKIPPED: no `openssl` binary on PATH; CMS interop with OpenSSL was not checked");
     }
@@ -23,7 +27,11 @@ fn openssl_missing() -> bool {
 }
 
 fn openssl(dir: &Path, args: &[&str]) -> Output {
-    Command::new("openssl").current_dir(dir).args(args).output().expect("run openssl")
+    Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run openssl")
 }
 
 /// Writes the CA certificate, the identity's certificate and key, and the body into `dir`.
@@ -54,17 +62,23 @@ fn we_verify_signatures_made_by_openssl() {
         let dir = tempfile::tempdir().expect("temp dir");
         let id = identity(kind);
         write_files(dir.path(), id);
-        let mut args = vec!["cms", "-sign", "-binary", "-in", "body", "-signer", "dev.pem", "-inkey", "dev.key"];
+        let mut args = vec![
+            "cms", "-sign", "-binary", "-in", "body", "-signer", "dev.pem", "-inkey", "dev.key",
+        ];
         args.extend(["-outform", "DER", "-out", "sig.der", "-md", md]);
         args.extend_from_slice(extra);
         let out = openssl(dir.path(), &args);
-        assert!(out.status.success(), "openssl cms -sign {md} {extra:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "openssl cms -sign {md} {extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
 
         let der = std::fs::read(dir.path().join("sig.der")).expect("read sig.der");
         let header = base64::engine::general_purpose::STANDARD.encode(der);
         let case = format!("{kind:?} {md} {extra:?}");
-        let verified = verify_mdm_signature(&header, BODY, &anchors(), Utc::now())
-            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        let verified =
+            verify_mdm_signature(&header, BODY, &anchors(), Utc::now()).unwrap_or_else(|e| panic!("{case}: {e}"));
         assert_eq!(verified.cert_der, id.cert_der, "{case}");
 
         let mut changed = BODY.to_vec();
@@ -90,20 +104,34 @@ fn openssl_verifies_signatures_made_by_sign_mdm() {
         let id = identity(kind);
         write_files(dir.path(), id);
         let header = id.sign_mdm(BODY, MdmDigest::Sha256).expect("sign");
-        let der = base64::engine::general_purpose::STANDARD.decode(header).expect("base64");
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(header)
+            .expect("base64");
         std::fs::write(dir.path().join("sig.der"), der).expect("write sig.der");
 
         let verify = |content: &str| {
-            let args = ["cms", "-verify", "-binary", "-inform", "DER", "-in", "sig.der", "-content", content];
-            let args = [&args[..], &["-CAfile", "ca.pem", "-purpose", "any", "-out", "/dev/null"]].concat();
+            let args = [
+                "cms", "-verify", "-binary", "-inform", "DER", "-in", "sig.der", "-content", content,
+            ];
+            let args = [
+                &args[..],
+                &["-CAfile", "ca.pem", "-purpose", "any", "-out", "/dev/null"],
+            ]
+            .concat();
             openssl(dir.path(), &args)
         };
         let out = verify("body");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success() && stderr.contains("Verification successful"), "{kind:?}: {stderr}");
+        assert!(
+            out.status.success() && stderr.contains("Verification successful"),
+            "{kind:?}: {stderr}"
+        );
 
         // The same signature over a different body must fail in OpenSSL too.
         std::fs::write(dir.path().join("other"), b"another body").expect("write other");
-        assert!(!verify("other").status.success(), "{kind:?}: openssl accepted a changed body");
+        assert!(
+            !verify("other").status.success(),
+            "{kind:?}: openssl accepted a changed body"
+        );
     }
 }

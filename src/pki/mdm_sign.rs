@@ -82,7 +82,10 @@ impl DeviceIdentity {
         // The signature covers the attributes' SET OF encoding (RFC 5652 §5.4).
         let signature = key.sign(&signed_attrs.to_der().map_err(enc_err)?)?;
 
-        let digest_alg = AlgorithmIdentifierOwned { oid: digest.oid(), parameters: None };
+        let digest_alg = AlgorithmIdentifierOwned {
+            oid: digest.oid(),
+            parameters: None,
+        };
         let tbs = cert.tbs_certificate();
         let signer = SignerInfo {
             version: CmsVersion::V1,
@@ -92,7 +95,10 @@ impl DeviceIdentity {
             }),
             digest_alg: digest_alg.clone(),
             signed_attrs: Some(signed_attrs),
-            signature_algorithm: AlgorithmIdentifierOwned { oid: signature_oid, parameters: signature_params },
+            signature_algorithm: AlgorithmIdentifierOwned {
+                oid: signature_oid,
+                parameters: signature_params,
+            },
             signature: octets(&signature)?,
             unsigned_attrs: None,
         };
@@ -100,13 +106,18 @@ impl DeviceIdentity {
             version: CmsVersion::V1,
             digest_algorithms: SetOfVec::try_from(vec![digest_alg]).map_err(enc_err)?,
             // Detached: the body travels as the HTTP body, not inside the CMS.
-            encap_content_info: EncapsulatedContentInfo { econtent_type: ID_DATA, econtent: None },
+            encap_content_info: EncapsulatedContentInfo {
+                econtent_type: ID_DATA,
+                econtent: None,
+            },
             certificates: Some(CertificateSet::try_from(vec![CertificateChoices::Certificate(cert)]).map_err(enc_err)?),
             crls: None,
             signer_infos: SignerInfos::try_from(vec![signer]).map_err(enc_err)?,
         };
-        let content_info =
-            ContentInfo { content_type: ID_SIGNED_DATA, content: Any::encode_from(&signed_data).map_err(enc_err)? };
+        let content_info = ContentInfo {
+            content_type: ID_SIGNED_DATA,
+            content: Any::encode_from(&signed_data).map_err(enc_err)?,
+        };
         content_info.to_der().map_err(enc_err)
     }
 }
@@ -141,7 +152,10 @@ impl SigningKey {
 
 fn attribute(oid: ObjectIdentifier, value: &(impl der::Tagged + der::EncodeValue)) -> Result<Attribute, PkiError> {
     let value = Any::encode_from(value).map_err(enc_err)?;
-    Ok(Attribute { oid, values: SetOfVec::try_from(vec![value]).map_err(enc_err)? })
+    Ok(Attribute {
+        oid,
+        values: SetOfVec::try_from(vec![value]).map_err(enc_err)?,
+    })
 }
 
 fn octets(bytes: &[u8]) -> Result<OctetString, PkiError> {
@@ -168,7 +182,9 @@ mod tests {
     const BODY: &[u8] = b"<?xml version=\"1.0\"?><plist><dict><key>MessageType</key></dict></plist>";
 
     fn signer_digest_oid(header: &str) -> ObjectIdentifier {
-        let der = base64::engine::general_purpose::STANDARD.decode(header).expect("base64");
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(header)
+            .expect("base64");
         let ci = ContentInfo::from_der(&der).expect("content info");
         let sd: SignedData = ci.content.decode_as().expect("signed data");
         sd.signer_infos.0.iter().next().expect("signer").digest_alg.oid
@@ -201,11 +217,19 @@ mod tests {
     fn output_is_detached_with_the_three_signed_attributes() {
         let id = identity(KeyKind::EcdsaP256);
         let der = id.sign_mdm_der(BODY, MdmDigest::Sha256, Utc::now()).expect("sign");
-        let sd: SignedData = ContentInfo::from_der(&der).expect("ci").content.decode_as().expect("sd");
+        let sd: SignedData = ContentInfo::from_der(&der)
+            .expect("ci")
+            .content
+            .decode_as()
+            .expect("sd");
         assert!(sd.encap_content_info.econtent.is_none());
         assert_eq!(sd.certificates.as_ref().map(|c| c.0.len()), Some(1));
         let signer = sd.signer_infos.0.iter().next().expect("signer");
-        let oids: Vec<_> = signer.signed_attrs.iter().flat_map(|a| a.iter().map(|x| x.oid)).collect();
+        let oids: Vec<_> = signer
+            .signed_attrs
+            .iter()
+            .flat_map(|a| a.iter().map(|x| x.oid))
+            .collect();
         for oid in [ID_CONTENT_TYPE, ID_MESSAGE_DIGEST, ID_SIGNING_TIME] {
             assert!(oids.contains(&oid), "{oid}");
         }
@@ -213,7 +237,10 @@ mod tests {
 
     #[test]
     fn bad_key_is_reported_without_content() {
-        let id = DeviceIdentity { cert_der: identity(KeyKind::EcdsaP256).cert_der.clone(), key_pkcs8_der: vec![7; 40] };
+        let id = DeviceIdentity {
+            cert_der: identity(KeyKind::EcdsaP256).cert_der.clone(),
+            key_pkcs8_der: vec![7; 40],
+        };
         let err = id.sign_mdm(BODY, MdmDigest::Sha256).err();
         assert!(matches!(err, Some(PkiError::PrivateKey)), "{err:?}");
     }

@@ -15,7 +15,11 @@ mod mdm_signature;
 mod trust;
 
 #[cfg(test)]
+mod ca_tests;
+#[cfg(test)]
 mod interop_tests;
+#[cfg(test)]
+mod signature_tests;
 #[cfg(test)]
 mod test_support;
 

@@ -35,5 +35,8 @@ pub(crate) fn identity(kind: KeyKind) -> &'static DeviceIdentity {
         KeyKind::Rsa2048 => &RSA,
         KeyKind::EcdsaP256 => &EC,
     };
-    cell.get_or_init(|| ca().issue_device_identity(&format!("device-{kind:?}"), kind, 365).expect("identity"))
+    cell.get_or_init(|| {
+        ca().issue_device_identity(&format!("device-{kind:?}"), kind, 365)
+            .expect("identity")
+    })
 }

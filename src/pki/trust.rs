@@ -38,7 +38,9 @@ pub struct TrustAnchors {
 
 impl std::fmt::Debug for TrustAnchors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TrustAnchors").field("anchors", &self.anchors.len()).finish()
+        f.debug_struct("TrustAnchors")
+            .field("anchors", &self.anchors.len())
+            .finish()
     }
 }
 
@@ -54,9 +56,15 @@ impl TrustAnchors {
 
     /// Anchors from every `CERTIFICATE` block of a PEM file (an external CA bundle).
     pub fn from_pem_file(path: &Path) -> Result<Self, PkiError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| PkiError::Io { action: "reading", path: path.to_path_buf(), source })?;
-        let ders = pem_decode_all(&text)?.into_iter().filter(|(label, _)| label == "CERTIFICATE").map(|(_, der)| der);
+        let text = std::fs::read_to_string(path).map_err(|source| PkiError::Io {
+            action: "reading",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let ders = pem_decode_all(&text)?
+            .into_iter()
+            .filter(|(label, _)| label == "CERTIFICATE")
+            .map(|(_, der)| der);
         Self::new(ders.collect())
     }
 
@@ -143,15 +151,22 @@ impl Anchor {
             KeyAlg::Rsa => SigScheme::Rsa(None),
             KeyAlg::EcP256 | KeyAlg::EcP384 => SigScheme::Ecdsa(None),
         };
-        let verifiers = DigestAlg::ALL.map(|d| {
-            verification_alg(key, scheme, d).and_then(|alg| ParsedPublicKey::new(alg, key_bytes).ok())
-        });
+        let verifiers = DigestAlg::ALL
+            .map(|d| verification_alg(key, scheme, d).and_then(|alg| ParsedPublicKey::new(alg, key_bytes).ok()));
         if verifiers.iter().all(Option::is_none) {
-            return Err(PkiError::Certificate("the CA public key is unusable (RSA under 2048 bits?)".to_owned()));
+            return Err(PkiError::Certificate(
+                "the CA public key is unusable (RSA under 2048 bits?)".to_owned(),
+            ));
         }
         let not_after = cert.validity().not_after.timestamp();
         let subject_der = cert.subject().as_raw().to_vec();
-        Ok(Self { cert_der, subject_der, key, not_after, verifiers })
+        Ok(Self {
+            cert_der,
+            subject_der,
+            key,
+            not_after,
+            verifiers,
+        })
     }
 }
 
@@ -167,19 +182,27 @@ mod tests {
             let id = identity(kind);
             let verified = anchors().verify_leaf(&id.cert_der, Utc::now()).expect("trusted");
             assert_eq!(verified.cert_der, id.cert_der);
-            assert_eq!(verified.fingerprint_sha256, crate::pki::fingerprint_sha256(&id.cert_der));
+            assert_eq!(
+                verified.fingerprint_sha256,
+                crate::pki::fingerprint_sha256(&id.cert_der)
+            );
             assert_eq!(verified.fingerprint_sha256.len(), 64);
             assert_eq!(verified.subject, format!("CN=device-{kind:?}"));
             assert_eq!(verified.issuer, "CN=Annal CA, O=Annal");
             assert_eq!(verified.serial_hex.len(), 32);
             let info = verified.to_certificate_info();
-            assert_eq!((info.not_before, info.not_after), (verified.not_before, verified.not_after));
+            assert_eq!(
+                (info.not_before, info.not_after),
+                (verified.not_before, verified.not_after)
+            );
         }
     }
 
     #[test]
     fn refuses_other_ca_expired_and_future_certificates() {
-        let foreign = other_ca().issue_device_identity("intruder", KeyKind::EcdsaP256, 30).expect("issue");
+        let foreign = other_ca()
+            .issue_device_identity("intruder", KeyKind::EcdsaP256, 30)
+            .expect("issue");
         // Same subject name as Annal's CA, different key: the signature check catches it.
         let err = anchors().verify_leaf(&foreign.cert_der, Utc::now()).err();
         assert!(matches!(err, Some(PkiError::BadCertificateSignature)), "{err:?}");
@@ -188,7 +211,10 @@ mod tests {
         let later = Utc::now() + chrono::Duration::days(400);
         assert!(matches!(anchors().verify_leaf(leaf, later), Err(PkiError::Expired(_))));
         let earlier = Utc::now() - chrono::Duration::days(1);
-        assert!(matches!(anchors().verify_leaf(leaf, earlier), Err(PkiError::NotYetValid(_))));
+        assert!(matches!(
+            anchors().verify_leaf(leaf, earlier),
+            Err(PkiError::NotYetValid(_))
+        ));
     }
 
     #[test]
@@ -196,13 +222,22 @@ mod tests {
         let leaf = &identity(KeyKind::Rsa2048).cert_der;
         // An anchor set whose only member is some other certificate: nobody issued the leaf.
         let wrong = TrustAnchors::new(vec![identity(KeyKind::EcdsaP256).cert_der.clone()]).expect("anchors");
-        assert!(matches!(wrong.verify_leaf(leaf, Utc::now()), Err(PkiError::UnknownIssuer(_))));
+        assert!(matches!(
+            wrong.verify_leaf(leaf, Utc::now()),
+            Err(PkiError::UnknownIssuer(_))
+        ));
 
         let mut tampered = leaf.clone();
         let last = tampered.len() - 1;
         tampered[last] ^= 0x01; // inside the signature value
-        assert!(matches!(anchors().verify_leaf(&tampered, Utc::now()), Err(PkiError::BadCertificateSignature)));
-        assert!(matches!(anchors().verify_leaf(b"junk", Utc::now()), Err(PkiError::Certificate(_))));
+        assert!(matches!(
+            anchors().verify_leaf(&tampered, Utc::now()),
+            Err(PkiError::BadCertificateSignature)
+        ));
+        assert!(matches!(
+            anchors().verify_leaf(b"junk", Utc::now()),
+            Err(PkiError::Certificate(_))
+        ));
     }
 
     #[test]
@@ -211,11 +246,15 @@ mod tests {
         let path = dir.path().join("external.pem");
         std::fs::write(&path, other_ca().cert_pem()).expect("write");
         let external = TrustAnchors::from_pem_file(&path).expect("load");
-        let foreign = other_ca().issue_device_identity("external", KeyKind::Rsa2048, 30).expect("issue");
+        let foreign = other_ca()
+            .issue_device_identity("external", KeyKind::Rsa2048, 30)
+            .expect("issue");
         let both = anchors().merged(external);
         assert_eq!(both.cert_ders().count(), 2);
-        both.verify_leaf(&foreign.cert_der, Utc::now()).expect("external CA trusted");
-        both.verify_leaf(&identity(KeyKind::EcdsaP256).cert_der, Utc::now()).expect("Annal CA trusted");
+        both.verify_leaf(&foreign.cert_der, Utc::now())
+            .expect("external CA trusted");
+        both.verify_leaf(&identity(KeyKind::EcdsaP256).cert_der, Utc::now())
+            .expect("Annal CA trusted");
 
         std::fs::write(&path, "no certificates here").expect("write");
         assert!(matches!(TrustAnchors::from_pem_file(&path), Err(PkiError::NoAnchors)));

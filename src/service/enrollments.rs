@@ -7,7 +7,7 @@
 //! handed two different "next" commands.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
 use annal_schemas::{NewEvent, RecordedEvent};
@@ -27,7 +27,12 @@ pub enum ServiceError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("event {event_type} v{version} in {stream} cannot be read: {detail}")]
-    Unreadable { stream: String, event_type: String, version: u64, detail: String },
+    Unreadable {
+        stream: String,
+        event_type: String,
+        version: u64,
+        detail: String,
+    },
     #[error("too much contention on {0}; try again")]
     Contention(String),
 }
@@ -59,12 +64,27 @@ impl Enrollments {
 
     /// Decides `input` for the enrollment `key` and appends the events; returns the outcome
     /// once the events are durable.
-    pub async fn handle(&self, key: &str, input: Input, actor: &str, now: DateTime<Utc>) -> Result<Outcome, ServiceError> {
+    pub async fn handle(
+        &self,
+        key: &str,
+        input: Input,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, ServiceError> {
         let stream = stream_name(key);
         let correlation = Uuid::now_v7();
         let mut current = match self.cached(&stream) {
             Some(c) => c,
-            None => self.catch_up(&stream, Cached { state: Enrollment::default(), version: 0 }).await?,
+            None => {
+                self.catch_up(
+                    &stream,
+                    Cached {
+                        state: Enrollment::default(),
+                        version: 0,
+                    },
+                )
+                .await?
+            }
         };
         for _ in 0..MAX_ATTEMPTS {
             let outcome = decide(&current.state, input.clone(), now)?;
@@ -85,7 +105,11 @@ impl Enrollments {
                     raw: raw.clone(),
                 })
                 .collect();
-            let expected = if current.version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(current.version) };
+            let expected = if current.version == 0 {
+                ExpectedVersion::NoStream
+            } else {
+                ExpectedVersion::Exact(current.version)
+            };
             match self.store.append(&stream, expected, events).await {
                 Ok(result) => {
                     for (event, raw) in &outcome.events {
@@ -108,7 +132,10 @@ impl Enrollments {
         let stream = stream_name(key);
         let cached = match self.cached(&stream) {
             Some(c) => c,
-            None => Cached { state: Enrollment::default(), version: 0 },
+            None => Cached {
+                state: Enrollment::default(),
+                version: 0,
+            },
         };
         let fresh = self.catch_up(&stream, cached).await?;
         Ok((fresh.state, fresh.version))
@@ -117,7 +144,9 @@ impl Enrollments {
     async fn catch_up(&self, stream: &str, mut cached: Cached) -> Result<Cached, ServiceError> {
         loop {
             let page = self.store.read_stream(stream, cached.version + 1, 1000).await?;
-            let Some(last) = page.last().map(|e| e.stream_version) else { break };
+            let Some(last) = page.last().map(|e| e.stream_version) else {
+                break;
+            };
             for e in &page {
                 apply(&mut cached.state, e)?;
             }
@@ -128,9 +157,7 @@ impl Enrollments {
     }
 
     fn shard(&self, stream: &str) -> &Mutex<HashMap<String, Cached>> {
-        let mut h = self.hasher.build_hasher();
-        stream.hash(&mut h);
-        &self.shards[(h.finish() as usize) % SHARDS]
+        &self.shards[(self.hasher.hash_one(stream) as usize) % SHARDS]
     }
 
     fn cached(&self, stream: &str) -> Option<Cached> {

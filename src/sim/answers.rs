@@ -19,7 +19,11 @@ pub fn answer(device: &VirtualDevice, request_type: &str, command: &Dictionary) 
     match request_type {
         "DeviceInformation" => {
             let mut responses = Dictionary::new();
-            let queries = command.get("Queries").and_then(Value::as_array).cloned().unwrap_or_default();
+            let queries = command
+                .get("Queries")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             for q in queries.iter().filter_map(Value::as_string) {
                 let value = match q {
                     "DeviceName" => s(&format!("Sim iPad {}", device.serial)),

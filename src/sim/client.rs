@@ -39,13 +39,20 @@ impl Client {
     }
 
     /// A client that presents a device identity as its TLS client certificate (mTLS).
-    pub fn with_identity(base: &str, ca_der: &[u8], cert_der: &[u8], key_pkcs8_der: &[u8]) -> Result<Self, ClientError> {
+    pub fn with_identity(
+        base: &str,
+        ca_der: &[u8],
+        cert_der: &[u8],
+        key_pkcs8_der: &[u8],
+    ) -> Result<Self, ClientError> {
         Self::build(base, ca_der, Some((cert_der, key_pkcs8_der)))
     }
 
     fn build(base: &str, ca_der: &[u8], identity: Option<(&[u8], &[u8])>) -> Result<Self, ClientError> {
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(CertificateDer::from(ca_der.to_vec())).map_err(|e| ClientError::Tls(e.to_string()))?;
+        roots
+            .add(CertificateDer::from(ca_der.to_vec()))
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -64,15 +71,26 @@ impl Client {
             .https_or_http()
             .enable_http1()
             .build();
-        let http = HyperClient::builder(TokioExecutor::new()).pool_max_idle_per_host(1024).build(connector);
-        Ok(Self { http, base: base.trim_end_matches('/').to_string() })
+        let http = HyperClient::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(1024)
+            .build(connector);
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+        })
     }
 
     pub async fn get(&self, path: &str) -> Result<Answer, ClientError> {
         self.send(Method::GET, path, None, &[], Vec::new()).await
     }
 
-    pub async fn put(&self, path: &str, content_type: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Result<Answer, ClientError> {
+    pub async fn put(
+        &self,
+        path: &str,
+        content_type: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<Answer, ClientError> {
         self.send(Method::PUT, path, Some(content_type), headers, body).await
     }
 
@@ -94,16 +112,29 @@ impl Client {
         }
         let request = request
             .body(Full::new(Bytes::from(body)))
-            .map_err(|e| ClientError::Request { url: url.clone(), detail: e.to_string() })?;
+            .map_err(|e| ClientError::Request {
+                url: url.clone(),
+                detail: e.to_string(),
+            })?;
         let start = Instant::now();
-        let response = self.http.request(request).await.map_err(|e| ClientError::Request { url: url.clone(), detail: e.to_string() })?;
+        let response = self.http.request(request).await.map_err(|e| ClientError::Request {
+            url: url.clone(),
+            detail: e.to_string(),
+        })?;
         let status = response.status();
         let body = response
             .into_body()
             .collect()
             .await
-            .map_err(|e| ClientError::Request { url: url.clone(), detail: e.to_string() })?
+            .map_err(|e| ClientError::Request {
+                url: url.clone(),
+                detail: e.to_string(),
+            })?
             .to_bytes();
-        Ok(Answer { status, body, latency: start.elapsed() })
+        Ok(Answer {
+            status,
+            body,
+            latency: start.elapsed(),
+        })
     }
 }

@@ -23,7 +23,11 @@ impl VirtualDevice {
             udid: format!("0000SIM0-{index:016X}"),
             serial: format!("SIM{index:09}"),
             identity,
-            digest: if index % 10 == 9 { MdmDigest::Sha1 } else { MdmDigest::Sha256 },
+            digest: if index % 10 == 9 {
+                MdmDigest::Sha1
+            } else {
+                MdmDigest::Sha256
+            },
             idle: Mutex::new(None),
         }
     }

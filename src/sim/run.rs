@@ -69,7 +69,12 @@ struct Stats {
 pub async fn run(config: &SimConfig, ca: &Ca) -> Result<SimReport, SimError> {
     let client = Client::new(&config.server, ca.cert_der())?;
     let devices: Vec<Arc<VirtualDevice>> = (0..config.devices)
-        .map(|i| Ok(Arc::new(VirtualDevice::new(i, ca.issue_device_identity(&format!("sim-{i}"), KeyKind::EcdsaP256, 30)?))))
+        .map(|i| {
+            Ok(Arc::new(VirtualDevice::new(
+                i,
+                ca.issue_device_identity(&format!("sim-{i}"), KeyKind::EcdsaP256, 30)?,
+            )))
+        })
         .collect::<Result<_, PkiError>>()?;
     // Enrollment: Authenticate then TokenUpdate for every device.
     let enrolled = stream::iter(devices.iter().cloned())
@@ -78,9 +83,15 @@ pub async fn run(config: &SimConfig, ca: &Ca) -> Result<SimReport, SimError> {
             async move {
                 for body in [d.authenticate(&topic), d.token_update(&topic)] {
                     let signature = d.sign(&body)?;
-                    let a = client.put("/mdm", CHECKIN, &[("Mdm-Signature", &signature)], body).await?;
+                    let a = client
+                        .put("/mdm", CHECKIN, &[("Mdm-Signature", &signature)], body)
+                        .await?;
                     if !a.status.is_success() {
-                        return Err(SimError::Protocol(format!("check-in answered {}: {}", a.status, String::from_utf8_lossy(&a.body))));
+                        return Err(SimError::Protocol(format!(
+                            "check-in answered {}: {}",
+                            a.status,
+                            String::from_utf8_lossy(&a.body)
+                        )));
                     }
                 }
                 Ok::<_, SimError>(())
@@ -92,7 +103,13 @@ pub async fn run(config: &SimConfig, ca: &Ca) -> Result<SimReport, SimError> {
     enrolled.into_iter().collect::<Result<Vec<_>, _>>()?;
 
     let stats = Arc::new(Stats::default());
-    let kinds = ["DeviceInformation", "SecurityInfo", "ProfileList", "CertificateList", "InstalledApplicationList"];
+    let kinds = [
+        "DeviceInformation",
+        "SecurityInfo",
+        "ProfileList",
+        "CertificateList",
+        "InstalledApplicationList",
+    ];
     let mut busy = Duration::ZERO;
     for round in 0..config.rounds {
         enqueue_all(&client, config, &devices, kinds[round % kinds.len()]).await?;
@@ -118,9 +135,20 @@ pub async fn run(config: &SimConfig, ca: &Ca) -> Result<SimReport, SimError> {
 }
 
 /// Queues one command for every device through the admin API, 200 devices per request.
-async fn enqueue_all(client: &Client, config: &SimConfig, devices: &[Arc<VirtualDevice>], kind: &str) -> Result<(), SimError> {
+async fn enqueue_all(
+    client: &Client,
+    config: &SimConfig,
+    devices: &[Arc<VirtualDevice>],
+    kind: &str,
+) -> Result<(), SimError> {
     let command = match kind {
-        "DeviceInformation" => mdm::command::device_information(&["DeviceName", "OSVersion", "SerialNumber", "BatteryLevel", "IsSupervised"]),
+        "DeviceInformation" => mdm::command::device_information(&[
+            "DeviceName",
+            "OSVersion",
+            "SerialNumber",
+            "BatteryLevel",
+            "IsSupervised",
+        ]),
         "SecurityInfo" => mdm::command::security_info(),
         "ProfileList" => mdm::command::profile_list(),
         "CertificateList" => mdm::command::certificate_list(),
@@ -130,9 +158,20 @@ async fn enqueue_all(client: &Client, config: &SimConfig, devices: &[Arc<Virtual
     for chunk in devices.chunks(200) {
         let ids: Vec<&str> = chunk.iter().map(|d| d.udid.as_str()).collect();
         let body = encode(command.clone());
-        let a = client.put(&format!("/v1/enqueue/{}", ids.join(",")), "application/xml", &[("Authorization", &auth)], body).await?;
+        let a = client
+            .put(
+                &format!("/v1/enqueue/{}", ids.join(",")),
+                "application/xml",
+                &[("Authorization", &auth)],
+                body,
+            )
+            .await?;
         if !a.status.is_success() {
-            return Err(SimError::Protocol(format!("enqueue answered {}: {}", a.status, String::from_utf8_lossy(&a.body))));
+            return Err(SimError::Protocol(format!(
+                "enqueue answered {}: {}",
+                a.status,
+                String::from_utf8_lossy(&a.body)
+            )));
         }
     }
     Ok(())
@@ -171,12 +210,18 @@ async fn session(client: &Client, device: &VirtualDevice, mut not_now: bool, sta
 
 /// Sends a command-channel request; returns the next command, or None for the empty reply.
 async fn send(client: &Client, body: Vec<u8>, signature: String, stats: &Stats) -> Result<Option<Vec<u8>>, SimError> {
-    let a = client.put("/mdm", COMMAND, &[("Mdm-Signature", &signature)], body).await?;
+    let a = client
+        .put("/mdm", COMMAND, &[("Mdm-Signature", &signature)], body)
+        .await?;
     if let Ok(mut l) = stats.latencies_us.lock() {
         l.push(a.latency.as_micros() as u64);
     }
     if !a.status.is_success() {
-        return Err(SimError::Protocol(format!("command channel answered {}: {}", a.status, String::from_utf8_lossy(&a.body))));
+        return Err(SimError::Protocol(format!(
+            "command channel answered {}: {}",
+            a.status,
+            String::from_utf8_lossy(&a.body)
+        )));
     }
     Ok((!a.body.is_empty()).then(|| a.body.to_vec()))
 }
@@ -184,7 +229,10 @@ async fn send(client: &Client, body: Vec<u8>, signature: String, stats: &Stats) 
 fn report(devices: usize, stats: &Stats, busy: Duration) -> SimReport {
     let mut l = stats.latencies_us.lock().map(|l| l.clone()).unwrap_or_default();
     l.sort_unstable();
-    let pct = |p: f64| l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1))).map_or(0.0, |v| *v as f64 / 1000.0);
+    let pct = |p: f64| {
+        l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
+            .map_or(0.0, |v| *v as f64 / 1000.0)
+    };
     let seconds = busy.as_secs_f64();
     SimReport {
         devices,

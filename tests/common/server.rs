@@ -30,7 +30,11 @@ impl Server {
 
     /// Starts a server on `data_dir` (CA, keys) and `store_url`.
     pub async fn start_with(data_dir: &Path, store_url: &str, extra: &[&str]) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new(env!("CARGO_BIN_EXE_annal"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--store", store_url])
             .arg("--data-dir")
@@ -40,7 +44,11 @@ impl Server {
             .stdout(Stdio::null())
             .spawn()
             .expect("spawn annal serve");
-        let scheme = if extra.contains(&"--behind-proxy") { "http" } else { "https" };
+        let scheme = if extra.contains(&"--behind-proxy") {
+            "http"
+        } else {
+            "https"
+        };
         let server = Server {
             child,
             base: format!("{scheme}://127.0.0.1:{port}"),
@@ -55,8 +63,8 @@ impl Server {
     async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(ca) = std::fs::read(self.data_dir.join("ca").join("ca.pem")) {
-                let _ = ca;
+            let ca_dir = self.data_dir.join("ca");
+            if ca_dir.join("ca.pem").exists() && ca_dir.join("ca.key").exists() {
                 let client = self.client();
                 if let Ok(answer) = client.get("/readyz").await {
                     if answer.status.is_success() {
@@ -74,7 +82,10 @@ impl Server {
     }
 
     pub fn api_key(&self) -> String {
-        std::fs::read_to_string(self.data_dir.join("admin-api-key")).unwrap().trim().to_string()
+        std::fs::read_to_string(self.data_dir.join("admin-api-key"))
+            .unwrap()
+            .trim()
+            .to_string()
     }
 
     pub fn client(&self) -> Client {

@@ -20,7 +20,11 @@ pub enum Reply {
     /// 200 with an empty body: accepted, or (command channel) nothing more to do.
     Empty,
     /// 200 with this command plist (sealed JSON when `sealed`: the edge opens it).
-    Command { command_uuid: String, payload: std::sync::Arc<[u8]>, sealed: bool },
+    Command {
+        command_uuid: String,
+        payload: std::sync::Arc<[u8]>,
+        sealed: bool,
+    },
     /// GetBootstrapToken: the escrowed token, if any.
     BootstrapToken(Option<Sealed>),
     /// UserAuthenticate declined: 410 Gone (the device then stops asking).
@@ -29,7 +33,10 @@ pub enum Reply {
     Declined(String),
     Ddm(DdmReply),
     /// Admin enqueue: the command's UUID, and whether an earlier enqueue with the same key did it.
-    Queued { command_uuid: String, duplicate: bool },
+    Queued {
+        command_uuid: String,
+        duplicate: bool,
+    },
 }
 
 /// Annal serves an empty declaration set until declarations are built; these are the
@@ -78,16 +85,21 @@ pub fn decide(state: &Enrollment, input: Input, now: DateTime<Utc>) -> Result<Ou
     let mut out = Outcome::default();
     match input {
         Input::Admin(admin) => decide_admin(&mut scratch, &mut out, admin)?,
-        Input::Device { input, device, identity, raw } => {
+        Input::Device {
+            input,
+            device,
+            identity,
+            raw,
+        } => {
             // Authenticate is how an identity gets bound, so it is not checked against one.
             // UserAuthenticate asks to create a user channel, so it comes before that channel's
             // first Authenticate: it is answered (declined) on a channel not yet known.
-            let creates_channel = matches!(input, DeviceInput::Authenticate(_))
-                || (matches!(input, DeviceInput::UserAuthenticate(_)) && state.phase == Phase::Unknown);
+            let creates_channel = matches!(*input, DeviceInput::Authenticate(_))
+                || (matches!(*input, DeviceInput::UserAuthenticate(_)) && state.phase == Phase::Unknown);
             if !creates_channel {
                 check_identity(state, &identity, &mut scratch, &mut out)?;
             }
-            decide_device(&mut scratch, &mut out, input, device, identity, raw, now);
+            decide_device(&mut scratch, &mut out, *input, device, identity, raw, now);
         }
     }
     Ok(out)
@@ -95,7 +107,12 @@ pub fn decide(state: &Enrollment, input: Input, now: DateTime<Utc>) -> Result<Ou
 
 /// Every message but Authenticate must come from the bound identity, or from a renewal Annal's
 /// CA issued for the same subject (recorded as a rotation).
-fn check_identity(state: &Enrollment, identity: &Identity, scratch: &mut Enrollment, out: &mut Outcome) -> Result<(), Refusal> {
+fn check_identity(
+    state: &Enrollment,
+    identity: &Identity,
+    scratch: &mut Enrollment,
+    out: &mut Outcome,
+) -> Result<(), Refusal> {
     match state.phase {
         Phase::Unknown => return Err(Refusal::NotAuthenticated),
         Phase::CheckedOut => return Err(Refusal::CheckedOut),
@@ -139,9 +156,23 @@ fn decide_device(
             let pending: Vec<String> = s.queue.iter().map(|p| p.command_uuid.clone()).collect();
             out.push(s, e, raw);
             for command_uuid in pending {
-                out.push(s, CommandCancelled { command_uuid, reason: CancelReason::Reenrolled }, None);
+                out.push(
+                    s,
+                    CommandCancelled {
+                        command_uuid,
+                        reason: CancelReason::Reenrolled,
+                    },
+                    None,
+                );
             }
-            out.push(s, IdentityBound { certificate: verified.certificate, generation }, None);
+            out.push(
+                s,
+                IdentityBound {
+                    certificate: verified.certificate,
+                    generation,
+                },
+                None,
+            );
             Reply::Empty
         }
         DeviceInput::TokenUpdate(e) => {
@@ -152,12 +183,26 @@ fn decide_device(
             let pending: Vec<String> = s.queue.iter().map(|p| p.command_uuid.clone()).collect();
             out.push(s, e, raw);
             for command_uuid in pending {
-                out.push(s, CommandCancelled { command_uuid, reason: CancelReason::CheckedOut }, None);
+                out.push(
+                    s,
+                    CommandCancelled {
+                        command_uuid,
+                        reason: CancelReason::CheckedOut,
+                    },
+                    None,
+                );
             }
             Reply::Empty
         }
         DeviceInput::UserAuthenticate(e) => {
-            out.push(s, UserAuthenticate { outcome: "declined".into(), ..e }, raw);
+            out.push(
+                s,
+                UserAuthenticate {
+                    outcome: "declined".into(),
+                    ..e
+                },
+                raw,
+            );
             Reply::Gone
         }
         DeviceInput::SetBootstrapToken(e) => {
@@ -166,13 +211,24 @@ fn decide_device(
         }
         DeviceInput::GetBootstrapToken { awaiting_configuration } => {
             let token = s.bootstrap_token.clone();
-            let body = GetBootstrapToken { device, identity, awaiting_configuration, returned: token.is_some() };
+            let body = GetBootstrapToken {
+                device,
+                identity,
+                awaiting_configuration,
+                returned: token.is_some(),
+            };
             out.push(s, body, raw);
             Reply::BootstrapToken(token)
         }
         DeviceInput::GetToken { token_service_type } => {
             let detail = format!("no token service for {token_service_type} is configured");
-            let body = GetToken { device, identity, token_service_type, outcome: "refused".into(), detail: Some(detail.clone()) };
+            let body = GetToken {
+                device,
+                identity,
+                token_service_type,
+                outcome: "refused".into(),
+                detail: Some(detail.clone()),
+            };
             out.push(s, body, raw);
             Reply::Declined(detail)
         }
@@ -183,12 +239,23 @@ fn decide_device(
                 "status" => (DdmReply::StatusAccepted, 200),
                 _ => (DdmReply::NotFound, 404),
             };
-            out.push(s, checkin::DeclarativeManagement { device, identity, endpoint, http_status }, raw);
+            out.push(
+                s,
+                checkin::DeclarativeManagement {
+                    device,
+                    identity,
+                    endpoint,
+                    http_status,
+                },
+                raw,
+            );
             Reply::Ddm(reply)
         }
-        DeviceInput::Report { status, command_uuid, error_chain } => {
-            report(s, out, status, command_uuid, error_chain, device, identity, raw, now)
-        }
+        DeviceInput::Report {
+            status,
+            command_uuid,
+            error_chain,
+        } => report(s, out, status, command_uuid, error_chain, device, identity, raw, now),
     };
     out.reply = Some(reply);
 }
@@ -212,23 +279,67 @@ fn report(
     let (command_uuid, who) = (uuid, identity.clone());
     match status {
         ReportStatus::Idle => out.push(s, Idle { device, identity: who }, raw),
-        ReportStatus::Acknowledged => {
-            out.push(s, CommandAcknowledged { command_uuid, request_type, device, identity: who }, raw)
-        }
-        ReportStatus::Error => {
-            out.push(s, CommandErrored { command_uuid, request_type, device, identity: who, error_chain }, raw)
-        }
-        ReportStatus::CommandFormatError => {
-            out.push(s, CommandFormatError { command_uuid, request_type, device, identity: who }, raw)
-        }
-        ReportStatus::NotNow => out.push(s, CommandNotNow { command_uuid, request_type, device, identity: who }, raw),
+        ReportStatus::Acknowledged => out.push(
+            s,
+            CommandAcknowledged {
+                command_uuid,
+                request_type,
+                device,
+                identity: who,
+            },
+            raw,
+        ),
+        ReportStatus::Error => out.push(
+            s,
+            CommandErrored {
+                command_uuid,
+                request_type,
+                device,
+                identity: who,
+                error_chain,
+            },
+            raw,
+        ),
+        ReportStatus::CommandFormatError => out.push(
+            s,
+            CommandFormatError {
+                command_uuid,
+                request_type,
+                device,
+                identity: who,
+            },
+            raw,
+        ),
+        ReportStatus::NotNow => out.push(
+            s,
+            CommandNotNow {
+                command_uuid,
+                request_type,
+                device,
+                identity: who,
+            },
+            raw,
+        ),
     }
-    let expired: Vec<String> =
-        s.queue.iter().filter(|p| p.expires_at.is_some_and(|t| t <= now)).map(|p| p.command_uuid.clone()).collect();
+    let expired: Vec<String> = s
+        .queue
+        .iter()
+        .filter(|p| p.expires_at.is_some_and(|t| t <= now))
+        .map(|p| p.command_uuid.clone())
+        .collect();
     for command_uuid in expired {
-        out.push(s, CommandExpired { command_uuid, expired_at: now }, None);
+        out.push(
+            s,
+            CommandExpired {
+                command_uuid,
+                expired_at: now,
+            },
+            None,
+        );
     }
-    let Some(next) = s.next_command().cloned() else { return Reply::Empty };
+    let Some(next) = s.next_command().cloned() else {
+        return Reply::Empty;
+    };
     let delivered = CommandDelivered {
         command_uuid: next.command_uuid.clone(),
         request_type: next.request_type.clone(),
@@ -236,7 +347,11 @@ fn report(
         identity,
     };
     out.push(s, delivered, None);
-    Reply::Command { command_uuid: next.command_uuid, payload: next.payload, sealed: next.sealed }
+    Reply::Command {
+        command_uuid: next.command_uuid,
+        payload: next.payload,
+        sealed: next.sealed,
+    }
 }
 
 fn decide_admin(s: &mut Enrollment, out: &mut Outcome, input: AdminInput) -> Result<(), Refusal> {
@@ -246,9 +361,20 @@ fn decide_admin(s: &mut Enrollment, out: &mut Outcome, input: AdminInput) -> Res
         Phase::Authenticated | Phase::Enrolled => {}
     }
     match input {
-        AdminInput::Enqueue { command_uuid, request_type, payload, sealed, idempotency_key, reason, expires_at } => {
+        AdminInput::Enqueue {
+            command_uuid,
+            request_type,
+            payload,
+            sealed,
+            idempotency_key,
+            reason,
+            expires_at,
+        } => {
             if let Some(existing) = idempotency_key.as_ref().and_then(|k| s.idempotency.get(k)) {
-                out.reply = Some(Reply::Queued { command_uuid: existing.clone(), duplicate: true });
+                out.reply = Some(Reply::Queued {
+                    command_uuid: existing.clone(),
+                    duplicate: true,
+                });
                 return Ok(());
             }
             let queued = CommandQueued {
@@ -261,13 +387,23 @@ fn decide_admin(s: &mut Enrollment, out: &mut Outcome, input: AdminInput) -> Res
                 raw_sealed: sealed,
             };
             out.push(s, queued, Some(payload));
-            out.reply = Some(Reply::Queued { command_uuid, duplicate: false });
+            out.reply = Some(Reply::Queued {
+                command_uuid,
+                duplicate: false,
+            });
         }
         AdminInput::Cancel { command_uuid } => {
             if s.pending(&command_uuid).is_none() {
                 return Err(Refusal::UnknownCommand(command_uuid));
             }
-            out.push(s, CommandCancelled { command_uuid, reason: CancelReason::Admin }, None);
+            out.push(
+                s,
+                CommandCancelled {
+                    command_uuid,
+                    reason: CancelReason::Admin,
+                },
+                None,
+            );
             out.reply = Some(Reply::Empty);
         }
     }

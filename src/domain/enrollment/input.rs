@@ -27,11 +27,21 @@ pub enum DeviceInput {
     CheckOut(checkin::CheckOut),
     UserAuthenticate(checkin::UserAuthenticate),
     SetBootstrapToken(checkin::SetBootstrapToken),
-    GetBootstrapToken { awaiting_configuration: Option<bool> },
-    GetToken { token_service_type: String },
-    DeclarativeManagement { endpoint: String },
+    GetBootstrapToken {
+        awaiting_configuration: Option<bool>,
+    },
+    GetToken {
+        token_service_type: String,
+    },
+    DeclarativeManagement {
+        endpoint: String,
+    },
     /// A command-channel request: Idle or the result of a command.
-    Report { status: ReportStatus, command_uuid: Option<String>, error_chain: Vec<ErrorChainItem> },
+    Report {
+        status: ReportStatus,
+        command_uuid: Option<String>,
+        error_chain: Vec<ErrorChainItem>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,13 +65,16 @@ pub enum AdminInput {
         reason: Option<String>,
         expires_at: Option<DateTime<Utc>>,
     },
-    Cancel { command_uuid: String },
+    Cancel {
+        command_uuid: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
     Device {
-        input: DeviceInput,
+        // Boxed: the message bodies are large and the enum is moved through every decision.
+        input: Box<DeviceInput>,
         device: DeviceRef,
         identity: Identity,
         /// The request body as received (or sealed, when it carries secrets).

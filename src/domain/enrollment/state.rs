@@ -28,7 +28,11 @@ pub struct BoundIdentity {
 
 impl From<&CertificateInfo> for BoundIdentity {
     fn from(c: &CertificateInfo) -> Self {
-        Self { fingerprint_sha256: c.fingerprint_sha256.clone(), subject: c.subject.clone(), issuer: c.issuer.clone() }
+        Self {
+            fingerprint_sha256: c.fingerprint_sha256.clone(),
+            subject: c.subject.clone(),
+            issuer: c.issuer.clone(),
+        }
     }
 }
 
@@ -110,10 +114,8 @@ impl Enrollment {
                     p.deliveries = e.attempt;
                 }
             }
-            Event::CommandNotNow(e) => {
-                if !self.skipped.contains(&e.command_uuid) {
-                    self.skipped.push(e.command_uuid.clone());
-                }
+            Event::CommandNotNow(e) if !self.skipped.contains(&e.command_uuid) => {
+                self.skipped.push(e.command_uuid.clone());
             }
             Event::CommandAcknowledged(e) => self.complete(&e.command_uuid),
             Event::CommandErrored(e) => self.complete(&e.command_uuid),

@@ -25,23 +25,43 @@ fn cert(fingerprint: &str, subject: &str) -> CertificateInfo {
 }
 
 fn identity(fingerprint: &str) -> Identity {
-    Identity { certificate: cert(fingerprint, "CN=device-1"), proof: "mdm-signature", issued_by_annal: true }
+    Identity {
+        certificate: cert(fingerprint, "CN=device-1"),
+        proof: "mdm-signature",
+        issued_by_annal: true,
+    }
 }
 
 fn device() -> DeviceRef {
-    DeviceRef { udid: Some("UDID-1".into()), ..DeviceRef::default() }
+    DeviceRef {
+        udid: Some("UDID-1".into()),
+        ..DeviceRef::default()
+    }
 }
 
 fn sealed(tag: &str) -> Sealed {
-    Sealed { alg: "A256GCM".into(), key_id: "k1".into(), nonce: tag.into(), ciphertext: tag.into() }
+    Sealed {
+        alg: "A256GCM".into(),
+        key_id: "k1".into(),
+        nonce: tag.into(),
+        ciphertext: tag.into(),
+    }
 }
 
 fn who(fp: &str) -> IdentityRef {
-    IdentityRef { fingerprint_sha256: fp.into(), proof: "mdm-signature".into() }
+    IdentityRef {
+        fingerprint_sha256: fp.into(),
+        proof: "mdm-signature".into(),
+    }
 }
 
 fn device_input(input: DeviceInput, fp: &str) -> Input {
-    Input::Device { input, device: device(), identity: identity(fp), raw: b"<plist/>".to_vec() }
+    Input::Device {
+        input: Box::new(input),
+        device: device(),
+        identity: identity(fp),
+        raw: b"<plist/>".to_vec(),
+    }
 }
 
 fn authenticate(fp: &str) -> Input {
@@ -84,7 +104,11 @@ fn token_update(fp: &str) -> Input {
 
 fn report(status: ReportStatus, uuid: Option<&str>) -> Input {
     device_input(
-        DeviceInput::Report { status, command_uuid: uuid.map(str::to_string), error_chain: Vec::new() },
+        DeviceInput::Report {
+            status,
+            command_uuid: uuid.map(str::to_string),
+            error_chain: Vec::new(),
+        },
         "A",
     )
 }
@@ -133,7 +157,11 @@ fn authenticate_binds_the_identity_and_starts_generation_1() {
     let out = decide(&Enrollment::default(), authenticate("A"), t0()).unwrap();
     assert_eq!(types(&out), vec!["Authenticate", "IdentityBound"]);
     assert!(matches!(&out.events[0].0, Event::Authenticate(a) if a.generation == 1));
-    assert_eq!(out.events[0].1.as_deref(), Some(b"<plist/>".as_slice()), "raw plist kept");
+    assert_eq!(
+        out.events[0].1.as_deref(),
+        Some(b"<plist/>".as_slice()),
+        "raw plist kept"
+    );
     let state = given(enrolled());
     assert_eq!((state.phase, state.generation), (Phase::Enrolled, 1));
     assert_eq!(state.identity.unwrap().fingerprint_sha256, "A");
@@ -143,7 +171,10 @@ fn authenticate_binds_the_identity_and_starts_generation_1() {
 fn a_new_authenticate_starts_a_new_generation_and_cancels_the_old_queue() {
     let state = given([enrolled(), vec![enqueue("c1", None, None), enqueue("c2", None, None)]].concat());
     let out = decide(&state, authenticate("B"), t0()).unwrap();
-    assert_eq!(types(&out), vec!["Authenticate", "CommandCancelled", "CommandCancelled", "IdentityBound"]);
+    assert_eq!(
+        types(&out),
+        vec!["Authenticate", "CommandCancelled", "CommandCancelled", "IdentityBound"]
+    );
     assert!(matches!(&out.events[0].0, Event::Authenticate(a) if a.generation == 2));
     let state = given([enrolled(), vec![enqueue("c1", None, None), authenticate("B")]].concat());
     assert!(state.queue.is_empty());
@@ -156,7 +187,10 @@ fn messages_before_authenticate_are_refused_without_events() {
     assert_eq!(err, Refusal::NotAuthenticated);
     let err = decide(&Enrollment::default(), report(ReportStatus::Idle, None), t0()).unwrap_err();
     assert_eq!(err, Refusal::NotAuthenticated);
-    assert_eq!(decide(&Enrollment::default(), enqueue("c", None, None), t0()).unwrap_err(), Refusal::NotAuthenticated);
+    assert_eq!(
+        decide(&Enrollment::default(), enqueue("c", None, None), t0()).unwrap_err(),
+        Refusal::NotAuthenticated
+    );
 }
 
 #[test]
@@ -164,7 +198,11 @@ fn another_certificate_is_refused() {
     let state = given(enrolled());
     let mut idle = report(ReportStatus::Idle, None);
     if let Input::Device { identity, .. } = &mut idle {
-        *identity = Identity { certificate: cert("EVIL", "CN=device-2"), proof: "mtls", issued_by_annal: true };
+        *identity = Identity {
+            certificate: cert("EVIL", "CN=device-2"),
+            proof: "mtls",
+            issued_by_annal: true,
+        };
     }
     assert_eq!(decide(&state, idle, t0()).unwrap_err(), Refusal::IdentityMismatch);
 }
@@ -192,8 +230,15 @@ fn commands_are_delivered_in_fifo_order_one_at_a_time() {
     assert_eq!(types(&out), vec!["Idle", "CommandDelivered"]);
     assert_eq!(delivered(&out).as_deref(), Some("c1"));
     let state = given(
-        [enrolled(), vec![enqueue("c1", None, None), enqueue("c2", None, None), report(ReportStatus::Idle, None)]]
-            .concat(),
+        [
+            enrolled(),
+            vec![
+                enqueue("c1", None, None),
+                enqueue("c2", None, None),
+                report(ReportStatus::Idle, None),
+            ],
+        ]
+        .concat(),
     );
     let out = decide(&state, report(ReportStatus::Acknowledged, Some("c1")), t0()).unwrap();
     assert_eq!(types(&out), vec!["CommandAcknowledged", "CommandDelivered"]);
@@ -216,7 +261,13 @@ fn commands_are_delivered_in_fifo_order_one_at_a_time() {
 
 #[test]
 fn an_unanswered_delivered_command_is_sent_again_on_the_next_idle() {
-    let state = given([enrolled(), vec![enqueue("c1", None, None), report(ReportStatus::Idle, None)]].concat());
+    let state = given(
+        [
+            enrolled(),
+            vec![enqueue("c1", None, None), report(ReportStatus::Idle, None)],
+        ]
+        .concat(),
+    );
     let out = decide(&state, report(ReportStatus::Idle, None), t0()).unwrap();
     assert_eq!(delivered(&out).as_deref(), Some("c1"));
     assert!(matches!(&out.events[1].0, Event::CommandDelivered(d) if d.attempt == 2));
@@ -224,13 +275,26 @@ fn an_unanswered_delivered_command_is_sent_again_on_the_next_idle() {
 
 #[test]
 fn not_now_skips_the_command_for_the_session_and_keeps_it_queued() {
-    let base = [enrolled(), vec![enqueue("c1", None, None), enqueue("c2", None, None), report(ReportStatus::Idle, None)]]
-        .concat();
+    let base = [
+        enrolled(),
+        vec![
+            enqueue("c1", None, None),
+            enqueue("c2", None, None),
+            report(ReportStatus::Idle, None),
+        ],
+    ]
+    .concat();
     let out = decide(&given(base.clone()), report(ReportStatus::NotNow, Some("c1")), t0()).unwrap();
     assert_eq!(types(&out), vec!["CommandNotNow", "CommandDelivered"]);
     assert_eq!(delivered(&out).as_deref(), Some("c2"));
-    let after_c2 = [base.clone(), vec![report(ReportStatus::NotNow, Some("c1")), report(ReportStatus::NotNow, Some("c2"))]]
-        .concat();
+    let after_c2 = [
+        base.clone(),
+        vec![
+            report(ReportStatus::NotNow, Some("c1")),
+            report(ReportStatus::NotNow, Some("c2")),
+        ],
+    ]
+    .concat();
     let state = given(after_c2.clone());
     assert_eq!(state.queue.len(), 2, "NotNow keeps both queued");
     // Nothing left for this session…
@@ -243,7 +307,13 @@ fn not_now_skips_the_command_for_the_session_and_keeps_it_queued() {
 
 #[test]
 fn not_now_on_the_last_command_ends_the_session() {
-    let state = given([enrolled(), vec![enqueue("c1", None, None), report(ReportStatus::Idle, None)]].concat());
+    let state = given(
+        [
+            enrolled(),
+            vec![enqueue("c1", None, None), report(ReportStatus::Idle, None)],
+        ]
+        .concat(),
+    );
     let out = decide(&state, report(ReportStatus::NotNow, Some("c1")), t0()).unwrap();
     assert_eq!((types(&out), out.reply), (vec!["CommandNotNow"], Some(Reply::Empty)));
 }
@@ -251,7 +321,13 @@ fn not_now_on_the_last_command_ends_the_session() {
 #[test]
 fn error_and_format_error_complete_the_command() {
     for status in [ReportStatus::Error, ReportStatus::CommandFormatError] {
-        let state = given([enrolled(), vec![enqueue("c1", None, None), report(ReportStatus::Idle, None)]].concat());
+        let state = given(
+            [
+                enrolled(),
+                vec![enqueue("c1", None, None), report(ReportStatus::Idle, None)],
+            ]
+            .concat(),
+        );
         let out = decide(&state, report(status, Some("c1")), t0()).unwrap();
         assert_eq!(out.reply, Some(Reply::Empty));
         let mut state = state;
@@ -264,7 +340,13 @@ fn error_and_format_error_complete_the_command() {
 
 #[test]
 fn expired_commands_are_recorded_and_never_delivered() {
-    let state = given([enrolled(), vec![enqueue("old", None, Some(t0())), enqueue("c2", None, None)]].concat());
+    let state = given(
+        [
+            enrolled(),
+            vec![enqueue("old", None, Some(t0())), enqueue("c2", None, None)],
+        ]
+        .concat(),
+    );
     let out = decide(&state, report(ReportStatus::Idle, None), t0() + Duration::seconds(1)).unwrap();
     assert_eq!(types(&out), vec!["Idle", "CommandExpired", "CommandDelivered"]);
     assert_eq!(delivered(&out).as_deref(), Some("c2"));
@@ -273,16 +355,29 @@ fn expired_commands_are_recorded_and_never_delivered() {
 #[test]
 fn check_out_ends_the_enrollment_and_cancels_its_queue() {
     let checkout = device_input(
-        DeviceInput::CheckOut(CheckOut { device: device(), identity: who("A"), topic: "t".into() }),
+        DeviceInput::CheckOut(CheckOut {
+            device: device(),
+            identity: who("A"),
+            topic: "t".into(),
+        }),
         "A",
     );
     let state = given([enrolled(), vec![enqueue("c1", None, None)]].concat());
     let out = decide(&state, checkout.clone(), t0()).unwrap();
     assert_eq!(types(&out), vec!["CheckOut", "CommandCancelled"]);
     let state = given([enrolled(), vec![checkout]].concat());
-    assert_eq!(decide(&state, report(ReportStatus::Idle, None), t0()).unwrap_err(), Refusal::CheckedOut);
-    assert_eq!(decide(&state, enqueue("c", None, None), t0()).unwrap_err(), Refusal::CheckedOut);
-    assert!(decide(&state, authenticate("A"), t0()).is_ok(), "re-enrollment is allowed");
+    assert_eq!(
+        decide(&state, report(ReportStatus::Idle, None), t0()).unwrap_err(),
+        Refusal::CheckedOut
+    );
+    assert_eq!(
+        decide(&state, enqueue("c", None, None), t0()).unwrap_err(),
+        Refusal::CheckedOut
+    );
+    assert!(
+        decide(&state, authenticate("A"), t0()).is_ok(),
+        "re-enrollment is allowed"
+    );
 }
 
 #[test]
@@ -290,10 +385,26 @@ fn enqueue_is_idempotent_on_its_key_and_cancel_needs_a_pending_command() {
     let state = given([enrolled(), vec![enqueue("c1", Some("k"), None)]].concat());
     let out = decide(&state, enqueue("c9", Some("k"), None), t0()).unwrap();
     assert!(out.events.is_empty());
-    assert_eq!(out.reply, Some(Reply::Queued { command_uuid: "c1".into(), duplicate: true }));
-    let cancel = |uuid: &str| Input::Admin(AdminInput::Cancel { command_uuid: uuid.into() });
-    assert_eq!(types(&decide(&state, cancel("c1"), t0()).unwrap()), vec!["CommandCancelled"]);
-    assert_eq!(decide(&state, cancel("nope"), t0()).unwrap_err(), Refusal::UnknownCommand("nope".into()));
+    assert_eq!(
+        out.reply,
+        Some(Reply::Queued {
+            command_uuid: "c1".into(),
+            duplicate: true
+        })
+    );
+    let cancel = |uuid: &str| {
+        Input::Admin(AdminInput::Cancel {
+            command_uuid: uuid.into(),
+        })
+    };
+    assert_eq!(
+        types(&decide(&state, cancel("c1"), t0()).unwrap()),
+        vec!["CommandCancelled"]
+    );
+    assert_eq!(
+        decide(&state, cancel("nope"), t0()).unwrap_err(),
+        Refusal::UnknownCommand("nope".into())
+    );
 }
 
 #[test]
@@ -309,12 +420,20 @@ fn bootstrap_token_is_escrowed_returned_and_cleared() {
             "A",
         )
     };
-    let get = device_input(DeviceInput::GetBootstrapToken { awaiting_configuration: None }, "A");
+    let get = device_input(
+        DeviceInput::GetBootstrapToken {
+            awaiting_configuration: None,
+        },
+        "A",
+    );
     let state = given([enrolled(), vec![set(Some(sealed("bt")))]].concat());
     let out = decide(&state, get.clone(), t0()).unwrap();
     assert_eq!(out.reply, Some(Reply::BootstrapToken(Some(sealed("bt")))));
     let state = given([enrolled(), vec![set(Some(sealed("bt"))), set(None)]].concat());
-    assert_eq!(decide(&state, get, t0()).unwrap().reply, Some(Reply::BootstrapToken(None)));
+    assert_eq!(
+        decide(&state, get, t0()).unwrap().reply,
+        Some(Reply::BootstrapToken(None))
+    );
 }
 
 #[test]
@@ -334,17 +453,33 @@ fn user_authenticate_is_declined_get_token_refused_and_ddm_serves_an_empty_set()
     let out = decide(&state, ua.clone(), t0()).unwrap();
     assert_eq!(out.reply, Some(Reply::Gone));
     // A user channel that does not exist yet is declined too (UserAuthenticate comes first).
-    assert_eq!(decide(&Enrollment::default(), ua, t0()).unwrap().reply, Some(Reply::Gone));
+    assert_eq!(
+        decide(&Enrollment::default(), ua, t0()).unwrap().reply,
+        Some(Reply::Gone)
+    );
     assert!(matches!(&out.events[0].0, Event::UserAuthenticate(u) if u.outcome == "declined"));
-    let gt = device_input(DeviceInput::GetToken { token_service_type: "com.apple.maid".into() }, "A");
-    assert!(matches!(decide(&state, gt, t0()).unwrap().reply, Some(Reply::Declined(_))));
+    let gt = device_input(
+        DeviceInput::GetToken {
+            token_service_type: "com.apple.maid".into(),
+        },
+        "A",
+    );
+    assert!(matches!(
+        decide(&state, gt, t0()).unwrap().reply,
+        Some(Reply::Declined(_))
+    ));
     for (endpoint, reply) in [
         ("tokens", DdmReply::Tokens),
         ("declaration-items", DdmReply::DeclarationItems),
         ("status", DdmReply::StatusAccepted),
         ("declaration/configuration/x", DdmReply::NotFound),
     ] {
-        let ddm = device_input(DeviceInput::DeclarativeManagement { endpoint: endpoint.into() }, "A");
+        let ddm = device_input(
+            DeviceInput::DeclarativeManagement {
+                endpoint: endpoint.into(),
+            },
+            "A",
+        );
         assert_eq!(decide(&state, ddm, t0()).unwrap().reply, Some(Reply::Ddm(reply)));
     }
 }

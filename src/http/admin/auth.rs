@@ -13,14 +13,22 @@ pub struct AdminAuth {
 
 impl AdminAuth {
     pub fn new(key: &str) -> Self {
-        Self { key_sha256: Sha256::digest(key.as_bytes()).into() }
+        Self {
+            key_sha256: Sha256::digest(key.as_bytes()).into(),
+        }
     }
 
     /// Accepts `Authorization: Bearer <key>` or HTTP Basic with the key as password (what
     /// NanoMDM's tools send). Returns the actor name recorded on the events.
     pub fn check(&self, headers: &HeaderMap) -> Result<String, (StatusCode, &'static str)> {
-        let refused = (StatusCode::UNAUTHORIZED, "an API key is required: Authorization: Bearer <key>");
-        let value = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(refused)?;
+        let refused = (
+            StatusCode::UNAUTHORIZED,
+            "an API key is required: Authorization: Bearer <key>",
+        );
+        let value = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(refused)?;
         let presented = if let Some(token) = value.strip_prefix("Bearer ") {
             token.trim().to_string()
         } else if let Some(basic) = value.strip_prefix("Basic ") {

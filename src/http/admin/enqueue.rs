@@ -74,7 +74,10 @@ pub async fn enqueue(
         });
         let entry = match app.enrollments.handle(id, input, &actor, Utc::now()).await {
             Ok(outcome) => match outcome.reply {
-                Some(Reply::Queued { command_uuid, duplicate }) => json!({"queued": true, "command_uuid": command_uuid, "duplicate": duplicate}),
+                Some(Reply::Queued {
+                    command_uuid,
+                    duplicate,
+                }) => json!({"queued": true, "command_uuid": command_uuid, "duplicate": duplicate}),
                 _ => json!({"queued": true}),
             },
             Err(e) => {
@@ -84,6 +87,14 @@ pub async fn enqueue(
         };
         status.insert(id.to_string(), entry);
     }
-    let code = if all_ok { StatusCode::OK } else { StatusCode::MULTI_STATUS };
-    (code, Json(json!({ "command_uuid": command_uuid, "request_type": request_type, "status": status }))).into_response()
+    let code = if all_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::MULTI_STATUS
+    };
+    (
+        code,
+        Json(json!({ "command_uuid": command_uuid, "request_type": request_type, "status": status })),
+    )
+        .into_response()
 }

@@ -28,7 +28,12 @@ pub struct DeviceAuth {
 
 impl DeviceAuth {
     pub fn new(anchors: TrustAnchors, annal_issuer: String, insecure: bool) -> Self {
-        Self { anchors, annal_issuer, insecure, verified: Mutex::new(HashMap::new()) }
+        Self {
+            anchors,
+            annal_issuer,
+            insecure,
+            verified: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn identify(
@@ -46,7 +51,9 @@ impl DeviceAuth {
             return Ok(self.identity(verified, "mtls"));
         }
         if let Some(header) = signature {
-            return self.from_signature(header, body, now).map(|v| self.identity(v, "mdm-signature"));
+            return self
+                .verify_signature(header, body, now)
+                .map(|v| self.identity(v, "mdm-signature"));
         }
         if self.insecure {
             return Ok(Identity {
@@ -67,8 +74,13 @@ impl DeviceAuth {
         ))
     }
 
-    fn from_signature(&self, header: &str, body: &[u8], now: DateTime<Utc>) -> Result<VerifiedIdentity, DeviceError> {
-        let key: [u8; 32] = Sha256::new().chain_update(header.as_bytes()).chain_update([0]).chain_update(body).finalize().into();
+    fn verify_signature(&self, header: &str, body: &[u8], now: DateTime<Utc>) -> Result<VerifiedIdentity, DeviceError> {
+        let key: [u8; 32] = Sha256::new()
+            .chain_update(header.as_bytes())
+            .chain_update([0])
+            .chain_update(body)
+            .finalize()
+            .into();
         if let Some(hit) = self.verified.lock().ok().and_then(|c| c.get(&key).cloned()) {
             if hit.not_after > now {
                 return Ok(hit);
@@ -87,7 +99,11 @@ impl DeviceAuth {
     fn identity(&self, verified: VerifiedIdentity, proof: &'static str) -> Identity {
         let certificate = verified.to_certificate_info();
         let issued_by_annal = certificate.issuer == self.annal_issuer;
-        Identity { certificate, proof, issued_by_annal }
+        Identity {
+            certificate,
+            proof,
+            issued_by_annal,
+        }
     }
 }
 

@@ -32,7 +32,13 @@ pub async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, DeviceError> {
-    let result = serve(&app, tls.as_deref().map(|t| t.peer_certificates.as_slice()), &headers, &body).await;
+    let result = serve(
+        &app,
+        tls.as_deref().map(|t| t.peer_certificates.as_slice()),
+        &headers,
+        &body,
+    )
+    .await;
     if let Err(e) = &result {
         // Logged without the body or any header value: they may carry secrets.
         tracing::warn!(status = e.status().as_u16(), kind = e.kind(), reason = %e, "device request refused");
@@ -47,7 +53,10 @@ async fn serve(
     body: &[u8],
 ) -> Result<Response, DeviceError> {
     let now = Utc::now();
-    let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     // "…-mdm-checkin" starts with "…-mdm": test the longer one first.
     let checkin = if content_type.starts_with(CHECKIN) {
         true
@@ -64,7 +73,10 @@ async fn serve(
         translate::report(body, identity, &app.data_key)?
     };
     let actor = request.actor();
-    let outcome = app.enrollments.handle(&request.enrollment_key, request.input, &actor, now).await?;
+    let outcome = app
+        .enrollments
+        .handle(&request.enrollment_key, request.input, &actor, now)
+        .await?;
     let reply = outcome.reply.unwrap_or(crate::domain::enrollment::Reply::Empty);
     reply::to_response(reply, &app.data_key)
 }

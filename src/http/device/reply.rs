@@ -16,13 +16,20 @@ pub fn to_response(reply: Reply, key: &DataKey) -> Result<Response, DeviceError>
         // The command channel ends a session with a zero-length body, not an empty plist.
         Reply::Empty | Reply::Ddm(DdmReply::StatusAccepted) => StatusCode::OK.into_response(),
         Reply::Command { payload, sealed, .. } => {
-            let body = if sealed { key.open_raw(&payload).map_err(open)? } else { payload.to_vec() };
+            let body = if sealed {
+                key.open_raw(&payload).map_err(open)?
+            } else {
+                payload.to_vec()
+            };
             ([(header::CONTENT_TYPE, "application/xml")], body).into_response()
         }
         Reply::BootstrapToken(token) => {
             let mut dict = plist::Dictionary::new();
             if let Some(sealed) = token {
-                dict.insert("BootstrapToken".into(), plist::Value::Data(key.open(&sealed).map_err(open)?));
+                dict.insert(
+                    "BootstrapToken".into(),
+                    plist::Value::Data(key.open(&sealed).map_err(open)?),
+                );
             }
             let mut body = Vec::new();
             plist::Value::Dictionary(dict)
@@ -40,9 +47,10 @@ pub fn to_response(reply: Reply, key: &DataKey) -> Result<Response, DeviceError>
             "DeclarationsToken": EMPTY_DECLARATIONS_TOKEN
         })),
         Reply::Ddm(DdmReply::NotFound) => (StatusCode::NOT_FOUND, "no such declaration").into_response(),
-        Reply::Queued { command_uuid, duplicate } => {
-            json(serde_json::json!({ "command_uuid": command_uuid, "duplicate": duplicate }))
-        }
+        Reply::Queued {
+            command_uuid,
+            duplicate,
+        } => json(serde_json::json!({ "command_uuid": command_uuid, "duplicate": duplicate })),
     })
 }
 

@@ -32,11 +32,17 @@ pub fn checkin(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request,
     let ids = message.ids();
     let enrollment_key = ids.enrollment_key()?;
     let device = ids.to_device_ref();
-    let who = IdentityRef { fingerprint_sha256: identity.certificate.fingerprint_sha256.clone(), proof: identity.proof.to_string() };
+    let who = IdentityRef {
+        fingerprint_sha256: identity.certificate.fingerprint_sha256.clone(),
+        proof: identity.proof.to_string(),
+    };
     let seal = |bytes: &[u8]| key.seal(bytes).map_err(|e| DeviceError::Internal(e.to_string()));
     let carries_secrets = matches!(
         message,
-        CheckinMessage::TokenUpdate(_) | CheckinMessage::SetBootstrapToken(_) | CheckinMessage::UserAuthenticate(_) | CheckinMessage::GetToken(_)
+        CheckinMessage::TokenUpdate(_)
+            | CheckinMessage::SetBootstrapToken(_)
+            | CheckinMessage::UserAuthenticate(_)
+            | CheckinMessage::GetToken(_)
     );
     let input = match message {
         CheckinMessage::Authenticate(m) => DeviceInput::Authenticate(body::Authenticate {
@@ -65,9 +71,11 @@ pub fn checkin(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request,
             user_short_name: m.ids.user_short_name.clone(),
             user_long_name: m.ids.user_long_name.clone(),
         }),
-        CheckinMessage::CheckOut(m) => {
-            DeviceInput::CheckOut(body::CheckOut { device: device.clone(), identity: who, topic: m.topic })
-        }
+        CheckinMessage::CheckOut(m) => DeviceInput::CheckOut(body::CheckOut {
+            device: device.clone(),
+            identity: who,
+            topic: m.topic,
+        }),
         CheckinMessage::UserAuthenticate(m) => DeviceInput::UserAuthenticate(body::UserAuthenticate {
             device: device.clone(),
             identity: who,
@@ -82,14 +90,28 @@ pub fn checkin(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request,
             bootstrap_token: m.bootstrap_token.as_ref().map(|t| seal(t.expose())).transpose()?,
             awaiting_configuration: m.awaiting_configuration,
         }),
-        CheckinMessage::GetBootstrapToken(m) => {
-            DeviceInput::GetBootstrapToken { awaiting_configuration: m.awaiting_configuration }
-        }
-        CheckinMessage::GetToken(m) => DeviceInput::GetToken { token_service_type: m.token_service_type },
+        CheckinMessage::GetBootstrapToken(m) => DeviceInput::GetBootstrapToken {
+            awaiting_configuration: m.awaiting_configuration,
+        },
+        CheckinMessage::GetToken(m) => DeviceInput::GetToken {
+            token_service_type: m.token_service_type,
+        },
         CheckinMessage::DeclarativeManagement(m) => DeviceInput::DeclarativeManagement { endpoint: m.endpoint },
     };
-    let raw = if carries_secrets { key.seal_raw(raw).map_err(|e| DeviceError::Internal(e.to_string()))? } else { raw.to_vec() };
-    Ok(Request { enrollment_key, input: Input::Device { input, device, identity, raw } })
+    let raw = if carries_secrets {
+        key.seal_raw(raw).map_err(|e| DeviceError::Internal(e.to_string()))?
+    } else {
+        raw.to_vec()
+    };
+    Ok(Request {
+        enrollment_key,
+        input: Input::Device {
+            input: Box::new(input),
+            device,
+            identity,
+            raw,
+        },
+    })
 }
 
 pub fn report(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request, DeviceError> {
@@ -103,7 +125,23 @@ pub fn report(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request, 
         Status::NotNow => ReportStatus::NotNow,
     };
     let secret = SECRET_RESPONSE_KEYS.iter().any(|k| response.contains_key(k));
-    let raw = if secret { key.seal_raw(raw).map_err(|e| DeviceError::Internal(e.to_string()))? } else { raw.to_vec() };
-    let input = DeviceInput::Report { status, command_uuid: report.command_uuid, error_chain: report.error_chain };
-    Ok(Request { enrollment_key, input: Input::Device { input, device: report.ids.to_device_ref(), identity, raw } })
+    let raw = if secret {
+        key.seal_raw(raw).map_err(|e| DeviceError::Internal(e.to_string()))?
+    } else {
+        raw.to_vec()
+    };
+    let input = DeviceInput::Report {
+        status,
+        command_uuid: report.command_uuid,
+        error_chain: report.error_chain,
+    };
+    Ok(Request {
+        enrollment_key,
+        input: Input::Device {
+            input: Box::new(input),
+            device: report.ids.to_device_ref(),
+            identity,
+            raw,
+        },
+    })
 }

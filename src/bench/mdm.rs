@@ -1,0 +1,119 @@
+//! `annal bench mdm`: the Idle → command → Acknowledged loop with simulated devices against a
+//! real `annal serve` process, reporting messages/s, latency percentiles and the server's CPU
+//! time per message (utime+stime of the server process ÷ messages), plus PostgreSQL's CPU when
+//! that backend is measured.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::cpu::{cpu_of_processes_named, process_cpu};
+use crate::pki::Ca;
+use crate::sim::{run, Client, SimConfig, SimError, SimReport};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MdmBenchResult {
+    pub backend: String,
+    #[serde(flatten)]
+    pub sim: SimReport,
+    /// Device messages the server handled during the run, enrollment included.
+    pub server_messages: u64,
+    pub server_cpu_seconds: f64,
+    pub server_cpu_ms_per_message: f64,
+    /// PostgreSQL backends' CPU (0 on SQLite).
+    pub database_cpu_ms_per_message: f64,
+    /// The load generator's own CPU (this process).
+    pub simulator_cpu_ms_per_message: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("starting the server: {0}")]
+    Spawn(std::io::Error),
+    #[error("the server did not become ready in 30 s")]
+    NotReady,
+    #[error(transparent)]
+    Sim(#[from] SimError),
+    #[error(transparent)]
+    Pki(#[from] crate::pki::PkiError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+struct ServerProcess(Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `config` (its `server` is filled in) against a fresh server on `store_url`.
+pub async fn run_mdm(
+    exe: &Path,
+    data_dir: &Path,
+    store_url: &str,
+    backend: &str,
+    mut config: SimConfig,
+) -> Result<MdmBenchResult, BenchError> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let child = Command::new(exe)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--store", store_url])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("ANNAL_LOG", "error")
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(BenchError::Spawn)?;
+    let server = ServerProcess(child);
+    config.server = format!("https://127.0.0.1:{port}");
+    wait_ready(data_dir, &config.server).await?;
+    config.api_key = std::fs::read_to_string(data_dir.join("admin-api-key"))?
+        .trim()
+        .to_string();
+    let ca = Ca::load_or_init(&data_dir.join("ca"))?;
+
+    let pid = server.0.id();
+    let (server_before, db_before) = (process_cpu(pid).unwrap_or_default(), cpu_of_processes_named("postgres"));
+    let self_before = process_cpu(std::process::id()).unwrap_or_default();
+    let sim = run(&config, &ca).await?;
+    let server_cpu = process_cpu(pid).unwrap_or_default().saturating_sub(server_before);
+    let db_cpu = cpu_of_processes_named("postgres").saturating_sub(db_before);
+    let self_cpu = process_cpu(std::process::id())
+        .unwrap_or_default()
+        .saturating_sub(self_before);
+    // Enrollment (Authenticate + TokenUpdate) is device traffic too; the admin enqueues are
+    // not counted as messages, so their cost makes the per-message figure conservative.
+    let server_messages = sim.messages + 2 * config.devices as u64;
+    let per = |d: Duration| d.as_secs_f64() * 1000.0 / server_messages.max(1) as f64;
+    Ok(MdmBenchResult {
+        backend: backend.to_string(),
+        server_messages,
+        server_cpu_seconds: server_cpu.as_secs_f64(),
+        server_cpu_ms_per_message: per(server_cpu),
+        database_cpu_ms_per_message: per(db_cpu),
+        simulator_cpu_ms_per_message: per(self_cpu),
+        sim,
+    })
+}
+
+async fn wait_ready(data_dir: &Path, base: &str) -> Result<(), BenchError> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ca_dir = data_dir.join("ca");
+    while Instant::now() < deadline {
+        // Only load the CA once the server has written it: creating one here would race it.
+        let written = ca_dir.join("ca.pem").exists() && ca_dir.join("ca.key").exists();
+        if let Some(ca) = written.then(|| Ca::load_or_init(&ca_dir).ok()).flatten() {
+            if let Ok(client) = Client::new(base, ca.cert_der()) {
+                if client.get("/readyz").await.is_ok_and(|a| a.status.is_success()) {
+                    return Ok(());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(BenchError::NotReady)
+}
