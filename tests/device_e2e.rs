@@ -63,6 +63,8 @@ async fn simulated_devices_enroll_poll_and_answer_every_command() {
         not_now_percent: 30,
         api_key: server.api_key(),
         topic: "com.apple.mgmt.test".into(),
+        mtls: false,
+        rate: None,
     };
     let report = run(&config, &server.ca()).await.unwrap();
     assert_eq!(report.errors, 0);

@@ -40,6 +40,13 @@ pub struct MdmBenchArgs {
     concurrency: usize,
     #[arg(long, default_value_t = 10)]
     not_now_percent: u64,
+    /// Device identity proof to measure: `mtls` (client certificates), `signature`
+    /// (Mdm-Signature on every request), or both.
+    #[arg(long, value_delimiter = ',', default_value = "mtls,signature")]
+    proofs: Vec<String>,
+    /// Also measure latency with requests paced to this many per second.
+    #[arg(long, value_delimiter = ',')]
+    rates: Vec<f64>,
     #[arg(long)]
     json: bool,
 }
@@ -182,7 +189,15 @@ impl Cleanup {
 async fn run_mdm(global: &super::Global, args: MdmBenchArgs) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe()?;
     let mut results = Vec::new();
+    let mut rates: Vec<Option<f64>> = vec![None];
+    rates.extend(args.rates.iter().map(|r| Some(*r)));
+    let mut runs = Vec::new();
     for backend in &args.backends {
+        for proof in &args.proofs {
+            runs.extend(rates.iter().map(|rate| (backend, proof, *rate)));
+        }
+    }
+    for (backend, proof, rate) in runs {
         let run_id = uuid::Uuid::now_v7().simple().to_string();
         let dir = global.data_dir.join(format!("bench-mdm-{run_id}"));
         let (store_url, cleanup) = match backend {
@@ -206,15 +221,23 @@ async fn run_mdm(global: &super::Global, args: MdmBenchArgs) -> anyhow::Result<E
             not_now_percent: args.not_now_percent,
             api_key: String::new(),
             topic: "com.apple.mgmt.External.annal-bench".into(),
+            mtls: proof == "mtls",
+            rate,
         };
         if !args.json {
-            eprintln!("{backend:?}: {} devices x {} commands…", args.devices, args.rounds);
+            eprintln!(
+                "{backend:?} ({proof}): {} devices x {} commands…",
+                args.devices, args.rounds
+            );
         }
-        let result = annal::bench::mdm::run_mdm(&exe, &dir, &store_url, &format!("{backend:?}"), config).await;
+        let label = match rate {
+            None => format!("{backend:?} ({proof}), saturated"),
+            Some(r) => format!("{backend:?} ({proof}), paced at {r:.0}/s"),
+        };
+        let result = annal::bench::mdm::run_mdm(&exe, &dir, &store_url, &label, config).await;
         cleanup.run(&args.postgres_url).await;
-        if let Cleanup::Schema(_) = backend_cleanup(backend) {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
+        // The data directory (CA, keys) exists for PostgreSQL runs too.
+        let _ = std::fs::remove_dir_all(&dir);
         results.push(result?);
     }
     if args.json {
@@ -239,11 +262,4 @@ async fn run_mdm(global: &super::Global, args: MdmBenchArgs) -> anyhow::Result<E
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn backend_cleanup(backend: &Backend) -> Cleanup {
-    match backend {
-        Backend::Sqlite => Cleanup::Dir(Default::default()),
-        Backend::Postgres => Cleanup::Schema(String::new()),
-    }
 }

@@ -30,6 +30,13 @@ pub struct SimArgs {
     /// The push topic devices report.
     #[arg(long, default_value = "com.apple.mgmt.External.annal-sim")]
     pub topic: String,
+    /// Prove identity with TLS client certificates (one connection per device) instead of
+    /// Mdm-Signature on every request.
+    #[arg(long)]
+    pub mtls: bool,
+    /// Pace device requests to this many per second (default: as fast as answered).
+    #[arg(long)]
+    pub rate: Option<f64>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -54,6 +61,8 @@ pub async fn run_sim(global: &super::Global, args: SimArgs) -> anyhow::Result<Ex
         not_now_percent: args.not_now_percent,
         api_key,
         topic: args.topic,
+        mtls: args.mtls,
+        rate: args.rate,
     };
     let report = run(&config, &ca).await?;
     if args.json {

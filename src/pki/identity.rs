@@ -89,12 +89,13 @@ pub struct VerifiedIdentity {
 }
 
 impl VerifiedIdentity {
-    /// Describes an already parsed certificate; `der` must be the bytes `cert` was parsed from.
-    pub(crate) fn from_parsed(der: &[u8], cert: &X509Certificate<'_>) -> Result<Self, PkiError> {
+    /// Describes an already parsed certificate; `der` must be the bytes `cert` was parsed from
+    /// and `fingerprint` their SHA-256.
+    pub(crate) fn from_parsed(der: &[u8], cert: &X509Certificate<'_>, fingerprint: &[u8; 32]) -> Result<Self, PkiError> {
         let validity = cert.validity();
         Ok(Self {
             cert_der: der.to_vec(),
-            fingerprint_sha256: fingerprint_sha256(der),
+            fingerprint_sha256: hex_lower(fingerprint),
             subject: cert.subject().to_string(),
             issuer: cert.issuer().to_string(),
             serial_hex: serial_hex(cert.raw_serial()),
@@ -119,12 +120,18 @@ impl VerifiedIdentity {
 /// check: use it for certificates Annal itself just issued.
 pub fn certificate_info(cert_der: &[u8]) -> Result<CertificateInfo, PkiError> {
     let cert = parse_cert(cert_der)?;
-    Ok(VerifiedIdentity::from_parsed(cert_der, &cert)?.to_certificate_info())
+    Ok(VerifiedIdentity::from_parsed(cert_der, &cert, &fingerprint_bytes(cert_der))?.to_certificate_info())
 }
 
 /// Lowercase hex SHA-256 of a certificate's DER.
 pub fn fingerprint_sha256(cert_der: &[u8]) -> String {
-    hex_lower(digest::digest(&digest::SHA256, cert_der).as_ref())
+    hex_lower(&fingerprint_bytes(cert_der))
+}
+
+pub(crate) fn fingerprint_bytes(cert_der: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, cert_der).as_ref());
+    out
 }
 
 /// Parses exactly one DER certificate (trailing bytes are an error: they would make the

@@ -1,11 +1,9 @@
 //! Server side of `Mdm-Signature` (protocol.md §10): a base64 detached CMS SignedData over the
 //! exact request body, made with the device identity, whose certificate rides along in the CMS.
 //!
-//! The embedded certificate proves nothing by itself, so after the signature checks out the
-//! certificate is verified against the trust anchors; the caller then binds the returned
-//! identity (fingerprint) to the enrollment.
+//! The embedded certificate proves nothing by itself, so it is verified against the trust
+//! anchors too; the caller then binds the returned identity (fingerprint) to the enrollment.
 
-use aws_lc_rs::signature::UnparsedPublicKey;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
@@ -18,7 +16,7 @@ use der::Encode;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::ParsedExtension;
 
-use super::algorithms::{public_key_bytes, verification_alg, DigestAlg, KeyAlg, SigScheme};
+use super::algorithms::{DigestAlg, SigScheme};
 use super::cms_raw::{parse_signed_data, SignerView};
 use super::identity::{parse_cert, VerifiedIdentity};
 use super::{SignatureError, TrustAnchors};
@@ -60,9 +58,6 @@ pub fn verify_mdm_signature(
     if scheme.digest_or(Some(digest)) != Some(digest) {
         return Err(unsupported(&info.signature_algorithm.oid));
     }
-    let key = KeyAlg::from_spki(cert.public_key()).map_err(SignatureError::UnsupportedAlgorithm)?;
-    let alg = verification_alg(key, scheme, digest).ok_or_else(|| unsupported(&info.signature_algorithm.oid))?;
-
     let body_digest = digest.digest(body);
     let signed_attrs;
     let message: &[u8] = match signer.signed_attrs_tlv {
@@ -73,13 +68,12 @@ pub fn verify_mdm_signature(
         }
         None => body,
     };
-    UnparsedPublicKey::new(alg, public_key_bytes(cert.public_key(), key))
-        .verify(message, info.signature.as_bytes())
-        .map_err(|_| SignatureError::BadSignature)?;
-
-    anchors
-        .verify_parsed(cert_der, &cert, now)
-        .map_err(SignatureError::Untrusted)
+    // Trust before the signature: an unknown certificate is refused without public-key work,
+    // and a known one comes with its key already parsed (leaf_cache.rs).
+    let leaf = anchors.trusted_leaf(cert_der, &cert, now).map_err(SignatureError::Untrusted)?;
+    let key = leaf.public_key(scheme, digest).ok_or_else(|| unsupported(&info.signature_algorithm.oid))?;
+    key.verify_sig(message, info.signature.as_bytes()).map_err(|_| SignatureError::BadSignature)?;
+    Ok(leaf.identity.clone())
 }
 
 /// Decodes the header, skipping the whitespace and line breaks some clients fold in.

@@ -10,6 +10,7 @@ mod ca;
 mod cms_raw;
 mod codec;
 mod identity;
+mod leaf_cache;
 mod mdm_sign;
 mod mdm_signature;
 mod trust;

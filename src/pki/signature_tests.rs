@@ -174,3 +174,64 @@ fn timing() {
         println!("{kind:?}: {:?} per verify_mdm_signature", start.elapsed() / n);
     }
 }
+
+#[test]
+#[ignore]
+fn tmp_breakdown() {
+    use aws_lc_rs::signature::UnparsedPublicKey;
+    let anchors = anchors();
+    for kind in [KeyKind::Rsa2048, KeyKind::EcdsaP256] {
+        let id = identity(kind);
+        let header = id.sign_mdm(BODY, MdmDigest::Sha256).expect("sign");
+        let n = 2000u32;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            let d = base64::engine::general_purpose::STANDARD.decode(&header).unwrap();
+            std::hint::black_box(d);
+        }
+        println!("{kind:?} b64 {:?}", t.elapsed() / n);
+        let der = base64::engine::general_purpose::STANDARD.decode(&header).unwrap();
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(super::cms_raw::parse_signed_data(&der).unwrap());
+        }
+        println!("{kind:?} cms parse {:?}", t.elapsed() / n);
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(super::identity::parse_cert(&id.cert_der).unwrap());
+        }
+        println!("{kind:?} x509 parse {:?}", t.elapsed() / n);
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(anchors.verify_leaf(&id.cert_der, Utc::now()).unwrap());
+        }
+        println!("{kind:?} verify_leaf {:?}", t.elapsed() / n);
+        let cert = super::identity::parse_cert(&id.cert_der).unwrap();
+        let keyalg = super::algorithms::KeyAlg::from_spki(cert.public_key()).unwrap();
+        let alg = super::algorithms::verification_alg(
+            keyalg,
+            match keyalg {
+                super::algorithms::KeyAlg::Rsa => super::algorithms::SigScheme::Rsa(None),
+                _ => super::algorithms::SigScheme::Ecdsa(None),
+            },
+            super::algorithms::DigestAlg::Sha256,
+        )
+        .unwrap();
+        let sd = super::cms_raw::parse_signed_data(&der).unwrap();
+        let mut attrs = sd.signers[0].signed_attrs_tlv.unwrap().to_vec();
+        attrs[0] = 0x31;
+        let sig = sd.signers[0].info.signature.as_bytes().to_vec();
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            UnparsedPublicKey::new(alg, super::algorithms::public_key_bytes(cert.public_key(), keyalg))
+                .verify(&attrs, &sig)
+                .unwrap();
+        }
+        println!("{kind:?} cms sig verify {:?}", t.elapsed() / n);
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(verify_mdm_signature(&header, BODY, &anchors, Utc::now()).unwrap());
+        }
+        println!("{kind:?} total {:?}", t.elapsed() / n);
+    }
+}

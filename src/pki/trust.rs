@@ -3,9 +3,11 @@
 //! Only direct issuance is supported (leaf signed by an anchor, no intermediates): Annal's CA
 //! signs device identities itself, and an external SCEP CA is configured by the certificate that
 //! actually signs the devices. Anchors are parsed once, including their aws-lc-rs public keys,
-//! because the server verifies a certificate on every signed request.
+//! because the server verifies a certificate on every signed request; leaves that verified are
+//! memoized (leaf_cache.rs).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use aws_lc_rs::signature::ParsedPublicKey;
 use chrono::{DateTime, Utc};
@@ -13,11 +15,9 @@ use x509_parser::certificate::X509Certificate;
 
 use super::algorithms::{public_key_bytes, verification_alg, DigestAlg, KeyAlg, SigScheme};
 use super::codec::{asn1_to_chrono, pem_decode_all};
-use super::identity::{parse_cert, VerifiedIdentity};
+use super::identity::{fingerprint_bytes, parse_cert, VerifiedIdentity};
+use super::leaf_cache::{check_validity, LeafCache, TrustedLeaf};
 use super::PkiError;
-
-/// Tolerated lead of a certificate's notBefore over our clock (issuer clocks differ a little).
-const NOT_BEFORE_SKEW_SECONDS: i64 = 300;
 
 /// One CA certificate, pre-parsed for the per-request path.
 struct Anchor {
@@ -34,6 +34,8 @@ struct Anchor {
 /// The set of CAs whose leaf certificates Annal accepts as device identities.
 pub struct TrustAnchors {
     anchors: Vec<Anchor>,
+    /// Leaves that verified against these anchors (see leaf_cache.rs).
+    cache: LeafCache,
 }
 
 impl std::fmt::Debug for TrustAnchors {
@@ -51,7 +53,7 @@ impl TrustAnchors {
             return Err(PkiError::NoAnchors);
         }
         let anchors = ca_ders.into_iter().map(Anchor::new).collect::<Result<_, _>>()?;
-        Ok(Self { anchors })
+        Ok(Self { anchors, cache: LeafCache::default() })
     }
 
     /// Anchors from every `CERTIFICATE` block of a PEM file (an external CA bundle).
@@ -68,7 +70,8 @@ impl TrustAnchors {
         Self::new(ders.collect())
     }
 
-    /// These anchors plus those of `other` (Annal's CA + an external CA).
+    /// These anchors plus those of `other` (Annal's CA + an external CA). Cached verdicts stay
+    /// valid: adding anchors never makes a verified leaf untrusted.
     pub fn merged(mut self, other: TrustAnchors) -> Self {
         self.anchors.extend(other.anchors);
         self
@@ -82,26 +85,56 @@ impl TrustAnchors {
     /// Checks that `leaf_der` is valid at `now` and directly signed by one of the anchors, and
     /// describes it.
     pub fn verify_leaf(&self, leaf_der: &[u8], now: DateTime<Utc>) -> Result<VerifiedIdentity, PkiError> {
-        let cert = parse_cert(leaf_der)?;
-        self.verify_parsed(leaf_der, &cert, now)
+        let fingerprint = fingerprint_bytes(leaf_der);
+        let leaf = match self.cached(&fingerprint, now)? {
+            Some(leaf) => leaf,
+            None => self.verify_uncached(fingerprint, leaf_der, &parse_cert(leaf_der)?, now)?,
+        };
+        Ok(leaf.identity.clone())
     }
 
-    /// [`Self::verify_leaf`] for a certificate the caller has already parsed from `der`.
-    pub(crate) fn verify_parsed(
+    /// [`Self::verify_leaf`] for a certificate the caller has already parsed from `der`,
+    /// returning the cached entry (identity plus parsed public key).
+    pub(crate) fn trusted_leaf(
         &self,
         der: &[u8],
         cert: &X509Certificate<'_>,
         now: DateTime<Utc>,
-    ) -> Result<VerifiedIdentity, PkiError> {
-        let validity = cert.validity();
-        let now_ts = now.timestamp();
-        if now_ts + NOT_BEFORE_SKEW_SECONDS < validity.not_before.timestamp() {
-            return Err(PkiError::NotYetValid(asn1_to_chrono(validity.not_before)?));
+    ) -> Result<Arc<TrustedLeaf>, PkiError> {
+        let fingerprint = fingerprint_bytes(der);
+        match self.cached(&fingerprint, now)? {
+            Some(leaf) => Ok(leaf),
+            None => self.verify_uncached(fingerprint, der, cert, now),
         }
-        if now_ts > validity.not_after.timestamp() {
-            return Err(PkiError::Expired(asn1_to_chrono(validity.not_after)?));
-        }
+    }
 
+    fn cached(&self, fingerprint: &[u8; 32], now: DateTime<Utc>) -> Result<Option<Arc<TrustedLeaf>>, PkiError> {
+        let Some(leaf) = self.cache.get(fingerprint) else { return Ok(None) };
+        leaf.check_time(now)?;
+        Ok(Some(leaf))
+    }
+
+    fn verify_uncached(
+        &self,
+        fingerprint: [u8; 32],
+        der: &[u8],
+        cert: &X509Certificate<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Arc<TrustedLeaf>, PkiError> {
+        let validity = cert.validity();
+        check_validity(asn1_to_chrono(validity.not_before)?, asn1_to_chrono(validity.not_after)?, now)?;
+        let anchor = self.issuing_anchor(cert, now)?;
+        let identity = VerifiedIdentity::from_parsed(der, cert, &fingerprint)?;
+        let spki = cert.public_key();
+        let key = KeyAlg::from_spki(spki).ok();
+        let key_bytes = key.map(|k| public_key_bytes(spki, k).to_vec()).unwrap_or_default();
+        let leaf = Arc::new(TrustedLeaf::new(identity, key, key_bytes, anchor.not_after));
+        self.cache.insert(fingerprint, Arc::clone(&leaf));
+        Ok(leaf)
+    }
+
+    /// The anchor whose key verifies the certificate's signature.
+    fn issuing_anchor(&self, cert: &X509Certificate<'_>, now: DateTime<Utc>) -> Result<&Anchor, PkiError> {
         let sig_oid = &cert.signature_algorithm.algorithm;
         // The signed copy of the algorithm must agree with the unsigned one (RFC 5280 §4.1.1.2).
         if cert.tbs_certificate.signature.algorithm != *sig_oid {
@@ -121,7 +154,7 @@ impl TrustAnchors {
         let mut last_err = PkiError::BadCertificateSignature;
         // Several anchors may share a subject (a renewed CA); any one verifying is enough.
         for anchor in issuers {
-            if now_ts > anchor.not_after {
+            if now.timestamp() > anchor.not_after {
                 last_err = PkiError::Expired(DateTime::from_timestamp(anchor.not_after, 0).unwrap_or(now));
                 continue;
             }
@@ -132,7 +165,7 @@ impl TrustAnchors {
                 _ => None,
             };
             match key {
-                Some(key) if key.verify_sig(tbs, signature).is_ok() => return VerifiedIdentity::from_parsed(der, cert),
+                Some(key) if key.verify_sig(tbs, signature).is_ok() => return Ok(anchor),
                 Some(_) => last_err = PkiError::BadCertificateSignature,
                 None => last_err = PkiError::UnsupportedAlgorithm(sig_oid.to_id_string()),
             }

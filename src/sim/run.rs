@@ -30,6 +30,13 @@ pub struct SimConfig {
     pub not_now_percent: u64,
     pub api_key: String,
     pub topic: String,
+    /// Prove identity with a TLS client certificate (one connection per device) instead of
+    /// signing every request (Mdm-Signature), as devices do unless their profile sets
+    /// SignMessage.
+    pub mtls: bool,
+    /// Pace device requests to this many per second (None: as fast as the server answers),
+    /// to measure latency at a given load rather than at saturation.
+    pub rate: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -58,8 +65,30 @@ pub enum SimError {
     Protocol(String),
 }
 
+/// Hands out send times `1/rate` apart: each request waits for its slot, so the offered load
+/// is the rate whatever the server's latency (up to the concurrency bound).
+struct Pacer {
+    interval: Duration,
+    next: Mutex<Instant>,
+}
+
+impl Pacer {
+    async fn wait(&self) {
+        let slot = match self.next.lock() {
+            Ok(mut next) => {
+                let slot = (*next).max(Instant::now());
+                *next = slot + self.interval;
+                slot
+            }
+            Err(_) => return,
+        };
+        tokio::time::sleep_until(slot.into()).await;
+    }
+}
+
 #[derive(Default)]
 struct Stats {
+    pacer: Option<Pacer>,
     latencies_us: Mutex<Vec<u64>>,
     acknowledged: AtomicU64,
     not_now: AtomicU64,
@@ -70,22 +99,32 @@ pub async fn run(config: &SimConfig, ca: &Ca) -> Result<SimReport, SimError> {
     let client = Client::new(&config.server, ca.cert_der())?;
     let devices: Vec<Arc<VirtualDevice>> = (0..config.devices)
         .map(|i| {
-            Ok(Arc::new(VirtualDevice::new(
-                i,
-                ca.issue_device_identity(&format!("sim-{i}"), KeyKind::EcdsaP256, 30)?,
-            )))
+            let identity = ca.issue_device_identity(&format!("sim-{i}"), KeyKind::EcdsaP256, 30)?;
+            Ok(Arc::new(VirtualDevice::new(i, identity)))
         })
         .collect::<Result<_, PkiError>>()?;
-    // Enrollment: Authenticate then TokenUpdate for every device.
-    let enrolled = stream::iter(devices.iter().cloned())
+    let clients: Vec<Option<Client>> = devices
+        .iter()
         .map(|d| {
-            let (client, topic) = (client.clone(), config.topic.clone());
+            let c = &d.identity;
+            config
+                .mtls
+                .then(|| Client::with_identity(&config.server, ca.cert_der(), &c.cert_der, &c.key_pkcs8_der))
+                .transpose()
+        })
+        .collect::<Result<_, _>>()?;
+    let channel = |i: usize| Channel {
+        client: clients[i].clone().unwrap_or_else(|| client.clone()),
+        sign: !config.mtls,
+    };
+    // Enrollment: Authenticate then TokenUpdate for every device.
+    let enrolled = stream::iter(devices.iter().cloned().enumerate())
+        .map(|(i, d)| {
+            let (channel, topic) = (channel(i), config.topic.clone());
             async move {
                 for body in [d.authenticate(&topic), d.token_update(&topic)] {
-                    let signature = d.sign(&body)?;
-                    let a = client
-                        .put("/mdm", CHECKIN, &[("Mdm-Signature", &signature)], body)
-                        .await?;
+                    let signature = if channel.sign { Some(d.sign(&body)?) } else { None };
+                    let a = channel.put(CHECKIN, signature.as_deref(), body).await?;
                     if !a.status.is_success() {
                         return Err(SimError::Protocol(format!(
                             "check-in answered {}: {}",
@@ -102,7 +141,14 @@ pub async fn run(config: &SimConfig, ca: &Ca) -> Result<SimReport, SimError> {
         .await;
     enrolled.into_iter().collect::<Result<Vec<_>, _>>()?;
 
-    let stats = Arc::new(Stats::default());
+    let pacer = config.rate.filter(|r| *r > 0.0).map(|r| Pacer {
+        interval: Duration::from_secs_f64(1.0 / r),
+        next: Mutex::new(Instant::now()),
+    });
+    let stats = Arc::new(Stats {
+        pacer,
+        ..Stats::default()
+    });
     let kinds = [
         "DeviceInformation",
         "SecurityInfo",
@@ -116,9 +162,9 @@ pub async fn run(config: &SimConfig, ca: &Ca) -> Result<SimReport, SimError> {
         let start = Instant::now();
         stream::iter(devices.iter().cloned().enumerate())
             .map(|(i, d)| {
-                let (client, stats) = (client.clone(), stats.clone());
+                let (channel, stats) = (channel(i), stats.clone());
                 let not_now = (i as u64 * 37 + round as u64 * 11) % 100 < config.not_now_percent;
-                async move { session(&client, &d, not_now, &stats).await }
+                async move { session(&channel, &d, not_now, &stats).await }
             })
             .buffer_unordered(config.concurrency)
             .for_each(|r| {
@@ -180,9 +226,10 @@ async fn enqueue_all(
 /// One command-channel session: Idle, then answer each command until the server has nothing
 /// more. With `not_now`, the first command is answered NotNow and picked up again by a new
 /// Idle, as a device does when it becomes able to run it.
-async fn session(client: &Client, device: &VirtualDevice, mut not_now: bool, stats: &Stats) -> Result<(), SimError> {
+async fn session(channel: &Channel, device: &VirtualDevice, mut not_now: bool, stats: &Stats) -> Result<(), SimError> {
     let (idle, idle_signature) = device.idle()?;
-    let mut next = send(client, idle.clone(), idle_signature.clone(), stats).await?;
+    let idle_signature = channel.sign.then_some(idle_signature);
+    let mut next = send(channel, idle.clone(), idle_signature.clone(), stats).await?;
     while let Some(command) = next {
         let (uuid, request_type, dict) = parse_command(&command).map_err(|e| SimError::Protocol(e.to_string()))?;
         let uuid = uuid.ok_or_else(|| SimError::Protocol("a command without CommandUUID".into()))?;
@@ -198,21 +245,27 @@ async fn session(client: &Client, device: &VirtualDevice, mut not_now: bool, sta
                 None => device.result(&uuid, "Error", Default::default()),
             }
         };
-        let signature = device.sign(&body)?;
-        next = send(client, body, signature, stats).await?;
+        let signature = if channel.sign { Some(device.sign(&body)?) } else { None };
+        next = send(channel, body, signature, stats).await?;
         if not_now && next.is_none() {
             not_now = false;
-            next = send(client, idle.clone(), idle_signature.clone(), stats).await?;
+            next = send(channel, idle.clone(), idle_signature.clone(), stats).await?;
         }
     }
     Ok(())
 }
 
 /// Sends a command-channel request; returns the next command, or None for the empty reply.
-async fn send(client: &Client, body: Vec<u8>, signature: String, stats: &Stats) -> Result<Option<Vec<u8>>, SimError> {
-    let a = client
-        .put("/mdm", COMMAND, &[("Mdm-Signature", &signature)], body)
-        .await?;
+async fn send(
+    channel: &Channel,
+    body: Vec<u8>,
+    signature: Option<String>,
+    stats: &Stats,
+) -> Result<Option<Vec<u8>>, SimError> {
+    if let Some(pacer) = &stats.pacer {
+        pacer.wait().await;
+    }
+    let a = channel.put(COMMAND, signature.as_deref(), body).await?;
     if let Ok(mut l) = stats.latencies_us.lock() {
         l.push(a.latency.as_micros() as u64);
     }
@@ -224,6 +277,31 @@ async fn send(client: &Client, body: Vec<u8>, signature: String, stats: &Stats) 
         )));
     }
     Ok((!a.body.is_empty()).then(|| a.body.to_vec()))
+}
+
+/// How one device reaches the server: its own mTLS connection, or the shared client with
+/// every request signed.
+struct Channel {
+    client: Client,
+    sign: bool,
+}
+
+impl Channel {
+    async fn put(
+        &self,
+        content_type: &str,
+        signature: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<super::client::Answer, ClientError> {
+        match signature {
+            Some(s) => {
+                self.client
+                    .put("/mdm", content_type, &[("Mdm-Signature", s)], body)
+                    .await
+            }
+            None => self.client.put("/mdm", content_type, &[], body).await,
+        }
+    }
 }
 
 fn report(devices: usize, stats: &Stats, busy: Duration) -> SimReport {

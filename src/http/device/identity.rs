@@ -24,6 +24,9 @@ pub struct DeviceAuth {
     /// SHA-256(header ‖ body) → identity: a device that resends a byte-identical signed body
     /// (its Idle poll) costs one hash, not a signature verification.
     verified: Mutex<HashMap<[u8; 32], VerifiedIdentity>>,
+    /// SHA-256(certificate DER) → identity, for mTLS: the chain was checked once, per
+    /// certificate, not on every request of a keep-alive connection.
+    leaves: Mutex<HashMap<[u8; 32], VerifiedIdentity>>,
 }
 
 impl DeviceAuth {
@@ -33,6 +36,7 @@ impl DeviceAuth {
             annal_issuer,
             insecure,
             verified: Mutex::new(HashMap::new()),
+            leaves: Mutex::new(HashMap::new()),
         }
     }
 
@@ -44,10 +48,18 @@ impl DeviceAuth {
         now: DateTime<Utc>,
     ) -> Result<Identity, DeviceError> {
         if let Some(leaf) = client_certificates.and_then(|c| c.first()) {
-            let verified = self
-                .anchors
-                .verify_leaf(leaf, now)
-                .map_err(|e| DeviceError::Identity(format!("client certificate refused: {e}")))?;
+            let key: [u8; 32] = Sha256::digest(leaf).into();
+            let verified = match cached(&self.leaves, &key, now) {
+                Some(hit) => hit,
+                None => {
+                    let v = self
+                        .anchors
+                        .verify_leaf(leaf, now)
+                        .map_err(|e| DeviceError::Identity(format!("client certificate refused: {e}")))?;
+                    remember(&self.leaves, key, v.clone());
+                    v
+                }
+            };
             return Ok(self.identity(verified, "mtls"));
         }
         if let Some(header) = signature {
@@ -81,18 +93,11 @@ impl DeviceAuth {
             .chain_update(body)
             .finalize()
             .into();
-        if let Some(hit) = self.verified.lock().ok().and_then(|c| c.get(&key).cloned()) {
-            if hit.not_after > now {
-                return Ok(hit);
-            }
+        if let Some(hit) = cached(&self.verified, &key, now) {
+            return Ok(hit);
         }
         let verified = verify_mdm_signature(header, body, &self.anchors, now).map_err(signature_error)?;
-        if let Ok(mut cache) = self.verified.lock() {
-            if cache.len() >= CACHE_LIMIT {
-                cache.clear();
-            }
-            cache.insert(key, verified.clone());
-        }
+        remember(&self.verified, key, verified.clone());
         Ok(verified)
     }
 
@@ -104,6 +109,29 @@ impl DeviceAuth {
             proof,
             issued_by_annal,
         }
+    }
+}
+
+/// A cached identity, while its certificate is still valid.
+fn cached(
+    cache: &Mutex<HashMap<[u8; 32], VerifiedIdentity>>,
+    key: &[u8; 32],
+    now: DateTime<Utc>,
+) -> Option<VerifiedIdentity> {
+    cache
+        .lock()
+        .ok()?
+        .get(key)
+        .filter(|v| v.not_before <= now && now < v.not_after)
+        .cloned()
+}
+
+fn remember(cache: &Mutex<HashMap<[u8; 32], VerifiedIdentity>>, key: [u8; 32], identity: VerifiedIdentity) {
+    if let Ok(mut cache) = cache.lock() {
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(key, identity);
     }
 }
 
