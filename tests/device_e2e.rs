@@ -291,3 +291,30 @@ async fn mtls_identity_bootstrap_token_and_declined_messages() {
         .iter()
         .all(|e| !String::from_utf8_lossy(e.raw.as_deref().unwrap_or_default()).contains("bt-secret")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_proxy_plain_http_with_signatures() {
+    let server = Server::start(&["--behind-proxy"]).await;
+    assert!(server.base.starts_with("http://"));
+    let client = server.client();
+    let d = device(&server, 4);
+    enroll(&client, &d).await;
+    assert_eq!(signed(&client, &d, COMMAND, d.idle().unwrap().0).await.0, 200);
+    // Without a TLS client certificate to fall back on, an unsigned request is refused.
+    let unsigned = client.put("/mdm", COMMAND, &[], d.idle().unwrap().0).await.unwrap();
+    assert_eq!(unsigned.status.as_u16(), 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identities_from_a_configured_external_ca_are_accepted() {
+    let external_dir = tempfile::tempdir().unwrap();
+    let external = annal::pki::Ca::load_or_init(external_dir.path()).unwrap();
+    let pem = external_dir.path().join("ca.pem");
+    let server = Server::start(&["--external-ca", pem.to_str().unwrap()]).await;
+    let client = server.client();
+    let d = VirtualDevice::new(5, external.issue_device_identity("ext-5", KeyKind::EcdsaP256, 30).unwrap());
+    enroll(&client, &d).await;
+    let events = store_of(&server).await.read_stream(&format!("enrollment-{}", d.udid), 1, 10).await.unwrap();
+    let bound = events.iter().find(|e| e.event_type == "IdentityBound").unwrap();
+    assert!(String::from_utf8_lossy(&bound.data).contains("ext-5"));
+}
