@@ -7,10 +7,7 @@ mod common;
 use annal::pki::{KeyKind, MdmDigest};
 use annal::sim::{run, Client, SimConfig, VirtualDevice};
 use annal::store::{open, EventStore};
-use common::server::Server;
-
-const CHECKIN: &str = "application/x-apple-aspen-mdm-checkin";
-const COMMAND: &str = "application/x-apple-aspen-mdm";
+use common::server::{signed, Server, CHECKIN, COMMAND};
 
 async fn store_of(server: &Server) -> std::sync::Arc<dyn EventStore> {
     open(&server.store_url.parse().unwrap()).await.unwrap()
@@ -26,15 +23,6 @@ fn device(server: &Server, index: usize) -> VirtualDevice {
         .issue_device_identity(&format!("dev-{index}"), KeyKind::EcdsaP256, 30)
         .unwrap();
     VirtualDevice::new(index, identity)
-}
-
-async fn signed(client: &Client, d: &VirtualDevice, content_type: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
-    let signature = d.sign(&body).unwrap();
-    let a = client
-        .put("/mdm", content_type, &[("Mdm-Signature", &signature)], body)
-        .await
-        .unwrap();
-    (a.status.as_u16(), a.body.to_vec())
 }
 
 async fn enroll(client: &Client, d: &VirtualDevice) {
@@ -312,9 +300,16 @@ async fn identities_from_a_configured_external_ca_are_accepted() {
     let pem = external_dir.path().join("ca.pem");
     let server = Server::start(&["--external-ca", pem.to_str().unwrap()]).await;
     let client = server.client();
-    let d = VirtualDevice::new(5, external.issue_device_identity("ext-5", KeyKind::EcdsaP256, 30).unwrap());
+    let d = VirtualDevice::new(
+        5,
+        external.issue_device_identity("ext-5", KeyKind::EcdsaP256, 30).unwrap(),
+    );
     enroll(&client, &d).await;
-    let events = store_of(&server).await.read_stream(&format!("enrollment-{}", d.udid), 1, 10).await.unwrap();
+    let events = store_of(&server)
+        .await
+        .read_stream(&format!("enrollment-{}", d.udid), 1, 10)
+        .await
+        .unwrap();
     let bound = events.iter().find(|e| e.event_type == "IdentityBound").unwrap();
     assert!(String::from_utf8_lossy(&bound.data).contains("ext-5"));
 }

@@ -8,19 +8,7 @@ use annal::pki::KeyKind;
 use annal::sim::{encode, Client, VirtualDevice};
 use annal::store::EventStore;
 use annal::store::PostgresStore;
-use common::server::Server;
-
-const CHECKIN: &str = "application/x-apple-aspen-mdm-checkin";
-const COMMAND: &str = "application/x-apple-aspen-mdm";
-
-async fn send(client: &Client, d: &VirtualDevice, content_type: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
-    let signature = d.sign(&body).unwrap();
-    let a = client
-        .put("/mdm", content_type, &[("Mdm-Signature", &signature)], body)
-        .await
-        .unwrap();
-    (a.status.as_u16(), a.body.to_vec())
-}
+use common::server::{signed as send, Server, CHECKIN, COMMAND};
 
 fn command_uuid(body: &[u8]) -> String {
     annal::mdm::parse_command(body).unwrap().0.unwrap()

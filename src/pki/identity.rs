@@ -91,7 +91,11 @@ pub struct VerifiedIdentity {
 impl VerifiedIdentity {
     /// Describes an already parsed certificate; `der` must be the bytes `cert` was parsed from
     /// and `fingerprint` their SHA-256.
-    pub(crate) fn from_parsed(der: &[u8], cert: &X509Certificate<'_>, fingerprint: &[u8; 32]) -> Result<Self, PkiError> {
+    pub(crate) fn from_parsed(
+        der: &[u8],
+        cert: &X509Certificate<'_>,
+        fingerprint: &[u8; 32],
+    ) -> Result<Self, PkiError> {
         let validity = cert.validity();
         Ok(Self {
             cert_der: der.to_vec(),

@@ -68,11 +68,16 @@ pub fn verify_mdm_signature(
         }
         None => body,
     };
-    // Trust before the signature: an unknown certificate is refused without public-key work,
-    // and a known one comes with its key already parsed (leaf_cache.rs).
-    let leaf = anchors.trusted_leaf(cert_der, &cert, now).map_err(SignatureError::Untrusted)?;
-    let key = leaf.public_key(scheme, digest).ok_or_else(|| unsupported(&info.signature_algorithm.oid))?;
-    key.verify_sig(message, info.signature.as_bytes()).map_err(|_| SignatureError::BadSignature)?;
+    // Trust before the signature: an untrusted certificate is refused before any work on the
+    // message signature, and a trusted one comes with its key already parsed (leaf_cache.rs).
+    let leaf = anchors
+        .trusted_leaf(cert_der, &cert, now)
+        .map_err(SignatureError::Untrusted)?;
+    let key = leaf
+        .public_key(scheme, digest)
+        .ok_or_else(|| unsupported(&info.signature_algorithm.oid))?;
+    key.verify_sig(message, info.signature.as_bytes())
+        .map_err(|_| SignatureError::BadSignature)?;
     Ok(leaf.identity.clone())
 }
 

@@ -23,6 +23,8 @@ mod interop_tests;
 mod signature_tests;
 #[cfg(test)]
 mod test_support;
+#[cfg(test)]
+mod trust_tests;
 
 use std::path::PathBuf;
 

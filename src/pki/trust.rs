@@ -53,7 +53,10 @@ impl TrustAnchors {
             return Err(PkiError::NoAnchors);
         }
         let anchors = ca_ders.into_iter().map(Anchor::new).collect::<Result<_, _>>()?;
-        Ok(Self { anchors, cache: LeafCache::default() })
+        Ok(Self {
+            anchors,
+            cache: LeafCache::default(),
+        })
     }
 
     /// Anchors from every `CERTIFICATE` block of a PEM file (an external CA bundle).
@@ -75,6 +78,12 @@ impl TrustAnchors {
     pub fn merged(mut self, other: TrustAnchors) -> Self {
         self.anchors.extend(other.anchors);
         self
+    }
+
+    /// Number of memoized leaves (tests check what gets cached).
+    #[cfg(test)]
+    pub(crate) fn cached_leaves(&self) -> usize {
+        self.cache.len()
     }
 
     /// DER of every anchor, in order (for the enrollment profile's CA payloads).
@@ -109,7 +118,9 @@ impl TrustAnchors {
     }
 
     fn cached(&self, fingerprint: &[u8; 32], now: DateTime<Utc>) -> Result<Option<Arc<TrustedLeaf>>, PkiError> {
-        let Some(leaf) = self.cache.get(fingerprint) else { return Ok(None) };
+        let Some(leaf) = self.cache.get(fingerprint) else {
+            return Ok(None);
+        };
         leaf.check_time(now)?;
         Ok(Some(leaf))
     }
@@ -122,7 +133,11 @@ impl TrustAnchors {
         now: DateTime<Utc>,
     ) -> Result<Arc<TrustedLeaf>, PkiError> {
         let validity = cert.validity();
-        check_validity(asn1_to_chrono(validity.not_before)?, asn1_to_chrono(validity.not_after)?, now)?;
+        check_validity(
+            asn1_to_chrono(validity.not_before)?,
+            asn1_to_chrono(validity.not_after)?,
+            now,
+        )?;
         let anchor = self.issuing_anchor(cert, now)?;
         let identity = VerifiedIdentity::from_parsed(der, cert, &fingerprint)?;
         let spki = cert.public_key();
@@ -200,97 +215,5 @@ impl Anchor {
             not_after,
             verifiers,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::pki::test_support::{anchors, identity, other_ca};
-    use crate::pki::KeyKind;
-
-    #[test]
-    fn accepts_leaves_of_both_key_kinds() {
-        for kind in [KeyKind::Rsa2048, KeyKind::EcdsaP256] {
-            let id = identity(kind);
-            let verified = anchors().verify_leaf(&id.cert_der, Utc::now()).expect("trusted");
-            assert_eq!(verified.cert_der, id.cert_der);
-            assert_eq!(
-                verified.fingerprint_sha256,
-                crate::pki::fingerprint_sha256(&id.cert_der)
-            );
-            assert_eq!(verified.fingerprint_sha256.len(), 64);
-            assert_eq!(verified.subject, format!("CN=device-{kind:?}"));
-            assert_eq!(verified.issuer, "CN=Annal CA, O=Annal");
-            assert_eq!(verified.serial_hex.len(), 32);
-            let info = verified.to_certificate_info();
-            assert_eq!(
-                (info.not_before, info.not_after),
-                (verified.not_before, verified.not_after)
-            );
-        }
-    }
-
-    #[test]
-    fn refuses_other_ca_expired_and_future_certificates() {
-        let foreign = other_ca()
-            .issue_device_identity("intruder", KeyKind::EcdsaP256, 30)
-            .expect("issue");
-        // Same subject name as Annal's CA, different key: the signature check catches it.
-        let err = anchors().verify_leaf(&foreign.cert_der, Utc::now()).err();
-        assert!(matches!(err, Some(PkiError::BadCertificateSignature)), "{err:?}");
-
-        let leaf = &identity(KeyKind::EcdsaP256).cert_der;
-        let later = Utc::now() + chrono::Duration::days(400);
-        assert!(matches!(anchors().verify_leaf(leaf, later), Err(PkiError::Expired(_))));
-        let earlier = Utc::now() - chrono::Duration::days(1);
-        assert!(matches!(
-            anchors().verify_leaf(leaf, earlier),
-            Err(PkiError::NotYetValid(_))
-        ));
-    }
-
-    #[test]
-    fn refuses_unknown_issuers_and_tampering() {
-        let leaf = &identity(KeyKind::Rsa2048).cert_der;
-        // An anchor set whose only member is some other certificate: nobody issued the leaf.
-        let wrong = TrustAnchors::new(vec![identity(KeyKind::EcdsaP256).cert_der.clone()]).expect("anchors");
-        assert!(matches!(
-            wrong.verify_leaf(leaf, Utc::now()),
-            Err(PkiError::UnknownIssuer(_))
-        ));
-
-        let mut tampered = leaf.clone();
-        let last = tampered.len() - 1;
-        tampered[last] ^= 0x01; // inside the signature value
-        assert!(matches!(
-            anchors().verify_leaf(&tampered, Utc::now()),
-            Err(PkiError::BadCertificateSignature)
-        ));
-        assert!(matches!(
-            anchors().verify_leaf(b"junk", Utc::now()),
-            Err(PkiError::Certificate(_))
-        ));
-    }
-
-    #[test]
-    fn loads_anchors_from_pem_and_merges() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("external.pem");
-        std::fs::write(&path, other_ca().cert_pem()).expect("write");
-        let external = TrustAnchors::from_pem_file(&path).expect("load");
-        let foreign = other_ca()
-            .issue_device_identity("external", KeyKind::Rsa2048, 30)
-            .expect("issue");
-        let both = anchors().merged(external);
-        assert_eq!(both.cert_ders().count(), 2);
-        both.verify_leaf(&foreign.cert_der, Utc::now())
-            .expect("external CA trusted");
-        both.verify_leaf(&identity(KeyKind::EcdsaP256).cert_der, Utc::now())
-            .expect("Annal CA trusted");
-
-        std::fs::write(&path, "no certificates here").expect("write");
-        assert!(matches!(TrustAnchors::from_pem_file(&path), Err(PkiError::NoAnchors)));
-        assert!(matches!(TrustAnchors::new(vec![]), Err(PkiError::NoAnchors)));
     }
 }

@@ -10,7 +10,8 @@ pub struct VirtualDevice {
     pub udid: String,
     pub serial: String,
     pub identity: DeviceIdentity,
-    /// Every tenth device signs with SHA-1, as older devices do; the rest SHA-256.
+    /// SHA-256: aws-lc-rs signs RSA only with SHA-2, so the simulator cannot send SHA-1
+    /// signatures; the server's SHA-1 support is tested with openssl-made signatures.
     pub digest: MdmDigest,
     /// The Idle body is the same on every poll: its signature is reused, as the load
     /// generator must stay cheap beside the server on two cores.
@@ -23,11 +24,7 @@ impl VirtualDevice {
             udid: format!("0000SIM0-{index:016X}"),
             serial: format!("SIM{index:09}"),
             identity,
-            digest: if index % 10 == 9 {
-                MdmDigest::Sha1
-            } else {
-                MdmDigest::Sha256
-            },
+            digest: MdmDigest::Sha256,
             idle: Mutex::new(None),
         }
     }

@@ -99,7 +99,13 @@ pub async fn run(config: &SimConfig, ca: &Ca) -> Result<SimReport, SimError> {
     let client = Client::new(&config.server, ca.cert_der())?;
     let devices: Vec<Arc<VirtualDevice>> = (0..config.devices)
         .map(|i| {
-            let identity = ca.issue_device_identity(&format!("sim-{i}"), KeyKind::EcdsaP256, 30)?;
+            // Every tenth device has an RSA identity, the rest ECDSA, as a mixed fleet would.
+            let kind = if i % 10 == 9 {
+                KeyKind::Rsa2048
+            } else {
+                KeyKind::EcdsaP256
+            };
+            let identity = ca.issue_device_identity(&format!("sim-{i}"), kind, 30)?;
             Ok(Arc::new(VirtualDevice::new(i, identity)))
         })
         .collect::<Result<_, PkiError>>()?;

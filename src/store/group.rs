@@ -24,6 +24,29 @@ pub struct AppendRequest {
     pub reply: oneshot::Sender<Result<AppendResult, StoreError>>,
 }
 
+/// Hands an append to a backend's writer (`send` returns false when the writer is gone) and
+/// waits for its answer, which comes after the group's commit.
+pub async fn submit(
+    stream: &str,
+    expected: ExpectedVersion,
+    events: Vec<NewEvent>,
+    send: impl FnOnce(AppendRequest) -> bool,
+) -> Result<AppendResult, StoreError> {
+    super::check_append_input(stream, &events)?;
+    let (reply, answer) = oneshot::channel();
+    if !send(AppendRequest {
+        stream: stream.to_string(),
+        expected,
+        events,
+        reply,
+    }) {
+        return Err(StoreError::Unavailable("the store's writer has stopped".into()));
+    }
+    answer
+        .await
+        .map_err(|_| StoreError::Unavailable("the store's writer dropped the append".into()))?
+}
+
 /// What the committed log already holds, as the backend can tell it.
 pub trait LogLookup {
     fn existing(&mut self, ids: &[Uuid]) -> Result<Vec<Existing>, StoreError>;

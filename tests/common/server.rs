@@ -99,3 +99,21 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+pub const CHECKIN: &str = "application/x-apple-aspen-mdm-checkin";
+pub const COMMAND: &str = "application/x-apple-aspen-mdm";
+
+/// Sends `body` to `/mdm` signed by `device`; returns the status and the reply body.
+pub async fn signed(
+    client: &Client,
+    device: &annal::sim::VirtualDevice,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, Vec<u8>) {
+    let signature = device.sign(&body).unwrap();
+    let a = client
+        .put("/mdm", content_type, &[("Mdm-Signature", &signature)], body)
+        .await
+        .unwrap();
+    (a.status.as_u16(), a.body.to_vec())
+}

@@ -153,18 +153,7 @@ fn decide_device(
             // A new generation: the previous one's queue is cancelled, as events.
             e.generation = s.generation + 1;
             let generation = e.generation;
-            let pending: Vec<String> = s.queue.iter().map(|p| p.command_uuid.clone()).collect();
-            out.push(s, e, raw);
-            for command_uuid in pending {
-                out.push(
-                    s,
-                    CommandCancelled {
-                        command_uuid,
-                        reason: CancelReason::Reenrolled,
-                    },
-                    None,
-                );
-            }
+            end_queue(s, out, e, raw, CancelReason::Reenrolled);
             out.push(
                 s,
                 IdentityBound {
@@ -180,18 +169,7 @@ fn decide_device(
             Reply::Empty
         }
         DeviceInput::CheckOut(e) => {
-            let pending: Vec<String> = s.queue.iter().map(|p| p.command_uuid.clone()).collect();
-            out.push(s, e, raw);
-            for command_uuid in pending {
-                out.push(
-                    s,
-                    CommandCancelled {
-                        command_uuid,
-                        reason: CancelReason::CheckedOut,
-                    },
-                    None,
-                );
-            }
+            end_queue(s, out, e, raw, CancelReason::CheckedOut);
             Reply::Empty
         }
         DeviceInput::UserAuthenticate(e) => {
@@ -258,6 +236,22 @@ fn decide_device(
         } => report(s, out, status, command_uuid, error_chain, device, identity, raw, now),
     };
     out.reply = Some(reply);
+}
+
+/// Records `event`, then cancels every command that was pending before it: a new generation
+/// or a checkout ends the queue, and the log says why for each command.
+fn end_queue(
+    s: &mut Enrollment,
+    out: &mut Outcome,
+    event: impl Into<Event>,
+    raw: Option<Vec<u8>>,
+    reason: CancelReason,
+) {
+    let pending: Vec<String> = s.queue.iter().map(|p| p.command_uuid.clone()).collect();
+    out.push(s, event, raw);
+    for command_uuid in pending {
+        out.push(s, CommandCancelled { command_uuid, reason }, None);
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -14,11 +14,11 @@ mod writer;
 use annal_schemas::{NewEvent, RecordedEvent};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_postgres::NoTls;
 
-use super::group::AppendRequest;
-use super::{check_append_input, AppendResult, Capabilities, EventStore, ExpectedVersion, Head, StoreError};
+use super::group::{submit, AppendRequest};
+use super::{AppendResult, Capabilities, EventStore, ExpectedVersion, Head, StoreError};
 
 pub struct PostgresStore {
     pool: Pool,
@@ -29,9 +29,17 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects, applies migrations and starts the writer and the LISTEN task.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let config: tokio_postgres::Config = url
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Invalid(format!("PostgreSQL URL: {e}")))?;
+        // A prepared statement's generic plan is fixed from the statistics of the moment it is
+        // made: made while the log is empty (where a sequential scan is cheapest), it would stay
+        // in use as the log grows. Custom plans are made per execution from the actual values.
+        let options = format!(
+            "{} -c plan_cache_mode=force_custom_plan",
+            config.get_options().unwrap_or_default()
+        );
+        config.options(options.trim());
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -67,20 +75,7 @@ impl EventStore for PostgresStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        check_append_input(stream, &events)?;
-        let (reply, answer) = oneshot::channel();
-        let request = AppendRequest {
-            stream: stream.to_string(),
-            expected,
-            events,
-            reply,
-        };
-        self.requests
-            .send(request)
-            .map_err(|_| StoreError::Unavailable("the writer task has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("the writer task dropped the append".into()))?
+        submit(stream, expected, events, |request| self.requests.send(request).is_ok()).await
     }
 
     async fn read_stream(
@@ -119,29 +114,20 @@ impl EventStore for PostgresStore {
 /// Creates `schema` (if needed) in the database at `base_url` and returns a URL whose
 /// connections use it: how tests and benchmarks get a log of their own in a shared database.
 pub async fn url_with_new_schema(base_url: &str, schema: &str) -> Result<String, StoreError> {
-    if !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(StoreError::Invalid(format!(
-            "schema name {schema:?}: use letters, digits and _"
-        )));
-    }
-    let config: tokio_postgres::Config = base_url
-        .parse()
-        .map_err(|e| StoreError::Invalid(format!("PostgreSQL URL: {e}")))?;
-    let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
-    let driver = tokio::spawn(connection);
-    client
-        .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-        .await
-        .map_err(pg)?;
-    drop(client);
-    let _ = driver.await;
+    schema_statement(base_url, schema, "CREATE SCHEMA IF NOT EXISTS").await?;
     let separator = if base_url.contains('?') { '&' } else { '?' };
     Ok(format!("{base_url}{separator}options=-c%20search_path%3D{schema}"))
 }
 
 /// Drops a schema made by [`url_with_new_schema`], with everything in it.
 pub async fn drop_schema(base_url: &str, schema: &str) -> Result<(), StoreError> {
-    if !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+    schema_statement(base_url, schema, "DROP SCHEMA IF EXISTS").await
+}
+
+/// Runs `<statement> <schema>` (plus CASCADE for a drop) on a connection of its own.
+async fn schema_statement(base_url: &str, schema: &str, statement: &str) -> Result<(), StoreError> {
+    // The name goes into SQL text (DDL takes no parameters): allow only a plain identifier.
+    if schema.is_empty() || !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(StoreError::Invalid(format!(
             "schema name {schema:?}: use letters, digits and _"
         )));
@@ -151,8 +137,9 @@ pub async fn drop_schema(base_url: &str, schema: &str) -> Result<(), StoreError>
         .map_err(|e| StoreError::Invalid(format!("PostgreSQL URL: {e}")))?;
     let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
     let driver = tokio::spawn(connection);
+    let cascade = if statement.starts_with("DROP") { " CASCADE" } else { "" };
     client
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .batch_execute(&format!("{statement} {schema}{cascade}"))
         .await
         .map_err(pg)?;
     drop(client);

@@ -13,10 +13,10 @@ use std::sync::{Arc, Mutex};
 use annal_schemas::{NewEvent, RecordedEvent};
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
-use super::group::AppendRequest;
-use super::{check_append_input, AppendResult, Capabilities, EventStore, ExpectedVersion, Head, StoreError};
+use super::group::{submit, AppendRequest};
+use super::{AppendResult, Capabilities, EventStore, ExpectedVersion, Head, StoreError};
 use writer::Writer;
 
 pub struct SqliteStore {
@@ -83,20 +83,7 @@ impl EventStore for SqliteStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        check_append_input(stream, &events)?;
-        let (reply, answer) = oneshot::channel();
-        let request = AppendRequest {
-            stream: stream.to_string(),
-            expected,
-            events,
-            reply,
-        };
-        self.requests
-            .send(request)
-            .map_err(|_| unavailable("the writer thread has stopped"))?;
-        answer
-            .await
-            .map_err(|_| unavailable("the writer thread dropped the append"))?
+        submit(stream, expected, events, |request| self.requests.send(request).is_ok()).await
     }
 
     async fn read_stream(
