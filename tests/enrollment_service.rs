@@ -130,3 +130,50 @@ async fn a_stale_node_catches_up_instead_of_deciding_on_old_state() {
     );
     assert!(stream.iter().all(|e| e.correlation_id.is_some()));
 }
+
+/// A node that cached "unknown enrollment" must not keep refusing a device that has since
+/// enrolled through another node.
+#[tokio::test]
+async fn a_refusal_is_rechecked_against_the_log() {
+    let backend = common::sqlite();
+    let (node1, node2) = (
+        Enrollments::new(backend.store.clone()),
+        Enrollments::new(backend.store.clone()),
+    );
+    let idle = || {
+        device(DeviceInput::Report {
+            status: ReportStatus::Idle,
+            command_uuid: None,
+            error_chain: Vec::new(),
+        })
+    };
+    // Node 1 sees the device before it enrolled, and refuses it.
+    assert!(node1.handle("U1", idle(), "fp", Utc::now()).await.is_err());
+    // The device enrolls through node 2.
+    let dev = DeviceRef {
+        udid: Some("U1".into()),
+        ..Default::default()
+    };
+    let auth = Authenticate {
+        device: dev,
+        identity: who(),
+        topic: "t".into(),
+        generation: 0,
+        serial_number: None,
+        imei: None,
+        meid: None,
+        os_version: None,
+        build_version: None,
+        product_name: None,
+        device_name: None,
+        model: None,
+        model_name: None,
+    };
+    node2
+        .handle("U1", device(DeviceInput::Authenticate(auth)), "fp", Utc::now())
+        .await
+        .unwrap();
+    // Node 1 now serves it.
+    let outcome = node1.handle("U1", idle(), "fp", Utc::now()).await.unwrap();
+    assert_eq!(outcome.reply, Some(Reply::Empty));
+}

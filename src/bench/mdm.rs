@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::cpu::{cpu_of_processes_named, process_cpu};
 use crate::pki::Ca;
-use crate::sim::{run, Client, SimConfig, SimError, SimReport};
+use crate::sim::{issue_devices, run_devices, Client, SimConfig, SimError, SimReport};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MdmBenchResult {
@@ -75,11 +75,13 @@ pub async fn run_mdm(
         .trim()
         .to_string();
     let ca = Ca::load_or_init(&data_dir.join("ca"))?;
+    // Key generation is the simulator's set-up, not load: done before the clocks start.
+    let devices = issue_devices(config.devices, &ca)?;
 
     let pid = server.0.id();
     let (server_before, db_before) = (process_cpu(pid).unwrap_or_default(), cpu_of_processes_named("postgres"));
     let self_before = process_cpu(std::process::id()).unwrap_or_default();
-    let sim = run(&config, &ca).await?;
+    let sim = run_devices(&config, &ca, devices).await?;
     let server_cpu = process_cpu(pid).unwrap_or_default().saturating_sub(server_before);
     let db_cpu = cpu_of_processes_named("postgres").saturating_sub(db_before);
     let self_cpu = process_cpu(std::process::id())

@@ -91,7 +91,7 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
             args.insecure_accept_unsigned_devices,
         )),
         data_key: Arc::new(data_key),
-        admin: Arc::new(AdminAuth::new(&admin_key)),
+        admin: Arc::new(AdminAuth::new(&admin_key).map_err(anyhow::Error::msg)?),
     };
     let app = router(state, args.max_body_bytes);
     if args.behind_proxy {

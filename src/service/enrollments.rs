@@ -87,10 +87,20 @@ impl Enrollments {
             }
         };
         for _ in 0..MAX_ATTEMPTS {
-            let outcome = decide(&current.state, input.clone(), now)?;
-            if outcome.events.is_empty() {
-                return Ok(outcome);
+            let decided = decide(&current.state, input.clone(), now);
+            // A refusal, or an answer that appends nothing, is not checked by an append: on a
+            // shared log another node may have moved the enrollment on (an Authenticate, a new
+            // identity). Trust it only once the cache has caught up with the log.
+            let appends_nothing = decided.as_ref().map_or(true, |o| o.events.is_empty());
+            if appends_nothing {
+                let fresh = self.catch_up(&stream, current.clone()).await?;
+                if fresh.version != current.version {
+                    current = fresh;
+                    continue;
+                }
+                return Ok(decided?);
             }
+            let outcome = decided?;
             let events: Vec<NewEvent> = outcome
                 .events
                 .iter()

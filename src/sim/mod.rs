@@ -10,4 +10,4 @@ mod run;
 
 pub use client::{Client, ClientError};
 pub use device::{encode, VirtualDevice};
-pub use run::{run, SimConfig, SimError, SimReport};
+pub use run::{issue_devices, run, run_devices, SimConfig, SimError, SimReport};

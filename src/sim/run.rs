@@ -95,9 +95,10 @@ struct Stats {
     errors: AtomicU64,
 }
 
-pub async fn run(config: &SimConfig, ca: &Ca) -> Result<SimReport, SimError> {
-    let client = Client::new(&config.server, ca.cert_der())?;
-    let devices: Vec<Arc<VirtualDevice>> = (0..config.devices)
+/// Issues one identity per device from `ca` (kept apart from `run_devices` so a benchmark can
+/// leave key generation out of what it measures).
+pub fn issue_devices(count: usize, ca: &Ca) -> Result<Vec<Arc<VirtualDevice>>, SimError> {
+    (0..count)
         .map(|i| {
             // Every tenth device has an RSA identity, the rest ECDSA, as a mixed fleet would.
             let kind = if i % 10 == 9 {
@@ -108,7 +109,17 @@ pub async fn run(config: &SimConfig, ca: &Ca) -> Result<SimReport, SimError> {
             let identity = ca.issue_device_identity(&format!("sim-{i}"), kind, 30)?;
             Ok(Arc::new(VirtualDevice::new(i, identity)))
         })
-        .collect::<Result<_, PkiError>>()?;
+        .collect()
+}
+
+pub async fn run(config: &SimConfig, ca: &Ca) -> Result<SimReport, SimError> {
+    let devices = issue_devices(config.devices, ca)?;
+    run_devices(config, ca, devices).await
+}
+
+/// Enrolls `devices`, then runs the command rounds.
+pub async fn run_devices(config: &SimConfig, ca: &Ca, devices: Vec<Arc<VirtualDevice>>) -> Result<SimReport, SimError> {
+    let client = Client::new(&config.server, ca.cert_der())?;
     let clients: Vec<Option<Client>> = devices
         .iter()
         .map(|d| {

@@ -97,7 +97,7 @@ pub fn decide(state: &Enrollment, input: Input, now: DateTime<Utc>) -> Result<Ou
             let creates_channel = matches!(*input, DeviceInput::Authenticate(_))
                 || (matches!(*input, DeviceInput::UserAuthenticate(_)) && state.phase == Phase::Unknown);
             if !creates_channel {
-                check_identity(state, &identity, &mut scratch, &mut out)?;
+                check_identity(state, &identity, &device, &mut scratch, &mut out)?;
             }
             decide_device(&mut scratch, &mut out, *input, device, identity, raw, now);
         }
@@ -106,10 +106,11 @@ pub fn decide(state: &Enrollment, input: Input, now: DateTime<Utc>) -> Result<Ou
 }
 
 /// Every message but Authenticate must come from the bound identity, or from a renewal Annal's
-/// CA issued for the same subject (recorded as a rotation).
+/// CA issued for the same subject naming this device (recorded as a rotation).
 fn check_identity(
     state: &Enrollment,
     identity: &Identity,
+    device: &DeviceRef,
     scratch: &mut Enrollment,
     out: &mut Outcome,
 ) -> Result<(), Refusal> {
@@ -123,7 +124,17 @@ fn check_identity(
     if bound.fingerprint_sha256 == presented.fingerprint_sha256 {
         return Ok(());
     }
-    if identity.issued_by_annal && bound.subject == presented.subject && bound.issuer == presented.issuer {
+    // A renewal must name this device: SCEP profiles often give every device the same subject,
+    // so a shared subject alone would let one device take over another's enrollment.
+    let names_device = [device.udid.as_deref(), device.enrollment_id.as_deref()]
+        .into_iter()
+        .flatten()
+        .any(|id| !id.is_empty() && presented.subject.contains(id));
+    if identity.issued_by_annal
+        && names_device
+        && bound.subject == presented.subject
+        && bound.issuer == presented.issuer
+    {
         let rotated = IdentityRotated {
             previous_fingerprint_sha256: bound.fingerprint_sha256.clone(),
             certificate: presented.clone(),
@@ -364,6 +375,22 @@ fn decide_admin(s: &mut Enrollment, out: &mut Outcome, input: AdminInput) -> Res
             reason,
             expires_at,
         } => {
+            // The same CommandUUID twice in one queue would make one answer complete both.
+            if s.pending(&command_uuid).is_some() {
+                out.reply = Some(Reply::Queued {
+                    command_uuid,
+                    duplicate: true,
+                });
+                return Ok(());
+            }
+            // The same CommandUUID twice in one queue would make one answer complete both.
+            if s.pending(&command_uuid).is_some() {
+                out.reply = Some(Reply::Queued {
+                    command_uuid,
+                    duplicate: true,
+                });
+                return Ok(());
+            }
             if let Some(existing) = idempotency_key.as_ref().and_then(|k| s.idempotency.get(k)) {
                 out.reply = Some(Reply::Queued {
                     command_uuid: existing.clone(),

@@ -26,7 +26,7 @@ fn cert(fingerprint: &str, subject: &str) -> CertificateInfo {
 
 fn identity(fingerprint: &str) -> Identity {
     Identity {
-        certificate: cert(fingerprint, "CN=device-1"),
+        certificate: cert(fingerprint, "CN=UDID-1"),
         proof: "mdm-signature",
         issued_by_annal: true,
     }
@@ -217,10 +217,23 @@ fn a_renewal_from_annals_ca_for_the_same_subject_is_a_rotation() {
     let out = decide(&state, idle.clone(), t0()).unwrap();
     assert_eq!(types(&out), vec!["IdentityRotated", "Idle"]);
     // The same subject from another CA is not a renewal Annal can vouch for.
-    if let Input::Device { identity, .. } = &mut idle {
+    let mut foreign = idle.clone();
+    if let Input::Device { identity, .. } = &mut foreign {
         identity.issued_by_annal = false;
     }
-    assert_eq!(decide(&state, idle, t0()).unwrap_err(), Refusal::IdentityMismatch);
+    assert_eq!(decide(&state, foreign, t0()).unwrap_err(), Refusal::IdentityMismatch);
+    // Nor is a certificate whose subject does not name this device, even one shared by all
+    // devices of a profile.
+    let mut auth = authenticate("A");
+    if let Input::Device { identity, .. } = &mut auth {
+        identity.certificate = cert("A", "CN=MDM Device");
+    }
+    let shared = given(vec![auth, token_update("A")]);
+    let mut other = report(ReportStatus::Idle, None);
+    if let Input::Device { identity, .. } = &mut other {
+        identity.certificate = cert("OTHER", "CN=MDM Device");
+    }
+    assert_eq!(decide(&shared, other, t0()).unwrap_err(), Refusal::IdentityMismatch);
 }
 
 #[test]
@@ -384,6 +397,16 @@ fn check_out_ends_the_enrollment_and_cancels_its_queue() {
 fn enqueue_is_idempotent_on_its_key_and_cancel_needs_a_pending_command() {
     let state = given([enrolled(), vec![enqueue("c1", Some("k"), None)]].concat());
     let out = decide(&state, enqueue("c9", Some("k"), None), t0()).unwrap();
+    assert!(out.events.is_empty());
+    assert_eq!(
+        out.reply,
+        Some(Reply::Queued {
+            command_uuid: "c1".into(),
+            duplicate: true
+        })
+    );
+    // Without a key, the same CommandUUID is not queued twice either.
+    let out = decide(&state, enqueue("c1", None, None), t0()).unwrap();
     assert!(out.events.is_empty());
     assert_eq!(
         out.reply,

@@ -11,11 +11,17 @@ pub struct AdminAuth {
     key_sha256: [u8; 32],
 }
 
+/// Shorter keys are refused at start: an empty or short key would be guessable.
+pub const MIN_KEY_LEN: usize = 16;
+
 impl AdminAuth {
-    pub fn new(key: &str) -> Self {
-        Self {
-            key_sha256: Sha256::digest(key.as_bytes()).into(),
+    pub fn new(key: &str) -> Result<Self, String> {
+        if key.len() < MIN_KEY_LEN {
+            return Err(format!("the admin API key must be at least {MIN_KEY_LEN} characters"));
         }
+        Ok(Self {
+            key_sha256: Sha256::digest(key.as_bytes()).into(),
+        })
     }
 
     /// Accepts `Authorization: Bearer <key>` or HTTP Basic with the key as password (what
@@ -38,6 +44,9 @@ impl AdminAuth {
         } else {
             return Err(refused);
         };
+        if presented.is_empty() {
+            return Err(refused);
+        }
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         if digest == self.key_sha256 {
             Ok("api-key:admin".to_string())

@@ -19,16 +19,23 @@ use crate::mdm::{command_envelope, parse_command};
 
 /// Commands whose plist carries a secret (a PIN, an UnlockToken, a password): stored sealed.
 const SEALED_REQUEST_TYPES: &[&str] = &[
-    "DeviceLock",
-    "EraseDevice",
+    "AccountConfiguration",
+    "ApplyRedemptionCode",
     "ClearPasscode",
     "ClearRestrictionsPassword",
-    "SetFirmwarePassword",
-    "VerifyFirmwarePassword",
-    "SetRecoveryLock",
-    "VerifyRecoveryLock",
+    "DeclarativeManagement",
+    "DeviceLock",
+    "EraseDevice",
+    "InstallApplication",
     "InstallProfile",
+    "RequestMirroring",
+    "RotateFileVaultKey",
     "SetAutoAdminPassword",
+    "SetFirmwarePassword",
+    "SetRecoveryLock",
+    "Settings",
+    "VerifyFirmwarePassword",
+    "VerifyRecoveryLock",
 ];
 
 pub async fn enqueue(

@@ -57,10 +57,11 @@ async fn serve(
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    // "…-mdm-checkin" starts with "…-mdm": test the longer one first.
-    let checkin = if content_type.starts_with(CHECKIN) {
+    // The media type, without parameters such as `; charset=…`.
+    let media_type = content_type.split(';').next().unwrap_or_default().trim();
+    let checkin = if media_type.eq_ignore_ascii_case(CHECKIN) {
         true
-    } else if content_type.starts_with(COMMAND) {
+    } else if media_type.eq_ignore_ascii_case(COMMAND) {
         false
     } else {
         return Err(DeviceError::ContentType(content_type.chars().take(80).collect()));

@@ -10,7 +10,13 @@ use crate::mdm::{parse_checkin, parse_report_with_response, CheckinMessage, Stat
 use crate::secrets::DataKey;
 
 /// Response keys whose values are secrets: a result carrying one is stored sealed.
-const SECRET_RESPONSE_KEYS: &[&str] = &["ActivationLockBypassCode", "BootstrapToken", "RecoveryLockPassword"];
+const SECRET_RESPONSE_KEYS: &[&str] = &[
+    "ActivationLockBypassCode",
+    "BootstrapToken",
+    "RecoveryLockPassword",
+    "RotateResult",
+    "UnlockToken",
+];
 
 pub struct Request {
     pub enrollment_key: String,
