@@ -266,6 +266,40 @@ async fn mtls_identity_bootstrap_token_and_declined_messages() {
     let answer = mtls.put("/checkin", CHECKIN, &[], tokens).await.unwrap();
     assert_eq!(answer.status.as_u16(), 200);
     assert!(String::from_utf8_lossy(&answer.body).contains("DeclarationsToken"));
+    // A macOS user channel opens with its own TokenUpdate (no Authenticate on a user channel),
+    // from the device's identity, and then polls on its own stream.
+    let user_token = plist(&[
+        ("MessageType", "TokenUpdate".into()),
+        ("UserID", "A1B2C3D4-0000-4000-8000-000000000001".into()),
+        ("UserShortName", "alice".into()),
+        ("Topic", "t".into()),
+        ("Token", plist::Value::Data(vec![7; 32])),
+        ("PushMagic", "user-magic".into()),
+    ]);
+    assert_eq!(
+        mtls.put("/checkin", CHECKIN, &[], user_token)
+            .await
+            .unwrap()
+            .status
+            .as_u16(),
+        200
+    );
+    let user_idle = plist(&[
+        ("UserID", "A1B2C3D4-0000-4000-8000-000000000001".into()),
+        ("Status", "Idle".into()),
+    ]);
+    assert_eq!(
+        mtls.put("/connect", COMMAND, &[], user_idle)
+            .await
+            .unwrap()
+            .status
+            .as_u16(),
+        200
+    );
+    let user_stream = format!("enrollment-{}:A1B2C3D4-0000-4000-8000-000000000001", d.udid);
+    let user_events = store_of(&server).await.read_stream(&user_stream, 1, 10).await.unwrap();
+    let types: Vec<&str> = user_events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, vec!["IdentityBound", "TokenUpdate", "Idle"]);
     // The escrowed token is sealed in the log.
     let events = store_of(&server)
         .await

@@ -36,6 +36,7 @@ fn device(input: DeviceInput) -> Input {
         device,
         identity: identity(),
         raw: b"<plist/>".to_vec(),
+        parent: None,
     }
 }
 

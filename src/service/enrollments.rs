@@ -14,7 +14,7 @@ use annal_schemas::{NewEvent, RecordedEvent};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::enrollment::{decide, stream_name, Enrollment, Input, Outcome, Refusal};
+use crate::domain::enrollment::{decide, stream_name, Enrollment, Input, Outcome, Phase, Refusal};
 use crate::store::{EventStore, ExpectedVersion, StoreError};
 
 const SHARDS: usize = 64;
@@ -86,6 +86,17 @@ impl Enrollments {
                 .await?
             }
         };
+        let mut input = input;
+        if let (Input::Device { parent, .. }, Some((device_key, _))) = (&mut input, key.split_once(':')) {
+            // A user channel's first TokenUpdate binds it if it comes from the identity of its
+            // device channel: the domain needs that identity to decide.
+            if current.state.phase == Phase::Unknown {
+                let (device, _) = self.state(device_key).await?;
+                if matches!(device.phase, Phase::Authenticated | Phase::Enrolled) {
+                    *parent = device.identity;
+                }
+            }
+        }
         for _ in 0..MAX_ATTEMPTS {
             let decided = decide(&current.state, input.clone(), now);
             // A refusal, or an answer that appends nothing, is not checked by an append: on a

@@ -90,13 +90,27 @@ pub fn decide(state: &Enrollment, input: Input, now: DateTime<Utc>) -> Result<Ou
             device,
             identity,
             raw,
+            parent,
         } => {
-            // Authenticate is how an identity gets bound, so it is not checked against one.
-            // UserAuthenticate asks to create a user channel, so it comes before that channel's
-            // first Authenticate: it is answered (declined) on a channel not yet known.
-            let creates_channel = matches!(*input, DeviceInput::Authenticate(_))
-                || (matches!(*input, DeviceInput::UserAuthenticate(_)) && state.phase == Phase::Unknown);
-            if !creates_channel {
+            // Authenticate is how a device channel's identity gets bound, so it is not checked
+            // against one. A user channel has no Authenticate (Apple: device channel only): it
+            // starts with UserAuthenticate (declined here) or with a TokenUpdate, which binds it
+            // if it comes from the identity of its device channel.
+            let unknown = state.phase == Phase::Unknown;
+            let opens_user_channel = unknown
+                && matches!(*input, DeviceInput::TokenUpdate(_))
+                && parent
+                    .as_ref()
+                    .is_some_and(|p| p.fingerprint_sha256 == identity.certificate.fingerprint_sha256);
+            if opens_user_channel {
+                let bound = IdentityBound {
+                    certificate: identity.certificate.clone(),
+                    generation: state.generation,
+                };
+                out.push(&mut scratch, bound, None);
+            } else if !(matches!(*input, DeviceInput::Authenticate(_))
+                || (matches!(*input, DeviceInput::UserAuthenticate(_)) && unknown))
+            {
                 check_identity(state, &identity, &device, &mut scratch, &mut out)?;
             }
             decide_device(&mut scratch, &mut out, *input, device, identity, raw, now);

@@ -79,6 +79,9 @@ pub enum Input {
         identity: Identity,
         /// The request body as received (or sealed, when it carries secrets).
         raw: Vec<u8>,
+        /// For a user channel (`<device>:<user>`): the identity bound to its device channel,
+        /// which the user channel's first TokenUpdate must come from.
+        parent: Option<super::state::BoundIdentity>,
     },
     Admin(AdminInput),
 }

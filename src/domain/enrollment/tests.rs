@@ -61,6 +61,7 @@ fn device_input(input: DeviceInput, fp: &str) -> Input {
         device: device(),
         identity: identity(fp),
         raw: b"<plist/>".to_vec(),
+        parent: None,
     }
 }
 
@@ -513,4 +514,48 @@ fn a_result_for_an_unknown_command_is_still_recorded() {
     let out = decide(&state, report(ReportStatus::Acknowledged, Some("ghost")), t0()).unwrap();
     assert_eq!(types(&out), vec!["CommandAcknowledged"]);
     assert!(matches!(&out.events[0].0, Event::CommandAcknowledged(a) if a.request_type.is_empty()));
+}
+
+#[test]
+fn a_user_channel_opens_with_a_token_update_from_its_device_identity() {
+    let user_token = |parent: Option<BoundIdentity>, fp: &str| {
+        let mut input = token_update(fp);
+        let presented = identity(fp);
+        if let Input::Device {
+            parent: p,
+            identity: id,
+            device,
+            ..
+        } = &mut input
+        {
+            *p = parent;
+            *id = presented;
+            device.user_id = Some("user-1".into());
+        }
+        input
+    };
+    let device_identity = BoundIdentity {
+        fingerprint_sha256: "A".into(),
+        subject: "CN=UDID-1".into(),
+        issuer: "CN=Annal CA".into(),
+    };
+    let out = decide(
+        &Enrollment::default(),
+        user_token(Some(device_identity.clone()), "A"),
+        t0(),
+    )
+    .unwrap();
+    assert_eq!(types(&out), vec!["IdentityBound", "TokenUpdate"]);
+    let mut state = Enrollment::default();
+    for (e, raw) in &out.events {
+        state.evolve(e, raw.as_deref());
+    }
+    assert_eq!(state.phase, Phase::Enrolled);
+    // Another identity, or no enrolled device channel, cannot open it.
+    let err = decide(&Enrollment::default(), user_token(Some(device_identity), "EVIL"), t0()).unwrap_err();
+    assert_eq!(err, Refusal::NotAuthenticated);
+    assert_eq!(
+        decide(&Enrollment::default(), user_token(None, "A"), t0()).unwrap_err(),
+        Refusal::NotAuthenticated
+    );
 }

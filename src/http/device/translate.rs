@@ -116,6 +116,7 @@ pub fn checkin(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request,
             device,
             identity,
             raw,
+            parent: None,
         },
     })
 }
@@ -148,6 +149,7 @@ pub fn report(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request, 
             device: report.ids.to_device_ref(),
             identity,
             raw,
+            parent: None,
         },
     })
 }
