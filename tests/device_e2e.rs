@@ -347,3 +347,30 @@ async fn identities_from_a_configured_external_ca_are_accepted() {
     let bound = events.iter().find(|e| e.event_type == "IdentityBound").unwrap();
     assert!(String::from_utf8_lossy(&bound.data).contains("ext-5"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_cannot_authenticate_a_second_enrollment() {
+    let server = Server::start(&[]).await;
+    let client = server.client();
+    let (a, b) = (device(&server, 1), device(&server, 2));
+    enroll(&client, &a).await;
+    // Device A's own, valid identity claiming to be device B.
+    let as_b = String::from_utf8(b.authenticate("t")).unwrap();
+    let body = as_b.into_bytes();
+    let signature = a.identity.sign_mdm(&body, MdmDigest::Sha256).unwrap();
+    let before = head(&server).await;
+    let answer = client
+        .put("/mdm", CHECKIN, &[("Mdm-Signature", &signature)], body)
+        .await
+        .unwrap();
+    assert_eq!(answer.status.as_u16(), 403);
+    assert_eq!(
+        head(&server).await,
+        before,
+        "the refused Authenticate appended an event"
+    );
+    // A re-enrolls with the same certificate: still its own.
+    assert_eq!(signed(&client, &a, CHECKIN, a.authenticate("t")).await.0, 200);
+    // B with its own identity is fine.
+    enroll(&client, &b).await;
+}

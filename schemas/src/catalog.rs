@@ -111,7 +111,7 @@ catalog! {
     CommandQueued, CommandDelivered, CommandAcknowledged, CommandErrored, CommandFormatError,
     CommandNotNow, CommandCancelled, CommandExpired,
     PushAttempted, PushAccepted, PushFailed,
-    IdentityBound, IdentityRotated, CertificateIssued,
+    IdentityClaimed, IdentityBound, IdentityRotated, CertificateIssued,
     ApiKeyCreated, ApiKeyRevoked,
 }
 

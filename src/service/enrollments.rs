@@ -10,11 +10,12 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
-use annal_schemas::{NewEvent, RecordedEvent};
+use annal_schemas::events::identity::IdentityClaimed;
+use annal_schemas::{Event, NewEvent, RecordedEvent};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::enrollment::{decide, stream_name, Enrollment, Input, Outcome, Phase, Refusal};
+use crate::domain::enrollment::{decide, stream_name, DeviceInput, Enrollment, Input, Outcome, Phase, Refusal};
 use crate::store::{EventStore, ExpectedVersion, StoreError};
 
 const SHARDS: usize = 64;
@@ -86,6 +87,17 @@ impl Enrollments {
                 .await?
             }
         };
+        if let Input::Device {
+            input: message,
+            identity,
+            ..
+        } = &input
+        {
+            if matches!(**message, DeviceInput::Authenticate(_)) && identity.proof != "insecure" {
+                self.claim_identity(key, &identity.certificate.fingerprint_sha256, actor)
+                    .await?;
+            }
+        }
         let mut input = input;
         if let (Input::Device { parent, .. }, Some((device_key, _))) = (&mut input, key.split_once(':')) {
             // A user channel's first TokenUpdate binds it if it comes from the identity of its
@@ -142,6 +154,41 @@ impl Enrollments {
                 }
                 // Another request (here or on another node) appended first: catch up, decide again.
                 Err(StoreError::WrongExpectedVersion { .. }) => current = self.catch_up(&stream, current).await?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::Contention(stream))
+    }
+
+    /// A certificate belongs to one enrollment: the first Authenticate with it claims it (in
+    /// the stream `identity-<fingerprint>`, written only if it does not exist yet, so two
+    /// enrollments racing for one certificate on two nodes cannot both win).
+    async fn claim_identity(&self, key: &str, fingerprint: &str, actor: &str) -> Result<(), ServiceError> {
+        let stream = format!("identity-{fingerprint}");
+        for _ in 0..MAX_ATTEMPTS {
+            if let Some(claim) = self.store.read_stream(&stream, 1, 1).await?.first() {
+                return match claim.decode() {
+                    Ok(Event::IdentityClaimed(c)) if c.enrollment == key => Ok(()),
+                    Ok(_) => Err(Refusal::IdentityInUse.into()),
+                    Err(e) => Err(ServiceError::Unreadable {
+                        stream: stream.clone(),
+                        event_type: claim.event_type.clone(),
+                        version: claim.stream_version,
+                        detail: e.to_string(),
+                    }),
+                };
+            }
+            let claimed = IdentityClaimed {
+                fingerprint_sha256: fingerprint.to_string(),
+                enrollment: key.to_string(),
+            };
+            match self
+                .store
+                .append(&stream, ExpectedVersion::NoStream, vec![NewEvent::new(actor, &claimed)])
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(StoreError::WrongExpectedVersion { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
         }

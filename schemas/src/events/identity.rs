@@ -39,7 +39,18 @@ pub struct CertificateIssued {
     pub profile: String,
 }
 
+/// A certificate was claimed by an enrollment (in the stream `identity-<fingerprint>`). A
+/// certificate belongs to one enrollment: an Authenticate for another one with it is refused,
+/// so one device cannot re-enroll as another with its own valid identity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct IdentityClaimed {
+    pub fingerprint_sha256: String,
+    /// The enrollment key (UDID, EnrollmentID, or `<device>:<user>`).
+    pub enrollment: String,
+}
+
 event_data! {
+    IdentityClaimed => "IdentityClaimed" v 1,
     IdentityBound => "IdentityBound" v 1,
     IdentityRotated => "IdentityRotated" v 1,
     CertificateIssued => "CertificateIssued" v 1,

@@ -61,6 +61,8 @@ pub enum Refusal {
     IdentityMismatch,
     #[error("no pending command {0}")]
     UnknownCommand(String),
+    #[error("this identity certificate belongs to another enrollment")]
+    IdentityInUse,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
