@@ -20,7 +20,9 @@ if ! timeout 5 bash -c "exec 3<>/dev/tcp/$pg_host/$pg_port" 2>/dev/null; then
 fi
 
 echo "== cargo test (workspace; SQLite and PostgreSQL at $pg_host:$pg_port)"
-cargo test --workspace --all-targets
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --all-targets 2>&1 | tee "$log"
 
 echo "== KurrentDB backend (cargo feature kurrentdb)"
 if [ -n "${ANNAL_TEST_KURRENTDB_URL:-}" ]; then
@@ -29,3 +31,7 @@ else
   cargo build --features kurrentdb
   echo "KurrentDB backend built; its conformance suite needs ANNAL_TEST_KURRENTDB_URL (not run)."
 fi
+
+# One closing line with the totals of every test binary above.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
