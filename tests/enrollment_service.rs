@@ -40,6 +40,24 @@ fn device(input: DeviceInput) -> Input {
     }
 }
 
+fn authenticate(device: DeviceRef) -> Authenticate {
+    Authenticate {
+        device,
+        identity: who(),
+        topic: "t".into(),
+        generation: 0,
+        serial_number: None,
+        imei: None,
+        meid: None,
+        os_version: None,
+        build_version: None,
+        product_name: None,
+        device_name: None,
+        model: None,
+        model_name: None,
+    }
+}
+
 fn who() -> IdentityRef {
     IdentityRef {
         fingerprint_sha256: "fp".into(),
@@ -58,21 +76,7 @@ async fn a_stale_node_catches_up_instead_of_deciding_on_old_state() {
         udid: Some("U1".into()),
         ..Default::default()
     };
-    let auth = Authenticate {
-        device: dev.clone(),
-        identity: who(),
-        topic: "t".into(),
-        generation: 0,
-        serial_number: None,
-        imei: None,
-        meid: None,
-        os_version: None,
-        build_version: None,
-        product_name: None,
-        device_name: None,
-        model: None,
-        model_name: None,
-    };
+    let auth = authenticate(dev.clone());
     node1
         .handle("U1", device(DeviceInput::Authenticate(auth)), "fp", Utc::now())
         .await
@@ -155,21 +159,7 @@ async fn a_refusal_is_rechecked_against_the_log() {
         udid: Some("U1".into()),
         ..Default::default()
     };
-    let auth = Authenticate {
-        device: dev,
-        identity: who(),
-        topic: "t".into(),
-        generation: 0,
-        serial_number: None,
-        imei: None,
-        meid: None,
-        os_version: None,
-        build_version: None,
-        product_name: None,
-        device_name: None,
-        model: None,
-        model_name: None,
-    };
+    let auth = authenticate(dev.clone());
     node2
         .handle("U1", device(DeviceInput::Authenticate(auth)), "fp", Utc::now())
         .await

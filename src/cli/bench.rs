@@ -22,14 +22,8 @@ pub enum BenchCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct MdmBenchArgs {
-    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
-    backends: Vec<Backend>,
-    #[arg(
-        long,
-        env = "ANNAL_BENCH_POSTGRES_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/test"
-    )]
-    postgres_url: String,
+    #[command(flatten)]
+    target: Targets,
     #[arg(long, default_value_t = 1000)]
     devices: usize,
     /// Commands per device.
@@ -51,8 +45,9 @@ pub struct MdmBenchArgs {
     json: bool,
 }
 
+/// Which backends a benchmark measures, and where PostgreSQL is.
 #[derive(Debug, clap::Args)]
-pub struct StoreBenchArgs {
+pub struct Targets {
     /// Backends to measure.
     #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
     backends: Vec<Backend>,
@@ -63,6 +58,12 @@ pub struct StoreBenchArgs {
         default_value = "postgres://postgres@127.0.0.1:5432/test"
     )]
     postgres_url: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StoreBenchArgs {
+    #[command(flatten)]
+    target: Targets,
     /// Events per single-event scenario.
     #[arg(long, default_value_t = 20_000)]
     events: u64,
@@ -104,7 +105,7 @@ pub async fn run(global: &super::Global, cmd: BenchCommand) -> anyhow::Result<Ex
         bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let mut results = Vec::new();
-    for backend in &args.backends {
+    for backend in &args.target.backends {
         let run_id = uuid::Uuid::now_v7().simple().to_string();
         let (store, cleanup): (Arc<dyn EventStore>, Cleanup) = match backend {
             Backend::Sqlite => {
@@ -114,7 +115,7 @@ pub async fn run(global: &super::Global, cmd: BenchCommand) -> anyhow::Result<Ex
             }
             Backend::Postgres => {
                 let schema = format!("annal_bench_{run_id}");
-                let url = url_with_new_schema(&args.postgres_url, &schema)
+                let url = url_with_new_schema(&args.target.postgres_url, &schema)
                     .await
                     .with_context(|| "connecting to PostgreSQL (set --postgres-url)".to_string())?;
                 (Arc::new(PostgresStore::connect(&url).await?), Cleanup::Schema(schema))
@@ -144,7 +145,7 @@ pub async fn run(global: &super::Global, cmd: BenchCommand) -> anyhow::Result<Ex
         });
         bar.finish_and_clear();
         drop(store);
-        cleanup.run(&args.postgres_url).await;
+        cleanup.run(&args.target.postgres_url).await;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
@@ -192,7 +193,7 @@ async fn run_mdm(global: &super::Global, args: MdmBenchArgs) -> anyhow::Result<E
     let mut rates: Vec<Option<f64>> = vec![None];
     rates.extend(args.rates.iter().map(|r| Some(*r)));
     let mut runs = Vec::new();
-    for backend in &args.backends {
+    for backend in &args.target.backends {
         for proof in &args.proofs {
             runs.extend(rates.iter().map(|rate| (backend, proof, *rate)));
         }
@@ -208,7 +209,7 @@ async fn run_mdm(global: &super::Global, args: MdmBenchArgs) -> anyhow::Result<E
             Backend::Postgres => {
                 let schema = format!("annal_bench_{run_id}");
                 (
-                    url_with_new_schema(&args.postgres_url, &schema).await?,
+                    url_with_new_schema(&args.target.postgres_url, &schema).await?,
                     Cleanup::Schema(schema),
                 )
             }
@@ -235,7 +236,7 @@ async fn run_mdm(global: &super::Global, args: MdmBenchArgs) -> anyhow::Result<E
             Some(r) => format!("{backend:?} ({proof}), paced at {r:.0}/s"),
         };
         let result = annal::bench::mdm::run_mdm(&exe, &dir, &store_url, &label, config).await;
-        cleanup.run(&args.postgres_url).await;
+        cleanup.run(&args.target.postgres_url).await;
         // The data directory (CA, keys) exists for PostgreSQL runs too.
         let _ = std::fs::remove_dir_all(&dir);
         results.push(result?);
