@@ -22,6 +22,9 @@ pub struct MdmBenchResult {
     pub server_messages: u64,
     pub server_cpu_seconds: f64,
     pub server_cpu_ms_per_message: f64,
+    /// Server CPU inside the timed command rounds only, per command-channel message: the
+    /// steady-state device loop, without enrollment, TLS handshakes or admin enqueues.
+    pub server_loop_cpu_ms_per_message: f64,
     /// PostgreSQL backends' CPU (0 on SQLite).
     pub database_cpu_ms_per_message: f64,
     /// The load generator's own CPU (this process).
@@ -81,7 +84,9 @@ pub async fn run_mdm(
     let pid = server.0.id();
     let (server_before, db_before) = (process_cpu(pid).unwrap_or_default(), cpu_of_processes_named("postgres"));
     let self_before = process_cpu(std::process::id()).unwrap_or_default();
+    let sampler = CpuSampler::start(pid);
     let sim = run_devices(&config, &ca, devices).await?;
+    let loop_cpu = sampler.stop().await.within(&sim.windows);
     let server_cpu = process_cpu(pid).unwrap_or_default().saturating_sub(server_before);
     let db_cpu = cpu_of_processes_named("postgres").saturating_sub(db_before);
     let self_cpu = process_cpu(std::process::id())
@@ -96,6 +101,7 @@ pub async fn run_mdm(
         server_messages,
         server_cpu_seconds: server_cpu.as_secs_f64(),
         server_cpu_ms_per_message: per(server_cpu),
+        server_loop_cpu_ms_per_message: loop_cpu.as_secs_f64() * 1000.0 / sim.messages.max(1) as f64,
         database_cpu_ms_per_message: per(db_cpu),
         simulator_cpu_ms_per_message: per(self_cpu),
         sim,
@@ -118,4 +124,53 @@ async fn wait_ready(data_dir: &Path, base: &str) -> Result<(), BenchError> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Err(BenchError::NotReady)
+}
+
+/// Samples a process's CPU time every few milliseconds, so CPU can be attributed to time windows
+/// afterwards (/proc counts in 10 ms ticks; windows here last hundreds of milliseconds).
+struct CpuSampler {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Samples>,
+}
+
+struct Samples(Vec<(Instant, Duration)>);
+
+impl CpuSampler {
+    fn start(pid: u32) -> Self {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut samples = Vec::new();
+            loop {
+                if let Some(cpu) = process_cpu(pid) {
+                    samples.push((Instant::now(), cpu));
+                }
+                tokio::select! {
+                    _ = &mut stopped => return Samples(samples),
+                    _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+                }
+            }
+        });
+        Self { stop, task }
+    }
+
+    async fn stop(self) -> Samples {
+        let _ = self.stop.send(());
+        self.task.await.unwrap_or(Samples(Vec::new()))
+    }
+}
+
+impl Samples {
+    /// CPU used between the start and end of each window (nearest samples).
+    fn within(&self, windows: &[(Instant, Instant)]) -> Duration {
+        let at = |t: Instant| {
+            self.0
+                .iter()
+                .min_by_key(|(s, _)| if *s > t { *s - t } else { t - *s })
+                .map(|(_, c)| *c)
+        };
+        windows
+            .iter()
+            .filter_map(|(a, b)| Some(at(*b)?.saturating_sub(at(*a)?)))
+            .sum()
+    }
 }
