@@ -58,6 +58,11 @@ impl DataKey {
             let mut file = options.open(path).map_err(io)?;
             file.write_all(hex::encode(bytes).as_bytes()).map_err(io)?;
             file.sync_all().map_err(io)?;
+            // The directory entry must be durable too, or a crash could lose the key while the
+            // events sealed with it survive.
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+            }
         }
         let text = std::fs::read_to_string(path).map_err(io)?;
         Self::from_hex(text.trim()).map_err(|_| SecretsError::BadKey(path.display().to_string()))

@@ -374,3 +374,27 @@ async fn a_certificate_cannot_authenticate_a_second_enrollment() {
     // B with its own identity is fine.
     enroll(&client, &b).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_with_events_is_never_given_a_new_data_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("annal.db").display());
+    {
+        let server = Server::start_with(dir.path(), &store, &[]).await;
+        let d = device(&server, 1);
+        enroll(&server.client(), &d).await;
+    }
+    std::fs::remove_file(dir.path().join("secrets.key")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_annal"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--store", &store])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "serve started with a new key for a log full of sealed secrets"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("data key"));
+    assert!(!dir.path().join("secrets.key").exists());
+}

@@ -77,6 +77,15 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
         .data_key_file
         .clone()
         .unwrap_or_else(|| global.data_dir.join("secrets.key"));
+    // A new key for a log that already has events would leave every secret sealed so far
+    // unreadable: only a new log gets a generated key.
+    if !data_key_path.exists() && head.position > 0 {
+        anyhow::bail!(
+            "the event store already holds {} events but the data key {} is missing: restore it (or pass --data-key-file); a new key could not open the secrets sealed so far",
+            head.position,
+            data_key_path.display()
+        );
+    }
     let data_key = DataKey::load_or_init(&data_key_path)?;
     let admin_key = match &args.admin_api_key {
         Some(k) => k.clone(),
