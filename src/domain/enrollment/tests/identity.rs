@@ -1,0 +1,239 @@
+//! Identity binding, rotation, channels, check-in messages.
+
+use annal_schemas::events::checkin::{CheckOut, SetBootstrapToken, UserAuthenticate};
+use annal_schemas::{Event, Sealed};
+
+use super::*;
+
+#[test]
+fn authenticate_binds_the_identity_and_starts_generation_1() {
+    let out = decide(&Enrollment::default(), authenticate("A"), t0()).unwrap();
+    assert_eq!(types(&out), vec!["Authenticate", "IdentityBound"]);
+    assert!(matches!(&out.events[0].0, Event::Authenticate(a) if a.generation == 1));
+    assert_eq!(
+        out.events[0].1.as_deref(),
+        Some(b"<plist/>".as_slice()),
+        "raw plist kept"
+    );
+    let state = given(enrolled());
+    assert_eq!((state.phase, state.generation), (Phase::Enrolled, 1));
+    assert_eq!(state.identity.unwrap().fingerprint_sha256, "A");
+}
+
+#[test]
+fn a_new_authenticate_starts_a_new_generation_and_cancels_the_old_queue() {
+    let state = given([enrolled(), vec![enqueue("c1", None, None), enqueue("c2", None, None)]].concat());
+    let out = decide(&state, authenticate("B"), t0()).unwrap();
+    assert_eq!(
+        types(&out),
+        vec!["Authenticate", "CommandCancelled", "CommandCancelled", "IdentityBound"]
+    );
+    assert!(matches!(&out.events[0].0, Event::Authenticate(a) if a.generation == 2));
+    let state = given([enrolled(), vec![enqueue("c1", None, None), authenticate("B")]].concat());
+    assert!(state.queue.is_empty());
+    assert_eq!(state.identity.unwrap().fingerprint_sha256, "B");
+}
+
+#[test]
+fn messages_before_authenticate_are_refused_without_events() {
+    let err = decide(&Enrollment::default(), token_update("A"), t0()).unwrap_err();
+    assert_eq!(err, Refusal::NotAuthenticated);
+    let err = decide(&Enrollment::default(), report(ReportStatus::Idle, None), t0()).unwrap_err();
+    assert_eq!(err, Refusal::NotAuthenticated);
+    assert_eq!(
+        decide(&Enrollment::default(), enqueue("c", None, None), t0()).unwrap_err(),
+        Refusal::NotAuthenticated
+    );
+}
+
+#[test]
+fn another_certificate_is_refused() {
+    let state = given(enrolled());
+    let mut idle = report(ReportStatus::Idle, None);
+    if let Input::Device { identity, .. } = &mut idle {
+        *identity = Identity {
+            certificate: cert("EVIL", "CN=device-2"),
+            proof: "mtls",
+            issued_by_annal: true,
+        };
+    }
+    assert_eq!(decide(&state, idle, t0()).unwrap_err(), Refusal::IdentityMismatch);
+}
+
+#[test]
+fn a_renewal_from_annals_ca_for_the_same_subject_is_a_rotation() {
+    let state = given(enrolled());
+    let mut idle = report(ReportStatus::Idle, None);
+    if let Input::Device { identity, .. } = &mut idle {
+        identity.certificate.fingerprint_sha256 = "A2".into();
+    }
+    let out = decide(&state, idle.clone(), t0()).unwrap();
+    assert_eq!(types(&out), vec!["IdentityRotated", "Idle"]);
+    // The same subject from another CA is not a renewal Annal can vouch for.
+    let mut foreign = idle.clone();
+    if let Input::Device { identity, .. } = &mut foreign {
+        identity.issued_by_annal = false;
+    }
+    assert_eq!(decide(&state, foreign, t0()).unwrap_err(), Refusal::IdentityMismatch);
+    // Nor is a certificate whose subject does not name this device, even one shared by all
+    // devices of a profile.
+    let mut auth = authenticate("A");
+    if let Input::Device { identity, .. } = &mut auth {
+        identity.certificate = cert("A", "CN=MDM Device");
+    }
+    let shared = given(vec![auth, token_update("A")]);
+    let mut other = report(ReportStatus::Idle, None);
+    if let Input::Device { identity, .. } = &mut other {
+        identity.certificate = cert("OTHER", "CN=MDM Device");
+    }
+    assert_eq!(decide(&shared, other, t0()).unwrap_err(), Refusal::IdentityMismatch);
+}
+
+#[test]
+fn check_out_ends_the_enrollment_and_cancels_its_queue() {
+    let checkout = device_input(
+        DeviceInput::CheckOut(CheckOut {
+            device: device(),
+            identity: who("A"),
+            topic: "t".into(),
+        }),
+        "A",
+    );
+    let state = given([enrolled(), vec![enqueue("c1", None, None)]].concat());
+    let out = decide(&state, checkout.clone(), t0()).unwrap();
+    assert_eq!(types(&out), vec!["CheckOut", "CommandCancelled"]);
+    let state = given([enrolled(), vec![checkout]].concat());
+    assert_eq!(
+        decide(&state, report(ReportStatus::Idle, None), t0()).unwrap_err(),
+        Refusal::CheckedOut
+    );
+    assert_eq!(
+        decide(&state, enqueue("c", None, None), t0()).unwrap_err(),
+        Refusal::CheckedOut
+    );
+    assert!(
+        decide(&state, authenticate("A"), t0()).is_ok(),
+        "re-enrollment is allowed"
+    );
+}
+
+#[test]
+fn bootstrap_token_is_escrowed_returned_and_cleared() {
+    let set = |token: Option<Sealed>| {
+        device_input(
+            DeviceInput::SetBootstrapToken(SetBootstrapToken {
+                device: device(),
+                identity: who("A"),
+                bootstrap_token: token,
+                awaiting_configuration: None,
+            }),
+            "A",
+        )
+    };
+    let get = device_input(
+        DeviceInput::GetBootstrapToken {
+            awaiting_configuration: None,
+        },
+        "A",
+    );
+    let state = given([enrolled(), vec![set(Some(sealed("bt")))]].concat());
+    let out = decide(&state, get.clone(), t0()).unwrap();
+    assert_eq!(out.reply, Some(Reply::BootstrapToken(Some(sealed("bt")))));
+    let state = given([enrolled(), vec![set(Some(sealed("bt"))), set(None)]].concat());
+    assert_eq!(
+        decide(&state, get, t0()).unwrap().reply,
+        Some(Reply::BootstrapToken(None))
+    );
+}
+
+#[test]
+fn user_authenticate_is_declined_get_token_refused_and_ddm_serves_an_empty_set() {
+    let state = given(enrolled());
+    let ua = device_input(
+        DeviceInput::UserAuthenticate(UserAuthenticate {
+            device: device(),
+            identity: who("A"),
+            user_short_name: Some("alice".into()),
+            user_long_name: None,
+            digest_response_present: false,
+            outcome: String::new(),
+        }),
+        "A",
+    );
+    let out = decide(&state, ua.clone(), t0()).unwrap();
+    assert_eq!(out.reply, Some(Reply::Gone));
+    // A user channel that does not exist yet is declined too (UserAuthenticate comes first).
+    assert_eq!(
+        decide(&Enrollment::default(), ua, t0()).unwrap().reply,
+        Some(Reply::Gone)
+    );
+    assert!(matches!(&out.events[0].0, Event::UserAuthenticate(u) if u.outcome == "declined"));
+    let gt = device_input(
+        DeviceInput::GetToken {
+            token_service_type: "com.apple.maid".into(),
+        },
+        "A",
+    );
+    assert!(matches!(
+        decide(&state, gt, t0()).unwrap().reply,
+        Some(Reply::Declined(_))
+    ));
+    for (endpoint, reply) in [
+        ("tokens", DdmReply::Tokens),
+        ("declaration-items", DdmReply::DeclarationItems),
+        ("status", DdmReply::StatusAccepted),
+        ("declaration/configuration/x", DdmReply::NotFound),
+    ] {
+        let ddm = device_input(
+            DeviceInput::DeclarativeManagement {
+                endpoint: endpoint.into(),
+            },
+            "A",
+        );
+        assert_eq!(decide(&state, ddm, t0()).unwrap().reply, Some(Reply::Ddm(reply)));
+    }
+}
+
+#[test]
+fn a_user_channel_opens_with_a_token_update_from_its_device_identity() {
+    let user_token = |parent: Option<BoundIdentity>, fp: &str| {
+        let mut input = token_update(fp);
+        let presented = identity(fp);
+        if let Input::Device {
+            parent: p,
+            identity: id,
+            device,
+            ..
+        } = &mut input
+        {
+            *p = parent;
+            *id = presented;
+            device.user_id = Some("user-1".into());
+        }
+        input
+    };
+    let device_identity = BoundIdentity {
+        fingerprint_sha256: "A".into(),
+        subject: "CN=UDID-1".into(),
+        issuer: "CN=Annal CA".into(),
+    };
+    let out = decide(
+        &Enrollment::default(),
+        user_token(Some(device_identity.clone()), "A"),
+        t0(),
+    )
+    .unwrap();
+    assert_eq!(types(&out), vec!["IdentityBound", "TokenUpdate"]);
+    let mut state = Enrollment::default();
+    for (e, raw) in &out.events {
+        state.evolve(e, raw.as_deref());
+    }
+    assert_eq!(state.phase, Phase::Enrolled);
+    // Another identity, or no enrolled device channel, cannot open it.
+    let err = decide(&Enrollment::default(), user_token(Some(device_identity), "EVIL"), t0()).unwrap_err();
+    assert_eq!(err, Refusal::NotAuthenticated);
+    assert_eq!(
+        decide(&Enrollment::default(), user_token(None, "A"), t0()).unwrap_err(),
+        Refusal::NotAuthenticated
+    );
+}
