@@ -398,3 +398,52 @@ async fn a_log_with_events_is_never_given_a_new_data_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("data key"));
     assert!(!dir.path().join("secrets.key").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sealed_command_this_node_cannot_open_is_not_recorded_as_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("annal.db").display());
+    let d;
+    {
+        let server = Server::start_with(dir.path(), &store, &[]).await;
+        let client = server.client();
+        d = device(&server, 1);
+        enroll(&client, &d).await;
+        // DeviceLock carries a PIN: it is stored sealed.
+        let mut lock = annal::mdm::command::command("DeviceLock");
+        lock.insert("PIN".into(), plist::Value::String("123456".into()));
+        let auth = format!("Bearer {}", server.api_key());
+        let queued = client
+            .put(
+                &format!("/v1/enqueue/{}", d.udid),
+                "application/xml",
+                &[("Authorization", &auth)],
+                annal::sim::encode(lock),
+            )
+            .await
+            .unwrap();
+        assert_eq!(queued.status.as_u16(), 200);
+    }
+    // The same log served with another data key (a misconfigured node).
+    let other_key = dir.path().join("other.key");
+    std::fs::write(&other_key, "11".repeat(32)).unwrap();
+    let key_arg = other_key.to_str().unwrap().to_string();
+    let before = {
+        let server = Server::start_with(dir.path(), &store, &["--data-key-file", &key_arg]).await;
+        let before = head(&server).await;
+        let (status, _) = signed(&server.client(), &d, COMMAND, d.idle().unwrap().0).await;
+        assert_eq!(status, 500);
+        assert_eq!(
+            head(&server).await,
+            before,
+            "an undeliverable command was recorded as delivered"
+        );
+        before
+    };
+    // With the right key the command is delivered, in clear to the device only.
+    let server = Server::start_with(dir.path(), &store, &[]).await;
+    let (status, body) = signed(&server.client(), &d, COMMAND, d.idle().unwrap().0).await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("123456"));
+    assert_eq!(head(&server).await, before + 2, "Idle and CommandDelivered");
+}

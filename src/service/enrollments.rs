@@ -34,6 +34,8 @@ pub enum ServiceError {
         version: u64,
         detail: String,
     },
+    #[error("the answer could not be made: {0}")]
+    Reply(String),
     #[error("too much contention on {0}; try again")]
     Contention(String),
 }
@@ -59,10 +61,6 @@ impl Enrollments {
         }
     }
 
-    pub fn store(&self) -> &Arc<dyn EventStore> {
-        &self.store
-    }
-
     /// Decides `input` for the enrollment `key` and appends the events; returns the outcome
     /// once the events are durable.
     pub async fn handle(
@@ -72,6 +70,22 @@ impl Enrollments {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Outcome, ServiceError> {
+        self.handle_prepared(key, input, actor, now, |_| Ok(()))
+            .await
+            .map(|(outcome, ())| outcome)
+    }
+
+    /// As `handle`, with `prepare` turning the decision into the answer *before* its events are
+    /// appended: an answer that cannot be made (a sealed command this node cannot open) must
+    /// not be recorded as delivered. A `prepare` error appends nothing.
+    pub async fn handle_prepared<T>(
+        &self,
+        key: &str,
+        input: Input,
+        actor: &str,
+        now: DateTime<Utc>,
+        prepare: impl Fn(&Outcome) -> Result<T, String>,
+    ) -> Result<(Outcome, T), ServiceError> {
         let stream = stream_name(key);
         let correlation = Uuid::now_v7();
         let mut current = match self.cached(&stream) {
@@ -121,9 +135,12 @@ impl Enrollments {
                     current = fresh;
                     continue;
                 }
-                return Ok(decided?);
+                let outcome = decided?;
+                let prepared = prepare(&outcome).map_err(ServiceError::Reply)?;
+                return Ok((outcome, prepared));
             }
             let outcome = decided?;
+            let prepared = prepare(&outcome).map_err(ServiceError::Reply)?;
             let events: Vec<NewEvent> = outcome
                 .events
                 .iter()
@@ -150,7 +167,7 @@ impl Enrollments {
                     }
                     current.version = result.stream_version;
                     self.remember(&stream, current);
-                    return Ok(outcome);
+                    return Ok((outcome, prepared));
                 }
                 // Another request (here or on another node) appended first: catch up, decide again.
                 Err(StoreError::WrongExpectedVersion { .. }) => current = self.catch_up(&stream, current).await?,
@@ -233,6 +250,11 @@ impl Enrollments {
     }
 
     fn remember(&self, stream: &str, cached: Cached) {
+        // An enrollment with no events is not worth keeping: caching every stream a request
+        // names would let any certificate holder grow this map with made-up UDIDs.
+        if cached.version == 0 {
+            return;
+        }
         if let Ok(mut shard) = self.shard(stream).lock() {
             // A concurrent request may have stored a newer version already: keep the newest.
             match shard.get(stream) {

@@ -148,15 +148,14 @@ pub fn plan_group(
     plan
 }
 
-/// Takes the first request and then whatever else is already waiting, up to `max_events`.
-pub fn gather(
-    first: AppendRequest,
-    mut next: impl FnMut() -> Option<AppendRequest>,
-    max_events: usize,
-) -> Vec<AppendRequest> {
+/// Bounds a group so one commit never holds more than this many events in memory.
+const MAX_GROUP_EVENTS: usize = 10_000;
+
+/// Takes the first request and then whatever else is already waiting, up to a bound.
+pub fn gather(first: AppendRequest, mut next: impl FnMut() -> Option<AppendRequest>) -> Vec<AppendRequest> {
     let mut events = first.events.len();
     let mut group = vec![first];
-    while events < max_events {
+    while events < MAX_GROUP_EVENTS {
         match next() {
             Some(r) => {
                 events += r.events.len();

@@ -24,9 +24,6 @@ pub struct DeviceAuth {
     /// SHA-256(header ‖ body) → identity: a device that resends a byte-identical signed body
     /// (its Idle poll) costs one hash, not a signature verification.
     verified: Mutex<HashMap<[u8; 32], VerifiedIdentity>>,
-    /// SHA-256(certificate DER) → identity, for mTLS: the chain was checked once, per
-    /// certificate, not on every request of a keep-alive connection.
-    leaves: Mutex<HashMap<[u8; 32], VerifiedIdentity>>,
 }
 
 impl DeviceAuth {
@@ -36,7 +33,6 @@ impl DeviceAuth {
             annal_issuer,
             insecure,
             verified: Mutex::new(HashMap::new()),
-            leaves: Mutex::new(HashMap::new()),
         }
     }
 
@@ -48,18 +44,12 @@ impl DeviceAuth {
         now: DateTime<Utc>,
     ) -> Result<Identity, DeviceError> {
         if let Some(leaf) = client_certificates.and_then(|c| c.first()) {
-            let key: [u8; 32] = Sha256::digest(leaf).into();
-            let verified = match cached(&self.leaves, &key, now) {
-                Some(hit) => hit,
-                None => {
-                    let v = self
-                        .anchors
-                        .verify_leaf(leaf, now)
-                        .map_err(|e| DeviceError::Identity(format!("client certificate refused: {e}")))?;
-                    remember(&self.leaves, key, v.clone());
-                    v
-                }
-            };
+            // `verify_leaf` memoizes certificates that verified (validity is still checked on
+            // every request), so a keep-alive connection does not re-verify its chain.
+            let verified = self
+                .anchors
+                .verify_leaf(leaf, now)
+                .map_err(|e| DeviceError::Identity(format!("client certificate refused: {e}")))?;
             return Ok(self.identity(verified, "mtls"));
         }
         if let Some(header) = signature {

@@ -2,8 +2,10 @@
 //! channel (`application/x-apple-aspen-mdm`). One URL may serve both: requests are dispatched
 //! on Content-Type, so `/mdm`, `/checkin` and `/connect` are the same handler.
 //!
-//! Every request: verify the identity, parse, decide, append the events (with the raw plist),
-//! and only then reply. A request refused at any step appends nothing.
+//! Every request: verify the identity, parse, decide, make the answer, append the events (with
+//! the raw plist), and only then reply. A request refused at any step appends nothing. The
+//! protocol's own negative answers to valid messages (UserAuthenticate 410, GetToken 403, an
+//! unknown DDM declaration 404) are answers, not refusals: they are recorded like any other.
 
 mod error;
 pub mod identity;
@@ -73,11 +75,16 @@ async fn serve(
     } else {
         translate::report(body, identity, &app.data_key)?
     };
-    let actor = request.actor();
-    let outcome = app
+    let prepare = |outcome: &crate::domain::enrollment::Outcome| {
+        let reply = outcome
+            .reply
+            .as_ref()
+            .unwrap_or(&crate::domain::enrollment::Reply::Empty);
+        reply::to_response(reply, &app.data_key).map_err(|e| e.to_string())
+    };
+    let (_, response) = app
         .enrollments
-        .handle(&request.enrollment_key, request.input, &actor, now)
+        .handle_prepared(&request.enrollment_key, request.input, &request.actor, now, prepare)
         .await?;
-    let reply = outcome.reply.unwrap_or(crate::domain::enrollment::Reply::Empty);
-    reply::to_response(reply, &app.data_key)
+    Ok(response)
 }

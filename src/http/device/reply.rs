@@ -10,14 +10,14 @@ use crate::secrets::DataKey;
 /// Annal declares nothing yet: one fixed token for the empty declaration set.
 const EMPTY_DECLARATIONS_TOKEN: &str = "annal-empty-declarations-1";
 
-pub fn to_response(reply: Reply, key: &DataKey) -> Result<Response, DeviceError> {
+pub fn to_response(reply: &Reply, key: &DataKey) -> Result<Response, DeviceError> {
     let open = |e: crate::secrets::SecretsError| DeviceError::Internal(format!("opening a sealed value: {e}"));
     Ok(match reply {
         // The command channel ends a session with a zero-length body, not an empty plist.
         Reply::Empty | Reply::Ddm(DdmReply::StatusAccepted) => StatusCode::OK.into_response(),
         Reply::Command { payload, sealed, .. } => {
-            let body = if sealed {
-                key.open_raw(&payload).map_err(open)?
+            let body = if *sealed {
+                key.open_raw(payload).map_err(open)?
             } else {
                 payload.to_vec()
             };
@@ -28,7 +28,7 @@ pub fn to_response(reply: Reply, key: &DataKey) -> Result<Response, DeviceError>
             if let Some(sealed) = token {
                 dict.insert(
                     "BootstrapToken".into(),
-                    plist::Value::Data(key.open(&sealed).map_err(open)?),
+                    plist::Value::Data(key.open(sealed).map_err(open)?),
                 );
             }
             let mut body = Vec::new();
@@ -38,7 +38,7 @@ pub fn to_response(reply: Reply, key: &DataKey) -> Result<Response, DeviceError>
             ([(header::CONTENT_TYPE, "application/xml")], body).into_response()
         }
         Reply::Gone => StatusCode::GONE.into_response(),
-        Reply::Declined(reason) => (StatusCode::FORBIDDEN, reason).into_response(),
+        Reply::Declined(reason) => (StatusCode::FORBIDDEN, reason.clone()).into_response(),
         Reply::Ddm(DdmReply::Tokens) => json(serde_json::json!({
             "SyncTokens": { "DeclarationsToken": EMPTY_DECLARATIONS_TOKEN, "Timestamp": "1970-01-01T00:00:00Z" }
         })),

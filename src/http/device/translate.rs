@@ -20,17 +20,9 @@ const SECRET_RESPONSE_KEYS: &[&str] = &[
 
 pub struct Request {
     pub enrollment_key: String,
-    pub input: Input,
-}
-
-impl Request {
     /// The actor recorded on the events: the identity's fingerprint.
-    pub fn actor(&self) -> String {
-        match &self.input {
-            Input::Device { identity, .. } => identity.certificate.fingerprint_sha256.clone(),
-            Input::Admin(_) => "admin".into(),
-        }
-    }
+    pub actor: String,
+    pub input: Input,
 }
 
 pub fn checkin(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request, DeviceError> {
@@ -111,6 +103,7 @@ pub fn checkin(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request,
     };
     Ok(Request {
         enrollment_key,
+        actor: identity.certificate.fingerprint_sha256.clone(),
         input: Input::Device {
             input: Box::new(input),
             device,
@@ -144,6 +137,7 @@ pub fn report(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request, 
     };
     Ok(Request {
         enrollment_key,
+        actor: identity.certificate.fingerprint_sha256.clone(),
         input: Input::Device {
             input: Box::new(input),
             device: report.ids.to_device_ref(),

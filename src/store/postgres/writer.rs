@@ -12,13 +12,11 @@ use crate::store::group::{gather, plan_group, AppendRequest, LogLookup};
 use crate::store::rules::Existing;
 use crate::store::{Head, StoreError};
 
-const MAX_GROUP_EVENTS: usize = 10_000;
-
 pub fn spawn(pool: Pool, channel: String, head_tx: watch::Sender<u64>) -> mpsc::UnboundedSender<AppendRequest> {
     let (tx, mut rx) = mpsc::unbounded_channel::<AppendRequest>();
     tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
-            let group = gather(first, || rx.try_recv().ok(), MAX_GROUP_EVENTS);
+            let group = gather(first, || rx.try_recv().ok());
             commit_group(&pool, &channel, &head_tx, group).await;
         }
     });

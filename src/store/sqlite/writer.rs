@@ -17,9 +17,6 @@ use crate::store::group::{gather, plan_group, AppendRequest, LogLookup};
 use crate::store::rules::Existing;
 use crate::store::{Head, StoreError};
 
-/// Bounds a group so one commit never holds more than this many events in memory.
-const MAX_GROUP_EVENTS: usize = 10_000;
-
 pub struct Writer {
     conn: Connection,
     head: Head,
@@ -44,7 +41,7 @@ impl Writer {
     fn run(mut self, rx: Receiver<AppendRequest>) {
         // Ends when every SqliteStore handle (every Sender) is dropped.
         while let Ok(first) = rx.recv() {
-            let group = gather(first, || rx.try_recv().ok(), MAX_GROUP_EVENTS);
+            let group = gather(first, || rx.try_recv().ok());
             self.commit_group(group);
         }
     }
