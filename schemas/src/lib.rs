@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod chain;
+pub mod command_class;
 pub mod envelope;
 pub mod events;
 pub mod migrations;
@@ -15,5 +16,6 @@ pub mod upcast;
 
 pub use catalog::{DecodeError, Event, EventData};
 pub use chain::{chain_hash, ChainHash, GENESIS_HASH};
+pub use command_class::{carries_secret, CommandClass};
 pub use envelope::{NewEvent, RecordedEvent};
 pub use sealed::Sealed;

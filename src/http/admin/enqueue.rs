@@ -17,27 +17,6 @@ use crate::domain::enrollment::{AdminInput, Input, Reply};
 use crate::http::AppState;
 use crate::mdm::{command_envelope, parse_command};
 
-/// Commands whose plist carries a secret (a PIN, an UnlockToken, a password): stored sealed.
-const SEALED_REQUEST_TYPES: &[&str] = &[
-    "AccountConfiguration",
-    "ApplyRedemptionCode",
-    "ClearPasscode",
-    "ClearRestrictionsPassword",
-    "DeclarativeManagement",
-    "DeviceLock",
-    "EraseDevice",
-    "InstallApplication",
-    "InstallProfile",
-    "RequestMirroring",
-    "RotateFileVaultKey",
-    "SetAutoAdminPassword",
-    "SetFirmwarePassword",
-    "SetRecoveryLock",
-    "Settings",
-    "VerifyFirmwarePassword",
-    "VerifyRecoveryLock",
-];
-
 pub async fn enqueue(
     State(app): State<AppState>,
     Path(ids): Path<String>,
@@ -57,7 +36,7 @@ pub async fn enqueue(
         Ok(bytes) => bytes,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("invalid command: {e}")).into_response(),
     };
-    let sealed = SEALED_REQUEST_TYPES.contains(&request_type.as_str());
+    let sealed = annal_schemas::carries_secret(&request_type);
     let payload = if sealed {
         match app.data_key.seal_raw(&envelope) {
             Ok(p) => p,
