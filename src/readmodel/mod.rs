@@ -1,0 +1,91 @@
+//! Where read models live: projection documents and subscription checkpoints, persisted in
+//! SQLite (beside the embedded log, or in the data directory when the log is KurrentDB) or in
+//! the log's PostgreSQL database.
+//!
+//! A projection's documents and its checkpoint are written in one transaction, so after a
+//! crash the read model is exactly the fold of the log up to its checkpoint: catching up from
+//! there neither skips nor double-applies an event.
+
+mod postgres;
+mod sqlite;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::store::StoreUrl;
+
+pub use postgres::PostgresReadModels;
+pub use sqlite::SqliteReadModels;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadModelError {
+    #[error("read-model database: {0}")]
+    Database(String),
+    #[error("read-model database unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// One document write: `doc` None deletes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocWrite {
+    pub model: &'static str,
+    pub version: u32,
+    pub key: String,
+    pub doc: Option<Vec<u8>>,
+}
+
+/// Whether a commit landed. Two nodes may persist the same projection into one PostgreSQL
+/// database; a checkpoint never moves backwards, so the node that is behind skips its write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    Written,
+    /// The stored checkpoint was already past this one; nothing was written.
+    Behind {
+        stored: u64,
+    },
+}
+
+#[async_trait]
+pub trait ReadModelDb: Send + Sync {
+    /// The position a checkpointed consumer (a projection, a webhook) has processed up to.
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<u64>, ReadModelError>;
+
+    /// Writes `docs` and moves checkpoint `name` to `position`, in one transaction.
+    async fn commit(&self, name: &str, position: u64, docs: Vec<DocWrite>) -> Result<Committed, ReadModelError>;
+
+    /// Every stored document of one projection version, in key order.
+    async fn load_docs(&self, model: &str, version: u32) -> Result<Vec<(String, Vec<u8>)>, ReadModelError>;
+
+    /// Removes a projection version's documents and resets checkpoint `name` (for a rebuild).
+    async fn reset(&self, name: &str, models: &[(&'static str, u32)]) -> Result<(), ReadModelError>;
+}
+
+/// Opens the read-model database that goes with the event store `url`.
+pub async fn open(url: &StoreUrl, data_dir: &Path) -> Result<Arc<dyn ReadModelDb>, ReadModelError> {
+    match url {
+        StoreUrl::Sqlite(events) => Ok(Arc::new(SqliteReadModels::open(&sqlite_path_beside(events))?)),
+        StoreUrl::Postgres(u) => Ok(Arc::new(PostgresReadModels::connect(u).await?)),
+        // KurrentDB holds events only; its read models live in the data directory.
+        StoreUrl::KurrentDb(_) => Ok(Arc::new(SqliteReadModels::open(&data_dir.join("readmodels.db"))?)),
+    }
+}
+
+/// `annal.db` → `annal.readmodels.db`: beside the log, so one directory backs up both.
+fn sqlite_path_beside(events: &Path) -> std::path::PathBuf {
+    let stem = events
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "annal".into());
+    events.with_file_name(format!("{stem}.readmodels.db"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sqlite_read_models_sit_beside_the_log() {
+        let p = super::sqlite_path_beside(std::path::Path::new("/var/lib/annal/annal.db"));
+        assert_eq!(p, std::path::Path::new("/var/lib/annal/annal.readmodels.db"));
+    }
+}

@@ -1,0 +1,155 @@
+//! Read models in the log's PostgreSQL database (the same schema, so a test's or a tenant's
+//! schema holds its log and its read models together).
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+use super::{Committed, DocWrite, ReadModelDb, ReadModelError};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS read_models (
+    model TEXT NOT NULL, version INTEGER NOT NULL, key TEXT NOT NULL, doc BYTEA NOT NULL,
+    PRIMARY KEY (model, version, key)
+);
+CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position BIGINT NOT NULL);
+";
+
+pub struct PostgresReadModels {
+    pool: Pool,
+}
+
+fn db(e: impl std::fmt::Display) -> ReadModelError {
+    ReadModelError::Database(e.to_string())
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ReadModelError {
+    ReadModelError::Unavailable(e.to_string())
+}
+
+impl PostgresReadModels {
+    pub async fn connect(url: &str) -> Result<Self, ReadModelError> {
+        let config: tokio_postgres::Config = url.parse().map_err(db)?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager).max_size(4).build().map_err(db)?;
+        let client = pool.get().await.map_err(unavailable)?;
+        // Several nodes may start at once: CREATE TABLE IF NOT EXISTS races on the catalog.
+        client
+            .batch_execute(&format!(
+                "BEGIN; SELECT pg_advisory_xact_lock(7312001); {SCHEMA} COMMIT;"
+            ))
+            .await
+            .map_err(db)?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl ReadModelDb for PostgresReadModels {
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<u64>, ReadModelError> {
+        let client = self.pool.get().await.map_err(unavailable)?;
+        let row = client
+            .query_opt("SELECT position FROM checkpoints WHERE name = $1", &[&name])
+            .await
+            .map_err(db)?;
+        Ok(row.map(|r| r.get::<_, i64>(0) as u64))
+    }
+
+    async fn commit(&self, name: &str, position: u64, docs: Vec<DocWrite>) -> Result<Committed, ReadModelError> {
+        let mut client = self.pool.get().await.map_err(unavailable)?;
+        let tx = client.transaction().await.map_err(db)?;
+        // The row lock orders two nodes persisting the same projection.
+        tx.execute(
+            "INSERT INTO checkpoints (name, position) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
+            &[&name],
+        )
+        .await
+        .map_err(db)?;
+        let stored: i64 = tx
+            .query_one("SELECT position FROM checkpoints WHERE name = $1 FOR UPDATE", &[&name])
+            .await
+            .map_err(db)?
+            .get(0);
+        if stored as u64 > position {
+            return Ok(Committed::Behind { stored: stored as u64 });
+        }
+        // One statement per (model, version) and kind: a rebuild writes tens of thousands of
+        // documents, and a round trip each would dominate.
+        let mut groups: std::collections::BTreeMap<(&str, u32), (Vec<&str>, Vec<&[u8]>, Vec<&str>)> =
+            Default::default();
+        for d in &docs {
+            let g = groups.entry((d.model, d.version)).or_default();
+            match &d.doc {
+                Some(doc) => {
+                    g.0.push(&d.key);
+                    g.1.push(doc);
+                }
+                None => g.2.push(&d.key),
+            }
+        }
+        for ((model, version), (keys, bodies, deleted)) in groups {
+            let version = version as i32;
+            if !keys.is_empty() {
+                tx.execute(
+                    "INSERT INTO read_models (model, version, key, doc)
+                     SELECT $1, $2, k, d FROM UNNEST($3::text[], $4::bytea[]) AS u(k, d)
+                     ON CONFLICT (model, version, key) DO UPDATE SET doc = EXCLUDED.doc",
+                    &[&model, &version, &keys, &bodies],
+                )
+                .await
+                .map_err(db)?;
+            }
+            if !deleted.is_empty() {
+                tx.execute(
+                    "DELETE FROM read_models WHERE model = $1 AND version = $2 AND key = ANY($3)",
+                    &[&model, &version, &deleted],
+                )
+                .await
+                .map_err(db)?;
+            }
+        }
+        tx.execute(
+            "UPDATE checkpoints SET position = $2 WHERE name = $1",
+            &[&name, &(position as i64)],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(Committed::Written)
+    }
+
+    async fn load_docs(&self, model: &str, version: u32) -> Result<Vec<(String, Vec<u8>)>, ReadModelError> {
+        let client = self.pool.get().await.map_err(unavailable)?;
+        let rows = client
+            .query(
+                "SELECT key, doc FROM read_models WHERE model = $1 AND version = $2 ORDER BY key",
+                &[&model, &(version as i32)],
+            )
+            .await
+            .map_err(db)?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    async fn reset(&self, name: &str, models: &[(&'static str, u32)]) -> Result<(), ReadModelError> {
+        let mut client = self.pool.get().await.map_err(unavailable)?;
+        let tx = client.transaction().await.map_err(db)?;
+        for (model, version) in models {
+            tx.execute(
+                "DELETE FROM read_models WHERE model = $1 AND version = $2",
+                &[model, &(*version as i32)],
+            )
+            .await
+            .map_err(db)?;
+        }
+        tx.execute("DELETE FROM checkpoints WHERE name = $1", &[&name])
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+}

@@ -1,0 +1,145 @@
+//! Read models in a SQLite file of their own: the log's writer thread is never held up by a
+//! projection's transaction.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{Committed, DocWrite, ReadModelDb, ReadModelError};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS read_models (
+    model TEXT NOT NULL, version INTEGER NOT NULL, key TEXT NOT NULL, doc BLOB NOT NULL,
+    PRIMARY KEY (model, version, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
+";
+
+pub struct SqliteReadModels {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn db(e: impl std::fmt::Display) -> ReadModelError {
+    ReadModelError::Database(e.to_string())
+}
+
+impl SqliteReadModels {
+    pub fn open(path: &Path) -> Result<Self, ReadModelError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| ReadModelError::Unavailable(format!("{}: {e}", dir.display())))?;
+        }
+        let conn = Connection::open(path).map_err(db)?;
+        // Read models can be rebuilt from the log, but the checkpoint and documents must still
+        // agree after a crash: WAL keeps each commit atomic; NORMAL may lose the last commits,
+        // which only means catching up a little further back.
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;")
+            .map_err(db)?;
+        conn.execute_batch(SCHEMA).map_err(db)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, ReadModelError> + Send + 'static,
+    ) -> Result<T, ReadModelError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| ReadModelError::Unavailable("poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| ReadModelError::Unavailable(e.to_string()))?
+    }
+}
+
+fn checkpoint(conn: &Connection, name: &str) -> Result<Option<u64>, ReadModelError> {
+    conn.query_row("SELECT position FROM checkpoints WHERE name = ?1", [name], |r| {
+        r.get::<_, i64>(0)
+    })
+    .optional()
+    .map(|p| p.map(|p| p as u64))
+    .map_err(db)
+}
+
+#[async_trait]
+impl ReadModelDb for SqliteReadModels {
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<u64>, ReadModelError> {
+        let name = name.to_string();
+        self.with(move |c| checkpoint(c, &name)).await
+    }
+
+    async fn commit(&self, name: &str, position: u64, docs: Vec<DocWrite>) -> Result<Committed, ReadModelError> {
+        let name = name.to_string();
+        self.with(move |c| {
+            let tx = c.transaction().map_err(db)?;
+            if let Some(stored) = checkpoint(&tx, &name)?.filter(|s| *s > position) {
+                return Ok(Committed::Behind { stored });
+            }
+            {
+                let mut upsert = tx
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO read_models (model, version, key, doc) VALUES (?1, ?2, ?3, ?4)",
+                    )
+                    .map_err(db)?;
+                let mut delete = tx
+                    .prepare_cached("DELETE FROM read_models WHERE model = ?1 AND version = ?2 AND key = ?3")
+                    .map_err(db)?;
+                for d in &docs {
+                    match &d.doc {
+                        Some(doc) => upsert.execute(params![d.model, d.version, d.key, doc]),
+                        None => delete.execute(params![d.model, d.version, d.key]),
+                    }
+                    .map_err(db)?;
+                }
+            }
+            tx.execute(
+                "INSERT INTO checkpoints (name, position) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                params![name, position as i64],
+            )
+            .map_err(db)?;
+            tx.commit().map_err(db)?;
+            Ok(Committed::Written)
+        })
+        .await
+    }
+
+    async fn load_docs(&self, model: &str, version: u32) -> Result<Vec<(String, Vec<u8>)>, ReadModelError> {
+        let model = model.to_string();
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare("SELECT key, doc FROM read_models WHERE model = ?1 AND version = ?2 ORDER BY key")
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![model, version], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(db)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn reset(&self, name: &str, models: &[(&'static str, u32)]) -> Result<(), ReadModelError> {
+        let name = name.to_string();
+        let models = models.to_vec();
+        self.with(move |c| {
+            let tx = c.transaction().map_err(db)?;
+            for (model, version) in models {
+                tx.execute(
+                    "DELETE FROM read_models WHERE model = ?1 AND version = ?2",
+                    params![model, version],
+                )
+                .map_err(db)?;
+            }
+            tx.execute("DELETE FROM checkpoints WHERE name = ?1", [name])
+                .map_err(db)?;
+            tx.commit().map_err(db)
+        })
+        .await
+    }
+}

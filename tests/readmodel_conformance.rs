@@ -1,0 +1,90 @@
+//! The read-model database contract, run on SQLite and PostgreSQL: documents and checkpoint
+//! commit together, a checkpoint never moves backwards, reset clears one projection version.
+
+mod common;
+
+use std::sync::Arc;
+
+use annal::readmodel::{Committed, DocWrite, PostgresReadModels, ReadModelDb, SqliteReadModels};
+
+fn doc(key: &str, body: Option<&str>) -> DocWrite {
+    DocWrite {
+        model: "devices",
+        version: 1,
+        key: key.into(),
+        doc: body.map(|b| b.as_bytes().to_vec()),
+    }
+}
+
+async fn conformance(db: Arc<dyn ReadModelDb>) {
+    assert_eq!(db.load_checkpoint("projections").await.unwrap(), None);
+    let written = db
+        .commit(
+            "projections",
+            10,
+            vec![doc("b", Some("{\"n\":1}")), doc("a", Some("{\"n\":2}"))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, Committed::Written);
+    assert_eq!(db.load_checkpoint("projections").await.unwrap(), Some(10));
+    let docs = db.load_docs("devices", 1).await.unwrap();
+    assert_eq!(
+        docs,
+        vec![
+            ("a".to_string(), b"{\"n\":2}".to_vec()),
+            ("b".to_string(), b"{\"n\":1}".to_vec())
+        ]
+    );
+
+    // Update one, delete the other.
+    db.commit("projections", 20, vec![doc("a", Some("{\"n\":3}")), doc("b", None)])
+        .await
+        .unwrap();
+    assert_eq!(
+        db.load_docs("devices", 1).await.unwrap(),
+        vec![("a".to_string(), b"{\"n\":3}".to_vec())]
+    );
+
+    // A node that is behind writes nothing.
+    let behind = db
+        .commit("projections", 15, vec![doc("a", Some("{\"n\":0}"))])
+        .await
+        .unwrap();
+    assert_eq!(behind, Committed::Behind { stored: 20 });
+    assert_eq!(db.load_docs("devices", 1).await.unwrap()[0].1, b"{\"n\":3}".to_vec());
+    assert_eq!(db.load_checkpoint("projections").await.unwrap(), Some(20));
+
+    // Another version and another checkpoint are independent.
+    db.commit(
+        "webhook:x",
+        5,
+        vec![DocWrite {
+            model: "devices",
+            version: 2,
+            key: "a".into(),
+            doc: Some(b"{}".to_vec()),
+        }],
+    )
+    .await
+    .unwrap();
+    db.reset("projections", &[("devices", 1)]).await.unwrap();
+    assert_eq!(db.load_checkpoint("projections").await.unwrap(), None);
+    assert!(db.load_docs("devices", 1).await.unwrap().is_empty());
+    assert_eq!(db.load_docs("devices", 2).await.unwrap().len(), 1);
+    assert_eq!(db.load_checkpoint("webhook:x").await.unwrap(), Some(5));
+}
+
+#[tokio::test]
+async fn sqlite_read_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteReadModels::open(&dir.path().join("rm.db")).unwrap();
+    conformance(Arc::new(db)).await;
+}
+
+#[tokio::test]
+async fn postgres_read_models() {
+    let url = common::postgres_url_for_new_schema().await;
+    let db = PostgresReadModels::connect(&url).await.unwrap();
+    conformance(Arc::new(db)).await;
+}
