@@ -2,6 +2,7 @@
 //! `anyhow` here and typed everywhere below.
 
 mod admin_key;
+mod api_key;
 mod audit;
 mod bench;
 mod debug;
@@ -67,6 +68,9 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Simulated devices: enroll, check in, poll and answer commands against a server.
     Sim(sim::SimArgs),
+    /// Admin API keys: create (with a role), list, revoke.
+    #[command(subcommand, name = "api-key")]
+    ApiKey(api_key::ApiKeyCommand),
     /// Check the log's integrity.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -82,6 +86,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(&cli.global, args).await,
         Command::Sim(args) => sim::run_sim(&cli.global, args).await,
+        Command::ApiKey(cmd) => api_key::run(&cli.global, cmd).await,
         Command::Audit(cmd) => audit::run(&cli.global, cmd).await,
         Command::Bench(cmd) => bench::run(&cli.global, cmd).await,
         Command::Debug(cmd) => debug::run(&cli.global, cmd).await,

@@ -11,6 +11,7 @@ use annal::http::device::identity::DeviceAuth;
 use annal::http::{router, AppState, DEFAULT_MAX_BODY};
 use annal::pki::{Ca, TrustAnchors};
 use annal::secrets::DataKey;
+use annal::service::api_keys::ApiKeys;
 use annal::service::enrollments::Enrollments;
 use anyhow::Context;
 
@@ -93,14 +94,14 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
     };
     let state = AppState {
         store: store.clone(),
-        enrollments: Arc::new(Enrollments::new(store)),
+        enrollments: Arc::new(Enrollments::new(store.clone())),
         device_auth: Arc::new(DeviceAuth::new(
             TrustAnchors::new(anchors.clone())?,
             annal_issuer,
             args.insecure_accept_unsigned_devices,
         )),
         data_key: Arc::new(data_key),
-        admin: Arc::new(AdminAuth::new(&admin_key).map_err(anyhow::Error::msg)?),
+        admin: Arc::new(AdminAuth::new(&admin_key, Arc::new(ApiKeys::new(store.clone()))).map_err(anyhow::Error::msg)?),
     };
     let app = router(state, args.max_body_bytes);
     if args.behind_proxy {

@@ -1,4 +1,6 @@
 //! Pure aggregates (decide/evolve), no I/O: given the events so far and a request, decide which
 //! events to append and what to answer. The HTTP edge loads, calls `decide`, appends, replies.
 
+pub mod access;
+pub mod api_keys;
 pub mod enrollment;

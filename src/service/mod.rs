@@ -1,4 +1,5 @@
 //! Application services: load an aggregate, decide, append, with the store's optimistic
 //! concurrency. The edge between pure domain logic and the log.
 
+pub mod api_keys;
 pub mod enrollments;

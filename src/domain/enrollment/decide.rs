@@ -399,14 +399,6 @@ fn decide_admin(s: &mut Enrollment, out: &mut Outcome, input: AdminInput) -> Res
                 });
                 return Ok(());
             }
-            // The same CommandUUID twice in one queue would make one answer complete both.
-            if s.pending(&command_uuid).is_some() {
-                out.reply = Some(Reply::Queued {
-                    command_uuid,
-                    duplicate: true,
-                });
-                return Ok(());
-            }
             if let Some(existing) = idempotency_key.as_ref().and_then(|k| s.idempotency.get(k)) {
                 out.reply = Some(Reply::Queued {
                     command_uuid: existing.clone(),

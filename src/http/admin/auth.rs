@@ -1,57 +1,88 @@
-//! API key check. Until key management exists, one admin key: given in the configuration or
-//! generated at first start into `<data-dir>/admin-api-key` (mode 0600). Keys are compared by
-//! their SHA-256, so the comparison does not leak the key through timing.
+//! Who is calling the admin API. Keys come from the log (`annal api-key create`, roles
+//! admin / operator / auditor) or, for a first start, the bootstrap admin key: given in the
+//! configuration or generated into `<data-dir>/admin-api-key` (mode 0600).
+//!
+//! `Caller` is an extractor that runs before any body is read, so an unauthenticated client
+//! cannot make the server buffer a large body.
 
-use axum::http::{HeaderMap, StatusCode};
+use std::sync::Arc;
+
+use annal_schemas::events::apikey::Role;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
+use super::error::ApiError;
+use crate::domain::access::{authorize, Action, Caller};
+use crate::http::AppState;
+use crate::service::api_keys::ApiKeys;
+
 pub struct AdminAuth {
-    key_sha256: [u8; 32],
+    bootstrap_sha256: [u8; 32],
+    keys: Arc<ApiKeys>,
 }
 
-/// Shorter keys are refused at start: an empty or short key would be guessable.
+/// Shorter bootstrap keys are refused at start: an empty or short key would be guessable.
 pub const MIN_KEY_LEN: usize = 16;
 
 impl AdminAuth {
-    pub fn new(key: &str) -> Result<Self, String> {
-        if key.len() < MIN_KEY_LEN {
+    pub fn new(bootstrap_key: &str, keys: Arc<ApiKeys>) -> Result<Self, String> {
+        if bootstrap_key.len() < MIN_KEY_LEN {
             return Err(format!("the admin API key must be at least {MIN_KEY_LEN} characters"));
         }
         Ok(Self {
-            key_sha256: Sha256::digest(key.as_bytes()).into(),
+            bootstrap_sha256: Sha256::digest(bootstrap_key.as_bytes()).into(),
+            keys,
         })
     }
 
+    pub fn keys(&self) -> &Arc<ApiKeys> {
+        &self.keys
+    }
+
     /// Accepts `Authorization: Bearer <key>` or HTTP Basic with the key as password (what
-    /// NanoMDM's tools send). Returns the actor name recorded on the events.
-    pub fn check(&self, headers: &HeaderMap) -> Result<String, (StatusCode, &'static str)> {
-        let refused = (
-            StatusCode::UNAUTHORIZED,
-            "an API key is required: Authorization: Bearer <key>",
-        );
-        let value = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(refused)?;
-        let presented = if let Some(token) = value.strip_prefix("Bearer ") {
-            token.trim().to_string()
-        } else if let Some(basic) = value.strip_prefix("Basic ") {
-            let decoded = B64.decode(basic.trim()).map_err(|_| refused)?;
-            let text = String::from_utf8(decoded).map_err(|_| refused)?;
-            text.split_once(':').map(|(_, p)| p.to_string()).ok_or(refused)?
-        } else {
-            return Err(refused);
-        };
-        if presented.is_empty() {
-            return Err(refused);
-        }
+    /// NanoMDM's tools send).
+    pub async fn check(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+        let presented = presented_key(headers).ok_or(ApiError::Unauthenticated)?;
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        if digest == self.key_sha256 {
-            Ok("api-key:admin".to_string())
-        } else {
-            Err((StatusCode::FORBIDDEN, "the API key is not valid"))
+        if digest == self.bootstrap_sha256 {
+            return Ok(Caller {
+                actor: "api-key:admin".into(),
+                role: Role::Admin,
+            });
+        }
+        match self.keys.verify(&presented).await {
+            Ok(Some(caller)) => Ok(caller),
+            Ok(None) => Err(ApiError::BadKey),
+            Err(e) => Err(ApiError::Unavailable(e.to_string())),
         }
     }
+}
+
+fn presented_key(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let key = if let Some(token) = value.strip_prefix("Bearer ") {
+        token.trim().to_string()
+    } else {
+        let decoded = B64.decode(value.strip_prefix("Basic ")?.trim()).ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        text.split_once(':')?.1.to_string()
+    };
+    (!key.is_empty()).then_some(key)
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        state.admin.check(&parts.headers).await
+    }
+}
+
+/// Refuses a caller whose role does not allow `action`.
+pub fn require(caller: &Caller, action: Action<'_>) -> Result<(), ApiError> {
+    authorize(caller.role, action).map_err(ApiError::Forbidden)
 }

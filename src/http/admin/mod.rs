@@ -1,10 +1,10 @@
-//! The admin API (JSON over HTTPS under /v1). Every endpoint needs an API key.
-//!
-//! Built so far: NanoMDM-compatible enqueue. The full API (devices, history, audit, event
-//! stream, key management and roles) is the admin-API issue.
+//! The admin API: JSON over HTTPS under /v1. Every endpoint needs an API key (see `auth`);
+//! the role decides what it may do (`domain::access`).
 
 mod auth;
 mod enqueue;
+pub mod error;
+mod queue;
 
 pub use auth::AdminAuth;
 pub use enqueue::enqueue;

@@ -1,0 +1,109 @@
+//! Who may do what on the admin API, by role. Pure: the HTTP edge asks, this answers.
+//!
+//! - `auditor`: read only.
+//! - `operator`: read, queue non-destructive commands, cancel, push.
+//! - `admin`: everything, including destructive commands (EraseDevice, DeviceLock, …: the
+//!   classes in protocol.md §5a, see [`CommandClass::is_destructive`]).
+
+use annal_schemas::events::apikey::Role;
+use annal_schemas::CommandClass;
+
+/// An authenticated caller of the admin API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// Recorded as the actor of every event the call appends: `api-key:<name>`.
+    pub actor: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action<'a> {
+    Read,
+    Enqueue { request_type: &'a str },
+    Cancel,
+    Push,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    #[error("the auditor role is read-only")]
+    ReadOnly,
+    #[error("{request_type} is destructive ({class}): only the admin role may queue it")]
+    Destructive { request_type: String, class: &'static str },
+}
+
+pub fn authorize(role: Role, action: Action<'_>) -> Result<(), Denied> {
+    match (role, action) {
+        (_, Action::Read) | (Role::Admin, _) => Ok(()),
+        (Role::Auditor, _) => Err(Denied::ReadOnly),
+        (Role::Operator, Action::Enqueue { request_type }) => {
+            let class = CommandClass::of(request_type);
+            if class.is_destructive() {
+                Err(Denied::Destructive {
+                    request_type: request_type.to_string(),
+                    class: class.as_str(),
+                })
+            } else {
+                Ok(())
+            }
+        }
+        (Role::Operator, Action::Cancel | Action::Push) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auditor_reads_only() {
+        assert_eq!(authorize(Role::Auditor, Action::Read), Ok(()));
+        assert_eq!(authorize(Role::Auditor, Action::Cancel), Err(Denied::ReadOnly));
+        assert_eq!(authorize(Role::Auditor, Action::Push), Err(Denied::ReadOnly));
+        assert_eq!(
+            authorize(
+                Role::Auditor,
+                Action::Enqueue {
+                    request_type: "DeviceInformation"
+                }
+            ),
+            Err(Denied::ReadOnly)
+        );
+    }
+
+    #[test]
+    fn operator_may_not_queue_destructive_commands() {
+        assert_eq!(
+            authorize(
+                Role::Operator,
+                Action::Enqueue {
+                    request_type: "DeviceInformation"
+                }
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            authorize(
+                Role::Operator,
+                Action::Enqueue {
+                    request_type: "InstallProfile"
+                }
+            ),
+            Ok(())
+        );
+        for rt in ["EraseDevice", "DeviceLock", "ClearPasscode", "RemoveProfile"] {
+            assert!(matches!(
+                authorize(Role::Operator, Action::Enqueue { request_type: rt }),
+                Err(Denied::Destructive { .. })
+            ));
+        }
+        assert_eq!(authorize(Role::Operator, Action::Cancel), Ok(()));
+    }
+
+    #[test]
+    fn admin_may_do_everything() {
+        for rt in ["EraseDevice", "DeviceLock", "DeviceInformation"] {
+            assert_eq!(authorize(Role::Admin, Action::Enqueue { request_type: rt }), Ok(()));
+        }
+    }
+}

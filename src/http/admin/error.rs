@@ -1,0 +1,76 @@
+//! Admin API errors as JSON: `{"error": {"code": "...", "message": "...", "path": "..."}}`,
+//! each with the precise status a script can branch on.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::domain::access::Denied;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("an API key is required: Authorization: Bearer <key>")]
+    Unauthenticated,
+    #[error("the API key is not valid")]
+    BadKey,
+    #[error(transparent)]
+    Forbidden(Denied),
+    #[error("{message}")]
+    Invalid { message: String, path: Option<String> },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        ApiError::Invalid {
+            message: message.into(),
+            path: None,
+        }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            ApiError::BadKey => (StatusCode::FORBIDDEN, "bad_key"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::Unavailable(e.to_string())
+    }
+}
+
+impl ApiError {
+    /// The error object (without the `error` wrapper), also used per enrollment in fan-outs.
+    pub fn body(&self) -> serde_json::Value {
+        let (_, code) = self.status_and_code();
+        let mut body = json!({"code": code, "message": self.to_string()});
+        if let ApiError::Invalid { path: Some(path), .. } = self {
+            body["path"] = path.clone().into();
+        }
+        body
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, _) = self.status_and_code();
+        (status, Json(json!({ "error": self.body() }))).into_response()
+    }
+}

@@ -1,0 +1,143 @@
+//! Queueing one command for many enrollments: the part the NanoMDM-style raw endpoint and the
+//! JSON endpoint share. Each enrollment gets its own answer (queued, duplicate, or why not),
+//! so a fan-out to 10,000 devices reports exactly which ones did not take it.
+
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use plist::Dictionary;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use crate::domain::access::Caller;
+use crate::domain::enrollment::{AdminInput, Input, Reply};
+use crate::http::AppState;
+use crate::mdm::command_envelope;
+
+/// Most enrollments one request may name; a bigger fan-out is split by the client.
+pub const MAX_FAN_OUT: usize = 10_000;
+
+pub struct Enqueue {
+    pub command_uuid: String,
+    pub request_type: String,
+    pub idempotency_key: Option<String>,
+    pub reason: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Splits `a,b,c` (NanoMDM's path form), refusing an empty or oversized list.
+pub fn enrollment_ids<S: AsRef<str>>(ids: &[S]) -> Result<Vec<String>, ApiError> {
+    let ids: Vec<String> = ids
+        .iter()
+        .flat_map(|s| s.as_ref().split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if ids.is_empty() {
+        return Err(ApiError::invalid("no enrollment ids given"));
+    }
+    if ids.len() > MAX_FAN_OUT {
+        return Err(ApiError::invalid(format!(
+            "{} enrollments in one request; at most {MAX_FAN_OUT}",
+            ids.len()
+        )));
+    }
+    Ok(ids)
+}
+
+/// Queues the command `command_for(id)` builds for each enrollment (ClearPasscode differs per
+/// device: it carries that device's UnlockToken). Answers 200 when every enrollment took it,
+/// 207 with per-enrollment results otherwise.
+pub async fn enqueue_each<F, Fut>(
+    app: &AppState,
+    caller: &Caller,
+    ids: &[String],
+    req: &Enqueue,
+    command_for: F,
+) -> Response
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Dictionary, ApiError>>,
+{
+    let sealed = annal_schemas::carries_secret(&req.request_type);
+    let mut results = BTreeMap::new();
+    let mut all_ok = true;
+    for id in ids {
+        let entry = match queue_one(app, caller, id, req, sealed, command_for(id.clone()).await).await {
+            Ok(duplicate) => json!({"queued": true, "duplicate": duplicate}),
+            Err(e) => {
+                all_ok = false;
+                json!({"queued": false, "error": error_json(&e)})
+            }
+        };
+        results.insert(id.clone(), entry);
+    }
+    let code = if all_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::MULTI_STATUS
+    };
+    let body = json!({
+        "command_uuid": req.command_uuid,
+        "request_type": req.request_type,
+        // NanoMDM's field name, so its tools read the answer unchanged.
+        "status": results,
+    });
+    (code, Json(body)).into_response()
+}
+
+async fn queue_one(
+    app: &AppState,
+    caller: &Caller,
+    id: &str,
+    req: &Enqueue,
+    sealed: bool,
+    command: Result<Dictionary, ApiError>,
+) -> Result<bool, ApiError> {
+    let envelope = command_envelope(&req.command_uuid, command?).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let payload = if sealed {
+        app.data_key
+            .seal_raw(&envelope)
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+    } else {
+        envelope
+    };
+    let input = Input::Admin(AdminInput::Enqueue {
+        command_uuid: req.command_uuid.clone(),
+        request_type: req.request_type.clone(),
+        payload,
+        sealed,
+        idempotency_key: req.idempotency_key.clone(),
+        reason: req.reason.clone(),
+        expires_at: req.expires_at,
+    });
+    let outcome = app
+        .enrollments
+        .handle(id, input, &caller.actor, Utc::now())
+        .await
+        .map_err(service_error)?;
+    Ok(matches!(outcome.reply, Some(Reply::Queued { duplicate: true, .. })))
+}
+
+pub fn service_error(e: crate::service::enrollments::ServiceError) -> ApiError {
+    use crate::domain::enrollment::Refusal;
+    use crate::service::enrollments::ServiceError;
+    match e {
+        ServiceError::Refused(Refusal::NotAuthenticated) => ApiError::NotFound("no such enrollment".into()),
+        ServiceError::Refused(Refusal::UnknownCommand(uuid)) => {
+            ApiError::NotFound(format!("no pending command {uuid} for this enrollment"))
+        }
+        ServiceError::Refused(r) => ApiError::Conflict(r.to_string()),
+        ServiceError::Store(e) => e.into(),
+        ServiceError::Contention(s) => ApiError::Unavailable(format!("contention on {s}")),
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+pub fn error_json(e: &ApiError) -> Value {
+    e.body()
+}
