@@ -35,9 +35,6 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/mdm", device.clone())
         .route("/checkin", device.clone())
         .route("/connect", device)
-        .route(
-            "/v1/enqueue/{ids}",
-            put(admin::enqueue).layer(DefaultBodyLimit::max(max_body)),
-        )
+        .merge(admin::routes(max_body))
         .with_state(state)
 }

@@ -1,0 +1,124 @@
+//! The event stream for analytics pipelines: `GET /v1/events` (NDJSON bulk read from a
+//! position) and `GET /v1/events/stream` (Server-Sent Events: catch-up, then live; resumable
+//! with `Last-Event-ID`, which is the last global position the client saw).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::render::event_json;
+use crate::domain::access::Caller;
+use crate::http::AppState;
+
+const PAGE: usize = 1000;
+/// Most events one NDJSON request returns; the client continues from the last position + 1.
+pub const MAX_BULK: u64 = 100_000;
+
+#[derive(Debug, Deserialize)]
+pub struct EventsQuery {
+    /// First global position to return (default 1).
+    pub from: Option<u64>,
+    pub limit: Option<u64>,
+    /// Comma-separated event types to keep (default: all).
+    pub types: Option<String>,
+    #[serde(default)]
+    pub include_raw: bool,
+}
+
+impl EventsQuery {
+    fn keeps(&self) -> impl Fn(&str) -> bool + Send + Sync + 'static {
+        let types: Option<Vec<String>> = self.types.as_ref().map(|t| {
+            t.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        });
+        move |event_type| types.as_ref().is_none_or(|t| t.iter().any(|x| x == event_type))
+    }
+}
+
+pub async fn bulk(State(app): State<AppState>, _caller: Caller, Query(q): Query<EventsQuery>) -> Response {
+    let from = q.from.unwrap_or(1).max(1);
+    let limit = q.limit.unwrap_or(MAX_BULK).clamp(1, MAX_BULK);
+    let keep = std::sync::Arc::new(q.keeps());
+    let include_raw = q.include_raw;
+    let store = app.store.clone();
+    // Paged reads streamed out as they come: a large export never sits in memory whole.
+    let lines = futures::stream::unfold((from, 0u64, false), move |(next, sent, done)| {
+        let (store, keep) = (store.clone(), keep.clone());
+        async move {
+            if done || sent >= limit {
+                return None;
+            }
+            let want = PAGE.min((limit - sent) as usize);
+            match store.read_all(next, want).await {
+                Ok(page) if page.is_empty() => None,
+                Ok(page) => {
+                    let last = page.last().map_or(next, |e| e.global_position);
+                    let n = page.len() as u64;
+                    let mut chunk = Vec::new();
+                    for e in page.iter().filter(|e| keep(&e.event_type)) {
+                        chunk.extend_from_slice(event_json(e, include_raw).to_string().as_bytes());
+                        chunk.push(b'\n');
+                    }
+                    Some((
+                        Ok::<_, std::io::Error>(chunk),
+                        (last + 1, sent + n, (n as usize) < want),
+                    ))
+                }
+                // The status line is already sent: end the body early; the client sees a
+                // truncated read and continues from its last position.
+                Err(e) => Some((Err(std::io::Error::other(e.to_string())), (next, sent, true))),
+            }
+        }
+    });
+    (
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(lines),
+    )
+        .into_response()
+}
+
+pub async fn stream(
+    State(app): State<AppState>,
+    _caller: Caller,
+    headers: HeaderMap,
+    Query(q): Query<EventsQuery>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let resume = headers
+        .get("last-event-id")
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| ApiError::invalid("Last-Event-ID must be a global position"))
+        })
+        .transpose()?;
+    let from = resume.map_or(q.from.unwrap_or(1), |p| p + 1).max(1);
+    let keep = q.keeps();
+    let include_raw = q.include_raw;
+    let events = app.store.clone().subscribe_all(from).filter_map(move |item| {
+        let out = match item {
+            Ok(e) if keep(&e.event_type) => Some(
+                SseEvent::default()
+                    .id(e.global_position.to_string())
+                    .event(e.event_type.clone())
+                    .data(event_json(&e, include_raw).to_string()),
+            ),
+            Ok(_) => None,
+            // A gap or a store failure ends the stream with a named error; the client resumes
+            // from its Last-Event-ID.
+            Err(err) => Some(SseEvent::default().event("error").data(err.to_string())),
+        };
+        futures::future::ready(out.map(Ok))
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
