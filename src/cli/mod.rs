@@ -7,6 +7,7 @@ mod audit;
 mod bench;
 mod debug;
 pub mod logging;
+mod projections;
 mod serve;
 mod sim;
 mod tls;
@@ -71,6 +72,9 @@ pub enum Command {
     /// Admin API keys: create (with a role), list, revoke.
     #[command(subcommand, name = "api-key")]
     ApiKey(api_key::ApiKeyCommand),
+    /// Read models: rebuild them from the log, or show how far they have caught up.
+    #[command(subcommand)]
+    Projections(projections::ProjectionsCommand),
     /// Check the log's integrity.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -87,6 +91,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(&cli.global, args).await,
         Command::Sim(args) => sim::run_sim(&cli.global, args).await,
         Command::ApiKey(cmd) => api_key::run(&cli.global, cmd).await,
+        Command::Projections(cmd) => projections::run(&cli.global, cmd).await,
         Command::Audit(cmd) => audit::run(&cli.global, cmd).await,
         Command::Bench(cmd) => bench::run(&cli.global, cmd).await,
         Command::Debug(cmd) => debug::run(&cli.global, cmd).await,

@@ -13,6 +13,7 @@ use annal::pki::{Ca, TrustAnchors};
 use annal::secrets::DataKey;
 use annal::service::api_keys::ApiKeys;
 use annal::service::enrollments::Enrollments;
+use annal::service::projector::Projector;
 use anyhow::Context;
 
 #[derive(Debug, clap::Args)]
@@ -92,7 +93,14 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
         Some(k) => k.clone(),
         None => super::admin_key::load_or_init(&global.data_dir.join("admin-api-key"))?,
     };
+    let readmodels = annal::readmodel::open(&url, &global.data_dir)
+        .await
+        .context("opening the read-model database")?;
+    let projector = Projector::start(store.clone(), readmodels)
+        .await
+        .context("restoring the read models")?;
     let state = AppState {
+        projector,
         store: store.clone(),
         enrollments: Arc::new(Enrollments::new(store.clone())),
         device_auth: Arc::new(DeviceAuth::new(

@@ -21,6 +21,7 @@ pub struct AppState {
     pub device_auth: Arc<device::identity::DeviceAuth>,
     pub data_key: Arc<DataKey>,
     pub admin: Arc<admin::AdminAuth>,
+    pub projector: Arc<crate::service::projector::Projector>,
 }
 
 /// Default body limit: real InstalledApplicationList and CertificateList answers run to

@@ -3,3 +3,4 @@
 
 pub mod api_keys;
 pub mod enrollments;
+pub mod projector;

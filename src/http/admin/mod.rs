@@ -1,16 +1,22 @@
 //! The admin API: JSON over HTTPS under /v1. Every endpoint needs an API key (see `auth`);
-//! the role decides what it may do (`domain::access`).
+//! the role decides what it may do (`domain::access`). Reads come from the projections
+//! (`read::fresh`), history and the event stream straight from the log.
 
+mod audit;
 mod auth;
+mod commands;
+mod devices;
 mod enqueue;
 pub mod error;
 mod events;
 mod history;
+mod push;
 mod queue;
+mod read;
 mod render;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 pub use auth::AdminAuth;
@@ -23,7 +29,14 @@ pub fn routes(max_body: usize) -> Router<AppState> {
             "/v1/enqueue/{ids}",
             put(enqueue::enqueue).layer(DefaultBodyLimit::max(max_body)),
         )
+        .route("/v1/push/{ids}", post(push::push).get(push::push))
+        .route("/v1/devices", get(devices::list))
+        .route("/v1/devices/{id}", get(devices::show))
+        .route("/v1/devices/{id}/queue", get(devices::queue))
         .route("/v1/devices/{id}/history", get(history::history))
+        .route("/v1/devices/{id}/commands/{command_uuid}", delete(commands::cancel))
+        .route("/v1/commands/{command_uuid}", get(commands::status))
+        .route("/v1/audit", get(audit::audit))
         .route("/v1/events", get(events::bulk))
         .route("/v1/events/stream", get(events::stream))
 }

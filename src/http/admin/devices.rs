@@ -1,0 +1,127 @@
+//! Inventory: `GET /v1/devices` (filters, cursor pagination), `GET /v1/devices/{id}` (now, or
+//! as of a position or time: refolded from that enrollment's stream), `GET /v1/devices/{id}/queue`.
+
+use annal_projections::devices::{DeviceFilter, DeviceState};
+use annal_projections::{AsOf, Projections};
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::read::fresh;
+use crate::domain::access::Caller;
+use crate::domain::enrollment::stream_name;
+use crate::http::AppState;
+
+const MAX_PAGE: usize = 1000;
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    pub state: Option<String>,
+    pub model: Option<String>,
+    pub os_version: Option<String>,
+    pub serial: Option<String>,
+    pub topic: Option<String>,
+    pub last_seen_before: Option<DateTime<Utc>>,
+    pub last_seen_after: Option<DateTime<Utc>>,
+    pub after: Option<String>,
+    pub limit: Option<usize>,
+}
+
+pub async fn list(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let state = q
+        .state
+        .as_deref()
+        .map(|s| {
+            serde_json::from_value::<DeviceState>(Value::String(s.to_string())).map_err(|_| ApiError::Invalid {
+                message: format!("unknown state {s:?}: use authenticated, enrolled or checked_out"),
+                path: Some("state".into()),
+            })
+        })
+        .transpose()?;
+    let filter = DeviceFilter {
+        state,
+        model: q.model,
+        os_version_prefix: q.os_version,
+        serial_number: q.serial,
+        topic: q.topic,
+        last_seen_before: q.last_seen_before,
+        last_seen_after: q.last_seen_after,
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let (page, position) = fresh(&app, |p| p.devices().list(&filter, q.after.as_deref(), limit)).await;
+    Ok(Json(
+        json!({"devices": page.items, "next": page.next, "position": position}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AsOfQuery {
+    pub as_of_position: Option<u64>,
+    pub as_of_time: Option<DateTime<Utc>>,
+}
+
+impl AsOfQuery {
+    pub fn as_of(&self) -> Result<Option<AsOf>, ApiError> {
+        match (self.as_of_position, self.as_of_time) {
+            (Some(_), Some(_)) => Err(ApiError::invalid("give as_of_position or as_of_time, not both")),
+            (Some(p), None) => Ok(Some(AsOf::Position(p))),
+            (None, Some(t)) => Ok(Some(AsOf::Time(t))),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+pub async fn show(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<AsOfQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let device = match q.as_of()? {
+        None => fresh(&app, |p| p.devices().get(&id).cloned()).await.0,
+        Some(as_of) => {
+            // A device's inventory is a fold of its own stream, so the past is exact.
+            let events = read_whole_stream(&app, &id).await?;
+            Projections::fold_as_of(&events, as_of).devices().get(&id).cloned()
+        }
+    };
+    let device = device.ok_or_else(|| ApiError::NotFound(format!("no enrollment {id}")))?;
+    Ok(Json(
+        serde_json::to_value(device).map_err(|e| ApiError::Internal(e.to_string()))?,
+    ))
+}
+
+pub async fn queue(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let ((known, commands), position) =
+        fresh(&app, |p| (p.devices().get(&id).is_some(), p.commands().queue(&id))).await;
+    if !known {
+        return Err(ApiError::NotFound(format!("no enrollment {id}")));
+    }
+    Ok(Json(
+        json!({"enrollment": id, "commands": commands, "position": position}),
+    ))
+}
+
+pub async fn read_whole_stream(app: &AppState, id: &str) -> Result<Vec<annal_schemas::RecordedEvent>, ApiError> {
+    let stream = stream_name(id);
+    let mut events = Vec::new();
+    loop {
+        let page = app.store.read_stream(&stream, events.len() as u64 + 1, 1000).await?;
+        if page.is_empty() {
+            break;
+        }
+        events.extend(page);
+    }
+    Ok(events)
+}

@@ -1,0 +1,260 @@
+//! Keeps the read models (annal-projections) current: restores them from the read-model
+//! database at start, follows the log from their checkpoint, and persists changed documents
+//! with the new checkpoint in one transaction.
+//!
+//! Queries read the in-memory state, which is updated as soon as an event is seen; the
+//! database copy trails it by at most one flush interval, and only matters at the next start.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use annal_projections::{Change, ProjectionError, Projections};
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use crate::readmodel::{DocWrite, ReadModelDb, ReadModelError};
+use crate::store::{EventStore, StoreError};
+
+/// The checkpoint every projection of [`Projections`] shares: they are folded together.
+pub const CHECKPOINT: &str = "projections";
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
+const BATCH: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    #[error(transparent)]
+    ReadModel(#[from] ReadModelError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Projection(#[from] ProjectionError),
+    #[error("stored {model} document {key:?} is not JSON: {detail}")]
+    Document { model: String, key: String, detail: String },
+}
+
+pub struct Projector {
+    state: RwLock<Projections>,
+    position: watch::Sender<u64>,
+}
+
+impl Projector {
+    /// Restores the read models and starts following the log.
+    pub async fn start(store: Arc<dyn EventStore>, db: Arc<dyn ReadModelDb>) -> Result<Arc<Self>, ProjectorError> {
+        let projections = restore(db.as_ref()).await?;
+        let from = projections.position();
+        let (position, _) = watch::channel(from);
+        let projector = Arc::new(Self {
+            state: RwLock::new(projections),
+            position,
+        });
+        tokio::spawn(follow(projector.clone(), store, db, from + 1));
+        Ok(projector)
+    }
+
+    /// Runs `f` over the current read models.
+    pub fn read<T>(&self, f: impl FnOnce(&Projections) -> T) -> T {
+        match self.state.read() {
+            Ok(guard) => f(&guard),
+            // A panic while folding left the lock poisoned; the state is still the last
+            // complete fold of whole events (apply never leaves one half-applied).
+            Err(poisoned) => f(&poisoned.into_inner()),
+        }
+    }
+
+    pub fn position(&self) -> u64 {
+        *self.position.borrow()
+    }
+
+    /// Waits (up to `timeout`) until the read models include `position`: lets an API call
+    /// read its own writes. Returns whether they do.
+    pub async fn wait_for(&self, position: u64, timeout: Duration) -> bool {
+        let mut rx = self.position.subscribe();
+        let reached = tokio::time::timeout(timeout, rx.wait_for(|p| *p >= position)).await;
+        reached.is_ok_and(|r| r.is_ok())
+    }
+
+    fn apply(&self, events: &[annal_schemas::RecordedEvent]) {
+        let last = match self.state.write() {
+            Ok(mut state) => {
+                for e in events {
+                    state.apply(e);
+                }
+                state.position()
+            }
+            Err(_) => return,
+        };
+        self.position.send_replace(last);
+    }
+
+    fn drain(&self) -> (u64, Vec<Change>) {
+        match self.state.write() {
+            Ok(mut state) => {
+                let changes = state.drain_changes();
+                (state.position(), changes)
+            }
+            Err(_) => (0, Vec::new()),
+        }
+    }
+}
+
+/// Reads every persisted document and the checkpoint they were written with.
+pub async fn restore(db: &dyn ReadModelDb) -> Result<Projections, ProjectorError> {
+    let mut projections = Projections::new();
+    let Some(checkpoint) = db.load_checkpoint(CHECKPOINT).await? else {
+        return Ok(projections);
+    };
+    for (model, version) in Projections::models() {
+        for (key, doc) in db.load_docs(model, version).await? {
+            let doc = serde_json::from_slice(&doc).map_err(|e| ProjectorError::Document {
+                model: model.into(),
+                key: key.clone(),
+                detail: e.to_string(),
+            })?;
+            projections.restore(&Change {
+                model,
+                version,
+                key,
+                doc: Some(doc),
+            })?;
+        }
+    }
+    projections.set_position(checkpoint);
+    Ok(projections)
+}
+
+pub fn doc_writes(changes: Vec<Change>) -> Vec<DocWrite> {
+    changes
+        .into_iter()
+        .map(|c| DocWrite {
+            model: c.model,
+            version: c.version,
+            key: c.key,
+            doc: c.doc.map(|d| d.to_string().into_bytes()),
+        })
+        .collect()
+}
+
+async fn follow(projector: Arc<Projector>, store: Arc<dyn EventStore>, db: Arc<dyn ReadModelDb>, from: u64) {
+    let mut from = from;
+    loop {
+        let mut events = store.clone().subscribe_all(from).ready_chunks(BATCH);
+        let mut flush = tokio::time::interval(FLUSH_EVERY);
+        let ended = loop {
+            tokio::select! {
+                batch = events.next() => match batch {
+                    None => break None,
+                    Some(batch) => {
+                        let mut good = Vec::with_capacity(batch.len());
+                        let mut failure = None;
+                        for item in batch {
+                            match item {
+                                Ok(e) => good.push(e),
+                                Err(e) => { failure = Some(e); break; }
+                            }
+                        }
+                        projector.apply(&good);
+                        if let Some(e) = failure { break Some(e); }
+                    }
+                },
+                _ = flush.tick() => persist(&projector, db.as_ref()).await,
+            }
+        };
+        persist(&projector, db.as_ref()).await;
+        if let Some(e) = ended {
+            tracing::warn!(error = %e, "projection subscription ended; resubscribing");
+        }
+        from = projector.position() + 1;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn persist(projector: &Projector, db: &dyn ReadModelDb) {
+    let (position, changes) = projector.drain();
+    if changes.is_empty() {
+        return;
+    }
+    let writes = doc_writes(changes);
+    // Drained documents exist only in memory until written: retry until they are (the
+    // database shares the log's fate, so while it is down nothing new arrives anyway).
+    let mut backoff = Duration::from_millis(100);
+    while let Err(e) = db.commit(CHECKPOINT, position, writes.clone()).await {
+        tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "persisting read models failed");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// What a rebuild did, for the CLI and the benchmark.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RebuildReport {
+    pub events: u64,
+    pub documents: usize,
+    pub read_seconds: f64,
+    pub fold_seconds: f64,
+    /// Wall time of reading and folding together (they overlap).
+    pub read_and_fold_seconds: f64,
+    pub write_seconds: f64,
+}
+
+/// Folds the whole log from position 0 and replaces the stored read models with the result.
+/// Reading and folding overlap (a reader task stays a page or two ahead), so a rebuild runs
+/// at the speed of the slower of the two rather than their sum.
+pub async fn rebuild(
+    store: Arc<dyn EventStore>,
+    db: &dyn ReadModelDb,
+    mut progress: impl FnMut(u64),
+) -> Result<RebuildReport, ProjectorError> {
+    const PAGE: usize = 10_000;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<annal_schemas::RecordedEvent>, StoreError>>(2);
+    let started = std::time::Instant::now();
+    let reader = tokio::spawn(async move {
+        let mut next = 1;
+        let mut busy = Duration::ZERO;
+        loop {
+            let t = std::time::Instant::now();
+            let page = store.read_all(next, PAGE).await;
+            busy += t.elapsed();
+            let last = match &page {
+                Ok(p) => p.last().map(|e| e.global_position),
+                Err(_) => None,
+            };
+            let failed = page.is_err();
+            if (last.is_some() || failed) && tx.send(page).await.is_err() {
+                break;
+            }
+            match last {
+                Some(last) if !failed => next = last + 1,
+                _ => break,
+            }
+        }
+        busy
+    });
+    let mut projections = Projections::new();
+    let mut fold = Duration::ZERO;
+    let mut events = 0u64;
+    while let Some(page) = rx.recv().await {
+        let page = page?;
+        let t = std::time::Instant::now();
+        for e in &page {
+            projections.apply(e);
+        }
+        fold += t.elapsed();
+        events += page.len() as u64;
+        progress(events);
+    }
+    let read = reader.await.unwrap_or_default();
+    let total_fold = started.elapsed();
+    let started = std::time::Instant::now();
+    let writes = doc_writes(projections.snapshot());
+    let documents = writes.len();
+    db.reset(CHECKPOINT, &Projections::models()).await?;
+    db.commit(CHECKPOINT, projections.position(), writes).await?;
+    Ok(RebuildReport {
+        events,
+        documents,
+        read_seconds: read.as_secs_f64(),
+        fold_seconds: fold.as_secs_f64(),
+        read_and_fold_seconds: total_fold.as_secs_f64(),
+        write_seconds: started.elapsed().as_secs_f64(),
+    })
+}
