@@ -1,9 +1,11 @@
 //! Commands: the `{CommandUUID, Command:{RequestType, …}}` plist the server sends as the reply to
-//! a command-channel request, and builders for the commands the device simulator answers.
+//! a command-channel request, and builders for the commands the device simulator answers (thin
+//! wrappers over the typed builders in [`super::commands::builders`]).
 
 use plist::{Dictionary, Value};
 
 use super::bounded::parse_dict;
+use super::commands::builders::{self, Command as _};
 use super::error::{EncodeError, ParseError};
 use super::fields::Fields;
 
@@ -73,26 +75,23 @@ pub fn command(request_type: &str) -> Dictionary {
 
 /// `DeviceInformation` for the named queries (`UDID`, `OSVersion`, `SerialNumber`, …).
 pub fn device_information(queries: &[&str]) -> Dictionary {
-    let mut command = command("DeviceInformation");
-    let queries = queries.iter().map(|q| Value::String((*q).to_owned())).collect();
-    command.insert("Queries".into(), Value::Array(queries));
-    command
+    builders::DeviceInformation::new(queries).to_command()
 }
 
 pub fn security_info() -> Dictionary {
-    command("SecurityInfo")
+    builders::SecurityInfo.to_command()
 }
 
 pub fn profile_list() -> Dictionary {
-    command("ProfileList")
+    builders::ProfileList::default().to_command()
 }
 
 pub fn installed_application_list() -> Dictionary {
-    command("InstalledApplicationList")
+    builders::InstalledApplicationList::default().to_command()
 }
 
 pub fn certificate_list() -> Dictionary {
-    command("CertificateList")
+    builders::CertificateList::default().to_command()
 }
 
 #[cfg(test)]

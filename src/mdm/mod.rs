@@ -6,6 +6,7 @@
 mod bounded;
 pub mod checkin;
 pub mod command;
+pub mod commands;
 pub mod error;
 mod fields;
 pub mod ids;
