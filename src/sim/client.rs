@@ -94,7 +94,8 @@ impl Client {
         self.send(Method::PUT, path, Some(content_type), headers, body).await
     }
 
-    async fn send(
+    /// Any method, for the admin API (POST, DELETE) and the CLI.
+    pub async fn send(
         &self,
         method: Method,
         path: &str,

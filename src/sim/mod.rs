@@ -3,7 +3,7 @@
 //! messages/s and latency percentiles. Identities come from Annal's CA (SCEP comes with the
 //! enrollment issue).
 
-mod answers;
+pub mod answers;
 mod client;
 mod device;
 mod run;

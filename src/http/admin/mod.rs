@@ -14,6 +14,7 @@ mod push;
 mod queue;
 mod read;
 mod render;
+mod submit;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
@@ -35,6 +36,10 @@ pub fn routes(max_body: usize) -> Router<AppState> {
         .route("/v1/devices/{id}/queue", get(devices::queue))
         .route("/v1/devices/{id}/history", get(history::history))
         .route("/v1/devices/{id}/commands/{command_uuid}", delete(commands::cancel))
+        .route(
+            "/v1/commands",
+            post(submit::submit).layer(DefaultBodyLimit::max(max_body)),
+        )
         .route("/v1/commands/{command_uuid}", get(commands::status))
         .route("/v1/audit", get(audit::audit))
         .route("/v1/events", get(events::bulk))

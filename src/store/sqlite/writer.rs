@@ -51,6 +51,17 @@ impl Writer {
             Ok(tx) => tx,
             Err(e) => return fail_all(group, sql(e)),
         };
+        // The IMMEDIATE transaction holds SQLite's write lock across processes; reading the
+        // head under it (one index probe) keeps positions and the chain right even when
+        // another process (`annal api-key create`, a second server) appended since.
+        let head = match rows::head(&tx) {
+            Ok(head) => head,
+            Err(e) => return fail_all(group, e),
+        };
+        if head.position != self.head.position {
+            self.head = head;
+            self.head_tx.send_replace(head.position);
+        }
         let plan = plan_group(group, self.head, Utc::now(), &mut Lookup(&tx));
         let commit = plan
             .events

@@ -1,0 +1,71 @@
+//! Admin API helpers for end-to-end tests: keys made with the real CLI, JSON calls over HTTPS.
+
+#![allow(dead_code)]
+
+use std::process::Command;
+
+use annal::sim::Client;
+use hyper::Method;
+use serde_json::Value;
+
+use super::server::Server;
+
+/// Creates an API key with `annal api-key create` against the server's store.
+pub fn create_key(server: &Server, name: &str, role: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_annal"))
+        .args([
+            "api-key",
+            "create",
+            "--name",
+            name,
+            "--role",
+            role,
+            "--json",
+            "--store",
+            &server.store_url,
+        ])
+        .arg("--data-dir")
+        .arg(&server.data_dir)
+        .output()
+        .expect("run annal api-key create");
+    assert!(
+        out.status.success(),
+        "api-key create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("api-key create --json");
+    v["key"].as_str().expect("key").to_string()
+}
+
+/// Calls the admin API; returns the status and the body as JSON (Null when empty or not JSON).
+pub async fn call(client: &Client, method: Method, path: &str, key: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let mut headers = Vec::new();
+    if let Some(a) = &auth {
+        headers.push(("Authorization", a.as_str()));
+    }
+    let (content_type, bytes) = match body {
+        Some(b) => (Some("application/json"), serde_json::to_vec(&b).unwrap()),
+        None => (None, Vec::new()),
+    };
+    let answer = client.send(method, path, content_type, &headers, bytes).await.unwrap();
+    let json = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+    (answer.status.as_u16(), json)
+}
+
+pub async fn get(client: &Client, path: &str, key: &str) -> (u16, Value) {
+    call(client, Method::GET, path, Some(key), None).await
+}
+
+/// GET returning the raw body text (CSV, NDJSON).
+pub async fn get_text(client: &Client, path: &str, key: &str) -> (u16, String) {
+    let auth = format!("Bearer {key}");
+    let answer = client
+        .send(Method::GET, path, None, &[("Authorization", auth.as_str())], Vec::new())
+        .await
+        .unwrap();
+    (
+        answer.status.as_u16(),
+        String::from_utf8_lossy(&answer.body).into_owned(),
+    )
+}
