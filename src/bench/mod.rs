@@ -3,4 +3,5 @@
 
 pub mod cpu;
 pub mod mdm;
+pub mod projections;
 pub mod store;

@@ -18,6 +18,9 @@ pub enum BenchCommand {
     /// devices against a fresh `annal serve` process; reports messages/s, latency and the
     /// server's CPU per message.
     Mdm(MdmBenchArgs),
+    /// Read-model rebuild speed: a generated fleet log loaded into a fresh store, then read,
+    /// folded and written back (target: 300,000 events/s read + fold).
+    Projections(super::bench_projections::ProjectionsBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -50,14 +53,14 @@ pub struct MdmBenchArgs {
 pub struct Targets {
     /// Backends to measure.
     #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
-    backends: Vec<Backend>,
+    pub backends: Vec<Backend>,
     /// PostgreSQL server; the benchmark makes its own schema there and drops it afterwards.
     #[arg(
         long,
         env = "ANNAL_BENCH_POSTGRES_URL",
         default_value = "postgres://postgres@127.0.0.1:5432/test"
     )]
-    postgres_url: String,
+    pub postgres_url: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -83,7 +86,7 @@ pub struct StoreBenchArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
-enum Backend {
+pub enum Backend {
     Sqlite,
     Postgres,
 }
@@ -99,6 +102,7 @@ pub async fn run(global: &super::Global, cmd: BenchCommand) -> anyhow::Result<Ex
     let args = match cmd {
         BenchCommand::Store(args) => args,
         BenchCommand::Mdm(args) => return run_mdm(global, args).await,
+        BenchCommand::Projections(args) => return super::bench_projections::run(global, args).await,
     };
     let bars = MultiProgress::new();
     if args.json {
@@ -162,19 +166,19 @@ pub async fn run(global: &super::Global, cmd: BenchCommand) -> anyhow::Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-fn bar(bars: &MultiProgress, len: u64, label: &str) -> ProgressBar {
+pub fn bar(bars: &MultiProgress, len: u64, label: &str) -> ProgressBar {
     let style = ProgressStyle::with_template("{msg:32} {bar:30} {pos}/{len} ({per_sec})")
         .unwrap_or_else(|_| ProgressStyle::default_bar());
     bars.add(ProgressBar::new(len).with_style(style).with_message(label.to_string()))
 }
 
-enum Cleanup {
+pub enum Cleanup {
     Dir(std::path::PathBuf),
     Schema(String),
 }
 
 impl Cleanup {
-    async fn run(self, postgres_url: &str) {
+    pub async fn run(self, postgres_url: &str) {
         let outcome = match &self {
             Cleanup::Dir(dir) => std::fs::remove_dir_all(dir).map_err(|e| e.to_string()),
             Cleanup::Schema(schema) => annal::store::drop_schema(postgres_url, schema)

@@ -5,6 +5,7 @@ mod admin_key;
 mod api_key;
 mod audit;
 mod bench;
+mod bench_projections;
 mod debug;
 pub mod logging;
 mod projections;
