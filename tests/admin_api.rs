@@ -408,4 +408,12 @@ async fn queue_cancel_fan_out_and_clear_passcode_with_the_escrowed_token() {
     assert_eq!(next.1, "ClearPasscode");
     let token = next.2.remove("UnlockToken").and_then(|v| v.into_data()).unwrap();
     assert_eq!(token, vec![0x5a; 64], "the simulator's escrowed UnlockToken");
+
+    // Push health: a record per enrollment; nothing dead, a bad filter refused.
+    let (status, record) = get(&client, &format!("/v1/devices/{}/push", ids[1]), &admin).await;
+    assert_eq!(status, 200, "{record}");
+    assert_eq!(record["token_dead"], false);
+    let (_, dead) = get(&client, "/v1/push-health?filter=token_dead", &admin).await;
+    assert!(dead["enrollments"].as_array().unwrap().is_empty());
+    assert_eq!(get(&client, "/v1/push-health?filter=bogus", &admin).await.0, 400);
 }

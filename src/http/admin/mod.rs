@@ -11,6 +11,7 @@ pub mod error;
 mod events;
 mod history;
 mod push;
+mod push_health;
 mod queue;
 mod read;
 mod render;
@@ -35,6 +36,8 @@ pub fn routes(max_body: usize) -> Router<AppState> {
         .route("/v1/devices/{id}", get(devices::show))
         .route("/v1/devices/{id}/queue", get(devices::queue))
         .route("/v1/devices/{id}/history", get(history::history))
+        .route("/v1/devices/{id}/push", get(push_health::show))
+        .route("/v1/push-health", get(push_health::list))
         .route("/v1/devices/{id}/commands/{command_uuid}", delete(commands::cancel))
         .route(
             "/v1/commands",
