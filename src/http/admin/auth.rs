@@ -78,7 +78,18 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        state.admin.check(&parts.headers).await
+        let checked = state.admin.check(&parts.headers).await;
+        // Every call is attributed, reads included: the log records who changed what, this
+        // records who looked.
+        match &checked {
+            Ok(caller) => {
+                tracing::info!(actor = %caller.actor, method = %parts.method, path = %parts.uri.path(), "admin call")
+            }
+            Err(e) => {
+                tracing::warn!(method = %parts.method, path = %parts.uri.path(), refused = %e, "admin call refused")
+            }
+        }
+        checked
     }
 }
 
