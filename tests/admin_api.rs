@@ -5,28 +5,12 @@
 
 mod common;
 
-use annal::pki::KeyKind;
 use annal::sim::{Client, VirtualDevice};
 use common::admin::{call, create_key, get, get_text};
-use common::server::{signed, Server, CHECKIN, COMMAND};
+use common::server::{device, enroll, signed, Server, COMMAND};
 use hyper::Method;
 use plist::Dictionary;
 use serde_json::{json, Value};
-
-const TOPIC: &str = "com.apple.mgmt.test";
-
-fn device(server: &Server, index: usize) -> VirtualDevice {
-    let identity = server
-        .ca()
-        .issue_device_identity(&format!("dev-{index}"), KeyKind::EcdsaP256, 30)
-        .unwrap();
-    VirtualDevice::new(index, identity)
-}
-
-async fn enroll(client: &Client, d: &VirtualDevice) {
-    assert_eq!(signed(client, d, CHECKIN, d.authenticate(TOPIC)).await.0, 200);
-    assert_eq!(signed(client, d, CHECKIN, d.token_update(TOPIC)).await.0, 200);
-}
 
 /// Sends Idle; returns the command the server answered with, if any.
 async fn poll(client: &Client, d: &VirtualDevice) -> Option<(String, String, Dictionary)> {

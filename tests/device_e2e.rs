@@ -5,9 +5,9 @@
 mod common;
 
 use annal::pki::{KeyKind, MdmDigest};
-use annal::sim::{run, Client, SimConfig, VirtualDevice};
+use annal::sim::{run, Client, VirtualDevice};
 use annal::store::{open, EventStore};
-use common::server::{signed, Server, CHECKIN, COMMAND};
+use common::server::{device, enroll, signed, sim_config, Server, CHECKIN, COMMAND};
 
 async fn store_of(server: &Server) -> std::sync::Arc<dyn EventStore> {
     open(&server.store_url.parse().unwrap()).await.unwrap()
@@ -17,43 +17,10 @@ async fn head(server: &Server) -> u64 {
     store_of(server).await.head().await.unwrap().position
 }
 
-fn device(server: &Server, index: usize) -> VirtualDevice {
-    let identity = server
-        .ca()
-        .issue_device_identity(&format!("dev-{index}"), KeyKind::EcdsaP256, 30)
-        .unwrap();
-    VirtualDevice::new(index, identity)
-}
-
-async fn enroll(client: &Client, d: &VirtualDevice) {
-    assert_eq!(
-        signed(client, d, CHECKIN, d.authenticate("com.apple.mgmt.test"))
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        signed(client, d, CHECKIN, d.token_update("com.apple.mgmt.test"))
-            .await
-            .0,
-        200
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulated_devices_enroll_poll_and_answer_every_command() {
     let server = Server::start(&[]).await;
-    let config = SimConfig {
-        server: server.base.clone(),
-        devices: 6,
-        concurrency: 4,
-        rounds: 5,
-        not_now_percent: 30,
-        api_key: server.api_key(),
-        topic: "com.apple.mgmt.test".into(),
-        mtls: false,
-        rate: None,
-    };
+    let config = sim_config(&server, 6, 5);
     let report = run(&config, &server.ca()).await.unwrap();
     assert_eq!(report.errors, 0);
     assert_eq!(report.acknowledged, 30, "every command acknowledged once");

@@ -5,26 +5,14 @@ mod common;
 
 use std::time::Duration;
 
-use annal::pki::KeyKind;
-use annal::sim::VirtualDevice;
 use common::admin::get_text;
-use common::server::{signed, Server, CHECKIN};
+use common::server::{device, enroll, Server};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-fn device(server: &Server, index: usize) -> VirtualDevice {
-    let identity = server
-        .ca()
-        .issue_device_identity(&format!("dev-{index}"), KeyKind::EcdsaP256, 30)
-        .unwrap();
-    VirtualDevice::new(index, identity)
-}
-
-async fn enroll(server: &Server, index: usize) {
-    let (client, d) = (server.client(), device(server, index));
-    assert_eq!(signed(&client, &d, CHECKIN, d.authenticate("t")).await.0, 200);
-    assert_eq!(signed(&client, &d, CHECKIN, d.token_update("t")).await.0, 200);
+async fn enroll_new(server: &Server, index: usize) {
+    enroll(&server.client(), &device(server, index)).await;
 }
 
 async fn head(server: &Server) -> u64 {
@@ -89,8 +77,8 @@ async fn next_events(reader: &mut BufReader<TcpStream>, n: usize) -> Vec<(u64, S
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ndjson_bulk_reads_and_sse_catch_up_live_and_resume() {
     let server = Server::start(&["--behind-proxy"]).await;
-    enroll(&server, 1).await;
-    enroll(&server, 2).await;
+    enroll_new(&server, 1).await;
+    enroll_new(&server, 2).await;
     let n = head(&server).await;
     assert!(n >= 4);
 
@@ -124,7 +112,7 @@ async fn ndjson_bulk_reads_and_sse_catch_up_live_and_resume() {
         (1..=n).collect::<Vec<_>>()
     );
     assert_eq!(caught_up[0].1, caught_up[0].2["event_type"].as_str().unwrap());
-    enroll(&server, 3).await;
+    enroll_new(&server, 3).await;
     let live = next_events(&mut sse, 2).await;
     assert_eq!(live.iter().map(|e| e.0).collect::<Vec<_>>(), [n + 1, n + 2]);
     drop(sse);

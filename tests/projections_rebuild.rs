@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use annal::readmodel::{ReadModelDb, SqliteReadModels};
 use annal::service::projector::{rebuild, CHECKPOINT};
-use annal::sim::{run, SimConfig};
+use annal::sim::run;
 use annal_projections::Projections;
 use common::admin::{call, get};
-use common::server::Server;
+use common::server::{sim_config, Server};
 use hyper::Method;
 use serde_json::{json, Value};
 
@@ -30,17 +30,7 @@ async fn all_docs(db: &dyn ReadModelDb) -> Docs {
 
 /// Drives real traffic: enrollment, five command rounds with NotNow, then a DeviceLock fan-out.
 async fn traffic(server: &Server) {
-    let config = SimConfig {
-        server: server.base.clone(),
-        devices: 5,
-        concurrency: 4,
-        rounds: 5,
-        not_now_percent: 30,
-        api_key: server.api_key(),
-        topic: "com.apple.mgmt.test".into(),
-        mtls: false,
-        rate: None,
-    };
+    let config = sim_config(server, 5, 5);
     let report = run(&config, &server.ca()).await.unwrap();
     assert_eq!(report.errors, 0);
     let client = server.client();

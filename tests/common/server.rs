@@ -117,3 +117,35 @@ pub async fn signed(
         .unwrap();
     (a.status.as_u16(), a.body.to_vec())
 }
+
+pub const TOPIC: &str = "com.apple.mgmt.test";
+
+/// A simulated device whose identity Annal's CA issued (ECDSA P-256, signs with Mdm-Signature).
+pub fn device(server: &Server, index: usize) -> annal::sim::VirtualDevice {
+    let identity = server
+        .ca()
+        .issue_device_identity(&format!("dev-{index}"), annal::pki::KeyKind::EcdsaP256, 30)
+        .unwrap();
+    annal::sim::VirtualDevice::new(index, identity)
+}
+
+/// Authenticate + TokenUpdate, both answered 200.
+pub async fn enroll(client: &Client, d: &annal::sim::VirtualDevice) {
+    assert_eq!(signed(client, d, CHECKIN, d.authenticate(TOPIC)).await.0, 200);
+    assert_eq!(signed(client, d, CHECKIN, d.token_update(TOPIC)).await.0, 200);
+}
+
+/// A small simulation against `server`: signatures, NotNow on 30% of first deliveries.
+pub fn sim_config(server: &Server, devices: usize, rounds: usize) -> annal::sim::SimConfig {
+    annal::sim::SimConfig {
+        server: server.base.clone(),
+        devices,
+        concurrency: 4,
+        rounds,
+        not_now_percent: 30,
+        api_key: server.api_key(),
+        topic: TOPIC.into(),
+        mtls: false,
+        rate: None,
+    }
+}
