@@ -1,0 +1,90 @@
+//! The audit trail: every security-relevant command (`CommandClass::is_security_relevant`:
+//! data loss, management loss, lock, credential, installation) with who asked for it and why,
+//! the device it went to as it was then, the times of queue, push, delivery and result, and the
+//! device's raw answer. Keyed like the command status (`<enrollment>/<CommandUUID>`).
+
+mod fold;
+mod query;
+
+use std::collections::BTreeMap;
+
+use annal_schemas::events::command::{CancelReason, ErrorChainItem};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::commands::CommandState;
+use crate::docs::DocStore;
+use crate::Change;
+
+pub use query::AuditFilter;
+
+/// The device's answer as recorded in the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "encoding", content = "body", rename_all = "snake_case")]
+pub enum RawAnswer {
+    /// An XML plist, as the device sent it.
+    Xml(String),
+    /// A binary plist (or bytes that are not UTF-8), base64.
+    Base64(String),
+    /// Stored sealed because it carried a secret (an UnlockToken, a bypass code): not shown.
+    Sealed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub enrollment: String,
+    pub command_uuid: String,
+    pub request_type: String,
+    pub class: String,
+    /// The device's UDID and serial number when the command was queued.
+    pub udid: Option<String>,
+    pub serial_number: Option<String>,
+    pub requester: String,
+    pub reason: Option<String>,
+    pub queued_at: DateTime<Utc>,
+    pub queued_position: u64,
+    pub pushed_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// When the command left the queue: the device's result, a cancellation or expiry.
+    pub result_at: Option<DateTime<Utc>>,
+    pub status: CommandState,
+    pub error_chain: Vec<ErrorChainItem>,
+    pub cancel_reason: Option<CancelReason>,
+    pub answer: Option<RawAnswer>,
+    /// Global position of the event holding the device's answer.
+    pub result_position: Option<u64>,
+}
+
+/// The audit trail projection.
+#[derive(Debug, Clone, Default)]
+pub struct AuditTrail {
+    docs: DocStore<AuditEntry>,
+    /// Document keys by queued position: the trail's order.
+    by_position: BTreeMap<u64, String>,
+    scratch: String,
+}
+
+impl AuditTrail {
+    pub const NAME: &'static str = "audit";
+    pub const VERSION: u32 = 1;
+
+    pub(crate) fn drain(&mut self, out: &mut Vec<Change>) {
+        self.docs.drain(Self::NAME, Self::VERSION, out);
+    }
+
+    pub(crate) fn snapshot(&self, out: &mut Vec<Change>) {
+        self.docs.snapshot(Self::NAME, Self::VERSION, out);
+    }
+
+    pub fn get(&self, enrollment: &str, command_uuid: &str) -> Option<&AuditEntry> {
+        self.docs.get(&crate::commands::command_key(enrollment, command_uuid))
+    }
+
+    pub fn len(&self) -> usize {
+        self.docs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.docs.len() == 0
+    }
+}

@@ -1,0 +1,138 @@
+//! What the projections read from one recorded event: its place in the log, its enrollment and
+//! as much of its body as some projection needs.
+//!
+//! A rebuild's speed is mostly decoding, and most events of a log are Idle polls, pushes and the
+//! steps of commands. So the body is decoded only where it is read: not at all for Idle polls
+//! and pushes, only the CommandUUID (borrowed, not copied) for deliveries and answers, and with
+//! `Event::decode` for everything else.
+
+use std::borrow::Cow;
+
+use annal_schemas::catalog::EventData;
+use annal_schemas::events::command::{CommandAcknowledged, CommandDelivered, CommandFormatError, CommandNotNow};
+use annal_schemas::{Event, RecordedEvent};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+const ENROLLMENT_STREAM: &str = "enrollment-";
+
+/// Where and when an event happened, and who caused it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Context<'a> {
+    /// The enrollment key of the stream (UDID, EnrollmentID or `<device>:<user>`).
+    pub key: &'a str,
+    pub position: u64,
+    pub at: DateTime<Utc>,
+    pub actor: &'a str,
+    pub raw: Option<&'a [u8]>,
+}
+
+/// The part of a command event's body the projections read.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CommandRef<'a> {
+    #[serde(borrow)]
+    pub command_uuid: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub request_type: Cow<'a, str>,
+    #[serde(default)]
+    pub attempt: u32,
+}
+
+/// The device's answers that carry nothing but their status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Answer {
+    Acknowledged,
+    NotNow,
+    CommandFormatError,
+}
+
+/// An event as the projections see it.
+// One lives on the stack per event and is never moved or stored: boxing the large variant
+// would cost an allocation per event to save nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum Input<'a> {
+    /// A device message whose body no projection reads (Idle, GetToken, …).
+    Seen,
+    /// PushAttempted (`accepted` false) or PushAccepted.
+    Push {
+        accepted: bool,
+    },
+    /// CommandDelivered.
+    Delivered(CommandRef<'a>),
+    Answered(Answer, CommandRef<'a>),
+    /// Every other event, decoded whole.
+    Event(Event),
+}
+
+impl Input<'_> {
+    /// Whether the event records a message the device sent (so the device was seen then).
+    pub fn is_device_message(&self) -> bool {
+        match self {
+            Input::Seen | Input::Answered(..) => true,
+            Input::Push { .. } | Input::Delivered(_) => false,
+            Input::Event(e) => matches!(
+                e,
+                Event::Authenticate(_) | Event::TokenUpdate(_) | Event::CheckOut(_) | Event::CommandErrored(_)
+            ),
+        }
+    }
+}
+
+/// The context and input of an event on an enrollment stream, or `None` for events no
+/// projection reads (other streams, unknown types, bodies that do not decode).
+pub(crate) fn read(event: &RecordedEvent) -> Option<(Context<'_>, Input<'_>)> {
+    let key = event.stream.strip_prefix(ENROLLMENT_STREAM)?;
+    let (version, data) = (event.schema_version, event.data.as_slice());
+    let input = match event.event_type.as_str() {
+        "Idle"
+        | "UserAuthenticate"
+        | "SetBootstrapToken"
+        | "GetBootstrapToken"
+        | "GetToken"
+        | "DeclarativeManagement" => Input::Seen,
+        "PushAttempted" => Input::Push { accepted: false },
+        "PushAccepted" => Input::Push { accepted: true },
+        CommandDelivered::EVENT_TYPE => Input::Delivered(command_ref::<CommandDelivered>(version, data)?),
+        CommandAcknowledged::EVENT_TYPE => {
+            Input::Answered(Answer::Acknowledged, command_ref::<CommandAcknowledged>(version, data)?)
+        }
+        CommandNotNow::EVENT_TYPE => Input::Answered(Answer::NotNow, command_ref::<CommandNotNow>(version, data)?),
+        CommandFormatError::EVENT_TYPE => Input::Answered(
+            Answer::CommandFormatError,
+            command_ref::<CommandFormatError>(version, data)?,
+        ),
+        "Authenticate" | "TokenUpdate" | "CheckOut" | "IdentityBound" | "IdentityRotated" | "CommandQueued"
+        | "CommandErrored" | "CommandCancelled" | "CommandExpired" | "PushFailed" => Input::Event(event.decode().ok()?),
+        _ => return None,
+    };
+    let context = Context {
+        key,
+        position: event.global_position,
+        at: event.recorded_at,
+        actor: &event.actor,
+        raw: event.raw.as_deref(),
+    };
+    Some((context, input))
+}
+
+/// The CommandUUID, RequestType and attempt of a command event at its current schema version.
+/// Any other version goes through `Event::decode` (which upcasts it, or refuses a version from
+/// the future), so the shortcut never reads a body differently from the full decoder.
+fn command_ref<E: EventData>(version: u32, data: &[u8]) -> Option<CommandRef<'_>> {
+    if version == E::SCHEMA_VERSION {
+        return serde_json::from_slice(data).ok();
+    }
+    let owned = |uuid: &str, request_type: &str, attempt: u32| CommandRef {
+        command_uuid: Cow::Owned(uuid.to_owned()),
+        request_type: Cow::Owned(request_type.to_owned()),
+        attempt,
+    };
+    match Event::decode(E::EVENT_TYPE, version, data).ok()? {
+        Event::CommandDelivered(e) => Some(owned(&e.command_uuid, &e.request_type, e.attempt)),
+        Event::CommandAcknowledged(e) => Some(owned(&e.command_uuid, &e.request_type, 0)),
+        Event::CommandNotNow(e) => Some(owned(&e.command_uuid, &e.request_type, 0)),
+        Event::CommandFormatError(e) => Some(owned(&e.command_uuid, &e.request_type, 0)),
+        _ => None,
+    }
+}

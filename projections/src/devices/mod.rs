@@ -1,0 +1,170 @@
+//! Device inventory: one document per enrollment (device or user channel) with its identifiers,
+//! hardware and OS as last reported, enrollment state, when it was last seen, and the latest
+//! DeviceInformation and SecurityInfo answers.
+
+mod fold;
+mod query;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::docs::DocStore;
+use crate::{Change, ProjectionError};
+
+pub use query::DeviceFilter;
+
+/// Which channel an enrollment is: the device itself, or a macOS user on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Device,
+    User,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceState {
+    /// Authenticate seen, no TokenUpdate yet: the device cannot be pushed.
+    Authenticated,
+    /// TokenUpdate seen: pushable and managed.
+    Enrolled,
+    /// The MDM profile was removed.
+    CheckedOut,
+}
+
+impl DeviceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceState::Authenticated => "authenticated",
+            DeviceState::Enrolled => "enrolled",
+            DeviceState::CheckedOut => "checked_out",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Device {
+    /// The enrollment key: UDID, EnrollmentID, or `<device>:<user>` for a user channel.
+    pub enrollment: String,
+    pub udid: Option<String>,
+    pub enrollment_id: Option<String>,
+    /// `UserID` (or `EnrollmentUserID`) of a user channel.
+    pub user_id: Option<String>,
+    pub channel: Channel,
+    pub serial_number: Option<String>,
+    pub imei: Option<String>,
+    pub meid: Option<String>,
+    pub model: Option<String>,
+    pub model_name: Option<String>,
+    pub product_name: Option<String>,
+    pub device_name: Option<String>,
+    pub os_version: Option<String>,
+    pub build_version: Option<String>,
+    /// The push topic (the push certificate's UID).
+    pub topic: Option<String>,
+    pub state: DeviceState,
+    pub generation: u64,
+    /// Hex SHA-256 of the identity certificate bound to the enrollment.
+    pub identity_fingerprint: Option<String>,
+    /// When the current generation completed enrollment (its first TokenUpdate).
+    pub enrolled_at: Option<DateTime<Utc>>,
+    /// The last message from the device, Idle polls included.
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub last_seen_position: Option<u64>,
+    /// APNs said the push token is dead (Unregistered, BadDeviceToken); a TokenUpdate clears it.
+    pub token_dead: bool,
+    /// Commands queued and not yet answered, cancelled or expired.
+    pub pending_commands: usize,
+    /// Every key ever answered to DeviceInformation, each at its latest value.
+    pub query_responses: Map<String, Value>,
+    pub query_responses_at: Option<DateTime<Utc>>,
+    /// The `SecurityInfo` dictionary of the latest SecurityInfo answer.
+    pub security_info: Option<Map<String, Value>>,
+    pub security_info_at: Option<DateTime<Utc>>,
+}
+
+impl Device {
+    fn new(enrollment: &str) -> Self {
+        Self {
+            enrollment: enrollment.to_owned(),
+            udid: None,
+            enrollment_id: None,
+            user_id: None,
+            // Enrollment keys of user channels are `<device>:<user>`; device identifiers never
+            // contain `:` (the protocol layer refuses them).
+            channel: if enrollment.contains(':') {
+                Channel::User
+            } else {
+                Channel::Device
+            },
+            serial_number: None,
+            imei: None,
+            meid: None,
+            model: None,
+            model_name: None,
+            product_name: None,
+            device_name: None,
+            os_version: None,
+            build_version: None,
+            topic: None,
+            state: DeviceState::Authenticated,
+            generation: 0,
+            identity_fingerprint: None,
+            enrolled_at: None,
+            last_seen_at: None,
+            last_seen_position: None,
+            token_dead: false,
+            pending_commands: 0,
+            query_responses: Map::new(),
+            query_responses_at: None,
+            security_info: None,
+            security_info_at: None,
+        }
+    }
+}
+
+/// The device inventory projection.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    docs: DocStore<Device>,
+}
+
+impl Inventory {
+    pub const NAME: &'static str = "devices";
+    pub const VERSION: u32 = 1;
+
+    pub fn get(&self, enrollment: &str) -> Option<&Device> {
+        self.docs.get(enrollment)
+    }
+
+    pub fn len(&self) -> usize {
+        self.docs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.docs.len() == 0
+    }
+
+    pub(crate) fn set_pending(&mut self, enrollment: &str, count: usize) {
+        if self.docs.get(enrollment).is_some_and(|d| d.pending_commands != count) {
+            if let Some(doc) = self.docs.update(enrollment) {
+                doc.pending_commands = count;
+            }
+        }
+    }
+
+    pub(crate) fn drain(&mut self, out: &mut Vec<Change>) {
+        self.docs.drain(Self::NAME, Self::VERSION, out);
+    }
+
+    pub(crate) fn snapshot(&self, out: &mut Vec<Change>) {
+        self.docs.snapshot(Self::NAME, Self::VERSION, out);
+    }
+
+    pub(crate) fn restore(&mut self, change: &Change) -> Result<(), ProjectionError> {
+        self.docs
+            .restore(Self::NAME, &change.key, change.doc.as_ref())
+            .map(drop)
+    }
+}

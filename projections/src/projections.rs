@@ -1,0 +1,179 @@
+//! The four projections folded together: each event is decoded once and shown to each of them.
+
+use annal_schemas::{Event, RecordedEvent};
+use chrono::{DateTime, Utc};
+
+use crate::audit::AuditTrail;
+use crate::commands::Commands;
+use crate::context::{self, Answer, Input};
+use crate::devices::Inventory;
+use crate::push::PushHealth;
+use crate::{Change, ProjectionError};
+
+/// A point of the log to fold up to (inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf {
+    /// Events at or before this global position.
+    Position(u64),
+    /// Events recorded at or before this time.
+    Time(DateTime<Utc>),
+}
+
+impl AsOf {
+    pub fn includes(&self, event: &RecordedEvent) -> bool {
+        match self {
+            AsOf::Position(p) => event.global_position <= *p,
+            AsOf::Time(t) => event.recorded_at <= *t,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Projections {
+    devices: Inventory,
+    commands: Commands,
+    audit: AuditTrail,
+    push: PushHealth,
+    position: u64,
+}
+
+impl Projections {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `(NAME, VERSION)` of every projection: the tables their documents are kept in.
+    pub fn models() -> [(&'static str, u32); 4] {
+        [
+            (Inventory::NAME, Inventory::VERSION),
+            (Commands::NAME, Commands::VERSION),
+            (AuditTrail::NAME, AuditTrail::VERSION),
+            (PushHealth::NAME, PushHealth::VERSION),
+        ]
+    }
+
+    /// Folds a run of events (in log order) into fresh projections. Folding only the events up
+    /// to a point (or only one enrollment's stream) gives the state as of that point.
+    pub fn fold<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> Self {
+        let mut projections = Self::new();
+        for event in events {
+            projections.apply(event);
+        }
+        projections
+    }
+
+    /// Folds the events up to `as_of`; the events must be in log order, so the fold stops at
+    /// the first one past it.
+    pub fn fold_as_of<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>, as_of: AsOf) -> Self {
+        Self::fold(events.into_iter().take_while(|e| as_of.includes(e)))
+    }
+
+    /// Folds one event. Events at or before [`Self::position`] were applied already and are
+    /// skipped, so a subscription may redeliver its checkpoint. Events of other streams, of
+    /// unknown types or with bodies that do not decode change nothing but the position.
+    pub fn apply(&mut self, event: &RecordedEvent) {
+        if self.position != 0 && event.global_position <= self.position {
+            return;
+        }
+        self.position = event.global_position;
+        let Some((cx, input)) = context::read(event) else {
+            return;
+        };
+        self.devices.apply(&cx, &input);
+        self.commands.apply(&cx, &input);
+        self.audit.apply(&cx, &input, &self.commands, &self.devices);
+        self.push.apply(&cx, &input);
+        let queue_changed = match &input {
+            Input::Answered(answer, _) => *answer != Answer::NotNow,
+            Input::Event(e) => matches!(
+                e,
+                Event::CommandQueued(_)
+                    | Event::CommandErrored(_)
+                    | Event::CommandCancelled(_)
+                    | Event::CommandExpired(_)
+                    // The enrollment's documents may be created after its first commands (a
+                    // user channel, a fold that starts mid-stream).
+                    | Event::TokenUpdate(_)
+                    | Event::Authenticate(_)
+            ),
+            _ => false,
+        };
+        if queue_changed {
+            let pending = self.commands.pending_count(cx.key);
+            self.devices.set_pending(cx.key, pending);
+            self.push.set_pending(cx.key, pending);
+        }
+    }
+
+    /// Every document changed since the last drain, once each at its latest value, by model
+    /// then key.
+    pub fn drain_changes(&mut self) -> Vec<Change> {
+        let mut out = Vec::new();
+        self.devices.drain(&mut out);
+        self.commands.drain(&mut out);
+        self.audit.drain(&mut out);
+        self.push.drain(&mut out);
+        out
+    }
+
+    /// Every document, changed or not: what a full rebuild writes.
+    pub fn snapshot(&self) -> Vec<Change> {
+        let mut out = Vec::new();
+        self.devices.snapshot(&mut out);
+        self.commands.snapshot(&mut out);
+        self.audit.snapshot(&mut out);
+        self.push.snapshot(&mut out);
+        out
+    }
+
+    /// Loads one persisted document (start-up). Restore every document, then
+    /// [`Self::set_position`] to the checkpoint persisted with them, then apply what follows.
+    pub fn restore(&mut self, change: &Change) -> Result<(), ProjectionError> {
+        let expected = Self::models()
+            .into_iter()
+            .find(|(name, _)| *name == change.model)
+            .map(|(_, version)| version)
+            .ok_or_else(|| ProjectionError::UnknownModel(change.model.to_owned()))?;
+        if change.version != expected {
+            return Err(ProjectionError::VersionMismatch {
+                model: change.model.to_owned(),
+                found: change.version,
+                expected,
+            });
+        }
+        match change.model {
+            Inventory::NAME => self.devices.restore(change),
+            Commands::NAME => self.commands.restore(change),
+            AuditTrail::NAME => self.audit.restore(change),
+            PushHealth::NAME => self.push.restore(change),
+            other => Err(ProjectionError::UnknownModel(other.to_owned())),
+        }
+    }
+
+    /// Sets the checkpoint: the global position of the last event the restored documents
+    /// include.
+    pub fn set_position(&mut self, position: u64) {
+        self.position = position;
+    }
+
+    /// The global position of the last event applied.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    pub fn devices(&self) -> &Inventory {
+        &self.devices
+    }
+
+    pub fn commands(&self) -> &Commands {
+        &self.commands
+    }
+
+    pub fn audit(&self) -> &AuditTrail {
+        &self.audit
+    }
+
+    pub fn push(&self) -> &PushHealth {
+        &self.push
+    }
+}

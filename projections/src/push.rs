@@ -1,0 +1,143 @@
+//! Push health: per enrollment, the latest APNs push and its outcome, failure counts, dead
+//! tokens, and whether the device has answered since it was last pushed.
+
+use annal_schemas::Event;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::context::{Context, Input};
+use crate::docs::DocStore;
+use crate::{Change, Page, ProjectionError};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushRecord {
+    pub enrollment: String,
+    /// The latest push attempt.
+    pub last_push_at: Option<DateTime<Utc>>,
+    /// `accepted`, or `failed <HTTP status> <APNs reason>` (status 0: no answer arrived).
+    pub last_push_outcome: Option<String>,
+    pub pushes: u64,
+    pub failures: u64,
+    /// Failures since the last accepted push.
+    pub consecutive_failures: u32,
+    /// APNs said the token is dead (Unregistered, BadDeviceToken); a TokenUpdate clears it.
+    pub token_dead: bool,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub pending_commands: usize,
+    /// Pushed after the device was last seen.
+    pub unanswered: bool,
+    /// The first push the device has not answered yet: how long it has been silent.
+    pub unanswered_since: Option<DateTime<Utc>>,
+}
+
+impl PushRecord {
+    fn new(enrollment: &str) -> Self {
+        Self {
+            enrollment: enrollment.to_owned(),
+            last_push_at: None,
+            last_push_outcome: None,
+            pushes: 0,
+            failures: 0,
+            consecutive_failures: 0,
+            token_dead: false,
+            last_seen_at: None,
+            pending_commands: 0,
+            unanswered: false,
+            unanswered_since: None,
+        }
+    }
+
+    fn seen(&mut self, at: DateTime<Utc>) {
+        self.last_seen_at = Some(at);
+        self.unanswered = false;
+        self.unanswered_since = None;
+    }
+}
+
+/// The push health projection.
+#[derive(Debug, Clone, Default)]
+pub struct PushHealth {
+    docs: DocStore<PushRecord>,
+}
+
+impl PushHealth {
+    pub const NAME: &'static str = "push";
+    pub const VERSION: u32 = 1;
+
+    pub(crate) fn apply(&mut self, cx: &Context<'_>, input: &Input<'_>) {
+        let new = || PushRecord::new(cx.key);
+        match input {
+            Input::Push { accepted: false } => self.docs.upsert(cx.key, new, |p| {
+                p.pushes += 1;
+                p.last_push_at = Some(cx.at);
+                p.unanswered = true;
+                p.unanswered_since.get_or_insert(cx.at);
+            }),
+            Input::Push { accepted: true } => self.docs.upsert(cx.key, new, |p| {
+                p.last_push_outcome = Some("accepted".to_owned());
+                p.consecutive_failures = 0;
+            }),
+            Input::Event(Event::PushFailed(e)) => self.docs.upsert(cx.key, new, |p| {
+                p.last_push_outcome = Some(format!("failed {} {}", e.status, e.reason));
+                p.failures += 1;
+                p.consecutive_failures += 1;
+                p.token_dead |= e.token_dead;
+            }),
+            // From its first TokenUpdate an enrollment can be pushed, so it has push health.
+            Input::Event(Event::TokenUpdate(_)) => self.docs.upsert(cx.key, new, |p| {
+                p.token_dead = false;
+                p.seen(cx.at);
+            }),
+            _ if input.is_device_message() => {
+                if let Some(p) = self.docs.update(cx.key) {
+                    p.seen(cx.at);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(crate) fn set_pending(&mut self, enrollment: &str, count: usize) {
+        if self.docs.get(enrollment).is_some_and(|p| p.pending_commands != count) {
+            if let Some(p) = self.docs.update(enrollment) {
+                p.pending_commands = count;
+            }
+        }
+    }
+
+    pub fn get(&self, enrollment: &str) -> Option<&PushRecord> {
+        self.docs.get(enrollment)
+    }
+
+    /// Enrollments whose push token APNs declared dead, in key order.
+    pub fn token_dead(&self, after: Option<&str>, limit: usize) -> Page<PushRecord> {
+        self.docs.page(after, limit, |p| p.token_dead)
+    }
+
+    /// Enrollments pushed and silent since for longer than `longer_than` at `now`, in key order.
+    pub fn silent(
+        &self,
+        now: DateTime<Utc>,
+        longer_than: TimeDelta,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Page<PushRecord> {
+        self.docs.page(after, limit, |p| {
+            p.unanswered_since.is_some_and(|t| now - t > longer_than)
+        })
+    }
+
+    pub(crate) fn drain(&mut self, out: &mut Vec<Change>) {
+        self.docs.drain(Self::NAME, Self::VERSION, out);
+    }
+
+    pub(crate) fn snapshot(&self, out: &mut Vec<Change>) {
+        self.docs.snapshot(Self::NAME, Self::VERSION, out);
+    }
+
+    pub(crate) fn restore(&mut self, change: &Change) -> Result<(), ProjectionError> {
+        self.docs
+            .restore(Self::NAME, &change.key, change.doc.as_ref())
+            .map(drop)
+    }
+}

@@ -1,0 +1,169 @@
+//! The audit trail: security-relevant commands only, with who, why, when and the answer.
+
+use annal_schemas::events::command::{CancelReason, CommandCancelled, ErrorChainItem};
+use base64::Engine;
+use plist::Value;
+
+use super::support::{at, query_responses, Log, ADMIN};
+use crate::audit::{AuditFilter, RawAnswer};
+use crate::commands::CommandState;
+use crate::synthetic::{queued, FakeDevice};
+
+#[test]
+fn a_device_lock_is_audited_with_its_answer_and_device_information_is_not() {
+    let d = FakeDevice::new(1);
+    let mut log = Log::new();
+    log.enroll(&d);
+    let lock_queued = log.queue(&d, "LOCK", "DeviceLock"); // t0+3
+    log.push(&d); // t0+4, t0+5
+    log.idle(&d); // t0+6
+    log.system(&d, d.delivered("LOCK", "DeviceLock", 1)); // t0+7
+    let raw = d.report_plist("Acknowledged", Some("LOCK"), plist::Dictionary::new());
+    let answered = log.device(&d, d.acknowledged("LOCK", "DeviceLock"), Some(raw.clone())); // t0+8
+    log.queue(&d, "DI", "DeviceInformation");
+    // The device reports another serial later; the trail keeps the one it had when locked.
+    log.ack(
+        &d,
+        "DI",
+        "DeviceInformation",
+        query_responses(&[("SerialNumber", Value::from("NEWSERIAL"))]),
+    );
+
+    let p = log.fold();
+    assert_eq!(p.audit().len(), 1);
+    assert!(p.audit().get(&d.udid, "DI").is_none());
+    let e = p.audit().get(&d.udid, "LOCK").unwrap();
+    assert_eq!((e.request_type.as_str(), e.class.as_str()), ("DeviceLock", "lock"));
+    assert_eq!(e.enrollment, d.udid);
+    assert_eq!(e.udid.as_deref(), Some(d.udid.as_str()));
+    assert_eq!(e.serial_number.as_deref(), Some(d.serial.as_str()));
+    assert_eq!(e.requester, ADMIN);
+    assert_eq!(e.reason.as_deref(), Some("ticket for DeviceLock"));
+    assert_eq!((e.queued_at, e.queued_position), (at(3), lock_queued));
+    assert_eq!(
+        (e.pushed_at, e.delivered_at, e.result_at),
+        (Some(at(5)), Some(at(7)), Some(at(8)))
+    );
+    assert_eq!(e.status, CommandState::Acknowledged);
+    assert_eq!(e.answer, Some(RawAnswer::Xml(String::from_utf8(raw).unwrap())));
+    assert_eq!(e.result_position, Some(answered));
+    assert_eq!(
+        p.devices().get(&d.udid).unwrap().serial_number.as_deref(),
+        Some("NEWSERIAL")
+    );
+}
+
+#[test]
+fn binary_sealed_errored_and_cancelled_commands_in_the_trail() {
+    let d = FakeDevice::new(2);
+    let mut log = Log::new();
+    log.enroll(&d);
+    log.queue(&d, "ERASE", "EraseDevice");
+    log.queue(&d, "BYPASS", "ActivationLockBypassCode");
+    log.queue(&d, "RM", "RemoveProfile");
+    log.queue(&d, "INST", "InstallProfile");
+    let binary = b"bplist00\xd1\x01\x02".to_vec();
+    log.device(&d, d.acknowledged("ERASE", "EraseDevice"), Some(binary.clone()));
+    let sealed = br#"{"alg":"A256GCM","key_id":"k","nonce":"AA==","ciphertext":"AA=="}"#.to_vec();
+    log.device(&d, d.acknowledged("BYPASS", "ActivationLockBypassCode"), Some(sealed));
+    let chain = vec![ErrorChainItem {
+        error_code: 1,
+        error_domain: "MCProfileErrorDomain".into(),
+        localized_description: None,
+        us_english_description: None,
+    }];
+    log.device(&d, d.errored("RM", "RemoveProfile", chain.clone()), None);
+    let cancel = CommandCancelled {
+        command_uuid: "INST".into(),
+        reason: CancelReason::Admin,
+    };
+    log.builder.record(&d.key(), ADMIN, &cancel, None);
+
+    let p = log.fold();
+    let entry = |uuid| p.audit().get(&d.udid, uuid).unwrap().clone();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&binary);
+    assert_eq!(entry("ERASE").answer, Some(RawAnswer::Base64(b64)));
+    assert_eq!(entry("BYPASS").answer, Some(RawAnswer::Sealed));
+    assert_eq!(
+        (entry("RM").status, entry("RM").error_chain),
+        (CommandState::Error, chain)
+    );
+    assert_eq!(entry("RM").answer, None);
+    let inst = entry("INST");
+    assert_eq!(
+        (inst.status, inst.cancel_reason, inst.result_position),
+        (CommandState::Cancelled, Some(CancelReason::Admin), None)
+    );
+    assert!(inst.result_at.is_some());
+}
+
+#[test]
+fn the_trail_is_filtered_and_paged_in_queue_order() {
+    let a = FakeDevice::new(10);
+    let b = FakeDevice::new(11);
+    let a_user = a.user("501");
+    let mut log = Log::new();
+    log.enroll(&a);
+    log.enroll(&b);
+    let mut positions = Vec::new();
+    positions.push(log.queue(&a, "1", "DeviceLock")); // t0+6
+    positions.push(log.queue(&b, "2", "DeviceLock")); // t0+7
+    let mut by_bob = queued("3", "EraseDevice", 1);
+    by_bob.reason = Some("stolen".into());
+    positions.push(
+        log.builder
+            .record(&a.key(), "api-key:bob", &by_bob, None)
+            .global_position,
+    ); // t0+8
+    positions.push(log.queue(&a_user, "4", "InstallProfile")); // t0+9
+    log.queue(&a, "5", "ProfileList"); // not security-relevant
+
+    let p = log.fold();
+    let uuids = |filter: &AuditFilter| -> Vec<String> {
+        p.audit()
+            .query(filter, None, 100)
+            .items
+            .into_iter()
+            .map(|e| e.command_uuid)
+            .collect()
+    };
+    assert_eq!(uuids(&AuditFilter::default()), ["1", "2", "3", "4"]);
+    let locks = AuditFilter {
+        request_type: Some("DeviceLock".into()),
+        ..AuditFilter::default()
+    };
+    assert_eq!(uuids(&locks), ["1", "2"]);
+    let bob = AuditFilter {
+        requester: Some("api-key:bob".into()),
+        ..AuditFilter::default()
+    };
+    assert_eq!(uuids(&bob), ["3"]);
+    // A UDID matches the device and its user channels; a full enrollment key only itself.
+    let device_a = AuditFilter {
+        device: Some(a.udid.clone()),
+        ..AuditFilter::default()
+    };
+    assert_eq!(uuids(&device_a), ["1", "3", "4"]);
+    let channel = AuditFilter {
+        device: Some(a_user.key()),
+        ..AuditFilter::default()
+    };
+    assert_eq!(uuids(&channel), ["4"]);
+    let window = AuditFilter {
+        queued_from: Some(at(7)),
+        queued_until: Some(at(9)),
+        ..AuditFilter::default()
+    };
+    assert_eq!(uuids(&window), ["2", "3"]);
+
+    let first = p.audit().query(&AuditFilter::default(), None, 3);
+    assert_eq!(first.items.len(), 3);
+    assert_eq!(first.next, Some(positions[2]));
+    let rest = p.audit().query(&AuditFilter::default(), first.next, 3);
+    assert_eq!(
+        rest.items.iter().map(|e| e.command_uuid.as_str()).collect::<Vec<_>>(),
+        ["4"]
+    );
+    assert_eq!(rest.next, None);
+    assert!(p.audit().query(&AuditFilter::default(), None, 0).items.is_empty());
+}
