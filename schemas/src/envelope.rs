@@ -105,6 +105,22 @@ impl RecordedEvent {
         event
     }
 
+    /// The event as a writer would hand it to a store, with its stream: what an import or a
+    /// benchmark that loads a generated log appends (the store assigns the rest again).
+    pub fn into_new(self) -> (String, NewEvent) {
+        let new = NewEvent {
+            event_id: self.event_id,
+            event_type: self.event_type,
+            schema_version: self.schema_version,
+            actor: self.actor,
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            data: self.data,
+            raw: self.raw,
+        };
+        (self.stream, new)
+    }
+
     /// Decodes the body into the current version of its type, upcasting older versions.
     pub fn decode(&self) -> Result<crate::Event, crate::DecodeError> {
         crate::Event::decode(&self.event_type, self.schema_version, &self.data)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use annal_projections::synthetic::{fleet, FleetSpec};
-use annal_schemas::{NewEvent, RecordedEvent};
+use annal_schemas::NewEvent;
 use futures::StreamExt;
 use serde::Serialize;
 
@@ -33,32 +33,12 @@ pub fn generate(spec: &FleetSpec) -> Vec<(String, Vec<NewEvent>)> {
     let mut by_stream: HashMap<String, Vec<NewEvent>> = HashMap::new();
     let mut order = Vec::new();
     for e in fleet(spec) {
-        let RecordedEvent {
-            event_id,
-            stream,
-            event_type,
-            schema_version,
-            actor,
-            correlation_id,
-            causation_id,
-            data,
-            raw,
-            ..
-        } = e;
+        let (stream, new) = e.into_new();
         let entry = by_stream.entry(stream.clone()).or_insert_with(|| {
             order.push(stream);
             Vec::new()
         });
-        entry.push(NewEvent {
-            event_id,
-            event_type,
-            schema_version,
-            actor,
-            correlation_id,
-            causation_id,
-            data,
-            raw,
-        });
+        entry.push(new);
     }
     order
         .into_iter()
