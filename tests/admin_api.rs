@@ -307,6 +307,11 @@ async fn every_refusal_is_precise_and_appends_nothing() {
     );
     assert_eq!(get(&client, "/v1/devices/NOPE", &auditor).await.0, 404);
     assert_eq!(get(&client, "/v1/audit?format=xml", &auditor).await.0, 400);
+    assert_eq!(get(&client, "/v1/api-keys", &operator).await.0, 403);
+    let (status, keys) = get(&client, "/v1/api-keys", &admin).await;
+    assert_eq!(status, 200);
+    assert_eq!(keys.as_array().unwrap().len(), 3);
+    assert!(!keys.to_string().contains(&admin[23..]), "no secret in the listing");
 
     // A revoked key stops working at once.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_annal"))

@@ -1,4 +1,5 @@
-//! `annal audit verify` and `annal audit head`.
+//! `annal audit verify` and `annal audit head` (on the store directly), and `annal audit export`
+//! (through the admin API, see `audit_export`).
 
 use std::process::ExitCode;
 
@@ -23,12 +24,16 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Export the command audit trail from a running server's admin API (CSV, NDJSON, JSON).
+    Export(super::audit_export::ExportArgs),
 }
 
 pub async fn run(global: &super::Global, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
-    let store = global.open_store().await?;
     match cmd {
+        // Export talks to the server, not the store: it works from any machine.
+        AuditCommand::Export(args) => super::audit_export::run(&global.data_dir, args).await,
         AuditCommand::Head { json } => {
+            let store = global.open_store().await?;
             let head = store.head().await?;
             let hash = hex::encode(head.hash);
             if json {
@@ -39,6 +44,7 @@ pub async fn run(global: &super::Global, cmd: AuditCommand) -> anyhow::Result<Ex
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Verify { checkpoint, json } => {
+            let store = global.open_store().await?;
             let total = store.head().await?.position;
             let bar = ProgressBar::new(total).with_style(
                 ProgressStyle::with_template("verifying {bar:40} {pos}/{len} events ({per_sec}, {eta})")

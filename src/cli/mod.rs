@@ -4,13 +4,23 @@
 mod admin_key;
 mod api_key;
 mod audit;
+mod audit_export;
 mod bench;
 mod bench_projections;
+mod client;
+mod commands;
 mod debug;
+mod devices;
+mod enqueue;
+mod events;
+mod history;
 pub mod logging;
 mod projections;
+mod query;
 mod serve;
 mod sim;
+mod sse;
+mod table;
 mod tls;
 
 use std::path::PathBuf;
@@ -76,7 +86,12 @@ pub enum Command {
     /// Read models: rebuild them from the log, or show how far they have caught up.
     #[command(subcommand)]
     Projections(projections::ProjectionsCommand),
-    /// Check the log's integrity.
+    Devices(devices::DevicesArgs),
+    History(history::HistoryArgs),
+    Enqueue(enqueue::EnqueueArgs),
+    Commands(commands::CommandsArgs),
+    Events(events::EventsArgs),
+    /// Check the log's integrity (on the store), or export the command audit trail (admin API).
     #[command(subcommand)]
     Audit(audit::AuditCommand),
     /// Measure throughput; results are meant for docs/BENCHMARKS.md.
@@ -93,6 +108,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sim(args) => sim::run_sim(&cli.global, args).await,
         Command::ApiKey(cmd) => api_key::run(&cli.global, cmd).await,
         Command::Projections(cmd) => projections::run(&cli.global, cmd).await,
+        Command::Devices(args) => devices::run(&cli.global.data_dir, args).await,
+        Command::History(args) => history::run(&cli.global.data_dir, args).await,
+        Command::Enqueue(args) => enqueue::run(&cli.global.data_dir, args).await,
+        Command::Commands(args) => commands::run(&cli.global.data_dir, args).await,
+        Command::Events(args) => events::run(&cli.global.data_dir, args).await,
         Command::Audit(cmd) => audit::run(&cli.global, cmd).await,
         Command::Bench(cmd) => bench::run(&cli.global, cmd).await,
         Command::Debug(cmd) => debug::run(&cli.global, cmd).await,

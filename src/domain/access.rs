@@ -19,15 +19,21 @@ pub struct Caller {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action<'a> {
     Read,
-    Enqueue { request_type: &'a str },
+    Enqueue {
+        request_type: &'a str,
+    },
     Cancel,
     Push,
+    /// List, create or revoke API keys.
+    ManageKeys,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Denied {
     #[error("the auditor role is read-only")]
     ReadOnly,
+    #[error("only the admin role may manage API keys")]
+    AdminOnly,
     #[error("{request_type} is destructive ({class}): only the admin role may queue it")]
     Destructive { request_type: String, class: &'static str },
 }
@@ -35,6 +41,7 @@ pub enum Denied {
 pub fn authorize(role: Role, action: Action<'_>) -> Result<(), Denied> {
     match (role, action) {
         (_, Action::Read) | (Role::Admin, _) => Ok(()),
+        (_, Action::ManageKeys) => Err(Denied::AdminOnly),
         (Role::Auditor, _) => Err(Denied::ReadOnly),
         (Role::Operator, Action::Enqueue { request_type }) => {
             let class = CommandClass::of(request_type);
@@ -98,6 +105,8 @@ mod tests {
             ));
         }
         assert_eq!(authorize(Role::Operator, Action::Cancel), Ok(()));
+        assert_eq!(authorize(Role::Operator, Action::ManageKeys), Err(Denied::AdminOnly));
+        assert_eq!(authorize(Role::Auditor, Action::ManageKeys), Err(Denied::AdminOnly));
     }
 
     #[test]

@@ -10,6 +10,8 @@ mod enqueue;
 pub mod error;
 mod events;
 mod history;
+mod keys;
+mod openapi;
 mod push;
 mod push_health;
 mod queue;
@@ -47,4 +49,6 @@ pub fn routes(max_body: usize) -> Router<AppState> {
         .route("/v1/audit", get(audit::audit))
         .route("/v1/events", get(events::bulk))
         .route("/v1/events/stream", get(events::stream))
+        .route("/v1/openapi.json", get(openapi::openapi))
+        .route("/v1/api-keys", get(keys::list))
 }

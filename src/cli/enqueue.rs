@@ -1,0 +1,359 @@
+//! `annal enqueue <ids…>`: queue one MDM command for one or more devices through
+//! `POST /v1/commands`, and report per device whether it was queued.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::ArgGroup;
+use hyper::Method;
+use serde_json::{Map, Value};
+
+use super::client::{Api, ApiArgs, ApiRequest};
+use super::query::{parse_time, time_param, Time};
+use super::table;
+
+/// Most enrollments the server takes in one request; larger lists are sent in chunks that
+/// share the first chunk's CommandUUID.
+pub const FAN_OUT: usize = 10_000;
+
+/// Queue an MDM command for one or more devices (admin API).
+///
+/// Give the command one of three ways:
+///
+///   --request-type DeviceLock --key Message="Call IT" --key PIN=123456
+///   --json-command '{"RequestType":"DeviceInformation","Queries":["OSVersion"]}'  (or @file.json)
+///   --plist-file command.plist   (a full command plist or a bare Command dictionary; - for stdin)
+///
+/// Key names are Apple's (developer.apple.com/documentation/devicemanagement). Values given
+/// as `Name=Value` are strings; `Name:=<json>` sends JSON (numbers, booleans, arrays). Secrets
+/// such as a PIN on the command line are visible to other local users: prefer a file.
+///
+/// Prints one line per device (queued, duplicate, or why not) and exits 1 if any failed.
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+#[command(group(ArgGroup::new("command").required(true).args(["request_type", "json_command", "plist_file"])))]
+pub struct EnqueueArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Device keys; each may be a comma-separated list; `-` reads keys from stdin, one a line.
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<String>,
+    /// The command's RequestType, with its keys given by --key.
+    #[arg(long, short = 't')]
+    pub request_type: Option<String>,
+    /// A command key: `Name=Value` (a string) or `Name:=<json>`. Repeatable.
+    #[arg(long = "key", short = 'k', value_name = "NAME=VALUE", conflicts_with_all = ["json_command", "plist_file"])]
+    pub keys: Vec<String>,
+    /// The Command dictionary as JSON with Apple's key names, or @file to read it from a file.
+    #[arg(long, value_name = "JSON")]
+    pub json_command: Option<String>,
+    /// A command plist file (XML or binary); - reads stdin.
+    #[arg(long, value_name = "FILE")]
+    pub plist_file: Option<PathBuf>,
+    /// Why the command is sent; recorded in the log and shown in the audit trail.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// A key that makes retries safe: the same key for the same device queues once.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+    /// Drop the command if no device fetched it by then (RFC 3339).
+    #[arg(long, value_parser = parse_time)]
+    pub expires_at: Option<Time>,
+    /// Use this CommandUUID instead of one the server assigns.
+    #[arg(long)]
+    pub command_uuid: Option<String>,
+    /// Queue without sending an APNs push; devices fetch it at their next check-in.
+    #[arg(long)]
+    pub no_push: bool,
+    /// Validate the command against this platform's schema.
+    #[arg(long, value_enum, ignore_case = true)]
+    pub platform: Option<Platform>,
+    /// Print the API's JSON answer.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Platform {
+    #[value(name = "iOS")]
+    Ios,
+    #[value(name = "macOS")]
+    Macos,
+    #[value(name = "tvOS")]
+    Tvos,
+    #[value(name = "visionOS")]
+    Visionos,
+    #[value(name = "watchOS")]
+    Watchos,
+}
+
+impl Platform {
+    fn as_str(self) -> &'static str {
+        match self {
+            Platform::Ios => "iOS",
+            Platform::Macos => "macOS",
+            Platform::Tvos => "tvOS",
+            Platform::Visionos => "visionOS",
+            Platform::Watchos => "watchOS",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    #[error("--key {0}: expected NAME=VALUE or NAME:=<json>")]
+    KeySyntax(String),
+    #[error("--key {name}: the value is not JSON: {detail}")]
+    KeyJson { name: String, detail: String },
+    #[error("--key {0} given twice")]
+    DuplicateKey(String),
+    #[error("--key RequestType: give it with --request-type")]
+    RequestTypeKey,
+    #[error("--json-command: {0}")]
+    JsonCommand(String),
+    #[error("--plist-file: {0}")]
+    Plist(String),
+    #[error("no device ids given")]
+    NoIds,
+}
+
+/// The command as the request body carries it: JSON with Apple's keys, or plist text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CommandBody {
+    Json(Value),
+    Plist(String),
+}
+
+/// `Name=Value` → string, `Name:=<json>` → that JSON value.
+pub fn parse_key(arg: &str) -> Result<(String, Value), EnqueueError> {
+    let (name, value) = arg
+        .split_once('=')
+        .ok_or_else(|| EnqueueError::KeySyntax(arg.to_string()))?;
+    let (name, value) = match name.strip_suffix(':') {
+        Some(name) => {
+            let json = serde_json::from_str(value).map_err(|e| EnqueueError::KeyJson {
+                name: name.to_string(),
+                detail: e.to_string(),
+            })?;
+            (name, json)
+        }
+        None => (name, Value::String(value.to_string())),
+    };
+    if name.is_empty() {
+        return Err(EnqueueError::KeySyntax(arg.to_string()));
+    }
+    Ok((name.to_string(), value))
+}
+
+/// The Command dictionary from `--request-type` and its `--key`s.
+pub fn command_from_keys(request_type: &str, keys: &[String]) -> Result<Value, EnqueueError> {
+    let mut command = Map::new();
+    command.insert("RequestType".into(), Value::String(request_type.to_string()));
+    for arg in keys {
+        let (name, value) = parse_key(arg)?;
+        if name == "RequestType" {
+            return Err(EnqueueError::RequestTypeKey);
+        }
+        if command.insert(name.clone(), value).is_some() {
+            return Err(EnqueueError::DuplicateKey(name));
+        }
+    }
+    Ok(Value::Object(command))
+}
+
+/// `--json-command` text: must be an object; the server checks the rest and names the path.
+pub fn command_from_json(text: &str) -> Result<Value, EnqueueError> {
+    match serde_json::from_str(text) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(EnqueueError::JsonCommand("expected a JSON object".into())),
+        Err(e) => Err(EnqueueError::JsonCommand(e.to_string())),
+    }
+}
+
+/// A plist file (XML or binary) as XML text, checked for syntax before it is sent.
+pub fn plist_xml(bytes: &[u8]) -> Result<String, EnqueueError> {
+    let value =
+        plist::Value::from_reader(std::io::Cursor::new(bytes)).map_err(|e| EnqueueError::Plist(e.to_string()))?;
+    let mut out = Vec::new();
+    value
+        .to_writer_xml(&mut out)
+        .map_err(|e| EnqueueError::Plist(e.to_string()))?;
+    String::from_utf8(out).map_err(|e| EnqueueError::Plist(e.to_string()))
+}
+
+/// Splits comma-separated ids, reads `-` from `stdin`, drops blanks and repeats (first kept).
+pub fn expand_ids(args: &[String], stdin: impl BufRead) -> Result<Vec<String>, EnqueueError> {
+    let mut raw: Vec<String> = Vec::new();
+    let mut stdin = Some(stdin);
+    for arg in args {
+        if arg == "-" {
+            if let Some(reader) = stdin.take() {
+                raw.extend(reader.lines().map_while(Result::ok));
+            }
+        } else {
+            raw.push(arg.clone());
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    let ids: Vec<String> = raw
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && seen.insert(s.to_string()))
+        .map(str::to_string)
+        .collect();
+    if ids.is_empty() {
+        return Err(EnqueueError::NoIds);
+    }
+    Ok(ids)
+}
+
+/// The `POST /v1/commands` request for one chunk of ids.
+pub fn build_request(
+    args: &EnqueueArgs,
+    ids: &[String],
+    command: &CommandBody,
+    command_uuid: Option<&str>,
+) -> ApiRequest {
+    let mut body = Map::new();
+    body.insert("enrollments".into(), ids.iter().cloned().map(Value::String).collect());
+    match command {
+        CommandBody::Json(c) => body.insert("command".into(), c.clone()),
+        CommandBody::Plist(p) => body.insert("plist".into(), Value::String(p.clone())),
+    };
+    let optional = [
+        ("command_uuid", command_uuid.map(str::to_string)),
+        ("idempotency_key", args.idempotency_key.clone()),
+        ("reason", args.reason.clone()),
+        ("expires_at", time_param(args.expires_at.as_ref())),
+        ("platform", args.platform.map(|p| p.as_str().to_string())),
+    ];
+    for (k, v) in optional {
+        if let Some(v) = v {
+            body.insert(k.into(), Value::String(v));
+        }
+    }
+    if args.no_push {
+        body.insert("push".into(), Value::Bool(false));
+    }
+    ApiRequest {
+        method: Method::POST,
+        body: Some(Value::Object(body)),
+        ..ApiRequest::get("/v1/commands".into())
+    }
+}
+
+/// One row per device (`queued`, `duplicate`, or the error) and how many failed.
+pub fn result_rows(status: &Map<String, Value>) -> (Vec<Vec<String>>, usize) {
+    let mut failed = 0;
+    let rows = status
+        .iter()
+        .map(|(id, r)| {
+            let result = if r.get("queued").and_then(Value::as_bool) == Some(true) {
+                if r.get("duplicate").and_then(Value::as_bool) == Some(true) {
+                    "duplicate (already queued)".to_string()
+                } else {
+                    "queued".to_string()
+                }
+            } else {
+                failed += 1;
+                let e = r.get("error").unwrap_or(&Value::Null);
+                let mut s = format!("failed: {}: {}", table::field(e, "code"), table::field(e, "message"));
+                if let Some(path) = e.get("path").and_then(Value::as_str) {
+                    s.push_str(&format!(" (at {})", table::clean(path)));
+                }
+                s
+            };
+            vec![table::clean(id), result]
+        })
+        .collect();
+    (rows, failed)
+}
+
+fn command_body(args: &EnqueueArgs) -> anyhow::Result<CommandBody> {
+    if let Some(rt) = &args.request_type {
+        return Ok(CommandBody::Json(command_from_keys(rt, &args.keys)?));
+    }
+    if let Some(text) = &args.json_command {
+        let text = match text.strip_prefix('@') {
+            Some(file) => {
+                std::fs::read_to_string(file).map_err(|e| EnqueueError::JsonCommand(format!("{file}: {e}")))?
+            }
+            None => text.clone(),
+        };
+        return Ok(CommandBody::Json(command_from_json(&text)?));
+    }
+    let path = args.plist_file.as_deref().unwrap_or(Path::new("-"));
+    let bytes = if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
+        buf
+    } else {
+        std::fs::read(path).map_err(|e| EnqueueError::Plist(format!("{}: {e}", path.display())))?
+    };
+    Ok(CommandBody::Plist(plist_xml(&bytes)?))
+}
+
+pub async fn run(data_dir: &Path, args: EnqueueArgs) -> anyhow::Result<ExitCode> {
+    let reads_stdin = args.plist_file.as_deref() == Some(Path::new("-"));
+    if reads_stdin && args.ids.iter().any(|i| i == "-") {
+        anyhow::bail!("stdin cannot hold both the ids and the plist");
+    }
+    let ids = expand_ids(&args.ids, std::io::stdin().lock())?;
+    let command = command_body(&args)?;
+    let api = Api::connect(data_dir, &args.api)?;
+    let mut uuid = args.command_uuid.clone();
+    let mut merged = Map::new();
+    let mut status = Map::new();
+    for chunk in ids.chunks(FAN_OUT) {
+        let answer = match api.json(&build_request(&args, chunk, &command, uuid.as_deref())).await {
+            Ok((_, answer)) => answer,
+            Err(e) if !status.is_empty() => {
+                print_results(&args, &merged, &status)?;
+                return Err(anyhow::Error::new(e).context(format!("{} devices were queued before", status.len())));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(Value::Object(s)) = answer.get("status") {
+            status.extend(s.clone());
+        }
+        if let Value::Object(a) = answer {
+            merged = a;
+        }
+        uuid = merged.get("command_uuid").and_then(Value::as_str).map(str::to_string);
+    }
+    let failed = print_results(&args, &merged, &status)?;
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_results(
+    args: &EnqueueArgs,
+    merged: &Map<String, Value>,
+    status: &Map<String, Value>,
+) -> anyhow::Result<usize> {
+    let (rows, failed) = result_rows(status);
+    if args.json {
+        let mut doc = merged.clone();
+        doc.insert("status".into(), Value::Object(status.clone()));
+        table::emit_json(&Value::Object(doc))?;
+    } else {
+        table::emit(&table::render(&["ENROLLMENT", "RESULT"], &rows))?;
+        eprintln!(
+            "{} {}: {} devices, {} failed",
+            table::text(merged.get("request_type")),
+            table::text(merged.get("command_uuid")),
+            rows.len(),
+            failed
+        );
+    }
+    Ok(failed)
+}
+
+#[cfg(test)]
+#[path = "enqueue_tests.rs"]
+mod tests;
