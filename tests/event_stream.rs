@@ -121,4 +121,15 @@ async fn ndjson_bulk_reads_and_sse_catch_up_live_and_resume() {
     let mut resumed = open_sse(&server, "", Some(n + 1)).await;
     let next = next_events(&mut resumed, 1).await;
     assert_eq!(next[0].0, n + 2);
+
+    // Shutting down ends open streams instead of waiting for them.
+    let mut server = server;
+    let took = server.terminate();
+    assert!(took < Duration::from_secs(5), "shutdown waited {took:?} for an open SSE stream");
+    let mut rest = String::new();
+    let eof = tokio::time::timeout(Duration::from_secs(5), async {
+        while resumed.read_line(&mut rest).await.unwrap() > 0 {}
+    })
+    .await;
+    assert!(eof.is_ok(), "the SSE stream did not end at shutdown");
 }

@@ -99,7 +99,14 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
     let projector = Projector::start(store.clone(), readmodels)
         .await
         .context("restoring the read models")?;
+    // Long-lived responses (SSE streams) end when shutdown starts, so they do not hold it up.
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stopping_tx.send_replace(true);
+    });
     let state = AppState {
+        stopping: stopping.clone(),
         projector,
         store: store.clone(),
         enrollments: Arc::new(Enrollments::new(store.clone())),
@@ -117,15 +124,19 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
             .await
             .with_context(|| format!("binding {}", args.listen))?;
         tracing::info!(listen = %listener.local_addr()?, store = %url, head_position = head.position, "annal serving plain HTTP (behind a proxy)");
+        let mut stopped = stopping.clone();
         axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
             .await?;
     } else {
         let tls = super::tls::server_config(&global.data_dir, &ca, &anchors, &args)?;
         let handle = axum_server::Handle::new();
         let shutdown = handle.clone();
+        let mut stopped = stopping.clone();
         tokio::spawn(async move {
-            shutdown_signal().await;
+            let _ = stopped.wait_for(|s| *s).await;
             shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
         });
         tracing::info!(listen = %args.listen, store = %url, head_position = head.position, "annal serving HTTPS");

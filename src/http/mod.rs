@@ -22,6 +22,8 @@ pub struct AppState {
     pub data_key: Arc<DataKey>,
     pub admin: Arc<admin::AdminAuth>,
     pub projector: Arc<crate::service::projector::Projector>,
+    /// Turns true when the server starts shutting down.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Default body limit: real InstalledApplicationList and CertificateList answers run to

@@ -93,6 +93,21 @@ impl Server {
     }
 }
 
+impl Server {
+    /// SIGTERM, as systemd stops a service; waits for the process and returns how long it took.
+    pub fn terminate(&mut self) -> Duration {
+        let started = Instant::now();
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "annal serve exited with {status}");
+        started.elapsed()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -120,5 +120,9 @@ pub async fn stream(
         };
         futures::future::ready(out.map(Ok))
     });
+    let mut stopping = app.stopping.clone();
+    let events = events.take_until(async move {
+        let _ = stopping.wait_for(|s| *s).await;
+    });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
