@@ -125,7 +125,10 @@ async fn ndjson_bulk_reads_and_sse_catch_up_live_and_resume() {
     // Shutting down ends open streams instead of waiting for them.
     let mut server = server;
     let took = server.terminate();
-    assert!(took < Duration::from_secs(5), "shutdown waited {took:?} for an open SSE stream");
+    assert!(
+        took < Duration::from_secs(5),
+        "shutdown waited {took:?} for an open SSE stream"
+    );
     let mut rest = String::new();
     let eof = tokio::time::timeout(Duration::from_secs(5), async {
         while resumed.read_line(&mut rest).await.unwrap() > 0 {}

@@ -1,0 +1,112 @@
+//! The admin CLI against a real server: what an admin types, what a script reads.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::admin::create_key;
+use common::server::{device, enroll, Server};
+use serde_json::Value;
+
+fn annal(server: &Server, key: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_annal"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(&server.data_dir)
+        .env("ANNAL_SERVER", &server.base)
+        .env("ANNAL_API_KEY", key)
+        .output()
+        .expect("run annal")
+}
+
+fn stdout(out: &Output) -> String {
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_works_a_device_from_the_command_line() {
+    let server = Server::start(&[]).await;
+    let admin = create_key(&server, "alice", "admin");
+    let operator = create_key(&server, "olaf", "operator");
+    let d = device(&server, 7);
+    enroll(&server.client(), &d).await;
+
+    // devices list: a table for people, JSON for scripts.
+    let table = stdout(&annal(&server, &admin, &["devices", "list"]));
+    assert!(table.lines().next().unwrap().contains("SERIAL"));
+    assert!(table.contains(&d.serial));
+    let json: Value = serde_json::from_str(&stdout(&annal(&server, &admin, &["devices", "list", "--json"]))).unwrap();
+    assert_eq!(json["devices"][0]["udid"], d.udid.as_str());
+
+    // enqueue: the operator is refused a lock (exit 1, the API's reason), the admin is not.
+    let args = [
+        "enqueue",
+        d.udid.as_str(),
+        "-t",
+        "DeviceLock",
+        "-k",
+        "Message=Call IT",
+        "--reason",
+        "lost",
+    ];
+    let refused = annal(&server, &operator, &args);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("forbidden"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let queued = stdout(&annal(&server, &admin, &args));
+    assert!(queued.contains(&d.udid), "{queued}");
+    let bad = annal(
+        &server,
+        &admin,
+        &["enqueue", &d.udid, "-t", "DeviceLock", "-k", "Bogus=1"],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("Bogus"));
+
+    // history and the queue show it, with who queued it.
+    let history: Value =
+        serde_json::from_str(&stdout(&annal(&server, &admin, &["history", &d.udid, "--json"]))).unwrap();
+    let queued_events: Vec<&Value> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_type"] == "CommandQueued")
+        .collect();
+    assert_eq!(queued_events.len(), 1);
+    assert_eq!(queued_events[0]["actor"], "api-key:alice");
+    let queue = stdout(&annal(&server, &admin, &["devices", "queue", &d.udid]));
+    assert!(queue.contains("DeviceLock"), "{queue}");
+
+    // audit export to a file, and events tail.
+    let file = server.data_dir.join("audit.csv");
+    stdout(&annal(
+        &server,
+        &admin,
+        &["audit", "export", "--format", "csv", "-o", file.to_str().unwrap()],
+    ));
+    let csv = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        csv.contains("\"DeviceLock\"") && csv.contains("\"api-key:alice\"") && csv.contains("\"lost\""),
+        "{csv}"
+    );
+    let tail = stdout(&annal(&server, &admin, &["events", "tail", "--from", "1"]));
+    let positions: Vec<u64> = tail
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["global_position"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(positions, (1..=positions.len() as u64).collect::<Vec<_>>());
+    assert!(positions.len() >= 4);
+
+    // A wrong key is a clear error and a non-zero exit.
+    let wrong = annal(&server, "annal_0123456789abcdef_nope", &["devices", "list"]);
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("403"));
+}
