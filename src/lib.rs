@@ -14,3 +14,4 @@ pub mod secrets;
 pub mod service;
 pub mod sim;
 pub mod store;
+pub mod stream;

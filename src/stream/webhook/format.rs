@@ -1,0 +1,197 @@
+//! From a recorded event to the JSON body MicroMDM and NanoMDM post to their webhook URL, so
+//! receivers written for those servers work unchanged:
+//!
+//! ```json
+//! {"topic": "mdm.TokenUpdate", "event_id": "<UUIDv7>", "created_at": "<RFC 3339>",
+//!  "checkin_event": {"udid": "…", "enrollment_id": "…", "raw_payload": "<base64 plist>"}}
+//! {"topic": "mdm.Connect", "event_id": "…", "created_at": "…",
+//!  "acknowledge_event": {"udid": "…", "status": "Acknowledged", "command_uuid": "…",
+//!                        "raw_payload": "…"}}
+//! ```
+//!
+//! `event_id` is Annal's event id, stable across re-deliveries, so a receiver can drop
+//! duplicates. `created_at` is when the log recorded the event. `url_params` is never sent:
+//! Annal does not record the query string of device requests. The raw payload never carries a
+//! secret (see `redact`).
+
+use annal_schemas::events::DeviceRef;
+use annal_schemas::{DecodeError, Event, RecordedEvent};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use chrono::SecondsFormat;
+use serde::Serialize;
+
+use super::redact::{clear_raw, RedactError};
+use crate::secrets::DataKey;
+
+/// The command-channel topic: every `Status` report, Idle included.
+pub const CONNECT_TOPIC: &str = "mdm.Connect";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FormatOptions {
+    /// Whether `Status: Idle` polls are sent (as `mdm.Connect` with status `Idle`, as NanoMDM
+    /// does). They are the bulk of the traffic of an idle fleet.
+    pub include_idle: bool,
+}
+
+impl Default for FormatOptions {
+    fn default() -> Self {
+        Self { include_idle: true }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    /// The event's body does not decode (e.g. written by a newer Annal): its ids are unknown.
+    #[error("event body: {0}")]
+    Decode(#[from] DecodeError),
+}
+
+/// One webhook request body.
+#[derive(Debug)]
+pub struct Webhook {
+    pub topic: &'static str,
+    pub body: Vec<u8>,
+    /// Why `raw_payload` was sent empty: the raw could not be opened or parsed, so it could not
+    /// be checked for secrets.
+    pub raw_withheld: Option<RedactError>,
+}
+
+/// Where an event type goes: a check-in topic, or `mdm.Connect` with a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Checkin(&'static str),
+    Connect(&'static str),
+}
+
+/// The route of an event type; None for events that are not device messages.
+pub fn route(event_type: &str) -> Option<Route> {
+    let route = match event_type {
+        "Authenticate" => Route::Checkin("mdm.Authenticate"),
+        "TokenUpdate" => Route::Checkin("mdm.TokenUpdate"),
+        "CheckOut" => Route::Checkin("mdm.CheckOut"),
+        "UserAuthenticate" => Route::Checkin("mdm.UserAuthenticate"),
+        "SetBootstrapToken" => Route::Checkin("mdm.SetBootstrapToken"),
+        "GetBootstrapToken" => Route::Checkin("mdm.GetBootstrapToken"),
+        "GetToken" => Route::Checkin("mdm.GetToken"),
+        "DeclarativeManagement" => Route::Checkin("mdm.DeclarativeManagement"),
+        "Idle" => Route::Connect("Idle"),
+        "CommandAcknowledged" => Route::Connect("Acknowledged"),
+        "CommandErrored" => Route::Connect("Error"),
+        "CommandFormatError" => Route::Connect("CommandFormatError"),
+        "CommandNotNow" => Route::Connect("NotNow"),
+        _ => return None,
+    };
+    Some(route)
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    topic: &'static str,
+    event_id: String,
+    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checkin_event: Option<CheckinEvent<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acknowledge_event: Option<AcknowledgeEvent<'a>>,
+}
+
+#[derive(Serialize)]
+struct CheckinEvent<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    udid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enrollment_id: Option<&'a str>,
+    raw_payload: String,
+}
+
+#[derive(Serialize)]
+struct AcknowledgeEvent<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    udid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enrollment_id: Option<&'a str>,
+    status: &'static str,
+    /// Empty for Idle, as MicroMDM and NanoMDM send it.
+    command_uuid: &'a str,
+    raw_payload: String,
+}
+
+/// The webhook for `event`, or None when the event is not one receivers get (or is an Idle
+/// poll and Idle is off).
+pub fn format(event: &RecordedEvent, key: &DataKey, options: FormatOptions) -> Result<Option<Webhook>, FormatError> {
+    let Some(route) = route(&event.event_type) else {
+        return Ok(None);
+    };
+    if route == Route::Connect("Idle") && !options.include_idle {
+        return Ok(None);
+    }
+    let decoded = event.decode()?;
+    let Some((device, command_uuid)) = ids(&decoded) else {
+        return Ok(None);
+    };
+    let (raw_payload, raw_withheld) = match event.raw.as_deref().map(|raw| clear_raw(raw, key)) {
+        None => (String::new(), None),
+        Some(Ok(plain)) => (B64.encode(plain), None),
+        Some(Err(e)) => (String::new(), Some(e)),
+    };
+    let (udid, enrollment_id) = (device.udid.as_deref(), device.enrollment_id.as_deref());
+    let (topic, checkin_event, acknowledge_event) = match route {
+        Route::Checkin(topic) => {
+            let checkin = CheckinEvent {
+                udid,
+                enrollment_id,
+                raw_payload,
+            };
+            (topic, Some(checkin), None)
+        }
+        Route::Connect(status) => {
+            let ack = AcknowledgeEvent {
+                udid,
+                enrollment_id,
+                status,
+                command_uuid: command_uuid.unwrap_or(""),
+                raw_payload,
+            };
+            (CONNECT_TOPIC, None, Some(ack))
+        }
+    };
+    let body = Body {
+        topic,
+        event_id: event.event_id.to_string(),
+        created_at: event.recorded_at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        checkin_event,
+        acknowledge_event,
+    };
+    Ok(Some(Webhook {
+        topic,
+        // A struct of strings always serialises.
+        body: serde_json::to_vec(&body).unwrap_or_default(),
+        raw_withheld,
+    }))
+}
+
+/// The enrollment ids and (for command results) the CommandUUID a device message carried.
+fn ids(event: &Event) -> Option<(&DeviceRef, Option<&str>)> {
+    let ids = match event {
+        Event::Authenticate(e) => (&e.device, None),
+        Event::TokenUpdate(e) => (&e.device, None),
+        Event::CheckOut(e) => (&e.device, None),
+        Event::UserAuthenticate(e) => (&e.device, None),
+        Event::SetBootstrapToken(e) => (&e.device, None),
+        Event::GetBootstrapToken(e) => (&e.device, None),
+        Event::GetToken(e) => (&e.device, None),
+        Event::DeclarativeManagement(e) => (&e.device, None),
+        Event::Idle(e) => (&e.device, None),
+        Event::CommandAcknowledged(e) => (&e.device, Some(e.command_uuid.as_str())),
+        Event::CommandErrored(e) => (&e.device, Some(e.command_uuid.as_str())),
+        Event::CommandFormatError(e) => (&e.device, Some(e.command_uuid.as_str())),
+        Event::CommandNotNow(e) => (&e.device, Some(e.command_uuid.as_str())),
+        _ => return None,
+    };
+    Some(ids)
+}
+
+#[cfg(test)]
+#[path = "format_tests.rs"]
+mod tests;

@@ -1,0 +1,303 @@
+use annal_schemas::events::checkin::*;
+use annal_schemas::events::command::*;
+use annal_schemas::events::push::PushAttempted;
+use annal_schemas::events::{DeviceRef, IdentityRef};
+use annal_schemas::{EventData, NewEvent, RecordedEvent, GENESIS_HASH};
+use serde_json::Value as Json;
+
+use super::*;
+
+fn key() -> DataKey {
+    DataKey::from_hex(&"42".repeat(32)).unwrap()
+}
+
+fn device() -> DeviceRef {
+    DeviceRef {
+        udid: Some("UDID-A".into()),
+        ..DeviceRef::default()
+    }
+}
+
+fn who() -> IdentityRef {
+    IdentityRef {
+        fingerprint_sha256: "ab".repeat(32),
+        proof: "mtls".into(),
+    }
+}
+
+fn plist(message: &str, extra: &str) -> Vec<u8> {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>\
+         <key>MessageType</key><string>{message}</string><key>UDID</key><string>UDID-A</string>{extra}\
+         </dict></plist>"
+    )
+    .into_bytes()
+}
+
+fn recorded<E: EventData>(body: &E, raw: Option<Vec<u8>>) -> RecordedEvent {
+    let mut new = NewEvent::new("device", body);
+    new.raw = raw;
+    RecordedEvent::place(new, "UDID-A", 1, 7, chrono::Utc::now(), &GENESIS_HASH)
+}
+
+/// The JSON body and the decoded raw payload.
+fn webhook(event: &RecordedEvent, options: FormatOptions) -> Option<(Json, Vec<u8>)> {
+    let hook = format(event, &key(), options).unwrap()?;
+    assert!(hook.raw_withheld.is_none());
+    let json: Json = serde_json::from_slice(&hook.body).unwrap();
+    assert_eq!(json["topic"], hook.topic);
+    let inner = json.get("checkin_event").or(json.get("acknowledge_event")).unwrap();
+    let raw = B64.decode(inner["raw_payload"].as_str().unwrap()).unwrap();
+    Some((json, raw))
+}
+
+fn assert_checkin(event: &RecordedEvent, topic: &str) -> Vec<u8> {
+    let (json, raw) = webhook(event, FormatOptions::default()).unwrap();
+    assert_eq!(json["topic"], topic);
+    assert_eq!(json["event_id"], event.event_id.to_string());
+    let created = chrono::DateTime::parse_from_rfc3339(json["created_at"].as_str().unwrap()).unwrap();
+    assert_eq!(created, event.recorded_at);
+    assert_eq!(json["checkin_event"]["udid"], "UDID-A");
+    assert!(json.get("acknowledge_event").is_none());
+    assert!(json["checkin_event"].get("enrollment_id").is_none());
+    raw
+}
+
+#[test]
+fn authenticate_checkout_and_the_other_checkins_carry_their_raw() {
+    let auth_raw = plist("Authenticate", "<key>Topic</key><string>com.apple.mgmt.t</string>");
+    let auth = Authenticate {
+        device: device(),
+        identity: who(),
+        topic: "com.apple.mgmt.t".into(),
+        generation: 1,
+        serial_number: Some("C02X".into()),
+        imei: None,
+        meid: None,
+        os_version: None,
+        build_version: None,
+        product_name: None,
+        device_name: None,
+        model: None,
+        model_name: None,
+    };
+    let raw = assert_checkin(&recorded(&auth, Some(auth_raw.clone())), "mdm.Authenticate");
+    assert_eq!(raw, auth_raw, "a raw without secrets is sent byte for byte");
+
+    let checkout = CheckOut {
+        device: device(),
+        identity: who(),
+        topic: "com.apple.mgmt.t".into(),
+    };
+    assert_checkin(&recorded(&checkout, Some(plist("CheckOut", ""))), "mdm.CheckOut");
+
+    let get_bt = GetBootstrapToken {
+        device: device(),
+        identity: who(),
+        awaiting_configuration: Some(true),
+        returned: false,
+    };
+    assert_checkin(
+        &recorded(&get_bt, Some(plist("GetBootstrapToken", ""))),
+        "mdm.GetBootstrapToken",
+    );
+
+    let ddm = DeclarativeManagement {
+        device: device(),
+        identity: who(),
+        endpoint: "tokens".into(),
+        http_status: 200,
+    };
+    assert_checkin(
+        &recorded(&ddm, Some(plist("DeclarativeManagement", ""))),
+        "mdm.DeclarativeManagement",
+    );
+}
+
+#[test]
+fn checkins_with_secrets_are_opened_and_redacted() {
+    let key = key();
+    let sealed = |extra: &str, message: &str| key.seal_raw(&plist(message, extra)).unwrap();
+
+    let token_update = TokenUpdate {
+        device: device(),
+        identity: who(),
+        topic: "com.apple.mgmt.t".into(),
+        token_hex: "abcd".into(),
+        push_magic: key.seal(b"MAGIC-1").unwrap(),
+        unlock_token: None,
+        awaiting_configuration: None,
+        user_short_name: None,
+        user_long_name: None,
+    };
+    let raw = sealed(
+        "<key>PushMagic</key><string>MAGIC-1</string><key>UnlockToken</key><data>VU5MT0NL</data>",
+        "TokenUpdate",
+    );
+    let plain = String::from_utf8(assert_checkin(&recorded(&token_update, Some(raw)), "mdm.TokenUpdate")).unwrap();
+    assert!(plain.contains("<string>TokenUpdate</string>"));
+    assert!(!plain.contains("PushMagic") && !plain.contains("MAGIC-1") && !plain.contains("VU5MT0NL"));
+
+    let set_bt = SetBootstrapToken {
+        device: device(),
+        identity: who(),
+        bootstrap_token: Some(key.seal(b"BT").unwrap()),
+        awaiting_configuration: None,
+    };
+    let raw = sealed("<key>BootstrapToken</key><data>QlQ=</data>", "SetBootstrapToken");
+    let plain = assert_checkin(&recorded(&set_bt, Some(raw)), "mdm.SetBootstrapToken");
+    assert!(!String::from_utf8(plain).unwrap().contains("BootstrapToken</key>"));
+
+    let user_auth = UserAuthenticate {
+        device: DeviceRef {
+            user_id: Some("USER-1".into()),
+            ..device()
+        },
+        identity: who(),
+        user_short_name: Some("ann".into()),
+        user_long_name: None,
+        digest_response_present: true,
+        outcome: "declined".into(),
+    };
+    let raw = sealed("<key>DigestResponse</key><string>resp</string>", "UserAuthenticate");
+    let plain = assert_checkin(&recorded(&user_auth, Some(raw)), "mdm.UserAuthenticate");
+    assert!(!String::from_utf8(plain).unwrap().contains("DigestResponse"));
+
+    let get_token = GetToken {
+        device: device(),
+        identity: who(),
+        token_service_type: "com.apple.maid".into(),
+        outcome: "refused".into(),
+        detail: None,
+    };
+    assert_checkin(&recorded(&get_token, Some(sealed("", "GetToken"))), "mdm.GetToken");
+}
+
+#[test]
+fn command_results_are_connect_events_with_their_status() {
+    let cases: Vec<(RecordedEvent, &str)> = vec![
+        (
+            recorded(
+                &CommandAcknowledged {
+                    command_uuid: "C-1".into(),
+                    request_type: "DeviceInformation".into(),
+                    device: device(),
+                    identity: who(),
+                },
+                Some(plist("", "<key>Status</key><string>Acknowledged</string>")),
+            ),
+            "Acknowledged",
+        ),
+        (
+            recorded(
+                &CommandErrored {
+                    command_uuid: "C-1".into(),
+                    request_type: "DeviceInformation".into(),
+                    device: device(),
+                    identity: who(),
+                    error_chain: vec![],
+                },
+                Some(plist("", "")),
+            ),
+            "Error",
+        ),
+        (
+            recorded(
+                &CommandFormatError {
+                    command_uuid: "C-1".into(),
+                    request_type: String::new(),
+                    device: device(),
+                    identity: who(),
+                },
+                Some(plist("", "")),
+            ),
+            "CommandFormatError",
+        ),
+        (
+            recorded(
+                &CommandNotNow {
+                    command_uuid: "C-1".into(),
+                    request_type: "DeviceInformation".into(),
+                    device: device(),
+                    identity: who(),
+                },
+                Some(plist("", "")),
+            ),
+            "NotNow",
+        ),
+    ];
+    for (event, status) in cases {
+        let (json, _) = webhook(&event, FormatOptions::default()).unwrap();
+        assert_eq!(json["topic"], CONNECT_TOPIC);
+        let ack = &json["acknowledge_event"];
+        assert_eq!(ack["status"], status);
+        assert_eq!(ack["command_uuid"], "C-1");
+        assert_eq!(ack["udid"], "UDID-A");
+        assert!(json.get("checkin_event").is_none());
+    }
+}
+
+#[test]
+fn idle_is_a_connect_without_command_and_can_be_turned_off() {
+    let enrollment = DeviceRef {
+        enrollment_id: Some("ENR-9".into()),
+        ..DeviceRef::default()
+    };
+    let idle = recorded(
+        &Idle {
+            device: enrollment,
+            identity: who(),
+        },
+        Some(plist("", "<key>Status</key><string>Idle</string>")),
+    );
+    let (json, _) = webhook(&idle, FormatOptions::default()).unwrap();
+    let ack = &json["acknowledge_event"];
+    assert_eq!(
+        (ack["status"].as_str(), ack["command_uuid"].as_str()),
+        (Some("Idle"), Some(""))
+    );
+    assert_eq!(ack["enrollment_id"], "ENR-9");
+    assert!(ack.get("udid").is_none());
+    assert!(webhook(&idle, FormatOptions { include_idle: false }).is_none());
+}
+
+#[test]
+fn other_events_are_not_webhooks_and_bad_raws_are_withheld() {
+    let queued = CommandQueued {
+        command_uuid: "C-1".into(),
+        request_type: "DeviceLock".into(),
+        generation: 1,
+        idempotency_key: None,
+        reason: None,
+        expires_at: None,
+        raw_sealed: false,
+    };
+    assert!(format(&recorded(&queued, None), &key(), FormatOptions::default())
+        .unwrap()
+        .is_none());
+    let push = PushAttempted::EVENT_TYPE;
+    assert_eq!(route(push), None);
+
+    let checkout = CheckOut {
+        device: device(),
+        identity: who(),
+        topic: "t".into(),
+    };
+    let hook = format(
+        &recorded(&checkout, Some(b"garbage".to_vec())),
+        &key(),
+        FormatOptions::default(),
+    )
+    .unwrap()
+    .unwrap();
+    assert!(matches!(hook.raw_withheld, Some(RedactError::Plist(_))));
+    let json: Json = serde_json::from_slice(&hook.body).unwrap();
+    assert_eq!(json["checkin_event"]["raw_payload"], "");
+
+    let mut broken = recorded(&checkout, None);
+    broken.data = b"{}".to_vec();
+    assert!(matches!(
+        format(&broken, &key(), FormatOptions::default()),
+        Err(FormatError::Decode(_))
+    ));
+}
