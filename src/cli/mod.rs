@@ -22,6 +22,7 @@ mod sim;
 mod sse;
 mod table;
 mod tls;
+mod webhook_args;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -55,6 +55,8 @@ pub struct ServeArgs {
     /// DEVELOPMENT ONLY: accept device requests that carry no identity at all.
     #[arg(long, env = "ANNAL_INSECURE_ACCEPT_UNSIGNED_DEVICES")]
     pub insecure_accept_unsigned_devices: bool,
+    #[command(flatten)]
+    pub webhook: super::webhook_args::WebhookArgs,
 }
 
 pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -96,6 +98,15 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
     let readmodels = annal::readmodel::open(&url, &global.data_dir)
         .await
         .context("opening the read-model database")?;
+    let data_key = Arc::new(data_key);
+    let webhook_config = args.webhook.config()?;
+    let webhook = match webhook_config {
+        Some(config) => Some(
+            annal::stream::webhook::spawn(store.clone(), readmodels.clone(), data_key.clone(), config)
+                .context("starting webhooks")?,
+        ),
+        None => None,
+    };
     let projector = Projector::start(store.clone(), readmodels)
         .await
         .context("restoring the read models")?;
@@ -115,7 +126,7 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
             annal_issuer,
             args.insecure_accept_unsigned_devices,
         )),
-        data_key: Arc::new(data_key),
+        data_key,
         admin: Arc::new(AdminAuth::new(&admin_key, Arc::new(ApiKeys::new(store.clone()))).map_err(anyhow::Error::msg)?),
     };
     let app = router(state, args.max_body_bytes);
@@ -144,6 +155,10 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
             .handle(handle)
             .serve(app.into_make_service())
             .await?;
+    }
+    if let Some(webhook) = webhook {
+        // Finishes the delivery in flight and saves the checkpoint.
+        webhook.shutdown().await;
     }
     tracing::info!("annal stopped");
     Ok(ExitCode::SUCCESS)

@@ -1,6 +1,9 @@
 //! A webhook receiver on 127.0.0.1 that follows a script of failures before it accepts: a
 //! hand-written HTTP/1.1 server, so it can also drop a connection or never answer.
 
+// Shared by two test crates, each using a part of it.
+#![allow(dead_code)]
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
