@@ -17,7 +17,9 @@ use crate::store::{EventStore, StoreError};
 
 /// The checkpoint every projection of [`Projections`] shares: they are folded together.
 pub const CHECKPOINT: &str = "projections";
-const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// A device's document changes on every poll; writing it once a second rather than on every
+/// change keeps persistence cheap, and a restart refolds at most that second.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
 const BATCH: usize = 1000;
 
 #[derive(Debug, thiserror::Error)]
