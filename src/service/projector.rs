@@ -212,7 +212,10 @@ async fn read_pages(store: Arc<dyn EventStore>, tx: tokio::sync::mpsc::Sender<Pa
                     // Dense positions: a page that is short or starts elsewhere is a gap.
                     match (events.first(), events.len() == want) {
                         (Some(first), true) if first.global_position == from => Ok(events),
-                        _ => Err(StoreError::Corrupt(format!("the log has a gap in {from}..{}", from + want as u64))),
+                        _ => Err(StoreError::Corrupt(format!(
+                            "the log has a gap in {from}..{}",
+                            from + want as u64
+                        ))),
                     }
                 }
             })
