@@ -351,6 +351,11 @@ async fn queue_cancel_fan_out_and_clear_passcode_with_the_escrowed_token() {
     let (_, again) = submit(&client, &admin, body).await;
     assert_eq!(again["status"][ids[0]]["duplicate"], true, "idempotency key: {again}");
     let uuid = first["command_uuid"].as_str().unwrap();
+    assert_eq!(
+        again["command_uuid"], uuid,
+        "a retry names the command the first request queued"
+    );
+    assert_eq!(again["status"][ids[1]]["command_uuid"], uuid);
     let (_, fan) = get(&client, &format!("/v1/commands/{uuid}"), &admin).await;
     assert_eq!(fan["summary"]["queued"], 3, "{fan}");
 

@@ -9,6 +9,8 @@ use annal_schemas::Event;
 use sha2::{Digest, Sha256};
 
 pub const STREAM: &str = "api-keys";
+/// The bootstrap key's name (`<data-dir>/admin-api-key`), never given to a created key.
+pub const RESERVED_NAME: &str = "admin";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyEntry {
@@ -26,7 +28,7 @@ pub struct KeyRing {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyRefusal {
-    #[error("an active API key is already named {0:?}")]
+    #[error("the API key name {0:?} is taken (names are never reused; `admin` is the bootstrap key)")]
     NameTaken(String),
     #[error("API key names use letters, digits, '.', '-' and '_' (1–64 characters)")]
     BadName,
@@ -96,7 +98,13 @@ impl KeyRing {
         if !valid {
             return Err(KeyRefusal::BadName);
         }
-        if self.keys.values().any(|k| k.name == name && !k.revoked) {
+        // `api-key:admin` is the bootstrap key's actor; another key must not act under it.
+        if name == RESERVED_NAME {
+            return Err(KeyRefusal::NameTaken(name.to_string()));
+        }
+        // A name once used names that key forever: `api-key:<name>` in the log must not come to
+        // mean another key after a revocation.
+        if self.keys.values().any(|k| k.name == name) {
             return Err(KeyRefusal::NameTaken(name.to_string()));
         }
         Ok(ApiKeyCreated {

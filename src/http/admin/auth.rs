@@ -50,7 +50,7 @@ impl AdminAuth {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         if digest == self.bootstrap_sha256 {
             return Ok(Caller {
-                actor: "api-key:admin".into(),
+                actor: format!("api-key:{}", crate::domain::api_keys::RESERVED_NAME),
                 role: Role::Admin,
             });
         }

@@ -102,7 +102,12 @@ pub async fn stream(
                 .ok_or_else(|| ApiError::invalid("Last-Event-ID must be a global position"))
         })
         .transpose()?;
-    let from = resume.map_or(q.from.unwrap_or(1), |p| p + 1).max(1);
+    let from = match resume {
+        None => q.from.unwrap_or(1).max(1),
+        Some(p) => p
+            .checked_add(1)
+            .ok_or_else(|| ApiError::invalid("Last-Event-ID is out of range"))?,
+    };
     let keep = q.keeps();
     let include_raw = q.include_raw;
     let events = app.store.clone().subscribe_all(from).filter_map(move |item| {

@@ -37,7 +37,11 @@ pub async fn history(
 ) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
     let stream = stream_name(&id);
-    let page = app.store.read_stream(&stream, q.after + 1, limit + 1).await?;
+    let first = q.after.checked_add(1).ok_or_else(|| ApiError::Invalid {
+        message: "after is out of range".into(),
+        path: Some("after".into()),
+    })?;
+    let page = app.store.read_stream(&stream, first, limit + 1).await?;
     if page.is_empty() && q.after == 0 {
         return Err(ApiError::NotFound(format!("no enrollment {id}")));
     }

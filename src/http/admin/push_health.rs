@@ -29,7 +29,11 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let after = q.after.as_deref();
-    let silent_for = TimeDelta::seconds(q.silent_for_secs.unwrap_or(3600).max(0));
+    let silent_for =
+        TimeDelta::try_seconds(q.silent_for_secs.unwrap_or(3600).max(0)).ok_or_else(|| ApiError::Invalid {
+            message: "silent_for_secs is out of range".into(),
+            path: Some("silent_for_secs".into()),
+        })?;
     let (page, position) = match q.filter.as_str() {
         "token_dead" => fresh(&app, |p| p.push().token_dead(after, limit)).await,
         "silent" => fresh(&app, |p| p.push().silent(Utc::now(), silent_for, after, limit)).await,

@@ -68,7 +68,9 @@ where
     let mut all_ok = true;
     for id in ids {
         let entry = match queue_one(app, caller, id, req, sealed, command_for(id.clone()).await).await {
-            Ok(duplicate) => json!({"queued": true, "duplicate": duplicate}),
+            Ok((command_uuid, duplicate)) => {
+                json!({"queued": true, "duplicate": duplicate, "command_uuid": command_uuid})
+            }
             Err(e) => {
                 all_ok = false;
                 json!({"queued": false, "error": error_json(&e)})
@@ -81,8 +83,18 @@ where
     } else {
         StatusCode::MULTI_STATUS
     };
+    // When every enrollment already had the command (an idempotent retry), the answer names
+    // the CommandUUID that was queued, not the one this request proposed.
+    let queued: std::collections::BTreeSet<&str> = results
+        .values()
+        .filter_map(|r| r.get("command_uuid").and_then(|u| u.as_str()))
+        .collect();
+    let command_uuid = match (queued.len(), queued.first()) {
+        (1, Some(only)) if results.values().all(|r| r["queued"] == true) => only.to_string(),
+        _ => req.command_uuid.clone(),
+    };
     let body = json!({
-        "command_uuid": req.command_uuid,
+        "command_uuid": command_uuid,
         "request_type": req.request_type,
         // NanoMDM's field name, so its tools read the answer unchanged.
         "status": results,
@@ -97,7 +109,7 @@ async fn queue_one(
     req: &Enqueue,
     sealed: bool,
     command: Result<Dictionary, ApiError>,
-) -> Result<bool, ApiError> {
+) -> Result<(String, bool), ApiError> {
     let envelope = command_envelope(&req.command_uuid, command?).map_err(|e| ApiError::invalid(e.to_string()))?;
     let payload = if sealed {
         app.data_key
@@ -120,7 +132,15 @@ async fn queue_one(
         .handle(id, input, &caller.actor, Utc::now())
         .await
         .map_err(service_error)?;
-    Ok(matches!(outcome.reply, Some(Reply::Queued { duplicate: true, .. })))
+    // A retry with a known idempotency key answers with the command the first request queued,
+    // whose CommandUUID may differ from this request's.
+    match outcome.reply {
+        Some(Reply::Queued {
+            command_uuid,
+            duplicate,
+        }) => Ok((command_uuid, duplicate)),
+        _ => Ok((req.command_uuid.clone(), false)),
+    }
 }
 
 pub fn service_error(e: crate::service::enrollments::ServiceError) -> ApiError {
