@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use annal::readmodel::{ReadModelDb, SqliteReadModels};
-use annal::service::projector::{rebuild, CHECKPOINT};
+use annal::service::projector::{checkpoint_name, rebuild, ProjectorError};
 use annal::sim::run;
 use annal_projections::Projections;
 use common::admin::{call, get};
@@ -59,7 +59,7 @@ async fn live_equals_rebuilt(server: &Server, live_db: &dyn ReadModelDb, rebuilt
     let store = annal::store::open(&server.store_url.parse().unwrap()).await.unwrap();
     let head = store.head().await.unwrap().position;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while live_db.load_checkpoint(CHECKPOINT).await.unwrap() != Some(head) {
+    while live_db.load_checkpoint(&checkpoint_name()).await.unwrap() != Some(head) {
         assert!(
             Instant::now() < deadline,
             "the server's read models did not reach the head {head}"
@@ -70,7 +70,10 @@ async fn live_equals_rebuilt(server: &Server, live_db: &dyn ReadModelDb, rebuilt
     let report = rebuild(store, rebuilt_db, |_| {}).await.unwrap();
     assert_eq!(report.events, head);
     let rebuilt = all_docs(rebuilt_db).await;
-    assert_eq!(rebuilt_db.load_checkpoint(CHECKPOINT).await.unwrap(), Some(head));
+    assert_eq!(
+        rebuilt_db.load_checkpoint(&checkpoint_name()).await.unwrap(),
+        Some(head)
+    );
     let models: std::collections::BTreeSet<&str> = live.keys().map(|(m, _)| m.as_str()).collect();
     assert_eq!(models.len(), 4, "every projection has documents: {models:?}");
     assert_eq!(live.len(), rebuilt.len());
@@ -89,7 +92,13 @@ async fn sqlite_live_read_models_equal_a_rebuild_and_survive_a_restart() {
     let rebuilt = SqliteReadModels::open(&dir.path().join("rebuilt.db")).unwrap();
     live_equals_rebuilt(&server, &live, &rebuilt).await;
     let (_, before) = get(&server.client(), "/v1/audit?limit=100", &server.api_key()).await;
+    // The server writes these read models: a rebuild into them is refused while it runs.
+    let store = annal::store::open(&store_url.parse().unwrap()).await.unwrap();
+    let refused = rebuild(store.clone(), &live, |_| {}).await;
+    assert!(matches!(refused, Err(ProjectorError::Leased)), "{refused:?}");
     drop(server);
+    // Stopped, it may: the rebuild replaces them, and the next start restores the rebuilt ones.
+    rebuild(store, &live, |_| {}).await.unwrap();
 
     // A restart restores the documents and their checkpoint instead of refolding.
     let server = Server::start_with(dir.path(), &store_url, &[]).await;

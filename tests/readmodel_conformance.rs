@@ -73,6 +73,32 @@ async fn conformance(db: Arc<dyn ReadModelDb>) {
     assert!(db.load_docs("devices", 1).await.unwrap().is_empty());
     assert_eq!(db.load_docs("devices", 2).await.unwrap().len(), 1);
     assert_eq!(db.load_checkpoint("webhook:x").await.unwrap(), Some(5));
+
+    // load_all: the checkpoint and the documents of the named models, together.
+    db.commit("projections", 30, vec![doc("c", Some("{}"))]).await.unwrap();
+    let loaded = db
+        .load_all("projections", &[("devices", 1), ("devices", 2)])
+        .await
+        .unwrap();
+    assert_eq!(loaded.checkpoint, Some(30));
+    let keys: Vec<(&str, u32, &str)> = loaded.docs.iter().map(|(m, v, k, _)| (*m, *v, k.as_str())).collect();
+    assert_eq!(keys, [("devices", 1, "c"), ("devices", 2, "a")]);
+}
+
+/// One writer at a time: a second lease is refused while the first is held, granted after.
+async fn lease(first: Arc<dyn ReadModelDb>, second: Arc<dyn ReadModelDb>) {
+    let held = first.try_lease().await.unwrap().expect("a free lease");
+    assert!(second.try_lease().await.unwrap().is_none(), "two writers at once");
+    drop(held);
+    let mut again = None;
+    for _ in 0..50 {
+        again = second.try_lease().await.unwrap();
+        if again.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(again.is_some(), "the lease was not released");
 }
 
 #[tokio::test]
@@ -80,6 +106,9 @@ async fn sqlite_read_models() {
     let dir = tempfile::tempdir().unwrap();
     let db = SqliteReadModels::open(&dir.path().join("rm.db")).unwrap();
     conformance(Arc::new(db)).await;
+    let other = SqliteReadModels::open(&dir.path().join("rm.db")).unwrap();
+    let db = SqliteReadModels::open(&dir.path().join("rm.db")).unwrap();
+    lease(Arc::new(db), Arc::new(other)).await;
 }
 
 #[tokio::test]
@@ -87,4 +116,7 @@ async fn postgres_read_models() {
     let url = common::postgres_url_for_new_schema().await;
     let db = PostgresReadModels::connect(&url).await.unwrap();
     conformance(Arc::new(db)).await;
+    let first = PostgresReadModels::connect(&url).await.unwrap();
+    let second = PostgresReadModels::connect(&url).await.unwrap();
+    lease(Arc::new(first), Arc::new(second)).await;
 }

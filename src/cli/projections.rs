@@ -3,13 +3,14 @@
 
 use std::process::ExitCode;
 
-use annal::service::projector::{rebuild, CHECKPOINT};
+use annal::service::projector::{checkpoint_name, rebuild};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ProjectionsCommand {
-    /// Refold every read model from the whole log and replace the stored ones. Safe while the
-    /// server runs: both write complete folds, and the newer checkpoint wins.
+    /// Refold every read model from the whole log and replace the stored ones. Stop the
+    /// servers that use this store first: only one process writes the read models, and the
+    /// rebuild refuses to start while a server holds them.
     Rebuild {
         #[arg(long)]
         json: bool,
@@ -48,7 +49,7 @@ pub async fn run(global: &super::Global, cmd: ProjectionsCommand) -> anyhow::Res
             }
         }
         ProjectionsCommand::Status { json } => {
-            let checkpoint = db.load_checkpoint(CHECKPOINT).await?.unwrap_or(0);
+            let checkpoint = db.load_checkpoint(&checkpoint_name()).await?.unwrap_or(0);
             if json {
                 println!(
                     "{}",

@@ -60,6 +60,35 @@ pub trait ReadModelDb: Send + Sync {
 
     /// Removes a projection version's documents and resets checkpoint `name` (for a rebuild).
     async fn reset(&self, name: &str, models: &[(&'static str, u32)]) -> Result<(), ReadModelError>;
+
+    /// Checkpoint `name` and every document of `models`, read in one transaction: a writer
+    /// committing meanwhile cannot make the documents newer than the checkpoint.
+    async fn load_all(&self, name: &str, models: &[(&'static str, u32)]) -> Result<Loaded, ReadModelError>;
+
+    /// The right to write the read models, held until the lease is dropped; None if another
+    /// process holds it. One writer at a time keeps documents and checkpoint consistent: every
+    /// write comes from one complete fold.
+    async fn try_lease(&self) -> Result<Option<Lease>, ReadModelError>;
+}
+
+/// What [`ReadModelDb::load_all`] read.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub checkpoint: Option<u64>,
+    /// `(model, version, key, document)`.
+    pub docs: Vec<(&'static str, u32, String, Vec<u8>)>,
+}
+
+/// Held while a process may write the read models (a file lock on SQLite, a session advisory
+/// lock on PostgreSQL); released when dropped or when the process dies.
+pub struct Lease {
+    _held: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl Lease {
+    pub(crate) fn new(held: impl std::any::Any + Send + Sync) -> Self {
+        Self { _held: Box::new(held) }
+    }
 }
 
 /// Opens the read-model database that goes with the event store `url`.

@@ -5,7 +5,11 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
-use super::{Committed, DocWrite, ReadModelDb, ReadModelError};
+use super::{Committed, DocWrite, Lease, Loaded, ReadModelDb, ReadModelError};
+
+/// The advisory lock key of the read-model writer's lease (per database; a schema per tenant
+/// or test shares it, so the key mixes in the schema's name).
+const LEASE_KEY: &str = "annal-read-models";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS read_models (
@@ -151,5 +155,57 @@ impl ReadModelDb for PostgresReadModels {
             .await
             .map_err(db)?;
         tx.commit().await.map_err(db)
+    }
+
+    async fn load_all(&self, name: &str, models: &[(&'static str, u32)]) -> Result<Loaded, ReadModelError> {
+        let mut client = self.pool.get().await.map_err(unavailable)?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(db)?;
+        let checkpoint = tx
+            .query_opt("SELECT position FROM checkpoints WHERE name = $1", &[&name])
+            .await
+            .map_err(db)?
+            .map(|r| r.get::<_, i64>(0) as u64);
+        let mut loaded = Loaded {
+            checkpoint,
+            docs: Vec::new(),
+        };
+        for (model, version) in models {
+            let rows = tx
+                .query(
+                    "SELECT key, doc FROM read_models WHERE model = $1 AND version = $2 ORDER BY key",
+                    &[model, &(*version as i32)],
+                )
+                .await
+                .map_err(db)?;
+            loaded
+                .docs
+                .extend(rows.iter().map(|r| (*model, *version, r.get(0), r.get(1))));
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(loaded)
+    }
+
+    async fn try_lease(&self) -> Result<Option<Lease>, ReadModelError> {
+        // A session lock lives as long as its connection: take the connection out of the pool
+        // (so it is never reused by someone else) and keep it in the lease.
+        let client = self.pool.get().await.map_err(unavailable)?;
+        let got: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_lock(hashtext(current_schema() || $1))",
+                &[&LEASE_KEY],
+            )
+            .await
+            .map_err(db)?
+            .get(0);
+        if !got {
+            return Ok(None);
+        }
+        Ok(Some(Lease::new(deadpool_postgres::Object::take(client))))
     }
 }

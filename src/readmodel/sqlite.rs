@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Committed, DocWrite, ReadModelDb, ReadModelError};
+use super::{Committed, DocWrite, Lease, Loaded, ReadModelDb, ReadModelError};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS read_models (
@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER 
 
 pub struct SqliteReadModels {
     conn: Arc<Mutex<Connection>>,
+    lock_path: std::path::PathBuf,
 }
 
 fn db(e: impl std::fmt::Display) -> ReadModelError {
@@ -37,8 +38,11 @@ impl SqliteReadModels {
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;")
             .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            lock_path: lock_path.into(),
         })
     }
 
@@ -141,5 +145,52 @@ impl ReadModelDb for SqliteReadModels {
             tx.commit().map_err(db)
         })
         .await
+    }
+
+    async fn load_all(&self, name: &str, models: &[(&'static str, u32)]) -> Result<Loaded, ReadModelError> {
+        let (name, models) = (name.to_string(), models.to_vec());
+        self.with(move |c| {
+            let tx = c.transaction().map_err(db)?;
+            let mut loaded = Loaded {
+                checkpoint: checkpoint(&tx, &name)?,
+                docs: Vec::new(),
+            };
+            {
+                let mut stmt = tx
+                    .prepare("SELECT key, doc FROM read_models WHERE model = ?1 AND version = ?2 ORDER BY key")
+                    .map_err(db)?;
+                for (model, version) in models {
+                    let rows = stmt
+                        .query_map(params![model, version], |r| {
+                            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+                        })
+                        .map_err(db)?;
+                    for row in rows {
+                        let (key, doc) = row.map_err(db)?;
+                        loaded.docs.push((model, version, key, doc));
+                    }
+                }
+            }
+            tx.commit().map_err(db)?;
+            Ok(loaded)
+        })
+        .await
+    }
+
+    async fn try_lease(&self) -> Result<Option<Lease>, ReadModelError> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&self.lock_path)
+            .map_err(|e| ReadModelError::Unavailable(format!("{}: {e}", self.lock_path.display())))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Lease::new(file))),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(ReadModelError::Unavailable(format!(
+                "locking {}: {e}",
+                self.lock_path.display()
+            ))),
+        }
     }
 }

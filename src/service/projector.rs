@@ -15,8 +15,13 @@ use tokio::sync::watch;
 use crate::readmodel::{DocWrite, ReadModelDb, ReadModelError};
 use crate::store::{EventStore, StoreError};
 
-/// The checkpoint every projection of [`Projections`] shares: they are folded together.
-pub const CHECKPOINT: &str = "projections";
+/// The checkpoint every projection of [`Projections`] shares (they are folded together), named
+/// after their versions: a new projection version finds no checkpoint and is folded from
+/// position 0, beside the old version's documents.
+pub fn checkpoint_name() -> String {
+    let versions: Vec<String> = Projections::models().iter().map(|(m, v)| format!("{m}.v{v}")).collect();
+    format!("projections:{}", versions.join(","))
+}
 /// A device's document changes on every poll; writing it once a second rather than on every
 /// change keeps persistence cheap, and a restart refolds at most that second.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -30,6 +35,8 @@ pub enum ProjectorError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Projection(#[from] ProjectionError),
+    #[error("another process (a running `annal serve`) writes these read models: stop it before rebuilding")]
+    Leased,
     #[error("stored {model} document {key:?} is not JSON: {detail}")]
     Document { model: String, key: String, detail: String },
 }
@@ -99,26 +106,26 @@ impl Projector {
     }
 }
 
-/// Reads every persisted document and the checkpoint they were written with.
+/// Reads every persisted document and the checkpoint they were written with, in one
+/// transaction.
 pub async fn restore(db: &dyn ReadModelDb) -> Result<Projections, ProjectorError> {
     let mut projections = Projections::new();
-    let Some(checkpoint) = db.load_checkpoint(CHECKPOINT).await? else {
+    let loaded = db.load_all(&checkpoint_name(), &Projections::models()).await?;
+    let Some(checkpoint) = loaded.checkpoint else {
         return Ok(projections);
     };
-    for (model, version) in Projections::models() {
-        for (key, doc) in db.load_docs(model, version).await? {
-            let doc = serde_json::from_slice(&doc).map_err(|e| ProjectorError::Document {
-                model: model.into(),
-                key: key.clone(),
-                detail: e.to_string(),
-            })?;
-            projections.restore(&Change {
-                model,
-                version,
-                key,
-                doc: Some(doc),
-            })?;
-        }
+    for (model, version, key, doc) in loaded.docs {
+        let doc = serde_json::from_slice(&doc).map_err(|e| ProjectorError::Document {
+            model: model.into(),
+            key: key.clone(),
+            detail: e.to_string(),
+        })?;
+        projections.restore(&Change {
+            model,
+            version,
+            key,
+            doc: Some(doc),
+        })?;
     }
     projections.set_position(checkpoint);
     Ok(projections)
@@ -138,6 +145,9 @@ pub fn doc_writes(changes: Vec<Change>) -> Vec<DocWrite> {
 
 async fn follow(projector: Arc<Projector>, store: Arc<dyn EventStore>, db: Arc<dyn ReadModelDb>, from: u64) {
     let mut from = from;
+    // Only the lease holder writes; the others keep their changes marked until they hold it
+    // (when the holder stops), then write them all: every write comes from one complete fold.
+    let mut lease = None;
     loop {
         let mut events = store.clone().subscribe_all(from).ready_chunks(BATCH);
         let mut flush = tokio::time::interval(FLUSH_EVERY);
@@ -158,10 +168,10 @@ async fn follow(projector: Arc<Projector>, store: Arc<dyn EventStore>, db: Arc<d
                         if let Some(e) = failure { break Some(e); }
                     }
                 },
-                _ = flush.tick() => persist(&projector, db.as_ref()).await,
+                _ = flush.tick() => persist(&projector, db.as_ref(), &mut lease).await,
             }
         };
-        persist(&projector, db.as_ref()).await;
+        persist(&projector, db.as_ref(), &mut lease).await;
         if let Some(e) = ended {
             tracing::warn!(error = %e, "projection subscription ended; resubscribing");
         }
@@ -170,7 +180,20 @@ async fn follow(projector: Arc<Projector>, store: Arc<dyn EventStore>, db: Arc<d
     }
 }
 
-async fn persist(projector: &Projector, db: &dyn ReadModelDb) {
+async fn persist(projector: &Projector, db: &dyn ReadModelDb, lease: &mut Option<crate::readmodel::Lease>) {
+    if lease.is_none() {
+        match db.try_lease().await {
+            Ok(Some(l)) => {
+                tracing::info!("this node now writes the read models");
+                *lease = Some(l);
+            }
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "read-model lease");
+                return;
+            }
+        }
+    }
     let (position, changes) = projector.drain();
     if changes.is_empty() {
         return;
@@ -179,7 +202,7 @@ async fn persist(projector: &Projector, db: &dyn ReadModelDb) {
     // Drained documents exist only in memory until written: retry until they are (the
     // database shares the log's fate, so while it is down nothing new arrives anyway).
     let mut backoff = Duration::from_millis(100);
-    while let Err(e) = db.commit(CHECKPOINT, position, writes.clone()).await {
+    while let Err(e) = db.commit(&checkpoint_name(), position, writes.clone()).await {
         tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "persisting read models failed");
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -264,6 +287,7 @@ pub async fn rebuild(
     mut progress: impl FnMut(u64),
 ) -> Result<RebuildReport, ProjectorError> {
     const PAGE: usize = 10_000;
+    let _lease = db.try_lease().await?.ok_or(ProjectorError::Leased)?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Page>(2);
     let started = std::time::Instant::now();
     let reader = tokio::spawn(read_pages(store, tx, PAGE));
@@ -285,8 +309,9 @@ pub async fn rebuild(
     let started = std::time::Instant::now();
     let writes = doc_writes(projections.snapshot());
     let documents = writes.len();
-    db.reset(CHECKPOINT, &Projections::models()).await?;
-    db.commit(CHECKPOINT, projections.position(), writes).await?;
+    let name = checkpoint_name();
+    db.reset(&name, &Projections::models()).await?;
+    db.commit(&name, projections.position(), writes).await?;
     Ok(RebuildReport {
         events,
         documents,
