@@ -282,6 +282,34 @@ async fn every_refusal_is_precise_and_appends_nothing() {
         (400, Some("plist.Bogus")),
         "{answer}"
     );
+    let (status, answer) = submit(
+        &client,
+        &admin,
+        json!({"enrollments": [d.udid], "command_uuid": "a/b", "command": {"RequestType": "ProfileList"}}),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"]["path"].as_str()),
+        (400, Some("command_uuid")),
+        "{answer}"
+    );
+    let (status, answer) = submit(&client, &admin, json!({"enrollments": [d.udid], "commnd": {}})).await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (400, Some("invalid")),
+        "misspelled field: {answer}"
+    );
+    assert_eq!(get(&client, "/v1/devices?limit=abc", &admin).await.0, 400);
+    assert_eq!(
+        get(
+            &client,
+            "/v1/push-health?filter=silent&silent_for_secs=9223372036854775807",
+            &admin
+        )
+        .await
+        .0,
+        400
+    );
     assert_eq!(store.head().await.unwrap().position, head, "refusals append nothing");
 
     // Unknown enrollments, cancelling what is not queued.

@@ -100,6 +100,15 @@ async fn ndjson_bulk_reads_and_sse_catch_up_live_and_resume() {
         })
         .collect();
     assert_eq!(two, [2, 3]);
+    // `limit` counts returned events: one TokenUpdate from the start, though it is not event 1.
+    let (_, one) = get_text(
+        &server.client(),
+        "/v1/events?types=TokenUpdate&limit=1",
+        &server.api_key(),
+    )
+    .await;
+    assert_eq!(one.lines().count(), 1);
+    assert!(one.contains("\"TokenUpdate\""));
     assert!(!body.contains("-magic"), "PushMagic in clear in the event stream");
     let token_update = lines.iter().find(|e| e["event_type"] == "TokenUpdate").unwrap();
     assert_eq!(token_update["raw_sealed"], true);

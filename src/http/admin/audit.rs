@@ -3,7 +3,7 @@
 //! filtered trail as CSV or NDJSON for a compliance export.
 
 use annal_projections::audit::{AuditEntry, AuditFilter};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
+use super::extract::Query;
 use super::read::fresh;
 use crate::domain::access::Caller;
 use crate::http::AppState;

@@ -3,13 +3,14 @@
 
 use annal_projections::devices::{DeviceFilter, DeviceState};
 use annal_projections::{AsOf, Projections};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
+use super::extract::Query;
 use super::read::fresh;
 use crate::domain::access::Caller;
 use crate::domain::enrollment::stream_name;
@@ -86,11 +87,8 @@ pub async fn show(
 ) -> Result<Json<Value>, ApiError> {
     let device = match q.as_of()? {
         None => fresh(&app, |p| p.devices().get(&id).cloned()).await.0,
-        Some(as_of) => {
-            // A device's inventory is a fold of its own stream, so the past is exact.
-            let events = read_whole_stream(&app, &id).await?;
-            Projections::fold_as_of(&events, as_of).devices().get(&id).cloned()
-        }
+        // A device's inventory is a fold of its own stream, so the past is exact.
+        Some(as_of) => fold_stream_as_of(&app, &id, as_of).await?.devices().get(&id).cloned(),
     };
     let device = device.ok_or_else(|| ApiError::NotFound(format!("no enrollment {id}")))?;
     Ok(Json(
@@ -113,15 +111,23 @@ pub async fn queue(
     ))
 }
 
-pub async fn read_whole_stream(app: &AppState, id: &str) -> Result<Vec<annal_schemas::RecordedEvent>, ApiError> {
+/// Folds the enrollment's stream page by page up to `as_of`: a long history with large answers
+/// never sits in memory whole.
+async fn fold_stream_as_of(app: &AppState, id: &str, as_of: AsOf) -> Result<Projections, ApiError> {
     let stream = stream_name(id);
-    let mut events = Vec::new();
+    let mut projections = Projections::new();
+    let mut next = 1;
     loop {
-        let page = app.store.read_stream(&stream, events.len() as u64 + 1, 1000).await?;
-        if page.is_empty() {
-            break;
+        let page = app.store.read_stream(&stream, next, 500).await?;
+        let Some(last) = page.last().map(|e| e.stream_version) else {
+            return Ok(projections);
+        };
+        for e in &page {
+            if !as_of.includes(e) {
+                return Ok(projections);
+            }
+            projections.apply(e);
         }
-        events.extend(page);
+        next = last + 1;
     }
-    Ok(events)
 }

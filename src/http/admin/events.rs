@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -14,12 +14,14 @@ use futures::{Stream, StreamExt};
 use serde::Deserialize;
 
 use super::error::ApiError;
+use super::extract::Query;
 use super::render::event_json;
 use crate::domain::access::Caller;
 use crate::http::AppState;
 
 const PAGE: usize = 1000;
 /// Most events one NDJSON request returns; the client continues from the last position + 1.
+/// Only returned events count, so a filtered read scans on until it has them or reaches the head.
 pub const MAX_BULK: u64 = 100_000;
 
 #[derive(Debug, Deserialize)]
@@ -58,21 +60,26 @@ pub async fn bulk(State(app): State<AppState>, _caller: Caller, Query(q): Query<
             if done || sent >= limit {
                 return None;
             }
-            let want = PAGE.min((limit - sent) as usize);
-            match store.read_all(next, want).await {
+            // `limit` counts the events returned, not those scanned: a filter that matches
+            // nothing in a stretch of the log reads on to the head instead of answering empty.
+            match store.read_all(next, PAGE).await {
                 Ok(page) if page.is_empty() => None,
                 Ok(page) => {
-                    let last = page.last().map_or(next, |e| e.global_position);
-                    let n = page.len() as u64;
                     let mut chunk = Vec::new();
-                    for e in page.iter().filter(|e| keep(&e.event_type)) {
-                        chunk.extend_from_slice(event_json(e, include_raw).to_string().as_bytes());
-                        chunk.push(b'\n');
+                    let (mut kept, mut last) = (sent, next.saturating_sub(1));
+                    for e in &page {
+                        if kept >= limit {
+                            break;
+                        }
+                        last = e.global_position;
+                        if keep(&e.event_type) {
+                            chunk.extend_from_slice(event_json(e, include_raw).to_string().as_bytes());
+                            chunk.push(b'\n');
+                            kept += 1;
+                        }
                     }
-                    Some((
-                        Ok::<_, std::io::Error>(chunk),
-                        (last + 1, sent + n, (n as usize) < want),
-                    ))
+                    let ended = page.len() < PAGE || kept >= limit;
+                    Some((Ok::<_, std::io::Error>(chunk), (last + 1, kept, ended)))
                 }
                 // The status line is already sent: end the body early; the client sees a
                 // truncated read and continues from its last position.

@@ -2,13 +2,14 @@
 //! stream version, optionally "as of" a global position or a time (events after it are left
 //! out, so the page shows the enrollment exactly as the log knew it then).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
+use super::extract::Query;
 use super::render::event_json;
 use crate::domain::access::Caller;
 use crate::domain::enrollment::stream_name;

@@ -9,6 +9,7 @@ mod devices;
 mod enqueue;
 pub mod error;
 mod events;
+mod extract;
 mod history;
 mod keys;
 mod openapi;

@@ -2,13 +2,14 @@
 //! enrollments whose token APNs declared dead, or that were pushed and stayed silent longer
 //! than `silent_for_secs`; `GET /v1/devices/{id}/push` is one enrollment's record.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::Json;
 use chrono::{TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
+use super::extract::Query;
 use super::read::fresh;
 use crate::domain::access::Caller;
 use crate::http::AppState;

@@ -49,6 +49,23 @@ pub fn enrollment_ids<S: AsRef<str>>(ids: &[S]) -> Result<Vec<String>, ApiError>
     Ok(ids)
 }
 
+/// A CommandUUID names the command in the device's answers, the read models' keys and every
+/// export: 1–128 letters, digits, `-`, `_` or `.` (UUIDs and Apple's example names fit).
+pub fn check_command_uuid(uuid: &str) -> Result<(), ApiError> {
+    let ok = (1..=128).contains(&uuid.len())
+        && uuid
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::Invalid {
+            message: "a CommandUUID is 1–128 letters, digits, '-', '_' or '.'".into(),
+            path: Some("command_uuid".into()),
+        })
+    }
+}
+
 /// Queues the command `command_for(id)` builds for each enrollment (ClearPasscode differs per
 /// device: it carries that device's UnlockToken). Answers 200 when every enrollment took it,
 /// 207 with per-enrollment results otherwise.
@@ -63,6 +80,9 @@ where
     F: Fn(String) -> Fut,
     Fut: std::future::Future<Output = Result<Dictionary, ApiError>>,
 {
+    if let Err(e) = check_command_uuid(&req.command_uuid) {
+        return e.into_response();
+    }
     let sealed = annal_schemas::carries_secret(&req.request_type);
     let mut results = BTreeMap::new();
     let mut all_ok = true;

@@ -8,13 +8,13 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use chrono::{DateTime, Utc};
 use plist::{Dictionary, Value as Plist};
 use serde::Deserialize;
 
 use super::auth::require;
 use super::error::ApiError;
+use super::extract::Json;
 use super::queue::{enqueue_each, enrollment_ids, Enqueue};
 use crate::domain::access::{Action, Caller};
 use crate::http::AppState;
