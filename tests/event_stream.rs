@@ -22,14 +22,17 @@ async fn head(server: &Server) -> u64 {
 
 /// Opens an SSE stream over plain HTTP/1.1; returns a reader positioned after the headers.
 async fn open_sse(server: &Server, query: &str, last_event_id: Option<u64>) -> BufReader<TcpStream> {
+    open_sse_with(server, query, last_event_id, &server.api_key()).await
+}
+
+async fn open_sse_with(server: &Server, query: &str, last_event_id: Option<u64>, key: &str) -> BufReader<TcpStream> {
     let addr = server.base.trim_start_matches("http://");
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     let resume = last_event_id
         .map(|id| format!("Last-Event-ID: {id}\r\n"))
         .unwrap_or_default();
     let request = format!(
-        "GET /v1/events/stream{query} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nAccept: text/event-stream\r\n{resume}\r\n",
-        server.api_key()
+        "GET /v1/events/stream{query} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nAccept: text/event-stream\r\nConnection: close\r\n{resume}\r\n"
     );
     tcp.write_all(request.as_bytes()).await.unwrap();
     let mut reader = BufReader::new(tcp);
@@ -130,6 +133,32 @@ async fn ndjson_bulk_reads_and_sse_catch_up_live_and_resume() {
     let mut resumed = open_sse(&server, "", Some(n + 1)).await;
     let next = next_events(&mut resumed, 1).await;
     assert_eq!(next[0].0, n + 2);
+
+    // Revoking a key ends the streams opened with it.
+    let key = common::admin::create_key(&server, "pipeline", "auditor");
+    let mut revoked = open_sse_with(&server, "?from=1", None, &key).await;
+    next_events(&mut revoked, 1).await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_annal"))
+        .args(["api-key", "list", "--json", "--store", &server.store_url])
+        .arg("--data-dir")
+        .arg(&server.data_dir)
+        .output()
+        .unwrap();
+    let keys: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = keys[0]["key_id"].as_str().unwrap().to_string();
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_annal"))
+        .args(["api-key", "revoke", &id, "--store", &server.store_url])
+        .arg("--data-dir")
+        .arg(&server.data_dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    let ended = tokio::time::timeout(Duration::from_secs(8), async {
+        while revoked.read_line(&mut rest).await.unwrap() > 0 {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived its revoked key");
 
     // Shutting down ends open streams instead of waiting for them.
     let mut server = server;

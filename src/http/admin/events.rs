@@ -20,6 +20,8 @@ use crate::domain::access::Caller;
 use crate::http::AppState;
 
 const PAGE: usize = 1000;
+/// How often an open event stream re-checks its API key.
+const RECHECK_KEY: Duration = Duration::from_secs(2);
 /// Most events one NDJSON request returns; the client continues from the last position + 1.
 /// Only returned events count, so a filtered read scans on until it has them or reaches the head.
 pub const MAX_BULK: u64 = 100_000;
@@ -132,9 +134,24 @@ pub async fn stream(
         };
         futures::future::ready(out.map(Ok))
     });
+    // The stream ends at shutdown, and when its key stops being valid (revoked on any node):
+    // a key is checked at connect, so a long-lived stream checks again as it goes.
     let mut stopping = app.stopping.clone();
+    let admin = app.admin.clone();
     let events = events.take_until(async move {
-        let _ = stopping.wait_for(|s| *s).await;
+        let revoked = async {
+            loop {
+                tokio::time::sleep(RECHECK_KEY).await;
+                if admin.check(&headers).await.is_err() {
+                    tracing::info!("ending an event stream: its API key is no longer valid");
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            _ = stopping.wait_for(|s| *s) => {},
+            _ = revoked => {},
+        }
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
