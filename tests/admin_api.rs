@@ -6,7 +6,7 @@
 mod common;
 
 use annal::sim::{Client, VirtualDevice};
-use common::admin::{call, create_key, get, get_text};
+use common::admin::{call, create_key, get, get_text, revoke_key};
 use common::server::{device, enroll, signed, Server, COMMAND};
 use hyper::Method;
 use plist::Dictionary;
@@ -342,24 +342,7 @@ async fn every_refusal_is_precise_and_appends_nothing() {
     assert!(!keys.to_string().contains(&admin[23..]), "no secret in the listing");
 
     // A revoked key stops working at once.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_annal"))
-        .args(["api-key", "list", "--json", "--store", &server.store_url])
-        .arg("--data-dir")
-        .arg(&server.data_dir)
-        .output()
-        .unwrap();
-    let keys: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let olaf = keys.as_array().unwrap().iter().find(|k| k["name"] == "olaf").unwrap()["key_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let revoked = std::process::Command::new(env!("CARGO_BIN_EXE_annal"))
-        .args(["api-key", "revoke", &olaf, "--store", &server.store_url])
-        .arg("--data-dir")
-        .arg(&server.data_dir)
-        .status()
-        .unwrap();
-    assert!(revoked.success());
+    revoke_key(&server, "olaf");
     assert_eq!(get(&client, "/v1/devices", &operator).await.0, 403);
 }
 

@@ -4,7 +4,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::admin::create_key;
+use common::admin::{create_key, ndjson_positions};
 use common::server::{device, enroll, Server};
 use serde_json::Value;
 
@@ -94,14 +94,7 @@ async fn an_admin_works_a_device_from_the_command_line() {
         "{csv}"
     );
     let tail = stdout(&annal(&server, &admin, &["events", "tail", "--from", "1"]));
-    let positions: Vec<u64> = tail
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["global_position"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
+    let positions = ndjson_positions(&tail);
     assert_eq!(positions, (1..=positions.len() as u64).collect::<Vec<_>>());
     assert!(positions.len() >= 4);
 

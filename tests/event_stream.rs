@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::admin::get_text;
+use common::admin::{get_text, ndjson_positions};
 use common::server::{device, enroll, Server};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -89,20 +89,11 @@ async fn ndjson_bulk_reads_and_sse_catch_up_live_and_resume() {
     let (status, body) = get_text(&server.client(), "/v1/events?from=1", &server.api_key()).await;
     assert_eq!(status, 200);
     let lines: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let positions: Vec<u64> = lines.iter().map(|e| e["global_position"].as_u64().unwrap()).collect();
-    assert_eq!(positions, (1..=n).collect::<Vec<_>>());
+    assert_eq!(ndjson_positions(&body), (1..=n).collect::<Vec<_>>());
     let (_, only) = get_text(&server.client(), "/v1/events?types=TokenUpdate", &server.api_key()).await;
     assert_eq!(only.lines().count(), 2);
     let (_, two) = get_text(&server.client(), "/v1/events?from=2&limit=2", &server.api_key()).await;
-    let two: Vec<u64> = two
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["global_position"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
-    assert_eq!(two, [2, 3]);
+    assert_eq!(ndjson_positions(&two), [2, 3]);
     // `limit` counts returned events: one TokenUpdate from the start, though it is not event 1.
     let (_, one) = get_text(
         &server.client(),
@@ -138,21 +129,7 @@ async fn ndjson_bulk_reads_and_sse_catch_up_live_and_resume() {
     let key = common::admin::create_key(&server, "pipeline", "auditor");
     let mut revoked = open_sse_with(&server, "?from=1", None, &key).await;
     next_events(&mut revoked, 1).await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_annal"))
-        .args(["api-key", "list", "--json", "--store", &server.store_url])
-        .arg("--data-dir")
-        .arg(&server.data_dir)
-        .output()
-        .unwrap();
-    let keys: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let id = keys[0]["key_id"].as_str().unwrap().to_string();
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_annal"))
-        .args(["api-key", "revoke", &id, "--store", &server.store_url])
-        .arg("--data-dir")
-        .arg(&server.data_dir)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::admin::revoke_key(&server, "pipeline");
     let mut rest = String::new();
     let ended = tokio::time::timeout(Duration::from_secs(8), async {
         while revoked.read_line(&mut rest).await.unwrap() > 0 {}

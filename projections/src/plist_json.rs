@@ -15,8 +15,7 @@ pub(crate) enum RawKind {
 }
 
 pub(crate) fn classify(raw: &[u8]) -> RawKind {
-    let first = raw.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'{') {
+    if annal_schemas::is_sealed_raw(raw) {
         RawKind::Sealed
     } else if raw.starts_with(b"bplist") {
         RawKind::Binary

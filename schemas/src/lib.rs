@@ -18,4 +18,4 @@ pub use catalog::{DecodeError, Event, EventData};
 pub use chain::{chain_hash, ChainHash, GENESIS_HASH};
 pub use command_class::{carries_secret, CommandClass};
 pub use envelope::{NewEvent, RecordedEvent};
-pub use sealed::Sealed;
+pub use sealed::{is_sealed_raw, Sealed};

@@ -25,3 +25,10 @@ impl std::fmt::Debug for Sealed {
         write!(f, "Sealed({}, key {})", self.alg, self.key_id)
     }
 }
+
+/// Whether an envelope's `raw` is sealed: a sealed raw is the JSON of a [`Sealed`] (it starts
+/// with `{`), and a plist, XML or binary, never does. Readers of the log (the API, webhooks,
+/// projections) use this one test so they cannot disagree about what is secret.
+pub fn is_sealed_raw(raw: &[u8]) -> bool {
+    raw.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}

@@ -69,3 +69,41 @@ pub async fn get_text(client: &Client, path: &str, key: &str) -> (u16, String) {
         String::from_utf8_lossy(&answer.body).into_owned(),
     )
 }
+
+/// Revokes the key named `name` with `annal api-key list` and `annal api-key revoke`.
+pub fn revoke_key(server: &Server, name: &str) {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_annal"))
+            .args(args)
+            .args(["--store", &server.store_url])
+            .arg("--data-dir")
+            .arg(&server.data_dir)
+            .output()
+            .expect("run annal api-key");
+        assert!(
+            out.status.success(),
+            "annal {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let keys: Value = serde_json::from_slice(&run(&["api-key", "list", "--json"])).unwrap();
+    let key = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == name)
+        .expect("a key with that name");
+    run(&["api-key", "revoke", key["key_id"].as_str().unwrap()]);
+}
+
+/// The `global_position` of every line of an NDJSON event read.
+pub fn ndjson_positions(text: &str) -> Vec<u64> {
+    text.lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["global_position"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}

@@ -24,8 +24,7 @@ pub fn event_json(e: &RecordedEvent, include_raw: bool) -> Value {
         "hash": hex::encode(e.hash),
     });
     if let Some(raw) = &e.raw {
-        // A sealed raw is the JSON of a `Sealed`; a plist starts with `<?xml`, `<plist` or `bplist`.
-        let sealed = raw.first() == Some(&b'{');
+        let sealed = annal_schemas::is_sealed_raw(raw);
         out["raw_sealed"] = sealed.into();
         if include_raw && !sealed {
             out["raw"] = match std::str::from_utf8(raw) {

@@ -36,17 +36,11 @@ pub enum RedactError {
     Plist(#[from] plist::Error),
 }
 
-/// Whether `raw` is sealed: a sealed raw is the JSON of a `Sealed` (it starts with `{`); a plist,
-/// XML or binary, never does.
-pub fn is_sealed(raw: &[u8]) -> bool {
-    raw.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
-}
-
 /// The raw as a receiver may see it: opened if sealed, without any [`SECRET_KEYS`]. A plist
 /// with nothing to remove keeps its original bytes; one with secrets is re-serialised as XML.
 pub fn clear_raw(raw: &[u8], key: &DataKey) -> Result<Vec<u8>, RedactError> {
     let opened;
-    let plain = if is_sealed(raw) {
+    let plain = if annal_schemas::is_sealed_raw(raw) {
         opened = key.open_raw(raw)?;
         opened.as_slice()
     } else {
@@ -106,7 +100,7 @@ mod tests {
     fn a_sealed_raw_is_opened_and_loses_its_secrets() {
         let key = key();
         let sealed = key.seal_raw(TOKEN_UPDATE.as_bytes()).unwrap();
-        assert!(is_sealed(&sealed));
+        assert!(annal_schemas::is_sealed_raw(&sealed));
         let clear = clear_raw(&sealed, &key).unwrap();
         let d = dict(&clear);
         assert!(d.get("PushMagic").is_none() && d.get("UnlockToken").is_none());
