@@ -9,6 +9,7 @@ pub mod domain;
 pub mod http;
 pub mod mdm;
 pub mod pki;
+pub mod push;
 pub mod readmodel;
 pub mod secrets;
 pub mod service;

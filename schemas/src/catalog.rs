@@ -110,7 +110,7 @@ catalog! {
     GetToken, DeclarativeManagement, Idle,
     CommandQueued, CommandDelivered, CommandAcknowledged, CommandErrored, CommandFormatError,
     CommandNotNow, CommandCancelled, CommandExpired,
-    PushAttempted, PushAccepted, PushFailed,
+    PushAttempted, PushAccepted, PushFailed, PushCertificateInstalled,
     IdentityClaimed, IdentityBound, IdentityRotated, CertificateIssued,
     ApiKeyCreated, ApiKeyRevoked,
 }

@@ -4,7 +4,6 @@
 use std::process::ExitCode;
 
 use annal::audit::{verify, Checkpoint};
-use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum AuditCommand {
@@ -46,13 +45,7 @@ pub async fn run(global: &super::Global, cmd: AuditCommand) -> anyhow::Result<Ex
         AuditCommand::Verify { checkpoint, json } => {
             let store = global.open_store().await?;
             let total = store.head().await?.position;
-            let bar = ProgressBar::new(total).with_style(
-                ProgressStyle::with_template("verifying {bar:40} {pos}/{len} events ({per_sec}, {eta})")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            if json {
-                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-            }
+            let bar = super::progress::events_bar(total, "verifying", json);
             let report = verify(store.as_ref(), checkpoint, |n| bar.set_position(n)).await?;
             bar.finish_and_clear();
             if json {

@@ -9,18 +9,22 @@ mod bench;
 mod bench_projections;
 mod client;
 mod commands;
+mod data_key;
 mod debug;
 mod devices;
 mod enqueue;
 mod events;
 mod history;
 pub mod logging;
+mod progress;
 mod projections;
+mod push_cert;
 mod query;
 mod serve;
 mod sim;
 mod sse;
 mod table;
+mod push_args;
 mod tls;
 mod webhook_args;
 
@@ -92,6 +96,9 @@ pub enum Command {
     Enqueue(enqueue::EnqueueArgs),
     Commands(commands::CommandsArgs),
     Events(events::EventsArgs),
+    /// The MDM push certificate: inspect one, or install (renew) it for every node.
+    #[command(subcommand, name = "push-cert")]
+    PushCert(push_cert::PushCertCommand),
     /// Check the log's integrity (on the store), or export the command audit trail (admin API).
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -115,6 +122,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Commands(args) => commands::run(&cli.global.data_dir, args).await,
         Command::Events(args) => events::run(&cli.global.data_dir, args).await,
         Command::Audit(cmd) => audit::run(&cli.global, cmd).await,
+        Command::PushCert(cmd) => push_cert::run(&cli.global, cmd).await,
         Command::Bench(cmd) => bench::run(&cli.global, cmd).await,
         Command::Debug(cmd) => debug::run(&cli.global, cmd).await,
     }

@@ -4,7 +4,6 @@
 use std::process::ExitCode;
 
 use annal::service::projector::{checkpoint_name, rebuild};
-use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ProjectionsCommand {
@@ -29,13 +28,7 @@ pub async fn run(global: &super::Global, cmd: ProjectionsCommand) -> anyhow::Res
     let head = store.head().await?.position;
     match cmd {
         ProjectionsCommand::Rebuild { json } => {
-            let bar = ProgressBar::new(head).with_style(
-                ProgressStyle::with_template("folding {bar:40} {pos}/{len} events ({per_sec}, {eta})")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            if json {
-                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-            }
+            let bar = super::progress::events_bar(head, "folding", json);
             let report = rebuild(store, db.as_ref(), |n| bar.set_position(n)).await?;
             bar.finish_and_clear();
             if json {

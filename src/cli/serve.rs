@@ -10,7 +10,7 @@ use annal::http::admin::AdminAuth;
 use annal::http::device::identity::DeviceAuth;
 use annal::http::{router, AppState, DEFAULT_MAX_BODY};
 use annal::pki::{Ca, TrustAnchors};
-use annal::secrets::DataKey;
+use annal::push::PushService;
 use annal::service::api_keys::ApiKeys;
 use annal::service::enrollments::Enrollments;
 use annal::service::projector::Projector;
@@ -57,9 +57,14 @@ pub struct ServeArgs {
     pub insecure_accept_unsigned_devices: bool,
     #[command(flatten)]
     pub webhook: super::webhook_args::WebhookArgs,
+    #[command(flatten)]
+    pub push: super::push_args::PushArgs,
 }
 
 pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
     let url = global.store_url()?;
     let store = global.open_store().await?;
     let head = store.head().await?;
@@ -77,20 +82,7 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
     if args.insecure_accept_unsigned_devices {
         tracing::error!("INSECURE: device requests without any identity are accepted (--insecure-accept-unsigned-devices); never use this in production");
     }
-    let data_key_path = args
-        .data_key_file
-        .clone()
-        .unwrap_or_else(|| global.data_dir.join("secrets.key"));
-    // A new key for a log that already has events would leave every secret sealed so far
-    // unreadable: only a new log gets a generated key.
-    if !data_key_path.exists() && head.position > 0 {
-        anyhow::bail!(
-            "the event store already holds {} events but the data key {} is missing: restore it (or pass --data-key-file); a new key could not open the secrets sealed so far",
-            head.position,
-            data_key_path.display()
-        );
-    }
-    let data_key = DataKey::load_or_init(&data_key_path)?;
+    let data_key = super::data_key::load(global, args.data_key_file.clone(), head.position)?;
     let admin_key = match &args.admin_api_key {
         Some(k) => k.clone(),
         None => super::admin_key::load_or_init(&global.data_dir.join("admin-api-key"))?,
@@ -116,11 +108,21 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
         shutdown_signal().await;
         stopping_tx.send_replace(true);
     });
+    let enrollments = Arc::new(Enrollments::new(store.clone()));
+    let push = PushService::new(store.clone(), enrollments.clone(), data_key.clone(), args.push.settings()?);
+    match push.refresh_certificate().await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!("no push certificate is installed: commands wait until devices poll (annal push-cert install)"),
+        Err(e) => tracing::error!(error = %e, "the installed push certificate cannot be used"),
+    }
+    push.start(projector.clone(), stopping.clone());
     let state = AppState {
         stopping: stopping.clone(),
         projector,
         store: store.clone(),
-        enrollments: Arc::new(Enrollments::new(store.clone())),
+        enrollments,
+        push,
+        metrics: Some(metrics),
         device_auth: Arc::new(DeviceAuth::new(
             TrustAnchors::new(anchors.clone())?,
             annal_issuer,

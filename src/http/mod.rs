@@ -24,6 +24,9 @@ pub struct AppState {
     pub projector: Arc<crate::service::projector::Projector>,
     /// Turns true when the server starts shutting down.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    pub push: Arc<crate::push::PushService>,
+    /// Renders /metrics (None: metrics are not recorded in this process).
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 /// Default body limit: real InstalledApplicationList and CertificateList answers run to

@@ -31,6 +31,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 
 pub use ca::Ca;
+pub(crate) use codec::{pem_decode_all as pem_blocks, pem_encode as pem_block};
 pub use identity::{certificate_info, fingerprint_sha256, DeviceIdentity, KeyKind, VerifiedIdentity};
 pub use mdm_sign::MdmDigest;
 pub use mdm_signature::verify_mdm_signature;

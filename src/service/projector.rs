@@ -44,6 +44,8 @@ pub enum ProjectorError {
 pub struct Projector {
     state: RwLock<Projections>,
     position: watch::Sender<u64>,
+    /// This node holds the read-model lease: one node per fleet does fleet-wide chores (re-push).
+    leader: std::sync::atomic::AtomicBool,
 }
 
 impl Projector {
@@ -55,6 +57,7 @@ impl Projector {
         let projector = Arc::new(Self {
             state: RwLock::new(projections),
             position,
+            leader: Default::default(),
         });
         tokio::spawn(follow(projector.clone(), store, db, from + 1));
         Ok(projector)
@@ -72,6 +75,11 @@ impl Projector {
 
     pub fn position(&self) -> u64 {
         *self.position.borrow()
+    }
+
+    /// Whether this node writes the read models (holds their lease).
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Waits (up to `timeout`) until the read models include `position`: lets an API call
@@ -186,6 +194,7 @@ async fn persist(projector: &Projector, db: &dyn ReadModelDb, lease: &mut Option
             Ok(Some(l)) => {
                 tracing::info!("this node now writes the read models");
                 *lease = Some(l);
+                projector.leader.store(true, std::sync::atomic::Ordering::Relaxed);
             }
             Ok(None) => return,
             Err(e) => {

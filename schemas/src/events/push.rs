@@ -47,7 +47,32 @@ pub struct PushFailedV1 {
     pub error: String,
 }
 
+/// An MDM push certificate was installed (in the stream `push-certificates`). Every node reads
+/// the latest one from the log, so a renewal reaches the whole fleet without copying files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PushCertificateInstalled {
+    /// The APNs topic (the certificate subject's UID).
+    pub topic: String,
+    pub fingerprint_sha256: String,
+    pub serial_hex: String,
+    pub subject: String,
+    pub issuer: String,
+    pub not_before: chrono::DateTime<chrono::Utc>,
+    pub not_after: chrono::DateTime<chrono::Utc>,
+    /// The certificate chain, PEM (public).
+    pub certificate_pem: String,
+    /// The private key, PEM, sealed with the data key.
+    pub key: crate::Sealed,
+    /// The topic of the certificate it replaced, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_topic: Option<String>,
+    /// Installed although its topic differs from the one devices enrolled with.
+    #[serde(default)]
+    pub forced: bool,
+}
+
 event_data! {
+    PushCertificateInstalled => "PushCertificateInstalled" v 1,
     PushAttempted => "PushAttempted" v 1,
     PushAccepted => "PushAccepted" v 1,
     PushFailed => "PushFailed" v 2,

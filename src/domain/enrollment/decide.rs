@@ -11,7 +11,7 @@ use annal_schemas::events::{DeviceRef, IdentityRef};
 use annal_schemas::{Event, Sealed};
 use chrono::{DateTime, Utc};
 
-use super::input::{AdminInput, DeviceInput, Identity, Input, ReportStatus};
+use super::input::{AdminInput, DeviceInput, Identity, Input, PushAnswer, ReportStatus};
 use super::state::{Enrollment, Phase};
 
 /// What to answer the device (or the admin).
@@ -63,6 +63,8 @@ pub enum Refusal {
     UnknownCommand(String),
     #[error("this identity certificate belongs to another enrollment")]
     IdentityInUse,
+    #[error("Authenticate names the push topic {sent}, but this server's push certificate is for {installed}")]
+    WrongTopic { sent: String, installed: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -376,6 +378,15 @@ fn report(
 }
 
 fn decide_admin(s: &mut Enrollment, out: &mut Outcome, input: AdminInput) -> Result<(), Refusal> {
+    if let AdminInput::RecordPush { attempted, answer } = input {
+        out.push(s, attempted, None);
+        match answer {
+            PushAnswer::Accepted(e) => out.push(s, e, None),
+            PushAnswer::Failed(e) => out.push(s, e, None),
+        }
+        out.reply = Some(Reply::Empty);
+        return Ok(());
+    }
     match s.phase {
         Phase::Unknown => return Err(Refusal::NotAuthenticated),
         Phase::CheckedOut => return Err(Refusal::CheckedOut),
@@ -421,6 +432,7 @@ fn decide_admin(s: &mut Enrollment, out: &mut Outcome, input: AdminInput) -> Res
                 duplicate: false,
             });
         }
+        AdminInput::RecordPush { .. } => {}
         AdminInput::Cancel { command_uuid } => {
             if s.pending(&command_uuid).is_none() {
                 return Err(Refusal::UnknownCommand(command_uuid));

@@ -4,6 +4,7 @@
 use annal_schemas::events::checkin;
 use annal_schemas::events::command::ErrorChainItem;
 use annal_schemas::events::identity::CertificateInfo;
+use annal_schemas::events::push::{PushAccepted, PushAttempted, PushFailed};
 use annal_schemas::events::DeviceRef;
 use chrono::{DateTime, Utc};
 
@@ -68,6 +69,19 @@ pub enum AdminInput {
     Cancel {
         command_uuid: String,
     },
+    /// A push was sent and APNs answered (or did not): recorded even if the enrollment has
+    /// ended since, because the push happened.
+    RecordPush {
+        attempted: PushAttempted,
+        answer: PushAnswer,
+    },
+}
+
+/// APNs' answer to a push, as the log records it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PushAnswer {
+    Accepted(PushAccepted),
+    Failed(PushFailed),
 }
 
 // Built once per request and moved by value into `decide`: boxing the device variant would

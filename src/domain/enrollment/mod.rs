@@ -19,7 +19,7 @@ mod state;
 mod tests;
 
 pub use decide::{decide, DdmReply, Outcome, Refusal, Reply};
-pub use input::{AdminInput, DeviceInput, Identity, Input, ReportStatus};
+pub use input::{AdminInput, DeviceInput, Identity, Input, PushAnswer, ReportStatus};
 pub use state::{BoundIdentity, Enrollment, Pending, Phase};
 
 /// The stream that holds an enrollment's events.

@@ -56,6 +56,8 @@ pub struct Enrollment {
     pub topic: Option<String>,
     pub token_hex: Option<String>,
     pub push_magic: Option<Sealed>,
+    /// APNs declared the token dead (Unregistered, BadDeviceToken); the next TokenUpdate clears it.
+    pub token_dead: bool,
     pub unlock_token: Option<Sealed>,
     pub bootstrap_token: Option<Sealed>,
     pub queue: Vec<Pending>,
@@ -84,6 +86,7 @@ impl Enrollment {
                 self.phase = Phase::Enrolled;
                 self.token_hex = Some(e.token_hex.clone());
                 self.push_magic = Some(e.push_magic.clone());
+                self.token_dead = false;
                 // Devices send UnlockToken in their first TokenUpdate only; later ones keep it.
                 if e.unlock_token.is_some() {
                     self.unlock_token = e.unlock_token.clone();
@@ -94,6 +97,7 @@ impl Enrollment {
                 self.token_hex = None;
                 self.push_magic = None;
             }
+            Event::PushFailed(e) if e.token_dead => self.token_dead = true,
             Event::SetBootstrapToken(e) => self.bootstrap_token = e.bootstrap_token.clone(),
             Event::Idle(_) => self.skipped.clear(),
             Event::CommandQueued(e) => {

@@ -1,7 +1,8 @@
 //! `PUT /v1/enqueue/{ids}`: queue one raw command plist for one or more enrollments
 //! (comma-separated), as NanoMDM's API does, so its tools work unchanged. The plist may be a
 //! full envelope (`CommandUUID` + `Command`) or a bare `Command` dictionary; a CommandUUID is
-//! assigned if absent. Optional headers: `Idempotency-Key`, `X-Annal-Reason`.
+//! assigned if absent. Optional headers: `Idempotency-Key`, `X-Annal-Reason`; `?nopush=1`
+//! queues without pushing (NanoMDM's parameter).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -10,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::auth::require;
 use super::error::ApiError;
+use super::extract::Query;
 use super::queue::{enqueue_each, enrollment_ids, Enqueue};
 use crate::domain::access::{Action, Caller};
 use crate::http::AppState;
@@ -19,10 +21,11 @@ pub async fn enqueue(
     State(app): State<AppState>,
     caller: Caller,
     Path(ids): Path<String>,
+    Query(q): Query<EnqueueQuery>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match prepare(&caller, &ids, &headers, &body) {
+    match prepare(&caller, &ids, &headers, &body, q.nopush.as_deref()) {
         Ok((ids, req, command)) => {
             enqueue_each(&app, &caller, &ids, &req, |_| {
                 let command = command.clone();
@@ -34,11 +37,18 @@ pub async fn enqueue(
     }
 }
 
+#[derive(Debug, serde::Deserialize)]
+pub struct EnqueueQuery {
+    /// Any value but empty, `0` or `false` queues without pushing.
+    pub nopush: Option<String>,
+}
+
 fn prepare(
     caller: &Caller,
     ids: &str,
     headers: &HeaderMap,
     body: &[u8],
+    nopush: Option<&str>,
 ) -> Result<(Vec<String>, Enqueue, plist::Dictionary), ApiError> {
     let ids = enrollment_ids(&[ids])?;
     let (uuid, request_type, command) =
@@ -56,6 +66,7 @@ fn prepare(
         idempotency_key: header("Idempotency-Key"),
         reason: header("X-Annal-Reason"),
         expires_at: None,
+        push: !nopush.is_some_and(|v| !matches!(v, "" | "0" | "false")),
     };
     Ok((ids, req, command))
 }

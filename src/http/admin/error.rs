@@ -24,6 +24,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
+    /// Push cannot be sent (no push certificate, or APNs refused it and pushes are suspended).
+    #[error("{0}")]
+    PushUnavailable(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -45,6 +48,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::PushUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "push_unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

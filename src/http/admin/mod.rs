@@ -35,6 +35,8 @@ pub fn routes(max_body: usize) -> Router<AppState> {
             put(enqueue::enqueue).layer(DefaultBodyLimit::max(max_body)),
         )
         .route("/v1/push/{ids}", post(push::push).get(push::push))
+        .route("/v1/push-certificate", get(push::certificate))
+        .route("/metrics", get(push::metrics))
         .route("/v1/devices", get(devices::list))
         .route("/v1/devices/{id}", get(devices::show))
         .route("/v1/devices/{id}/queue", get(devices::queue))

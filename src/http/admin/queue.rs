@@ -26,6 +26,8 @@ pub struct Enqueue {
     pub idempotency_key: Option<String>,
     pub reason: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// Wake the enrollments that took the command with an APNs push (coalesced per device).
+    pub push: bool,
 }
 
 /// Splits `a,b,c` (NanoMDM's path form), refusing an empty or oversized list.
@@ -113,13 +115,31 @@ where
         (1, Some(only)) if results.values().all(|r| r["queued"] == true) => only.to_string(),
         _ => req.command_uuid.clone(),
     };
+    let queued_ids: Vec<String> = results
+        .iter()
+        .filter(|(_, r)| r["queued"] == true)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let push = match (req.push, app.push.topic().is_some()) {
+        (false, _) => "not-requested",
+        (true, false) => "not-configured",
+        (true, true) => {
+            app.push.request(queued_ids, "enqueue");
+            "requested"
+        }
+    };
     let body = json!({
         "command_uuid": command_uuid,
         "request_type": req.request_type,
         // NanoMDM's field name, so its tools read the answer unchanged.
         "status": results,
     });
-    (code, Json(body)).into_response()
+    let mut response = (code, Json(body)).into_response();
+    // Said plainly in the answer rather than silently skipped.
+    response
+        .headers_mut()
+        .insert("x-annal-push", axum::http::HeaderValue::from_static(push));
+    response
 }
 
 async fn queue_one(

@@ -133,9 +133,10 @@ pub async fn submit(State(app): State<AppState>, caller: Caller, Json(req): Json
         idempotency_key: req.idempotency_key.clone(),
         reason: req.reason.clone(),
         expires_at: req.expires_at,
+        push: req.push,
     };
     let app_for_token = app.clone();
-    let mut response = enqueue_each(&app, &caller, &ids, &enqueue, |id| {
+    enqueue_each(&app, &caller, &ids, &enqueue, |id| {
         let (app, mut command) = (app_for_token.clone(), command.clone());
         async move {
             if needs_token {
@@ -147,14 +148,7 @@ pub async fn submit(State(app): State<AppState>, caller: Caller, Json(req): Json
             Ok(command)
         }
     })
-    .await;
-    if req.push {
-        // Said plainly in the answer rather than silently skipped.
-        response
-            .headers_mut()
-            .insert("x-annal-push", axum::http::HeaderValue::from_static("not-configured"));
-    }
-    response
+    .await
 }
 
 async fn escrowed_unlock_token(app: &AppState, id: &str) -> Result<Vec<u8>, ApiError> {

@@ -75,6 +75,8 @@ async fn serve(
     } else {
         translate::report(body, identity, &app.data_key)?
     };
+    crate::domain::push::check_authenticate_topic(&request.input, app.push.topic().as_deref())
+        .map_err(DeviceError::Refused)?;
     let prepare = |outcome: &crate::domain::enrollment::Outcome| {
         let reply = outcome
             .reply

@@ -1,0 +1,61 @@
+//! `annal serve --apns-url …`: where pushes go and how the push worker behaves.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use annal::push::{ApnsConfig, PushSettings, PRODUCTION_URL, SANDBOX_URL};
+use anyhow::Context;
+
+#[derive(Debug, clap::Args)]
+pub struct PushArgs {
+    /// APNs: `production` (api.push.apple.com, for push certificates from Apple's portal),
+    /// `sandbox`, or a URL (a proxy, or a local mock in tests). The push certificate itself is
+    /// installed with `annal push-cert install`.
+    #[arg(long, env = "ANNAL_APNS_URL", default_value = "production")]
+    pub apns_url: String,
+    /// PEM CA certificate(s) to trust for APNs in place of the system's roots (a proxy or mock).
+    #[arg(long, env = "ANNAL_APNS_CA_FILE")]
+    pub apns_ca_file: Option<PathBuf>,
+    /// Pushes in flight at once on the APNs connection.
+    #[arg(long, env = "ANNAL_PUSH_CONCURRENCY", default_value_t = 500)]
+    pub push_concurrency: usize,
+    /// Re-push devices that have pending commands and have been silent this long, in seconds
+    /// (0: never). Only the node holding the read-model lease re-pushes.
+    #[arg(long, env = "ANNAL_REPUSH_INTERVAL_SECS", default_value_t = 3600)]
+    pub repush_interval_secs: u64,
+    /// Tries per push when APNs answers 429/5xx or does not answer.
+    #[arg(long, env = "ANNAL_PUSH_MAX_ATTEMPTS", default_value_t = 5)]
+    pub push_max_attempts: u32,
+    /// Longest wait between retries of one push, in seconds.
+    #[arg(long, env = "ANNAL_PUSH_BACKOFF_MAX_SECS", default_value_t = 60)]
+    pub push_backoff_max_secs: u64,
+    /// How long pushing stops after APNs refuses the certificate, in seconds (doubles while
+    /// it keeps refusing, up to an hour; installing a certificate resumes at once).
+    #[arg(long, env = "ANNAL_PUSH_SUSPEND_SECS", default_value_t = 300)]
+    pub push_suspend_secs: u64,
+}
+
+impl PushArgs {
+    pub fn settings(&self) -> anyhow::Result<PushSettings> {
+        let url = match self.apns_url.as_str() {
+            "production" => PRODUCTION_URL.to_owned(),
+            "sandbox" => SANDBOX_URL.to_owned(),
+            url if url.starts_with("https://") => url.to_owned(),
+            other => anyhow::bail!("--apns-url must be production, sandbox or an https:// URL, not {other:?}"),
+        };
+        let mut apns = ApnsConfig::new(url);
+        if let Some(path) = &self.apns_ca_file {
+            let anchors = annal::pki::TrustAnchors::from_pem_file(path)
+                .with_context(|| format!("reading CA certificates from {}", path.display()))?;
+            apns.extra_roots = anchors.cert_ders().map(<[u8]>::to_vec).collect();
+            apns.only_extra_roots = true;
+        }
+        apns.concurrency = self.push_concurrency.max(1);
+        let mut settings = PushSettings::new(apns);
+        settings.max_attempts = self.push_max_attempts.max(1);
+        settings.backoff_max = Duration::from_secs(self.push_backoff_max_secs.max(1));
+        settings.suspend_for = Duration::from_secs(self.push_suspend_secs.max(1));
+        settings.repush_interval = (self.repush_interval_secs > 0).then(|| Duration::from_secs(self.repush_interval_secs));
+        Ok(settings)
+    }
+}

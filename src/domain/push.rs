@@ -1,0 +1,218 @@
+//! Push decisions as pure functions: whom a push can reach, what an APNs answer means, how long
+//! to wait before trying again, and which topics a push certificate may serve.
+
+use std::time::Duration;
+
+use annal_schemas::Sealed;
+
+use super::enrollment::{DeviceInput, Enrollment, Input, Phase, Refusal};
+
+/// What a push to one enrollment needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub token_hex: String,
+    pub push_magic: Sealed,
+    /// The topic the device enrolled with (its Authenticate).
+    pub topic: Option<String>,
+}
+
+/// Why an enrollment cannot be pushed now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NoPush {
+    #[error("not enrolled: no TokenUpdate yet")]
+    NotEnrolled,
+    #[error("checked out")]
+    CheckedOut,
+    /// APNs said the token is dead; the next TokenUpdate brings a new one.
+    #[error("the push token is dead (APNs: Unregistered or BadDeviceToken) until the next TokenUpdate")]
+    TokenDead,
+}
+
+pub fn target(state: &Enrollment) -> Result<Target, NoPush> {
+    match state.phase {
+        Phase::CheckedOut => return Err(NoPush::CheckedOut),
+        Phase::Unknown | Phase::Authenticated => return Err(NoPush::NotEnrolled),
+        Phase::Enrolled => {}
+    }
+    if state.token_dead {
+        return Err(NoPush::TokenDead);
+    }
+    match (&state.token_hex, &state.push_magic) {
+        (Some(token_hex), Some(push_magic)) => Ok(Target {
+            token_hex: token_hex.clone(),
+            push_magic: push_magic.clone(),
+            topic: state.topic.clone(),
+        }),
+        _ => Err(NoPush::NotEnrolled),
+    }
+}
+
+/// What an APNs answer means for this push and for the ones after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Accepted,
+    /// The token will never work again (until the device sends a new one).
+    TokenDead,
+    /// Transient (429, 5xx, no answer): try again after a backoff.
+    Retry,
+    /// APNs refused the certificate or its topic: every push would fail the same way, so stop
+    /// pushing and raise an alarm rather than hammer APNs.
+    CertificateRejected,
+    /// This push is wrong and retrying will not help (a malformed request).
+    Failed,
+}
+
+impl Verdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Accepted => "accepted",
+            Verdict::TokenDead => "token_dead",
+            Verdict::Retry => "retry",
+            Verdict::CertificateRejected => "certificate_rejected",
+            Verdict::Failed => "failed",
+        }
+    }
+}
+
+/// Classifies an answer by its HTTP status and APNs `reason` (Apple's "Handling notification
+/// responses from APNs"). Status 0 is "no answer": `reason` then holds the transport error.
+pub fn classify(status: u16, reason: Option<&str>) -> Verdict {
+    let reason = reason.unwrap_or_default();
+    match (status, reason) {
+        (200, _) => Verdict::Accepted,
+        (410, _) | (400, "BadDeviceToken" | "DeviceTokenNotForTopic") => Verdict::TokenDead,
+        (403, _) | (400, "TopicDisallowed" | "BadTopic" | "MissingTopic" | "BadCertificate") => {
+            Verdict::CertificateRejected
+        }
+        (0, detail) if tls_certificate_refused(detail) => Verdict::CertificateRejected,
+        (0, _) | (429, _) | (500..=599, _) => Verdict::Retry,
+        _ => Verdict::Failed,
+    }
+}
+
+/// APNs refuses a revoked, expired or unknown client certificate in the TLS handshake, with an
+/// alert rustls reports as e.g. "received fatal alert: CertificateExpired".
+fn tls_certificate_refused(detail: &str) -> bool {
+    detail.contains("alert") && detail.contains("Certificate")
+}
+
+/// Retries wait 1 s, 2 s, 4 s, … up to `max`, or what the answer's Retry-After asked if longer.
+pub fn backoff(attempt: u32, retry_after_secs: Option<u64>, max: Duration) -> Duration {
+    let exp = Duration::from_secs(1u64 << attempt.saturating_sub(1).min(20));
+    let wanted = retry_after_secs.map(Duration::from_secs).unwrap_or_default();
+    exp.min(max).max(wanted.min(max * 4))
+}
+
+/// A device can only be woken with a certificate for the topic it enrolls with: once a push
+/// certificate is installed, an Authenticate with another topic is refused (it would enroll a
+/// device nobody can push).
+pub fn check_authenticate_topic(input: &Input, installed: Option<&str>) -> Result<(), Refusal> {
+    let (Input::Device { input, .. }, Some(installed)) = (input, installed) else {
+        return Ok(());
+    };
+    match &**input {
+        DeviceInput::Authenticate(a) if a.topic != installed => Err(Refusal::WrongTopic {
+            sent: a.topic.clone(),
+            installed: installed.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Devices enrolled under one topic can only be woken with a certificate for that topic: a
+/// renewal under another topic would silently orphan them, so it is refused unless forced.
+pub fn check_renewal_topic<'a>(
+    new_topic: &str,
+    enrolled_topics: impl IntoIterator<Item = &'a str>,
+) -> Result<(), TopicConflict> {
+    let others: Vec<String> = enrolled_topics
+        .into_iter()
+        .filter(|t| *t != new_topic)
+        .map(str::to_owned)
+        .collect();
+    if others.is_empty() {
+        Ok(())
+    } else {
+        Err(TopicConflict {
+            new_topic: new_topic.to_owned(),
+            enrolled: others,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the new push certificate's topic {new_topic} differs from the topic devices are enrolled with ({}): \
+     they could no longer be pushed and would have to re-enroll. Renew the certificate for the same \
+     Apple ID in Apple's portal (same topic), or force it",
+    enrolled.join(", ")
+)]
+pub struct TopicConflict {
+    pub new_topic: String,
+    pub enrolled: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_apns_answers() {
+        assert_eq!(classify(200, None), Verdict::Accepted);
+        assert_eq!(classify(410, Some("Unregistered")), Verdict::TokenDead);
+        assert_eq!(classify(400, Some("BadDeviceToken")), Verdict::TokenDead);
+        assert_eq!(classify(400, Some("DeviceTokenNotForTopic")), Verdict::TokenDead);
+        assert_eq!(classify(403, Some("BadCertificate")), Verdict::CertificateRejected);
+        assert_eq!(classify(403, Some("BadCertificateEnvironment")), Verdict::CertificateRejected);
+        assert_eq!(classify(400, Some("TopicDisallowed")), Verdict::CertificateRejected);
+        assert_eq!(classify(429, Some("TooManyRequests")), Verdict::Retry);
+        assert_eq!(classify(500, Some("InternalServerError")), Verdict::Retry);
+        assert_eq!(classify(503, Some("ServiceUnavailable")), Verdict::Retry);
+        assert_eq!(classify(0, Some("connection reset")), Verdict::Retry);
+        assert_eq!(
+            classify(0, Some("tls: received fatal alert: CertificateExpired")),
+            Verdict::CertificateRejected
+        );
+        assert_eq!(classify(400, Some("PayloadTooLarge")), Verdict::Failed);
+        assert_eq!(classify(413, None), Verdict::Failed);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_honours_retry_after() {
+        let max = Duration::from_secs(60);
+        assert_eq!(backoff(1, None, max), Duration::from_secs(1));
+        assert_eq!(backoff(2, None, max), Duration::from_secs(2));
+        assert_eq!(backoff(4, None, max), Duration::from_secs(8));
+        assert_eq!(backoff(30, None, max), max);
+        assert_eq!(backoff(1, Some(30), max), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn renewal_under_another_topic_is_a_conflict() {
+        assert!(check_renewal_topic("com.apple.mgmt.A", ["com.apple.mgmt.A"]).is_ok());
+        assert!(check_renewal_topic("com.apple.mgmt.A", []).is_ok());
+        let err = check_renewal_topic("com.apple.mgmt.B", ["com.apple.mgmt.A", "com.apple.mgmt.B"])
+            .expect_err("conflict");
+        assert_eq!(err.enrolled, vec!["com.apple.mgmt.A".to_owned()]);
+        assert!(err.to_string().contains("com.apple.mgmt.A"));
+    }
+
+    #[test]
+    fn only_enrolled_live_tokens_are_pushed() {
+        let mut state = Enrollment::default();
+        assert_eq!(target(&state), Err(NoPush::NotEnrolled));
+        state.phase = Phase::Enrolled;
+        state.token_hex = Some("aa".into());
+        state.push_magic = Some(Sealed {
+            alg: "A256GCM".into(),
+            key_id: "k".into(),
+            nonce: String::new(),
+            ciphertext: String::new(),
+        });
+        assert!(target(&state).is_ok());
+        state.token_dead = true;
+        assert_eq!(target(&state), Err(NoPush::TokenDead));
+        state.phase = Phase::CheckedOut;
+        assert_eq!(target(&state), Err(NoPush::CheckedOut));
+    }
+}
