@@ -129,7 +129,13 @@ impl PushHealth {
 
     /// Enrollments with pending commands, a live token, and neither a push nor a request from the
     /// device for `interval`: a periodic re-push wakes them (a push can be lost on the way).
-    pub fn due_for_repush(&self, now: DateTime<Utc>, interval: TimeDelta, after: Option<&str>, limit: usize) -> Page<PushRecord> {
+    pub fn due_for_repush(
+        &self,
+        now: DateTime<Utc>,
+        interval: TimeDelta,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Page<PushRecord> {
         let quiet = |t: Option<DateTime<Utc>>| t.is_none_or(|t| now - t >= interval);
         self.docs.page(after, limit, |p| {
             p.pending_commands > 0 && !p.token_dead && quiet(p.last_push_at) && quiet(p.last_seen_at)

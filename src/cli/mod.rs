@@ -18,13 +18,13 @@ mod history;
 pub mod logging;
 mod progress;
 mod projections;
+mod push_args;
 mod push_cert;
 mod query;
 mod serve;
 mod sim;
 mod sse;
 mod table;
-mod push_args;
 mod tls;
 mod webhook_args;
 

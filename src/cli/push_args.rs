@@ -55,7 +55,8 @@ impl PushArgs {
         settings.max_attempts = self.push_max_attempts.max(1);
         settings.backoff_max = Duration::from_secs(self.push_backoff_max_secs.max(1));
         settings.suspend_for = Duration::from_secs(self.push_suspend_secs.max(1));
-        settings.repush_interval = (self.repush_interval_secs > 0).then(|| Duration::from_secs(self.repush_interval_secs));
+        settings.repush_interval =
+            (self.repush_interval_secs > 0).then(|| Duration::from_secs(self.repush_interval_secs));
         Ok(settings)
     }
 }

@@ -103,19 +103,34 @@ fn inspect(cert: &PathBuf, key: &KeyArgs, json: bool) -> anyhow::Result<ExitCode
         v["key_matches"] = key_matches.into();
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("topic:        {}", summary.topic.as_deref().unwrap_or("(none: not an MDM push certificate)"));
+        println!(
+            "topic:        {}",
+            summary
+                .topic
+                .as_deref()
+                .unwrap_or("(none: not an MDM push certificate)")
+        );
         println!("subject:      {}", summary.subject);
         println!("issuer:       {}", summary.issuer);
         println!("serial:       {}", summary.serial_hex);
         println!("sha-256:      {}", summary.fingerprint_sha256);
         println!("valid from:   {}", summary.not_before);
-        println!("valid until:  {} ({} days left: {})", summary.not_after, (summary.not_after - Utc::now()).num_days(), expiry.label());
+        println!(
+            "valid until:  {} ({} days left: {})",
+            summary.not_after,
+            (summary.not_after - Utc::now()).num_days(),
+            expiry.label()
+        );
         match key_matches {
             Some(_) => println!("private key:  belongs to the certificate"),
             None => println!("private key:  not given (pass --key to check it)"),
         }
     }
-    Ok(if summary.topic.is_some() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if summary.topic.is_some() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 async fn install(

@@ -109,10 +109,17 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
         stopping_tx.send_replace(true);
     });
     let enrollments = Arc::new(Enrollments::new(store.clone()));
-    let push = PushService::new(store.clone(), enrollments.clone(), data_key.clone(), args.push.settings()?);
+    let push = PushService::new(
+        store.clone(),
+        enrollments.clone(),
+        data_key.clone(),
+        args.push.settings()?,
+    );
     match push.refresh_certificate().await {
         Ok(true) => {}
-        Ok(false) => tracing::warn!("no push certificate is installed: commands wait until devices poll (annal push-cert install)"),
+        Ok(false) => tracing::warn!(
+            "no push certificate is installed: commands wait until devices poll (annal push-cert install)"
+        ),
         Err(e) => tracing::error!(error = %e, "the installed push certificate cannot be used"),
     }
     push.start(projector.clone(), stopping.clone());

@@ -163,7 +163,10 @@ mod tests {
         assert_eq!(classify(400, Some("BadDeviceToken")), Verdict::TokenDead);
         assert_eq!(classify(400, Some("DeviceTokenNotForTopic")), Verdict::TokenDead);
         assert_eq!(classify(403, Some("BadCertificate")), Verdict::CertificateRejected);
-        assert_eq!(classify(403, Some("BadCertificateEnvironment")), Verdict::CertificateRejected);
+        assert_eq!(
+            classify(403, Some("BadCertificateEnvironment")),
+            Verdict::CertificateRejected
+        );
         assert_eq!(classify(400, Some("TopicDisallowed")), Verdict::CertificateRejected);
         assert_eq!(classify(429, Some("TooManyRequests")), Verdict::Retry);
         assert_eq!(classify(500, Some("InternalServerError")), Verdict::Retry);
@@ -191,8 +194,8 @@ mod tests {
     fn renewal_under_another_topic_is_a_conflict() {
         assert!(check_renewal_topic("com.apple.mgmt.A", ["com.apple.mgmt.A"]).is_ok());
         assert!(check_renewal_topic("com.apple.mgmt.A", []).is_ok());
-        let err = check_renewal_topic("com.apple.mgmt.B", ["com.apple.mgmt.A", "com.apple.mgmt.B"])
-            .expect_err("conflict");
+        let err =
+            check_renewal_topic("com.apple.mgmt.B", ["com.apple.mgmt.A", "com.apple.mgmt.B"]).expect_err("conflict");
         assert_eq!(err.enrolled, vec!["com.apple.mgmt.A".to_owned()]);
         assert!(err.to_string().contains("com.apple.mgmt.A"));
     }

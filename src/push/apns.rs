@@ -97,7 +97,9 @@ impl ApnsClient {
             roots.add(CertificateDer::from(der.clone())).map_err(tls_err)?;
         }
         if roots.is_empty() {
-            return Err(ApnsError::Tls("no trust anchors for APNs (no system roots found)".into()));
+            return Err(ApnsError::Tls(
+                "no trust anchors for APNs (no system roots found)".into(),
+            ));
         }
         let (chain, key) = cert.client_auth();
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());

@@ -74,9 +74,13 @@ impl fmt::Debug for PushCertificate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expiry {
     NotYetValid,
-    Valid { days_left: i64 },
+    Valid {
+        days_left: i64,
+    },
     /// Within [`EXPIRY_WARNING_DAYS`] of its end: renew it now (same topic).
-    ExpiringSoon { days_left: i64 },
+    ExpiringSoon {
+        days_left: i64,
+    },
     Expired,
 }
 
@@ -103,8 +107,7 @@ pub fn summarize(cert: &[u8]) -> Result<Summary, CertificateError> {
             .ok_or(CertificateError::NoCertificate)?,
         _ => cert.to_vec(),
     };
-    let (rest, parsed) =
-        x509_parser::parse_x509_certificate(&der).map_err(|e| PkiError::Certificate(e.to_string()))?;
+    let (rest, parsed) = x509_parser::parse_x509_certificate(&der).map_err(|e| PkiError::Certificate(e.to_string()))?;
     if !rest.is_empty() {
         return Err(PkiError::Certificate("trailing bytes after the certificate".into()).into());
     }
@@ -192,8 +195,8 @@ impl PushCertificate {
 
     fn from_parts(chain: Vec<Vec<u8>>, key: KeyDer) -> Result<Self, CertificateError> {
         let leaf_der = chain.first().ok_or(CertificateError::NoCertificate)?;
-        let (rest, leaf) = x509_parser::parse_x509_certificate(leaf_der)
-            .map_err(|e| PkiError::Certificate(e.to_string()))?;
+        let (rest, leaf) =
+            x509_parser::parse_x509_certificate(leaf_der).map_err(|e| PkiError::Certificate(e.to_string()))?;
         if !rest.is_empty() {
             return Err(PkiError::Certificate("trailing bytes after the certificate".into()).into());
         }

@@ -16,7 +16,11 @@ fn openssl(dir: &Path, args: &[&str]) {
         .current_dir(dir)
         .output()
         .expect("the openssl CLI runs");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A self-signed stand-in for Apple's push certificate: RSA 2048, the topic in the UID.
@@ -42,11 +46,18 @@ fn apple_subject() -> String {
 fn pem_with_pkcs8_and_pkcs1_keys() {
     let dir = tempfile::tempdir().expect("tempdir");
     make_cert(dir.path(), &apple_subject());
-    openssl(dir.path(), &["rsa", "-in", "key.pem", "-traditional", "-out", "key1.pem"]);
+    openssl(
+        dir.path(),
+        &["rsa", "-in", "key.pem", "-traditional", "-out", "key1.pem"],
+    );
     let cert = read(dir.path(), "cert.pem");
     for key in ["key.pem", "key1.pem"] {
         let text = String::from_utf8(read(dir.path(), key)).expect("PEM");
-        assert!(text.contains(if key == "key1.pem" { "RSA PRIVATE KEY" } else { "BEGIN PRIVATE KEY" }));
+        assert!(text.contains(if key == "key1.pem" {
+            "RSA PRIVATE KEY"
+        } else {
+            "BEGIN PRIVATE KEY"
+        }));
         let loaded = PushCertificate::load(&cert, Some(text.as_bytes()), "").expect("loads");
         assert_eq!(loaded.topic, TOPIC);
         assert!(loaded.subject.contains("APSP:6d4c9a4e"));
@@ -66,7 +77,16 @@ fn pem_with_pkcs8_and_pkcs1_keys() {
 fn pkcs12_modern_and_legacy_exports() {
     let dir = tempfile::tempdir().expect("tempdir");
     make_cert(dir.path(), &apple_subject());
-    let base = ["pkcs12", "-export", "-in", "cert.pem", "-inkey", "key.pem", "-passout", "pass:s3cret"];
+    let base = [
+        "pkcs12",
+        "-export",
+        "-in",
+        "cert.pem",
+        "-inkey",
+        "key.pem",
+        "-passout",
+        "pass:s3cret",
+    ];
     openssl(dir.path(), &[&base[..], &["-out", "aes.p12"]].concat());
     // What Keychain Access and `openssl -legacy` write: RC2-40 for the certificate, 3DES for the key.
     openssl(dir.path(), &[&base[..], &["-legacy", "-out", "rc2.p12"]].concat());
@@ -74,7 +94,16 @@ fn pkcs12_modern_and_legacy_exports() {
         dir.path(),
         &[
             &base[..],
-            &["-certpbe", "PBE-SHA1-3DES", "-keypbe", "PBE-SHA1-3DES", "-macalg", "sha1", "-out", "3des.p12"],
+            &[
+                "-certpbe",
+                "PBE-SHA1-3DES",
+                "-keypbe",
+                "PBE-SHA1-3DES",
+                "-macalg",
+                "sha1",
+                "-out",
+                "3des.p12",
+            ],
         ]
         .concat(),
     );
@@ -114,8 +143,8 @@ fn refuses_a_certificate_without_an_mdm_topic() {
 fn expiry_warns_thirty_days_ahead() {
     let dir = tempfile::tempdir().expect("tempdir");
     make_cert(dir.path(), &apple_subject());
-    let cert = PushCertificate::load(&read(dir.path(), "cert.pem"), Some(&read(dir.path(), "key.pem")), "")
-        .expect("loads");
+    let cert =
+        PushCertificate::load(&read(dir.path(), "cert.pem"), Some(&read(dir.path(), "key.pem")), "").expect("loads");
     let end = cert.not_after;
     assert!(matches!(cert.expiry(Utc::now()), Expiry::Valid { days_left } if days_left >= 363));
     assert_eq!(

@@ -170,7 +170,12 @@ impl PushService {
 
     /// Only the node that writes the read models re-pushes, so a fleet of nodes sends one
     /// re-push per device, not one per node.
-    async fn repush(self: Arc<Self>, projector: Arc<Projector>, interval: Duration, mut stopping: watch::Receiver<bool>) {
+    async fn repush(
+        self: Arc<Self>,
+        projector: Arc<Projector>,
+        interval: Duration,
+        mut stopping: watch::Receiver<bool>,
+    ) {
         let every = (interval / 4).clamp(Duration::from_secs(1), Duration::from_secs(300));
         let quiet = TimeDelta::from_std(interval).unwrap_or(TimeDelta::MAX);
         let mut tick = tokio::time::interval(every);
@@ -197,5 +202,30 @@ impl PushService {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_coalesce_per_enrollment_and_wait_for_the_push_in_flight() {
+        let q = Coalescer::default();
+        q.request(["a".to_owned(), "b".to_owned()], "enqueue");
+        q.request(["a".to_owned()], "repush");
+        let mut taken = q.take();
+        taken.sort();
+        assert_eq!(taken, vec![("a".to_owned(), "enqueue"), ("b".to_owned(), "enqueue")]);
+        // A new command for `a` while its push is in flight: pushed again once it is done.
+        q.request(["a".to_owned()], "enqueue");
+        q.request(["a".to_owned()], "enqueue");
+        assert!(q.take().is_empty());
+        assert_eq!(q.waiting(), 1);
+        q.done("a");
+        assert_eq!(q.take(), vec![("a".to_owned(), "enqueue")]);
+        q.done("a");
+        q.done("b");
+        assert!(q.take().is_empty());
     }
 }

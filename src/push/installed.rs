@@ -56,7 +56,12 @@ pub async fn latest(store: &dyn EventStore, key: &DataKey) -> Result<Option<Inst
     };
     let event = match recorded.decode() {
         Ok(Event::PushCertificateInstalled(e)) => e,
-        Ok(other) => return Err(InstalledError::Unreadable(recorded.stream_version, other.event_type().into())),
+        Ok(other) => {
+            return Err(InstalledError::Unreadable(
+                recorded.stream_version,
+                other.event_type().into(),
+            ))
+        }
         Err(e) => return Err(InstalledError::Unreadable(recorded.stream_version, e.to_string())),
     };
     let key_pem = key.open(&event.key)?;

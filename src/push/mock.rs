@@ -67,7 +67,10 @@ impl MockApns {
         let io = |e: crate::pki::PkiError| std::io::Error::other(e.to_string());
         let ca = Ca::load_or_init(dir).map_err(io)?;
         let (cert_pem, key_pem) = ca
-            .issue_server_tls(&["localhost".to_owned()], &["127.0.0.1".parse().map_err(std::io::Error::other)?])
+            .issue_server_tls(
+                &["localhost".to_owned()],
+                &["127.0.0.1".parse().map_err(std::io::Error::other)?],
+            )
             .map_err(io)?;
         let chain: Vec<CertificateDer<'static>> = crate::pki::pem_blocks(&cert_pem)
             .map_err(io)?

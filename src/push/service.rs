@@ -161,7 +161,10 @@ impl PushService {
     /// one is installed.
     pub async fn refresh_certificate(&self) -> Result<bool, InstalledError> {
         let known = self.current().map(|c| c.installed.version);
-        let head = self.store.read_stream(installed::STREAM, known.unwrap_or(0) + 1, 1).await?;
+        let head = self
+            .store
+            .read_stream(installed::STREAM, known.unwrap_or(0) + 1, 1)
+            .await?;
         if head.is_empty() {
             return Ok(known.is_some());
         }
@@ -239,9 +242,9 @@ impl PushService {
 
     fn suspend(&self, reason: String) {
         let mut guard = self.suspended.lock().unwrap_or_else(|p| p.into_inner());
-        let length = guard
-            .as_ref()
-            .map_or(self.settings.suspend_for, |s| (s.length * 2).min(Duration::from_secs(3600)));
+        let length = guard.as_ref().map_or(self.settings.suspend_for, |s| {
+            (s.length * 2).min(Duration::from_secs(3600))
+        });
         tracing::error!(
             reason = %reason,
             suspended_secs = length.as_secs(),

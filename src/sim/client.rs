@@ -28,6 +28,7 @@ pub struct Client {
 
 pub struct Answer {
     pub status: StatusCode,
+    pub headers: hyper::HeaderMap,
     pub body: Bytes,
     pub latency: Duration,
 }
@@ -123,6 +124,7 @@ impl Client {
             detail: e.to_string(),
         })?;
         let status = response.status();
+        let headers = response.headers().clone();
         let body = response
             .into_body()
             .collect()
@@ -134,6 +136,7 @@ impl Client {
             .to_bytes();
         Ok(Answer {
             status,
+            headers,
             body,
             latency: start.elapsed(),
         })

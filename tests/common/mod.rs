@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod admin;
+pub mod push;
 pub mod server;
 
 use std::sync::Arc;

@@ -56,7 +56,10 @@ pub async fn push(State(app): State<AppState>, caller: Caller, Path(ids): Path<S
                         }
                         (entry, ok)
                     }
-                    Err(e) => (json!({ "push_error": e.to_string(), "error": error_of(e).body() }), false),
+                    Err(e) => (
+                        json!({ "push_error": e.to_string(), "error": error_of(e).body() }),
+                        false,
+                    ),
                 };
                 (id, entry, ok)
             }
@@ -66,7 +69,11 @@ pub async fn push(State(app): State<AppState>, caller: Caller, Path(ids): Path<S
         .await;
     let all_ok = results.iter().all(|(_, _, ok)| *ok);
     let status: BTreeMap<String, Value> = results.into_iter().map(|(id, entry, _)| (id, entry)).collect();
-    let code = if all_ok { StatusCode::OK } else { StatusCode::MULTI_STATUS };
+    let code = if all_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::MULTI_STATUS
+    };
     Ok((code, Json(json!({ "status": status }))).into_response())
 }
 
