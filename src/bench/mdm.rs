@@ -45,7 +45,7 @@ pub enum BenchError {
     Io(#[from] std::io::Error),
 }
 
-struct ServerProcess(Child);
+pub struct ServerProcess(Child);
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
@@ -62,18 +62,8 @@ pub async fn run_mdm(
     backend: &str,
     mut config: SimConfig,
 ) -> Result<MdmBenchResult, BenchError> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let child = Command::new(exe)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--store", store_url])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("ANNAL_LOG", "error")
-        .stdout(Stdio::null())
-        .spawn()
-        .map_err(BenchError::Spawn)?;
-    let server = ServerProcess(child);
-    config.server = format!("https://127.0.0.1:{port}");
-    wait_ready(data_dir, &config.server).await?;
+    let (server, base) = spawn_server(exe, data_dir, store_url, &[]).await?;
+    config.server = base;
     config.api_key = std::fs::read_to_string(data_dir.join("admin-api-key"))?
         .trim()
         .to_string();
@@ -106,6 +96,29 @@ pub async fn run_mdm(
         simulator_cpu_ms_per_message: per(self_cpu),
         sim,
     })
+}
+
+/// Starts `annal serve` on a free port and waits until it is ready; returns it and its base URL.
+pub async fn spawn_server(
+    exe: &Path,
+    data_dir: &Path,
+    store_url: &str,
+    extra: &[&str],
+) -> Result<(ServerProcess, String), BenchError> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let child = Command::new(exe)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--store", store_url])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(extra)
+        .env("ANNAL_LOG", "error")
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(BenchError::Spawn)?;
+    let server = ServerProcess(child);
+    let base = format!("https://127.0.0.1:{port}");
+    wait_ready(data_dir, &base).await?;
+    Ok((server, base))
 }
 
 async fn wait_ready(data_dir: &Path, base: &str) -> Result<(), BenchError> {

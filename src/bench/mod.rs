@@ -4,4 +4,5 @@
 pub mod cpu;
 pub mod mdm;
 pub mod projections;
+pub mod push;
 pub mod store;

@@ -21,6 +21,9 @@ pub enum BenchCommand {
     /// Read-model rebuild speed: a generated fleet log loaded into a fresh store, then read,
     /// folded and written back (target: 300,000 events/s read + fold).
     Projections(super::bench_projections::ProjectionsBenchArgs),
+    /// APNs pushes: pushes/s to a local HTTP/2 mock over one connection (target 20,000), and a
+    /// command fanned out to 100,000 enrollments through a real server (enqueue + push).
+    Push(super::bench_push::PushBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -103,6 +106,7 @@ pub async fn run(global: &super::Global, cmd: BenchCommand) -> anyhow::Result<Ex
         BenchCommand::Store(args) => args,
         BenchCommand::Mdm(args) => return run_mdm(global, args).await,
         BenchCommand::Projections(args) => return super::bench_projections::run(global, args).await,
+        BenchCommand::Push(args) => return super::bench_push::run(global, args).await,
     };
     let bars = MultiProgress::new();
     if args.json {

@@ -7,6 +7,7 @@ mod audit;
 mod audit_export;
 mod bench;
 mod bench_projections;
+mod bench_push;
 mod client;
 mod commands;
 mod data_key;
