@@ -4,3 +4,4 @@
 pub mod access;
 pub mod api_keys;
 pub mod enrollment;
+pub mod scep_challenges;
