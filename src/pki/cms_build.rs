@@ -84,8 +84,7 @@ pub(crate) enum Content<'a> {
 }
 
 /// A DER `ContentInfo { signedData }` with one SHA-256 signer: `cert_der` (embedded) and its
-/// `key`. Signed attributes: contentType, signingTime, messageDigest (when there is content),
-/// then `extra`.
+/// `key`. Signed attributes: contentType, signingTime, messageDigest, then `extra`.
 pub(crate) fn signed_data(
     cert_der: &[u8],
     key: &SigningKey,
@@ -95,18 +94,18 @@ pub(crate) fn signed_data(
 ) -> Result<Vec<u8>, PkiError> {
     let digest = DigestAlg::Sha256;
     let cert = Certificate::from_der(cert_der).map_err(|e| PkiError::Certificate(e.to_string()))?;
+    // RFC 5652 §5.3: with signed attributes, messageDigest is required; without content it
+    // is the digest of nothing (Go's pkcs7, in micromdm's scepclient, insists on it).
     let (digested, econtent) = match content {
-        Content::Detached(body) => (Some(body), None),
-        Content::Attached(body) => (Some(body), Some(Any::encode_from(&octets(body)?).map_err(enc_err)?)),
-        Content::Absent => (None, None),
+        Content::Detached(body) => (body, None),
+        Content::Attached(body) => (body, Some(Any::encode_from(&octets(body)?).map_err(enc_err)?)),
+        Content::Absent => (&[][..], None),
     };
     let mut attrs = vec![
         attribute(ID_CONTENT_TYPE, &ID_DATA)?,
         attribute(ID_SIGNING_TIME, &utc_time(signing_time)?)?,
+        attribute(ID_MESSAGE_DIGEST, &octets(digest.digest(digested).as_ref())?)?,
     ];
-    if let Some(body) = digested {
-        attrs.push(attribute(ID_MESSAGE_DIGEST, &octets(digest.digest(body).as_ref())?)?);
-    }
     attrs.extend(extra);
     let signed_attrs = SetOfVec::try_from(attrs).map_err(enc_err)?;
     // The signature covers the attributes' SET OF encoding (RFC 5652 §5.4).

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::scep_challenges::{decide_consume, stream, ChallengeRefusal};
 use crate::pki::scep::{
-    cert_rep, open_request, parse_pki_message, CertRepReply, EnrollmentRequest, FailInfo, Refusal, ScepError,
+    cert_rep, open_request, parse_pki_message, CertRepReply, ContentCipher, EnrollmentRequest, FailInfo, Refusal, ScepError,
 };
 use crate::pki::{certificate_info, Ca, PkiError, TrustAnchors};
 use crate::store::{EventStore, ExpectedVersion, StoreError};
@@ -94,7 +94,12 @@ impl ScepService {
             Err(refusal) => Err(refusal),
         };
         let request = match outcome {
-            Ok(request) => request,
+            Ok(request) => {
+                if request.cipher == ContentCipher::DesCbc {
+                    tracing::warn!(transaction_id = %msg.transaction_id, "SCEP request encrypted with single DES (weak); accepted for compatibility");
+                }
+                request
+            }
             Err(refusal) => {
                 tracing::warn!(transaction_id = %msg.transaction_id, fail_info = refusal.info.name(), reason = %refusal.reason, "SCEP request refused");
                 let reply = CertRepReply::Failed(refusal.info);

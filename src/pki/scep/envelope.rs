@@ -2,46 +2,51 @@
 //! CBC content cipher. Both directions use it: a request is sealed to the CA, a CertRep to the
 //! requester. Every RSA and cipher operation runs in aws-lc-rs.
 
-#![allow(deprecated)] // 3DES is deprecated in aws-lc-rs; SCEP clients still send it (RFC 8894 §3.5.2).
+#![allow(deprecated)] // DES and 3DES are deprecated in aws-lc-rs; SCEP clients still send them.
 
 use aws_lc_rs::cipher::{
     DecryptionContext, PaddedBlockDecryptingKey, PaddedBlockEncryptingKey, UnboundCipherKey, AES_128, AES_192,
-    AES_256, DES_EDE3_FOR_LEGACY_USE_ONLY,
+    AES_256, DES_EDE3_FOR_LEGACY_USE_ONLY, DES_FOR_LEGACY_USE_ONLY,
 };
 use aws_lc_rs::iv::FixedLength;
 use aws_lc_rs::rsa::{Pkcs1PrivateDecryptingKey, Pkcs1PublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey};
 use cms::cert::IssuerAndSerialNumber;
-use cms::content_info::{CmsVersion, ContentInfo};
+use cms::content_info::CmsVersion;
 use cms::enveloped_data::{
     EncryptedContentInfo, EnvelopedData, KeyTransRecipientInfo, RecipientIdentifier, RecipientInfo, RecipientInfos,
 };
 use cms::spki::AlgorithmIdentifierOwned;
 use const_oid::db::rfc5911::{ID_DATA, ID_ENVELOPED_DATA};
 use const_oid::db::rfc5912::RSA_ENCRYPTION;
-use der::asn1::{Any, ObjectIdentifier, OctetString, SetOfVec};
-use der::{Decode, Encode};
+use der::asn1::{Any, AnyRef, ObjectIdentifier, OctetString, SetOfVec};
+use der::{Decode, Encode, ErrorKind, Header, Reader, SliceReader, Tag, TagNumber, Tagged};
 use x509_cert::Certificate;
 
 use super::{FailInfo, Refusal};
 use crate::pki::cms_build::{content_info, enc_err, octets};
 use crate::pki::PkiError;
 
-/// The content-encryption algorithms accepted and used (what GetCACaps advertises as AES and
-/// DES3).
+/// The content-encryption algorithms accepted, and used for the answer (the client's own
+/// choice). GetCACaps advertises AES and DES3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ContentCipher {
     Aes128Cbc,
     Aes192Cbc,
     Aes256Cbc,
     DesEde3Cbc,
+    /// Single DES: weak (56-bit keys) and not advertised, but RFC 8894's predecessors made it
+    /// the default and clients still send it whatever the CA's capabilities say (micromdm's
+    /// scepclient 2.1 does). Requests travel inside TLS here; the server logs a warning.
+    DesCbc,
 }
 
 impl ContentCipher {
-    const ALL: [ContentCipher; 4] = [
+    const ALL: [ContentCipher; 5] = [
         ContentCipher::Aes128Cbc,
         ContentCipher::Aes192Cbc,
         ContentCipher::Aes256Cbc,
         ContentCipher::DesEde3Cbc,
+        ContentCipher::DesCbc,
     ];
 
     pub fn oid(self) -> ObjectIdentifier {
@@ -50,6 +55,7 @@ impl ContentCipher {
             ContentCipher::Aes192Cbc => "2.16.840.1.101.3.4.1.22",
             ContentCipher::Aes256Cbc => "2.16.840.1.101.3.4.1.42",
             ContentCipher::DesEde3Cbc => "1.2.840.113549.3.7",
+            ContentCipher::DesCbc => "1.3.14.3.2.7",
         })
     }
 
@@ -63,6 +69,7 @@ impl ContentCipher {
             ContentCipher::Aes192Cbc => &AES_192,
             ContentCipher::Aes256Cbc => &AES_256,
             ContentCipher::DesEde3Cbc => &DES_EDE3_FOR_LEGACY_USE_ONLY,
+            ContentCipher::DesCbc => &DES_FOR_LEGACY_USE_ONLY,
         }
     }
 
@@ -71,6 +78,7 @@ impl ContentCipher {
             ContentCipher::Aes128Cbc => 16,
             ContentCipher::Aes192Cbc | ContentCipher::DesEde3Cbc => 24,
             ContentCipher::Aes256Cbc => 32,
+            ContentCipher::DesCbc => 8,
         }
     }
 }
@@ -148,24 +156,14 @@ pub(crate) fn open(
     key_pkcs8: &[u8],
 ) -> Result<(Vec<u8>, ContentCipher), Refusal> {
     let bad = |m: &str| Refusal::new(FailInfo::BadMessageCheck, m);
-    let ci = ContentInfo::from_der(der).map_err(|e| Refusal::new(FailInfo::BadRequest, format!("envelope: {e}")))?;
-    if ci.content_type != ID_ENVELOPED_DATA {
-        return Err(Refusal::new(
-            FailInfo::BadRequest,
-            format!("the pkcsPKIEnvelope is {}, not envelopedData", ci.content_type),
-        ));
-    }
-    let ed: EnvelopedData = ci
-        .content
-        .decode_as()
-        .map_err(|e| Refusal::new(FailInfo::BadRequest, format!("envelopedData: {e}")))?;
+    let ed = parse_enveloped(der).map_err(|e| Refusal::new(FailInfo::BadRequest, format!("envelopedData: {e}")))?;
     let ours = Certificate::from_der(recipient_cert_der).map_err(|_| bad("the recipient certificate is unreadable"))?;
     let wanted = IssuerAndSerialNumber {
         issuer: ours.tbs_certificate().issuer().clone(),
         serial_number: ours.tbs_certificate().serial_number().clone(),
     };
     let ktri = ed
-        .recip_infos
+        .recipients
         .0
         .iter()
         .find_map(|ri| match ri {
@@ -179,21 +177,20 @@ pub(crate) fn open(
             format!("key transport {} (rsaEncryption is supported)", ktri.key_enc_alg.oid),
         ));
     }
-    let eci = &ed.encrypted_content;
-    let cipher = ContentCipher::from_oid(&eci.content_enc_alg.oid).ok_or_else(|| {
+    let cipher = ContentCipher::from_oid(&ed.content_enc_alg.oid).ok_or_else(|| {
         Refusal::new(
             FailInfo::BadAlg,
-            format!("content encryption {} (AES-CBC and 3DES-CBC are supported)", eci.content_enc_alg.oid),
+            format!("content encryption {} (AES-CBC, 3DES-CBC and DES-CBC are supported)", ed.content_enc_alg.oid),
         )
     })?;
-    let iv = eci
+    let iv = ed
         .content_enc_alg
         .parameters
         .as_ref()
         .and_then(|p| p.decode_as::<OctetString>().ok())
         .ok_or_else(|| bad("the content-encryption IV is missing"))?;
-    let ciphertext = eci
-        .encrypted_content
+    let ciphertext = ed
+        .ciphertext
         .as_ref()
         .ok_or_else(|| bad("the encrypted content is missing"))?;
 
@@ -207,12 +204,93 @@ pub(crate) fn open(
     let key = UnboundCipherKey::new(cipher.algorithm(), &cek)
         .and_then(PaddedBlockDecryptingKey::cbc_pkcs7)
         .map_err(|_| bad("the envelope does not decrypt with this CA's key"))?;
-    let mut buffer = ciphertext.as_bytes().to_vec();
+    let mut buffer = ciphertext.clone();
     let plaintext = key
         .decrypt(&mut buffer, context)
         .map_err(|_| bad("the envelope does not decrypt with this CA's key"))?
         .to_vec();
     Ok((plaintext, cipher))
+}
+
+/// The parts of an EnvelopedData that [`open`] reads.
+struct EnvelopeView {
+    recipients: RecipientInfos,
+    content_enc_alg: AlgorithmIdentifierOwned,
+    ciphertext: Option<Vec<u8>>,
+}
+
+const CONTEXT_0: Tag = Tag::ContextSpecific {
+    constructed: true,
+    number: TagNumber(0),
+};
+
+/// Walks `ContentInfo { envelopedData }` by hand because Go's pkcs7 (micromdm's scepclient)
+/// sends encryptedContent as a constructed `[0]` of OCTET STRING chunks, a BER form the cms
+/// crate's DER decoder refuses. Both forms are read; everything else must be DER.
+fn parse_enveloped(der: &[u8]) -> der::Result<EnvelopeView> {
+    let mut reader = SliceReader::new(der)?;
+    let view = reader.sequence(|ci| -> der::Result<EnvelopeView> {
+        let content_type = ObjectIdentifier::decode(ci)?;
+        if content_type != ID_ENVELOPED_DATA {
+            return Err(ErrorKind::OidUnknown { oid: content_type }.into());
+        }
+        let explicit = AnyRef::from_der(ci.tlv_bytes()?)?;
+        explicit.tag().assert_eq(CONTEXT_0)?;
+        let mut inner = SliceReader::new(explicit.value())?;
+        let view = inner.sequence(|ed| -> der::Result<EnvelopeView> {
+            ed.tlv_bytes()?; // version
+            if Header::peek(ed)?.tag() == CONTEXT_0 {
+                ed.tlv_bytes()?; // originatorInfo: not used by key transport
+            }
+            let recipients = RecipientInfos::from_der(ed.tlv_bytes()?)?;
+            let (content_enc_alg, ciphertext) = ed.sequence(|eci| -> der::Result<_> {
+                let _content_type: ObjectIdentifier = ObjectIdentifier::decode(&mut *eci)?;
+                let alg = AlgorithmIdentifierOwned::decode(&mut *eci)?;
+                let content = if eci.is_finished() {
+                    None
+                } else {
+                    Some(implicit_octets(AnyRef::from_der(eci.tlv_bytes()?)?)?)
+                };
+                Ok((alg, content))
+            })?;
+            while !ed.is_finished() {
+                ed.tlv_bytes()?; // unprotectedAttrs
+            }
+            Ok(EnvelopeView {
+                recipients,
+                content_enc_alg,
+                ciphertext,
+            })
+        })?;
+        inner.finish()?;
+        Ok(view)
+    })?;
+    reader.finish()?;
+    Ok(view)
+}
+
+/// `[0] IMPLICIT OCTET STRING`: primitive, or constructed from OCTET STRING chunks.
+fn implicit_octets(any: AnyRef<'_>) -> der::Result<Vec<u8>> {
+    match any.tag() {
+        Tag::ContextSpecific {
+            constructed: false,
+            number: TagNumber(0),
+        } => Ok(any.value().to_vec()),
+        Tag::ContextSpecific {
+            constructed: true,
+            number: TagNumber(0),
+        } => {
+            let mut out = Vec::new();
+            let mut chunks = SliceReader::new(any.value())?;
+            while !chunks.is_finished() {
+                let chunk = AnyRef::from_der(chunks.tlv_bytes()?)?;
+                chunk.tag().assert_eq(Tag::OctetString)?;
+                out.extend_from_slice(chunk.value());
+            }
+            Ok(out)
+        }
+        other => Err(other.unexpected_error(None).into()),
+    }
 }
 
 /// RSA PKCS#1 v1.5 key transport, in aws-lc-rs. A failed or wrong-sized decryption yields a

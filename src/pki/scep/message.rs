@@ -83,12 +83,13 @@ pub fn parse_pki_message(der: &[u8]) -> Result<PkiMessage, ScepError> {
         None => None,
     };
     let algorithms = signer_algorithms(info).map_err(|e| e.to_string());
-    let attributes = match (&algorithms, &content) {
-        (Ok((digest, _)), Some(body)) => {
+    let attributes = match &algorithms {
+        Ok((digest, _)) => {
+            let body = content.as_deref().unwrap_or_default();
             check_signed_attributes(signer, &sd.encap.econtent_type, digest.digest(body).as_ref())
                 .map_err(|e| e.to_string())
         }
-        _ => Ok(()),
+        Err(_) => Ok(()),
     };
     Ok(PkiMessage {
         message_type: MessageType::from_code(&message_type_code),

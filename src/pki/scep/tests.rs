@@ -223,3 +223,12 @@ proptest! {
         }
     }
 }
+
+#[test]
+#[ignore]
+fn dump_failure() {
+    let pending = pkcs_req(ca().cert_der(), "CN=x", Some("c"), ContentCipher::Aes128Cbc).expect("request");
+    let msg = parse_pki_message(&pending.der).expect("parses");
+    let reply = cert_rep(ca(), &msg.transaction_id, &msg.sender_nonce, CertRepReply::Failed(FailInfo::BadRequest), Utc::now()).unwrap();
+    std::fs::write("/tmp/failure.der", reply).unwrap();
+}
