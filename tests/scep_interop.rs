@@ -86,7 +86,9 @@ async fn scepclient_enrolls_with_a_one_time_challenge() {
     let pem = std::fs::read_to_string(first.join("cert.pem")).expect("scepclient wrote its certificate");
     let der = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap().1.contents;
     let anchors = TrustAnchors::new(vec![ca.cert_der().to_vec()]).unwrap();
-    let verified = anchors.verify_leaf(&der, chrono::Utc::now()).expect("verifies against the CA");
+    let verified = anchors
+        .verify_leaf(&der, chrono::Utc::now())
+        .expect("verifies against the CA");
     assert!(verified.subject.contains("CN=interop-device-1"), "{}", verified.subject);
     let issued = events(&server, "CertificateIssued").await;
     assert_eq!(issued.len(), 1, "{issued:?}");
@@ -107,7 +109,10 @@ async fn scepclient_enrolls_with_a_one_time_challenge() {
     std::fs::create_dir_all(&second).unwrap();
     let out = scepclient(&server, &second, "interop-device-2", &one_time);
     let text = output_text(&out);
-    assert!(!second.join("cert.pem").exists(), "a used challenge issued a certificate:\n{text}");
+    assert!(
+        !second.join("cert.pem").exists(),
+        "a used challenge issued a certificate:\n{text}"
+    );
     assert!(text.contains("badRequest"), "{text}");
 
     // A wrong challenge: refused, and recorded nothing at all.
@@ -116,7 +121,10 @@ async fn scepclient_enrolls_with_a_one_time_challenge() {
     std::fs::create_dir_all(&third).unwrap();
     let out = scepclient(&server, &third, "interop-device-3", "not-the-challenge");
     let text = output_text(&out);
-    assert!(!third.join("cert.pem").exists(), "a wrong challenge issued a certificate:\n{text}");
+    assert!(
+        !third.join("cert.pem").exists(),
+        "a wrong challenge issued a certificate:\n{text}"
+    );
     assert!(text.contains("badRequest"), "{text}");
     let (_, after) = get_text(&server.client(), "/v1/events?limit=1000", &server.api_key()).await;
     assert_eq!(before, after, "a refused request appended events");

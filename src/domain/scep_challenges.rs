@@ -83,7 +83,10 @@ mod tests {
     #[test]
     fn unknown_and_expired_are_refused() {
         let now = Utc::now();
-        assert_eq!(decide_consume(&[], "ab", "t", "CN=x", now), Err(ChallengeRefusal::Unknown));
+        assert_eq!(
+            decide_consume(&[], "ab", "t", "CN=x", now),
+            Err(ChallengeRefusal::Unknown)
+        );
         let past = now - Duration::seconds(1);
         assert_eq!(
             decide_consume(&[issued(Some(past))], "ab", "t", "CN=x", now),

@@ -49,13 +49,13 @@ impl DeviceIdentity {
 mod tests {
     use super::*;
     use crate::pki::algorithms::DigestAlg;
+    use crate::pki::test_support::{anchors, identity};
+    use crate::pki::{fingerprint_sha256, verify_mdm_signature, KeyKind};
     use cms::content_info::ContentInfo;
     use cms::signed_data::SignedData;
     use const_oid::db::rfc5911::{ID_CONTENT_TYPE, ID_MESSAGE_DIGEST, ID_SIGNING_TIME};
     use der::asn1::ObjectIdentifier;
     use der::Decode;
-    use crate::pki::test_support::{anchors, identity};
-    use crate::pki::{fingerprint_sha256, verify_mdm_signature, KeyKind};
 
     const BODY: &[u8] = b"<?xml version=\"1.0\"?><plist><dict><key>MessageType</key></dict></plist>";
 

@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::scep_challenges::{decide_consume, stream, ChallengeRefusal};
 use crate::pki::scep::{
-    cert_rep, open_request, parse_pki_message, CertRepReply, ContentCipher, EnrollmentRequest, FailInfo, Refusal, ScepError,
+    cert_rep, open_request, parse_pki_message, CertRepReply, ContentCipher, EnrollmentRequest, FailInfo, Refusal,
+    ScepError,
 };
 use crate::pki::{certificate_info, Ca, PkiError, TrustAnchors};
 use crate::store::{EventStore, ExpectedVersion, StoreError};
@@ -141,7 +142,10 @@ impl ScepService {
             return Ok(Ok(()));
         }
         let Some(challenge) = request.csr.challenge.as_deref() else {
-            return Ok(Err(Refusal::new(FailInfo::BadRequest, "no challengePassword in the request")));
+            return Ok(Err(Refusal::new(
+                FailInfo::BadRequest,
+                "no challengePassword in the request",
+            )));
         };
         if let Some(expected) = &self.static_challenge {
             if constant_time_eq(challenge.as_bytes(), expected.as_bytes()) {
@@ -153,20 +157,31 @@ impl ScepService {
         let history = self.store.read_stream(&stream, 1, 16).await?;
         let events = history
             .iter()
-            .map(|e| e.decode().map_err(|err| ScepServiceError::Unreadable(e.stream_version, err.to_string())))
+            .map(|e| {
+                e.decode()
+                    .map_err(|err| ScepServiceError::Unreadable(e.stream_version, err.to_string()))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let refused = |r: ChallengeRefusal| Ok(Err(Refusal::new(FailInfo::BadRequest, r.to_string())));
-        let (consumed, version) = match decide_consume(&events, &challenge_sha256, transaction_id, &request.csr.subject, now) {
-            Ok(decision) => decision,
-            // An unknown challenge is also what a wrong static one looks like.
-            Err(ChallengeRefusal::Unknown) => {
-                return Ok(Err(Refusal::new(FailInfo::BadRequest, "the challenge password is wrong")))
-            }
-            Err(r) => return refused(r),
-        };
+        let (consumed, version) =
+            match decide_consume(&events, &challenge_sha256, transaction_id, &request.csr.subject, now) {
+                Ok(decision) => decision,
+                // An unknown challenge is also what a wrong static one looks like.
+                Err(ChallengeRefusal::Unknown) => {
+                    return Ok(Err(Refusal::new(
+                        FailInfo::BadRequest,
+                        "the challenge password is wrong",
+                    )))
+                }
+                Err(r) => return refused(r),
+            };
         match self
             .store
-            .append(&stream, ExpectedVersion::Exact(version), vec![NewEvent::new("scep", &consumed)])
+            .append(
+                &stream,
+                ExpectedVersion::Exact(version),
+                vec![NewEvent::new("scep", &consumed)],
+            )
             .await
         {
             Ok(_) => Ok(Ok(())),

@@ -31,7 +31,10 @@ pub(crate) fn string(info: &SignerInfo, oid: ObjectIdentifier) -> Option<String>
     if let Ok(s) = value.decode_as::<Utf8StringRef<'_>>() {
         return Some(s.as_str().to_owned());
     }
-    value.decode_as::<Ia5StringRef<'_>>().ok().map(|s| s.as_str().to_owned())
+    value
+        .decode_as::<Ia5StringRef<'_>>()
+        .ok()
+        .map(|s| s.as_str().to_owned())
 }
 
 pub(crate) fn octet_string(info: &SignerInfo, oid: ObjectIdentifier) -> Option<Vec<u8>> {

@@ -114,7 +114,10 @@ fn csr(key_pkcs8: &[u8], subject: Name, challenge: Option<&str>) -> Result<Vec<u
     let public_key = SubjectPublicKeyInfoOwned::from_der(&spki_der).map_err(enc_err)?;
     let mut attributes: Vec<Attribute> = Vec::new();
     if let Some(challenge) = challenge {
-        attributes.push(attribute(CHALLENGE_PASSWORD, &Utf8StringRef::new(challenge).map_err(enc_err)?)?);
+        attributes.push(attribute(
+            CHALLENGE_PASSWORD,
+            &Utf8StringRef::new(challenge).map_err(enc_err)?,
+        )?);
     }
     let info = CertReqInfo {
         version: Version::V1,
@@ -144,10 +147,12 @@ fn self_signed(key_pkcs8: &[u8], subject: &str) -> Result<DeviceIdentity, PkiErr
         .distinguished_name
         .push(rcgen::DnType::CommonName, format!("SCEP request for {subject}"));
     let now = Utc::now();
-    crate::pki::codec::set_validity(&mut params, now - chrono::Duration::hours(1), now + chrono::Duration::days(1));
-    let cert = params
-        .self_signed(&key)
-        .map_err(|e| PkiError::Issue(e.to_string()))?;
+    crate::pki::codec::set_validity(
+        &mut params,
+        now - chrono::Duration::hours(1),
+        now + chrono::Duration::days(1),
+    );
+    let cert = params.self_signed(&key).map_err(|e| PkiError::Issue(e.to_string()))?;
     Ok(DeviceIdentity {
         cert_der: cert.der().to_vec(),
         key_pkcs8_der: key_pkcs8.to_vec(),
@@ -168,17 +173,24 @@ impl PendingRequest {
         }
         msg.verify().map_err(|r| bad(r.to_string()))?;
         if msg.transaction_id != self.transaction_id || msg.recipient_nonce.as_deref() != Some(&self.sender_nonce[..]) {
-            return Err(bad("transactionID or recipientNonce does not match the request".to_owned()));
+            return Err(bad(
+                "transactionID or recipientNonce does not match the request".to_owned()
+            ));
         }
         match msg.pki_status.as_deref() {
             Some(attrs::STATUS_SUCCESS) => {}
             Some(attrs::STATUS_FAILURE) => {
-                return Ok(CertRepOutcome::Failed(msg.fail_info.as_deref().and_then(FailInfo::from_code)))
+                return Ok(CertRepOutcome::Failed(
+                    msg.fail_info.as_deref().and_then(FailInfo::from_code),
+                ))
             }
             Some(attrs::STATUS_PENDING) => return Ok(CertRepOutcome::Pending),
             other => return Err(bad(format!("pkiStatus {other:?}"))),
         }
-        let envelope = msg.content.as_deref().ok_or_else(|| bad("no pkcsPKIEnvelope".to_owned()))?;
+        let envelope = msg
+            .content
+            .as_deref()
+            .ok_or_else(|| bad("no pkcsPKIEnvelope".to_owned()))?;
         let (certs_der, _) =
             open(envelope, &self.signer.cert_der, &self.signer.key_pkcs8_der).map_err(|r| bad(r.to_string()))?;
         let certs = parse_signed_data(&certs_der).map_err(|e| bad(e.to_string()))?;

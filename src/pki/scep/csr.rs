@@ -32,8 +32,18 @@ impl std::fmt::Debug for CsrFacts {
 pub(crate) fn read_csr(der: &[u8]) -> Result<CsrFacts, Refusal> {
     let csr = match X509CertificationRequest::from_der(der) {
         Ok((&[], csr)) => csr,
-        Ok(_) => return Err(Refusal::new(FailInfo::BadRequest, "trailing bytes after the PKCS#10 request")),
-        Err(e) => return Err(Refusal::new(FailInfo::BadRequest, format!("not a PKCS#10 request: {e}"))),
+        Ok(_) => {
+            return Err(Refusal::new(
+                FailInfo::BadRequest,
+                "trailing bytes after the PKCS#10 request",
+            ))
+        }
+        Err(e) => {
+            return Err(Refusal::new(
+                FailInfo::BadRequest,
+                format!("not a PKCS#10 request: {e}"),
+            ))
+        }
     };
     let info = &csr.certification_request_info;
     let alg = csr.signature_algorithm.algorithm.as_bytes();

@@ -5,8 +5,8 @@
 #![allow(deprecated)] // DES and 3DES are deprecated in aws-lc-rs; SCEP clients still send them.
 
 use aws_lc_rs::cipher::{
-    DecryptionContext, PaddedBlockDecryptingKey, PaddedBlockEncryptingKey, UnboundCipherKey, AES_128, AES_192,
-    AES_256, DES_EDE3_FOR_LEGACY_USE_ONLY, DES_FOR_LEGACY_USE_ONLY,
+    DecryptionContext, PaddedBlockDecryptingKey, PaddedBlockEncryptingKey, UnboundCipherKey, AES_128, AES_192, AES_256,
+    DES_EDE3_FOR_LEGACY_USE_ONLY, DES_FOR_LEGACY_USE_ONLY,
 };
 use aws_lc_rs::iv::FixedLength;
 use aws_lc_rs::rsa::{Pkcs1PrivateDecryptingKey, Pkcs1PublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey};
@@ -180,7 +180,10 @@ pub(crate) fn open(
     let cipher = ContentCipher::from_oid(&ed.content_enc_alg.oid).ok_or_else(|| {
         Refusal::new(
             FailInfo::BadAlg,
-            format!("content encryption {} (AES-CBC, 3DES-CBC and DES-CBC are supported)", ed.content_enc_alg.oid),
+            format!(
+                "content encryption {} (AES-CBC, 3DES-CBC and DES-CBC are supported)",
+                ed.content_enc_alg.oid
+            ),
         )
     })?;
     let iv = ed

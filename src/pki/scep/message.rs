@@ -52,7 +52,12 @@ pub fn parse_pki_message(der: &[u8]) -> Result<PkiMessage, ScepError> {
     let signer = match sd.signers.as_slice() {
         [one] => one,
         [] => return Err(not("the SignedData has no signer")),
-        many => return Err(ScepError::NotPkiMessage(format!("{} signers; SCEP has one", many.len()))),
+        many => {
+            return Err(ScepError::NotPkiMessage(format!(
+                "{} signers; SCEP has one",
+                many.len()
+            )))
+        }
     };
     let signed_attrs_tlv = signer
         .signed_attrs_tlv
@@ -62,8 +67,7 @@ pub fn parse_pki_message(der: &[u8]) -> Result<PkiMessage, ScepError> {
         other => ScepError::NotPkiMessage(other.to_string()),
     })?;
     let info = &signer.info;
-    let message_type_code =
-        attrs::string(info, attrs::MESSAGE_TYPE).ok_or_else(|| not("no messageType attribute"))?;
+    let message_type_code = attrs::string(info, attrs::MESSAGE_TYPE).ok_or_else(|| not("no messageType attribute"))?;
     let transaction_id = attrs::string(info, attrs::TRANSACTION_ID).ok_or_else(|| not("no transactionID attribute"))?;
     if transaction_id.is_empty() || transaction_id.len() > 256 {
         return Err(not("the transactionID must be 1 to 256 characters"));
@@ -124,7 +128,8 @@ impl PkiMessage {
             .attributes
             .clone()
             .map_err(|e| Refusal::new(FailInfo::BadMessageCheck, e))?;
-        let cert = parse_cert(&self.signer_cert_der).map_err(|e| Refusal::new(FailInfo::BadMessageCheck, e.to_string()))?;
+        let cert =
+            parse_cert(&self.signer_cert_der).map_err(|e| Refusal::new(FailInfo::BadMessageCheck, e.to_string()))?;
         if !verify_with_spki(
             cert.public_key(),
             scheme,

@@ -61,10 +61,15 @@ fn enrolls_with_every_cipher() {
         assert_eq!(req.cipher, cipher);
         assert_eq!(req.csr.challenge.as_deref(), Some("s3cret"));
         assert!(req.renewing.is_none());
-        assert!(!format!("{req:?}").contains("s3cret"), "the challenge must not be in Debug output");
+        assert!(
+            !format!("{req:?}").contains("s3cret"),
+            "the challenge must not be in Debug output"
+        );
 
         let id = issued(&pending, &serve(&pending.der));
-        let verified = anchors().verify_leaf(&id.cert_der, Utc::now()).expect("issued by the CA");
+        let verified = anchors()
+            .verify_leaf(&id.cert_der, Utc::now())
+            .expect("issued by the CA");
         // RFC 4514 strings list the most specific RDN first; x509-parser prints in DER order.
         assert_eq!(verified.subject, "O=Annal, CN=device-1");
         let cert = parse_cert(&id.cert_der).expect("cert");
@@ -159,7 +164,10 @@ fn a_failure_cert_rep_is_read_back_by_the_client() {
     )
     .expect("CertRep");
     let read = pending.read_cert_rep(&reply, ca().cert_der()).expect("reads");
-    assert!(matches!(read, CertRepOutcome::Failed(Some(FailInfo::BadRequest))), "{read:?}");
+    assert!(
+        matches!(read, CertRepOutcome::Failed(Some(FailInfo::BadRequest))),
+        "{read:?}"
+    );
     // Another CA's answer is not accepted.
     assert!(pending.read_cert_rep(&reply, other_ca().cert_der()).is_err());
 }
@@ -222,13 +230,4 @@ proptest! {
             let _ = open_request(&msg, ca(), &anchors(), Utc::now());
         }
     }
-}
-
-#[test]
-#[ignore]
-fn dump_failure() {
-    let pending = pkcs_req(ca().cert_der(), "CN=x", Some("c"), ContentCipher::Aes128Cbc).expect("request");
-    let msg = parse_pki_message(&pending.der).expect("parses");
-    let reply = cert_rep(ca(), &msg.transaction_id, &msg.sender_nonce, CertRepReply::Failed(FailInfo::BadRequest), Utc::now()).unwrap();
-    std::fs::write("/tmp/failure.der", reply).unwrap();
 }
