@@ -70,6 +70,15 @@ fn output_text(out: &Output) -> String {
     )
 }
 
+/// scepclient with `challenge` gets a CertRep FAILURE badRequest and writes no certificate.
+fn assert_refused(server: &Server, dir: &Path, challenge: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let out = scepclient(server, dir, "refused-device", challenge);
+    let text = output_text(&out);
+    assert!(!dir.join("cert.pem").exists(), "a certificate was issued:\n{text}");
+    assert!(text.contains("badRequest"), "{text}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn scepclient_enrolls_with_a_one_time_challenge() {
     let server = Server::start(&[]).await;
@@ -105,27 +114,11 @@ async fn scepclient_enrolls_with_a_one_time_challenge() {
     assert!(!all.contains(&one_time), "the challenge leaked into the log");
 
     // The same challenge a second time: refused, nothing issued.
-    let second = dirs.path().join("second");
-    std::fs::create_dir_all(&second).unwrap();
-    let out = scepclient(&server, &second, "interop-device-2", &one_time);
-    let text = output_text(&out);
-    assert!(
-        !second.join("cert.pem").exists(),
-        "a used challenge issued a certificate:\n{text}"
-    );
-    assert!(text.contains("badRequest"), "{text}");
+    assert_refused(&server, &dirs.path().join("second"), &one_time);
 
     // A wrong challenge: refused, and recorded nothing at all.
     let (_, before) = get_text(&server.client(), "/v1/events?limit=1000", &server.api_key()).await;
-    let third = dirs.path().join("third");
-    std::fs::create_dir_all(&third).unwrap();
-    let out = scepclient(&server, &third, "interop-device-3", "not-the-challenge");
-    let text = output_text(&out);
-    assert!(
-        !third.join("cert.pem").exists(),
-        "a wrong challenge issued a certificate:\n{text}"
-    );
-    assert!(text.contains("badRequest"), "{text}");
+    assert_refused(&server, &dirs.path().join("third"), "not-the-challenge");
     let (_, after) = get_text(&server.client(), "/v1/events?limit=1000", &server.api_key()).await;
     assert_eq!(before, after, "a refused request appended events");
     assert_eq!(events(&server, "CertificateIssued").await.len(), 1);

@@ -112,6 +112,10 @@ mod tests {
         assert_eq!(authorize(Role::Operator, Action::Cancel), Ok(()));
         assert_eq!(authorize(Role::Operator, Action::ManageKeys), Err(Denied::AdminOnly));
         assert_eq!(authorize(Role::Auditor, Action::ManageKeys), Err(Denied::AdminOnly));
+        for role in [Role::Operator, Role::Auditor] {
+            assert_eq!(authorize(role, Action::IssueScepChallenge), Err(Denied::ScepAdminOnly));
+        }
+        assert_eq!(authorize(Role::Admin, Action::IssueScepChallenge), Ok(()));
     }
 
     #[test]
