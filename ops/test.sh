@@ -19,6 +19,10 @@ if ! timeout 5 bash -c "exec 3<>/dev/tcp/$pg_host/$pg_port" 2>/dev/null; then
   exit 1
 fi
 
+# Third-party clients the tests run against Annal (micromdm's scepclient); a missing one fails
+# its test rather than skipping it.
+ops/install-test-deps.sh
+
 echo "== cargo test (workspace; SQLite and PostgreSQL at $pg_host:$pg_port)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

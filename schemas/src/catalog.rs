@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::events::{apikey::*, checkin::*, command::*, identity::*, push::*};
+use crate::events::{apikey::*, checkin::*, command::*, identity::*, push::*, scep::*};
 
 /// A typed event body with its stable name and schema version.
 pub trait EventData: Serialize + DeserializeOwned + JsonSchema {
@@ -113,6 +113,7 @@ catalog! {
     PushAttempted, PushAccepted, PushFailed, PushCertificateInstalled,
     IdentityClaimed, IdentityBound, IdentityRotated, CertificateIssued,
     ApiKeyCreated, ApiKeyRevoked,
+    ScepChallengeIssued, ScepChallengeConsumed,
 }
 
 pub(crate) fn schema_value<T: JsonSchema>(name: &str, version: u32) -> serde_json::Value {

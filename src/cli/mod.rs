@@ -8,6 +8,7 @@ mod audit_export;
 mod bench;
 mod bench_projections;
 mod bench_push;
+mod ca;
 mod client;
 mod commands;
 mod data_key;
@@ -84,6 +85,9 @@ impl Global {
 pub enum Command {
     /// Run the MDM server: device check-in and command endpoints, admin API, health.
     Serve(serve::ServeArgs),
+    /// Annal's certificate authority: create it (and the server's TLS certificate), show it.
+    #[command(subcommand)]
+    Ca(ca::CaCommand),
     /// Simulated devices: enroll, check in, poll and answer commands against a server.
     Sim(sim::SimArgs),
     /// Admin API keys: create (with a role), list, revoke.
@@ -114,6 +118,7 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(&cli.global, args).await,
+        Command::Ca(cmd) => ca::run(&cli.global, cmd),
         Command::Sim(args) => sim::run_sim(&cli.global, args).await,
         Command::ApiKey(cmd) => api_key::run(&cli.global, cmd).await,
         Command::Projections(cmd) => projections::run(&cli.global, cmd).await,

@@ -14,6 +14,7 @@ use annal::push::PushService;
 use annal::service::api_keys::ApiKeys;
 use annal::service::enrollments::Enrollments;
 use annal::service::projector::Projector;
+use annal::service::scep::ScepService;
 use anyhow::Context;
 
 #[derive(Debug, clap::Args)]
@@ -55,6 +56,11 @@ pub struct ServeArgs {
     /// DEVELOPMENT ONLY: accept device requests that carry no identity at all.
     #[arg(long, env = "ANNAL_INSECURE_ACCEPT_UNSIGNED_DEVICES")]
     pub insecure_accept_unsigned_devices: bool,
+    /// A static SCEP challenge password, read from this file (trailing newline ignored). Any
+    /// device that knows it gets an identity; one-time challenges from the admin API
+    /// (`POST /v1/scep/challenges`) are accepted either way.
+    #[arg(long, env = "ANNAL_SCEP_CHALLENGE_FILE")]
+    pub scep_challenge_file: Option<PathBuf>,
     #[command(flatten)]
     pub webhook: super::webhook_args::WebhookArgs,
     #[command(flatten)]
@@ -68,7 +74,11 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
     let url = global.store_url()?;
     let store = global.open_store().await?;
     let head = store.head().await?;
-    let ca = Ca::load_or_init(&global.data_dir.join("ca")).context("loading Annal's CA")?;
+    let ca = Arc::new(Ca::load_or_init(&global.data_dir.join("ca")).context("loading Annal's CA")?);
+    let static_challenge = match &args.scep_challenge_file {
+        Some(path) => Some(read_challenge(path)?),
+        None => None,
+    };
     let mut anchors = vec![ca.cert_der().to_vec()];
     if let Some(path) = &args.external_ca {
         anchors.extend(
@@ -137,6 +147,7 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
         )),
         data_key,
         admin: Arc::new(AdminAuth::new(&admin_key, Arc::new(ApiKeys::new(store.clone()))).map_err(anyhow::Error::msg)?),
+        scep: Arc::new(ScepService::new(store.clone(), ca.clone(), static_challenge)?),
     };
     let app = router(state, args.max_body_bytes);
     if args.behind_proxy {
@@ -171,6 +182,16 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
     }
     tracing::info!("annal stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The static SCEP challenge: the file's text without its trailing line break; never empty.
+fn read_challenge(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let challenge = text.trim_end_matches(['\r', '\n']);
+    if challenge.is_empty() {
+        anyhow::bail!("the SCEP challenge file {} is empty", path.display());
+    }
+    Ok(challenge.to_owned())
 }
 
 pub fn split_hostnames(names: &[String]) -> (Vec<String>, Vec<IpAddr>) {

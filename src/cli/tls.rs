@@ -2,7 +2,7 @@
 //! certificate verification that *allows* anonymous clients, since devices that prove their
 //! identity with Mdm-Signature present no client certificate.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use annal::pki::Ca;
@@ -12,34 +12,140 @@ use rustls::server::WebPkiClientVerifier;
 
 use super::serve::{split_hostnames, ServeArgs};
 
+/// Where the server's certificate and key are, and how they came to be.
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub source: TlsSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsSource {
+    /// Issued by Annal's CA just now.
+    Issued,
+    /// Issued by Annal's CA on an earlier start.
+    Existing,
+    /// Given by the admin (`--tls-cert/--tls-key`, or recorded by `annal ca init`).
+    External,
+}
+
+/// `annal ca init --tls-cert/--tls-key` records the admin's own files here, so `serve` uses
+/// them without the flags.
+fn external_record(data_dir: &Path) -> PathBuf {
+    data_dir.join("tls").join("external.json")
+}
+
+/// The server certificate to use: the flags, else the recorded external files, else the one
+/// in `<data-dir>/tls/` (issued by `ca` for `hostnames` when missing).
+pub fn server_files(
+    data_dir: &Path,
+    ca: &Ca,
+    given: Option<(&Path, &Path)>,
+    hostnames: &[String],
+) -> anyhow::Result<TlsFiles> {
+    if let Some((cert, key)) = given {
+        return Ok(TlsFiles {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            source: TlsSource::External,
+        });
+    }
+    let record = external_record(data_dir);
+    if record.exists() {
+        let text = std::fs::read_to_string(&record).with_context(|| format!("reading {}", record.display()))?;
+        let paths: ExternalPaths =
+            serde_json::from_str(&text).with_context(|| format!("reading {}", record.display()))?;
+        return Ok(TlsFiles {
+            cert: paths.cert,
+            key: paths.key,
+            source: TlsSource::External,
+        });
+    }
+    let dir = data_dir.join("tls");
+    let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
+    if cert.exists() && key.exists() {
+        return Ok(TlsFiles {
+            cert,
+            key,
+            source: TlsSource::Existing,
+        });
+    }
+    let (dns, ips) = split_hostnames(hostnames);
+    let (cert_pem, key_pem) = ca
+        .issue_server_tls(&dns, &ips)
+        .context("issuing the server certificate")?;
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(&cert, cert_pem)?;
+    write_private(&key, key_pem.as_bytes())?;
+    tracing::info!(path = %cert.display(), "issued a server certificate from Annal's CA");
+    Ok(TlsFiles {
+        cert,
+        key,
+        source: TlsSource::Issued,
+    })
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ExternalPaths {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// Checks the admin's own certificate and key (they belong together, the certificate is in
+/// its validity period) and records them for `serve`.
+pub fn record_external(
+    data_dir: &Path,
+    cert: &Path,
+    key: &Path,
+) -> anyhow::Result<annal_schemas::events::identity::CertificateInfo> {
+    let (chain, private) = load_pair(cert, key)?;
+    let signing = rustls::crypto::aws_lc_rs::sign::any_supported_type(&private)
+        .map_err(|e| anyhow::anyhow!("{}: unsupported private key: {e}", key.display()))?;
+    rustls::sign::CertifiedKey::new(chain.clone(), signing)
+        .keys_match()
+        .map_err(|e| anyhow::anyhow!("{} does not belong to {}: {e}", key.display(), cert.display()))?;
+    let leaf = chain
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("{} holds no certificate", cert.display()))?;
+    let info = annal::pki::certificate_info(leaf.as_ref())?;
+    let now = chrono::Utc::now();
+    if now > info.not_after || now < info.not_before {
+        anyhow::bail!(
+            "{} is not valid now (valid {} to {})",
+            cert.display(),
+            info.not_before,
+            info.not_after
+        );
+    }
+    let record = external_record(data_dir);
+    std::fs::create_dir_all(record.parent().unwrap_or(data_dir))?;
+    let paths = ExternalPaths {
+        cert: std::path::absolute(cert)?,
+        key: std::path::absolute(key)?,
+    };
+    std::fs::write(&record, serde_json::to_vec_pretty(&paths)?)?;
+    Ok(info)
+}
+
+fn load_pair(cert: &Path, key: &Path) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("reading {}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("reading {}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading {}", key.display()))?;
+    Ok((chain, key))
+}
+
 pub fn server_config(
     data_dir: &Path,
     ca: &Ca,
     anchors: &[Vec<u8>],
     args: &ServeArgs,
 ) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    let (cert_path, key_path) = match (&args.tls_cert, &args.tls_key) {
-        (Some(c), Some(k)) => (c.clone(), k.clone()),
-        _ => {
-            let dir = data_dir.join("tls");
-            let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
-            if !cert.exists() || !key.exists() {
-                let (dns, ips) = split_hostnames(&args.hostnames);
-                let (cert_pem, key_pem) = ca
-                    .issue_server_tls(&dns, &ips)
-                    .context("issuing the server certificate")?;
-                std::fs::create_dir_all(&dir)?;
-                std::fs::write(&cert, cert_pem)?;
-                write_private(&key, key_pem.as_bytes())?;
-                tracing::info!(path = %cert.display(), "issued a server certificate from Annal's CA");
-            }
-            (cert, key)
-        }
-    };
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
-        .with_context(|| format!("reading {}", cert_path.display()))?
-        .collect::<Result<_, _>>()?;
-    let key = PrivateKeyDer::from_pem_file(&key_path).with_context(|| format!("reading {}", key_path.display()))?;
+    let given = args.tls_cert.as_deref().zip(args.tls_key.as_deref());
+    let files = server_files(data_dir, ca, given, &args.hostnames)?;
+    let (chain, key) = load_pair(&files.cert, &files.key)?;
     let mut roots = rustls::RootCertStore::empty();
     for der in anchors {
         roots.add(CertificateDer::from(der.clone()))?;

@@ -26,6 +26,8 @@ pub enum Action<'a> {
     Push,
     /// List, create or revoke API keys.
     ManageKeys,
+    /// Issue a one-time SCEP challenge: whoever holds one gets a device identity.
+    IssueScepChallenge,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,6 +36,8 @@ pub enum Denied {
     ReadOnly,
     #[error("only the admin role may manage API keys")]
     AdminOnly,
+    #[error("only the admin role may issue SCEP challenges")]
+    ScepAdminOnly,
     #[error("{request_type} is destructive ({class}): only the admin role may queue it")]
     Destructive { request_type: String, class: &'static str },
 }
@@ -42,6 +46,7 @@ pub fn authorize(role: Role, action: Action<'_>) -> Result<(), Denied> {
     match (role, action) {
         (_, Action::Read) | (Role::Admin, _) => Ok(()),
         (_, Action::ManageKeys) => Err(Denied::AdminOnly),
+        (_, Action::IssueScepChallenge) => Err(Denied::ScepAdminOnly),
         (Role::Auditor, _) => Err(Denied::ReadOnly),
         (Role::Operator, Action::Enqueue { request_type }) => {
             let class = CommandClass::of(request_type);
@@ -107,6 +112,10 @@ mod tests {
         assert_eq!(authorize(Role::Operator, Action::Cancel), Ok(()));
         assert_eq!(authorize(Role::Operator, Action::ManageKeys), Err(Denied::AdminOnly));
         assert_eq!(authorize(Role::Auditor, Action::ManageKeys), Err(Denied::AdminOnly));
+        for role in [Role::Operator, Role::Auditor] {
+            assert_eq!(authorize(role, Action::IssueScepChallenge), Err(Denied::ScepAdminOnly));
+        }
+        assert_eq!(authorize(Role::Admin, Action::IssueScepChallenge), Ok(()));
     }
 
     #[test]

@@ -5,3 +5,4 @@ pub mod access;
 pub mod api_keys;
 pub mod enrollment;
 pub mod push;
+pub mod scep_challenges;

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod device;
 mod health;
+pub mod scep;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ pub struct AppState {
     pub device_auth: Arc<device::identity::DeviceAuth>,
     pub data_key: Arc<DataKey>,
     pub admin: Arc<admin::AdminAuth>,
+    pub scep: Arc<crate::service::scep::ScepService>,
     pub projector: Arc<crate::service::projector::Projector>,
     /// Turns true when the server starts shutting down.
     pub stopping: tokio::sync::watch::Receiver<bool>,
@@ -33,6 +35,9 @@ pub struct AppState {
 /// several MiB.
 pub const DEFAULT_MAX_BODY: usize = 64 << 20;
 
+/// A PKIMessage is a few KiB (a CSR, two certificates); 1 MiB leaves room and no more.
+pub const SCEP_MAX_BODY: usize = 1 << 20;
+
 pub fn router(state: AppState, max_body: usize) -> Router {
     let device = put(device::handle).layer(DefaultBodyLimit::max(max_body));
     Router::new()
@@ -41,6 +46,12 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/mdm", device.clone())
         .route("/checkin", device.clone())
         .route("/connect", device)
+        .route(
+            "/scep",
+            get(scep::get)
+                .post(scep::post)
+                .layer(DefaultBodyLimit::max(SCEP_MAX_BODY)),
+        )
         .merge(admin::routes(max_body))
         .with_state(state)
 }

@@ -152,6 +152,26 @@ pub(crate) fn verification_alg(
     Some(alg)
 }
 
+/// Verifies `signature` over `message` with the key of `spki` (no trust decision: the caller
+/// decides whether this key counts).
+pub(crate) fn verify_with_spki(
+    spki: &SubjectPublicKeyInfo<'_>,
+    scheme: SigScheme,
+    digest: DigestAlg,
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
+    let Ok(key) = KeyAlg::from_spki(spki) else {
+        return false;
+    };
+    let Some(alg) = verification_alg(key, scheme, digest) else {
+        return false;
+    };
+    signature::UnparsedPublicKey::new(alg, public_key_bytes(spki, key))
+        .verify(message, signature)
+        .is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

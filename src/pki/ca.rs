@@ -14,8 +14,8 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
 use chrono::{Duration, Utc};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 use rustls::pki_types::PrivatePkcs8KeyDer;
 
@@ -35,6 +35,8 @@ pub struct Ca {
     cert_der: Vec<u8>,
     cert_pem: String,
     issuer: Issuer<'static, KeyPair>,
+    /// PKCS#8; never logged (see the `Debug` impl). SCEP decrypts and signs with it.
+    key_pkcs8_der: Vec<u8>,
 }
 
 impl fmt::Debug for Ca {
@@ -103,6 +105,7 @@ impl Ca {
             cert_der,
             cert_pem,
             issuer,
+            key_pkcs8_der: key_der.to_vec(),
         })
     }
 
@@ -112,6 +115,27 @@ impl Ca {
 
     pub fn cert_pem(&self) -> &str {
         &self.cert_pem
+    }
+
+    pub(crate) fn key_pkcs8_der(&self) -> &[u8] {
+        &self.key_pkcs8_der
+    }
+
+    /// A SCEP identity for a certificate request: the CSR's subject, subject alternative
+    /// names and key; usage digitalSignature + keyEncipherment, EKU clientAuth, valid from an
+    /// hour ago for `days` days. Whatever else the CSR asks for (CA:TRUE, other usages) is
+    /// ignored. The CSR's own signature is checked here too.
+    pub fn issue_from_csr(&self, csr_der: &[u8], days: u32) -> Result<Vec<u8>, PkiError> {
+        let mut csr = CertificateSigningRequestParams::from_der(&csr_der.into()).map_err(issue_err)?;
+        let requested = std::mem::take(&mut csr.params);
+        let mut params = base_params("", i64::from(days))?;
+        params.distinguished_name = requested.distinguished_name;
+        params.subject_alt_names = requested.subject_alt_names;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.use_authority_key_identifier_extension = true;
+        csr.params = params;
+        csr.signed_by(&self.issuer).map(|c| c.der().to_vec()).map_err(issue_err)
     }
 
     /// A new key and a TLS-client certificate for it (clientAuth, digitalSignature, random
@@ -213,7 +237,7 @@ pub(crate) fn generate_pkcs8(kind: KeyKind) -> Result<Vec<u8>, PkiError> {
 
 /// Wraps a PKCS#8 key for rcgen (aws-lc-rs backend). The algorithm is explicit because rcgen
 /// would otherwise guess one per key type.
-fn rcgen_key(pkcs8: &[u8], kind: KeyKind) -> Result<KeyPair, PkiError> {
+pub(crate) fn rcgen_key(pkcs8: &[u8], kind: KeyKind) -> Result<KeyPair, PkiError> {
     let alg = match kind {
         KeyKind::Rsa2048 => &rcgen::PKCS_RSA_SHA256,
         KeyKind::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,

@@ -1,28 +1,10 @@
 //! Device side of `Mdm-Signature`: what an enrolled device with `SignMessage` sends, used by
 //! the device simulator and the tests.
-//!
-//! The CMS is assembled from the cms crate's types rather than its builder, because the
-//! builder's signer traits expect RustCrypto keys and every private-key operation here must run
-//! in aws-lc-rs.
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{EcdsaKeyPair, RsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING, RSA_PKCS1_SHA256};
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
-use cms::content_info::{CmsVersion, ContentInfo};
-use cms::signed_data::{
-    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
-};
-use cms::spki::AlgorithmIdentifierOwned;
-use const_oid::db::rfc5911::{ID_CONTENT_TYPE, ID_DATA, ID_MESSAGE_DIGEST, ID_SIGNED_DATA, ID_SIGNING_TIME};
-use const_oid::db::rfc5912::{ECDSA_WITH_SHA_256, RSA_ENCRYPTION};
-use der::asn1::{Any, ObjectIdentifier, OctetString, SetOfVec, UtcTime};
-use der::{Decode, Encode};
-use x509_cert::attr::Attribute;
-use x509_cert::Certificate;
 
-use super::algorithms::DigestAlg;
+use super::cms_build::{signed_data, Content, SigningKey};
 use super::{DeviceIdentity, PkiError};
 
 /// The digest a device uses for `Mdm-Signature`. Apple devices use SHA-1 or SHA-256.
@@ -30,12 +12,6 @@ use super::{DeviceIdentity, PkiError};
 pub enum MdmDigest {
     Sha1,
     Sha256,
-}
-
-/// The identity's private key, loaded into aws-lc-rs.
-enum SigningKey {
-    Rsa(RsaKeyPair),
-    Ecdsa(EcdsaKeyPair),
 }
 
 impl DeviceIdentity {
@@ -60,124 +36,26 @@ impl DeviceIdentity {
         signing_time: DateTime<Utc>,
     ) -> Result<Vec<u8>, PkiError> {
         let key = SigningKey::from_pkcs8(&self.key_pkcs8_der)?;
-        let (digest, signature_oid, signature_params) = match (&key, digest) {
-            (SigningKey::Rsa(_), MdmDigest::Sha1) => {
-                return Err(PkiError::UnsupportedAlgorithm(
-                    "RSA PKCS#1 v1.5 signing with SHA-1 (aws-lc-rs signs RSA with SHA-2 only)".to_owned(),
-                ))
-            }
-            // rsaEncryption with NULL parameters is what OpenSSL and Apple emit in signer infos.
-            (SigningKey::Rsa(_), MdmDigest::Sha256) => (DigestAlg::Sha256, RSA_ENCRYPTION, Some(Any::null())),
-            (SigningKey::Ecdsa(_), _) => (DigestAlg::Sha256, ECDSA_WITH_SHA_256, None),
-        };
-        let cert = Certificate::from_der(&self.cert_der).map_err(|e| PkiError::Certificate(e.to_string()))?;
-
-        let body_digest = digest.digest(body);
-        let signed_attrs = SetOfVec::try_from(vec![
-            attribute(ID_CONTENT_TYPE, &ID_DATA)?,
-            attribute(ID_SIGNING_TIME, &utc_time(signing_time)?)?,
-            attribute(ID_MESSAGE_DIGEST, &octets(body_digest.as_ref())?)?,
-        ])
-        .map_err(enc_err)?;
-        // The signature covers the attributes' SET OF encoding (RFC 5652 §5.4).
-        let signature = key.sign(&signed_attrs.to_der().map_err(enc_err)?)?;
-
-        let digest_alg = AlgorithmIdentifierOwned {
-            oid: digest.oid(),
-            parameters: None,
-        };
-        let tbs = cert.tbs_certificate();
-        let signer = SignerInfo {
-            version: CmsVersion::V1,
-            sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-                issuer: tbs.issuer().clone(),
-                serial_number: tbs.serial_number().clone(),
-            }),
-            digest_alg: digest_alg.clone(),
-            signed_attrs: Some(signed_attrs),
-            signature_algorithm: AlgorithmIdentifierOwned {
-                oid: signature_oid,
-                parameters: signature_params,
-            },
-            signature: octets(&signature)?,
-            unsigned_attrs: None,
-        };
-        let signed_data = SignedData {
-            version: CmsVersion::V1,
-            digest_algorithms: SetOfVec::try_from(vec![digest_alg]).map_err(enc_err)?,
-            // Detached: the body travels as the HTTP body, not inside the CMS.
-            encap_content_info: EncapsulatedContentInfo {
-                econtent_type: ID_DATA,
-                econtent: None,
-            },
-            certificates: Some(CertificateSet::try_from(vec![CertificateChoices::Certificate(cert)]).map_err(enc_err)?),
-            crls: None,
-            signer_infos: SignerInfos::try_from(vec![signer]).map_err(enc_err)?,
-        };
-        let content_info = ContentInfo {
-            content_type: ID_SIGNED_DATA,
-            content: Any::encode_from(&signed_data).map_err(enc_err)?,
-        };
-        content_info.to_der().map_err(enc_err)
-    }
-}
-
-impl SigningKey {
-    fn from_pkcs8(der: &[u8]) -> Result<Self, PkiError> {
-        if let Ok(rsa) = RsaKeyPair::from_pkcs8(der) {
-            return Ok(SigningKey::Rsa(rsa));
+        if let (SigningKey::Rsa(_), MdmDigest::Sha1) = (&key, digest) {
+            return Err(PkiError::UnsupportedAlgorithm(
+                "RSA PKCS#1 v1.5 signing with SHA-1 (aws-lc-rs signs RSA with SHA-2 only)".to_owned(),
+            ));
         }
-        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, der)
-            .map(SigningKey::Ecdsa)
-            .map_err(|_| PkiError::PrivateKey)
+        signed_data(&self.cert_der, &key, Content::Detached(body), Vec::new(), signing_time)
     }
-
-    /// Signs with SHA-256: RSA PKCS#1 v1.5 or ECDSA (ASN.1 DER signature).
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, PkiError> {
-        let rng = SystemRandom::new();
-        match self {
-            SigningKey::Rsa(key) => {
-                let mut signature = vec![0u8; key.public_modulus_len()];
-                key.sign(&RSA_PKCS1_SHA256, &rng, message, &mut signature)
-                    .map_err(|_| PkiError::Crypto("RSA signing"))?;
-                Ok(signature)
-            }
-            SigningKey::Ecdsa(key) => key
-                .sign(&rng, message)
-                .map(|s| s.as_ref().to_vec())
-                .map_err(|_| PkiError::Crypto("ECDSA signing")),
-        }
-    }
-}
-
-fn attribute(oid: ObjectIdentifier, value: &(impl der::Tagged + der::EncodeValue)) -> Result<Attribute, PkiError> {
-    let value = Any::encode_from(value).map_err(enc_err)?;
-    Ok(Attribute {
-        oid,
-        values: SetOfVec::try_from(vec![value]).map_err(enc_err)?,
-    })
-}
-
-fn octets(bytes: &[u8]) -> Result<OctetString, PkiError> {
-    OctetString::new(bytes).map_err(enc_err)
-}
-
-/// signingTime is a UTCTime for years 1950–2049 (RFC 5652 §11.3), which covers any clock
-/// this code will run with.
-fn utc_time(t: DateTime<Utc>) -> Result<UtcTime, PkiError> {
-    let secs = u64::try_from(t.timestamp()).map_err(|_| PkiError::Encoding("signing time before 1970".to_owned()))?;
-    UtcTime::from_unix_duration(std::time::Duration::from_secs(secs)).map_err(enc_err)
-}
-
-fn enc_err(e: der::Error) -> PkiError {
-    PkiError::Encoding(e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pki::algorithms::DigestAlg;
     use crate::pki::test_support::{anchors, identity};
     use crate::pki::{fingerprint_sha256, verify_mdm_signature, KeyKind};
+    use cms::content_info::ContentInfo;
+    use cms::signed_data::SignedData;
+    use const_oid::db::rfc5911::{ID_CONTENT_TYPE, ID_MESSAGE_DIGEST, ID_SIGNING_TIME};
+    use der::asn1::ObjectIdentifier;
+    use der::Decode;
 
     const BODY: &[u8] = b"<?xml version=\"1.0\"?><plist><dict><key>MessageType</key></dict></plist>";
 

@@ -49,15 +49,7 @@ pub fn verify_mdm_signature(
     let (cert_der, cert) = find_signer_cert(&sd.certificates, &signer.info.sid)?;
 
     let info = &signer.info;
-    let digest =
-        DigestAlg::from_oid_bytes(info.digest_alg.oid.as_bytes()).ok_or_else(|| unsupported(&info.digest_alg.oid))?;
-    let scheme = SigScheme::from_oid_bytes(info.signature_algorithm.oid.as_bytes())
-        .ok_or_else(|| unsupported(&info.signature_algorithm.oid))?;
-    // RFC 5652 hashes with the signer's digestAlgorithm; a signature OID naming another hash
-    // is inconsistent rather than a second option.
-    if scheme.digest_or(Some(digest)) != Some(digest) {
-        return Err(unsupported(&info.signature_algorithm.oid));
-    }
+    let (digest, scheme) = signer_algorithms(info)?;
     let body_digest = digest.digest(body);
     let signed_attrs;
     let message: &[u8] = match signer.signed_attrs_tlv {
@@ -81,6 +73,20 @@ pub fn verify_mdm_signature(
     Ok(leaf.identity.clone())
 }
 
+/// The signer's digest and signature scheme. RFC 5652 hashes with the signer's
+/// digestAlgorithm; a signature OID naming another hash is inconsistent rather than a second
+/// option.
+pub(crate) fn signer_algorithms(info: &SignerInfo) -> Result<(DigestAlg, SigScheme), SignatureError> {
+    let digest =
+        DigestAlg::from_oid_bytes(info.digest_alg.oid.as_bytes()).ok_or_else(|| unsupported(&info.digest_alg.oid))?;
+    let scheme = SigScheme::from_oid_bytes(info.signature_algorithm.oid.as_bytes())
+        .ok_or_else(|| unsupported(&info.signature_algorithm.oid))?;
+    if scheme.digest_or(Some(digest)) != Some(digest) {
+        return Err(unsupported(&info.signature_algorithm.oid));
+    }
+    Ok((digest, scheme))
+}
+
 /// Decodes the header, skipping the whitespace and line breaks some clients fold in.
 fn decode_base64(header: &str) -> Result<Vec<u8>, SignatureError> {
     let trimmed = header.trim();
@@ -94,7 +100,7 @@ fn decode_base64(header: &str) -> Result<Vec<u8>, SignatureError> {
 }
 
 /// The embedded certificate the signer identifier names (issuer + serial, or key identifier).
-fn find_signer_cert<'a>(
+pub(crate) fn find_signer_cert<'a>(
     certs: &[&'a [u8]],
     sid: &SignerIdentifier,
 ) -> Result<(&'a [u8], X509Certificate<'a>), SignatureError> {
@@ -128,7 +134,7 @@ fn find_signer_cert<'a>(
 
 /// RFC 5652 §5.4/§11: with signed attributes, contentType must name the encapsulated type and
 /// messageDigest must equal the digest of the (detached) content.
-fn check_signed_attributes(
+pub(crate) fn check_signed_attributes(
     signer: &SignerView<'_>,
     econtent_type: &ObjectIdentifier,
     body_digest: &[u8],
@@ -149,7 +155,7 @@ fn check_signed_attributes(
 }
 
 /// The value of a signed attribute that occurs once with exactly one value (RFC 5652 §11).
-fn single_value(info: &SignerInfo, oid: ObjectIdentifier) -> Option<&der::Any> {
+pub(crate) fn single_value(info: &SignerInfo, oid: ObjectIdentifier) -> Option<&der::Any> {
     let mut found = info.signed_attrs.as_ref()?.iter().filter(|a| a.oid == oid);
     let attr = found.next()?;
     match (found.next(), attr.values.as_slice()) {
@@ -160,7 +166,7 @@ fn single_value(info: &SignerInfo, oid: ObjectIdentifier) -> Option<&der::Any> {
 
 /// The signature covers the attributes encoded as a `SET OF` (tag 0x31), not with the
 /// `[0] IMPLICIT` tag (0xA0) they are transmitted with (RFC 5652 §5.4).
-fn set_of_encoding(tlv: &[u8]) -> Vec<u8> {
+pub(crate) fn set_of_encoding(tlv: &[u8]) -> Vec<u8> {
     let mut bytes = tlv.to_vec();
     if let Some(tag) = bytes.first_mut() {
         *tag = 0x31;

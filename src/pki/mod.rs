@@ -7,12 +7,14 @@
 
 mod algorithms;
 mod ca;
+mod cms_build;
 mod cms_raw;
 mod codec;
 mod identity;
 mod leaf_cache;
 mod mdm_sign;
 mod mdm_signature;
+pub mod scep;
 mod trust;
 
 #[cfg(test)]

@@ -4,3 +4,4 @@
 pub mod api_keys;
 pub mod enrollments;
 pub mod projector;
+pub mod scep;

@@ -33,6 +33,13 @@ pub struct Answer {
     pub latency: Duration,
 }
 
+impl Answer {
+    /// The Content-Type header, if any.
+    pub fn content_type(&self) -> Option<&str> {
+        self.headers.get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
+    }
+}
+
 impl Client {
     /// `base` is `https://host:port` (or `http://` behind a proxy); `ca_der` the CA to trust.
     pub fn new(base: &str, ca_der: &[u8]) -> Result<Self, ClientError> {

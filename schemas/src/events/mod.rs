@@ -6,6 +6,7 @@ pub mod checkin;
 pub mod command;
 pub mod identity;
 pub mod push;
+pub mod scep;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

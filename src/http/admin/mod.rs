@@ -18,6 +18,7 @@ mod push_health;
 mod queue;
 mod read;
 mod render;
+mod scep;
 mod submit;
 
 use axum::extract::DefaultBodyLimit;
@@ -54,4 +55,5 @@ pub fn routes(max_body: usize) -> Router<AppState> {
         .route("/v1/events/stream", get(events::stream))
         .route("/v1/openapi.json", get(openapi::openapi))
         .route("/v1/api-keys", get(keys::list))
+        .route("/v1/scep/challenges", post(scep::create_challenge))
 }

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the third-party programs the test suite runs against Annal: Debian's `scep` package
+# (micromdm's scepclient, for tests/scep_interop.rs). Idempotent and quiet when everything is
+# already there; uses sudo only when not root.
+set -euo pipefail
+
+missing=()
+command -v scepclient >/dev/null 2>&1 || missing+=(scep)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+  sudo=(sudo)
+else
+  echo "ops/install-test-deps.sh: need root or sudo to install: ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "ops/install-test-deps.sh: installing ${missing[*]}"
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+command -v scepclient >/dev/null 2>&1 || {
+  echo "ops/install-test-deps.sh: scepclient is still missing after installing ${missing[*]}" >&2
+  exit 1
+}

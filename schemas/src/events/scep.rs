@@ -1,0 +1,33 @@
+//! SCEP one-time challenges. Each lives in its own stream, `scep-challenge-<challenge_sha256>`,
+//! so consuming it is an append with an expected version: of two nodes accepting the same
+//! challenge at once, only one append lands. The challenge itself is never recorded.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::event_data;
+
+/// An admin asked for a one-time SCEP challenge (stream version 1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScepChallengeIssued {
+    /// Hex SHA-256 of the challenge (a 256-bit random value, so no slow hash is needed).
+    pub challenge_sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A SCEP request used the challenge (stream version 2); it is not accepted again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScepChallengeConsumed {
+    pub challenge_sha256: String,
+    /// The SCEP transactionID of the request that used it.
+    pub transaction_id: String,
+    /// The subject the request asked for.
+    pub subject: String,
+}
+
+event_data! {
+    ScepChallengeIssued => "ScepChallengeIssued" v 1,
+    ScepChallengeConsumed => "ScepChallengeConsumed" v 1,
+}

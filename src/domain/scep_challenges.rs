@@ -1,0 +1,98 @@
+//! One-time SCEP challenges: whether a challenge's stream allows one more use. Pure: the
+//! service reads the stream, asks, and appends `ScepChallengeConsumed` at the version given.
+
+use annal_schemas::events::scep::ScepChallengeConsumed;
+use annal_schemas::Event;
+use chrono::{DateTime, Utc};
+
+/// `scep-challenge-<hex SHA-256 of the challenge>`.
+pub fn stream(challenge_sha256: &str) -> String {
+    format!("scep-challenge-{challenge_sha256}")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChallengeRefusal {
+    #[error("the challenge is unknown")]
+    Unknown,
+    #[error("the challenge was already used")]
+    AlreadyUsed,
+    #[error("the challenge expired at {0}")]
+    Expired(DateTime<Utc>),
+}
+
+/// Given the stream's events (in order), the event that consumes the challenge and the stream
+/// version it must be appended at.
+pub fn decide_consume(
+    history: &[Event],
+    challenge_sha256: &str,
+    transaction_id: &str,
+    subject: &str,
+    now: DateTime<Utc>,
+) -> Result<(ScepChallengeConsumed, u64), ChallengeRefusal> {
+    let mut issued = None;
+    for event in history {
+        match event {
+            Event::ScepChallengeIssued(i) if i.challenge_sha256 == challenge_sha256 => issued = Some(i),
+            Event::ScepChallengeConsumed(_) => return Err(ChallengeRefusal::AlreadyUsed),
+            _ => {}
+        }
+    }
+    let issued = issued.ok_or(ChallengeRefusal::Unknown)?;
+    if let Some(expires_at) = issued.expires_at {
+        if now >= expires_at {
+            return Err(ChallengeRefusal::Expired(expires_at));
+        }
+    }
+    Ok((
+        ScepChallengeConsumed {
+            challenge_sha256: challenge_sha256.to_owned(),
+            transaction_id: transaction_id.to_owned(),
+            subject: subject.to_owned(),
+        },
+        history.len() as u64,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use annal_schemas::events::scep::ScepChallengeIssued;
+    use chrono::Duration;
+
+    fn issued(expires_at: Option<DateTime<Utc>>) -> Event {
+        Event::ScepChallengeIssued(ScepChallengeIssued {
+            challenge_sha256: "ab".into(),
+            expires_at,
+        })
+    }
+
+    #[test]
+    fn consumes_once() {
+        let now = Utc::now();
+        let history = vec![issued(None)];
+        let (consumed, version) = decide_consume(&history, "ab", "t1", "CN=x", now).expect("consumable");
+        assert_eq!(version, 1);
+        assert_eq!(consumed.transaction_id, "t1");
+        let used = vec![issued(None), Event::ScepChallengeConsumed(consumed)];
+        assert_eq!(
+            decide_consume(&used, "ab", "t2", "CN=x", now),
+            Err(ChallengeRefusal::AlreadyUsed)
+        );
+    }
+
+    #[test]
+    fn unknown_and_expired_are_refused() {
+        let now = Utc::now();
+        assert_eq!(
+            decide_consume(&[], "ab", "t", "CN=x", now),
+            Err(ChallengeRefusal::Unknown)
+        );
+        let past = now - Duration::seconds(1);
+        assert_eq!(
+            decide_consume(&[issued(Some(past))], "ab", "t", "CN=x", now),
+            Err(ChallengeRefusal::Expired(past))
+        );
+        let future = now + Duration::minutes(5);
+        assert!(decide_consume(&[issued(Some(future))], "ab", "t", "CN=x", now).is_ok());
+    }
+}

@@ -1,0 +1,64 @@
+//! `POST /v1/scep/challenges` (admin role): a fresh one-time SCEP challenge for one device's
+//! enrollment. The answer is the only place the challenge appears; the log keeps its SHA-256.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::auth::require;
+use super::error::ApiError;
+use crate::domain::access::{Action, Caller};
+use crate::http::AppState;
+use crate::service::scep::ScepServiceError;
+
+/// Longest lifetime a challenge may be given: a year.
+const MAX_EXPIRES_IN: i64 = 365 * 24 * 3600;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChallengeRequest {
+    /// Seconds until the challenge expires; none: it stays valid until used.
+    expires_in_seconds: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChallengeCreated {
+    challenge: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<DateTime<Utc>>,
+}
+
+pub async fn create_challenge(
+    State(app): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<(StatusCode, Json<ChallengeCreated>), ApiError> {
+    require(&caller, Action::IssueScepChallenge)?;
+    let request: ChallengeRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ChallengeRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?
+    };
+    let expires_at = match request.expires_in_seconds {
+        None => None,
+        Some(s) if (1..=MAX_EXPIRES_IN).contains(&s) => Some(Utc::now() + Duration::seconds(s)),
+        Some(_) => {
+            return Err(ApiError::Invalid {
+                message: format!("expires_in_seconds must be between 1 and {MAX_EXPIRES_IN}"),
+                path: Some("expires_in_seconds".into()),
+            })
+        }
+    };
+    let challenge = app
+        .scep
+        .issue_challenge(&caller.actor, expires_at)
+        .await
+        .map_err(|e| match e {
+            ScepServiceError::Store(s) => ApiError::from(s),
+            other => ApiError::Internal(other.to_string()),
+        })?;
+    Ok((StatusCode::CREATED, Json(ChallengeCreated { challenge, expires_at })))
+}
