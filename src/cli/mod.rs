@@ -22,6 +22,7 @@ mod sim;
 mod sse;
 mod table;
 mod tls;
+mod vendor;
 mod webhook_args;
 
 use std::path::PathBuf;
@@ -95,6 +96,9 @@ pub enum Command {
     /// Check the log's integrity (on the store), or export the command audit trail (admin API).
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// MDM vendor tools: sign a customer's push-certificate request for Apple's portal.
+    #[command(subcommand)]
+    Vendor(vendor::VendorCommand),
     /// Measure throughput; results are meant for docs/BENCHMARKS.md.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -115,6 +119,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Commands(args) => commands::run(&cli.global.data_dir, args).await,
         Command::Events(args) => events::run(&cli.global.data_dir, args).await,
         Command::Audit(cmd) => audit::run(&cli.global, cmd).await,
+        Command::Vendor(cmd) => vendor::run(cmd),
         Command::Bench(cmd) => bench::run(&cli.global, cmd).await,
         Command::Debug(cmd) => debug::run(&cli.global, cmd).await,
     }

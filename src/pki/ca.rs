@@ -213,7 +213,7 @@ pub(crate) fn generate_pkcs8(kind: KeyKind) -> Result<Vec<u8>, PkiError> {
 
 /// Wraps a PKCS#8 key for rcgen (aws-lc-rs backend). The algorithm is explicit because rcgen
 /// would otherwise guess one per key type.
-fn rcgen_key(pkcs8: &[u8], kind: KeyKind) -> Result<KeyPair, PkiError> {
+pub(crate) fn rcgen_key(pkcs8: &[u8], kind: KeyKind) -> Result<KeyPair, PkiError> {
     let alg = match kind {
         KeyKind::Rsa2048 => &rcgen::PKCS_RSA_SHA256,
         KeyKind::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,

@@ -1,4 +1,6 @@
-//! PKI: Annal's CA, device identities, Mdm-Signature (detached CMS) verification and signing.
+//! PKI: Annal's CA, device identities, Mdm-Signature (detached CMS) verification and signing,
+//! attached CMS signatures (configuration profiles) and MDM vendor signing of push-certificate
+//! requests.
 //!
 //! Every private-key operation (key generation, certificate and CMS signing) runs in aws-lc-rs;
 //! rcgen builds certificates, x509-parser reads them (zero-copy), and the cms/der crates give the
@@ -8,12 +10,14 @@
 mod algorithms;
 mod ca;
 mod cms_raw;
+mod cms_sign;
 mod codec;
 mod identity;
+mod keys;
 mod leaf_cache;
-mod mdm_sign;
 mod mdm_signature;
 mod trust;
+pub mod vendor;
 
 #[cfg(test)]
 mod ca_tests;
@@ -31,8 +35,8 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 
 pub use ca::Ca;
+pub use cms_sign::{CmsSigner, MdmDigest};
 pub use identity::{certificate_info, fingerprint_sha256, DeviceIdentity, KeyKind, VerifiedIdentity};
-pub use mdm_sign::MdmDigest;
 pub use mdm_signature::verify_mdm_signature;
 pub use trust::TrustAnchors;
 

@@ -1,12 +1,11 @@
-//! Device side of `Mdm-Signature`: what an enrolled device with `SignMessage` sends, used by
-//! the device simulator and the tests.
+//! CMS SignedData made by Annal: detached over a request body (`Mdm-Signature`, what an
+//! enrolled device with `SignMessage` sends; used by the device simulator and the tests), and
+//! attached around a content (signed configuration profiles, what the server sends).
 //!
 //! The CMS is assembled from the cms crate's types rather than its builder, because the
 //! builder's signer traits expect RustCrypto keys and every private-key operation here must run
 //! in aws-lc-rs.
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{EcdsaKeyPair, RsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING, RSA_PKCS1_SHA256};
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
@@ -23,6 +22,9 @@ use x509_cert::attr::Attribute;
 use x509_cert::Certificate;
 
 use super::algorithms::DigestAlg;
+use super::codec::pem_decode_all;
+use super::identity::parse_cert;
+use super::keys::SigningKey;
 use super::{DeviceIdentity, PkiError};
 
 /// The digest a device uses for `Mdm-Signature`. Apple devices use SHA-1 or SHA-256.
@@ -30,12 +32,6 @@ use super::{DeviceIdentity, PkiError};
 pub enum MdmDigest {
     Sha1,
     Sha256,
-}
-
-/// The identity's private key, loaded into aws-lc-rs.
-enum SigningKey {
-    Rsa(RsaKeyPair),
-    Ecdsa(EcdsaKeyPair),
 }
 
 impl DeviceIdentity {
@@ -60,94 +56,147 @@ impl DeviceIdentity {
         signing_time: DateTime<Utc>,
     ) -> Result<Vec<u8>, PkiError> {
         let key = SigningKey::from_pkcs8(&self.key_pkcs8_der)?;
-        let (digest, signature_oid, signature_params) = match (&key, digest) {
-            (SigningKey::Rsa(_), MdmDigest::Sha1) => {
-                return Err(PkiError::UnsupportedAlgorithm(
-                    "RSA PKCS#1 v1.5 signing with SHA-1 (aws-lc-rs signs RSA with SHA-2 only)".to_owned(),
-                ))
-            }
-            // rsaEncryption with NULL parameters is what OpenSSL and Apple emit in signer infos.
-            (SigningKey::Rsa(_), MdmDigest::Sha256) => (DigestAlg::Sha256, RSA_ENCRYPTION, Some(Any::null())),
-            (SigningKey::Ecdsa(_), _) => (DigestAlg::Sha256, ECDSA_WITH_SHA_256, None),
-        };
-        let cert = Certificate::from_der(&self.cert_der).map_err(|e| PkiError::Certificate(e.to_string()))?;
+        if key.is_rsa() && digest == MdmDigest::Sha1 {
+            return Err(PkiError::UnsupportedAlgorithm(
+                "RSA PKCS#1 v1.5 signing with SHA-1 (aws-lc-rs signs RSA with SHA-2 only)".to_owned(),
+            ));
+        }
+        // Detached: the body travels as the HTTP body, not inside the CMS.
+        signed_data(&key, &self.cert_der, &[], body, false, signing_time)
+    }
 
-        let body_digest = digest.digest(body);
-        let signed_attrs = SetOfVec::try_from(vec![
-            attribute(ID_CONTENT_TYPE, &ID_DATA)?,
-            attribute(ID_SIGNING_TIME, &utc_time(signing_time)?)?,
-            attribute(ID_MESSAGE_DIGEST, &octets(body_digest.as_ref())?)?,
-        ])
-        .map_err(enc_err)?;
-        // The signature covers the attributes' SET OF encoding (RFC 5652 §5.4).
-        let signature = key.sign(&signed_attrs.to_der().map_err(enc_err)?)?;
-
-        let digest_alg = AlgorithmIdentifierOwned {
-            oid: digest.oid(),
-            parameters: None,
-        };
-        let tbs = cert.tbs_certificate();
-        let signer = SignerInfo {
-            version: CmsVersion::V1,
-            sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-                issuer: tbs.issuer().clone(),
-                serial_number: tbs.serial_number().clone(),
-            }),
-            digest_alg: digest_alg.clone(),
-            signed_attrs: Some(signed_attrs),
-            signature_algorithm: AlgorithmIdentifierOwned {
-                oid: signature_oid,
-                parameters: signature_params,
-            },
-            signature: octets(&signature)?,
-            unsigned_attrs: None,
-        };
-        let signed_data = SignedData {
-            version: CmsVersion::V1,
-            digest_algorithms: SetOfVec::try_from(vec![digest_alg]).map_err(enc_err)?,
-            // Detached: the body travels as the HTTP body, not inside the CMS.
-            encap_content_info: EncapsulatedContentInfo {
-                econtent_type: ID_DATA,
-                econtent: None,
-            },
-            certificates: Some(CertificateSet::try_from(vec![CertificateChoices::Certificate(cert)]).map_err(enc_err)?),
-            crls: None,
-            signer_infos: SignerInfos::try_from(vec![signer]).map_err(enc_err)?,
-        };
-        let content_info = ContentInfo {
-            content_type: ID_SIGNED_DATA,
-            content: Any::encode_from(&signed_data).map_err(enc_err)?,
-        };
-        content_info.to_der().map_err(enc_err)
+    /// An attached CMS SignedData around `content` (SHA-256), this identity's certificate and
+    /// `chain` embedded: what a device posts to a profile service.
+    pub fn sign_attached(&self, content: &[u8], chain: &[Vec<u8>]) -> Result<Vec<u8>, PkiError> {
+        let key = SigningKey::from_pkcs8(&self.key_pkcs8_der)?;
+        signed_data(&key, &self.cert_der, chain, content, true, Utc::now())
     }
 }
 
-impl SigningKey {
-    fn from_pkcs8(der: &[u8]) -> Result<Self, PkiError> {
-        if let Ok(rsa) = RsaKeyPair::from_pkcs8(der) {
-            return Ok(SigningKey::Rsa(rsa));
+/// A certificate, its private key and the certificates above it: the server identity that signs
+/// configuration profiles (the TLS identity in `<data-dir>/tls/`, or one given by the admin).
+pub struct CmsSigner {
+    cert_der: Vec<u8>,
+    chain: Vec<Vec<u8>>,
+    key: SigningKey,
+}
+
+impl std::fmt::Debug for CmsSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CmsSigner")
+            .field("chain", &(1 + self.chain.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl CmsSigner {
+    /// `cert_pem`: the signer's certificate first, then its chain (the layout of `server.pem`);
+    /// `key`: its private key in any encoding [`SigningKey::from_pem_or_der`] reads. Refused
+    /// when the key does not belong to the certificate.
+    pub fn from_pem(cert_pem: &str, key: &[u8]) -> Result<Self, PkiError> {
+        let mut certs = pem_decode_all(cert_pem)?
+            .into_iter()
+            .filter(|(label, _)| label == "CERTIFICATE")
+            .map(|(_, der)| der);
+        let cert_der = certs
+            .next()
+            .ok_or_else(|| PkiError::Pem("no CERTIFICATE block".to_owned()))?;
+        let key = SigningKey::from_pem_or_der(key)?;
+        if !key.matches(&parse_cert(&cert_der)?) {
+            return Err(PkiError::KeyMismatch);
         }
-        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, der)
-            .map(SigningKey::Ecdsa)
-            .map_err(|_| PkiError::PrivateKey)
+        Ok(Self {
+            cert_der,
+            chain: certs.collect(),
+            key,
+        })
     }
 
-    /// Signs with SHA-256: RSA PKCS#1 v1.5 or ECDSA (ASN.1 DER signature).
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, PkiError> {
-        let rng = SystemRandom::new();
-        match self {
-            SigningKey::Rsa(key) => {
-                let mut signature = vec![0u8; key.public_modulus_len()];
-                key.sign(&RSA_PKCS1_SHA256, &rng, message, &mut signature)
-                    .map_err(|_| PkiError::Crypto("RSA signing"))?;
-                Ok(signature)
-            }
-            SigningKey::Ecdsa(key) => key
-                .sign(&rng, message)
-                .map(|s| s.as_ref().to_vec())
-                .map_err(|_| PkiError::Crypto("ECDSA signing")),
-        }
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
     }
+
+    /// DER ContentInfo of an attached SignedData around `content`, signed with SHA-256, the
+    /// signer's certificate and chain embedded so a device can build the path to its anchor.
+    pub fn sign_attached(&self, content: &[u8]) -> Result<Vec<u8>, PkiError> {
+        signed_data(&self.key, &self.cert_der, &self.chain, content, true, Utc::now())
+    }
+}
+
+/// SignedData with signed attributes (contentType, signingTime, messageDigest), one signer
+/// named by issuer and serial, SHA-256.
+fn signed_data(
+    key: &SigningKey,
+    cert_der: &[u8],
+    chain: &[Vec<u8>],
+    content: &[u8],
+    attached: bool,
+    signing_time: DateTime<Utc>,
+) -> Result<Vec<u8>, PkiError> {
+    let digest = DigestAlg::Sha256;
+    let (signature_oid, signature_params) = if key.is_rsa() {
+        // rsaEncryption with NULL parameters is what OpenSSL and Apple emit in signer infos.
+        (RSA_ENCRYPTION, Some(Any::null()))
+    } else {
+        (ECDSA_WITH_SHA_256, None)
+    };
+    let cert = Certificate::from_der(cert_der).map_err(|e| PkiError::Certificate(e.to_string()))?;
+    let content_digest = digest.digest(content);
+    let signed_attrs = SetOfVec::try_from(vec![
+        attribute(ID_CONTENT_TYPE, &ID_DATA)?,
+        attribute(ID_SIGNING_TIME, &utc_time(signing_time)?)?,
+        attribute(ID_MESSAGE_DIGEST, &octets(content_digest.as_ref())?)?,
+    ])
+    .map_err(enc_err)?;
+    // The signature covers the attributes' SET OF encoding (RFC 5652 §5.4).
+    let signature = key.sign(&signed_attrs.to_der().map_err(enc_err)?)?;
+
+    let digest_alg = AlgorithmIdentifierOwned {
+        oid: digest.oid(),
+        parameters: None,
+    };
+    let tbs = cert.tbs_certificate();
+    let signer = SignerInfo {
+        version: CmsVersion::V1,
+        sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+            issuer: tbs.issuer().clone(),
+            serial_number: tbs.serial_number().clone(),
+        }),
+        digest_alg: digest_alg.clone(),
+        signed_attrs: Some(signed_attrs),
+        signature_algorithm: AlgorithmIdentifierOwned {
+            oid: signature_oid,
+            parameters: signature_params,
+        },
+        signature: octets(&signature)?,
+        unsigned_attrs: None,
+    };
+    let mut certificates = vec![CertificateChoices::Certificate(cert)];
+    for der in chain {
+        let extra = Certificate::from_der(der).map_err(|e| PkiError::Certificate(e.to_string()))?;
+        certificates.push(CertificateChoices::Certificate(extra));
+    }
+    let econtent = if attached {
+        Some(Any::encode_from(&octets(content)?).map_err(enc_err)?)
+    } else {
+        None
+    };
+    let signed_data = SignedData {
+        version: CmsVersion::V1,
+        digest_algorithms: SetOfVec::try_from(vec![digest_alg]).map_err(enc_err)?,
+        encap_content_info: EncapsulatedContentInfo {
+            econtent_type: ID_DATA,
+            econtent,
+        },
+        certificates: Some(CertificateSet::try_from(certificates).map_err(enc_err)?),
+        crls: None,
+        signer_infos: SignerInfos::try_from(vec![signer]).map_err(enc_err)?,
+    };
+    let content_info = ContentInfo {
+        content_type: ID_SIGNED_DATA,
+        content: Any::encode_from(&signed_data).map_err(enc_err)?,
+    };
+    content_info.to_der().map_err(enc_err)
 }
 
 fn attribute(oid: ObjectIdentifier, value: &(impl der::Tagged + der::EncodeValue)) -> Result<Attribute, PkiError> {
@@ -169,7 +218,7 @@ fn utc_time(t: DateTime<Utc>) -> Result<UtcTime, PkiError> {
     UtcTime::from_unix_duration(std::time::Duration::from_secs(secs)).map_err(enc_err)
 }
 
-fn enc_err(e: der::Error) -> PkiError {
+pub(crate) fn enc_err(e: der::Error) -> PkiError {
     PkiError::Encoding(e.to_string())
 }
 
