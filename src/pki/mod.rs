@@ -16,6 +16,7 @@ mod identity;
 mod keys;
 mod leaf_cache;
 mod mdm_signature;
+pub mod profile;
 mod trust;
 pub mod vendor;
 

@@ -1,0 +1,1 @@
+//! Over-the-air enrollment (the profile-service flow): see the module's functions.
