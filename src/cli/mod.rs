@@ -12,6 +12,8 @@ mod commands;
 mod debug;
 mod devices;
 mod enqueue;
+mod enroll;
+mod enroll_args;
 mod events;
 mod history;
 pub mod logging;
@@ -96,6 +98,9 @@ pub enum Command {
     /// Check the log's integrity (on the store), or export the command audit trail (admin API).
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Enrollment profiles (.mobileconfig) for this server.
+    #[command(subcommand)]
+    Enroll(enroll::EnrollCommand),
     /// MDM vendor tools: sign a customer's push-certificate request for Apple's portal.
     #[command(subcommand)]
     Vendor(vendor::VendorCommand),
@@ -119,6 +124,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Commands(args) => commands::run(&cli.global.data_dir, args).await,
         Command::Events(args) => events::run(&cli.global.data_dir, args).await,
         Command::Audit(cmd) => audit::run(&cli.global, cmd).await,
+        Command::Enroll(cmd) => enroll::run(&cli.global, cmd),
         Command::Vendor(cmd) => vendor::run(cmd),
         Command::Bench(cmd) => bench::run(&cli.global, cmd).await,
         Command::Debug(cmd) => debug::run(&cli.global, cmd).await,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use annal::http::admin::AdminAuth;
 use annal::http::device::identity::DeviceAuth;
+use annal::http::enroll::EnrollConfig;
 use annal::http::{router, AppState, DEFAULT_MAX_BODY};
 use annal::pki::{Ca, TrustAnchors};
 use annal::secrets::DataKey;
@@ -57,6 +58,8 @@ pub struct ServeArgs {
     pub insecure_accept_unsigned_devices: bool,
     #[command(flatten)]
     pub webhook: super::webhook_args::WebhookArgs,
+    #[command(flatten)]
+    pub enroll: super::enroll_args::EnrollArgs,
 }
 
 pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -116,7 +119,9 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
         shutdown_signal().await;
         stopping_tx.send_replace(true);
     });
+    let enroll = enroll_config(&global.data_dir, &ca, &args)?;
     let state = AppState {
+        enroll,
         stopping: stopping.clone(),
         projector,
         store: store.clone(),
@@ -162,6 +167,27 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
     }
     tracing::info!("annal stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Enrollment is served once a push topic is known; the profile is signed with the server's
+/// TLS identity and points devices at --base-url (default https://<first hostname>:<port>).
+fn enroll_config(data_dir: &std::path::Path, ca: &Ca, args: &ServeArgs) -> anyhow::Result<Option<Arc<EnrollConfig>>> {
+    let Some(topic) = args.enroll.topic.clone() else {
+        tracing::info!("no --topic: GET /enroll answers 503 until a push topic is configured");
+        return Ok(None);
+    };
+    let base_url = match &args.enroll.base_url {
+        Some(url) => url.clone(),
+        None => {
+            let host = args.hostnames.first().map_or("localhost", String::as_str);
+            format!("https://{host}:{}", args.listen.port())
+        }
+    };
+    let settings = args.enroll.settings(base_url, topic, ca)?;
+    let (cert, key) = super::tls::identity_files(data_dir, ca, args)?;
+    let signer = super::tls::profile_signer(&cert, &key)?;
+    tracing::info!(base_url = %settings.base_url, "serving enrollment profiles at /enroll");
+    Ok(Some(Arc::new(EnrollConfig { settings, signer })))
 }
 
 pub fn split_hostnames(names: &[String]) -> (Vec<String>, Vec<IpAddr>) {

@@ -38,6 +38,8 @@ pub enum Denied {
     ReadOnly,
     #[error("only the admin role may manage API keys")]
     AdminOnly,
+    #[error("the signer certificate is not accepted: {0}")]
+    Untrusted(String),
     #[error("an enrollment token only fetches the enrollment profile")]
     EnrollmentOnly,
     #[error("the enrollment profile needs an enrollment token (or an admin key)")]

@@ -1,7 +1,9 @@
-//! The HTTP server: device endpoints (check-in and command channel), the admin API, health.
+//! The HTTP server: device endpoints (check-in and command channel), enrollment, the admin API,
+//! health.
 
 pub mod admin;
 pub mod device;
+pub mod enroll;
 mod health;
 
 use std::sync::Arc;
@@ -22,6 +24,9 @@ pub struct AppState {
     pub data_key: Arc<DataKey>,
     pub admin: Arc<admin::AdminAuth>,
     pub projector: Arc<crate::service::projector::Projector>,
+    /// Enrollment profiles (`GET /enroll`, the OTA profile service); None until a push topic
+    /// is configured.
+    pub enroll: Option<Arc<enroll::EnrollConfig>>,
     /// Turns true when the server starts shutting down.
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -38,6 +43,13 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/mdm", device.clone())
         .route("/checkin", device.clone())
         .route("/connect", device)
+        .route("/enroll", get(enroll::profile))
+        .route(
+            "/enroll/ota",
+            get(enroll::ota::profile_service)
+                .post(enroll::ota::attributes)
+                .layer(DefaultBodyLimit::max(enroll::ota::MAX_BODY)),
+        )
         .merge(admin::routes(max_body))
         .with_state(state)
 }

@@ -9,6 +9,7 @@
 
 mod algorithms;
 mod ca;
+mod cms_envelope;
 mod cms_raw;
 mod cms_sign;
 mod codec;
@@ -36,9 +37,10 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 
 pub use ca::Ca;
+pub use cms_envelope::envelope;
 pub use cms_sign::{CmsSigner, MdmDigest};
 pub use identity::{certificate_info, fingerprint_sha256, DeviceIdentity, KeyKind, VerifiedIdentity};
-pub use mdm_signature::verify_mdm_signature;
+pub use mdm_signature::{verify_attached, verify_mdm_signature, SignedContent};
 pub use trust::TrustAnchors;
 
 /// Errors of the CA, of identities and of certificate trust checks.
@@ -97,6 +99,8 @@ pub enum SignatureError {
     NotSignedData(String),
     #[error("Mdm-Signature encapsulates content; a detached signature over the body is required")]
     NotDetached,
+    #[error("the CMS SignedData carries no content")]
+    NoContent,
     #[error("Mdm-Signature has no signer")]
     NoSigner,
     #[error("Mdm-Signature has {0} signers; exactly one is required")]

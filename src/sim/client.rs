@@ -28,6 +28,7 @@ pub struct Client {
 
 pub struct Answer {
     pub status: StatusCode,
+    pub content_type: Option<String>,
     pub body: Bytes,
     pub latency: Duration,
 }
@@ -123,6 +124,11 @@ impl Client {
             detail: e.to_string(),
         })?;
         let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = response
             .into_body()
             .collect()
@@ -134,6 +140,7 @@ impl Client {
             .to_bytes();
         Ok(Answer {
             status,
+            content_type,
             body,
             latency: start.elapsed(),
         })

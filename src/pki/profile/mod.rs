@@ -42,6 +42,16 @@ pub fn enrollment_profile(settings: &EnrollmentSettings, ids: &PayloadIds) -> Re
     Ok(profile)
 }
 
+/// The first payload of `payload_type` in a profile's PayloadContent.
+pub fn payload_of<'a>(profile: &'a Dictionary, payload_type: &str) -> Option<&'a Dictionary> {
+    profile
+        .get("PayloadContent")?
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_dictionary)
+        .find(|p| p.get("PayloadType").and_then(Value::as_string) == Some(payload_type))
+}
+
 /// The XML plist bytes of a profile or payload list.
 pub fn to_xml(value: impl Into<Value>) -> Result<Vec<u8>, ProfileError> {
     let mut out = Vec::new();

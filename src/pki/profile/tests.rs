@@ -16,15 +16,7 @@ pub(crate) fn settings() -> EnrollmentSettings {
 }
 
 fn payload<'a>(profile: &'a Dictionary, payload_type: &str) -> &'a Dictionary {
-    profile["PayloadContent"]
-        .as_array()
-        .and_then(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_dictionary)
-                .find(|p| p["PayloadType"].as_string() == Some(payload_type))
-        })
-        .unwrap_or_else(|| panic!("no {payload_type} payload"))
+    payload_of(profile, payload_type).unwrap_or_else(|| panic!("no {payload_type} payload"))
 }
 
 #[test]
