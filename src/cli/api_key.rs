@@ -38,6 +38,8 @@ pub enum RoleArg {
     Admin,
     Operator,
     Auditor,
+    /// Only fetches the enrollment profile (`GET /enroll?token=…`).
+    Enrollment,
 }
 
 impl From<RoleArg> for Role {
@@ -46,6 +48,7 @@ impl From<RoleArg> for Role {
             RoleArg::Admin => Role::Admin,
             RoleArg::Operator => Role::Operator,
             RoleArg::Auditor => Role::Auditor,
+            RoleArg::Enrollment => Role::Enrollment,
         }
     }
 }

@@ -15,6 +15,8 @@ mod data_key;
 mod debug;
 mod devices;
 mod enqueue;
+mod enroll;
+mod enroll_args;
 mod events;
 mod history;
 pub mod logging;
@@ -28,6 +30,7 @@ mod sim;
 mod sse;
 mod table;
 mod tls;
+mod vendor;
 mod webhook_args;
 
 use std::path::PathBuf;
@@ -107,6 +110,12 @@ pub enum Command {
     /// Check the log's integrity (on the store), or export the command audit trail (admin API).
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Enrollment profiles (.mobileconfig) for this server.
+    #[command(subcommand)]
+    Enroll(enroll::EnrollCommand),
+    /// MDM vendor tools: sign a customer's push-certificate request for Apple's portal.
+    #[command(subcommand)]
+    Vendor(vendor::VendorCommand),
     /// Measure throughput; results are meant for docs/BENCHMARKS.md.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -129,6 +138,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events(args) => events::run(&cli.global.data_dir, args).await,
         Command::Audit(cmd) => audit::run(&cli.global, cmd).await,
         Command::PushCert(cmd) => push_cert::run(&cli.global, cmd).await,
+        Command::Enroll(cmd) => enroll::run(&cli.global, cmd),
+        Command::Vendor(cmd) => vendor::run(cmd),
         Command::Bench(cmd) => bench::run(&cli.global, cmd).await,
         Command::Debug(cmd) => debug::run(&cli.global, cmd).await,
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use annal::http::admin::AdminAuth;
 use annal::http::device::identity::DeviceAuth;
+use annal::http::enroll::EnrollConfig;
 use annal::http::{router, AppState, DEFAULT_MAX_BODY};
 use annal::pki::{Ca, TrustAnchors};
 use annal::push::PushService;
@@ -56,15 +57,12 @@ pub struct ServeArgs {
     /// DEVELOPMENT ONLY: accept device requests that carry no identity at all.
     #[arg(long, env = "ANNAL_INSECURE_ACCEPT_UNSIGNED_DEVICES")]
     pub insecure_accept_unsigned_devices: bool,
-    /// A static SCEP challenge password, read from this file (trailing newline ignored). Any
-    /// device that knows it gets an identity; one-time challenges from the admin API
-    /// (`POST /v1/scep/challenges`) are accepted either way.
-    #[arg(long, env = "ANNAL_SCEP_CHALLENGE_FILE")]
-    pub scep_challenge_file: Option<PathBuf>,
     #[command(flatten)]
     pub webhook: super::webhook_args::WebhookArgs,
     #[command(flatten)]
     pub push: super::push_args::PushArgs,
+    #[command(flatten)]
+    pub enroll: super::enroll_args::EnrollArgs,
 }
 
 pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -75,10 +73,8 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
     let store = global.open_store().await?;
     let head = store.head().await?;
     let ca = Arc::new(Ca::load_or_init(&global.data_dir.join("ca")).context("loading Annal's CA")?);
-    let static_challenge = match &args.scep_challenge_file {
-        Some(path) => Some(read_challenge(path)?),
-        None => None,
-    };
+    // One static challenge serves both ends: the profile carries it and /scep accepts it.
+    let static_challenge = args.enroll.challenge()?;
     let mut anchors = vec![ca.cert_der().to_vec()];
     if let Some(path) = &args.external_ca {
         anchors.extend(
@@ -133,7 +129,9 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
         Err(e) => tracing::error!(error = %e, "the installed push certificate cannot be used"),
     }
     push.start(projector.clone(), stopping.clone());
+    let enroll = enroll_config(&global.data_dir, &ca, &args)?;
     let state = AppState {
+        enroll,
         stopping: stopping.clone(),
         projector,
         store: store.clone(),
@@ -184,14 +182,26 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-/// The static SCEP challenge: the file's text without its trailing line break; never empty.
-fn read_challenge(path: &std::path::Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let challenge = text.trim_end_matches(['\r', '\n']);
-    if challenge.is_empty() {
-        anyhow::bail!("the SCEP challenge file {} is empty", path.display());
-    }
-    Ok(challenge.to_owned())
+/// Enrollment is served once a push topic is known; the profile is signed with the server's
+/// TLS identity and points devices at --base-url (default https://<first hostname>:<port>).
+fn enroll_config(data_dir: &std::path::Path, ca: &Ca, args: &ServeArgs) -> anyhow::Result<Option<Arc<EnrollConfig>>> {
+    let Some(topic) = args.enroll.topic.clone() else {
+        tracing::info!("no --topic: GET /enroll answers 503 until a push topic is configured");
+        return Ok(None);
+    };
+    let base_url = match &args.enroll.base_url {
+        Some(url) => url.clone(),
+        None => {
+            let host = args.hostnames.first().map_or("localhost", String::as_str);
+            format!("https://{host}:{}", args.listen.port())
+        }
+    };
+    let settings = args.enroll.settings(base_url, topic, ca)?;
+    let given = args.tls_cert.as_deref().zip(args.tls_key.as_deref());
+    let files = super::tls::server_files(data_dir, ca, given, &args.hostnames)?;
+    let signer = super::tls::profile_signer(&files.cert, &files.key)?;
+    tracing::info!(base_url = %settings.base_url, "serving enrollment profiles at /enroll");
+    Ok(Some(Arc::new(EnrollConfig { settings, signer })))
 }
 
 pub fn split_hostnames(names: &[String]) -> (Vec<String>, Vec<IpAddr>) {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use annal::pki::Ca;
+use annal::pki::{Ca, CmsSigner};
 use anyhow::Context;
 use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
@@ -135,6 +135,13 @@ fn load_pair(cert: &Path, key: &Path) -> anyhow::Result<(Vec<CertificateDer<'sta
         .with_context(|| format!("reading {}", cert.display()))?;
     let key = PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading {}", key.display()))?;
     Ok((chain, key))
+}
+
+/// The identity that signs enrollment profiles: a certificate chain file (leaf first) and its key.
+pub fn profile_signer(cert: &Path, key: &Path) -> anyhow::Result<CmsSigner> {
+    let chain = std::fs::read_to_string(cert).with_context(|| format!("reading {}", cert.display()))?;
+    let key_bytes = std::fs::read(key).with_context(|| format!("reading {}", key.display()))?;
+    CmsSigner::from_pem(&chain, &key_bytes).with_context(|| format!("loading the signing identity {}", cert.display()))
 }
 
 pub fn server_config(

@@ -4,6 +4,8 @@
 //! - `operator`: read, queue non-destructive commands, cancel, push.
 //! - `admin`: everything, including destructive commands (EraseDevice, DeviceLock, …: the
 //!   classes in protocol.md §5a, see [`CommandClass::is_destructive`]).
+//! - `enrollment`: only fetch the enrollment profile; it is handed to device users, so it
+//!   must open nothing else.
 
 use annal_schemas::events::apikey::Role;
 use annal_schemas::CommandClass;
@@ -28,6 +30,8 @@ pub enum Action<'a> {
     ManageKeys,
     /// Issue a one-time SCEP challenge: whoever holds one gets a device identity.
     IssueScepChallenge,
+    /// Fetch the enrollment profile (`GET /enroll`, the over-the-air profile service).
+    Enroll,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,13 +42,22 @@ pub enum Denied {
     AdminOnly,
     #[error("only the admin role may issue SCEP challenges")]
     ScepAdminOnly,
+    #[error("the signer certificate is not accepted: {0}")]
+    Untrusted(String),
+    #[error("an enrollment token only fetches the enrollment profile")]
+    EnrollmentOnly,
+    #[error("the enrollment profile needs an enrollment token (or an admin key)")]
+    NotEnrollment,
     #[error("{request_type} is destructive ({class}): only the admin role may queue it")]
     Destructive { request_type: String, class: &'static str },
 }
 
 pub fn authorize(role: Role, action: Action<'_>) -> Result<(), Denied> {
     match (role, action) {
+        (Role::Enrollment, Action::Enroll) => Ok(()),
+        (Role::Enrollment, _) => Err(Denied::EnrollmentOnly),
         (_, Action::Read) | (Role::Admin, _) => Ok(()),
+        (_, Action::Enroll) => Err(Denied::NotEnrollment),
         (_, Action::ManageKeys) => Err(Denied::AdminOnly),
         (_, Action::IssueScepChallenge) => Err(Denied::ScepAdminOnly),
         (Role::Auditor, _) => Err(Denied::ReadOnly),
@@ -116,6 +129,25 @@ mod tests {
             assert_eq!(authorize(role, Action::IssueScepChallenge), Err(Denied::ScepAdminOnly));
         }
         assert_eq!(authorize(Role::Admin, Action::IssueScepChallenge), Ok(()));
+    }
+
+    #[test]
+    fn an_enrollment_token_only_enrolls() {
+        assert_eq!(authorize(Role::Enrollment, Action::Enroll), Ok(()));
+        for action in [Action::Read, Action::Cancel, Action::Push, Action::ManageKeys] {
+            assert_eq!(
+                authorize(Role::Enrollment, action),
+                Err(Denied::EnrollmentOnly),
+                "{action:?}"
+            );
+        }
+        let enqueue = Action::Enqueue {
+            request_type: "DeviceInformation",
+        };
+        assert_eq!(authorize(Role::Enrollment, enqueue), Err(Denied::EnrollmentOnly));
+        assert_eq!(authorize(Role::Admin, Action::Enroll), Ok(()));
+        assert_eq!(authorize(Role::Operator, Action::Enroll), Err(Denied::NotEnrollment));
+        assert_eq!(authorize(Role::Auditor, Action::Enroll), Err(Denied::NotEnrollment));
     }
 
     #[test]

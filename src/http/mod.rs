@@ -1,7 +1,9 @@
-//! The HTTP server: device endpoints (check-in and command channel), the admin API, health.
+//! The HTTP server: device endpoints (check-in and command channel), enrollment, the admin API,
+//! health.
 
 pub mod admin;
 pub mod device;
+pub mod enroll;
 mod health;
 pub mod scep;
 
@@ -24,6 +26,9 @@ pub struct AppState {
     pub admin: Arc<admin::AdminAuth>,
     pub scep: Arc<crate::service::scep::ScepService>,
     pub projector: Arc<crate::service::projector::Projector>,
+    /// Enrollment profiles (`GET /enroll`, the OTA profile service); None until a push topic
+    /// is configured.
+    pub enroll: Option<Arc<enroll::EnrollConfig>>,
     /// Turns true when the server starts shutting down.
     pub stopping: tokio::sync::watch::Receiver<bool>,
     pub push: Arc<crate::push::PushService>,
@@ -51,6 +56,13 @@ pub fn router(state: AppState, max_body: usize) -> Router {
             get(scep::get)
                 .post(scep::post)
                 .layer(DefaultBodyLimit::max(SCEP_MAX_BODY)),
+        )
+        .route("/enroll", get(enroll::profile))
+        .route(
+            "/enroll/ota",
+            get(enroll::ota::profile_service)
+                .post(enroll::ota::attributes)
+                .layer(DefaultBodyLimit::max(enroll::ota::MAX_BODY)),
         )
         .merge(admin::routes(max_body))
         .with_state(state)

@@ -5,8 +5,6 @@
 //! builder's signer traits expect RustCrypto keys and every private-key operation here must run
 //! in aws-lc-rs.
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{EcdsaKeyPair, RsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING, RSA_PKCS1_SHA256};
 use chrono::{DateTime, Utc};
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
 use cms::content_info::{CmsVersion, ContentInfo};
@@ -15,63 +13,14 @@ use cms::signed_data::{
 };
 use cms::spki::AlgorithmIdentifierOwned;
 use const_oid::db::rfc5911::{ID_CONTENT_TYPE, ID_DATA, ID_MESSAGE_DIGEST, ID_SIGNED_DATA, ID_SIGNING_TIME};
-use const_oid::db::rfc5912::{ECDSA_WITH_SHA_256, RSA_ENCRYPTION};
 use der::asn1::{Any, ObjectIdentifier, OctetString, SetOfVec, UtcTime};
 use der::{Decode, Encode};
 use x509_cert::attr::Attribute;
 use x509_cert::Certificate;
 
 use super::algorithms::DigestAlg;
+pub(crate) use super::keys::SigningKey;
 use super::PkiError;
-
-/// A private key loaded into aws-lc-rs.
-pub(crate) enum SigningKey {
-    Rsa(RsaKeyPair),
-    Ecdsa(EcdsaKeyPair),
-}
-
-impl SigningKey {
-    pub(crate) fn from_pkcs8(der: &[u8]) -> Result<Self, PkiError> {
-        if let Ok(rsa) = RsaKeyPair::from_pkcs8(der) {
-            return Ok(SigningKey::Rsa(rsa));
-        }
-        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, der)
-            .map(SigningKey::Ecdsa)
-            .map_err(|_| PkiError::PrivateKey)
-    }
-
-    /// Signs with SHA-256: RSA PKCS#1 v1.5 or ECDSA (ASN.1 DER signature).
-    pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, PkiError> {
-        let rng = SystemRandom::new();
-        match self {
-            SigningKey::Rsa(key) => {
-                let mut signature = vec![0u8; key.public_modulus_len()];
-                key.sign(&RSA_PKCS1_SHA256, &rng, message, &mut signature)
-                    .map_err(|_| PkiError::Crypto("RSA signing"))?;
-                Ok(signature)
-            }
-            SigningKey::Ecdsa(key) => key
-                .sign(&rng, message)
-                .map(|s| s.as_ref().to_vec())
-                .map_err(|_| PkiError::Crypto("ECDSA signing")),
-        }
-    }
-
-    /// The signerInfo signatureAlgorithm: rsaEncryption with NULL parameters is what OpenSSL
-    /// and Apple emit for RSA.
-    fn signature_algorithm(&self) -> AlgorithmIdentifierOwned {
-        match self {
-            SigningKey::Rsa(_) => AlgorithmIdentifierOwned {
-                oid: RSA_ENCRYPTION,
-                parameters: Some(Any::null()),
-            },
-            SigningKey::Ecdsa(_) => AlgorithmIdentifierOwned {
-                oid: ECDSA_WITH_SHA_256,
-                parameters: None,
-            },
-        }
-    }
-}
 
 /// Where the signed content travels.
 pub(crate) enum Content<'a> {
@@ -83,10 +32,12 @@ pub(crate) enum Content<'a> {
     Absent,
 }
 
-/// A DER `ContentInfo { signedData }` with one SHA-256 signer: `cert_der` (embedded) and its
-/// `key`. Signed attributes: contentType, signingTime, messageDigest, then `extra`.
+/// A DER `ContentInfo { signedData }` with one SHA-256 signer: `cert_der` (embedded, then
+/// `chain` so a verifier can build the path) and its `key`. Signed attributes: contentType,
+/// signingTime, messageDigest, then `extra`.
 pub(crate) fn signed_data(
     cert_der: &[u8],
+    chain: &[Vec<u8>],
     key: &SigningKey,
     content: Content<'_>,
     extra: Vec<Attribute>,
@@ -128,6 +79,11 @@ pub(crate) fn signed_data(
         signature: octets(&signature)?,
         unsigned_attrs: None,
     };
+    let mut certificates = vec![CertificateChoices::Certificate(cert)];
+    for der in chain {
+        let extra = Certificate::from_der(der).map_err(|e| PkiError::Certificate(e.to_string()))?;
+        certificates.push(CertificateChoices::Certificate(extra));
+    }
     let signed_data = SignedData {
         version: CmsVersion::V1,
         digest_algorithms: SetOfVec::try_from(vec![digest_alg]).map_err(enc_err)?,
@@ -135,7 +91,7 @@ pub(crate) fn signed_data(
             econtent_type: ID_DATA,
             econtent,
         },
-        certificates: Some(CertificateSet::try_from(vec![CertificateChoices::Certificate(cert)]).map_err(enc_err)?),
+        certificates: Some(CertificateSet::try_from(certificates).map_err(enc_err)?),
         crls: None,
         signer_infos: SignerInfos::try_from(vec![signer]).map_err(enc_err)?,
     };

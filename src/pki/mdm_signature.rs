@@ -1,4 +1,5 @@
-//! Server side of `Mdm-Signature` (protocol.md §10): a base64 detached CMS SignedData over the
+//! Server side of `Mdm-Signature` (protocol.md §10), and of attached signatures (a device's
+//! answer to a profile service, [`verify_attached`]). `Mdm-Signature`: a base64 detached CMS SignedData over the
 //! exact request body, made with the device identity, whose certificate rides along in the CMS.
 //!
 //! The embedded certificate proves nothing by itself, so it is verified against the trust
@@ -16,8 +17,10 @@ use der::Encode;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::ParsedExtension;
 
-use super::algorithms::{DigestAlg, SigScheme};
-use super::cms_raw::{parse_signed_data, SignerView};
+use aws_lc_rs::signature::UnparsedPublicKey;
+
+use super::algorithms::{public_key_bytes, verification_alg, DigestAlg, KeyAlg, SigScheme};
+use super::cms_raw::{parse_signed_data, SignedDataView, SignerView};
 use super::identity::{parse_cert, VerifiedIdentity};
 use super::{SignatureError, TrustAnchors};
 
@@ -41,36 +44,89 @@ pub fn verify_mdm_signature(
     if sd.encap.econtent.as_ref().is_some_and(|c| !c.value().is_empty()) {
         return Err(SignatureError::NotDetached);
     }
+    let signed = signed_message(&sd, body)?;
+    // Trust before the signature: an untrusted certificate is refused before any work on the
+    // message signature, and a trusted one comes with its key already parsed (leaf_cache.rs).
+    let leaf = anchors
+        .trusted_leaf(signed.cert_der, &signed.cert, now)
+        .map_err(SignatureError::Untrusted)?;
+    let key = leaf
+        .public_key(signed.scheme, signed.digest)
+        .ok_or_else(|| unsupported(signed.algorithm))?;
+    key.verify_sig(&signed.message, signed.signature)
+        .map_err(|_| SignatureError::BadSignature)?;
+    Ok(leaf.identity.clone())
+}
+
+/// An attached SignedData whose signature verified with its own embedded signer certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedContent {
+    pub content: Vec<u8>,
+    /// The signer's certificate: proven to hold the key that signed, trusted by nobody yet.
+    pub signer_cert_der: Vec<u8>,
+}
+
+/// Verifies a DER CMS SignedData that carries its content (a device's answer to a profile
+/// service), with the signer certificate it embeds. Trust in that certificate is the caller's
+/// decision ([`TrustAnchors::verify_leaf`]): a device's first answer is signed by an Apple
+/// device certificate, the later one by the identity Annal's CA issued.
+pub fn verify_attached(der: &[u8]) -> Result<SignedContent, SignatureError> {
+    let sd = parse_signed_data(der)?;
+    let content = sd
+        .encap
+        .econtent
+        .as_ref()
+        .and_then(|c| c.decode_as::<OctetString>().ok())
+        .ok_or(SignatureError::NoContent)?;
+    let signed = signed_message(&sd, content.as_bytes())?;
+    let key_alg = KeyAlg::from_spki(signed.cert.public_key()).map_err(SignatureError::UnsupportedAlgorithm)?;
+    let alg = verification_alg(key_alg, signed.scheme, signed.digest).ok_or_else(|| unsupported(signed.algorithm))?;
+    UnparsedPublicKey::new(alg, public_key_bytes(signed.cert.public_key(), key_alg))
+        .verify(&signed.message, signed.signature)
+        .map_err(|_| SignatureError::BadSignature)?;
+    Ok(SignedContent {
+        content: content.as_bytes().to_vec(),
+        signer_cert_der: signed.cert_der.to_vec(),
+    })
+}
+
+/// The one signer of a SignedData over `content`: its certificate, algorithms, and the bytes
+/// its signature covers (the signed attributes, checked against `content`, or the content).
+struct SignedMessage<'a> {
+    cert_der: &'a [u8],
+    cert: X509Certificate<'a>,
+    scheme: SigScheme,
+    digest: DigestAlg,
+    algorithm: &'a ObjectIdentifier,
+    message: Vec<u8>,
+    signature: &'a [u8],
+}
+
+fn signed_message<'a>(sd: &'a SignedDataView<'a>, content: &[u8]) -> Result<SignedMessage<'a>, SignatureError> {
     let signer = match sd.signers.as_slice() {
         [] => return Err(SignatureError::NoSigner),
         [one] => one,
         many => return Err(SignatureError::MultipleSigners(many.len())),
     };
     let (cert_der, cert) = find_signer_cert(&sd.certificates, &signer.info.sid)?;
-
     let info = &signer.info;
     let (digest, scheme) = signer_algorithms(info)?;
-    let body_digest = digest.digest(body);
-    let signed_attrs;
-    let message: &[u8] = match signer.signed_attrs_tlv {
+    let message = match signer.signed_attrs_tlv {
         Some(tlv) => {
-            check_signed_attributes(signer, &sd.encap.econtent_type, body_digest.as_ref())?;
-            signed_attrs = set_of_encoding(tlv);
-            &signed_attrs
+            check_signed_attributes(signer, &sd.encap.econtent_type, digest.digest(content).as_ref())?;
+            set_of_encoding(tlv)
         }
-        None => body,
+        None => content.to_vec(),
     };
-    // Trust before the signature: an untrusted certificate is refused before any work on the
-    // message signature, and a trusted one comes with its key already parsed (leaf_cache.rs).
-    let leaf = anchors
-        .trusted_leaf(cert_der, &cert, now)
-        .map_err(SignatureError::Untrusted)?;
-    let key = leaf
-        .public_key(scheme, digest)
-        .ok_or_else(|| unsupported(&info.signature_algorithm.oid))?;
-    key.verify_sig(message, info.signature.as_bytes())
-        .map_err(|_| SignatureError::BadSignature)?;
-    Ok(leaf.identity.clone())
+    Ok(SignedMessage {
+        cert_der,
+        cert,
+        scheme,
+        digest,
+        algorithm: &info.signature_algorithm.oid,
+        message,
+        signature: info.signature.as_bytes(),
+    })
 }
 
 /// The signer's digest and signature scheme. RFC 5652 hashes with the signer's

@@ -1,4 +1,6 @@
-//! PKI: Annal's CA, device identities, Mdm-Signature (detached CMS) verification and signing.
+//! PKI: Annal's CA, device identities, Mdm-Signature (detached CMS) verification and signing,
+//! attached CMS signatures (configuration profiles) and MDM vendor signing of push-certificate
+//! requests.
 //!
 //! Every private-key operation (key generation, certificate and CMS signing) runs in aws-lc-rs;
 //! rcgen builds certificates, x509-parser reads them (zero-copy), and the cms/der crates give the
@@ -8,14 +10,18 @@
 mod algorithms;
 mod ca;
 mod cms_build;
+mod cms_envelope;
 mod cms_raw;
+mod cms_sign;
 mod codec;
 mod identity;
+mod keys;
 mod leaf_cache;
-mod mdm_sign;
 mod mdm_signature;
+pub mod profile;
 pub mod scep;
 mod trust;
+pub mod vendor;
 
 #[cfg(test)]
 mod ca_tests;
@@ -33,10 +39,11 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 
 pub use ca::Ca;
+pub use cms_envelope::envelope;
+pub use cms_sign::{CmsSigner, MdmDigest};
 pub(crate) use codec::{pem_decode_all as pem_blocks, pem_encode as pem_block};
 pub use identity::{certificate_info, fingerprint_sha256, DeviceIdentity, KeyKind, VerifiedIdentity};
-pub use mdm_sign::MdmDigest;
-pub use mdm_signature::verify_mdm_signature;
+pub use mdm_signature::{verify_attached, verify_mdm_signature, SignedContent};
 pub use trust::TrustAnchors;
 
 /// Errors of the CA, of identities and of certificate trust checks.
@@ -95,6 +102,8 @@ pub enum SignatureError {
     NotSignedData(String),
     #[error("Mdm-Signature encapsulates content; a detached signature over the body is required")]
     NotDetached,
+    #[error("the CMS SignedData carries no content")]
+    NoContent,
     #[error("Mdm-Signature has no signer")]
     NoSigner,
     #[error("Mdm-Signature has {0} signers; exactly one is required")]

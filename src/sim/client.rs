@@ -36,7 +36,9 @@ pub struct Answer {
 impl Answer {
     /// The Content-Type header, if any.
     pub fn content_type(&self) -> Option<&str> {
-        self.headers.get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
+        self.headers
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
     }
 }
 

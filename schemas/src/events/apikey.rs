@@ -14,6 +14,9 @@ pub enum Role {
     Operator,
     /// Read only.
     Auditor,
+    /// Nothing but fetching the enrollment profile (`GET /enroll`): the token handed to the
+    /// people enrolling devices.
+    Enrollment,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -7,9 +7,10 @@ mod auth;
 mod commands;
 mod devices;
 mod enqueue;
+mod enrollment_tokens;
 pub mod error;
 mod events;
-mod extract;
+pub(crate) mod extract;
 mod history;
 mod keys;
 mod openapi;
@@ -56,4 +57,6 @@ pub fn routes(max_body: usize) -> Router<AppState> {
         .route("/v1/openapi.json", get(openapi::openapi))
         .route("/v1/api-keys", get(keys::list))
         .route("/v1/scep/challenges", post(scep::create_challenge))
+        .route("/v1/enrollment-tokens", post(enrollment_tokens::create))
+        .route("/v1/enrollment-tokens/{token_id}", delete(enrollment_tokens::revoke))
 }

@@ -36,6 +36,11 @@ impl DeviceAuth {
         }
     }
 
+    /// The CAs whose certificates are device identities (Annal's, and an external one).
+    pub fn anchors(&self) -> &TrustAnchors {
+        &self.anchors
+    }
+
     pub fn identify(
         &self,
         client_certificates: Option<&[Vec<u8>]>,

@@ -1,4 +1,5 @@
-//! Apple's command schema files, compiled into the binary so the server reads no files at run time.
+//! Apple's command and profile schema files, compiled into the binary so the server reads no files
+//! at run time.
 
 /// Lists each `schemas/apple/mdm/commands/<stem>.yaml` once; a test checks the list against the folder.
 macro_rules! apple_commands {
@@ -77,4 +78,29 @@ apple_commands![
     "user.list",
     "user.logout",
     "user.unlock",
+];
+
+/// `(file stem, YAML text)` for the profile payloads an enrollment profile holds, plus the profile
+/// wrapper (`TopLevel`) and the keys every payload shares (`CommonPayloadKeys`).
+pub(crate) const PROFILE_FILES: &[(&str, &str)] = &[
+    (
+        "TopLevel",
+        include_str!("../../../schemas/apple/mdm/profiles/TopLevel.yaml"),
+    ),
+    (
+        "CommonPayloadKeys",
+        include_str!("../../../schemas/apple/mdm/profiles/CommonPayloadKeys.yaml"),
+    ),
+    (
+        "com.apple.mdm",
+        include_str!("../../../schemas/apple/mdm/profiles/com.apple.mdm.yaml"),
+    ),
+    (
+        "com.apple.security.scep",
+        include_str!("../../../schemas/apple/mdm/profiles/com.apple.security.scep.yaml"),
+    ),
+    (
+        "com.apple.security.root",
+        include_str!("../../../schemas/apple/mdm/profiles/com.apple.security.root.yaml"),
+    ),
 ];

@@ -1,6 +1,7 @@
 //! MDM commands checked against Apple's own schema (`schemas/apple/mdm/commands/*.yaml`, MIT,
 //! embedded in the binary): [`from_json`] for commands an operator writes as JSON, [`validate`]
-//! for raw plist Command dictionaries, and typed [`builders`] for the commands Annal sends itself.
+//! for raw plist Command dictionaries, typed [`builders`] for the commands Annal sends itself, and
+//! [`validate_profile`] for the configuration profiles Annal generates (`schemas/apple/mdm/profiles/`).
 //!
 //! Pure: the only data read is the embedded schema, parsed once on first use.
 
@@ -9,6 +10,7 @@ mod embedded;
 mod error;
 mod json;
 mod platform;
+mod profile;
 mod schema;
 mod validate;
 
@@ -16,13 +18,14 @@ pub use builders::Command;
 pub use error::CommandError;
 pub use json::from_json;
 pub use platform::{Platform, UnknownPlatform};
+pub use profile::validate_profile;
 pub use validate::validate;
 
 /// Every RequestType in Apple's schema, sorted. Empty only if the embedded schema failed to
 /// load, which the tests rule out.
 pub fn request_types() -> Vec<&'static str> {
     match schema::apple() {
-        Ok(schema) => schema.commands().map(|c| c.request_type.as_str()).collect(),
+        Ok(schema) => schema.commands().map(|c| c.name.as_str()).collect(),
         Err(_) => Vec::new(),
     }
 }

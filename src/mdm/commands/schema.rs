@@ -1,4 +1,6 @@
-//! Apple's command schema (`mdm/commands/*.yaml`) compiled once into lookup tables.
+//! Apple's command schema (`mdm/commands/*.yaml`) and configuration-profile payload schema
+//! (`mdm/profiles/*.yaml`) compiled once into lookup tables. Both use the same key format, so one
+//! compiler and one validator (validate.rs) serve both.
 //!
 //! Only what validation needs is kept: key names, types, `presence`, `rangelist`, `subkeys` and
 //! which platforms a command or key is not available on. Everything else (access rights,
@@ -91,7 +93,7 @@ pub(crate) struct KeySpec {
 }
 
 /// Subkey that marks a dictionary as open to any key (`Manifest`, `Configuration`).
-const ANY_KEY: &str = "ANY";
+pub(crate) const ANY_KEY: &str = "ANY";
 
 /// What an array's elements must look like.
 pub(crate) enum Items<'a> {
@@ -133,10 +135,11 @@ impl KeySpec {
     }
 }
 
-/// One command (`payload.requesttype`) and its keys.
+/// One command (`payload.requesttype`) or profile payload (`payload.payloadtype`) and its keys.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CommandSpec {
-    pub(crate) request_type: String,
+    /// The command's RequestType, or the payload's PayloadType.
+    pub(crate) name: String,
     /// Schema file stem, e.g. `device.lock`.
     pub(crate) file: String,
     pub(crate) unsupported: PlatformSet,
@@ -151,8 +154,10 @@ pub(crate) enum SchemaError {
     UnknownType { file: String, key: String, ty: String },
     #[error("{file}: array {key} has several element shapes and no tag key to tell them apart")]
     UntaggedArray { file: String, key: String },
-    #[error("{file}: RequestType {request_type} is defined twice")]
-    Duplicate { file: String, request_type: String },
+    #[error("{file}: {name} is defined twice")]
+    Duplicate { file: String, name: String },
+    #[error("{file}: no payload.{field}")]
+    Unnamed { file: String, field: &'static str },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -160,24 +165,17 @@ pub(crate) struct Schema {
     commands: BTreeMap<String, CommandSpec>,
 }
 
+/// Which name a schema file is filed under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NameField {
+    RequestType,
+    PayloadType,
+}
+
 impl Schema {
-    /// Compiles `(file stem, YAML)` pairs.
+    /// Compiles `(file stem, YAML)` command files.
     pub(crate) fn from_files(files: &[(&str, &str)]) -> Result<Schema, SchemaError> {
-        let mut commands = BTreeMap::new();
-        for (file, yaml) in files {
-            let raw: RawFile = serde_yaml_ng::from_str(yaml).map_err(|e| SchemaError::Yaml {
-                file: (*file).to_owned(),
-                message: e.to_string(),
-            })?;
-            let spec = compile_command(file, raw)?;
-            if let Some(old) = commands.insert(spec.request_type.clone(), spec) {
-                return Err(SchemaError::Duplicate {
-                    file: (*file).to_owned(),
-                    request_type: old.request_type,
-                });
-            }
-        }
-        Ok(Schema { commands })
+        compile_all(files, NameField::RequestType).map(|commands| Schema { commands })
     }
 
     pub(crate) fn command(&self, request_type: &str) -> Option<&CommandSpec> {
@@ -205,9 +203,32 @@ struct RawFile {
     payloadkeys: Vec<RawKey>,
 }
 
+/// Compiles `(file stem, YAML)` pairs into specs filed under `field`.
+pub(crate) fn compile_all(
+    files: &[(&str, &str)],
+    field: NameField,
+) -> Result<BTreeMap<String, CommandSpec>, SchemaError> {
+    let mut specs = BTreeMap::new();
+    for (file, yaml) in files {
+        let raw: RawFile = serde_yaml_ng::from_str(yaml).map_err(|e| SchemaError::Yaml {
+            file: (*file).to_owned(),
+            message: e.to_string(),
+        })?;
+        let spec = compile_command(file, raw, field)?;
+        if let Some(old) = specs.insert(spec.name.clone(), spec) {
+            return Err(SchemaError::Duplicate {
+                file: (*file).to_owned(),
+                name: old.name,
+            });
+        }
+    }
+    Ok(specs)
+}
+
 #[derive(Deserialize)]
 struct RawPayload {
-    requesttype: String,
+    requesttype: Option<String>,
+    payloadtype: Option<String>,
     #[serde(rename = "supportedOS", default)]
     supported_os: BTreeMap<String, Option<RawOs>>,
 }
@@ -232,7 +253,18 @@ struct RawKey {
     subkeys: Vec<RawKey>,
 }
 
-fn compile_command(file: &str, raw: RawFile) -> Result<CommandSpec, SchemaError> {
+fn compile_command(file: &str, raw: RawFile, field: NameField) -> Result<CommandSpec, SchemaError> {
+    let name = match field {
+        NameField::RequestType => raw.payload.requesttype,
+        NameField::PayloadType => raw.payload.payloadtype,
+    };
+    let name = name.ok_or_else(|| SchemaError::Unnamed {
+        file: file.to_owned(),
+        field: match field {
+            NameField::RequestType => "requesttype",
+            NameField::PayloadType => "payloadtype",
+        },
+    })?;
     // A command lists every OS it knows of; one it leaves out is not available there.
     let mut unsupported = PlatformSet::default();
     for platform in Platform::ALL {
@@ -247,7 +279,7 @@ fn compile_command(file: &str, raw: RawFile) -> Result<CommandSpec, SchemaError>
         .map(|k| compile_key(file, k))
         .collect::<Result<_, _>>()?;
     Ok(CommandSpec {
-        request_type: raw.payload.requesttype,
+        name,
         file: file.to_owned(),
         unsupported,
         keys,

@@ -8,7 +8,7 @@ use plist::{Dictionary, Integer, Value};
 
 use super::error::{join, quote, CommandError};
 use super::platform::Platform;
-use super::schema::{self, Allowed, CommandSpec, Items, KeySpec, KeyType, Schema};
+use super::schema::{self, Allowed, CommandSpec, Items, KeySpec, KeyType, Schema, ANY_KEY};
 
 /// The key every Command dictionary carries besides the schema's `payloadkeys`.
 pub(crate) const REQUEST_TYPE: &str = "RequestType";
@@ -28,8 +28,8 @@ pub(crate) fn validate_in(
     platform: Option<Platform>,
 ) -> Result<String, CommandError> {
     let spec = command_spec(schema, command.get(REQUEST_TYPE), platform)?;
-    check_dict(&spec.keys, false, command, "", platform)?;
-    Ok(spec.request_type.clone())
+    check_keys(&spec.keys, false, command, "", platform, Some(REQUEST_TYPE))?;
+    Ok(spec.name.clone())
 }
 
 /// The schema entry for a `RequestType` value, refused when absent, not a string, unknown, or
@@ -82,8 +82,21 @@ fn check_dict(
     path: &str,
     platform: Option<Platform>,
 ) -> Result<(), CommandError> {
+    check_keys(keys, open, dict, path, platform, None)
+}
+
+/// Checks a dictionary's keys against `keys`; `checked` names a key the caller has already
+/// checked (a Command's `RequestType`). Closed dictionaries refuse keys the schema does not name.
+pub(crate) fn check_keys(
+    keys: &[KeySpec],
+    open: bool,
+    dict: &Dictionary,
+    path: &str,
+    platform: Option<Platform>,
+    checked: Option<&str>,
+) -> Result<(), CommandError> {
     for (name, value) in dict {
-        if path.is_empty() && name == REQUEST_TYPE {
+        if checked == Some(name.as_str()) {
             continue;
         }
         let key_path = join(path, name);
@@ -94,17 +107,23 @@ fn check_dict(
         }
     }
     let applies = |k: &&KeySpec| platform.is_none_or(|p| !k.unsupported.contains(p));
+    // `ANY` stands for whatever keys an open dictionary has, not for a key named ANY.
     match keys
         .iter()
         .filter(applies)
-        .find(|k| k.required && !dict.contains_key(&k.name))
+        .find(|k| k.required && k.name != ANY_KEY && !dict.contains_key(&k.name))
     {
         Some(missing) => Err(CommandError::missing(join(path, &missing.name))),
         None => Ok(()),
     }
 }
 
-fn check_value(spec: &KeySpec, value: &Value, path: &str, platform: Option<Platform>) -> Result<(), CommandError> {
+pub(crate) fn check_value(
+    spec: &KeySpec,
+    value: &Value,
+    path: &str,
+    platform: Option<Platform>,
+) -> Result<(), CommandError> {
     if let Some(p) = platform.filter(|p| spec.unsupported.contains(*p)) {
         return Err(CommandError::unsupported(path, p));
     }

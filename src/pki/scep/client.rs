@@ -98,7 +98,14 @@ pub(super) fn request(
         attrs::nonce(attrs::SENDER_NONCE, &sender_nonce)?,
     ];
     let key = SigningKey::from_pkcs8(&signer.key_pkcs8_der)?;
-    let der = signed_data(&signer.cert_der, &key, Content::Attached(&envelope), extra, Utc::now())?;
+    let der = signed_data(
+        &signer.cert_der,
+        &[],
+        &key,
+        Content::Attached(&envelope),
+        extra,
+        Utc::now(),
+    )?;
     Ok(PendingRequest {
         der,
         transaction_id,

@@ -126,5 +126,5 @@ pub fn cert_rep(
         }
     };
     let key = SigningKey::from_pkcs8(ca.key_pkcs8_der())?;
-    signed_data(ca.cert_der(), &key, content, extra, now)
+    signed_data(ca.cert_der(), &[], &key, content, extra, now)
 }

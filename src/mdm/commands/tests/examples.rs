@@ -51,7 +51,7 @@ fn every_example_validates_as_its_schema_file_says() {
             // Apple's example nests the envelope twice (see PROVENANCE.md): no RequestType here.
             assert_eq!(result, Err(err("RequestType", "missing required key")), "{folder}");
         } else {
-            assert_eq!(result, Ok(spec.request_type.clone()), "{folder}");
+            assert_eq!(result, Ok(spec.name.clone()), "{folder}");
         }
     }
 }

@@ -126,7 +126,7 @@ fn loader_refuses_what_it_cannot_check() {
         Schema::from_files(&[("t", &ok), ("u", &ok)]),
         Err(SchemaError::Duplicate {
             file: "u".into(),
-            request_type: "Test".into()
+            name: "Test".into()
         })
     );
     assert!(matches!(

@@ -1,10 +1,16 @@
-//! Device side of `Mdm-Signature`: what an enrolled device with `SignMessage` sends, used by
-//! the device simulator and the tests.
+//! CMS SignedData made by Annal: detached over a request body (`Mdm-Signature`, what an
+//! enrolled device with `SignMessage` sends; used by the device simulator and the tests), and
+//! attached around a content (signed configuration profiles, what the server sends).
+//!
+//! The SignedData itself is built by `cms_build`, shared with SCEP.
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 
-use super::cms_build::{signed_data, Content, SigningKey};
+use super::cms_build::{signed_data, Content};
+use super::codec::pem_decode_all;
+use super::identity::parse_cert;
+use super::keys::SigningKey;
 use super::{DeviceIdentity, PkiError};
 
 /// The digest a device uses for `Mdm-Signature`. Apple devices use SHA-1 or SHA-256.
@@ -36,12 +42,91 @@ impl DeviceIdentity {
         signing_time: DateTime<Utc>,
     ) -> Result<Vec<u8>, PkiError> {
         let key = SigningKey::from_pkcs8(&self.key_pkcs8_der)?;
-        if let (SigningKey::Rsa(_), MdmDigest::Sha1) = (&key, digest) {
+        if key.is_rsa() && digest == MdmDigest::Sha1 {
             return Err(PkiError::UnsupportedAlgorithm(
                 "RSA PKCS#1 v1.5 signing with SHA-1 (aws-lc-rs signs RSA with SHA-2 only)".to_owned(),
             ));
         }
-        signed_data(&self.cert_der, &key, Content::Detached(body), Vec::new(), signing_time)
+        // Detached: the body travels as the HTTP body, not inside the CMS.
+        signed_data(
+            &self.cert_der,
+            &[],
+            &key,
+            Content::Detached(body),
+            Vec::new(),
+            signing_time,
+        )
+    }
+
+    /// An attached CMS SignedData around `content` (SHA-256), this identity's certificate and
+    /// `chain` embedded: what a device posts to a profile service.
+    pub fn sign_attached(&self, content: &[u8], chain: &[Vec<u8>]) -> Result<Vec<u8>, PkiError> {
+        let key = SigningKey::from_pkcs8(&self.key_pkcs8_der)?;
+        signed_data(
+            &self.cert_der,
+            chain,
+            &key,
+            Content::Attached(content),
+            Vec::new(),
+            Utc::now(),
+        )
+    }
+}
+
+/// A certificate, its private key and the certificates above it: the server identity that signs
+/// configuration profiles (the TLS identity in `<data-dir>/tls/`, or one given by the admin).
+pub struct CmsSigner {
+    cert_der: Vec<u8>,
+    chain: Vec<Vec<u8>>,
+    key: SigningKey,
+}
+
+impl std::fmt::Debug for CmsSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CmsSigner")
+            .field("chain", &(1 + self.chain.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl CmsSigner {
+    /// `cert_pem`: the signer's certificate first, then its chain (the layout of `server.pem`);
+    /// `key`: its private key in any encoding [`SigningKey::from_pem_or_der`] reads. Refused
+    /// when the key does not belong to the certificate.
+    pub fn from_pem(cert_pem: &str, key: &[u8]) -> Result<Self, PkiError> {
+        let mut certs = pem_decode_all(cert_pem)?
+            .into_iter()
+            .filter(|(label, _)| label == "CERTIFICATE")
+            .map(|(_, der)| der);
+        let cert_der = certs
+            .next()
+            .ok_or_else(|| PkiError::Pem("no CERTIFICATE block".to_owned()))?;
+        let key = SigningKey::from_pem_or_der(key)?;
+        if !key.matches(&parse_cert(&cert_der)?) {
+            return Err(PkiError::KeyMismatch);
+        }
+        Ok(Self {
+            cert_der,
+            chain: certs.collect(),
+            key,
+        })
+    }
+
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// DER ContentInfo of an attached SignedData around `content`, signed with SHA-256, the
+    /// signer's certificate and chain embedded so a device can build the path to its anchor.
+    pub fn sign_attached(&self, content: &[u8]) -> Result<Vec<u8>, PkiError> {
+        signed_data(
+            &self.cert_der,
+            &self.chain,
+            &self.key,
+            Content::Attached(content),
+            Vec::new(),
+            Utc::now(),
+        )
     }
 }
 

@@ -1,0 +1,61 @@
+//! What an enrollment profile says about this server, shared by `annal enroll profile` and
+//! `annal serve` (which answers `GET /enroll`).
+
+use std::path::PathBuf;
+
+use annal::pki::profile::EnrollmentSettings;
+use annal::pki::Ca;
+use anyhow::Context;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct EnrollArgs {
+    /// The URL devices reach this server at (https://host[:port]); the profile points them at
+    /// <base-url>/mdm and <base-url>/scep. `annal serve` defaults to https://<first
+    /// --hostname>:<listen port>.
+    #[arg(long, env = "ANNAL_BASE_URL")]
+    pub base_url: Option<String>,
+    /// The push certificate's topic, com.apple.mgmt.External.<uuid> (the UID in its subject).
+    /// Without it `annal serve` answers GET /enroll with 503.
+    #[arg(long, env = "ANNAL_PUSH_TOPIC")]
+    pub topic: Option<String>,
+    /// The SCEP challenge password put into the profile. Prefer --scep-challenge-file: a
+    /// command-line value is visible to other users of the host.
+    #[arg(long, conflicts_with = "scep_challenge_file")]
+    pub challenge: Option<String>,
+    /// A file holding the static SCEP challenge password (trailing newline ignored). `serve`
+    /// accepts it at /scep and puts it into the profiles it serves: any device that knows it
+    /// gets an identity. One-time challenges (`POST /v1/scep/challenges`) work either way.
+    #[arg(long, env = "ANNAL_SCEP_CHALLENGE_FILE")]
+    pub scep_challenge_file: Option<PathBuf>,
+    /// The organization shown on the profile and put into the device certificate's subject.
+    #[arg(long, env = "ANNAL_ORGANIZATION", default_value = "Annal")]
+    pub organization: String,
+}
+
+impl EnrollArgs {
+    pub fn challenge(&self) -> anyhow::Result<Option<String>> {
+        match (&self.challenge, &self.scep_challenge_file) {
+            (Some(c), _) => Ok(Some(c.clone())),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                let challenge = text.trim_end_matches(['\r', '\n']).to_owned();
+                anyhow::ensure!(!challenge.is_empty(), "{} is empty", path.display());
+                Ok(Some(challenge))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The settings for `base_url` and `topic`, checked as a device would check them.
+    pub fn settings(&self, base_url: String, topic: String, ca: &Ca) -> anyhow::Result<EnrollmentSettings> {
+        let settings = EnrollmentSettings {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            topic,
+            challenge: self.challenge()?,
+            ca_cert_der: ca.cert_der().to_vec(),
+            organization: self.organization.clone(),
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+}

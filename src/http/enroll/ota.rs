@@ -1,0 +1,81 @@
+//! `GET /enroll/ota` and `POST /enroll/ota`: the over-the-air profile service
+//! (`pki::profile::ota` has the flow). Which phase a POST is, the signer says: a certificate
+//! from Annal's CA (or the external CA) is the identity SCEP issued, so phase 3; any other is
+//! the device's Apple certificate, so phase 2.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::{configured, enrollment_caller, mobileconfig_response, profile_error, TokenQuery};
+use crate::http::admin::error::ApiError;
+use crate::http::admin::extract::Query;
+use crate::http::AppState;
+use crate::pki::profile::ota::{self, encrypted_enrollment_profile, parse_attributes, scep_profile};
+use crate::pki::profile::{mobileconfig, PayloadIds};
+use crate::pki::{verify_attached, PkiError};
+
+/// A signed attribute plist is a few KiB; a larger body is not one.
+pub const MAX_BODY: usize = 64 << 10;
+
+/// Phase 1: the signed Profile Service payload; its challenge is the enrollment token, which
+/// the device echoes back in phases 2 and 3.
+async fn serve_profile_service(app: AppState, token: Option<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let caller = enrollment_caller(&app, token.as_deref(), &headers).await?;
+    let token = token.ok_or_else(|| ApiError::invalid("the profile service needs ?token=<enrollment token>"))?;
+    let config = configured(&app)?;
+    let payload = ota::profile_service(&config.settings, &token, Uuid::new_v4()).map_err(profile_error)?;
+    let body = mobileconfig(payload, Some(&config.signer)).map_err(profile_error)?;
+    tracing::info!(actor = %caller.actor, "served the OTA profile service");
+    Ok(mobileconfig_response(body))
+}
+
+pub async fn profile_service(State(app): State<AppState>, Query(q): Query<TokenQuery>, headers: HeaderMap) -> Response {
+    serve_profile_service(app, q.token, headers)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Phases 2 and 3: the device's signed attributes.
+pub async fn attributes(State(app): State<AppState>, body: Bytes) -> Response {
+    phase(app, body).await.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn phase(app: AppState, body: Bytes) -> Result<Response, ApiError> {
+    let signed = verify_attached(&body).map_err(|e| ApiError::Invalid {
+        message: format!("the body must be the device attributes in a CMS SignedData: {e}"),
+        path: Some("body".to_owned()),
+    })?;
+    let attrs = parse_attributes(&signed.content).map_err(|e| ApiError::invalid(e.to_string()))?;
+    // The challenge is the enrollment token the profile service handed out.
+    let caller = enrollment_caller(&app, Some(&attrs.challenge), &HeaderMap::new()).await?;
+    let config = configured(&app)?;
+    let ids = PayloadIds::random();
+    let profile = match app
+        .device_auth
+        .anchors()
+        .verify_leaf(&signed.signer_cert_der, Utc::now())
+    {
+        Ok(identity) => {
+            tracing::info!(actor = %caller.actor, udid = %attrs.udid, fingerprint = %identity.fingerprint_sha256, "OTA phase 3: encrypted enrollment profile");
+            encrypted_enrollment_profile(&config.settings, &ids, &signed.signer_cert_der).map_err(profile_error)?
+        }
+        // Not issued by a CA of ours: the Apple device certificate of phase 2. Apple's device
+        // CA is not among the anchors, so only the signature itself was checked.
+        Err(PkiError::UnknownIssuer(_)) => {
+            tracing::info!(actor = %caller.actor, udid = %attrs.udid, product = ?attrs.product, "OTA phase 2: SCEP profile");
+            let challenge = config.settings.challenge.as_deref();
+            scep_profile(&config.settings, &attrs.udid, challenge, &ids).map_err(profile_error)?
+        }
+        Err(e) => {
+            return Err(ApiError::Forbidden(crate::domain::access::Denied::Untrusted(
+                e.to_string(),
+            )))
+        }
+    };
+    let body = mobileconfig(profile, Some(&config.signer)).map_err(profile_error)?;
+    Ok(mobileconfig_response(body))
+}

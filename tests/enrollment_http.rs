@@ -1,0 +1,307 @@
+//! Enrollment over real HTTPS against a real `annal serve`: enrollment tokens from the admin
+//! API, the signed profile at GET /enroll (checked by `openssl cms -verify`), and the three
+//! over-the-air phases with simulated device answers, CMS-signed as a device signs them.
+
+mod common;
+
+use std::process::Command;
+
+use annal::pki::{verify_attached, DeviceIdentity, KeyKind, TrustAnchors};
+use annal::sim::Client;
+use chrono::Utc;
+use common::admin::{call, get};
+use common::server::Server;
+use hyper::Method;
+use plist::{Dictionary, Value};
+use serde_json::json;
+
+const TOPIC: &str = "com.apple.mgmt.External.13818cd9-434f-4216-9404-c412d3903eb6";
+
+async fn start() -> (Server, tempfile::TempDir) {
+    let secrets = tempfile::tempdir().expect("tmp");
+    let challenge = secrets.path().join("challenge");
+    std::fs::write(&challenge, "static-challenge\n").expect("challenge file");
+    let challenge = challenge.to_string_lossy().into_owned();
+    let args = [
+        "--topic",
+        TOPIC,
+        "--base-url",
+        "https://mdm.example.com",
+        "--scep-challenge-file",
+        &challenge,
+    ];
+    (Server::start(&args).await, secrets)
+}
+
+/// GET `path`; returns the status and body.
+async fn fetch(client: &Client, path: &str) -> (u16, Vec<u8>) {
+    let a = client.get(path).await.expect("GET");
+    (a.status.as_u16(), a.body.to_vec())
+}
+
+fn openssl(dir: &std::path::Path, line: &str) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args(line.split_whitespace())
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {line}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Checks a signed profile the server sent (signer issued by its CA) and returns the plist.
+fn opened(server: &Server, body: &[u8]) -> Dictionary {
+    let signed = verify_attached(body).expect("a CMS SignedData that verifies");
+    let anchors = TrustAnchors::new(vec![server.ca().cert_der().to_vec()]).expect("anchors");
+    anchors
+        .verify_leaf(&signed.signer_cert_der, Utc::now())
+        .expect("signed by the server identity from Annal's CA");
+    plist::from_bytes(&signed.content).expect("a plist dictionary")
+}
+
+fn payload_of<'a>(profile: &'a Dictionary, payload_type: &str) -> &'a Dictionary {
+    annal::pki::profile::payload_of(profile, payload_type).unwrap_or_else(|| panic!("no {payload_type}"))
+}
+
+fn attributes(udid: &str, challenge: &str) -> Vec<u8> {
+    let mut d = Dictionary::new();
+    for (k, v) in [
+        ("UDID", udid),
+        ("CHALLENGE", challenge),
+        ("PRODUCT", "iPhone15,2"),
+        ("VERSION", "22A3354"),
+    ] {
+        d.insert(k.into(), v.into());
+    }
+    let mut out = Vec::new();
+    plist::to_writer_xml(&mut out, &Value::Dictionary(d)).expect("xml");
+    out
+}
+
+async fn post_signed(client: &Client, identity: &DeviceIdentity, content: &[u8]) -> (u16, Vec<u8>) {
+    post(client, identity.sign_attached(content, &[]).expect("device signs")).await
+}
+
+async fn post(client: &Client, body: Vec<u8>) -> (u16, Vec<u8>) {
+    let a = client
+        .send(
+            Method::POST,
+            "/enroll/ota",
+            Some("application/pkcs7-signature"),
+            &[],
+            body,
+        )
+        .await
+        .expect("POST");
+    (a.status.as_u16(), a.body.to_vec())
+}
+
+#[tokio::test]
+async fn tokens_guard_a_signed_profile_and_the_three_ota_phases() {
+    rustls::crypto::aws_lc_rs::default_provider().install_default().ok();
+    let (server, _secrets) = start().await;
+    let client = server.client();
+    let admin = server.api_key();
+
+    assert_eq!(fetch(&client, "/enroll").await.0, 401, "no token");
+    assert_eq!(fetch(&client, "/enroll?token=annal_0123456789abcdef_nope").await.0, 403);
+
+    let (status, created) = call(
+        &client,
+        Method::POST,
+        "/v1/enrollment-tokens",
+        Some(&admin),
+        Some(json!({"name": "lobby"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let token = created["token"].as_str().expect("token").to_owned();
+    assert_eq!(
+        created["enroll_url"],
+        format!("https://mdm.example.com/enroll?token={token}")
+    );
+    let (status, bad) = call(
+        &client,
+        Method::POST,
+        "/v1/enrollment-tokens",
+        Some(&admin),
+        Some(json!({"name": "a b"})),
+    )
+    .await;
+    assert_eq!((status, bad["error"]["path"].as_str()), (400, Some("name")));
+
+    // The token opens the profile and nothing else.
+    assert_eq!(get(&client, "/v1/devices", &token).await.0, 403);
+    let answer = client.get(&format!("/enroll?token={token}")).await.expect("GET");
+    assert_eq!(answer.status.as_u16(), 200);
+    assert_eq!(answer.content_type(), Some("application/x-apple-aspen-config"));
+    let profile = opened(&server, &answer.body);
+    let mdm = payload_of(&profile, "com.apple.mdm");
+    assert_eq!(mdm["Topic"].as_string(), Some(TOPIC));
+    assert_eq!(mdm["ServerURL"].as_string(), Some("https://mdm.example.com/mdm"));
+    let scep = payload_of(&profile, "com.apple.security.scep")["PayloadContent"]
+        .as_dictionary()
+        .expect("scep");
+    assert_eq!(scep["Challenge"].as_string(), Some("static-challenge"));
+
+    // openssl agrees: the signature verifies to Annal's CA and the content is the plist.
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("enroll.mobileconfig"), &answer.body).expect("write");
+    std::fs::write(dir.path().join("ca.pem"), server.ca().cert_pem()).expect("ca");
+    let verified = openssl(
+        dir.path(),
+        "cms -verify -inform DER -in enroll.mobileconfig -CAfile ca.pem -purpose any",
+    );
+    assert_eq!(
+        plist::from_bytes::<Dictionary>(&verified).expect("plist")["PayloadUUID"],
+        profile["PayloadUUID"]
+    );
+
+    // Phase 1: the profile service asks for attributes, with the token as its challenge.
+    let (status, body) = fetch(&client, &format!("/enroll/ota?token={token}")).await;
+    assert_eq!(status, 200);
+    let service = opened(&server, &body);
+    assert_eq!(service["PayloadType"].as_string(), Some("Profile Service"));
+    let content = service["PayloadContent"].as_dictionary().expect("content");
+    assert_eq!(content["URL"].as_string(), Some("https://mdm.example.com/enroll/ota"));
+    let challenge = content["Challenge"].as_string().expect("challenge").to_owned();
+
+    // Phase 2: attributes signed by the device's own certificate (a stand-in for Apple's), the
+    // CMS made by `openssl cms -sign`.
+    let apple_device = |udid: &str, challenge: &str| -> Vec<u8> {
+        std::fs::write(dir.path().join("attrs.plist"), attributes(udid, challenge)).expect("write");
+        openssl(
+            dir.path(),
+            "req -x509 -newkey rsa:2048 -nodes -keyout dev.key -subj /CN=Apple-iPhone-Device -days 30 -out dev.pem",
+        );
+        openssl(
+            dir.path(),
+            "cms -sign -nodetach -binary -in attrs.plist -signer dev.pem -inkey dev.key -outform DER -out signed.der",
+        );
+        std::fs::read(dir.path().join("signed.der")).expect("signed")
+    };
+    let (status, body) = post(&client, apple_device("UDID-OTA-1", &challenge)).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let identity_profile = opened(&server, &body);
+    let scep = payload_of(&identity_profile, "com.apple.security.scep")["PayloadContent"]
+        .as_dictionary()
+        .expect("scep");
+    assert!(format!("{:?}", scep["Subject"]).contains("UDID-OTA-1"));
+    assert_eq!(scep["URL"].as_string(), Some("https://mdm.example.com/scep"));
+
+    // Phase 3: signed with the identity Annal's CA issued (what SCEP gives the device).
+    let scep_identity = server
+        .ca()
+        .issue_device_identity("UDID-OTA-1", KeyKind::Rsa2048, 30)
+        .expect("id");
+    let (status, body) = post_signed(&client, &scep_identity, &attributes("UDID-OTA-1", &challenge)).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let final_profile = opened(&server, &body);
+    let encrypted = final_profile["EncryptedPayloadContent"]
+        .as_data()
+        .expect("encrypted payloads");
+    std::fs::write(dir.path().join("env.der"), encrypted).expect("write");
+    std::fs::write(dir.path().join("device.pem"), scep_identity.to_pem()).expect("write");
+    let decrypted = openssl(dir.path(), "cms -decrypt -inform DER -in env.der -inkey device.pem");
+    let payloads: Vec<Value> = plist::from_bytes(&decrypted).expect("payload array");
+    let mdm = payloads[2].as_dictionary().expect("mdm");
+    assert_eq!(
+        (mdm["PayloadType"].as_string(), mdm["Topic"].as_string()),
+        (Some("com.apple.mdm"), Some(TOPIC))
+    );
+
+    // Refusals: a body that is not signed attributes, a wrong challenge.
+    let a = client
+        .send(Method::POST, "/enroll/ota", None, &[], b"junk".to_vec())
+        .await
+        .expect("POST");
+    assert_eq!(a.status.as_u16(), 400);
+    let (status, _) = post(&client, apple_device("UDID-OTA-2", "annal_0123456789abcdef_x")).await;
+    assert_eq!(status, 403);
+
+    // A revoked token opens nothing.
+    let token_id = created["token_id"].as_str().expect("id");
+    let (status, _) = call(
+        &client,
+        Method::DELETE,
+        &format!("/v1/enrollment-tokens/{token_id}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(fetch(&client, &format!("/enroll?token={token}")).await.0, 403);
+    let (status, _) = post(&client, apple_device("UDID-OTA-1", &challenge)).await;
+    assert_eq!(status, 403);
+    let (status, _) = call(
+        &client,
+        Method::DELETE,
+        "/v1/enrollment-tokens/ffffffffffffffff",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn without_a_topic_enroll_is_unavailable() {
+    rustls::crypto::aws_lc_rs::default_provider().install_default().ok();
+    let server = Server::start(&[]).await;
+    let client = server.client();
+    let admin = server.api_key();
+    let a = client
+        .send(
+            Method::GET,
+            "/enroll",
+            None,
+            &[("Authorization", &format!("Bearer {admin}"))],
+            Vec::new(),
+        )
+        .await
+        .expect("GET");
+    assert_eq!(a.status.as_u16(), 503);
+}
+
+#[tokio::test]
+async fn enroll_profile_cli_writes_a_signed_profile_and_refuses_a_bad_topic() {
+    rustls::crypto::aws_lc_rs::default_provider().install_default().ok();
+    // A server's first start makes the CA and the server identity the CLI signs with.
+    let server = Server::start(&[]).await;
+    let data_dir = server.data_dir.to_string_lossy().into_owned();
+    let out_file = server
+        .data_dir
+        .join("enroll.mobileconfig")
+        .to_string_lossy()
+        .into_owned();
+    let annal = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_annal"))
+            .args([
+                "enroll",
+                "profile",
+                "--data-dir",
+                &data_dir,
+                "--base-url",
+                "https://mdm.example.com",
+            ])
+            .args(extra)
+            .output()
+            .expect("annal runs")
+    };
+    let out = annal(&["--topic", TOPIC, "--challenge", "c1", "--out", &out_file]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(server.data_dir.join("ca-copy.pem"), server.ca().cert_pem()).expect("ca");
+    let line = format!("cms -verify -inform DER -in {out_file} -CAfile {data_dir}/ca-copy.pem -purpose any");
+    let profile: Dictionary = plist::from_bytes(&openssl(&server.data_dir, &line)).expect("plist");
+    assert_eq!(payload_of(&profile, "com.apple.mdm")["Topic"].as_string(), Some(TOPIC));
+
+    let unsigned = annal(&["--topic", TOPIC, "--unsigned"]);
+    assert!(unsigned.status.success() && unsigned.stdout.starts_with(b"<?xml"));
+    let bad = annal(&["--topic", "com.example.push"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("com.apple.mgmt."));
+}
