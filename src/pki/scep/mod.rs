@@ -17,6 +17,7 @@ mod server;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use envelope::seal;
 pub use envelope::ContentCipher;
 pub use message::{parse_pki_message, PkiMessage};
 pub use server::{cert_rep, open_request, CertRepReply, EnrollmentRequest};
