@@ -265,6 +265,22 @@ async fn push_cert_install_refuses_mistakes_and_inspect_reads_certificates() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("expired"), "{out:?}");
 
+    // A certificate in its last 30 days installs with a warning; the API and metrics say so.
+    let (soon, soon_key) = push_cert(dir.path(), "soon", TOPIC, 10);
+    let out = install(&server, &soon, &soon_key, &[]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("expires in 9 days"),
+        "{out:?}"
+    );
+    let status = wait_installed(&client, &server.api_key(), None).await;
+    assert_eq!(
+        (status["expiring_soon"].as_bool(), status["days_left"].as_i64()),
+        (Some(true), Some(9))
+    );
+    let (_, metrics) = get_text(&client, "/metrics", &server.api_key()).await;
+    assert!(metrics.contains("annal_push_certificate_expiring 1"), "{metrics}");
+
     assert!(install(&server, &cert, &key, &[]).status.success());
     // A renewal under another topic would orphan the enrolled device: refused unless forced.
     let (renewal, renewal_key) = push_cert(dir.path(), "renewal", "com.apple.mgmt.External.other", 365);
@@ -287,7 +303,7 @@ async fn push_cert_install_refuses_mistakes_and_inspect_reads_certificates() {
 
     // The log holds the installs, the key sealed: never a private key in clear.
     let (_, events) = get_text(&client, "/v1/events?types=PushCertificateInstalled", &server.api_key()).await;
-    assert_eq!(events.lines().count(), 3, "{events}");
+    assert_eq!(events.lines().count(), 4, "{events}");
     assert!(!events.contains("PRIVATE KEY"));
 }
 
