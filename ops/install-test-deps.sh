@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the third-party programs the test suite runs against Annal: Debian's `scep` package
-# (micromdm's scepclient, for tests/scep_interop.rs). Idempotent and quiet when everything is
+# (micromdm's scepclient, for tests/scep_interop.rs) and the openssl CLI (push certificates,
+# .p12 exports and CMS checks in the tests). Idempotent and quiet when everything is
 # already there; uses sudo only when not root.
 set -euo pipefail
 
 missing=()
 command -v scepclient >/dev/null 2>&1 || missing+=(scep)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
