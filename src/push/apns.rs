@@ -109,11 +109,16 @@ impl ApnsClient {
             .with_root_certificates(roots)
             .with_client_auth_cert(chain, key)
             .map_err(tls_err)?;
+        // Without TCP_NODELAY, Nagle's algorithm holds small HTTP/2 frames back until the peer's
+        // delayed ACK: measured here as 40 ms per push at 200 in flight.
+        let mut tcp = HttpConnector::new();
+        tcp.set_nodelay(true);
+        tcp.enforce_http(false);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_only()
             .enable_http2()
-            .build();
+            .wrap_connector(tcp);
         // HTTP/2 only, one pooled connection: requests multiplex on it. PINGs keep it open
         // through NATs and tell a dead connection from an idle one before a push is lost on it.
         let http = Client::builder(TokioExecutor::new())
