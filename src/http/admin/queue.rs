@@ -73,7 +73,7 @@ pub fn check_command_uuid(uuid: &str) -> Result<(), ApiError> {
 /// device: it carries that device's UnlockToken). Answers 200 when every enrollment took it,
 /// 207 with per-enrollment results otherwise.
 /// Enrollments queued to at once within one fan-out.
-const FAN_OUT_CONCURRENCY: usize = 64;
+const FAN_OUT_CONCURRENCY: usize = 256;
 
 pub async fn enqueue_each<F, Fut>(
     app: &AppState,
