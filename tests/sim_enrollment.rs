@@ -98,6 +98,11 @@ async fn simulated_devices_enroll_through_the_profile_and_scep() {
     );
 
     let log = events(&server).await;
+    let acknowledged = log
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::CommandAcknowledged(_)))
+        .count();
+    assert_eq!(acknowledged, DEVICES * ROUNDS);
     // Every SCEP identity is in the log, and each simulated device's enrollment is bound to
     // one of them, whose subject names that device.
     let scep_issued: BTreeMap<String, String> = log
@@ -187,11 +192,27 @@ async fn the_topic_option_overrides_and_a_static_challenge_is_reused() {
             .await
             .expect("the static challenge, again");
     }
+    // Through the profile with mTLS: the SCEP identity as the TLS client certificate.
+    let config = SimConfig {
+        enrollment: Enrollment::Profile { token: None },
+        mtls: true,
+        ..sim_config(&server, 1, 1)
+    };
+    let report = run(&config, &server.ca()).await.expect("simulation");
+    assert_eq!((report.errors, report.acknowledged), (0, 1));
     let log = events(&server).await;
     assert!(
         !log.iter().any(|(_, e)| matches!(e, Event::ScepChallengeIssued(_))),
         "a static challenge is never recorded"
     );
+    let authenticated: Vec<&str> = log
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Authenticate(a) => Some(a.topic.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(authenticated, [topic], "the device reported the profile's topic");
 }
 
 /// OTA phase 2 (the device's attributes signed by its Apple certificate) answers a SCEP payload
