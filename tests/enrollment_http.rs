@@ -304,4 +304,24 @@ async fn enroll_profile_cli_writes_a_signed_profile_and_refuses_a_bad_topic() {
     let bad = annal(&["--topic", "com.example.push"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("com.apple.mgmt."));
+
+    // Without --topic: the installed push certificate's topic, read from the log.
+    let none = annal(&["--unsigned"]);
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no push certificate is installed"));
+    let (cert, key) = common::push::push_cert(&server.data_dir, "push", TOPIC, 30);
+    let installed = common::push::install(&server, &cert, &key, &[]);
+    assert!(
+        installed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    let from_log = annal(&["--unsigned"]);
+    assert!(
+        from_log.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_log.stderr)
+    );
+    let profile: Dictionary = plist::from_bytes(&from_log.stdout).expect("plist");
+    assert_eq!(payload_of(&profile, "com.apple.mdm")["Topic"].as_string(), Some(TOPIC));
 }

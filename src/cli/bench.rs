@@ -232,6 +232,7 @@ async fn run_mdm(global: &super::Global, args: MdmBenchArgs) -> anyhow::Result<E
             topic: "com.apple.mgmt.External.annal-bench".into(),
             mtls: proof == "mtls",
             rate,
+            enrollment: annal::sim::Enrollment::Direct,
         };
         if !args.json {
             eprintln!(

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use annal::pki::profile::{enrollment_profile, mobileconfig, PayloadIds};
 use annal::pki::Ca;
+use annal::push::installed::latest_topic;
 use anyhow::Context;
 
 use super::enroll_args::EnrollArgs;
@@ -34,7 +35,7 @@ pub enum EnrollCommand {
     },
 }
 
-pub fn run(global: &super::Global, cmd: EnrollCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(global: &super::Global, cmd: EnrollCommand) -> anyhow::Result<ExitCode> {
     let EnrollCommand::Profile {
         args,
         out,
@@ -50,10 +51,10 @@ pub fn run(global: &super::Global, cmd: EnrollCommand) -> anyhow::Result<ExitCod
     );
     let ca = Ca::load_or_init(&ca_dir).context("loading Annal's CA")?;
     let base_url = args.base_url.clone().context("--base-url is required")?;
-    let topic = args
-        .topic
-        .clone()
-        .context("--topic is required (the push certificate's topic)")?;
+    let topic = match args.topic.clone() {
+        Some(topic) => topic,
+        None => installed_topic(global).await?,
+    };
     let settings = args.settings(base_url, topic, &ca)?;
     let signer = if unsigned {
         None
@@ -90,4 +91,13 @@ pub fn run(global: &super::Global, cmd: EnrollCommand) -> anyhow::Result<ExitCod
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The topic of the push certificate installed in the log (`annal push-cert install`).
+async fn installed_topic(global: &super::Global) -> anyhow::Result<String> {
+    let store = global.open_store().await?;
+    latest_topic(store.as_ref())
+        .await
+        .context("reading the installed push certificate")?
+        .context("no push certificate is installed in the event store: install one (annal push-cert install) or pass --topic")
 }

@@ -15,7 +15,8 @@ pub struct EnrollArgs {
     #[arg(long, env = "ANNAL_BASE_URL")]
     pub base_url: Option<String>,
     /// The push certificate's topic, com.apple.mgmt.External.<uuid> (the UID in its subject).
-    /// Without it `annal serve` answers GET /enroll with 503.
+    /// Default: the topic of the push certificate installed with `annal push-cert install`
+    /// (`serve` reads it whenever it serves a profile).
     #[arg(long, env = "ANNAL_PUSH_TOPIC")]
     pub topic: Option<String>,
     /// The SCEP challenge password put into the profile. Prefer --scep-challenge-file: a

@@ -138,7 +138,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events(args) => events::run(&cli.global.data_dir, args).await,
         Command::Audit(cmd) => audit::run(&cli.global, cmd).await,
         Command::PushCert(cmd) => push_cert::run(&cli.global, cmd).await,
-        Command::Enroll(cmd) => enroll::run(&cli.global, cmd),
+        Command::Enroll(cmd) => enroll::run(&cli.global, cmd).await,
         Command::Vendor(cmd) => vendor::run(cmd),
         Command::Bench(cmd) => bench::run(&cli.global, cmd).await,
         Command::Debug(cmd) => debug::run(&cli.global, cmd).await,

@@ -10,6 +10,7 @@ use annal::http::admin::AdminAuth;
 use annal::http::device::identity::DeviceAuth;
 use annal::http::enroll::EnrollConfig;
 use annal::http::{router, AppState, DEFAULT_MAX_BODY};
+use annal::pki::profile::{check_base_url, check_topic};
 use annal::pki::{Ca, TrustAnchors};
 use annal::push::PushService;
 use annal::service::api_keys::ApiKeys;
@@ -129,7 +130,7 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
         Err(e) => tracing::error!(error = %e, "the installed push certificate cannot be used"),
     }
     push.start(projector.clone(), stopping.clone());
-    let enroll = enroll_config(&global.data_dir, &ca, &args)?;
+    let enroll = enroll_config(&global.data_dir, &ca, &args, static_challenge.clone())?;
     let state = AppState {
         enroll,
         stopping: stopping.clone(),
@@ -182,26 +183,38 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-/// Enrollment is served once a push topic is known; the profile is signed with the server's
-/// TLS identity and points devices at --base-url (default https://<first hostname>:<port>).
-fn enroll_config(data_dir: &std::path::Path, ca: &Ca, args: &ServeArgs) -> anyhow::Result<Option<Arc<EnrollConfig>>> {
-    let Some(topic) = args.enroll.topic.clone() else {
-        tracing::info!("no --topic: GET /enroll answers 503 until a push topic is configured");
-        return Ok(None);
-    };
+/// Enrollment profiles are signed with the server's TLS identity and point devices at
+/// --base-url (default https://<first hostname>:<port>); their topic is --topic, else the
+/// installed push certificate's, read when a profile is served.
+fn enroll_config(
+    data_dir: &std::path::Path,
+    ca: &Ca,
+    args: &ServeArgs,
+    static_challenge: Option<String>,
+) -> anyhow::Result<Arc<EnrollConfig>> {
     let base_url = match &args.enroll.base_url {
-        Some(url) => url.clone(),
+        Some(url) => url.trim_end_matches('/').to_owned(),
         None => {
             let host = args.hostnames.first().map_or("localhost", String::as_str);
             format!("https://{host}:{}", args.listen.port())
         }
     };
-    let settings = args.enroll.settings(base_url, topic, ca)?;
+    check_base_url(&base_url)?;
+    if let Some(topic) = &args.enroll.topic {
+        check_topic(topic)?;
+    }
     let given = args.tls_cert.as_deref().zip(args.tls_key.as_deref());
     let files = super::tls::server_files(data_dir, ca, given, &args.hostnames)?;
     let signer = super::tls::profile_signer(&files.cert, &files.key)?;
-    tracing::info!(base_url = %settings.base_url, "serving enrollment profiles at /enroll");
-    Ok(Some(Arc::new(EnrollConfig { settings, signer })))
+    tracing::info!(%base_url, "serving enrollment profiles at /enroll");
+    Ok(Arc::new(EnrollConfig {
+        base_url,
+        topic: args.enroll.topic.clone(),
+        static_challenge,
+        ca_cert_der: ca.cert_der().to_vec(),
+        organization: args.enroll.organization.clone(),
+        signer,
+    }))
 }
 
 pub fn split_hostnames(names: &[String]) -> (Vec<String>, Vec<IpAddr>) {

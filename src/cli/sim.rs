@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use annal::pki::Ca;
-use annal::sim::{run, SimConfig};
+use annal::sim::{run, Enrollment, SimConfig};
 use anyhow::Context;
 
 #[derive(Debug, clap::Args)]
@@ -27,9 +27,26 @@ pub struct SimArgs {
     /// The admin API key (default: <data-dir>/admin-api-key, as `serve` writes it).
     #[arg(long, env = "ANNAL_ADMIN_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
-    /// The push topic devices report.
+    /// The push topic devices report (with --enroll-via-profile: the profile's topic).
     #[arg(long, default_value = "com.apple.mgmt.External.annal-sim")]
     pub topic: String,
+    /// Enroll as real devices do: fetch the enrollment profile from GET /enroll, check its
+    /// signature and Apple's schema, get each identity over SCEP with the profile's challenge
+    /// (subject CN = the device's UDID), then check in at the profile's MDM URLs with its
+    /// topic. The server needs a push topic (a push certificate installed, or `serve
+    /// --topic`). Default: identities issued from <data-dir>/ca directly (for benchmarks).
+    #[arg(long)]
+    pub enroll_via_profile: bool,
+    /// The enrollment token for GET /enroll (`annal api-key create --role enrollment`, or
+    /// POST /v1/enrollment-tokens). Default: one created with the admin key for this run and
+    /// revoked after enrollment.
+    #[arg(
+        long,
+        env = "ANNAL_ENROLLMENT_TOKEN",
+        hide_env_values = true,
+        requires = "enroll_via_profile"
+    )]
+    pub enrollment_token: Option<String>,
     /// Prove identity with TLS client certificates (one connection per device) instead of
     /// Mdm-Signature on every request.
     #[arg(long)]
@@ -43,8 +60,8 @@ pub struct SimArgs {
 }
 
 pub async fn run_sim(global: &super::Global, args: SimArgs) -> anyhow::Result<ExitCode> {
-    // The simulator issues its device identities from the server's CA in the same data
-    // directory, as SCEP will once enrollment is built.
+    // The simulator trusts the server's CA in the same data directory, and on the direct path
+    // issues its device identities from it.
     let ca = Ca::load_or_init(&global.data_dir.join("ca")).context("loading Annal's CA")?;
     let api_key = match args.api_key {
         Some(k) => k,
@@ -63,14 +80,21 @@ pub async fn run_sim(global: &super::Global, args: SimArgs) -> anyhow::Result<Ex
         topic: args.topic,
         mtls: args.mtls,
         rate: args.rate,
+        enrollment: if args.enroll_via_profile {
+            Enrollment::Profile {
+                token: args.enrollment_token,
+            }
+        } else {
+            Enrollment::Direct
+        },
     };
     let report = run(&config, &ca).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "{} devices, {} messages in {:.2} s: {:.0} messages/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} acknowledged, {} NotNow, {} errors",
-            report.devices, report.messages, report.seconds, report.messages_per_sec, report.p50_ms, report.p90_ms,
+            "{} devices enrolled in {:.2} s; {} messages in {:.2} s: {:.0} messages/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} acknowledged, {} NotNow, {} errors",
+            report.devices, report.enroll_seconds, report.messages, report.seconds, report.messages_per_sec, report.p50_ms, report.p90_ms,
             report.p99_ms, report.max_ms, report.acknowledged, report.not_now, report.errors
         );
     }

@@ -26,9 +26,8 @@ pub struct AppState {
     pub admin: Arc<admin::AdminAuth>,
     pub scep: Arc<crate::service::scep::ScepService>,
     pub projector: Arc<crate::service::projector::Projector>,
-    /// Enrollment profiles (`GET /enroll`, the OTA profile service); None until a push topic
-    /// is configured.
-    pub enroll: Option<Arc<enroll::EnrollConfig>>,
+    /// Enrollment profiles (`GET /enroll`, the OTA profile service).
+    pub enroll: Arc<enroll::EnrollConfig>,
     /// Turns true when the server starts shutting down.
     pub stopping: tokio::sync::watch::Receiver<bool>,
     pub push: Arc<crate::push::PushService>,

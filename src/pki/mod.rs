@@ -30,7 +30,7 @@ mod interop_tests;
 #[cfg(test)]
 mod signature_tests;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 #[cfg(test)]
 mod trust_tests;
 

@@ -41,6 +41,26 @@ pub struct Installed {
 
 /// The latest install in the log, if any.
 pub async fn latest(store: &dyn EventStore, key: &DataKey) -> Result<Option<Installed>, InstalledError> {
+    let Some((event, version)) = latest_event(store).await? else {
+        return Ok(None);
+    };
+    let key_pem = key.open(&event.key)?;
+    let key_pem = String::from_utf8(key_pem).map_err(|_| CertificateError::BadKey)?;
+    let certificate = PushCertificate::from_pem(&event.certificate_pem, &key_pem)?;
+    Ok(Some(Installed {
+        certificate,
+        event,
+        version,
+    }))
+}
+
+/// The installed push certificate's topic, if any; needs no data key (the topic is in clear).
+pub async fn latest_topic(store: &dyn EventStore) -> Result<Option<String>, InstalledError> {
+    Ok(latest_event(store).await?.map(|(event, _)| event.topic))
+}
+
+/// The latest `PushCertificateInstalled` and its stream version.
+async fn latest_event(store: &dyn EventStore) -> Result<Option<(PushCertificateInstalled, u64)>, InstalledError> {
     let mut from = 1;
     let mut last = None;
     loop {
@@ -54,24 +74,14 @@ pub async fn latest(store: &dyn EventStore, key: &DataKey) -> Result<Option<Inst
     let Some(recorded) = last else {
         return Ok(None);
     };
-    let event = match recorded.decode() {
-        Ok(Event::PushCertificateInstalled(e)) => e,
-        Ok(other) => {
-            return Err(InstalledError::Unreadable(
-                recorded.stream_version,
-                other.event_type().into(),
-            ))
-        }
-        Err(e) => return Err(InstalledError::Unreadable(recorded.stream_version, e.to_string())),
-    };
-    let key_pem = key.open(&event.key)?;
-    let key_pem = String::from_utf8(key_pem).map_err(|_| CertificateError::BadKey)?;
-    let certificate = PushCertificate::from_pem(&event.certificate_pem, &key_pem)?;
-    Ok(Some(Installed {
-        certificate,
-        event,
-        version: recorded.stream_version,
-    }))
+    match recorded.decode() {
+        Ok(Event::PushCertificateInstalled(e)) => Ok(Some((e, recorded.stream_version))),
+        Ok(other) => Err(InstalledError::Unreadable(
+            recorded.stream_version,
+            other.event_type().into(),
+        )),
+        Err(e) => Err(InstalledError::Unreadable(recorded.stream_version, e.to_string())),
+    }
 }
 
 /// Installs `cert`: refused if it has expired, or if its topic differs from the topics devices

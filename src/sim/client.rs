@@ -18,6 +18,21 @@ pub enum ClientError {
     Tls(String),
     #[error("request to {url}: {detail}")]
     Request { url: String, detail: String },
+    #[error("{0:?} is not an absolute http(s) URL")]
+    Url(String),
+}
+
+/// `https://host:port/path?query` → (`https://host:port`, `/path?query`): a client's base and
+/// the path it sends to.
+pub fn split_url(url: &str) -> Result<(String, String), ClientError> {
+    let uri: hyper::Uri = url.parse().map_err(|_| ClientError::Url(url.to_owned()))?;
+    match (uri.scheme_str(), uri.authority()) {
+        (Some(scheme @ ("https" | "http")), Some(authority)) => {
+            let path = uri.path_and_query().map_or("/", |p| p.as_str());
+            Ok((format!("{scheme}://{authority}"), path.to_owned()))
+        }
+        _ => Err(ClientError::Url(url.to_owned())),
+    }
 }
 
 #[derive(Clone)]

@@ -21,7 +21,7 @@ pub struct VirtualDevice {
 impl VirtualDevice {
     pub fn new(index: usize, identity: DeviceIdentity) -> Self {
         Self {
-            udid: format!("0000SIM0-{index:016X}"),
+            udid: udid_of(index),
             serial: format!("SIM{index:09}"),
             identity,
             digest: MdmDigest::Sha256,
@@ -85,6 +85,12 @@ impl VirtualDevice {
         }
         encode(d)
     }
+}
+
+/// The UDID of the simulator's device number `index` (known before it has an identity: SCEP
+/// puts it into the certificate's subject).
+pub fn udid_of(index: usize) -> String {
+    format!("0000SIM0-{index:016X}")
 }
 
 pub fn encode(d: Dictionary) -> Vec<u8> {

@@ -9,13 +9,26 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use super::answers::answer;
-use super::client::{Client, ClientError};
+use super::channel::{Channel, Clients};
+use super::client::{Answer, Client, ClientError};
 use super::device::{encode, VirtualDevice};
+use super::profile::ProfileReadError;
 use crate::mdm::{self, parse_command};
+use crate::pki::scep::{FailInfo, ScepError};
 use crate::pki::{Ca, KeyKind, PkiError};
 
-const CHECKIN: &str = "application/x-apple-aspen-mdm-checkin";
-const COMMAND: &str = "application/x-apple-aspen-mdm";
+/// How the simulated devices get their identities and find the server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Enrollment {
+    /// Identities issued by Annal's CA in process; check-in at `<server>/mdm` with the
+    /// configured topic. The cheap path, for benchmarks.
+    #[default]
+    Direct,
+    /// As a device does: the enrollment profile from `GET /enroll` with this enrollment token
+    /// (None: one is created with the admin key and revoked afterwards), its identity over
+    /// SCEP, then check-in at the profile's URLs with its topic.
+    Profile { token: Option<String> },
+}
 
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -37,11 +50,15 @@ pub struct SimConfig {
     /// Pace device requests to this many per second (None: as fast as the server answers),
     /// to measure latency at a given load rather than at saturation.
     pub rate: Option<f64>,
+    pub enrollment: Enrollment,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SimReport {
     pub devices: usize,
+    /// Enrolling every device: Authenticate and TokenUpdate, and with `Enrollment::Profile`
+    /// the profile and SCEP before them.
+    pub enroll_seconds: f64,
     /// Device requests during the command rounds (enrollment not counted).
     pub messages: u64,
     pub seconds: f64,
@@ -65,6 +82,12 @@ pub enum SimError {
     Client(#[from] ClientError),
     #[error(transparent)]
     Pki(#[from] PkiError),
+    #[error(transparent)]
+    Profile(#[from] ProfileReadError),
+    #[error("SCEP: {0}")]
+    Scep(#[from] ScepError),
+    #[error("the SCEP server refused the request: {}", .0.map_or("no failInfo", FailInfo::name))]
+    ScepRefused(Option<FailInfo>),
     #[error("{0}")]
     Protocol(String),
 }
@@ -117,51 +140,76 @@ pub fn issue_devices(count: usize, ca: &Ca) -> Result<Vec<Arc<VirtualDevice>>, S
 }
 
 pub async fn run(config: &SimConfig, ca: &Ca) -> Result<SimReport, SimError> {
-    let devices = issue_devices(config.devices, ca)?;
-    run_devices(config, ca, devices).await
+    let clients = Clients::new(ca.cert_der());
+    let (enrolled, took) = match &config.enrollment {
+        Enrollment::Direct => {
+            let devices = issue_devices(config.devices, ca)?;
+            let started = Instant::now();
+            (enroll_direct(config, &clients, devices).await?, started.elapsed())
+        }
+        Enrollment::Profile { token } => {
+            let started = Instant::now();
+            let enrolled = super::enroll::enroll_via_profile(config, &clients, ca, token.as_deref()).await?;
+            (enrolled, started.elapsed())
+        }
+    };
+    command_rounds(config, &clients, enrolled, took).await
 }
 
-/// Enrolls `devices`, then runs the command rounds.
+/// Enrolls `devices` (identities already issued) directly, then runs the command rounds.
 pub async fn run_devices(config: &SimConfig, ca: &Ca, devices: Vec<Arc<VirtualDevice>>) -> Result<SimReport, SimError> {
-    let client = Client::new(&config.server, ca.cert_der())?;
-    let clients: Vec<Option<Client>> = devices
-        .iter()
+    let clients = Clients::new(ca.cert_der());
+    let started = Instant::now();
+    let enrolled = enroll_direct(config, &clients, devices).await?;
+    command_rounds(config, &clients, enrolled, started.elapsed()).await
+}
+
+/// A device and how it reaches the server, once enrolled.
+pub type Enrolled = (Arc<VirtualDevice>, Channel);
+
+async fn enroll_direct(
+    config: &SimConfig,
+    clients: &Clients,
+    devices: Vec<Arc<VirtualDevice>>,
+) -> Result<Vec<Enrolled>, SimError> {
+    let url = format!("{}/mdm", config.server.trim_end_matches('/'));
+    stream::iter(devices)
         .map(|d| {
-            let c = &d.identity;
-            config
-                .mtls
-                .then(|| Client::with_identity(&config.server, ca.cert_der(), &c.cert_der, &c.key_pkcs8_der))
-                .transpose()
-        })
-        .collect::<Result<_, _>>()?;
-    let channel = |i: usize| Channel {
-        client: clients[i].clone().unwrap_or_else(|| client.clone()),
-        sign: !config.mtls,
-    };
-    // Enrollment: Authenticate then TokenUpdate for every device.
-    let enrolled = stream::iter(devices.iter().cloned().enumerate())
-        .map(|(i, d)| {
-            let (channel, topic) = (channel(i), config.topic.clone());
+            let mtls = config.mtls.then_some(&d.identity);
+            let channel = Channel::open(clients, &url, &url, config.topic.clone(), mtls);
             async move {
-                for body in [d.authenticate(&topic), d.token_update(&topic)] {
-                    let signature = if channel.sign { Some(d.sign(&body)?) } else { None };
-                    let a = channel.put(CHECKIN, signature.as_deref(), body).await?;
-                    if !a.status.is_success() {
-                        return Err(SimError::Protocol(format!(
-                            "check-in answered {}: {}",
-                            a.status,
-                            String::from_utf8_lossy(&a.body)
-                        )));
-                    }
-                }
-                Ok::<_, SimError>(())
+                let channel = channel?;
+                check_in(&d, &channel).await?;
+                Ok((d, channel))
             }
         })
-        .buffer_unordered(config.concurrency)
+        .buffer_unordered(config.concurrency.max(1))
         .collect::<Vec<_>>()
-        .await;
-    enrolled.into_iter().collect::<Result<Vec<_>, _>>()?;
+        .await
+        .into_iter()
+        .collect()
+}
 
+/// Authenticate, then TokenUpdate: what a device sends once its MDM profile is installed.
+pub(super) async fn check_in(device: &VirtualDevice, channel: &Channel) -> Result<(), SimError> {
+    for body in [device.authenticate(&channel.topic), device.token_update(&channel.topic)] {
+        let signature = if channel.sign { Some(device.sign(&body)?) } else { None };
+        success("check-in", channel.checkin(signature.as_deref(), body).await?)?;
+    }
+    Ok(())
+}
+
+/// The command rounds over enrolled devices: queue one command for every device, let every
+/// device run its command-channel session, measuring every device request.
+async fn command_rounds(
+    config: &SimConfig,
+    clients: &Clients,
+    enrolled: Vec<Enrolled>,
+    enroll_time: Duration,
+) -> Result<SimReport, SimError> {
+    let admin = clients.shared(&config.server)?;
+    let (devices, channels): (Vec<_>, Vec<_>) = enrolled.into_iter().unzip();
+    let channels: Vec<Arc<Channel>> = channels.into_iter().map(Arc::new).collect();
     let pacer = config.rate.filter(|r| *r > 0.0).map(|r| Pacer {
         interval: Duration::from_secs_f64(1.0 / r),
         next: Mutex::new(Instant::now()),
@@ -179,11 +227,11 @@ pub async fn run_devices(config: &SimConfig, ca: &Ca, devices: Vec<Arc<VirtualDe
     ];
     let mut windows = Vec::new();
     for round in 0..config.rounds {
-        enqueue_all(&client, config, &devices, kinds[round % kinds.len()]).await?;
+        enqueue_all(&admin, config, &devices, kinds[round % kinds.len()]).await?;
         let start = Instant::now();
         stream::iter(devices.iter().cloned().enumerate())
             .map(|(i, d)| {
-                let (channel, stats) = (channel(i), stats.clone());
+                let (channel, stats) = (channels[i].clone(), stats.clone());
                 let not_now = (i as u64 * 37 + round as u64 * 11) % 100 < config.not_now_percent;
                 async move { session(&channel, &d, not_now, &stats).await }
             })
@@ -198,7 +246,7 @@ pub async fn run_devices(config: &SimConfig, ca: &Ca, devices: Vec<Arc<VirtualDe
             .await;
         windows.push((start, Instant::now()));
     }
-    Ok(report(config.devices, &stats, windows))
+    Ok(report(devices.len(), enroll_time, &stats, windows))
 }
 
 /// Queues one command for every device through the admin API, 200 devices per request.
@@ -233,13 +281,7 @@ async fn enqueue_all(
                 body,
             )
             .await?;
-        if !a.status.is_success() {
-            return Err(SimError::Protocol(format!(
-                "enqueue answered {}: {}",
-                a.status,
-                String::from_utf8_lossy(&a.body)
-            )));
-        }
+        success("enqueue", a)?;
     }
     Ok(())
 }
@@ -286,46 +328,27 @@ async fn send(
     if let Some(pacer) = &stats.pacer {
         pacer.wait().await;
     }
-    let a = channel.put(COMMAND, signature.as_deref(), body).await?;
+    let a = channel.command(signature.as_deref(), body).await?;
     if let Ok(mut l) = stats.latencies_us.lock() {
         l.push(a.latency.as_micros() as u64);
     }
-    if !a.status.is_success() {
-        return Err(SimError::Protocol(format!(
-            "command channel answered {}: {}",
-            a.status,
-            String::from_utf8_lossy(&a.body)
-        )));
-    }
+    let a = success("command channel", a)?;
     Ok((!a.body.is_empty()).then(|| a.body.to_vec()))
 }
 
-/// How one device reaches the server: its own mTLS connection, or the shared client with
-/// every request signed.
-struct Channel {
-    client: Client,
-    sign: bool,
-}
-
-impl Channel {
-    async fn put(
-        &self,
-        content_type: &str,
-        signature: Option<&str>,
-        body: Vec<u8>,
-    ) -> Result<super::client::Answer, ClientError> {
-        match signature {
-            Some(s) => {
-                self.client
-                    .put("/mdm", content_type, &[("Mdm-Signature", s)], body)
-                    .await
-            }
-            None => self.client.put("/mdm", content_type, &[], body).await,
-        }
+/// The answer if it is a 2xx; otherwise an error naming the request, the status and the body.
+pub(super) fn success(what: &str, a: Answer) -> Result<Answer, SimError> {
+    if a.status.is_success() {
+        return Ok(a);
     }
+    Err(SimError::Protocol(format!(
+        "{what} answered {}: {}",
+        a.status,
+        String::from_utf8_lossy(&a.body).trim()
+    )))
 }
 
-fn report(devices: usize, stats: &Stats, windows: Vec<(Instant, Instant)>) -> SimReport {
+fn report(devices: usize, enroll_time: Duration, stats: &Stats, windows: Vec<(Instant, Instant)>) -> SimReport {
     let busy: Duration = windows.iter().map(|(a, b)| *b - *a).sum();
     let mut l = stats.latencies_us.lock().map(|l| l.clone()).unwrap_or_default();
     l.sort_unstable();
@@ -336,6 +359,7 @@ fn report(devices: usize, stats: &Stats, windows: Vec<(Instant, Instant)>) -> Si
     let seconds = busy.as_secs_f64();
     SimReport {
         devices,
+        enroll_seconds: enroll_time.as_secs_f64(),
         messages: l.len() as u64,
         seconds,
         messages_per_sec: if seconds > 0.0 { l.len() as f64 / seconds } else { 0.0 },

@@ -162,5 +162,6 @@ pub fn sim_config(server: &Server, devices: usize, rounds: usize) -> annal::sim:
         topic: TOPIC.into(),
         mtls: false,
         rate: None,
+        enrollment: Default::default(),
     }
 }

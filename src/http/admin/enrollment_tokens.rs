@@ -27,9 +27,8 @@ pub struct CreatedToken {
     name: String,
     /// Shown once.
     token: String,
-    /// `<base-url>/enroll?token=…`, when the server knows its base URL.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    enroll_url: Option<String>,
+    /// `<base-url>/enroll?token=…`.
+    enroll_url: String,
 }
 
 pub async fn create(
@@ -44,10 +43,7 @@ pub async fn create(
         .create(&body.name, Role::Enrollment, &caller.actor)
         .await
         .map_err(key_error)?;
-    let enroll_url = app
-        .enroll
-        .as_ref()
-        .map(|c| format!("{}/enroll?token={token}", c.settings.base_url));
+    let enroll_url = format!("{}/enroll?token={token}", app.enroll.base_url);
     let created = CreatedToken {
         token_id: info.key_id,
         name: info.name,

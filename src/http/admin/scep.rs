@@ -52,13 +52,15 @@ pub async fn create_challenge(
             })
         }
     };
-    let challenge = app
-        .scep
-        .issue_challenge(&caller.actor, expires_at)
-        .await
-        .map_err(|e| match e {
+    let challenge = app.scep.issue_challenge(&caller.actor, expires_at).await?;
+    Ok((StatusCode::CREATED, Json(ChallengeCreated { challenge, expires_at })))
+}
+
+impl From<ScepServiceError> for ApiError {
+    fn from(e: ScepServiceError) -> Self {
+        match e {
             ScepServiceError::Store(s) => ApiError::from(s),
             other => ApiError::Internal(other.to_string()),
-        })?;
-    Ok((StatusCode::CREATED, Json(ChallengeCreated { challenge, expires_at })))
+        }
+    }
 }

@@ -7,11 +7,10 @@
 
 pub mod ota;
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use chrono::{Duration, Utc};
 
 use crate::domain::access::{authorize, Action, Caller};
 use crate::http::admin::error::ApiError;
@@ -22,10 +21,22 @@ use crate::pki::profile::{
 };
 use crate::pki::CmsSigner;
 
-/// What `annal serve` was told about enrollment (`--base-url`, `--topic`, the challenge) and
-/// the identity that signs profiles.
+/// How long the one-time SCEP challenge in a served profile stays valid: the device uses it
+/// within minutes of installing the profile.
+pub const PROFILE_CHALLENGE_LIFETIME: Duration = Duration::hours(1);
+
+/// What `annal serve` was told about enrollment and the identity that signs profiles. The
+/// topic and the challenge are decided per profile (`settings`).
 pub struct EnrollConfig {
-    pub settings: EnrollmentSettings,
+    /// `https://host[:port][/prefix]`, checked at start.
+    pub base_url: String,
+    /// `--topic`: overrides the installed push certificate's topic.
+    pub topic: Option<String>,
+    /// `--scep-challenge-file`: put into every profile; without it every profile carries a
+    /// fresh one-time challenge.
+    pub static_challenge: Option<String>,
+    pub ca_cert_der: Vec<u8>,
+    pub organization: String,
     pub signer: CmsSigner,
 }
 
@@ -38,14 +49,54 @@ pub struct TokenQuery {
 pub async fn profile(State(app): State<AppState>, Query(q): Query<TokenQuery>, headers: HeaderMap) -> Response {
     let result = async {
         let caller = enrollment_caller(&app, q.token.as_deref(), &headers).await?;
-        let config = configured(&app)?;
-        let profile = enrollment_profile(&config.settings, &PayloadIds::random()).map_err(profile_error)?;
-        let body = mobileconfig(profile, Some(&config.signer)).map_err(profile_error)?;
+        let mut settings = settings(&app).await?;
+        settings.challenge = Some(scep_challenge(&app, &caller).await?);
+        let profile = enrollment_profile(&settings, &PayloadIds::random()).map_err(profile_error)?;
+        let body = mobileconfig(profile, Some(&app.enroll.signer)).map_err(profile_error)?;
         tracing::info!(actor = %caller.actor, "served the enrollment profile");
         Ok::<_, ApiError>(mobileconfig_response(body))
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The settings for the next profile, without a challenge: the topic is `--topic`, else the
+/// installed push certificate's, read now so an install needs no restart.
+pub(crate) async fn settings(app: &AppState) -> Result<EnrollmentSettings, ApiError> {
+    let config = &app.enroll;
+    let topic = match &config.topic {
+        Some(topic) => topic.clone(),
+        None => {
+            if let Err(e) = app.push.refresh_certificate().await {
+                tracing::warn!(error = %e, "reading the installed push certificate");
+            }
+            app.push.topic().ok_or_else(|| {
+                ApiError::Unavailable(
+                    "enrollment needs a push topic: install a push certificate (annal push-cert install) or start annal serve with --topic".to_owned(),
+                )
+            })?
+        }
+    };
+    let settings = EnrollmentSettings {
+        base_url: config.base_url.clone(),
+        topic,
+        challenge: None,
+        ca_cert_der: config.ca_cert_der.clone(),
+        organization: config.organization.clone(),
+    };
+    settings.check().map_err(profile_error)?;
+    Ok(settings)
+}
+
+/// The static challenge, or a fresh one-time challenge issued by the same service as
+/// `POST /v1/scep/challenges` (the log keeps its hash, with the token's name as actor), so a
+/// served profile enrolls at /scep once.
+pub(crate) async fn scep_challenge(app: &AppState, caller: &Caller) -> Result<String, ApiError> {
+    if let Some(challenge) = &app.enroll.static_challenge {
+        return Ok(challenge.clone());
+    }
+    let expires_at = Utc::now() + PROFILE_CHALLENGE_LIFETIME;
+    Ok(app.scep.issue_challenge(&caller.actor, Some(expires_at)).await?)
 }
 
 pub(crate) fn mobileconfig_response(body: Vec<u8>) -> Response {
@@ -81,13 +132,11 @@ pub(crate) async fn enrollment_caller(
     Ok(caller)
 }
 
-pub(crate) fn configured(app: &AppState) -> Result<&Arc<EnrollConfig>, ApiError> {
-    app.enroll.as_ref().ok_or_else(|| {
-        ApiError::Unavailable("enrollment is not configured: start annal serve with --topic <push topic>".to_owned())
-    })
-}
-
-/// A profile Annal cannot build from its own configuration is the server's fault.
+/// A profile Annal cannot build from its own configuration is the server's fault; a push
+/// certificate whose topic is not an MDM topic is one Annal cannot enroll devices with yet.
 pub(crate) fn profile_error(e: ProfileError) -> ApiError {
-    ApiError::Internal(e.to_string())
+    match e {
+        ProfileError::Topic(_) => ApiError::Unavailable(e.to_string()),
+        other => ApiError::Internal(other.to_string()),
+    }
 }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::{configured, enrollment_caller, mobileconfig_response, profile_error, TokenQuery};
+use super::{enrollment_caller, mobileconfig_response, profile_error, scep_challenge, settings, TokenQuery};
 use crate::http::admin::error::ApiError;
 use crate::http::admin::extract::Query;
 use crate::http::AppState;
@@ -26,9 +26,9 @@ pub const MAX_BODY: usize = 64 << 10;
 async fn serve_profile_service(app: AppState, token: Option<String>, headers: HeaderMap) -> Result<Response, ApiError> {
     let caller = enrollment_caller(&app, token.as_deref(), &headers).await?;
     let token = token.ok_or_else(|| ApiError::invalid("the profile service needs ?token=<enrollment token>"))?;
-    let config = configured(&app)?;
-    let payload = ota::profile_service(&config.settings, &token, Uuid::new_v4()).map_err(profile_error)?;
-    let body = mobileconfig(payload, Some(&config.signer)).map_err(profile_error)?;
+    let settings = settings(&app).await?;
+    let payload = ota::profile_service(&settings, &token, Uuid::new_v4()).map_err(profile_error)?;
+    let body = mobileconfig(payload, Some(&app.enroll.signer)).map_err(profile_error)?;
     tracing::info!(actor = %caller.actor, "served the OTA profile service");
     Ok(mobileconfig_response(body))
 }
@@ -52,7 +52,7 @@ async fn phase(app: AppState, body: Bytes) -> Result<Response, ApiError> {
     let attrs = parse_attributes(&signed.content).map_err(|e| ApiError::invalid(e.to_string()))?;
     // The challenge is the enrollment token the profile service handed out.
     let caller = enrollment_caller(&app, Some(&attrs.challenge), &HeaderMap::new()).await?;
-    let config = configured(&app)?;
+    let mut settings = settings(&app).await?;
     let ids = PayloadIds::random();
     let profile = match app
         .device_auth
@@ -61,14 +61,17 @@ async fn phase(app: AppState, body: Bytes) -> Result<Response, ApiError> {
     {
         Ok(identity) => {
             tracing::info!(actor = %caller.actor, udid = %attrs.udid, fingerprint = %identity.fingerprint_sha256, "OTA phase 3: encrypted enrollment profile");
-            encrypted_enrollment_profile(&config.settings, &ids, &signed.signer_cert_der).map_err(profile_error)?
+            // Its SCEP payload is the MDM identity the device enrolls for next: one more
+            // one-time challenge.
+            settings.challenge = Some(scep_challenge(&app, &caller).await?);
+            encrypted_enrollment_profile(&settings, &ids, &signed.signer_cert_der).map_err(profile_error)?
         }
         // Not issued by a CA of ours: the Apple device certificate of phase 2. Apple's device
         // CA is not among the anchors, so only the signature itself was checked.
         Err(PkiError::UnknownIssuer(_)) => {
             tracing::info!(actor = %caller.actor, udid = %attrs.udid, product = ?attrs.product, "OTA phase 2: SCEP profile");
-            let challenge = config.settings.challenge.as_deref();
-            scep_profile(&config.settings, &attrs.udid, challenge, &ids).map_err(profile_error)?
+            let challenge = scep_challenge(&app, &caller).await?;
+            scep_profile(&settings, &attrs.udid, Some(&challenge), &ids).map_err(profile_error)?
         }
         Err(e) => {
             return Err(ApiError::Forbidden(crate::domain::access::Denied::Untrusted(
@@ -76,6 +79,6 @@ async fn phase(app: AppState, body: Bytes) -> Result<Response, ApiError> {
             )))
         }
     };
-    let body = mobileconfig(profile, Some(&config.signer)).map_err(profile_error)?;
+    let body = mobileconfig(profile, Some(&app.enroll.signer)).map_err(profile_error)?;
     Ok(mobileconfig_response(body))
 }

@@ -10,7 +10,7 @@ use plist::{Dictionary, Value};
 
 use super::{CmsSigner, PkiError};
 use crate::mdm::commands::{validate_profile, CommandError};
-pub use payloads::{EnrollmentSettings, PayloadIds};
+pub use payloads::{check_base_url, check_topic, EnrollmentSettings, PayloadIds};
 
 /// The Content-Type of a .mobileconfig, signed or not.
 pub const MOBILECONFIG_CONTENT_TYPE: &str = "application/x-apple-aspen-config";
@@ -19,8 +19,8 @@ pub const MOBILECONFIG_CONTENT_TYPE: &str = "application/x-apple-aspen-config";
 pub enum ProfileError {
     #[error("bad base URL: {0}")]
     BaseUrl(String),
-    #[error("the push topic must be an MDM topic, com.apple.mgmt.<…> (the push certificate's UID)")]
-    Topic,
+    #[error("the push topic {0:?} is not an MDM topic, com.apple.mgmt.<…> (the push certificate's UID)")]
+    Topic(String),
     /// A generated profile that Apple's schema refuses: a bug in the builder, never sent.
     #[error("the profile does not match Apple's schema: {0}")]
     Schema(#[from] CommandError),

@@ -54,23 +54,8 @@ impl EnrollmentSettings {
     /// Refuses what a device would refuse later, at install time: a URL that is not plain
     /// `https://host…`, and a topic that is not an MDM push topic.
     pub fn check(&self) -> Result<(), ProfileError> {
-        let rest = self
-            .base_url
-            .strip_prefix("https://")
-            .ok_or_else(|| ProfileError::BaseUrl("must start with https://".to_owned()))?;
-        let host = rest.split(['/', ':']).next().unwrap_or_default();
-        if host.is_empty() {
-            return Err(ProfileError::BaseUrl("has no host".to_owned()));
-        }
-        if rest.ends_with('/') || rest.contains(['?', '#']) || rest.chars().any(char::is_whitespace) {
-            return Err(ProfileError::BaseUrl(
-                "must be https://host[:port][/path] without a trailing slash, query or fragment".to_owned(),
-            ));
-        }
-        if !self.topic.starts_with("com.apple.mgmt.") || self.topic.len() <= "com.apple.mgmt.".len() {
-            return Err(ProfileError::Topic);
-        }
-        Ok(())
+        check_base_url(&self.base_url)?;
+        check_topic(&self.topic)
     }
 
     /// Reverse-DNS PayloadIdentifier root from the URL's host (`mdm.example.com` →
@@ -87,6 +72,32 @@ impl EnrollmentSettings {
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }
+}
+
+/// A base URL a device can use: `https://host[:port][/path]`, no trailing slash, query or
+/// fragment (`/mdm` and `/scep` are appended to it).
+pub fn check_base_url(base_url: &str) -> Result<(), ProfileError> {
+    let rest = base_url
+        .strip_prefix("https://")
+        .ok_or_else(|| ProfileError::BaseUrl("must start with https://".to_owned()))?;
+    let host = rest.split(['/', ':']).next().unwrap_or_default();
+    if host.is_empty() {
+        return Err(ProfileError::BaseUrl("has no host".to_owned()));
+    }
+    if rest.ends_with('/') || rest.contains(['?', '#']) || rest.chars().any(char::is_whitespace) {
+        return Err(ProfileError::BaseUrl(
+            "must be https://host[:port][/path] without a trailing slash, query or fragment".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// An MDM push topic, `com.apple.mgmt.<…>` (the push certificate's UID): devices refuse others.
+pub fn check_topic(topic: &str) -> Result<(), ProfileError> {
+    if !topic.starts_with("com.apple.mgmt.") || topic.len() <= "com.apple.mgmt.".len() {
+        return Err(ProfileError::Topic(topic.to_owned()));
+    }
+    Ok(())
 }
 
 /// The common keys every payload carries (CommonPayloadKeys.yaml).

@@ -122,7 +122,7 @@ fn settings_are_checked_before_building() {
     s.topic = "com.example.push".to_owned();
     assert!(matches!(
         enrollment_profile(&s, &PayloadIds::random()),
-        Err(ProfileError::Topic)
+        Err(ProfileError::Topic(_))
     ));
 }
 
