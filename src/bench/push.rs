@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use annal_projections::synthetic::FakeDevice;
-use futures::StreamExt;
 use annal_schemas::NewEvent;
+use futures::StreamExt;
 use serde::Serialize;
 
 use super::mdm::{spawn_server, BenchError};
