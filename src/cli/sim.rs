@@ -3,8 +3,9 @@
 use std::process::ExitCode;
 
 use annal::pki::Ca;
-use annal::sim::{run, Enrollment, SimConfig};
+use annal::sim::{run, Client, Enrollment, SimConfig};
 use anyhow::Context;
+use hyper::Method;
 
 #[derive(Debug, clap::Args)]
 pub struct SimArgs {
@@ -27,9 +28,11 @@ pub struct SimArgs {
     /// The admin API key (default: <data-dir>/admin-api-key, as `serve` writes it).
     #[arg(long, env = "ANNAL_ADMIN_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
-    /// The push topic devices report (with --enroll-via-profile: the profile's topic).
-    #[arg(long, default_value = "com.apple.mgmt.External.annal-sim")]
-    pub topic: String,
+    /// The push topic devices report. Default: the server's installed push certificate's topic
+    /// (a server with one refuses any other), else com.apple.mgmt.External.annal-sim. With
+    /// --enroll-via-profile the profile's topic is used.
+    #[arg(long)]
+    pub topic: Option<String>,
     /// Enroll as real devices do: fetch the enrollment profile from GET /enroll, check its
     /// signature and Apple's schema, get each identity over SCEP with the profile's challenge
     /// (subject CN = the device's UDID), then check in at the profile's MDM URLs with its
@@ -59,6 +62,26 @@ pub struct SimArgs {
     pub json: bool,
 }
 
+const DEFAULT_TOPIC: &str = "com.apple.mgmt.External.annal-sim";
+
+/// The topic of the server's installed push certificate, if it has one.
+async fn server_topic(server: &str, ca: &Ca, api_key: &str) -> Option<String> {
+    let client = Client::new(server, ca.cert_der()).ok()?;
+    let auth = format!("Bearer {api_key}");
+    let answer = client
+        .send(
+            Method::GET,
+            "/v1/push-certificate",
+            None,
+            &[("Authorization", &auth)],
+            Vec::new(),
+        )
+        .await
+        .ok()?;
+    let status: serde_json::Value = serde_json::from_slice(&answer.body).ok()?;
+    status["topic"].as_str().map(str::to_owned)
+}
+
 pub async fn run_sim(global: &super::Global, args: SimArgs) -> anyhow::Result<ExitCode> {
     // The simulator trusts the server's CA in the same data directory, and on the direct path
     // issues its device identities from it.
@@ -70,6 +93,12 @@ pub async fn run_sim(global: &super::Global, args: SimArgs) -> anyhow::Result<Ex
             .trim()
             .to_string(),
     };
+    let topic = match args.topic {
+        Some(t) => t,
+        None => server_topic(&args.server, &ca, &api_key)
+            .await
+            .unwrap_or_else(|| DEFAULT_TOPIC.to_owned()),
+    };
     let config = SimConfig {
         server: args.server,
         devices: args.devices,
@@ -77,7 +106,7 @@ pub async fn run_sim(global: &super::Global, args: SimArgs) -> anyhow::Result<Ex
         rounds: args.rounds,
         not_now_percent: args.not_now_percent,
         api_key,
-        topic: args.topic,
+        topic,
         mtls: args.mtls,
         rate: args.rate,
         enrollment: if args.enroll_via_profile {
