@@ -7,6 +7,13 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // `annal … | head` must end quietly when the reader goes away, as Unix tools do; Rust
+    // ignores SIGPIPE by default, which turns the closed pipe into a panic in println!.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     // kurrentdb's gRPC stack enables rustls's ring provider too; with two providers rustls
     // cannot pick one, so name ours before anything uses TLS.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();

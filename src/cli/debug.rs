@@ -1,4 +1,5 @@
-//! Hidden helpers for tests that need appenders in other processes.
+//! Hidden helpers for tests that need appenders in other processes, and a stand-alone mock APNs
+//! for rehearsing the push runbooks on a machine that cannot reach Apple.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -23,15 +24,24 @@ pub enum DebugCommand {
         #[arg(long, default_value = "loop")]
         stream_prefix: String,
     },
+    /// Run the local HTTP/2 TLS mock of APNs until interrupted: prints its URL, writes its CA
+    /// to <dir>/mock-ca.pem (for `serve --apns-ca-file`), answers every push with 200.
+    MockApns {
+        #[arg(long)]
+        dir: std::path::PathBuf,
+    },
 }
 
 pub async fn run(global: &super::Global, cmd: DebugCommand) -> anyhow::Result<ExitCode> {
-    let DebugCommand::AppendLoop {
-        writers,
-        appends,
-        batch,
-        stream_prefix,
-    } = cmd;
+    let (writers, appends, batch, stream_prefix) = match cmd {
+        DebugCommand::AppendLoop {
+            writers,
+            appends,
+            batch,
+            stream_prefix,
+        } => (writers, appends, batch, stream_prefix),
+        DebugCommand::MockApns { dir } => return mock_apns(&dir).await,
+    };
     let store = global.open_store().await?;
     let mut tasks = Vec::new();
     for w in 0..writers {
@@ -56,5 +66,15 @@ pub async fn run(global: &super::Global, cmd: DebugCommand) -> anyhow::Result<Ex
     for t in tasks {
         t.await??;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn mock_apns(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let mock = annal::push::mock::MockApns::start(&dir.join("mock-ca"), false).await?;
+    let ca = dir.join("mock-ca.pem");
+    std::fs::write(&ca, &mock.ca_pem)?;
+    println!("mock APNs at {} (CA: {})", mock.base_url(), ca.display());
+    tokio::signal::ctrl_c().await?;
+    println!("{} pushes answered", mock.count());
     Ok(ExitCode::SUCCESS)
 }
