@@ -23,7 +23,7 @@ async fn wait_installed(client: &Client, key: &str, fingerprint: Option<&str>) -
         let (code, status) = get(client, "/v1/push-certificate", key).await;
         assert_eq!(code, 200, "{status}");
         let matches = fingerprint.is_none_or(|f| status["fingerprint_sha256"] == f);
-        if status["installed"] == true && matches {
+        if status["installed"] == true && status["usable"] == true && matches {
             return status;
         }
         assert!(
@@ -366,4 +366,43 @@ async fn the_client_multiplexes_concurrent_pushes_on_one_connection() {
     let received = apns.received();
     let r = received.iter().find(|r| r.path == "/3/device/0000002a").unwrap();
     assert_eq!(r.body, b"{\"mdm\":\"magic-42\"}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_certificate_stops_a_fan_out_after_one_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let (apns, ca) = mock(dir.path()).await;
+    let mut args = serve_args(&apns, &ca);
+    let suspend = args.iter().position(|a| a == "--push-suspend-secs").unwrap();
+    args[suspend + 1] = "30".into();
+    args.extend(["--push-concurrency".into(), "4".into()]);
+    let server = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let (client, key) = (server.client(), server.api_key());
+    let (cert, cert_key) = push_cert(dir.path(), "push", TOPIC, 365);
+    assert!(install(&server, &cert, &cert_key, &[]).status.success());
+    wait_installed(&client, &key, None).await;
+    let devices: Vec<VirtualDevice> = (0..40).map(|i| device(&server, i)).collect();
+    for d in &devices {
+        enroll(&client, d).await;
+    }
+    apns.answer_all(Some((403, "BadCertificate")));
+    let ids: Vec<&str> = devices.iter().map(|d| d.udid.as_str()).collect();
+    let body = json!({"enrollments": ids, "command": {"RequestType": "DeviceInformation", "Queries": ["UDID"]}});
+    let (code, _) = call(&client, Method::POST, "/v1/commands", Some(&key), Some(body)).await;
+    assert_eq!(code, 200);
+    wait_received(&apns, 1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // At most the pushes that already had a turn on the connection went out: not the fleet.
+    let sent = apns.count();
+    assert!(
+        sent <= 8,
+        "{sent} of 40 pushes reached APNs after it refused the certificate"
+    );
+    let (_, status) = get(&client, "/v1/push-certificate", &key).await;
+    assert!(status["suspended"].is_object(), "{status}");
+    assert_eq!(
+        status["waiting"].as_u64().unwrap() + sent,
+        40,
+        "the rest wait for the suspension to end: {status}"
+    );
 }

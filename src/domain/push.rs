@@ -90,10 +90,12 @@ pub fn classify(status: u16, reason: Option<&str>) -> Verdict {
     }
 }
 
-/// APNs refuses a revoked, expired or unknown client certificate in the TLS handshake, with an
-/// alert rustls reports as e.g. "received fatal alert: CertificateExpired".
+/// APNs refuses a revoked, expired or unknown client certificate in the TLS handshake, with a
+/// fatal alert rustls reports as e.g. "received fatal alert: CertificateExpired" (or
+/// UnknownCA, AccessDenied, HandshakeFailure): retrying cannot help, so every received fatal
+/// alert counts as a refusal of the certificate.
 fn tls_certificate_refused(detail: &str) -> bool {
-    detail.contains("alert") && detail.contains("Certificate")
+    detail.contains("received fatal alert")
 }
 
 /// Retries wait 1 s, 2 s, 4 s, … up to `max`, or what the answer's Retry-After asked if longer.
@@ -172,10 +174,16 @@ mod tests {
         assert_eq!(classify(500, Some("InternalServerError")), Verdict::Retry);
         assert_eq!(classify(503, Some("ServiceUnavailable")), Verdict::Retry);
         assert_eq!(classify(0, Some("connection reset")), Verdict::Retry);
-        assert_eq!(
-            classify(0, Some("tls: received fatal alert: CertificateExpired")),
-            Verdict::CertificateRejected
-        );
+        for alert in [
+            "CertificateExpired",
+            "BadCertificate",
+            "UnknownCA",
+            "AccessDenied",
+            "HandshakeFailure",
+        ] {
+            let detail = format!("client error (Connect): received fatal alert: {alert}");
+            assert_eq!(classify(0, Some(&detail)), Verdict::CertificateRejected, "{alert}");
+        }
         assert_eq!(classify(400, Some("PayloadTooLarge")), Verdict::Failed);
         assert_eq!(classify(413, None), Verdict::Failed);
     }
@@ -217,5 +225,49 @@ mod tests {
         assert_eq!(target(&state), Err(NoPush::TokenDead));
         state.phase = Phase::CheckedOut;
         assert_eq!(target(&state), Err(NoPush::CheckedOut));
+    }
+
+    #[test]
+    fn a_dead_token_answer_for_a_replaced_token_leaves_the_new_one_alive() {
+        use crate::domain::enrollment::{decide, AdminInput, PushAnswer};
+        use annal_schemas::events::push::{PushAttempted, PushFailed};
+        use annal_schemas::Event;
+        let mut state = Enrollment {
+            phase: Phase::Enrolled,
+            token_hex: Some("new".into()),
+            ..Enrollment::default()
+        };
+        let record = |token: &str| {
+            let push_id = uuid::Uuid::now_v7();
+            Input::Admin(AdminInput::RecordPush {
+                attempted: PushAttempted {
+                    push_id,
+                    topic: "com.apple.mgmt.t".into(),
+                    trigger: "enqueue".into(),
+                    attempt: 1,
+                },
+                answer: PushAnswer::Failed(PushFailed {
+                    push_id,
+                    status: 410,
+                    reason: "Unregistered".into(),
+                    token_dead: true,
+                    retry_after_secs: None,
+                }),
+                token_hex: token.into(),
+            })
+        };
+        let dead = |out: &crate::domain::enrollment::Outcome| {
+            out.events
+                .iter()
+                .any(|(e, _)| matches!(e, Event::PushFailed(f) if f.token_dead))
+        };
+        let stale = decide(&state, record("old"), chrono::Utc::now()).expect("recorded");
+        assert!(!dead(&stale), "the 410 was for the token the device has since replaced");
+        let current = decide(&state, record("new"), chrono::Utc::now()).expect("recorded");
+        assert!(dead(&current));
+        for (e, raw) in &current.events {
+            state.evolve(e, raw.as_deref());
+        }
+        assert_eq!(target(&state), Err(NoPush::TokenDead));
     }
 }

@@ -44,7 +44,13 @@ pub async fn get(State(app): State<AppState>, Query(query): Query<ScepQuery>) ->
             let Some(message) = query.message else {
                 return bad_request("PKIOperation by GET needs ?message=<base64 PKIMessage>");
             };
-            let compact: String = message.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+            // A client that did not percent-encode the base64 sends '+', which the query
+            // decoder turned into ' ': put it back; only line breaks are dropped.
+            let compact: String = message
+                .chars()
+                .filter(|c| *c != '\r' && *c != '\n')
+                .map(|c| if c == ' ' { '+' } else { c })
+                .collect();
             match BASE64.decode(compact) {
                 Ok(der) => pki_operation(&app, &der).await,
                 Err(_) => bad_request("the message parameter is not base64"),

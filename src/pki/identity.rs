@@ -127,6 +127,13 @@ pub fn certificate_info(cert_der: &[u8]) -> Result<CertificateInfo, PkiError> {
     Ok(VerifiedIdentity::from_parsed(cert_der, &cert, &fingerprint_bytes(cert_der))?.to_certificate_info())
 }
 
+/// Whether a certificate (DER) carries an RSA public key: what CMS key transport (an
+/// encrypted profile, a SCEP CertRep) can encrypt to.
+pub fn has_rsa_key(cert_der: &[u8]) -> bool {
+    parse_cert(cert_der)
+        .is_ok_and(|c| super::algorithms::KeyAlg::from_spki(c.public_key()) == Ok(super::algorithms::KeyAlg::Rsa))
+}
+
 /// Lowercase hex SHA-256 of a certificate's DER.
 pub fn fingerprint_sha256(cert_der: &[u8]) -> String {
     hex_lower(&fingerprint_bytes(cert_der))

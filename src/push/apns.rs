@@ -143,13 +143,29 @@ impl ApnsClient {
         &self.topic
     }
 
-    /// Sends one MDM push: `POST /3/device/<token>` with the body exactly `{"mdm":"<PushMagic>"}`.
-    pub async fn push(&self, token_hex: &str, push_magic: &str) -> Result<ApnsAnswer, ApnsError> {
-        let _permit = self
-            .permits
-            .acquire()
+    /// Waits for a turn on the connection (`--push-concurrency` pushes are in flight at most).
+    pub async fn turn(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApnsError> {
+        self.permits
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(|_| ApnsError::Request("client closed".into()))?;
+            .map_err(|_| ApnsError::Request("client closed".into()))
+    }
+
+    /// Waits for a turn, then sends one MDM push.
+    pub async fn push(&self, token_hex: &str, push_magic: &str) -> Result<ApnsAnswer, ApnsError> {
+        let turn = self.turn().await?;
+        self.send(turn, token_hex, push_magic).await
+    }
+
+    /// Sends one MDM push in the given turn: `POST /3/device/<token>` with the body exactly
+    /// `{"mdm":"<PushMagic>"}`.
+    pub async fn send(
+        &self,
+        _turn: tokio::sync::OwnedSemaphorePermit,
+        token_hex: &str,
+        push_magic: &str,
+    ) -> Result<ApnsAnswer, ApnsError> {
         let body = serde_json::to_vec(&serde_json::json!({ "mdm": push_magic }))
             .map_err(|e| ApnsError::Request(e.to_string()))?;
         let request = Request::builder()

@@ -104,9 +104,12 @@ impl PushService {
 
     async fn dispatch(self: Arc<Self>, mut stopping: watch::Receiver<bool>) {
         loop {
-            let suspended_for = self
-                .suspension()
-                .map(|s| s.until.saturating_duration_since(std::time::Instant::now()));
+            // While a probe is out the suspension's end has passed: look again in a second.
+            let suspended_for = self.suspended().map(|s| {
+                s.until
+                    .saturating_duration_since(std::time::Instant::now())
+                    .max(Duration::from_secs(1))
+            });
             let ready = if suspended_for.is_some() || self.current().is_none() {
                 Vec::new()
             } else {
@@ -116,12 +119,15 @@ impl PushService {
                 let me = self.clone();
                 // Concurrency is bounded by the APNs client's permits; waiting tasks are cheap.
                 tokio::spawn(async move {
-                    match me.push_now(&key, trigger).await {
+                    let result = me.push_now(&key, trigger).await;
+                    me.queue.done(&key);
+                    match result {
                         Ok(_) => {}
                         Err(PushError::NoPush(_) | PushError::TopicMismatch { .. }) => {}
+                        // Still wanted once pushing resumes.
+                        Err(PushError::Suspended { .. }) => me.queue.request([key], trigger),
                         Err(e) => tracing::warn!(enrollment = %key, error = %e, "push not sent"),
                     }
-                    me.queue.done(&key);
                 });
             }
             let nap = suspended_for.unwrap_or(Duration::from_secs(3600));

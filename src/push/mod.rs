@@ -9,6 +9,7 @@ pub mod installed;
 mod metrics;
 pub mod mock;
 mod service;
+mod suspension;
 
 #[cfg(test)]
 mod certificate_tests;

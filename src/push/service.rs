@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::apns::{ApnsClient, ApnsConfig};
 use super::certificate::Expiry;
 use super::installed::{self, Installed, InstalledError};
+use super::suspension::{Suspender, Suspension};
 use crate::domain::enrollment::{AdminInput, Input, PushAnswer};
 use crate::domain::push::{backoff, classify, target, NoPush, Verdict};
 use crate::secrets::DataKey;
@@ -23,6 +24,8 @@ use crate::store::EventStore;
 pub enum PushError {
     #[error("push is not configured: no push certificate is installed (annal push-cert install)")]
     NoCertificate,
+    #[error("the installed push certificate cannot be used on this node: {0}")]
+    Unusable(String),
     #[error("pushes are suspended until {until_secs} s from now: {reason}")]
     Suspended { reason: String, until_secs: u64 },
     #[error(transparent)]
@@ -81,6 +84,10 @@ pub struct PushReport {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PushStatus {
     pub installed: bool,
+    /// This node can push with it (false: its key cannot be opened here, or no TLS client).
+    pub usable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unusable_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -117,26 +124,31 @@ pub(super) struct Current {
     pub client: Arc<ApnsClient>,
 }
 
-#[derive(Debug, Clone)]
-pub(super) struct Suspension {
-    pub reason: String,
-    pub until: Instant,
-    pub length: Duration,
-}
-
 pub struct PushService {
     pub(super) store: Arc<dyn EventStore>,
     pub(super) enrollments: Arc<Enrollments>,
     pub(super) data_key: Arc<DataKey>,
     pub(super) settings: PushSettings,
     pub(super) current: RwLock<Option<Arc<Current>>>,
-    pub(super) suspended: Mutex<Option<Suspension>>,
+    /// The installed certificate's topic, read without its key: devices are held to it even
+    /// when this node cannot use the certificate (wrong data key, no trust roots).
+    topic: RwLock<Option<String>>,
+    /// Why the installed certificate cannot be used here, if it cannot.
+    unusable: RwLock<Option<String>>,
+    pub(super) suspension: Suspender,
     pub(super) queue: super::dispatch::Coalescer,
     pub(super) retries: tokio::sync::mpsc::UnboundedSender<super::dispatch::Retry>,
     pub(super) retry_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<super::dispatch::Retry>>>,
 }
 
 impl PushService {
+    fn not_usable(&self) -> PushError {
+        match self.unusable.read().unwrap_or_else(|p| p.into_inner()).clone() {
+            Some(reason) => PushError::Unusable(reason),
+            None => PushError::NoCertificate,
+        }
+    }
+
     pub fn new(
         store: Arc<dyn EventStore>,
         enrollments: Arc<Enrollments>,
@@ -147,12 +159,14 @@ impl PushService {
         Arc::new(Self {
             retries,
             retry_rx: Mutex::new(Some(retry_rx)),
+            settings: settings.clone(),
             store,
             enrollments,
             data_key,
-            settings,
             current: RwLock::new(None),
-            suspended: Mutex::new(None),
+            topic: RwLock::new(None),
+            unusable: RwLock::new(None),
+            suspension: Suspender::new(settings.suspend_for),
             queue: Default::default(),
         })
     }
@@ -168,11 +182,20 @@ impl PushService {
         if head.is_empty() {
             return Ok(known.is_some());
         }
-        let Some(installed) = installed::latest(self.store.as_ref(), &self.data_key).await? else {
-            return Ok(false);
+        let topic = installed::latest_topic(self.store.as_ref()).await?;
+        let installed_now = topic.is_some();
+        *self.topic.write().unwrap_or_else(|p| p.into_inner()) = topic;
+        let loaded = match self.load().await {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                *self.unusable.write().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                super::metrics::alarm(true);
+                return Err(e);
+            }
         };
-        let client = ApnsClient::new(&installed.certificate, &self.settings.apns)
-            .map_err(|e| InstalledError::Unreadable(installed.version, e.to_string()))?;
+        let Some((installed, client)) = loaded else {
+            return Ok(installed_now);
+        };
         tracing::info!(
             topic = %installed.event.topic,
             not_after = %installed.event.not_after,
@@ -180,15 +203,25 @@ impl PushService {
             "push certificate loaded"
         );
         super::metrics::certificate(&installed.certificate, Utc::now());
+        *self.unusable.write().unwrap_or_else(|p| p.into_inner()) = None;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(Current {
             installed,
             client: Arc::new(client),
         }));
         // A new certificate deserves a new chance.
-        *self.suspended.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.suspension.clear();
         super::metrics::alarm(false);
         self.queue.wake();
         Ok(true)
+    }
+
+    async fn load(&self) -> Result<Option<(Installed, ApnsClient)>, InstalledError> {
+        let Some(installed) = installed::latest(self.store.as_ref(), &self.data_key).await? else {
+            return Ok(None);
+        };
+        let client = ApnsClient::new(&installed.certificate, &self.settings.apns)
+            .map_err(|e| InstalledError::Unreadable(installed.version, e.to_string()))?;
+        Ok(Some((installed, client)))
     }
 
     pub(super) fn current(&self) -> Option<Arc<Current>> {
@@ -201,8 +234,8 @@ impl PushService {
         let cert = current.as_ref().map(|c| &c.installed.certificate);
         let expiry = cert.map(|c| c.expiry(now));
         PushStatus {
-            installed: cert.is_some(),
-            topic: cert.map(|c| c.topic.clone()),
+            installed: self.topic().is_some(),
+            topic: self.topic(),
             fingerprint_sha256: cert.map(|c| c.fingerprint_sha256.clone()),
             subject: cert.map(|c| c.subject.clone()),
             issuer: cert.map(|c| c.issuer.clone()),
@@ -211,7 +244,9 @@ impl PushService {
             days_left: cert.map(|c| (c.not_after - now).num_days()),
             expiring_soon: matches!(expiry, Some(Expiry::ExpiringSoon { .. } | Expiry::Expired)),
             expired: matches!(expiry, Some(Expiry::Expired)),
-            suspended: self.suspension().map(|s| SuspendedStatus {
+            usable: current.is_some(),
+            unusable_reason: self.unusable.read().unwrap_or_else(|p| p.into_inner()).clone(),
+            suspended: self.suspended().map(|s| SuspendedStatus {
                 reason: s.reason,
                 resumes_in_secs: s.until.saturating_duration_since(Instant::now()).as_secs(),
             }),
@@ -222,40 +257,22 @@ impl PushService {
 
     /// The topic every Authenticate must carry, once a push certificate is installed.
     pub fn topic(&self) -> Option<String> {
-        self.current().map(|c| c.installed.event.topic.clone())
+        self.topic.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    pub(super) fn suspension(&self) -> Option<Suspension> {
-        let mut guard = self.suspended.lock().unwrap_or_else(|p| p.into_inner());
-        match &*guard {
-            Some(s) if s.until > Instant::now() => Some(s.clone()),
-            Some(_) => {
-                // Expired: the next push is the probe; a repeat refusal suspends for longer.
-                if let Some(s) = guard.as_mut() {
-                    s.until = Instant::now();
-                }
-                None
-            }
-            None => None,
-        }
+    pub(super) fn suspended(&self) -> Option<Suspension> {
+        self.suspension.current(Instant::now())
     }
 
     fn suspend(&self, reason: String) {
-        let mut guard = self.suspended.lock().unwrap_or_else(|p| p.into_inner());
-        let length = guard.as_ref().map_or(self.settings.suspend_for, |s| {
-            (s.length * 2).min(Duration::from_secs(3600))
-        });
-        tracing::error!(
-            reason = %reason,
-            suspended_secs = length.as_secs(),
-            "APNs refused the push certificate: pushes are suspended (renew or reinstall the push certificate)"
-        );
-        super::metrics::alarm(true);
-        *guard = Some(Suspension {
-            reason,
-            until: Instant::now() + length,
-            length,
-        });
+        if let Some(length) = self.suspension.refused(reason.clone(), Instant::now()) {
+            tracing::error!(
+                reason = %reason,
+                suspended_secs = length.as_secs(),
+                "APNs refused the push certificate: pushes are suspended (renew or reinstall the push certificate)"
+            );
+            super::metrics::alarm(true);
+        }
     }
 
     /// Pushes `key` once now (attempt 1), scheduling retries in the background.
@@ -270,13 +287,9 @@ impl PushService {
         push_id: Uuid,
         attempt: u32,
     ) -> Result<PushReport, PushError> {
-        let current = self.current().ok_or(PushError::NoCertificate)?;
-        if let Some(s) = self.suspension() {
-            super::metrics::skipped("suspended");
-            return Err(PushError::Suspended {
-                reason: s.reason,
-                until_secs: s.until.saturating_duration_since(Instant::now()).as_secs(),
-            });
+        let current = self.current().ok_or_else(|| self.not_usable())?;
+        if let Some(s) = self.suspended() {
+            return Err(suspended(s));
         }
         let (state, _) = self.enrollments.state(key).await?;
         let target = target(&state).inspect_err(|_| super::metrics::skipped("not_pushable"))?;
@@ -293,8 +306,16 @@ impl PushService {
             .open(&target.push_magic)
             .map_err(|e| PushError::Secret(e.to_string()))?;
         let magic = String::from_utf8(magic).map_err(|_| PushError::Secret("not UTF-8".into()))?;
+        // Asked again once this push has its turn on the connection: a refusal that arrived
+        // while it waited stops it here, so a queue of thousands does not reach APNs.
+        let turn = current
+            .client
+            .turn()
+            .await
+            .map_err(|e| PushError::Unusable(e.to_string()))?;
+        self.suspension.admit(Instant::now()).map_err(suspended)?;
         let started = Instant::now();
-        let sent = current.client.push(&target.token_hex, &magic).await;
+        let sent = current.client.send(turn, &target.token_hex, &magic).await;
         super::metrics::latency(started.elapsed());
         let (status, apns_id, reason, retry_after) = match sent {
             Ok(a) => (a.status, a.apns_id, a.reason, a.retry_after_secs),
@@ -316,15 +337,8 @@ impl PushService {
                 retry_after_secs: retry_after,
             })
         };
-        let attempted = PushAttempted {
-            push_id,
-            topic: topic.clone(),
-            trigger: trigger.to_owned(),
-            attempt,
-        };
-        let record = Input::Admin(AdminInput::RecordPush { attempted, answer });
-        self.enrollments.handle(key, record, "system", Utc::now()).await?;
-
+        // The verdict is acted on before it is recorded: a store error must not lose the retry
+        // or let pushes go on against a refused certificate.
         let mut retry_in = None;
         match verdict {
             Verdict::Retry if attempt < self.settings.max_attempts => {
@@ -338,18 +352,30 @@ impl PushService {
                     wait,
                 };
                 let _ = self.retries.send(retry);
+                self.suspension.undecided();
             }
             Verdict::CertificateRejected => {
                 self.suspend(format!("HTTP {status} {}", reason.clone().unwrap_or_default()));
             }
             Verdict::Accepted => {
-                let mut guard = self.suspended.lock().unwrap_or_else(|p| p.into_inner());
-                if guard.take().is_some() {
+                if self.suspension.accepted() {
                     super::metrics::alarm(false);
                 }
             }
-            _ => {}
+            _ => self.suspension.undecided(),
         }
+        let attempted = PushAttempted {
+            push_id,
+            topic: topic.clone(),
+            trigger: trigger.to_owned(),
+            attempt,
+        };
+        let record = Input::Admin(AdminInput::RecordPush {
+            attempted,
+            answer,
+            token_hex: target.token_hex.clone(),
+        });
+        self.enrollments.handle(key, record, "system", Utc::now()).await?;
         Ok(PushReport {
             push_id,
             attempt,
@@ -359,5 +385,13 @@ impl PushService {
             reason,
             retry_in_secs: retry_in,
         })
+    }
+}
+
+fn suspended(s: Suspension) -> PushError {
+    super::metrics::skipped("suspended");
+    PushError::Suspended {
+        reason: s.reason,
+        until_secs: s.until.saturating_duration_since(Instant::now()).as_secs(),
     }
 }

@@ -90,16 +90,29 @@ impl ScepService {
     pub async fn pki_operation(&self, der: &[u8]) -> Result<Vec<u8>, ScepServiceError> {
         let msg = parse_pki_message(der).map_err(ScepServiceError::NotPkiMessage)?;
         let now = Utc::now();
+        // The certificate is made before the challenge is consumed: a CSR the CA cannot issue
+        // (an algorithm or an extension it does not support) is refused with a CertRep and
+        // leaves the one-time challenge usable. A certificate made for a request that is then
+        // refused is dropped: it was never recorded nor handed out.
         let outcome = match open_request(&msg, &self.ca, &self.anchors, now) {
-            Ok(request) => self.admit(&request, &msg.transaction_id, now).await?.map(|()| request),
+            Ok(request) => match self.ca.issue_from_csr(&request.csr_der, SCEP_VALIDITY_DAYS) {
+                Ok(certificate) => self
+                    .admit(&request, &msg.transaction_id, now)
+                    .await?
+                    .map(|()| (request, certificate)),
+                Err(e) => Err(Refusal::new(
+                    FailInfo::BadRequest,
+                    format!("the CSR cannot be issued: {e}"),
+                )),
+            },
             Err(refusal) => Err(refusal),
         };
-        let request = match outcome {
-            Ok(request) => {
+        let (request, certificate) = match outcome {
+            Ok((request, certificate)) => {
                 if request.cipher == ContentCipher::DesCbc {
                     tracing::warn!(transaction_id = %msg.transaction_id, "SCEP request encrypted with single DES (weak); accepted for compatibility");
                 }
-                request
+                (request, certificate)
             }
             Err(refusal) => {
                 tracing::warn!(transaction_id = %msg.transaction_id, fail_info = refusal.info.name(), reason = %refusal.reason, "SCEP request refused");
@@ -107,7 +120,6 @@ impl ScepService {
                 return Ok(cert_rep(&self.ca, &msg.transaction_id, &msg.sender_nonce, reply, now)?);
             }
         };
-        let certificate = self.ca.issue_from_csr(&request.csr_der, SCEP_VALIDITY_DAYS)?;
         let info = certificate_info(&certificate)?;
         let (profile, actor) = match &request.renewing {
             Some(current) => ("scep-renewal", format!("scep:{}", current.fingerprint_sha256)),

@@ -378,11 +378,21 @@ fn report(
 }
 
 fn decide_admin(s: &mut Enrollment, out: &mut Outcome, input: AdminInput) -> Result<(), Refusal> {
-    if let AdminInput::RecordPush { attempted, answer } = input {
+    if let AdminInput::RecordPush {
+        attempted,
+        answer,
+        token_hex,
+    } = input
+    {
         out.push(s, attempted, None);
         match answer {
             PushAnswer::Accepted(e) => out.push(s, e, None),
-            PushAnswer::Failed(e) => out.push(s, e, None),
+            PushAnswer::Failed(mut e) => {
+                // A token APNs declared dead may already have been replaced by a TokenUpdate
+                // that arrived while the push was out: the new token is not dead.
+                e.token_dead &= s.token_hex.as_deref() == Some(token_hex.as_str());
+                out.push(s, e, None)
+            }
         }
         out.reply = Some(Reply::Empty);
         return Ok(());

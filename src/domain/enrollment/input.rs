@@ -74,6 +74,8 @@ pub enum AdminInput {
     RecordPush {
         attempted: PushAttempted,
         answer: PushAnswer,
+        /// The token the push was sent to.
+        token_hex: String,
     },
 }
 

@@ -28,6 +28,9 @@ pub async fn push(State(app): State<AppState>, caller: Caller, Path(ids): Path<S
     if !status.installed {
         return Err(ApiError::PushUnavailable(PushError::NoCertificate.to_string()));
     }
+    if let Some(reason) = status.unusable_reason {
+        return Err(ApiError::PushUnavailable(PushError::Unusable(reason).to_string()));
+    }
     if let Some(s) = status.suspended {
         return Err(ApiError::PushUnavailable(format!(
             "pushes are suspended for {} s more: APNs refused the push certificate ({})",
@@ -81,7 +84,9 @@ fn error_of(e: PushError) -> ApiError {
     match e {
         PushError::Service(s) => service_error(s),
         PushError::NoPush(_) | PushError::TopicMismatch { .. } => ApiError::Conflict(e.to_string()),
-        PushError::NoCertificate | PushError::Suspended { .. } => ApiError::PushUnavailable(e.to_string()),
+        PushError::NoCertificate | PushError::Unusable(_) | PushError::Suspended { .. } => {
+            ApiError::PushUnavailable(e.to_string())
+        }
         PushError::Secret(_) => ApiError::Internal(e.to_string()),
     }
 }

@@ -61,6 +61,13 @@ async fn phase(app: AppState, body: Bytes) -> Result<Response, ApiError> {
     {
         Ok(identity) => {
             tracing::info!(actor = %caller.actor, udid = %attrs.udid, fingerprint = %identity.fingerprint_sha256, "OTA phase 3: encrypted enrollment profile");
+            // The profile is encrypted to this certificate, which needs an RSA key: checked
+            // before a challenge is issued, so a refusal records nothing.
+            if !crate::pki::has_rsa_key(&signed.signer_cert_der) {
+                return Err(ApiError::invalid(
+                    "phase 3 must be signed with the SCEP identity (an RSA key): the profile is encrypted to it",
+                ));
+            }
             // Its SCEP payload is the MDM identity the device enrolls for next: one more
             // one-time challenge.
             settings.challenge = Some(scep_challenge(&app, &caller).await?);
