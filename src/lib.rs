@@ -1,7 +1,7 @@
 //! Annal: an Apple MDM server whose source of truth is an append-only event log.
 //!
 //! Layout (ARCHITECTURE.md §1): `store` is the log, `audit` verifies its hash chain, `bench`
-//! measures it, `http` serves it. The event types live in the `annal-schemas` crate.
+//! measures it, `http` serves it, `transfer` exports, imports and migrates it. The event types live in the `annal-schemas` crate.
 
 pub mod audit;
 pub mod bench;
@@ -16,3 +16,4 @@ pub mod service;
 pub mod sim;
 pub mod store;
 pub mod stream;
+pub mod transfer;

@@ -9,20 +9,11 @@ use std::time::Duration;
 
 use annal::audit::verify;
 use annal::store::{EventStore, ExpectedVersion, StoreError};
+use annal_schemas::{NewEvent, RecordedEvent};
 use futures::StreamExt;
 
+use common::transfer::read_everything;
 use common::{event, events};
-
-async fn read_everything(store: &dyn EventStore) -> Vec<annal_schemas::RecordedEvent> {
-    let mut all = Vec::new();
-    let mut next = 1;
-    loop {
-        let page = store.read_all(next, 500).await.unwrap();
-        let Some(last) = page.last() else { return all };
-        next = last.global_position + 1;
-        all.extend(page);
-    }
-}
 
 async fn assert_chain_intact(store: &dyn EventStore) {
     let report = verify(store, None, |_| {}).await.unwrap();
@@ -286,6 +277,67 @@ pub async fn read_all_paging_and_read_stream(store: Arc<dyn EventStore>) {
     assert!(e.correlation_id.is_some() && e.raw.is_some() && e.actor.starts_with("device-"));
 }
 
+/// A log recorded elsewhere is written verbatim, only where it continues the log exactly, and a
+/// refused batch writes nothing.
+pub async fn import_writes_recorded_envelopes_verbatim(store: Arc<dyn EventStore>) {
+    let source = common::sqlite();
+    for i in 0..12u64 {
+        let stream = format!("s{}", i % 3);
+        let batch = events(1 + (i % 2) as usize);
+        source.store.append(&stream, ExpectedVersion::Any, batch).await.unwrap();
+    }
+    let recorded = read_everything(source.store.as_ref()).await;
+    assert_eq!(recorded.len(), 18);
+    if !store.capabilities().verbatim_import() {
+        let err = store.import(recorded).await.unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        assert!(read_everything(store.as_ref()).await.is_empty());
+        return;
+    }
+    let err = store.import(recorded[1..].to_vec()).await.unwrap_err();
+    assert!(err.to_string().contains("next position is 1"), "{err}");
+    let mut tampered = recorded[..6].to_vec();
+    tampered[4].data = br#"{"n":99}"#.to_vec();
+    let err = store.import(tampered).await.unwrap_err();
+    assert!(err.to_string().contains(&recorded[4].event_id.to_string()), "{err}");
+    assert!(
+        read_everything(store.as_ref()).await.is_empty(),
+        "a refused batch wrote"
+    );
+
+    let head = store.import(recorded[..7].to_vec()).await.unwrap();
+    assert_eq!((head.position, head.hash), (7, recorded[6].hash));
+    assert!(store.import(recorded[..7].to_vec()).await.is_err());
+    store.import(recorded[7..].to_vec()).await.unwrap();
+    assert_eq!(read_everything(store.as_ref()).await, recorded, "not verbatim");
+    assert_eq!(store.head().await.unwrap(), source.store.head().await.unwrap());
+
+    // The log goes on from the imported head: positions, stream versions and the chain.
+    let s1 = store.read_stream("s1", 1, 100).await.unwrap().len() as u64;
+    let r = store.append("s1", ExpectedVersion::Exact(s1), events(1)).await.unwrap();
+    assert_eq!((r.first_position, r.stream_version), (19, s1 + 1));
+    assert_chain_intact(store.as_ref()).await;
+
+    // Chained correctly but reusing an id, or skipping a stream version: refused.
+    let head = store.head().await.unwrap();
+    let place = |new: NewEvent, stream: &str, version: u64| {
+        RecordedEvent::place(new, stream, version, head.position + 1, chrono::Utc::now(), &head.hash)
+    };
+    let reused = NewEvent {
+        event_id: recorded[0].event_id,
+        ..event(1)
+    };
+    let err = store.import(vec![place(reused, "s9", 1)]).await.unwrap_err();
+    assert!(err.to_string().contains("already in the log"), "{err}");
+    let err = store.import(vec![place(event(2), "s0", 99)]).await.unwrap_err();
+    assert!(err.to_string().contains("next version"), "{err}");
+    let next = place(event(3), "s9", 1);
+    assert_eq!(store.import(vec![next.clone()]).await.unwrap().hash, next.hash);
+    assert_eq!(store.read_stream("s9", 1, 10).await.unwrap(), vec![next]);
+    assert_eq!(read_everything(store.as_ref()).await.len(), 20);
+    assert_chain_intact(store.as_ref()).await;
+}
+
 macro_rules! conformance {
     ($backend:ident, $make:expr) => {
         mod $backend {
@@ -310,6 +362,7 @@ macro_rules! conformance {
             case!(subscription_from_mid_log_sees_every_later_event_once);
             case!(large_payloads);
             case!(read_all_paging_and_read_stream);
+            case!(import_writes_recorded_envelopes_verbatim);
         }
     };
 }

@@ -1,19 +1,16 @@
 //! `annal audit verify`.
 //!
-//! Reads the log in global order and checks, for each event: that its position follows the
-//! previous one (else an event was removed), that its stream version follows the stream's
-//! previous event (else events were removed or reordered), and that its hash is
-//! SHA-256(previous hash ‖ its canonical bytes) (else it was modified). Removing events from the
-//! *end* of the log leaves a valid chain; an exported [`Checkpoint`] catches that.
+//! Reads the log in global order and walks the chain along it (`walk.rs`). Removing events from
+//! the *end* of the log leaves a valid chain; an exported [`Checkpoint`] catches that.
 
-use std::collections::HashMap;
 use std::fmt;
 
-use annal_schemas::{chain_hash, ChainHash, RecordedEvent, GENESIS_HASH};
+use annal_schemas::ChainHash;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::store::{EventStore, Head, StoreError};
+use super::walk::{out_of_sequence, ChainWalk, Step};
+use crate::store::{EventStore, StoreError};
 
 const PAGE: usize = 2000;
 
@@ -142,14 +139,8 @@ pub async fn verify(
     checkpoint: Option<Checkpoint>,
     mut progress: impl FnMut(u64),
 ) -> Result<Report, StoreError> {
-    let per_stream_chain = !store.capabilities().global_hash_chain;
-    let dense = store.capabilities().dense_positions;
-    let mut state = State {
-        prev: GENESIS_HASH,
-        streams: HashMap::new(),
-        checked: 0,
-        head: None,
-    };
+    let capabilities = store.capabilities();
+    let mut walk = ChainWalk::new(capabilities.dense_positions, !capabilities.global_hash_chain);
     let mut next = 1;
     let mut checkpoint_hash = None;
     loop {
@@ -157,24 +148,22 @@ pub async fn verify(
         let Some(last) = page.last() else { break };
         next = last.global_position + 1;
         for event in &page {
-            let expected_position = state.head.map_or(1, |h: Head| h.position + 1);
-            if dense && event.global_position != expected_position {
-                let finding = Finding::Removed {
-                    position: expected_position,
-                    next_position: Some(event.global_position),
-                    stream: None,
-                    stream_version: None,
-                };
-                return Ok(state.report(Some(finding)));
-            }
-            if let Some(finding) = state.check(store, event, per_stream_chain).await? {
-                return Ok(state.report(Some(finding)));
+            match walk.step(event) {
+                Step::Intact => {}
+                Step::Broken(finding) => return Ok(walk.report(Some(finding))),
+                Step::OutOfSequence { due } => {
+                    let later = store.read_stream(&event.stream, due, 1).await?;
+                    let due_is_later = later
+                        .first()
+                        .is_some_and(|e| e.stream_version == due && e.global_position > event.global_position);
+                    return Ok(walk.report(Some(out_of_sequence(event, due, due_is_later))));
+                }
             }
             if checkpoint.is_some_and(|c| c.position == event.global_position) {
                 checkpoint_hash = Some(event.hash);
             }
         }
-        progress(state.checked);
+        progress(walk.checked());
     }
     let finding = checkpoint.and_then(|c| match checkpoint_hash {
         None => Some(Finding::CheckpointMismatch {
@@ -187,89 +176,5 @@ pub async fn verify(
         }),
         Some(_) => None,
     });
-    Ok(state.report(finding))
-}
-
-struct State {
-    prev: ChainHash,
-    /// Per stream: last version seen and its hash (the chain link on per-stream backends).
-    streams: HashMap<String, (u64, ChainHash)>,
-    checked: u64,
-    head: Option<Head>,
-}
-
-impl State {
-    async fn check(
-        &mut self,
-        store: &dyn EventStore,
-        event: &RecordedEvent,
-        per_stream_chain: bool,
-    ) -> Result<Option<Finding>, StoreError> {
-        let (last_version, stream_prev) = self.streams.get(&event.stream).copied().unwrap_or((0, GENESIS_HASH));
-        let due = last_version + 1;
-        if event.stream_version != due {
-            return Ok(Some(misplaced(store, event, due).await?));
-        }
-        let computed = if per_stream_chain {
-            // Per-stream chains hash the event without its $all position (see store::kurrentdb).
-            let mut unplaced = event.clone();
-            unplaced.global_position = 0;
-            chain_hash(&stream_prev, &unplaced)
-        } else {
-            chain_hash(&self.prev, event)
-        };
-        if computed != event.hash {
-            return Ok(Some(Finding::Modified {
-                position: event.global_position,
-                event_id: event.event_id,
-                stream: event.stream.clone(),
-            }));
-        }
-        self.prev = event.hash;
-        self.streams
-            .insert(event.stream.clone(), (event.stream_version, event.hash));
-        self.checked += 1;
-        self.head = Some(Head {
-            position: event.global_position,
-            hash: event.hash,
-        });
-        Ok(None)
-    }
-
-    fn report(&self, first_problem: Option<Finding>) -> Report {
-        let head = self.head.unwrap_or(Head {
-            position: 0,
-            hash: GENESIS_HASH,
-        });
-        Report {
-            events_checked: self.checked,
-            head_position: head.position,
-            head_hash: hex::encode(head.hash),
-            first_problem,
-        }
-    }
-}
-
-/// A stream version out of sequence: reordered if the version that was due stands later in the
-/// log (or this one was seen already), removed if it is nowhere.
-async fn misplaced(store: &dyn EventStore, event: &RecordedEvent, due: u64) -> Result<Finding, StoreError> {
-    let later = store.read_stream(&event.stream, due, 1).await?;
-    let due_is_later = later
-        .first()
-        .is_some_and(|e| e.stream_version == due && e.global_position > event.global_position);
-    if event.stream_version < due || due_is_later {
-        return Ok(Finding::Reordered {
-            position: event.global_position,
-            event_id: event.event_id,
-            stream: event.stream.clone(),
-            stream_version: event.stream_version,
-            expected_version: due,
-        });
-    }
-    Ok(Finding::Removed {
-        position: event.global_position,
-        next_position: None,
-        stream: Some(event.stream.clone()),
-        stream_version: Some(due),
-    })
+    Ok(walk.report(finding))
 }

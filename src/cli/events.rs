@@ -1,10 +1,10 @@
 //! `annal events tail`: the event log as NDJSON on stdout, for analytics pipelines and `jq`.
+//! (`export` and `import`, which work on the store itself, are in `events_export`/`events_import`.)
 //! Without --follow it reads from a position to the end of the log (`GET /v1/events`, paged);
 //! with --follow it stays connected (`GET /v1/events/stream`, Server-Sent Events) and resumes
 //! with `Last-Event-ID` after a dropped connection, so no event is printed twice or skipped.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use super::sse::{LineBuffer, SseParser};
 const BULK_RETRIES: u32 = 5;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// The event log as NDJSON (admin API), to its end or following live.
+/// The event log as NDJSON: tail it (admin API), export or import it (on the store).
 ///
 /// For analytics pipelines and jq: one JSON event a line, in log order.
 #[derive(Debug, clap::Args)]
@@ -36,6 +36,13 @@ pub enum EventsCommand {
     /// data, hash, …). Reads to the end of the log and exits, or with --follow keeps printing
     /// new events as they are recorded, reconnecting after a dropped connection.
     Tail(TailArgs),
+    /// Write every envelope of the log, as stored (data, raw as base64, hash; secrets stay
+    /// sealed), as NDJSON in global order, straight from the store (`--store`, `--data-dir`).
+    Export(super::events_export::ExportArgs),
+    /// Load an export into an EMPTY store, verbatim (same ids, positions, hashes). The whole
+    /// file's hash chain is verified first; a broken one is refused, naming the first bad event,
+    /// and nothing is written.
+    Import(super::events_import::ImportArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -127,9 +134,13 @@ fn write_line(out: &mut impl Write, line: &[u8]) -> Result<(), Stop> {
     }
 }
 
-pub async fn run(data_dir: &Path, args: EventsArgs) -> anyhow::Result<ExitCode> {
-    let api = Api::connect(data_dir, &args.api)?;
-    let EventsCommand::Tail(tail) = args.command;
+pub async fn run(global: &super::Global, args: EventsArgs) -> anyhow::Result<ExitCode> {
+    let tail = match args.command {
+        EventsCommand::Tail(tail) => tail,
+        EventsCommand::Export(export) => return super::events_export::run(global, export).await,
+        EventsCommand::Import(import) => return super::events_import::run(global, import).await,
+    };
+    let api = Api::connect(&global.data_dir, &args.api)?;
     let mut out = std::io::stdout().lock();
     let result = if tail.follow {
         follow(&api, &tail, &mut out).await
@@ -252,7 +263,7 @@ mod tests {
     fn tail(args: &[&str]) -> TailArgs {
         let cli = Cli::try_parse_from(["annal", "events", "tail"].into_iter().chain(args.iter().copied())).unwrap();
         let Command::Events(e) = cli.command else { panic!() };
-        let EventsCommand::Tail(t) = e.command;
+        let EventsCommand::Tail(t) = e.command else { panic!() };
         t
     }
 

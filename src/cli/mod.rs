@@ -18,8 +18,11 @@ mod enqueue;
 mod enroll;
 mod enroll_args;
 mod events;
+mod events_export;
+mod events_import;
 mod history;
 pub mod logging;
+mod migrate;
 mod progress;
 mod projections;
 mod push_args;
@@ -104,6 +107,7 @@ pub enum Command {
     Enqueue(enqueue::EnqueueArgs),
     Commands(commands::CommandsArgs),
     Events(events::EventsArgs),
+    Migrate(migrate::MigrateArgs),
     /// The MDM push certificate: inspect one, or install (renew) it for every node.
     #[command(subcommand, name = "push-cert")]
     PushCert(push_cert::PushCertCommand),
@@ -135,7 +139,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::History(args) => history::run(&cli.global.data_dir, args).await,
         Command::Enqueue(args) => enqueue::run(&cli.global.data_dir, args).await,
         Command::Commands(args) => commands::run(&cli.global.data_dir, args).await,
-        Command::Events(args) => events::run(&cli.global.data_dir, args).await,
+        Command::Events(args) => events::run(&cli.global, args).await,
+        Command::Migrate(args) => migrate::run(&cli.global, args).await,
         Command::Audit(cmd) => audit::run(&cli.global, cmd).await,
         Command::PushCert(cmd) => push_cert::run(&cli.global, cmd).await,
         Command::Enroll(cmd) => enroll::run(&cli.global, cmd).await,

@@ -4,9 +4,25 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// A bar over `total` events, labelled with what is being done.
 pub fn events_bar(total: u64, doing: &str, hidden: bool) -> ProgressBar {
-    let template = format!("{doing} {{bar:40}} {{pos}}/{{len}} events ({{per_sec}}, {{eta}})");
+    bar(
+        total,
+        &format!("{doing} {{bar:40}} {{pos}}/{{len}} events ({{per_sec}}, {{eta}})"),
+        hidden,
+    )
+}
+
+/// A bar over `total` bytes of a file, labelled with what is being done.
+pub fn bytes_bar(total: u64, doing: &str, hidden: bool) -> ProgressBar {
+    bar(
+        total,
+        &format!("{doing} {{bar:40}} {{bytes}}/{{total_bytes}} ({{bytes_per_sec}}, {{eta}})"),
+        hidden,
+    )
+}
+
+fn bar(total: u64, template: &str, hidden: bool) -> ProgressBar {
     let bar = ProgressBar::new(total)
-        .with_style(ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+        .with_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
     if hidden {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }

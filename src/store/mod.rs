@@ -10,6 +10,7 @@
 //!   new appends live.
 
 mod group;
+mod import;
 mod rules;
 mod sqlite;
 mod subscription;
@@ -84,6 +85,14 @@ pub struct Capabilities {
     pub log_wide_event_ids: bool,
 }
 
+impl Capabilities {
+    /// A log recorded elsewhere can be written here as it is (`EventStore::import`) only where
+    /// positions are dense and the chain runs along them, as on the log it came from.
+    pub fn verbatim_import(&self) -> bool {
+        self.dense_positions && self.global_hash_chain
+    }
+}
+
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
     /// Appends `events` to `stream` atomically if the stream is at `expected`.
@@ -113,6 +122,13 @@ pub trait EventStore: Send + Sync + 'static {
 
     fn capabilities(&self) -> Capabilities;
 
+    /// Writes events recorded in another log exactly as they are (ids, positions, stream
+    /// versions, times, hashes): how a log is restored from an export or moved to another
+    /// backend. The batch must continue this log exactly (see `store/import.rs`); otherwise
+    /// nothing of it is written. Returns the log's new head. Backends without
+    /// [`Capabilities::verbatim_import`] refuse every batch.
+    async fn import(&self, events: Vec<RecordedEvent>) -> Result<Head, StoreError>;
+
     /// Every event from `from_position` (inclusive), exactly once and in order: first the
     /// catch-up, then live appends. Ends with an error if the log shows a gap.
     fn subscribe_all(self: Arc<Self>, from_position: u64) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
@@ -120,14 +136,8 @@ pub trait EventStore: Send + Sync + 'static {
     }
 }
 
-/// Stream names are protocol identifiers (UDIDs, EnrollmentIDs): refuse what could confuse a
-/// log reader or a shell.
 pub(crate) fn check_append_input(stream: &str, events: &[NewEvent]) -> Result<(), StoreError> {
-    if stream.is_empty() || stream.len() > 512 || stream.chars().any(char::is_control) {
-        return Err(StoreError::Invalid(format!(
-            "stream name {stream:?} is empty, too long or has control characters"
-        )));
-    }
+    check_stream_name(stream)?;
     if events.is_empty() {
         return Err(StoreError::Invalid("no events to append".into()));
     }
@@ -139,6 +149,17 @@ pub(crate) fn check_append_input(stream: &str, events: &[NewEvent]) -> Result<()
                 e.event_id
             )));
         }
+    }
+    Ok(())
+}
+
+/// Stream names are protocol identifiers (UDIDs, EnrollmentIDs): refuse what could confuse a
+/// log reader or a shell.
+pub(crate) fn check_stream_name(stream: &str) -> Result<(), StoreError> {
+    if stream.is_empty() || stream.len() > 512 || stream.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(format!(
+            "stream name {stream:?} is empty, too long or has control characters"
+        )));
     }
     Ok(())
 }

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod push;
 pub mod server;
+pub mod transfer;
 
 use std::sync::Arc;
 

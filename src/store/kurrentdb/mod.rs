@@ -167,6 +167,16 @@ impl EventStore for KurrentStore {
         self.head_rx.clone()
     }
 
+    /// KurrentDB assigns `$all` positions itself when it writes, and its chain runs per stream:
+    /// a log recorded elsewhere cannot be written here as it is.
+    async fn import(&self, _events: Vec<RecordedEvent>) -> Result<Head, StoreError> {
+        Err(StoreError::Invalid(
+            "KurrentDB cannot hold a log recorded elsewhere verbatim: it assigns positions itself and \
+             chains hashes per stream; import into SQLite or PostgreSQL"
+                .into(),
+        ))
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             dense_positions: false,

@@ -7,6 +7,7 @@
 //! transaction (group commit), which wins back the throughput the lock costs. Every commit
 //! notifies a channel; each process LISTENs and wakes its subscriptions.
 
+mod import;
 mod listener;
 mod rows;
 mod writer;
@@ -22,6 +23,8 @@ use super::{AppendResult, Capabilities, EventStore, ExpectedVersion, Head, Store
 
 pub struct PostgresStore {
     pool: Pool,
+    /// The NOTIFY channel commits announce themselves on.
+    channel: String,
     requests: mpsc::UnboundedSender<AppendRequest>,
     head: watch::Receiver<u64>,
 }
@@ -58,9 +61,10 @@ impl PostgresStore {
         drop(client);
         let (head_tx, head_rx) = watch::channel(head.position);
         listener::spawn(config, channel.clone(), head_tx.clone());
-        let requests = writer::spawn(pool.clone(), channel, head_tx);
+        let requests = writer::spawn(pool.clone(), channel.clone(), head_tx);
         Ok(Self {
             pool,
+            channel,
             requests,
             head: head_rx,
         })
@@ -76,6 +80,10 @@ impl EventStore for PostgresStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
         submit(stream, expected, events, |request| self.requests.send(request).is_ok()).await
+    }
+
+    async fn import(&self, events: Vec<RecordedEvent>) -> Result<Head, StoreError> {
+        import::import(&self.pool, &self.channel, &events).await
     }
 
     async fn read_stream(

@@ -32,7 +32,9 @@ async fn commit_group(pool: &Pool, channel: &str, head_tx: &watch::Sender<u64>, 
         Ok(tx) => tx,
         Err(e) => return fail_all(group, pg(e)),
     };
-    let (head, now, mut lookup) = match lock_and_prefetch(&tx, &group).await {
+    let ids: Vec<Uuid> = group.iter().flat_map(|r| r.events.iter().map(|e| e.event_id)).collect();
+    let streams: Vec<&str> = group.iter().map(|r| r.stream.as_str()).collect();
+    let (head, now, mut lookup) = match lock_and_prefetch(&tx, &ids, streams).await {
         Ok(x) => x,
         Err(e) => return fail_all(group, e),
     };
@@ -53,10 +55,11 @@ async fn commit_group(pool: &Pool, channel: &str, head_tx: &watch::Sender<u64>, 
 }
 
 /// Takes the append lock, reads the head and the database clock, and fetches what the planner
-/// needs to know about the group's ids and streams in two queries.
-async fn lock_and_prefetch(
+/// needs to know about the new events' ids and streams in two queries.
+pub(super) async fn lock_and_prefetch(
     tx: &Transaction<'_>,
-    group: &[AppendRequest],
+    ids: &[Uuid],
+    mut streams: Vec<&str>,
 ) -> Result<(Head, DateTime<Utc>, Prefetched), StoreError> {
     let lock = tx
         .prepare_cached(
@@ -69,16 +72,14 @@ async fn lock_and_prefetch(
     let head = rows::to_head(&row)?;
     // The database's clock, read under the lock, keeps recorded_at in commit order across nodes.
     let now = annal_schemas::envelope::from_micros(rows::col(&row, 2)?);
-    let ids: Vec<Uuid> = group.iter().flat_map(|r| r.events.iter().map(|e| e.event_id)).collect();
-    let mut streams: Vec<&str> = group.iter().map(|r| r.stream.as_str()).collect();
     streams.sort_unstable();
     streams.dedup();
     // Issued together, the two queries are pipelined on the connection: one round trip.
-    let (existing, versions) = tokio::try_join!(rows::existing(tx, &ids), rows::stream_versions(tx, &streams))?;
+    let (existing, versions) = tokio::try_join!(rows::existing(tx, ids), rows::stream_versions(tx, &streams))?;
     Ok((head, now, Prefetched { existing, versions }))
 }
 
-async fn write(
+pub(super) async fn write(
     tx: &Transaction<'_>,
     channel: &str,
     events: &[annal_schemas::RecordedEvent],
@@ -99,7 +100,7 @@ async fn write(
     Ok(())
 }
 
-struct Prefetched {
+pub(super) struct Prefetched {
     existing: HashMap<Uuid, Existing>,
     versions: HashMap<String, u64>,
 }

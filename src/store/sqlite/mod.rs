@@ -15,13 +15,13 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::watch;
 
-use super::group::{submit, AppendRequest};
+use super::group::submit;
 use super::{AppendResult, Capabilities, EventStore, ExpectedVersion, Head, StoreError};
-use writer::Writer;
+use writer::{WriteRequest, Writer};
 
 pub struct SqliteStore {
     path: PathBuf,
-    requests: std::sync::mpsc::Sender<AppendRequest>,
+    requests: std::sync::mpsc::Sender<WriteRequest>,
     readers: Arc<Mutex<Vec<Connection>>>,
     head: watch::Receiver<u64>,
 }
@@ -83,7 +83,20 @@ impl EventStore for SqliteStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        submit(stream, expected, events, |request| self.requests.send(request).is_ok()).await
+        submit(stream, expected, events, |request| {
+            self.requests.send(WriteRequest::Append(request)).is_ok()
+        })
+        .await
+    }
+
+    async fn import(&self, events: Vec<RecordedEvent>) -> Result<Head, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.requests
+            .send(WriteRequest::Import { events, reply })
+            .map_err(|_| unavailable("the store's writer has stopped"))?;
+        answer
+            .await
+            .map_err(|_| unavailable("the store's writer dropped the import"))?
     }
 
     async fn read_stream(

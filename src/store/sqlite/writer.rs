@@ -7,15 +7,26 @@
 
 use std::sync::mpsc::{Receiver, Sender};
 
+use annal_schemas::RecordedEvent;
 use chrono::Utc;
 use rusqlite::{Connection, TransactionBehavior};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
 use super::{rows, sql};
 use crate::store::group::{gather, plan_group, AppendRequest, LogLookup};
+use crate::store::import::check_import;
 use crate::store::rules::Existing;
 use crate::store::{Head, StoreError};
+
+/// What the writer thread is asked to do.
+pub enum WriteRequest {
+    Append(AppendRequest),
+    Import {
+        events: Vec<RecordedEvent>,
+        reply: oneshot::Sender<Result<Head, StoreError>>,
+    },
+}
 
 pub struct Writer {
     conn: Connection,
@@ -28,7 +39,7 @@ impl Writer {
         conn: Connection,
         head: Head,
         head_tx: watch::Sender<u64>,
-    ) -> Result<Sender<AppendRequest>, StoreError> {
+    ) -> Result<Sender<WriteRequest>, StoreError> {
         let (tx, rx) = std::sync::mpsc::channel();
         let writer = Writer { conn, head, head_tx };
         std::thread::Builder::new()
@@ -38,12 +49,44 @@ impl Writer {
         Ok(tx)
     }
 
-    fn run(mut self, rx: Receiver<AppendRequest>) {
+    fn run(mut self, rx: Receiver<WriteRequest>) {
         // Ends when every SqliteStore handle (every Sender) is dropped.
         while let Ok(first) = rx.recv() {
-            let group = gather(first, || rx.try_recv().ok());
+            let first = match first {
+                WriteRequest::Append(append) => append,
+                WriteRequest::Import { events, reply } => {
+                    let _ = reply.send(self.import(&events));
+                    continue;
+                }
+            };
+            // An import met while gathering waits until the group before it has committed.
+            let mut import = None;
+            let group = gather(first, || match rx.try_recv().ok()? {
+                WriteRequest::Append(append) => Some(append),
+                WriteRequest::Import { events, reply } => {
+                    import = Some((events, reply));
+                    None
+                }
+            });
             self.commit_group(group);
+            if let Some((events, reply)) = import {
+                let _ = reply.send(self.import(&events));
+            }
         }
+    }
+
+    fn import(&mut self, events: &[RecordedEvent]) -> Result<Head, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let head = rows::head(&tx)?;
+        let new_head = check_import(head, events, &mut Lookup(&tx))?;
+        events.iter().try_for_each(|e| rows::insert(&tx, e))?;
+        tx.commit().map_err(sql)?;
+        self.head = new_head;
+        self.head_tx.send_replace(new_head.position);
+        Ok(new_head)
     }
 
     fn commit_group(&mut self, group: Vec<AppendRequest>) {
