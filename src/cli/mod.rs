@@ -20,6 +20,7 @@ mod enroll_args;
 mod events;
 mod history;
 pub mod logging;
+mod nats_args;
 mod progress;
 mod projections;
 mod push_args;
