@@ -43,12 +43,17 @@ async fn assert_stream_is_the_log(js: &async_nats::jetstream::Context, log: &Log
     }
 }
 
-#[tokio::test]
-async fn every_event_arrives_once_as_a_cloud_event_without_secrets() {
+/// The shared NATS server (its URL, a client, JetStream), a stream and prefix of this test's
+/// own, and an empty log.
+async fn setup() -> (String, async_nats::Client, async_nats::jetstream::Context, Names, Log) {
     let url = nats_url();
     let (client, js) = connect(&url).await;
-    let names = Names::new();
-    let log = log();
+    (url, client, js, Names::new(), log())
+}
+
+#[tokio::test]
+async fn every_event_arrives_once_as_a_cloud_event_without_secrets() {
+    let (url, client, js, names, log) = setup().await;
     enroll(&log, "UDID-A").await;
     log.append("UDID-A", vec![set_bootstrap_token(&log.key, "UDID-A")])
         .await;
@@ -94,16 +99,7 @@ async fn every_event_arrives_once_as_a_cloud_event_without_secrets() {
         collect_ciphertexts(&data, &mut secrets);
     }
     assert!(secrets.len() > 5, "the log holds sealed values to look for");
-    for message in &messages {
-        let text = String::from_utf8_lossy(&message.payload);
-        for secret in &secrets {
-            assert!(
-                !text.contains(secret.as_str()),
-                "a secret in {}: {text}",
-                message.subject
-            );
-        }
-    }
+    assert_no_secret(&messages, &secrets);
 
     // Published once each (nothing failed here), and the checkpoint covers them all.
     assert_eq!(
@@ -134,10 +130,7 @@ fn collect_ciphertexts(value: &serde_json::Value, out: &mut Vec<String>) {
 
 #[tokio::test]
 async fn after_a_crash_or_a_lost_checkpoint_jetstream_drops_what_is_published_again() {
-    let url = nats_url();
-    let (client, js) = connect(&url).await;
-    let names = Names::new();
-    let log = log();
+    let (url, client, js, names, log) = setup().await;
     traffic(&log, 10, 100).await; // 2,000 events
     let total = all_events(&log).await.len() as u64;
     let wiretap = Wiretap::start(&client, &names.prefix).await;
@@ -147,8 +140,6 @@ async fn after_a_crash_or_a_lost_checkpoint_jetstream_drops_what_is_published_ag
         checkpoint_interval: Duration::from_secs(3600),
         ..sink_config(&url, &names)
     };
-    // The sink runs in a runtime of its own that is torn down mid-stream: no shutdown, no final
-    // checkpoint save, as in a crash.
     let (store, readmodels, stream_name, watcher) = (
         log.store.clone(),
         log.readmodels.clone(),
@@ -156,23 +147,11 @@ async fn after_a_crash_or_a_lost_checkpoint_jetstream_drops_what_is_published_ag
         js.clone(),
     );
     let test_runtime = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let handle = rt.block_on(async { nats::spawn(store, readmodels, crash_config).unwrap() });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while test_runtime.block_on(message_count(&watcher, &stream_name)) < 350 {
-            assert!(Instant::now() < deadline, "the sink did not get going");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        rt.shutdown_background();
-        drop(handle);
-    })
-    .await
-    .unwrap();
+    crash_mid_stream(
+        move || nats::spawn(store, readmodels, crash_config).unwrap(),
+        move || test_runtime.block_on(message_count(&watcher, &stream_name)) >= 350,
+    )
+    .await;
 
     // A publish in flight when the sink died may still land.
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -88,7 +88,7 @@ impl Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the MDM server: device check-in and command endpoints, admin API, health.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Annal's certificate authority: create it (and the server's TLS certificate), show it.
     #[command(subcommand)]
     Ca(ca::CaCommand),
@@ -127,7 +127,7 @@ pub enum Command {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(args) => serve::run(&cli.global, args).await,
+        Command::Serve(args) => serve::run(&cli.global, *args).await,
         Command::Ca(cmd) => ca::run(&cli.global, cmd),
         Command::Sim(args) => sim::run_sim(&cli.global, args).await,
         Command::ApiKey(cmd) => api_key::run(&cli.global, cmd).await,

@@ -19,15 +19,15 @@ pub struct NatsArgs {
     /// Subjects are `<prefix>.<EventType>`.
     #[arg(long, env = "ANNAL_NATS_SUBJECT_PREFIX", default_value = DEFAULT_SUBJECT_PREFIX)]
     pub nats_subject_prefix: String,
+    /// Longest wait between retries while NATS is unreachable, in seconds.
+    #[arg(long, env = "ANNAL_NATS_BACKOFF_MAX_SECS", default_value_t = 30)]
+    pub nats_backoff_max_secs: u64,
     /// A NATS `.creds` file (user JWT and NKey seed).
     #[arg(long, env = "ANNAL_NATS_CREDS_FILE", requires = "nats_url")]
     pub nats_creds_file: Option<PathBuf>,
     /// The CloudEvents `source` attribute. Default: `annal://<stream>`.
     #[arg(long, env = "ANNAL_NATS_SOURCE", requires = "nats_url")]
     pub nats_source: Option<String>,
-    /// Longest wait between retries while NATS is unreachable, in seconds.
-    #[arg(long, env = "ANNAL_NATS_BACKOFF_MAX_SECS", default_value_t = 30)]
-    pub nats_backoff_max_secs: u64,
 }
 
 impl NatsArgs {

@@ -178,6 +178,20 @@ pub fn assert_is_cloud_event(message: &StreamMessage, event: &RecordedEvent, pre
     body
 }
 
+/// No message body holds any of `secrets`.
+pub fn assert_no_secret(messages: &[StreamMessage], secrets: &[String]) {
+    for message in messages {
+        let text = String::from_utf8_lossy(&message.payload);
+        for secret in secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret in {}: {text}",
+                message.subject
+            );
+        }
+    }
+}
+
 /// A nats-server of the test's own on `port`, with JetStream storing under `dir`.
 pub fn start_server(port: u16, dir: &Path) -> Child {
     let binary = std::env::var("ANNAL_TEST_NATS_SERVER").unwrap_or_else(|_| "nats-server".to_string());
