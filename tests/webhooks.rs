@@ -201,32 +201,17 @@ async fn after_a_crash_only_events_past_the_last_checkpoint_are_sent_again() {
         checkpoint_interval: Duration::from_secs(3600),
         ..config(&url)
     };
-    // The worker runs in a runtime of its own that is torn down mid-stream: no shutdown, no
-    // final checkpoint save, as in a crash.
     let (store, readmodels, key, watcher) = (
         log.store.clone(),
         log.readmodels.clone(),
         log.key.clone(),
         receiver.clone(),
     );
-    // (A blocking thread, so the receiver keeps running on the test's runtime meanwhile.)
-    tokio::task::spawn_blocking(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let handle = rt.block_on(async { webhook::spawn(store, readmodels, key, crash_config).unwrap() });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while watcher.accepted().len() < 150 {
-            assert!(Instant::now() < deadline, "the worker did not get going");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        rt.shutdown_background();
-        drop(handle);
-    })
-    .await
-    .unwrap();
+    crash_mid_stream(
+        move || webhook::spawn(store, readmodels, key, crash_config).unwrap(),
+        move || watcher.accepted().len() >= 150,
+    )
+    .await;
 
     // A request the receiver was already answering when the worker died may still land.
     tokio::time::sleep(Duration::from_millis(100)).await;

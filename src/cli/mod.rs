@@ -23,6 +23,7 @@ mod events_import;
 mod history;
 pub mod logging;
 mod migrate;
+mod nats_args;
 mod progress;
 mod projections;
 mod push_args;
@@ -90,7 +91,7 @@ impl Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the MDM server: device check-in and command endpoints, admin API, health.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Annal's certificate authority: create it (and the server's TLS certificate), show it.
     #[command(subcommand)]
     Ca(ca::CaCommand),
@@ -130,7 +131,7 @@ pub enum Command {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(args) => serve::run(&cli.global, args).await,
+        Command::Serve(args) => serve::run(&cli.global, *args).await,
         Command::Ca(cmd) => ca::run(&cli.global, cmd),
         Command::Sim(args) => sim::run_sim(&cli.global, args).await,
         Command::ApiKey(cmd) => api_key::run(&cli.global, cmd).await,

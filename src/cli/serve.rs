@@ -61,6 +61,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub webhook: super::webhook_args::WebhookArgs,
     #[command(flatten)]
+    pub nats: super::nats_args::NatsArgs,
+    #[command(flatten)]
     pub push: super::push_args::PushArgs,
     #[command(flatten)]
     pub enroll: super::enroll_args::EnrollArgs,
@@ -103,6 +105,12 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
         Some(config) => Some(
             annal::stream::webhook::spawn(store.clone(), readmodels.clone(), data_key.clone(), config)
                 .context("starting webhooks")?,
+        ),
+        None => None,
+    };
+    let nats = match args.nats.config()? {
+        Some(config) => Some(
+            annal::stream::nats::spawn(store.clone(), readmodels.clone(), config).context("starting the NATS sink")?,
         ),
         None => None,
     };
@@ -178,6 +186,10 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
     if let Some(webhook) = webhook {
         // Finishes the delivery in flight and saves the checkpoint.
         webhook.shutdown().await;
+    }
+    if let Some(nats) = nats {
+        // Waits for the publish in flight to be acknowledged and saves the checkpoint.
+        nats.shutdown().await;
     }
     tracing::info!("annal stopped");
     Ok(ExitCode::SUCCESS)

@@ -258,3 +258,29 @@ pub async fn traffic(log: &Log, devices: usize, rounds: usize) {
         }
     }
 }
+
+/// Runs a sink started by `start` in a runtime of its own and tears that runtime down once
+/// `far_enough` says so: no shutdown, no final checkpoint save, as in a crash. (A blocking
+/// thread, so the test's runtime — a receiver, a NATS client — keeps running meanwhile.)
+pub async fn crash_mid_stream<H: Send + 'static>(
+    start: impl FnOnce() -> H + Send + 'static,
+    mut far_enough: impl FnMut() -> bool + Send + 'static,
+) {
+    tokio::task::spawn_blocking(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let handle = rt.block_on(async { start() });
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !far_enough() {
+            assert!(std::time::Instant::now() < deadline, "the sink did not get going");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        rt.shutdown_background();
+        drop(handle);
+    })
+    .await
+    .unwrap();
+}

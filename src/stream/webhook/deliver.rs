@@ -15,8 +15,10 @@ use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::CertificateDer;
 use tokio::sync::watch;
 
-use super::backoff::Backoff;
 use super::sign::{Signer, SIGNATURE_HEADER};
+use crate::stream::backoff::Backoff;
+use crate::stream::redact::redacted_url;
+use crate::stream::retry::{millis, sleep_or_stop};
 
 /// How much of a receiver's answer is read (and thrown away) so the connection can be reused.
 const MAX_ANSWER: usize = 64 * 1024;
@@ -178,7 +180,7 @@ impl Deliverer {
             {
                 wait = wait.max(asked.min(backoff.max));
             }
-            let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            let wait_ms = millis(wait);
             let (id, position, topic, host) = (event.event_id, event.position, event.topic, self.host());
             if error.is_refusal() {
                 tracing::warn!(%id, position, topic, host, attempt, wait_ms, error = %error,
@@ -187,12 +189,8 @@ impl Deliverer {
                 tracing::warn!(%id, position, topic, host, attempt, wait_ms, error = %error,
                     "webhook delivery failed, retrying");
             }
-            if *stop.borrow() {
+            if sleep_or_stop(wait, stop).await {
                 return Outcome::Stopped;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = super::worker::stopped(stop) => return Outcome::Stopped,
             }
         }
     }
@@ -246,13 +244,6 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// The URL without anything after the host, for error messages.
-fn redacted_url(url: &str) -> String {
-    let cut = url.find("://").map_or(0, |i| i + 3);
-    let end = url[cut..].find(['/', '?', '@']).map_or(url.len(), |i| cut + i);
-    format!("{}…", &url[..end])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,7 +271,6 @@ mod tests {
         for bad in ["ftp://example.com/x", "/relative", "not a url"] {
             assert!(matches!(new(bad), Err(ConfigError::Url(_))), "{bad}");
         }
-        assert_eq!(redacted_url("ftp://example.com/secret?t=1"), "ftp://example.com…");
         assert!(matches!(
             Deliverer::new("https://h/", None, Timeouts::default(), &[b"not a cert".to_vec()]),
             Err(ConfigError::Tls(_))

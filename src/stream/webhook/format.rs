@@ -21,8 +21,8 @@ use base64::Engine;
 use chrono::SecondsFormat;
 use serde::Serialize;
 
-use super::redact::{clear_raw, RedactError};
 use crate::secrets::DataKey;
+use crate::stream::redact::{clear_raw, RedactError};
 
 /// The command-channel topic: every `Status` report, Idle included.
 pub const CONNECT_TOPIC: &str = "mdm.Connect";

@@ -13,10 +13,8 @@
 //! Run one worker per URL in a deployment: two nodes delivering the same URL both send
 //! everything (the checkpoint only keeps the furthest position).
 
-mod backoff;
 mod deliver;
 mod format;
-mod redact;
 mod sign;
 mod worker;
 
@@ -24,18 +22,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
-pub use backoff::Backoff;
+pub use super::backoff::Backoff;
+pub use super::redact::{clear_raw, RedactError, SECRET_KEYS};
+pub use super::subscription::SinkHandle as WebhookHandle;
 pub use deliver::{ConfigError, Timeouts};
 pub use format::{format, route, FormatError, FormatOptions, Route, Webhook, CONNECT_TOPIC};
-pub use redact::{clear_raw, RedactError, SECRET_KEYS};
 pub use sign::{Signer, SIGNATURE_HEADER};
 
 use crate::readmodel::ReadModelDb;
 use crate::secrets::DataKey;
 use crate::store::EventStore;
+use crate::stream::subscription::{self, Checkpointing};
 
 #[derive(Clone)]
 pub struct WebhookConfig {
@@ -90,29 +88,6 @@ pub fn checkpoint_name(url: &str) -> String {
     format!("webhook:{}", &hex::encode(Sha256::digest(url.as_bytes()))[..12])
 }
 
-/// A running webhook worker.
-pub struct WebhookHandle {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-    checkpoint: String,
-}
-
-impl WebhookHandle {
-    /// Stops the worker after the delivery under way (a failing receiver is not retried
-    /// further) and saves the checkpoint. Dropping the handle stops the worker too, without
-    /// waiting for it.
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        if let Err(e) = self.task.await {
-            tracing::error!(checkpoint = %self.checkpoint, error = %e, "webhook worker failed");
-        }
-    }
-
-    pub fn checkpoint_name(&self) -> &str {
-        &self.checkpoint
-    }
-}
-
 /// Starts delivering `config.url` from its checkpoint (the beginning of the log the first time).
 pub fn spawn(
     store: Arc<dyn EventStore>,
@@ -122,23 +97,21 @@ pub fn spawn(
 ) -> Result<WebhookHandle, ConfigError> {
     let signer = config.hmac_key.as_deref().map(Signer::new);
     let deliverer = deliver::Deliverer::new(&config.url, signer, config.timeouts, &config.ca_certs_der)?;
-    let checkpoint = checkpoint_name(&config.url);
-    let worker = worker::Worker {
-        store,
-        readmodels,
+    let sink = worker::WebhookSink {
         data_key,
         deliverer,
         options: FormatOptions {
             include_idle: config.include_idle,
         },
         backoff: config.backoff,
-        checkpoint: checkpoint.clone(),
-        checkpoint_every: config.checkpoint_every.max(1),
-        checkpoint_interval: config.checkpoint_interval.max(Duration::from_millis(10)),
     };
-    let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(worker.run(stopped));
-    Ok(WebhookHandle { stop, task, checkpoint })
+    let checkpointing = Checkpointing {
+        name: checkpoint_name(&config.url),
+        every: config.checkpoint_every,
+        interval: config.checkpoint_interval,
+        backoff: config.backoff,
+    };
+    Ok(subscription::spawn(store, readmodels, sink, checkpointing))
 }
 
 #[cfg(test)]
