@@ -46,6 +46,9 @@ pub struct Projector {
     position: watch::Sender<u64>,
     /// This node holds the read-model lease: one node per fleet does fleet-wide chores (re-push).
     leader: std::sync::atomic::AtomicBool,
+    /// Turns true to stop following the log (see `shutdown`).
+    stop: watch::Sender<bool>,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Projector {
@@ -58,9 +61,28 @@ impl Projector {
             state: RwLock::new(projections),
             position,
             leader: Default::default(),
+            stop: watch::channel(false).0,
+            task: Default::default(),
         });
-        tokio::spawn(follow(projector.clone(), store, db, from + 1));
+        // Subscribed here, before `shutdown` can be called, so no stop is missed.
+        let stop = projector.stop.subscribe();
+        let task = tokio::spawn(follow(projector.clone(), store, db, from + 1, stop));
+        if let Ok(mut slot) = projector.task.lock() {
+            *slot = Some(task);
+        }
         Ok(projector)
+    }
+
+    /// Folds up to `head` (waiting at most `timeout`), then stops following the log after
+    /// writing what has been folded, with its checkpoint, so a restart refolds nothing. For a
+    /// clean shutdown, after the last request has been served.
+    pub async fn shutdown(&self, head: u64, timeout: Duration) {
+        self.wait_for(head, timeout).await;
+        self.stop.send_replace(true);
+        let task = self.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
 
     /// Runs `f` over the current read models.
@@ -151,7 +173,13 @@ pub fn doc_writes(changes: Vec<Change>) -> Vec<DocWrite> {
         .collect()
 }
 
-async fn follow(projector: Arc<Projector>, store: Arc<dyn EventStore>, db: Arc<dyn ReadModelDb>, from: u64) {
+async fn follow(
+    projector: Arc<Projector>,
+    store: Arc<dyn EventStore>,
+    db: Arc<dyn ReadModelDb>,
+    from: u64,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut from = from;
     // Only the lease holder writes; the others keep their changes marked until they hold it
     // (when the holder stops), then write them all: every write comes from one complete fold.
@@ -161,6 +189,12 @@ async fn follow(projector: Arc<Projector>, store: Arc<dyn EventStore>, db: Arc<d
         let mut flush = tokio::time::interval(FLUSH_EVERY);
         let ended = loop {
             tokio::select! {
+                // The sender lives in `projector`, which this task holds: `changed` cannot fail.
+                _ = stop.changed() => if *stop.borrow_and_update() {
+                    persist(&projector, db.as_ref(), &mut lease).await;
+                    tracing::info!(position = projector.position(), "read models saved");
+                    return;
+                },
                 batch = events.next() => match batch {
                     None => break None,
                     Some(batch) => {
