@@ -266,6 +266,15 @@ async fn serve_runs_with_the_file_and_the_environment_overrides_it() {
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
     assert!(data.join("annal.db").exists(), "data_dir comes from the file");
     assert!(std::net::TcpStream::connect(("127.0.0.1", file_port)).is_err());
+    // SIGHUP (a routine reload) does not stop a server that has no certificate to reload.
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(child.try_wait().unwrap().is_none(), "SIGHUP ended the server");
+    assert!(plain_get(env_port, "/healthz").is_some_and(|a| a.starts_with("HTTP/1.1 200")));
     let _ = child.kill();
     let _ = child.wait();
 }

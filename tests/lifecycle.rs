@@ -177,6 +177,10 @@ async fn sigterm_during_traffic_loses_no_acknowledged_write() {
     }
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(acknowledged.len() > 20, "too little traffic: {}", acknowledged.len());
+    eprintln!(
+        "{} writes acknowledged; SIGTERM to exit took {took:?}",
+        acknowledged.len()
+    );
 
     let store = annal::store::SqliteStore::open(server.data_dir.join("annal.db")).unwrap();
     let mut logged = std::collections::HashSet::new();

@@ -176,6 +176,7 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
             .await
             .with_context(|| format!("binding {}", args.listen))?;
         tracing::info!(listen = %listener.local_addr()?, store = %url, head_position = head.position, "annal serving plain HTTP (behind a proxy)");
+        super::tls_reload::ignore_hangup(stopping.clone());
         let mut stopped = stopping.clone();
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -214,9 +215,7 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
         // Finishes the delivery in flight and saves the checkpoint.
         webhook.shutdown().await;
     }
-    // Every append acknowledged so far is below this head: fold up to it before saving.
-    let head = store.head().await.map_or(0, |h| h.position);
-    if tokio::time::timeout(SHUTDOWN_GRACE, projector.shutdown(head, SHUTDOWN_GRACE / 2))
+    if tokio::time::timeout(SHUTDOWN_GRACE, projector.shutdown())
         .await
         .is_err()
     {

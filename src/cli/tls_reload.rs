@@ -76,6 +76,23 @@ impl TlsReloader {
     }
 }
 
+/// Behind a proxy there is no certificate to reload; SIGHUP (whose default action ends the
+/// process) is logged and otherwise ignored, so a routine `systemctl reload` stops nothing.
+pub fn ignore_hangup(mut stopping: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut hangup = hangup();
+        loop {
+            tokio::select! {
+                _ = stopping.wait_for(|s| *s) => return,
+                signal = next_hangup(&mut hangup) => {
+                    if !signal { return; }
+                    tracing::info!("SIGHUP: serving plain HTTP behind a proxy, no TLS certificate to reload");
+                }
+            }
+        }
+    });
+}
+
 #[cfg(unix)]
 type Hangup = Option<tokio::signal::unix::Signal>;
 #[cfg(not(unix))]

@@ -73,11 +73,10 @@ impl Projector {
         Ok(projector)
     }
 
-    /// Folds up to `head` (waiting at most `timeout`), then stops following the log after
-    /// writing what has been folded, with its checkpoint, so a restart refolds nothing. For a
-    /// clean shutdown, after the last request has been served.
-    pub async fn shutdown(&self, head: u64, timeout: Duration) {
-        self.wait_for(head, timeout).await;
+    /// Folds the rest of the log, writes the read models with their checkpoint (so a restart
+    /// refolds nothing) and stops following the log. For a clean shutdown, after the last
+    /// request has been served.
+    pub async fn shutdown(&self) {
         self.stop.send_replace(true);
         let task = self.task.lock().ok().and_then(|mut t| t.take());
         if let Some(task) = task {
@@ -191,6 +190,7 @@ async fn follow(
             tokio::select! {
                 // The sender lives in `projector`, which this task holds: `changed` cannot fail.
                 _ = stop.changed() => if *stop.borrow_and_update() {
+                    catch_up(&projector, store.as_ref()).await;
                     persist(&projector, db.as_ref(), &mut lease).await;
                     tracing::info!(position = projector.position(), "read models saved");
                     return;
@@ -219,6 +219,22 @@ async fn follow(
         }
         from = projector.position() + 1;
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Folds what the log holds beyond the read models' position, read directly: the live
+/// subscription may not have delivered it yet (on SQLite it learns of another process's
+/// appends only at this process's next one).
+async fn catch_up(projector: &Projector, store: &dyn EventStore) {
+    loop {
+        match store.read_all(projector.position() + 1, BATCH).await {
+            Ok(page) if !page.is_empty() => projector.apply(&page),
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the rest of the log before saving the read models");
+                return;
+            }
+        }
     }
 }
 
