@@ -8,6 +8,7 @@ pub mod bench;
 pub mod domain;
 pub mod http;
 pub mod mdm;
+pub mod observe;
 pub mod pki;
 pub mod push;
 pub mod readmodel;

@@ -4,8 +4,6 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     // `annal … | head` must end quietly when the reader goes away, as Unix tools do; Rust
     // ignores SIGPIPE by default, which turns the closed pipe into a panic in println!.
@@ -17,8 +15,11 @@ fn main() -> ExitCode {
     // kurrentdb's gRPC stack enables rustls's ring provider too; with two providers rustls
     // cannot pick one, so name ours before anything uses TLS.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let args = cli::Cli::parse();
-    cli::logging::init(&args.global);
+    let args = cli::config::parse_from(std::env::args_os().collect());
+    cli::logging::init(&args.cli.global);
+    if let Some(file) = &args.file {
+        tracing::debug!(path = %file.path.display(), keys = file.values.len(), "configuration file");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

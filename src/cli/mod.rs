@@ -11,6 +11,7 @@ mod bench_push;
 mod ca;
 mod client;
 mod commands;
+pub mod config;
 mod data_key;
 mod debug;
 mod devices;
@@ -29,11 +30,12 @@ mod projections;
 mod push_args;
 mod push_cert;
 mod query;
-mod serve;
+pub mod serve;
 mod sim;
 mod sse;
 mod table;
-mod tls;
+pub mod tls;
+mod tls_reload;
 mod vendor;
 mod webhook_args;
 
@@ -70,6 +72,10 @@ pub struct Global {
     /// Log format on stderr.
     #[arg(long, global = true, env = "ANNAL_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: logging::Format,
+    /// A TOML configuration file (see ops/annal.example.toml). Precedence: command line, then
+    /// ANNAL_* environment variables, then this file, then the built-in defaults.
+    #[arg(long, global = true, env = "ANNAL_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 impl Global {
@@ -124,13 +130,18 @@ pub enum Command {
     /// Measure throughput; results are meant for docs/BENCHMARKS.md.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// The configuration file: check it and show the effective configuration.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
     /// Tools for tests (crash-safety and multi-process appenders).
     #[command(subcommand, hide = true)]
     Debug(debug::DebugCommand),
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub async fn run(parsed: config::Parsed) -> anyhow::Result<ExitCode> {
+    let cli = parsed.cli;
     match cli.command {
+        Command::Config(cmd) => config::run(&cli.global, cmd, &parsed.matches, parsed.file.as_ref()),
         Command::Serve(args) => serve::run(&cli.global, *args).await,
         Command::Ca(cmd) => ca::run(&cli.global, cmd),
         Command::Sim(args) => sim::run_sim(&cli.global, args).await,

@@ -10,6 +10,7 @@ use annal::http::admin::AdminAuth;
 use annal::http::device::identity::DeviceAuth;
 use annal::http::enroll::EnrollConfig;
 use annal::http::{router, AppState, DEFAULT_MAX_BODY};
+use annal::observe::Observer;
 use annal::pki::profile::{check_base_url, check_topic};
 use annal::pki::{Ca, TrustAnchors};
 use annal::push::PushService;
@@ -18,6 +19,9 @@ use annal::service::enrollments::Enrollments;
 use annal::service::projector::Projector;
 use annal::service::scep::ScepService;
 use anyhow::Context;
+
+/// How long in-flight requests get to finish after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -58,6 +62,13 @@ pub struct ServeArgs {
     /// DEVELOPMENT ONLY: accept device requests that carry no identity at all.
     #[arg(long, env = "ANNAL_INSECURE_ACCEPT_UNSIGNED_DEVICES")]
     pub insecure_accept_unsigned_devices: bool,
+    /// How often the TLS certificate and key files are checked for a change and reloaded, in
+    /// seconds (0: only on SIGHUP). A pair that does not load is refused and the current one kept.
+    #[arg(long, env = "ANNAL_TLS_RELOAD_INTERVAL_SECS", default_value_t = 60)]
+    pub tls_reload_interval_secs: u64,
+    /// /readyz answers 503 while the read models trail the log by more than this many events.
+    #[arg(long, env = "ANNAL_READY_MAX_LAG", default_value_t = 10_000)]
+    pub ready_max_lag: u64,
     #[command(flatten)]
     pub webhook: super::webhook_args::WebhookArgs,
     #[command(flatten)]
@@ -69,11 +80,19 @@ pub struct ServeArgs {
 }
 
 pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    super::config::validate::relations(&args)?;
+    for name in super::config::validate::unknown_env(&<super::Cli as clap::CommandFactory>::command()) {
+        tracing::warn!(%name, "an ANNAL_* environment variable is set that no option reads");
+    }
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Suffix("_duration_seconds".into()),
+            annal::observe::LATENCY_BUCKETS,
+        )?
         .install_recorder()
         .context("installing the metrics recorder")?;
     let url = global.store_url()?;
-    let store = global.open_store().await?;
+    let store = annal::observe::store::MeteredStore::wrap(global.open_store().await?);
     let head = store.head().await?;
     let ca = Arc::new(Ca::load_or_init(&global.data_dir.join("ca")).context("loading Annal's CA")?);
     // One static challenge serves both ends: the profile carries it and /scep accepts it.
@@ -139,10 +158,13 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
     }
     push.start(projector.clone(), stopping.clone());
     let enroll = enroll_config(&global.data_dir, &ca, &args, static_challenge.clone())?;
+    let ca_not_after = annal::pki::certificate_info(ca.cert_der())?.not_after;
+    let observer = Arc::new(Observer::new(Some(ca_not_after), args.ready_max_lag));
     let state = AppState {
+        observer: observer.clone(),
         enroll,
         stopping: stopping.clone(),
-        projector,
+        projector: projector.clone(),
         store: store.clone(),
         enrollments,
         push,
@@ -162,6 +184,7 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
             .await
             .with_context(|| format!("binding {}", args.listen))?;
         tracing::info!(listen = %listener.local_addr()?, store = %url, head_position = head.position, "annal serving plain HTTP (behind a proxy)");
+        super::tls_reload::ignore_hangup(stopping.clone());
         let mut stopped = stopping.clone();
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -169,20 +192,33 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
             })
             .await?;
     } else {
-        let tls = super::tls::server_config(&global.data_dir, &ca, &anchors, &args)?;
+        let files = super::tls::serve_files(&global.data_dir, &ca, &args)?;
+        let (tls, info) = super::tls::server_config(&files.cert, &files.key, &anchors)?;
+        observer.set_tls_not_after(info.not_after);
+        let config = axum_server::tls_rustls::RustlsConfig::from_config(tls);
+        let reloader = super::tls_reload::TlsReloader {
+            cert: files.cert,
+            key: files.key,
+            anchors,
+            config: config.clone(),
+            observer,
+        };
+        let interval = (args.tls_reload_interval_secs > 0).then(|| Duration::from_secs(args.tls_reload_interval_secs));
+        reloader.spawn(interval, stopping.clone());
         let handle = axum_server::Handle::new();
         let shutdown = handle.clone();
         let mut stopped = stopping.clone();
         tokio::spawn(async move {
             let _ = stopped.wait_for(|s| *s).await;
-            shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
+            shutdown.graceful_shutdown(Some(SHUTDOWN_GRACE));
         });
         tracing::info!(listen = %args.listen, store = %url, head_position = head.position, "annal serving HTTPS");
-        axum_server::bind_rustls(args.listen, axum_server::tls_rustls::RustlsConfig::from_config(tls))
+        axum_server::bind_rustls(args.listen, config)
             .handle(handle)
             .serve(app.into_make_service())
             .await?;
     }
+    tracing::info!("requests finished; saving subscription checkpoints");
     if let Some(webhook) = webhook {
         // Finishes the delivery in flight and saves the checkpoint.
         webhook.shutdown().await;
@@ -190,6 +226,12 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
     if let Some(nats) = nats {
         // Waits for the publish in flight to be acknowledged and saves the checkpoint.
         nats.shutdown().await;
+    }
+    if tokio::time::timeout(SHUTDOWN_GRACE, projector.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the read models could not be saved in time; the next start refolds from their last checkpoint");
     }
     tracing::info!("annal stopped");
     Ok(ExitCode::SUCCESS)
@@ -215,8 +257,7 @@ fn enroll_config(
     if let Some(topic) = &args.enroll.topic {
         check_topic(topic)?;
     }
-    let given = args.tls_cert.as_deref().zip(args.tls_key.as_deref());
-    let files = super::tls::server_files(data_dir, ca, given, &args.hostnames)?;
+    let files = super::tls::serve_files(data_dir, ca, args)?;
     let signer = super::tls::profile_signer(&files.cert, &files.key)?;
     tracing::info!(%base_url, "serving enrollment profiles at /enroll");
     Ok(Arc::new(EnrollConfig {

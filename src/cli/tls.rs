@@ -99,6 +99,19 @@ pub fn record_external(
     cert: &Path,
     key: &Path,
 ) -> anyhow::Result<annal_schemas::events::identity::CertificateInfo> {
+    let info = check_pair(cert, key)?;
+    let record = external_record(data_dir);
+    std::fs::create_dir_all(record.parent().unwrap_or(data_dir))?;
+    let paths = ExternalPaths {
+        cert: std::path::absolute(cert)?,
+        key: std::path::absolute(key)?,
+    };
+    std::fs::write(&record, serde_json::to_vec_pretty(&paths)?)?;
+    Ok(info)
+}
+
+/// A certificate chain and key that belong together, with the leaf in its validity period.
+pub fn check_pair(cert: &Path, key: &Path) -> anyhow::Result<annal_schemas::events::identity::CertificateInfo> {
     let (chain, private) = load_pair(cert, key)?;
     let signing = rustls::crypto::aws_lc_rs::sign::any_supported_type(&private)
         .map_err(|e| anyhow::anyhow!("{}: unsupported private key: {e}", key.display()))?;
@@ -118,13 +131,6 @@ pub fn record_external(
             info.not_after
         );
     }
-    let record = external_record(data_dir);
-    std::fs::create_dir_all(record.parent().unwrap_or(data_dir))?;
-    let paths = ExternalPaths {
-        cert: std::path::absolute(cert)?,
-        key: std::path::absolute(key)?,
-    };
-    std::fs::write(&record, serde_json::to_vec_pretty(&paths)?)?;
     Ok(info)
 }
 
@@ -144,15 +150,24 @@ pub fn profile_signer(cert: &Path, key: &Path) -> anyhow::Result<CmsSigner> {
     CmsSigner::from_pem(&chain, &key_bytes).with_context(|| format!("loading the signing identity {}", cert.display()))
 }
 
-pub fn server_config(
-    data_dir: &Path,
-    ca: &Ca,
-    anchors: &[Vec<u8>],
-    args: &ServeArgs,
-) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+/// The server's certificate files, as `serve` finds them (issuing one when there is none).
+pub fn serve_files(data_dir: &Path, ca: &Ca, args: &ServeArgs) -> anyhow::Result<TlsFiles> {
     let given = args.tls_cert.as_deref().zip(args.tls_key.as_deref());
-    let files = server_files(data_dir, ca, given, &args.hostnames)?;
-    let (chain, key) = load_pair(&files.cert, &files.key)?;
+    server_files(data_dir, ca, given, &args.hostnames)
+}
+
+/// The TLS configuration for `cert` and `key`: checked as a pair first, so a reload with a
+/// broken pair fails here and the server keeps the configuration it has.
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    anchors: &[Vec<u8>],
+) -> anyhow::Result<(
+    Arc<rustls::ServerConfig>,
+    annal_schemas::events::identity::CertificateInfo,
+)> {
+    let info = check_pair(cert, key)?;
+    let (chain, key) = load_pair(cert, key)?;
     let mut roots = rustls::RootCertStore::empty();
     for der in anchors {
         roots.add(CertificateDer::from(der.clone()))?;
@@ -166,7 +181,7 @@ pub fn server_config(
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), info))
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

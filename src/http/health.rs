@@ -1,5 +1,7 @@
 //! `/healthz`: the process answers. `/readyz`: the event store answers too (a load balancer
-//! should stop sending devices to a node whose store is unreachable: they would get 503s).
+//! should stop sending devices to a node whose store is unreachable: they would get 503s), and
+//! the read models are not far behind the log (the admin API would wait on them, and the
+//! queue depth and re-pushes they drive would be stale).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,14 +15,29 @@ pub async fn healthz() -> Json<Value> {
 }
 
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    match state.store.head().await {
-        Ok(head) => (
-            StatusCode::OK,
-            Json(json!({ "status": "ready", "head_position": head.position })),
-        ),
+    let position = state.projector.position();
+    match crate::observe::gauges::projection_lag(&state).await {
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "status": "unavailable", "error": e.to_string() })),
+        ),
+        Ok((_, Some(lag))) if lag > state.observer.ready_max_lag => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "lagging",
+                "projection_position": position,
+                "projection_lag": lag,
+                "max_lag": state.observer.ready_max_lag,
+            })),
+        ),
+        Ok((head, lag)) => (
+            StatusCode::OK,
+            Json(json!({
+                "status": "ready",
+                "head_position": head,
+                "projection_position": position,
+                "projection_lag": lag,
+            })),
         ),
     }
 }

@@ -33,6 +33,8 @@ pub struct AppState {
     pub push: Arc<crate::push::PushService>,
     /// Renders /metrics (None: metrics are not recorded in this process).
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Certificate expiry and the readiness threshold, for /metrics and /readyz.
+    pub observer: Arc<crate::observe::Observer>,
 }
 
 /// Default body limit: real InstalledApplicationList and CertificateList answers run to
@@ -64,5 +66,6 @@ pub fn router(state: AppState, max_body: usize) -> Router {
                 .layer(DefaultBodyLimit::max(enroll::ota::MAX_BODY)),
         )
         .merge(admin::routes(max_body))
+        .layer(axum::middleware::from_fn(crate::observe::http::track))
         .with_state(state)
 }

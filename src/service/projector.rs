@@ -46,6 +46,9 @@ pub struct Projector {
     position: watch::Sender<u64>,
     /// This node holds the read-model lease: one node per fleet does fleet-wide chores (re-push).
     leader: std::sync::atomic::AtomicBool,
+    /// Turns true to stop following the log (see `shutdown`).
+    stop: watch::Sender<bool>,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Projector {
@@ -58,9 +61,27 @@ impl Projector {
             state: RwLock::new(projections),
             position,
             leader: Default::default(),
+            stop: watch::channel(false).0,
+            task: Default::default(),
         });
-        tokio::spawn(follow(projector.clone(), store, db, from + 1));
+        // Subscribed here, before `shutdown` can be called, so no stop is missed.
+        let stop = projector.stop.subscribe();
+        let task = tokio::spawn(follow(projector.clone(), store, db, from + 1, stop));
+        if let Ok(mut slot) = projector.task.lock() {
+            *slot = Some(task);
+        }
         Ok(projector)
+    }
+
+    /// Folds the rest of the log, writes the read models with their checkpoint (so a restart
+    /// refolds nothing) and stops following the log. For a clean shutdown, after the last
+    /// request has been served.
+    pub async fn shutdown(&self) {
+        self.stop.send_replace(true);
+        let task = self.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
 
     /// Runs `f` over the current read models.
@@ -151,7 +172,13 @@ pub fn doc_writes(changes: Vec<Change>) -> Vec<DocWrite> {
         .collect()
 }
 
-async fn follow(projector: Arc<Projector>, store: Arc<dyn EventStore>, db: Arc<dyn ReadModelDb>, from: u64) {
+async fn follow(
+    projector: Arc<Projector>,
+    store: Arc<dyn EventStore>,
+    db: Arc<dyn ReadModelDb>,
+    from: u64,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut from = from;
     // Only the lease holder writes; the others keep their changes marked until they hold it
     // (when the holder stops), then write them all: every write comes from one complete fold.
@@ -161,6 +188,13 @@ async fn follow(projector: Arc<Projector>, store: Arc<dyn EventStore>, db: Arc<d
         let mut flush = tokio::time::interval(FLUSH_EVERY);
         let ended = loop {
             tokio::select! {
+                // The sender lives in `projector`, which this task holds: `changed` cannot fail.
+                _ = stop.changed() => if *stop.borrow_and_update() {
+                    catch_up(&projector, store.as_ref()).await;
+                    persist(&projector, db.as_ref(), &mut lease).await;
+                    tracing::info!(position = projector.position(), "read models saved");
+                    return;
+                },
                 batch = events.next() => match batch {
                     None => break None,
                     Some(batch) => {
@@ -185,6 +219,22 @@ async fn follow(projector: Arc<Projector>, store: Arc<dyn EventStore>, db: Arc<d
         }
         from = projector.position() + 1;
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Folds what the log holds beyond the read models' position, read directly: the live
+/// subscription may not have delivered it yet (on SQLite it learns of another process's
+/// appends only at this process's next one).
+async fn catch_up(projector: &Projector, store: &dyn EventStore) {
+    loop {
+        match store.read_all(projector.position() + 1, BATCH).await {
+            Ok(page) if !page.is_empty() => projector.apply(&page),
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the rest of the log before saving the read models");
+                return;
+            }
+        }
     }
 }
 

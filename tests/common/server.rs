@@ -30,20 +30,27 @@ impl Server {
 
     /// Starts a server on `data_dir` (CA, keys) and `store_url`.
     pub async fn start_with(data_dir: &Path, store_url: &str, extra: &[&str]) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_annal"))
+        Self::start_configured(data_dir, store_url, extra, |_| {}).await
+    }
+
+    /// Like `start_with`, with `configure` applied to the command last (environment, stderr).
+    pub async fn start_configured(
+        data_dir: &Path,
+        store_url: &str,
+        extra: &[&str],
+        configure: impl FnOnce(&mut Command),
+    ) -> Server {
+        let port = free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_annal"));
+        command
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--store", store_url])
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
             .env("ANNAL_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn annal serve");
+            .stdout(Stdio::null());
+        configure(&mut command);
+        let child = command.spawn().expect("spawn annal serve");
         let scheme = if extra.contains(&"--behind-proxy") {
             "http"
         } else {
@@ -60,7 +67,20 @@ impl Server {
         server
     }
 
-    async fn wait_ready(&self) {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (e.g. "HUP") to the server.
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
+    pub async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let ca_dir = self.data_dir.join("ca");
@@ -97,11 +117,7 @@ impl Server {
     /// SIGTERM, as systemd stops a service; waits for the process and returns how long it took.
     pub fn terminate(&mut self) -> Duration {
         let started = Instant::now();
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
+        self.signal("TERM");
         let status = self.child.wait().unwrap();
         assert!(status.success(), "annal serve exited with {status}");
         started.elapsed()
@@ -113,6 +129,14 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub const CHECKIN: &str = "application/x-apple-aspen-mdm-checkin";

@@ -180,6 +180,11 @@ impl Commands {
         Ok(())
     }
 
+    /// Commands pending across every enrollment (the fleet's queue depth).
+    pub fn pending_total(&self) -> usize {
+        self.queues.values().map(Vec::len).sum()
+    }
+
     /// Number of commands in the enrollment's queue.
     pub fn pending_count(&self, enrollment: &str) -> usize {
         self.queues.get(enrollment).map_or(0, Vec::len)

@@ -99,6 +99,7 @@ pub async fn certificate(State(app): State<AppState>, caller: Caller) -> Result<
 /// Prometheus metrics; scrapers authenticate with an API key like every other caller.
 pub async fn metrics(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     require(&caller, Action::Read)?;
+    crate::observe::gauges::refresh(&app).await;
     let body = app.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
     Ok(([("content-type", "text/plain; version=0.0.4")], body).into_response())
 }

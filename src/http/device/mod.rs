@@ -34,18 +34,77 @@ pub async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, DeviceError> {
+    let mut kind = MessageKind::default();
     let result = serve(
         &app,
         tls.as_deref().map(|t| t.peer_certificates.as_slice()),
         &headers,
         &body,
+        &mut kind,
     )
     .await;
-    if let Err(e) = &result {
-        // Logged without the body or any header value: they may carry secrets.
-        tracing::warn!(status = e.status().as_u16(), kind = e.kind(), reason = %e, "device request refused");
-    }
+    let http_status = match &result {
+        Ok(response) => response.status().as_u16(),
+        Err(e) => {
+            // Logged without the body or any header value: they may carry secrets.
+            tracing::warn!(status = e.status().as_u16(), kind = e.kind(), reason = %e, "device request refused");
+            e.status().as_u16()
+        }
+    };
+    metrics::counter!(
+        "annal_device_requests_total",
+        "message_type" => kind.message_type,
+        "status" => kind.status,
+        "http_status" => http_status.to_string()
+    )
+    .increment(1);
     result
+}
+
+/// The metric labels of a device request: its MessageType (check-in) or `Report` (command
+/// channel) with its Status; `unknown` until the body has been parsed.
+struct MessageKind {
+    message_type: &'static str,
+    status: &'static str,
+}
+
+impl Default for MessageKind {
+    fn default() -> Self {
+        Self {
+            message_type: "unknown",
+            status: "",
+        }
+    }
+}
+
+impl MessageKind {
+    fn of(input: &crate::domain::enrollment::Input) -> Self {
+        use crate::domain::enrollment::{DeviceInput as D, Input, ReportStatus as S};
+        let Input::Device { input, .. } = input else {
+            return Self::default();
+        };
+        let (message_type, status) = match input.as_ref() {
+            D::Authenticate(_) => ("Authenticate", ""),
+            D::TokenUpdate(_) => ("TokenUpdate", ""),
+            D::CheckOut(_) => ("CheckOut", ""),
+            D::UserAuthenticate(_) => ("UserAuthenticate", ""),
+            D::SetBootstrapToken(_) => ("SetBootstrapToken", ""),
+            D::GetBootstrapToken { .. } => ("GetBootstrapToken", ""),
+            D::GetToken { .. } => ("GetToken", ""),
+            D::DeclarativeManagement { .. } => ("DeclarativeManagement", ""),
+            D::Report { status, .. } => (
+                "Report",
+                match status {
+                    S::Idle => "Idle",
+                    S::Acknowledged => "Acknowledged",
+                    S::Error => "Error",
+                    S::CommandFormatError => "CommandFormatError",
+                    S::NotNow => "NotNow",
+                },
+            ),
+        };
+        Self { message_type, status }
+    }
 }
 
 async fn serve(
@@ -53,6 +112,7 @@ async fn serve(
     client_certificates: Option<&[Vec<u8>]>,
     headers: &HeaderMap,
     body: &[u8],
+    kind: &mut MessageKind,
 ) -> Result<Response, DeviceError> {
     let now = Utc::now();
     let content_type = headers
@@ -75,6 +135,7 @@ async fn serve(
     } else {
         translate::report(body, identity, &app.data_key)?
     };
+    *kind = MessageKind::of(&request.input);
     crate::domain::push::check_authenticate_topic(&request.input, app.push.topic().as_deref())
         .map_err(DeviceError::Refused)?;
     let prepare = |outcome: &crate::domain::enrollment::Outcome| {

@@ -1,0 +1,118 @@
+//! Reloads the server's TLS certificate and key without a restart: on SIGHUP, and when either
+//! file changes (checked periodically). A pair that does not load, does not match or is not
+//! valid now is refused and the server keeps the one it has. Connections already open keep
+//! the certificate they were made with; new ones get the new one.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use annal::observe::Observer;
+use axum_server::tls_rustls::RustlsConfig;
+use tokio::sync::watch;
+
+pub struct TlsReloader {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub anchors: Vec<Vec<u8>>,
+    pub config: RustlsConfig,
+    pub observer: Arc<Observer>,
+}
+
+type Stamp = (Option<SystemTime>, Option<SystemTime>);
+
+impl TlsReloader {
+    fn stamp(&self) -> Stamp {
+        let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        (modified(&self.cert), modified(&self.key))
+    }
+
+    /// Loads the files and swaps them in; returns whether it did.
+    pub fn reload(&self, why: &str) -> bool {
+        match super::tls::server_config(&self.cert, &self.key, &self.anchors) {
+            Ok((config, info)) => {
+                self.config.reload_from_config(config);
+                self.observer.set_tls_not_after(info.not_after);
+                metrics::counter!("annal_tls_reloads_total", "outcome" => "ok").increment(1);
+                tracing::info!(why, cert = %self.cert.display(), subject = %info.subject, not_after = %info.not_after, "reloaded the server's TLS certificate");
+                true
+            }
+            Err(e) => {
+                metrics::counter!("annal_tls_reloads_total", "outcome" => "refused").increment(1);
+                tracing::error!(why, cert = %self.cert.display(), error = %format!("{e:#}"), "the new TLS certificate and key were refused; keeping the current ones");
+                false
+            }
+        }
+    }
+
+    /// Runs until `stopping` turns true. `interval`: how often the files are checked for a
+    /// change (`None`: only on SIGHUP).
+    pub fn spawn(self, interval: Option<Duration>, mut stopping: watch::Receiver<bool>) {
+        tokio::spawn(async move {
+            let mut hangup = hangup();
+            let mut seen = self.stamp();
+            let mut tick = tokio::time::interval(interval.unwrap_or(Duration::from_secs(3600)));
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = stopping.wait_for(|s| *s) => return,
+                    signal = next_hangup(&mut hangup) => {
+                        if !signal { hangup = None; continue; }
+                        seen = self.stamp();
+                        self.reload("SIGHUP");
+                    }
+                    _ = tick.tick(), if interval.is_some() => {
+                        let now = self.stamp();
+                        // A half-written pair fails to load; the next write changes the stamp
+                        // again and is tried again.
+                        if now != seen {
+                            seen = now;
+                            self.reload("the certificate files changed");
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Behind a proxy there is no certificate to reload; SIGHUP (whose default action ends the
+/// process) is logged and otherwise ignored, so a routine `systemctl reload` stops nothing.
+pub fn ignore_hangup(mut stopping: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut hangup = hangup();
+        loop {
+            tokio::select! {
+                _ = stopping.wait_for(|s| *s) => return,
+                signal = next_hangup(&mut hangup) => {
+                    if !signal { return; }
+                    tracing::info!("SIGHUP: serving plain HTTP behind a proxy, no TLS certificate to reload");
+                }
+            }
+        }
+    });
+}
+
+#[cfg(unix)]
+type Hangup = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangup = Option<()>;
+
+fn hangup() -> Hangup {
+    #[cfg(unix)]
+    {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// True when a SIGHUP arrived; false when no more can (never resolves without a handler).
+async fn next_hangup(hangup: &mut Hangup) -> bool {
+    #[cfg(unix)]
+    if let Some(signal) = hangup {
+        return signal.recv().await.is_some();
+    }
+    let _ = hangup;
+    std::future::pending().await
+}
