@@ -297,7 +297,8 @@ fn implicit_octets(any: AnyRef<'_>) -> der::Result<Vec<u8>> {
 }
 
 /// RSA PKCS#1 v1.5 key transport, in aws-lc-rs. A failed or wrong-sized decryption yields a
-/// random key of the expected size instead of an error (see [`open`]).
+/// stand-in key of the expected size, fixed for that ciphertext, instead of an error (see
+/// [`open`]).
 fn unwrap_key(wrapped: &[u8], key_pkcs8: &[u8], key_len: usize) -> Vec<u8> {
     let decrypted = PrivateDecryptingKey::from_pkcs8(key_pkcs8)
         .ok()
@@ -310,11 +311,37 @@ fn unwrap_key(wrapped: &[u8], key_pkcs8: &[u8], key_len: usize) -> Vec<u8> {
         });
     match decrypted {
         Some(cek) if cek.len() == key_len => cek,
+        // Implicit rejection: the stand-in key is derived from the ciphertext and the CA key,
+        // so resending the same ciphertext always fails the same way. A fresh random key would
+        // make a bad padding answer differently from one try to the next, and that difference
+        // is a padding oracle.
         _ => {
-            let mut random = vec![0u8; key_len];
-            // A failed RNG leaves zeros; the content then fails to decrypt all the same.
-            let _ = aws_lc_rs::rand::fill(&mut random);
-            random
+            let secret = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key_pkcs8);
+            let hmac_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_ref());
+            let tag = aws_lc_rs::hmac::sign(&hmac_key, wrapped);
+            // Content keys are at most 32 bytes (AES-256); the tag is 32.
+            tag.as_ref().iter().copied().cycle().take(key_len).collect()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unwrap_key;
+    use crate::pki::test_support::ca;
+
+    #[test]
+    fn a_bad_key_transport_fails_the_same_way_every_time() {
+        let key = ca().key_pkcs8_der();
+        let garbage = vec![0x42u8; 256];
+        let first = unwrap_key(&garbage, key, 32);
+        assert_eq!(first.len(), 32);
+        assert_eq!(
+            unwrap_key(&garbage, key, 32),
+            first,
+            "same ciphertext, same stand-in key"
+        );
+        assert_ne!(unwrap_key(&[0x43u8; 256], key, 32), first);
+        assert_eq!(unwrap_key(&garbage, key, 24).len(), 24);
     }
 }
