@@ -42,7 +42,7 @@ pub async fn run(global: &super::Global, cmd: DebugCommand) -> anyhow::Result<Ex
         } => (writers, appends, batch, stream_prefix),
         DebugCommand::MockApns { dir } => return mock_apns(&dir).await,
     };
-    let store = global.open_store().await?;
+    let store = global.open_or_create_store().await?;
     let mut tasks = Vec::new();
     for w in 0..writers {
         let store = store.clone();

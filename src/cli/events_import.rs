@@ -18,7 +18,7 @@ pub async fn run(global: &super::Global, args: ImportArgs) -> anyhow::Result<Exi
     let size = std::fs::metadata(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?
         .len();
-    let store = global.open_store().await?;
+    let store = global.open_or_create_store().await?;
     let checking = super::progress::bytes_bar(size, "verifying", false);
     let writing = super::progress::events_bar(0, "importing", false);
     let summary = import_file(

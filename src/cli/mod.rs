@@ -86,7 +86,23 @@ impl Global {
         }
     }
 
+    /// Opens the log an earlier `annal serve` made. A SQLite file that does not exist is an
+    /// error, not a new empty log: a command pointed at the wrong directory (a backup, an
+    /// install, an audit) must not quietly act on nothing.
     pub async fn open_store(&self) -> anyhow::Result<Arc<dyn EventStore>> {
+        let url = self.store_url()?;
+        if let StoreUrl::Sqlite(path) = &url {
+            anyhow::ensure!(
+                path.exists(),
+                "no event store at {}: is --data-dir (or --store, --config) right? `annal serve` creates it",
+                path.display()
+            );
+        }
+        self.open_or_create_store().await
+    }
+
+    /// Opens the log, creating an empty one if there is none (`serve`, `events import`).
+    pub async fn open_or_create_store(&self) -> anyhow::Result<Arc<dyn EventStore>> {
         let url = self.store_url()?;
         annal::store::open(&url)
             .await

@@ -92,7 +92,7 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
         .install_recorder()
         .context("installing the metrics recorder")?;
     let url = global.store_url()?;
-    let store = annal::observe::store::MeteredStore::wrap(global.open_store().await?);
+    let store = annal::observe::store::MeteredStore::wrap(global.open_or_create_store().await?);
     let head = store.head().await?;
     let ca = Arc::new(Ca::load_or_init(&global.data_dir.join("ca")).context("loading Annal's CA")?);
     // One static challenge serves both ends: the profile carries it and /scep accepts it.
@@ -186,11 +186,19 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
         tracing::info!(listen = %listener.local_addr()?, store = %url, head_position = head.position, "annal serving plain HTTP (behind a proxy)");
         super::tls_reload::ignore_hangup(stopping.clone());
         let mut stopped = stopping.clone();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-            .await?;
+        let mut grace_over = stopped.clone();
+        let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        });
+        // As on the TLS path, connections get SHUTDOWN_GRACE after SIGTERM, not forever: a
+        // client that never finishes its request must not keep the checkpoints from being saved.
+        tokio::select! {
+            served = serving => served?,
+            _ = async {
+                let _ = grace_over.wait_for(|s| *s).await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => tracing::warn!("connections still open after the grace period; closing them"),
+        }
     } else {
         let files = super::tls::serve_files(&global.data_dir, &ca, &args)?;
         let (tls, info) = super::tls::server_config(&files.cert, &files.key, &anchors)?;

@@ -63,11 +63,10 @@ impl TlsReloader {
                     }
                     _ = tick.tick(), if interval.is_some() => {
                         let now = self.stamp();
-                        // A half-written pair fails to load; the next write changes the stamp
-                        // again and is tried again.
-                        if now != seen {
+                        // A pair that was refused (half written, not valid yet because of a
+                        // clock step) is tried again at every tick until it loads.
+                        if now != seen && self.reload("the certificate files changed") {
                             seen = now;
-                            self.reload("the certificate files changed");
                         }
                     }
                 }

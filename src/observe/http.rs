@@ -22,7 +22,7 @@ pub async fn track(request: Request, next: Next) -> Response {
     let status = response.status().as_u16();
     metrics::counter!(
         "annal_http_requests_total",
-        "method" => method.to_string(),
+        "method" => method_label(&method),
         "route" => route.clone(),
         "status" => status.to_string()
     )
@@ -37,4 +37,19 @@ pub async fn track(request: Request, next: Next) -> Response {
         "request"
     );
     response
+}
+
+/// Any client can send any method: only the standard ones become label values, so nobody can
+/// grow the metric set without bound.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
 }

@@ -48,17 +48,47 @@ impl std::fmt::Display for StoreUrl {
     }
 }
 
-/// Replaces the password in `scheme://user:password@host` with `***`.
+/// Replaces the password in `scheme://user:password@host` and the value of any query
+/// parameter that carries one (`?password=…`, `sslpassword=…`) with `***`.
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
     };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_string();
+    let base = match base.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+                None => base.to_string(),
+            },
+            None => base.to_string(),
+        },
+        None => base.to_string(),
     };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
+    let Some(query) = query else {
+        return base;
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if k.to_ascii_lowercase().contains("password") => format!("{k}=***"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
+}
+
+#[cfg(test)]
+mod redact_tests {
+    #[test]
+    fn passwords_never_show() {
+        let shown = super::redact("postgres://annal:pw1@db/annal?sslmode=require&password=pw2&sslpassword=pw3");
+        assert_eq!(
+            shown,
+            "postgres://annal:***@db/annal?sslmode=require&password=***&sslpassword=***"
+        );
+        let url: super::StoreUrl = "postgres://db/annal?password=pw4".parse().unwrap();
+        assert!(!url.to_string().contains("pw4"));
     }
 }
 

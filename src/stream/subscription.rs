@@ -124,6 +124,15 @@ impl<S: Sink> Subscription<S> {
         };
         tracing::info!(sink = kind, checkpoint = name, from_position = start + 1, target = %self.sink.target(),
             "event sink started");
+        // A checkpoint past the head means the read-model database belongs to another (longer)
+        // log, e.g. beside a restored backup: events appended at those positions would never be
+        // sent. Said loudly; the operator resets the checkpoint or the database.
+        if let Ok(head) = self.store.head().await {
+            if start > head.position {
+                tracing::error!(sink = kind, checkpoint = name, checkpoint_position = start, head = head.position,
+                    "the sink's checkpoint is past the log's head: this read-model database is not this log's; events up to the checkpoint position will not be delivered");
+            }
+        }
         let mut progress = Progress {
             done: start,
             saved: start,

@@ -19,7 +19,8 @@ pub const CONFIGURED: &[&[&str]] = &[&["serve"], &["config", "check"]];
 const NOT_KEYS: &[&str] = &["config", "help", "version", "json"];
 
 /// Values that are never printed (besides options whose environment value clap hides).
-const SECRET_IDS: &[&str] = &["admin_api_key", "challenge"];
+// A webhook URL often carries its token in the path (Slack, Teams): shown redacted too.
+const SECRET_IDS: &[&str] = &["admin_api_key", "challenge", "webhook_url"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

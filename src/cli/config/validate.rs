@@ -23,6 +23,10 @@ pub fn relations(args: &ServeArgs) -> anyhow::Result<()> {
     if needs_url && w.webhook_url.is_none() {
         anyhow::bail!("webhook options are set without webhook.url");
     }
+    let n = &args.nats;
+    if (n.nats_creds_file.is_some() || n.nats_source.is_some()) && n.nats_url.is_none() {
+        anyhow::bail!("nats options are set without nats.url");
+    }
     Ok(())
 }
 
@@ -38,6 +42,10 @@ pub fn problems(global: &Global, args: &ServeArgs) -> Vec<String> {
     note(relations(args));
     note(args.push.settings().map(drop));
     note(args.webhook.config().map(drop));
+    note(args.nats.config().and_then(|c| match c {
+        Some(c) => annal::stream::nats::check(&c).map_err(anyhow::Error::from),
+        None => Ok(()),
+    }));
     note(args.enroll.challenge().map(drop));
     if let Some(path) = &args.external_ca {
         note(
