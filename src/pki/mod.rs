@@ -15,7 +15,7 @@ mod cms_raw;
 mod cms_sign;
 mod codec;
 mod identity;
-mod keys;
+pub(crate) mod keys;
 mod leaf_cache;
 mod mdm_signature;
 pub mod profile;

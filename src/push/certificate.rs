@@ -4,11 +4,11 @@
 
 use std::fmt;
 
-use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair as _, RsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
 use chrono::{DateTime, Utc};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer};
 use x509_parser::prelude::X509Certificate;
 
+use crate::pki::keys::SigningKey;
 use crate::pki::PkiError;
 
 /// The subject attribute Apple puts the topic in (`UID=com.apple.mgmt.External.<uuid>`).
@@ -258,24 +258,9 @@ fn topic_of(cert: &X509Certificate<'_>) -> Option<String> {
 /// A key that is not the certificate's would fail only at the first TLS handshake with Apple;
 /// comparing public keys catches it when the certificate is installed.
 fn check_key_matches(cert: &X509Certificate<'_>, key: &KeyDer) -> Result<(), CertificateError> {
-    let public_from_key: Vec<u8> = match key {
-        KeyDer::Pkcs1(d) => RsaKeyPair::from_der(d)
-            .map_err(|_| CertificateError::BadKey)?
-            .public_key()
-            .as_ref()
-            .to_vec(),
-        KeyDer::Pkcs8(d) => match RsaKeyPair::from_pkcs8(d) {
-            Ok(k) => k.public_key().as_ref().to_vec(),
-            Err(_) => EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, d)
-                .map_err(|_| CertificateError::BadKey)?
-                .public_key()
-                .as_ref()
-                .to_vec(),
-        },
-    };
-    // For RSA the SPKI bit string is the PKCS#1 RSAPublicKey, for EC the uncompressed point:
-    // both are what aws-lc-rs reports as the key pair's public key.
-    if cert.public_key().subject_public_key.data.as_ref() == public_from_key.as_slice() {
+    let (KeyDer::Pkcs1(der) | KeyDer::Pkcs8(der)) = key;
+    let key = SigningKey::from_pem_or_der(der).map_err(|_| CertificateError::BadKey)?;
+    if key.matches(cert) {
         Ok(())
     } else {
         Err(CertificateError::KeyMismatch)
