@@ -2,6 +2,7 @@
 //! once each, in order, as CloudEvents without secrets; a crash, a lost checkpoint and a NATS
 //! outage lose nothing, and JetStream drops what is published again.
 
+mod common;
 #[allow(dead_code)]
 #[path = "webhooks/fixtures.rs"]
 mod fixtures;
@@ -17,6 +18,7 @@ use annal_schemas::RecordedEvent;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
+use common::server::free_port;
 use fixtures::*;
 use support::*;
 

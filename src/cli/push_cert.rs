@@ -89,9 +89,7 @@ fn inspect(cert: &PathBuf, key: &KeyArgs, json: bool) -> anyhow::Result<ExitCode
     let has_key = !is_pem || key.key.is_some() || String::from_utf8_lossy(&bytes).contains("PRIVATE KEY-----");
     // With a key at hand, loading also proves the key belongs to the certificate.
     let (summary, key_matches) = if has_key {
-        let loaded = key.load(cert)?;
-        let (chain, _) = loaded.to_pem();
-        (summarize(chain.as_bytes())?, Some(true))
+        (key.load(cert)?.info, Some(true))
     } else {
         (summarize(&bytes)?, None)
     };

@@ -108,14 +108,18 @@ pub fn backoff(attempt: u32, retry_after_secs: Option<u64>, max: Duration) -> Du
 /// A device can only be woken with a certificate for the topic it enrolls with: once a push
 /// certificate is installed, an Authenticate with another topic is refused (it would enroll a
 /// device nobody can push).
-pub fn check_authenticate_topic(input: &Input, installed: Option<&str>) -> Result<(), Refusal> {
-    let (Input::Device { input, .. }, Some(installed)) = (input, installed) else {
+/// `installed` is asked only for an Authenticate: every other device request passes untouched.
+pub fn check_authenticate_topic(input: &Input, installed: impl FnOnce() -> Option<String>) -> Result<(), Refusal> {
+    let Input::Device { input, .. } = input else {
         return Ok(());
     };
-    match &**input {
-        DeviceInput::Authenticate(a) if a.topic != installed => Err(Refusal::WrongTopic {
+    let DeviceInput::Authenticate(a) = &**input else {
+        return Ok(());
+    };
+    match installed() {
+        Some(installed) if a.topic != installed => Err(Refusal::WrongTopic {
             sent: a.topic.clone(),
-            installed: installed.to_owned(),
+            installed,
         }),
         _ => Ok(()),
     }

@@ -44,13 +44,10 @@ pub struct PushCertificate {
     /// The leaf first, then any intermediates the file held.
     pub chain: Vec<Vec<u8>>,
     key: KeyDer,
+    /// The APNs topic (`info.topic`, which a push certificate always has).
     pub topic: String,
-    pub subject: String,
-    pub issuer: String,
-    pub serial_hex: String,
-    pub fingerprint_sha256: String,
-    pub not_before: DateTime<Utc>,
-    pub not_after: DateTime<Utc>,
+    /// The leaf certificate as [`summarize`] describes it.
+    pub info: Summary,
 }
 
 #[derive(Clone)]
@@ -63,8 +60,8 @@ impl fmt::Debug for PushCertificate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PushCertificate")
             .field("topic", &self.topic)
-            .field("subject", &self.subject)
-            .field("not_after", &self.not_after)
+            .field("subject", &self.info.subject)
+            .field("not_after", &self.info.not_after)
             .field("key", &"<redacted>")
             .finish()
     }
@@ -203,20 +200,15 @@ impl PushCertificate {
         check_key_matches(&leaf, &key)?;
         let info = summarize(leaf_der)?;
         Ok(Self {
-            topic: info.topic.ok_or(CertificateError::NoTopic)?,
-            subject: info.subject,
-            issuer: info.issuer,
-            serial_hex: info.serial_hex,
-            fingerprint_sha256: info.fingerprint_sha256,
-            not_before: info.not_before,
-            not_after: info.not_after,
+            topic: info.topic.clone().ok_or(CertificateError::NoTopic)?,
+            info,
             key,
             chain,
         })
     }
 
     pub fn expiry(&self, now: DateTime<Utc>) -> Expiry {
-        Expiry::of(self.not_before, self.not_after, now)
+        Expiry::of(self.info.not_before, self.info.not_after, now)
     }
 
     /// The certificate chain and key for a rustls client configuration.

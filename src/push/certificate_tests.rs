@@ -60,12 +60,12 @@ fn pem_with_pkcs8_and_pkcs1_keys() {
         }));
         let loaded = PushCertificate::load(&cert, Some(text.as_bytes()), "").expect("loads");
         assert_eq!(loaded.topic, TOPIC);
-        assert!(loaded.subject.contains("APSP:6d4c9a4e"));
+        assert!(loaded.info.subject.contains("APSP:6d4c9a4e"));
         assert_eq!(loaded.chain.len(), 1);
         // The PEM the log keeps reads back to the same certificate.
         let (certs, key) = loaded.to_pem();
         let again = PushCertificate::from_pem(&certs, &key).expect("round trip");
-        assert_eq!(again.fingerprint_sha256, loaded.fingerprint_sha256);
+        assert_eq!(again.info.fingerprint_sha256, loaded.info.fingerprint_sha256);
     }
     // Certificate and key in one file.
     let mut both = read(dir.path(), "cert.pem");
@@ -145,7 +145,7 @@ fn expiry_warns_thirty_days_ahead() {
     make_cert(dir.path(), &apple_subject());
     let cert =
         PushCertificate::load(&read(dir.path(), "cert.pem"), Some(&read(dir.path(), "key.pem")), "").expect("loads");
-    let end = cert.not_after;
+    let end = cert.info.not_after;
     assert!(matches!(cert.expiry(Utc::now()), Expiry::Valid { days_left } if days_left >= 363));
     assert_eq!(
         cert.expiry(end - Duration::days(29) - Duration::hours(1)),
@@ -153,6 +153,9 @@ fn expiry_warns_thirty_days_ahead() {
     );
     assert_eq!(cert.expiry(end - Duration::days(31)), Expiry::Valid { days_left: 31 });
     assert_eq!(cert.expiry(end), Expiry::Expired);
-    assert_eq!(cert.expiry(cert.not_before - Duration::seconds(1)), Expiry::NotYetValid);
+    assert_eq!(
+        cert.expiry(cert.info.not_before - Duration::seconds(1)),
+        Expiry::NotYetValid
+    );
     assert!(!format!("{cert:?}").contains("PRIVATE"));
 }

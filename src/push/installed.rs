@@ -95,8 +95,8 @@ pub async fn install(
     actor: &str,
 ) -> Result<PushCertificateInstalled, InstalledError> {
     let now = chrono::Utc::now();
-    if now >= cert.not_after {
-        return Err(InstalledError::Expired(cert.not_after));
+    if now >= cert.info.not_after {
+        return Err(InstalledError::Expired(cert.info.not_after));
     }
     let previous = latest(store, key).await?;
     let mut known: BTreeSet<&str> = enrolled_topics.iter().map(String::as_str).collect();
@@ -110,12 +110,12 @@ pub async fn install(
     let (certificate_pem, key_pem) = cert.to_pem();
     let event = PushCertificateInstalled {
         topic: cert.topic.clone(),
-        fingerprint_sha256: cert.fingerprint_sha256.clone(),
-        serial_hex: cert.serial_hex.clone(),
-        subject: cert.subject.clone(),
-        issuer: cert.issuer.clone(),
-        not_before: cert.not_before,
-        not_after: cert.not_after,
+        fingerprint_sha256: cert.info.fingerprint_sha256.clone(),
+        serial_hex: cert.info.serial_hex.clone(),
+        subject: cert.info.subject.clone(),
+        issuer: cert.info.issuer.clone(),
+        not_before: cert.info.not_before,
+        not_after: cert.info.not_after,
         certificate_pem,
         key: key.seal(key_pem.as_bytes())?,
         replaced_topic: previous.as_ref().map(|p| p.event.topic.clone()),

@@ -25,7 +25,7 @@ pub(super) fn alarm(on: bool) {
 }
 
 pub(super) fn certificate(cert: &PushCertificate, now: DateTime<Utc>) {
-    let left = (cert.not_after - now).num_seconds() as f64;
+    let left = (cert.info.not_after - now).num_seconds() as f64;
     metrics::gauge!("annal_push_certificate_expiry_seconds").set(left);
     let expiring = !matches!(cert.expiry(now), Expiry::Valid { .. });
     metrics::gauge!("annal_push_certificate_expiring").set(if expiring { 1.0 } else { 0.0 });
@@ -36,13 +36,13 @@ pub(super) fn warn_expiry(cert: &PushCertificate, now: DateTime<Utc>) {
     match cert.expiry(now) {
         Expiry::ExpiringSoon { days_left } => tracing::warn!(
             topic = %cert.topic,
-            not_after = %cert.not_after,
+            not_after = %cert.info.not_after,
             days_left,
             "the push certificate expires soon: renew it in Apple's portal (same topic) and run annal push-cert install"
         ),
         Expiry::Expired => tracing::error!(
             topic = %cert.topic,
-            not_after = %cert.not_after,
+            not_after = %cert.info.not_after,
             "the push certificate has expired: devices cannot be pushed until it is renewed"
         ),
         Expiry::NotYetValid | Expiry::Valid { .. } => {}

@@ -230,18 +230,19 @@ impl PushService {
 
     pub fn status(&self) -> PushStatus {
         let now = Utc::now();
+        let topic = self.topic();
         let current = self.current();
         let cert = current.as_ref().map(|c| &c.installed.certificate);
         let expiry = cert.map(|c| c.expiry(now));
         PushStatus {
-            installed: self.topic().is_some(),
-            topic: self.topic(),
-            fingerprint_sha256: cert.map(|c| c.fingerprint_sha256.clone()),
-            subject: cert.map(|c| c.subject.clone()),
-            issuer: cert.map(|c| c.issuer.clone()),
-            not_before: cert.map(|c| c.not_before),
-            not_after: cert.map(|c| c.not_after),
-            days_left: cert.map(|c| (c.not_after - now).num_days()),
+            installed: topic.is_some(),
+            topic,
+            fingerprint_sha256: cert.map(|c| c.info.fingerprint_sha256.clone()),
+            subject: cert.map(|c| c.info.subject.clone()),
+            issuer: cert.map(|c| c.info.issuer.clone()),
+            not_before: cert.map(|c| c.info.not_before),
+            not_after: cert.map(|c| c.info.not_after),
+            days_left: cert.map(|c| (c.info.not_after - now).num_days()),
             expiring_soon: matches!(expiry, Some(Expiry::ExpiringSoon { .. } | Expiry::Expired)),
             expired: matches!(expiry, Some(Expiry::Expired)),
             usable: current.is_some(),

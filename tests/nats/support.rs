@@ -203,11 +203,3 @@ pub fn start_server(port: u16, dir: &Path) -> Child {
         .spawn()
         .unwrap_or_else(|e| panic!("this test runs its own {binary} (ANNAL_TEST_NATS_SERVER) and could not: {e}"))
 }
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}

@@ -136,8 +136,7 @@ async fn serve(
         translate::report(body, identity, &app.data_key)?
     };
     *kind = MessageKind::of(&request.input);
-    crate::domain::push::check_authenticate_topic(&request.input, app.push.topic().as_deref())
-        .map_err(DeviceError::Refused)?;
+    crate::domain::push::check_authenticate_topic(&request.input, || app.push.topic()).map_err(DeviceError::Refused)?;
     let prepare = |outcome: &crate::domain::enrollment::Outcome| {
         let reply = outcome
             .reply
