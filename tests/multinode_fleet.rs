@@ -36,7 +36,7 @@ struct Seen {
 /// Every fourth device answers NotNow the first time it is handed the command at its own
 /// index (mod 3), so redelivery in a later session is exercised across nodes.
 fn answers_not_now(device: usize, queue: &[String], command: &str, seen: &Seen) -> bool {
-    device % 4 == 0
+    device.is_multiple_of(4)
         && queue.iter().position(|c| c == command) == Some(device % 3)
         && !seen.not_now.iter().any(|c| c == command)
 }
@@ -222,7 +222,7 @@ async fn three_nodes_one_thousand_devices() {
         }
         // The first two commands are known before the devices start, so these NotNows are
         // certain; the third's id may reach a device after the command did.
-        if i % 4 == 0 && i % 3 < 2 {
+        if i.is_multiple_of(4) && i % 3 < 2 {
             assert_eq!(seen.not_now, vec![queue[i % 3].clone()], "device {i}");
             assert!(seen.sessions.len() >= 2, "device {i}: redelivered in a later session");
         }
