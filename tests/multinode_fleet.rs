@@ -113,6 +113,7 @@ async fn all_devices(node: &Client, key: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_nodes_one_thousand_devices() {
+    let started = Instant::now();
     let url = common::postgres_url_for_new_schema().await;
     let dir = tempfile::tempdir().unwrap();
     // The nodes share the data directory: one CA, one data key, one admin key.
@@ -279,4 +280,12 @@ async fn three_nodes_one_thousand_devices() {
     for (n, view) in views.iter().enumerate().skip(1) {
         assert!(view == &views[0], "node {n}'s read models differ from node 0's");
     }
+    let requests: usize = results
+        .iter()
+        .map(|(_, seen)| 2 + seen.sessions.iter().map(|s| 1 + s.len()).sum::<usize>())
+        .sum();
+    eprintln!(
+        "{DEVICES} devices, {NODES} nodes: {requests} signed device requests, {head} events, {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 }
