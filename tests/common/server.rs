@@ -67,6 +67,22 @@ impl Server {
         server
     }
 
+    /// Like `start_with`, with the server's log appended to `log` rather than mixed into the
+    /// test's output (a fault test makes it log a warning per refused request).
+    pub async fn start_logged(data_dir: &Path, store_url: &str, log: &Path) -> Server {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        Self::start_configured(data_dir, store_url, &[], |c| {
+            c.stderr(file);
+        })
+        .await
+    }
+
+    /// SIGKILL, as a crash or the OOM killer ends a process: no shutdown, no saved state.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
