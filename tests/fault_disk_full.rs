@@ -93,7 +93,7 @@ async fn full_disk_under_load_answers_503_and_recovers() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let refused_after = full.elapsed();
-    let probes = rig.probe_refused(FULL_FOR).await;
+    let probes = rig.probe_refused(FULL_FOR, Duration::from_secs(3)).await;
     std::fs::remove_file(&ballast).unwrap();
     let recovery = rig.recover(Instant::now(), &url, &["2xx", "503"]).await;
     eprintln!(

@@ -3,7 +3,8 @@
 //! answer commands and check in and an admin queues commands. The cluster is stopped with
 //! `-m immediate` (a crash); while it is down, device requests and /readyz answer 503 with
 //! no hang; once it is started again the same `annal serve` process serves again by itself,
-//! and every request acknowledged before, during and after the outage is in the log.
+//! and every request acknowledged before, during and after the outage is in the log. The
+//! same holds when the database freezes instead (SIGSTOP), with every request bounded.
 
 mod common;
 
@@ -13,6 +14,21 @@ use common::outage::Rig;
 use common::pg_cluster::Cluster;
 
 const OUTAGE: Duration = Duration::from_secs(5);
+const FROZEN: Duration = Duration::from_secs(8);
+
+/// Advisory locks held in the cluster (the read-model lease is one).
+async fn advisory_locks(url: &str) -> i64 {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+            &[],
+        )
+        .await
+        .unwrap();
+    row.get(0)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_crash_and_restart_under_load() {
@@ -21,7 +37,7 @@ async fn postgres_crash_and_restart_under_load() {
     let rig = Rig::start(&dir.path().join("data"), &cluster.url(), &dir.path().join("annal.log")).await;
 
     cluster.crash();
-    let probes = rig.probe_refused(OUTAGE).await;
+    let probes = rig.probe_refused(OUTAGE, Duration::from_secs(3)).await;
     assert!(
         rig.load.ledger.count("503") > 0,
         "the load saw no 503 while PostgreSQL was down"
@@ -29,9 +45,36 @@ async fn postgres_crash_and_restart_under_load() {
     cluster.pg_ctl_start();
     // The process never went away: no connection errors, and every refusal is a 503.
     let recovery = rig.recover(Instant::now(), &cluster.url(), &["2xx", "503"]).await;
+    // The read-model lease is a session lock, gone with the crash: the node must take it again,
+    // or a second node would take it too and both would write the read models.
+    assert_eq!(
+        advisory_locks(&cluster.url()).await,
+        1,
+        "the read-model lease was not taken again"
+    );
     eprintln!(
         "PostgreSQL crash (immediate stop) for {:.0} s under load: {probes} probes answered 503 (device \
          and /readyz); {recovery}",
         OUTAGE.as_secs_f64()
+    );
+}
+
+/// A PostgreSQL that stops answering without closing its connections (SIGSTOP: a hung server,
+/// a dropped network link) must not hang requests: each fails with 503 after the store's
+/// operation timeout (5 s), and service resumes by itself once the database answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_postgres_under_load_bounds_every_request() {
+    let cluster = Cluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let rig = Rig::start(&dir.path().join("data"), &cluster.url(), &dir.path().join("annal.log")).await;
+
+    cluster.freeze();
+    let probes = rig.probe_refused(FROZEN, Duration::from_secs(8)).await;
+    cluster.thaw();
+    let recovery = rig.recover(Instant::now(), &cluster.url(), &["2xx", "503"]).await;
+    eprintln!(
+        "PostgreSQL frozen (SIGSTOP) for {:.0} s under load: {probes} probes answered 503 (device and \
+         /readyz) within 8 s each; {recovery}",
+        FROZEN.as_secs_f64()
     );
 }

@@ -101,9 +101,57 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// The postmaster and its children (backends, checkpointer, …), read from /proc.
+    fn pids(&self) -> Vec<String> {
+        let pidfile = self.dir.path().join("data/postmaster.pid");
+        let Some(postmaster) = std::fs::read_to_string(pidfile)
+            .ok()
+            .and_then(|t| t.lines().next().map(|l| l.trim().to_string()))
+        else {
+            return Vec::new();
+        };
+        let children = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|entry| {
+                // `pid (comm) state ppid …`: the parent is the second field after the `)`.
+                let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+                let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+                after.split_whitespace().nth(1) == Some(postmaster.as_str())
+            });
+        let mut pids: Vec<String> = children.map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        pids.push(postmaster);
+        pids
+    }
+
+    fn signal_all(&self, signal: &str) -> bool {
+        let pids = self.pids();
+        !pids.is_empty()
+            && Command::new("kill")
+                .arg(format!("-{signal}"))
+                .args(&pids)
+                .status()
+                .is_ok_and(|s| s.success())
+    }
+
+    /// Stops every process of the cluster with SIGSTOP: connections stay open and nothing
+    /// answers, as with a hung server or a dropped network link.
+    pub fn freeze(&self) {
+        assert!(self.signal_all("STOP"), "could not SIGSTOP the cluster's processes");
+    }
+
+    pub fn thaw(&self) {
+        assert!(self.signal_all("CONT"), "could not SIGCONT the cluster's processes");
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
-        // Already stopped is fine; the directory goes with `dir`.
+        // A frozen cluster would not stop; already stopped is fine; the directory goes with
+        // `dir`.
+        let _ = self.signal_all("CONT");
         let _ = Command::new("runuser")
             .args(["-u", "postgres", "--"])
             .arg(self.bin.join("pg_ctl"))
