@@ -30,28 +30,37 @@ async fn advisory_locks(url: &str) -> i64 {
     row.get(0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_crash_and_restart_under_load() {
+/// Runs `annal serve` on a private cluster under load, applies `fault` to the cluster, probes
+/// for `span` (each refusal within `within`), ends the fault with `end` and checks recovery.
+async fn fault_under_load(
+    fault: fn(&Cluster),
+    end: fn(&Cluster),
+    span: Duration,
+    within: Duration,
+) -> (usize, common::outage::Recovery) {
     let cluster = Cluster::start();
     let dir = tempfile::tempdir().unwrap();
     let rig = Rig::start(&dir.path().join("data"), &cluster.url(), &dir.path().join("annal.log")).await;
-
-    cluster.crash();
-    let probes = rig.probe_refused(OUTAGE, Duration::from_secs(3)).await;
-    assert!(
-        rig.load.ledger.count("503") > 0,
-        "the load saw no 503 while PostgreSQL was down"
-    );
-    cluster.pg_ctl_start();
+    fault(&cluster);
+    let probes = rig.probe_refused(span, within).await;
+    assert!(rig.load.ledger.count("503") > 0, "the load saw no 503 during the fault");
+    end(&cluster);
     // The process never went away: no connection errors, and every refusal is a 503.
     let recovery = rig.recover(Instant::now(), &cluster.url(), &["2xx", "503"]).await;
-    // The read-model lease is a session lock, gone with the crash: the node must take it again,
+    // The read-model lease is a session lock, gone with a crash: the node must take it again,
     // or a second node would take it too and both would write the read models.
     assert_eq!(
         advisory_locks(&cluster.url()).await,
         1,
-        "the read-model lease was not taken again"
+        "the read-model lease is not held"
     );
+    (probes, recovery)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_crash_and_restart_under_load() {
+    let (probes, recovery) =
+        fault_under_load(Cluster::crash, Cluster::pg_ctl_start, OUTAGE, Duration::from_secs(3)).await;
     eprintln!(
         "PostgreSQL crash (immediate stop) for {:.0} s under load: {probes} probes answered 503 (device \
          and /readyz); {recovery}",
@@ -64,14 +73,7 @@ async fn postgres_crash_and_restart_under_load() {
 /// operation timeout (5 s), and service resumes by itself once the database answers again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frozen_postgres_under_load_bounds_every_request() {
-    let cluster = Cluster::start();
-    let dir = tempfile::tempdir().unwrap();
-    let rig = Rig::start(&dir.path().join("data"), &cluster.url(), &dir.path().join("annal.log")).await;
-
-    cluster.freeze();
-    let probes = rig.probe_refused(FROZEN, Duration::from_secs(8)).await;
-    cluster.thaw();
-    let recovery = rig.recover(Instant::now(), &cluster.url(), &["2xx", "503"]).await;
+    let (probes, recovery) = fault_under_load(Cluster::freeze, Cluster::thaw, FROZEN, Duration::from_secs(8)).await;
     eprintln!(
         "PostgreSQL frozen (SIGSTOP) for {:.0} s under load: {probes} probes answered 503 (device and \
          /readyz) within 8 s each; {recovery}",
