@@ -16,6 +16,13 @@ fn main() -> ExitCode {
     // cannot pick one, so name ours before anything uses TLS.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let args = cli::config::parse_from(std::env::args_os().collect());
+    #[cfg(unix)]
+    if !args.cli.command.ends_on_broken_pipe() {
+        // SAFETY: as above, still before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
+    }
     cli::logging::init(&args.cli.global);
     if let Some(file) = &args.file {
         tracing::debug!(path = %file.path.display(), keys = file.values.len(), "configuration file");

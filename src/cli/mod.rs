@@ -154,6 +154,18 @@ pub enum Command {
     Debug(debug::DebugCommand),
 }
 
+impl Command {
+    /// Whether the process should end, as Unix tools do, when the reader of its output goes
+    /// away (SIGPIPE's default). Not the server nor the long-running network clients: with
+    /// SIGPIPE's default a vectored write (`writev`, which hyper uses) to a socket the peer has
+    /// closed kills the whole process, so one device hanging up mid-answer, or a database
+    /// connection closed by a restart, would take `annal serve` down. There a closed socket
+    /// is an error on that connection alone.
+    pub fn ends_on_broken_pipe(&self) -> bool {
+        !matches!(self, Command::Serve(_) | Command::Sim(_) | Command::Bench(_))
+    }
+}
+
 pub async fn run(parsed: config::Parsed) -> anyhow::Result<ExitCode> {
     let cli = parsed.cli;
     match cli.command {
@@ -175,5 +187,19 @@ pub async fn run(parsed: config::Parsed) -> anyhow::Result<ExitCode> {
         Command::Vendor(cmd) => vendor::run(cmd),
         Command::Bench(cmd) => bench::run(&cli.global, cmd).await,
         Command::Debug(cmd) => debug::run(&cli.global, cmd).await,
+    }
+}
+
+#[cfg(test)]
+mod broken_pipe_tests {
+    use clap::Parser;
+
+    #[test]
+    fn the_server_and_the_simulator_outlive_a_closed_socket_printing_commands_do_not() {
+        let command = |args: &[&str]| super::Cli::try_parse_from(args).unwrap().command;
+        assert!(!command(&["annal", "serve"]).ends_on_broken_pipe());
+        assert!(!command(&["annal", "sim"]).ends_on_broken_pipe());
+        assert!(command(&["annal", "ca", "show"]).ends_on_broken_pipe());
+        assert!(command(&["annal", "events", "export"]).ends_on_broken_pipe());
     }
 }

@@ -92,7 +92,8 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
         .install_recorder()
         .context("installing the metrics recorder")?;
     let url = global.store_url()?;
-    let store = annal::observe::store::MeteredStore::wrap(global.open_or_create_store().await?);
+    let writes = Arc::new(annal::observe::writes::WriteHealth::default());
+    let store = annal::observe::store::MeteredStore::wrap(global.open_or_create_store().await?, writes.clone());
     let head = store.head().await?;
     let ca = Arc::new(Ca::load_or_init(&global.data_dir.join("ca")).context("loading Annal's CA")?);
     // One static challenge serves both ends: the profile carries it and /scep accepts it.
@@ -159,7 +160,7 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
     push.start(projector.clone(), stopping.clone());
     let enroll = enroll_config(&global.data_dir, &ca, &args, static_challenge.clone())?;
     let ca_not_after = annal::pki::certificate_info(ca.cert_der())?.not_after;
-    let observer = Arc::new(Observer::new(Some(ca_not_after), args.ready_max_lag));
+    let observer = Arc::new(Observer::new(Some(ca_not_after), args.ready_max_lag, writes));
     let state = AppState {
         observer: observer.clone(),
         enroll,

@@ -1,5 +1,6 @@
-//! `/healthz`: the process answers. `/readyz`: the event store answers too (a load balancer
-//! should stop sending devices to a node whose store is unreachable: they would get 503s), and
+//! `/healthz`: the process answers. `/readyz`: the event store answers too and took the last
+//! append (a load balancer should stop sending devices to a node whose store is unreachable or
+//! refuses writes: they would get 503s), and
 //! the read models are not far behind the log (the admin API would wait on them, and the
 //! queue depth and re-pushes they drive would be stale).
 
@@ -16,6 +17,13 @@ pub async fn healthz() -> Json<Value> {
 
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let position = state.projector.position();
+    // The head may read fine while every append fails (a full disk): this node cannot serve.
+    if state.observer.writes.refusing() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "error": "the event store refuses writes" })),
+        );
+    }
     match crate::observe::gauges::projection_lag(&state).await {
         // /readyz needs no key: the error (database names, hosts) goes to the log, not the answer.
         Err(e) => {

@@ -37,6 +37,11 @@ pub struct AppState {
     pub observer: Arc<crate::observe::Observer>,
 }
 
+/// What a 503 for an unavailable event store asks a client to wait before trying again
+/// (`Retry-After`, seconds): long enough not to hammer a store that is restarting, short
+/// enough that a device's next attempt finds it back soon after it is.
+pub const RETRY_AFTER_SECONDS: &str = "5";
+
 /// Default body limit: real InstalledApplicationList and CertificateList answers run to
 /// several MiB.
 pub const DEFAULT_MAX_BODY: usize = 64 << 20;

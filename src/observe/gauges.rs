@@ -29,6 +29,8 @@ pub async fn refresh(app: &AppState) {
                 metrics::gauge!("annal_projection_lag_events").set(lag as f64);
             }
             metrics::gauge!("annal_store_up").set(1.0);
+            let writable = if app.observer.writes.refusing() { 0.0 } else { 1.0 };
+            metrics::gauge!("annal_store_writable").set(writable);
         }
         Err(_) => metrics::gauge!("annal_store_up").set(0.0),
     }

@@ -7,8 +7,9 @@
 pub mod gauges;
 pub mod http;
 pub mod store;
+pub mod writes;
 
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 
@@ -23,14 +24,17 @@ pub struct Observer {
     tls_not_after: RwLock<Option<DateTime<Utc>>>,
     /// /readyz answers 503 while the read models trail the log by more than this many events.
     pub ready_max_lag: u64,
+    /// Whether the store takes writes (recorded by `store::MeteredStore`).
+    pub writes: Arc<writes::WriteHealth>,
 }
 
 impl Observer {
-    pub fn new(ca_not_after: Option<DateTime<Utc>>, ready_max_lag: u64) -> Self {
+    pub fn new(ca_not_after: Option<DateTime<Utc>>, ready_max_lag: u64, writes: Arc<writes::WriteHealth>) -> Self {
         Self {
             ca_not_after,
             tls_not_after: RwLock::new(None),
             ready_max_lag,
+            writes,
         }
     }
 
@@ -52,6 +56,6 @@ impl Observer {
 
 impl Default for Observer {
     fn default() -> Self {
-        Self::new(None, u64::MAX)
+        Self::new(None, u64::MAX, Default::default())
     }
 }

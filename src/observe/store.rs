@@ -1,4 +1,5 @@
-//! The event store, measured: append latency and append errors by kind.
+//! The event store, measured: append latency and append errors by kind, and whether appends
+//! go through at all (`WriteHealth`, for /readyz).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,16 +9,18 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use tokio::sync::watch;
 
+use super::writes::WriteHealth;
 use crate::store::{AppendResult, Capabilities, EventStore, ExpectedVersion, Head, StoreError};
 
 /// Wraps a store; everything but `append` passes straight through.
 pub struct MeteredStore {
     inner: Arc<dyn EventStore>,
+    writes: Arc<WriteHealth>,
 }
 
 impl MeteredStore {
-    pub fn wrap(inner: Arc<dyn EventStore>) -> Arc<dyn EventStore> {
-        Arc::new(Self { inner })
+    pub fn wrap(inner: Arc<dyn EventStore>, writes: Arc<WriteHealth>) -> Arc<dyn EventStore> {
+        Arc::new(Self { inner, writes })
     }
 }
 
@@ -45,6 +48,7 @@ impl EventStore for MeteredStore {
         let count = events.len() as u64;
         let result = self.inner.append(stream, expected, events).await;
         metrics::histogram!("annal_store_append_duration_seconds").record(started.elapsed().as_secs_f64());
+        self.writes.record(&result);
         match &result {
             Ok(r) if !r.already_appended => metrics::counter!("annal_store_appended_events_total").increment(count),
             Ok(_) => {}

@@ -80,14 +80,32 @@ pub struct Loaded {
 }
 
 /// Held while a process may write the read models (a file lock on SQLite, a session advisory
-/// lock on PostgreSQL); released when dropped or when the process dies.
+/// lock on PostgreSQL); released when dropped or when the process dies, and on PostgreSQL also
+/// when its connection ends (a database restart): check `is_held` before writing.
 pub struct Lease {
-    _held: Box<dyn std::any::Any + Send + Sync>,
+    held: Box<dyn Held>,
+}
+
+/// What keeps a lease: the locked file, or the connection whose session holds the lock.
+pub(crate) trait Held: Send + Sync + 'static {
+    fn is_held(&self) -> bool;
+}
+
+impl Held for std::fs::File {
+    /// A file lock lasts as long as the open file.
+    fn is_held(&self) -> bool {
+        true
+    }
 }
 
 impl Lease {
-    pub(crate) fn new(held: impl std::any::Any + Send + Sync) -> Self {
-        Self { _held: Box::new(held) }
+    pub(crate) fn new(held: impl Held) -> Self {
+        Self { held: Box::new(held) }
+    }
+
+    /// Whether the lock still exists: a PostgreSQL session lock ends with its connection.
+    pub fn is_held(&self) -> bool {
+        self.held.is_held()
     }
 }
 

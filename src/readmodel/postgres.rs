@@ -19,6 +19,14 @@ CREATE TABLE IF NOT EXISTS read_models (
 CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position BIGINT NOT NULL);
 ";
 
+impl super::Held for deadpool_postgres::ClientWrapper {
+    /// The advisory lock is the session's: it ended with the connection (a restart of the
+    /// database, a dropped network link), and another node may hold it now.
+    fn is_held(&self) -> bool {
+        !self.is_closed()
+    }
+}
+
 pub struct PostgresReadModels {
     pool: Pool,
 }

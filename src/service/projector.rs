@@ -239,6 +239,12 @@ async fn catch_up(projector: &Projector, store: &dyn EventStore) {
 }
 
 async fn persist(projector: &Projector, db: &dyn ReadModelDb, lease: &mut Option<crate::readmodel::Lease>) {
+    if lease.as_ref().is_some_and(|l| !l.is_held()) {
+        // Writing on without it would make two writers once another node takes it.
+        tracing::warn!("the read-model lease was lost with its database connection; taking it again");
+        *lease = None;
+        projector.leader.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
     if lease.is_none() {
         match db.try_lease().await {
             Ok(Some(l)) => {

@@ -89,6 +89,11 @@ pub fn plan_group(
         replies: Vec::new(),
     };
     for request in group {
+        // Its caller stopped waiting (a request that timed out, a client that hung up): it was
+        // told nothing was written, so nothing is.
+        if request.reply.is_closed() {
+            continue;
+        }
         let ids: Vec<Uuid> = request.events.iter().map(|e| e.event_id).collect();
         let mut existing: Vec<Existing> = ids.iter().filter_map(|id| planned_ids.get(id).cloned()).collect();
         // A failed lookup fails this request only; nothing of it is written.
@@ -183,12 +188,33 @@ mod tests {
     }
 
     fn request(stream: &str, expected: ExpectedVersion, events: Vec<NewEvent>) -> AppendRequest {
+        let (reply, answer) = oneshot::channel();
+        // Someone waits for the answer.
+        std::mem::forget(answer);
         AppendRequest {
             stream: stream.into(),
             expected,
             events,
-            reply: oneshot::channel().0,
+            reply,
         }
+    }
+
+    #[test]
+    fn an_append_nobody_waits_for_any_more_is_not_written() {
+        let abandoned = AppendRequest {
+            reply: oneshot::channel().0,
+            ..request("a", ExpectedVersion::Any, vec![event()])
+        };
+        let group = vec![abandoned, request("b", ExpectedVersion::Any, vec![event()])];
+        let head = Head {
+            position: 0,
+            hash: GENESIS_HASH,
+        };
+        let plan = plan_group(group, head, Utc::now(), &mut Empty);
+        assert_eq!(plan.events.len(), 1);
+        assert_eq!(plan.events[0].stream, "b");
+        assert_eq!(plan.events[0].global_position, 1);
+        assert_eq!(plan.outcomes.len(), 1);
     }
 
     fn event() -> NewEvent {

@@ -6,6 +6,11 @@
 #![allow(dead_code)]
 
 pub mod admin;
+pub mod ledger;
+pub mod load;
+pub mod outage;
+pub mod pg_cluster;
+pub mod proof;
 pub mod push;
 pub mod server;
 pub mod transfer;

@@ -15,6 +15,8 @@ pub struct Server {
     pub data_dir: PathBuf,
     pub store_url: String,
     _dir: Option<tempfile::TempDir>,
+    /// Where the server logs, when not to the test's output (`start_logged`).
+    log: Option<PathBuf>,
 }
 
 impl Server {
@@ -62,9 +64,28 @@ impl Server {
             data_dir: data_dir.to_path_buf(),
             store_url: store_url.to_string(),
             _dir: None,
+            log: None,
         };
         server.wait_ready().await;
         server
+    }
+
+    /// Like `start_with`, with the server's log appended to `log` rather than mixed into the
+    /// test's output (a fault test makes it log a warning per refused request).
+    pub async fn start_logged(data_dir: &Path, store_url: &str, log: &Path) -> Server {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let mut server = Self::start_configured(data_dir, store_url, &[], |c| {
+            c.stderr(file);
+        })
+        .await;
+        server.log = Some(log.to_path_buf());
+        server
+    }
+
+    /// SIGKILL, as a crash or the OOM killer ends a process: no shutdown, no saved state.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 
     pub fn pid(&self) -> u32 {
@@ -126,8 +147,20 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                eprintln!("annal serve had already exited: {status}");
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failing test shows what the server said last (its warnings and errors).
+        if let Some(log) = self.log.as_ref().filter(|_| std::thread::panicking()) {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            eprintln!("last lines of {}:", log.display());
+            tail.iter().rev().for_each(|l| eprintln!("  {l}"));
+        }
     }
 }
 

@@ -39,6 +39,11 @@ impl ApiError {
         }
     }
 
+    /// The store could not take or answer the request: worth retrying later (Retry-After).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, ApiError::Unavailable(_))
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
@@ -75,6 +80,13 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, _) = self.status_and_code();
-        (status, Json(json!({ "error": self.body() }))).into_response()
+        let mut response = (status, Json(json!({ "error": self.body() }))).into_response();
+        if self.is_unavailable() {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(crate::http::RETRY_AFTER_SECONDS),
+            );
+        }
+        response
     }
 }

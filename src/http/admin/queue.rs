@@ -69,12 +69,13 @@ pub fn check_command_uuid(uuid: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Queues the command `command_for(id)` builds for each enrollment (ClearPasscode differs per
-/// device: it carries that device's UnlockToken). Answers 200 when every enrollment took it,
-/// 207 with per-enrollment results otherwise.
 /// Enrollments queued to at once within one fan-out.
 const FAN_OUT_CONCURRENCY: usize = 256;
 
+/// Queues the command `command_for(id)` builds for each enrollment (ClearPasscode differs per
+/// device: it carries that device's UnlockToken). Answers as `fan_out_status` says: 200 when
+/// every enrollment took it, 503 when the store took none, 207 with per-enrollment results
+/// otherwise.
 pub async fn enqueue_each<F, Fut>(
     app: &AppState,
     caller: &Caller,
@@ -92,7 +93,7 @@ where
     let sealed = annal_schemas::carries_secret(&req.request_type);
     // Enrollments are independent streams: queueing to many at once lets their appends share
     // group commits, which is what makes a 10,000-device fan-out take seconds, not minutes.
-    let entries: Vec<(String, Value, bool)> = futures::stream::iter(ids.iter().cloned())
+    let entries: Vec<(String, Value, Taken)> = futures::stream::iter(ids.iter().cloned())
         .map(|id: String| {
             let command = command_for(id.clone());
             async move {
@@ -100,22 +101,24 @@ where
                     Ok((command_uuid, duplicate)) => (
                         id,
                         json!({"queued": true, "duplicate": duplicate, "command_uuid": command_uuid}),
-                        true,
+                        Taken::Yes,
                     ),
-                    Err(e) => (id, json!({"queued": false, "error": error_json(&e)}), false),
+                    Err(e) => {
+                        let taken = if e.is_unavailable() {
+                            Taken::Unavailable
+                        } else {
+                            Taken::No
+                        };
+                        (id, json!({"queued": false, "error": error_json(&e)}), taken)
+                    }
                 }
             }
         })
         .buffer_unordered(FAN_OUT_CONCURRENCY)
         .collect()
         .await;
-    let all_ok = entries.iter().all(|(_, _, ok)| *ok);
+    let code = fan_out_status(entries.iter().map(|(_, _, taken)| *taken));
     let results: BTreeMap<String, Value> = entries.into_iter().map(|(id, entry, _)| (id, entry)).collect();
-    let code = if all_ok {
-        StatusCode::OK
-    } else {
-        StatusCode::MULTI_STATUS
-    };
     // When every enrollment already had the command (an idempotent retry), the answer names
     // the CommandUUID that was queued, not the one this request proposed.
     let queued: std::collections::BTreeSet<&str> = results
@@ -146,11 +149,46 @@ where
         "status": results,
     });
     let mut response = (code, Json(body)).into_response();
+    if code == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static(crate::http::RETRY_AFTER_SECONDS),
+        );
+    }
     // Said plainly in the answer rather than silently skipped.
     response
         .headers_mut()
         .insert("x-annal-push", axum::http::HeaderValue::from_static(push));
     response
+}
+
+/// Whether one enrollment took the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Taken {
+    Yes,
+    /// Refused for good (no such enrollment, a conflict): retrying will not help.
+    No,
+    /// The store could not take it now.
+    Unavailable,
+}
+
+/// 200 when every enrollment took the command; 503 when none did because the store is
+/// unavailable (the whole request is worth retrying, and a client that sees only the status
+/// must not take it for a partial success); 207 with per-enrollment results otherwise.
+fn fan_out_status(taken: impl Iterator<Item = Taken>) -> StatusCode {
+    let (mut yes, mut no, mut unavailable) = (0, 0, 0);
+    for t in taken {
+        match t {
+            Taken::Yes => yes += 1,
+            Taken::No => no += 1,
+            Taken::Unavailable => unavailable += 1,
+        }
+    }
+    match (yes, no, unavailable) {
+        (_, 0, 0) => StatusCode::OK,
+        (0, 0, _) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::MULTI_STATUS,
+    }
 }
 
 async fn queue_one(
@@ -211,4 +249,22 @@ pub fn service_error(e: crate::service::enrollments::ServiceError) -> ApiError {
 
 pub fn error_json(e: &ApiError) -> Value {
     e.body()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{fan_out_status, Taken};
+    use axum::http::StatusCode;
+
+    #[test]
+    fn a_fan_out_is_503_only_when_the_store_refused_every_enrollment() {
+        use Taken::*;
+        let status = |t: &[Taken]| fan_out_status(t.iter().copied());
+        assert_eq!(status(&[Yes, Yes]), StatusCode::OK);
+        assert_eq!(status(&[Unavailable]), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status(&[Unavailable, Unavailable]), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status(&[Yes, Unavailable]), StatusCode::MULTI_STATUS);
+        assert_eq!(status(&[No, Unavailable]), StatusCode::MULTI_STATUS);
+        assert_eq!(status(&[No]), StatusCode::MULTI_STATUS);
+    }
 }

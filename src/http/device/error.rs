@@ -20,8 +20,9 @@ pub enum DeviceError {
     MalformedSignature(String),
     #[error("{0}")]
     Refused(Refusal),
+    /// The store cannot take the request now; the detail (why) goes to the log only.
     #[error("the event store is unavailable; try again")]
-    Unavailable,
+    Unavailable(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -32,7 +33,7 @@ impl DeviceError {
             DeviceError::ContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             DeviceError::Parse(_) | DeviceError::MalformedSignature(_) => StatusCode::BAD_REQUEST,
             DeviceError::Identity(_) | DeviceError::Refused(_) => StatusCode::FORBIDDEN,
-            DeviceError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            DeviceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             DeviceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -45,7 +46,7 @@ impl DeviceError {
             DeviceError::Identity(_) => "identity",
             DeviceError::MalformedSignature(_) => "signature_format",
             DeviceError::Refused(_) => "refused",
-            DeviceError::Unavailable => "unavailable",
+            DeviceError::Unavailable(_) => "unavailable",
             DeviceError::Internal(_) => "internal",
         }
     }
@@ -55,9 +56,10 @@ impl From<ServiceError> for DeviceError {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::Refused(r) => DeviceError::Refused(r),
-            ServiceError::Store(crate::store::StoreError::Unavailable(_)) | ServiceError::Contention(_) => {
-                DeviceError::Unavailable
+            ServiceError::Store(e @ crate::store::StoreError::Unavailable(_)) => {
+                DeviceError::Unavailable(e.to_string())
             }
+            e @ ServiceError::Contention(_) => DeviceError::Unavailable(e.to_string()),
             other => DeviceError::Internal(other.to_string()),
         }
     }
@@ -74,6 +76,10 @@ impl IntoResponse for DeviceError {
             }
             other => other.to_string(),
         };
+        if matches!(self, DeviceError::Unavailable(_)) {
+            let retry = [(axum::http::header::RETRY_AFTER, crate::http::RETRY_AFTER_SECONDS)];
+            return (status, retry, body).into_response();
+        }
         (status, body).into_response()
     }
 }

@@ -47,7 +47,15 @@ pub async fn handle(
         Ok(response) => response.status().as_u16(),
         Err(e) => {
             // Logged without the body or any header value: they may carry secrets.
-            tracing::warn!(status = e.status().as_u16(), kind = e.kind(), reason = %e, "device request refused");
+            match e {
+                // Why the store refused (a full disk, a lost connection) is what an operator needs.
+                DeviceError::Unavailable(detail) => {
+                    tracing::warn!(status = e.status().as_u16(), kind = e.kind(), reason = %e, %detail, "device request refused")
+                }
+                _ => {
+                    tracing::warn!(status = e.status().as_u16(), kind = e.kind(), reason = %e, "device request refused")
+                }
+            }
             e.status().as_u16()
         }
     };

@@ -12,6 +12,9 @@ mod listener;
 mod rows;
 mod writer;
 
+use std::future::Future;
+use std::time::Duration;
+
 use annal_schemas::{NewEvent, RecordedEvent};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -20,6 +23,26 @@ use tokio_postgres::NoTls;
 
 use super::group::{submit, AppendRequest};
 use super::{AppendResult, Capabilities, EventStore, ExpectedVersion, Head, StoreError};
+
+/// The longest an append or a read waits on PostgreSQL. A database that stopped answering
+/// (frozen, or behind a dropped network link, where TCP waits for many minutes) then makes
+/// requests fail with 503 instead of hanging, and they succeed again once it answers.
+pub(super) const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs `operation`, failing it as unavailable after `OPERATION_TIMEOUT`.
+pub(super) async fn bounded<T>(
+    what: &str,
+    operation: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(OPERATION_TIMEOUT, operation)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(format!(
+                "PostgreSQL did not answer {what} within {} s",
+                OPERATION_TIMEOUT.as_secs()
+            )))
+        })
+}
 
 pub struct PostgresStore {
     pool: Pool,
@@ -43,6 +66,8 @@ impl PostgresStore {
             config.get_options().unwrap_or_default()
         );
         config.options(options.trim());
+        // A new connection to a database that does not answer fails instead of waiting on TCP.
+        config.connect_timeout(OPERATION_TIMEOUT);
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -79,7 +104,13 @@ impl EventStore for PostgresStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        submit(stream, expected, events, |request| self.requests.send(request).is_ok()).await
+        // Bounded on the caller's side too: behind a stuck group commit, a request could
+        // otherwise wait for several timeouts in turn. One given up on is not written.
+        bounded(
+            "an append",
+            submit(stream, expected, events, |request| self.requests.send(request).is_ok()),
+        )
+        .await
     }
 
     async fn import(&self, events: Vec<RecordedEvent>) -> Result<Head, StoreError> {
@@ -92,18 +123,27 @@ impl EventStore for PostgresStore {
         from_version: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        rows::read_stream(&client, stream, from_version, limit).await
+        bounded("a stream read", async {
+            let client = self.pool.get().await.map_err(pool_error)?;
+            rows::read_stream(&client, stream, from_version, limit).await
+        })
+        .await
     }
 
     async fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        rows::read_all(&client, from_position, limit).await
+        bounded("a log read", async {
+            let client = self.pool.get().await.map_err(pool_error)?;
+            rows::read_all(&client, from_position, limit).await
+        })
+        .await
     }
 
     async fn head(&self) -> Result<Head, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        rows::head(&client).await
+        bounded("a head read", async {
+            let client = self.pool.get().await.map_err(pool_error)?;
+            rows::head(&client).await
+        })
+        .await
     }
 
     fn watch_head(&self) -> watch::Receiver<u64> {

@@ -7,7 +7,7 @@ use deadpool_postgres::{Pool, Transaction};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use super::{pg, pool_error, rows};
+use super::{pg, pool_error, rows, OPERATION_TIMEOUT};
 use crate::store::group::{gather, plan_group, AppendRequest, LogLookup};
 use crate::store::rules::Existing;
 use crate::store::{Head, StoreError};
@@ -17,7 +17,15 @@ pub fn spawn(pool: Pool, channel: String, head_tx: watch::Sender<u64>) -> mpsc::
     tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
             let group = gather(first, || rx.try_recv().ok());
-            commit_group(&pool, &channel, &head_tx, group).await;
+            // A commit that does not finish in time is dropped with its answers: each append
+            // fails as unavailable (and may yet have committed, as after any lost answer).
+            let commit = commit_group(&pool, &channel, &head_tx, group);
+            if tokio::time::timeout(OPERATION_TIMEOUT, commit).await.is_err() {
+                tracing::warn!(
+                    timeout_s = OPERATION_TIMEOUT.as_secs(),
+                    "PostgreSQL did not finish a group commit in time"
+                );
+            }
         }
     });
     tx
