@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::context::{Context, Input};
-use crate::docs::DocStore;
+use crate::docs::{plain_document, DocStore};
 use crate::{Change, Page, ProjectionError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +53,8 @@ impl PushRecord {
         self.unanswered_since = None;
     }
 }
+
+plain_document!(PushRecord);
 
 /// The push health projection.
 #[derive(Debug, Clone, Default)]
@@ -111,7 +113,7 @@ impl PushHealth {
 
     /// Enrollments whose push token APNs declared dead, in key order.
     pub fn token_dead(&self, after: Option<&str>, limit: usize) -> Page<PushRecord> {
-        self.docs.page(after, limit, |p| p.token_dead)
+        self.docs.page(after, limit, |p| p.token_dead, |_, p| p.clone())
     }
 
     /// Enrollments pushed and silent since for longer than `longer_than` at `now`, in key order.
@@ -122,9 +124,12 @@ impl PushHealth {
         after: Option<&str>,
         limit: usize,
     ) -> Page<PushRecord> {
-        self.docs.page(after, limit, |p| {
-            p.unanswered_since.is_some_and(|t| now - t > longer_than)
-        })
+        self.docs.page(
+            after,
+            limit,
+            |p| p.unanswered_since.is_some_and(|t| now - t > longer_than),
+            |_, p| p.clone(),
+        )
     }
 
     /// Enrollments with pending commands, a live token, and neither a push nor a request from the
@@ -137,9 +142,12 @@ impl PushHealth {
         limit: usize,
     ) -> Page<PushRecord> {
         let quiet = |t: Option<DateTime<Utc>>| t.is_none_or(|t| now - t >= interval);
-        self.docs.page(after, limit, |p| {
-            p.pending_commands > 0 && !p.token_dead && quiet(p.last_push_at) && quiet(p.last_seen_at)
-        })
+        self.docs.page(
+            after,
+            limit,
+            |p| p.pending_commands > 0 && !p.token_dead && quiet(p.last_push_at) && quiet(p.last_seen_at),
+            |_, p| p.clone(),
+        )
     }
 
     pub(crate) fn drain(&mut self, out: &mut Vec<Change>) {
