@@ -29,6 +29,10 @@ pub struct ScaleBenchArgs {
     pub loop_rounds: usize,
     #[arg(long, default_value_t = 128)]
     pub loop_concurrency: usize,
+    /// The `annal` executable to run as the server (default: this one), e.g. an older build to
+    /// compare with.
+    #[arg(long)]
+    pub server_exe: Option<std::path::PathBuf>,
     /// Longest start-up allowed, in seconds.
     #[arg(long, default_value_t = 3600)]
     pub ready_within_secs: u64,
@@ -41,7 +45,10 @@ pub async fn run_scale(global: &super::Global, args: ScaleBenchArgs) -> anyhow::
         .data_dir
         .join(format!("bench-scale-{}", uuid::Uuid::now_v7().simple()));
     let config = ScaleConfig {
-        exe: std::env::current_exe()?,
+        exe: match &args.server_exe {
+            Some(exe) => exe.clone(),
+            None => std::env::current_exe()?,
+        },
         store_url: args.store.clone().unwrap_or_else(|| default_store(&dir)),
         data_dir: dir.clone(),
         devices: args.devices,
