@@ -13,6 +13,19 @@ fn doc(key: &str, body: Option<&str>) -> DocWrite {
         version: 1,
         key: key.into(),
         doc: body.map(|b| b.as_bytes().to_vec()),
+        settled: false,
+        tag: None,
+    }
+}
+
+fn tagged(key: &str, tag: &str, settled: bool) -> DocWrite {
+    DocWrite {
+        model: "commands",
+        version: 1,
+        key: key.into(),
+        doc: Some(format!("{{\"k\":\"{key}\"}}").into_bytes()),
+        settled,
+        tag: Some(tag.into()),
     }
 }
 
@@ -64,6 +77,8 @@ async fn conformance(db: Arc<dyn ReadModelDb>) {
             version: 2,
             key: "a".into(),
             doc: Some(b"{}".to_vec()),
+            settled: false,
+            tag: None,
         }],
     )
     .await
@@ -83,6 +98,45 @@ async fn conformance(db: Arc<dyn ReadModelDb>) {
     assert_eq!(loaded.checkpoint, Some(30));
     let keys: Vec<(&str, u32, &str)> = loaded.docs.iter().map(|(m, v, k, _)| (*m, *v, k.as_str())).collect();
     assert_eq!(keys, [("devices", 1, "c"), ("devices", 2, "a")]);
+
+    // Settled documents are found by their tag, in tag order, but a start-up does not load them.
+    let writes = vec![
+        tagged("d1/U2", "00000000000000000012", true),
+        tagged("d2/U2", "00000000000000000011", false),
+        tagged("d1/U1", "00000000000000000010", true),
+        tagged("d3/U2", "00000000000000000013", true),
+    ];
+    db.commit("projections", 40, writes).await.unwrap();
+    let found = db.tagged("commands", 1, "00000000000000000012").await.unwrap();
+    assert_eq!(found, vec![("d1/U2".to_string(), b"{\"k\":\"d1/U2\"}".to_vec())]);
+    assert!(db
+        .tagged("commands", 2, "00000000000000000012")
+        .await
+        .unwrap()
+        .is_empty());
+    let tags = |rows: Vec<annal::readmodel::Tagged>| rows.into_iter().map(|r| (r.key, r.tag)).collect::<Vec<_>>();
+    let first = db.tagged_after("commands", 1, None, 2).await.unwrap();
+    assert_eq!(
+        tags(first),
+        [
+            ("d1/U1".to_string(), "00000000000000000010".to_string()),
+            ("d2/U2".to_string(), "00000000000000000011".to_string())
+        ]
+    );
+    let rest = db
+        .tagged_after("commands", 1, Some("00000000000000000011"), 10)
+        .await
+        .unwrap();
+    assert_eq!(tags(rest).len(), 2);
+    let loaded = db.load_all("projections", &[("commands", 1)]).await.unwrap();
+    let keys: Vec<&str> = loaded.docs.iter().map(|(_, _, k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["d2/U2"], "only documents that are not settled are restored");
+    // A document that is written again unsettled is loaded again.
+    db.commit("projections", 41, vec![tagged("d1/U1", "00000000000000000010", false)])
+        .await
+        .unwrap();
+    let loaded = db.load_all("projections", &[("commands", 1)]).await.unwrap();
+    assert_eq!(loaded.docs.len(), 2);
 }
 
 /// One writer at a time: a second lease is refused while the first is held, granted after.

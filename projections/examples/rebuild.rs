@@ -1,10 +1,12 @@
 //! Times a full rebuild of a generated fleet log: `cargo run --release -p annal-projections
 //! --example rebuild -- [devices] [rounds]`. Reports CPU time of this thread (from
 //! /proc/thread-self/schedstat) besides wall time, since the machine is shared.
+//! `-- enrolled [devices]` folds the enrolled fleet of the scale benchmark instead
+//! (`synthetic::enrolled_device`: enrollment, inventory, two answered commands per device).
 
 use std::time::{Duration, Instant};
 
-use annal_projections::synthetic::{fleet, FleetSpec};
+use annal_projections::synthetic::{enrolled_device, fleet, FleetSpec};
 use annal_projections::Projections;
 
 fn cpu() -> Duration {
@@ -23,7 +25,44 @@ fn rss() -> u64 {
         * 4096
 }
 
+/// Folds the enrolled fleet device by device (never holding the whole log) and reports the
+/// resident memory per device, with the documents drained as a server does.
+fn enrolled(devices: u64) {
+    let rss_before = rss();
+    let mut projections = Projections::new();
+    let mut position = 0;
+    let started = Instant::now();
+    for n in 0..devices {
+        for mut e in enrolled_device(n) {
+            position += 1;
+            e.global_position = position;
+            projections.apply(&e);
+        }
+        if n % 10_000 == 9_999 {
+            drain_and_evict(&mut projections);
+        }
+    }
+    drain_and_evict(&mut projections);
+    let resident = rss().saturating_sub(rss_before);
+    println!(
+        "{devices} enrolled devices, {position} events in {:.1}s: {:.1} MiB resident, {:.0} bytes per device",
+        started.elapsed().as_secs_f64(),
+        resident as f64 / 1048576.0,
+        resident as f64 / devices as f64
+    );
+}
+
+/// What a server does once a second: drain, persist (not here), evict what is settled.
+fn drain_and_evict(projections: &mut Projections) {
+    let changes = projections.drain_changes();
+    projections.evict(changes.iter().filter(|c| c.settled).map(|c| (c.model, c.key.as_str())));
+}
+
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("enrolled") {
+        let devices = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(100_000);
+        return enrolled(devices);
+    }
     let mut args = std::env::args().skip(1).map(|a| a.parse::<u64>().unwrap_or(0));
     let devices = args.next().filter(|n| *n > 0).unwrap_or(10_000);
     let rounds = args.next().filter(|n| *n > 0).unwrap_or(20);

@@ -5,34 +5,45 @@
 //! prefixes (`00008030-00…`) that make ordered-map comparisons the costliest part of a fold.
 //! Key order, which only queries need, is kept in a separate set that changes only when a
 //! document is created or removed. Each key is allocated once and shared by the map, the order
-//! and the list of changes; a flag on the document keeps marking it changed to one branch.
+//! and the list of changes; a flag on the slot keeps marking it changed to one branch.
+//!
+//! Memory is what limits a fleet (ARCHITECTURE.md §7: ≤ 2 KiB per enrolled device), so each
+//! document sits in the map boxed (the table's spare capacity then costs 24 bytes a slot, not
+//! a document's size), in the compact form its read model keeps in memory; [`Document`] turns it
+//! into the JSON that is persisted and served. A settled document (a finished command) never
+//! changes again: once persisted it may be [evicted](DocStore::evict) and read back from the
+//! read-model database when a query needs it.
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use foldhash::HashMap;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use hashbrown::HashMap;
+use serde_json::Value;
 
 use crate::{Change, Page, ProjectionError};
 
-#[derive(Debug, Clone)]
-struct Slot<T> {
-    key: Arc<str>,
-    /// Listed in `changed` since the last drain.
-    changed: bool,
-    doc: T,
+/// A document as a read model keeps it in memory.
+pub(crate) trait Document: Sized {
+    /// The persisted (and served) form.
+    fn to_json(&self, key: &str) -> serde_json::Result<Value>;
+    fn from_json(key: &str, value: &Value) -> serde_json::Result<Self>;
+    /// Final: no event changes it again (only a new document under its key can replace it).
+    fn settled(&self) -> bool {
+        false
+    }
+    /// The secondary key the read-model database indexes it under, for queries that reach
+    /// evicted documents.
+    fn tag(&self, _key: &str) -> Option<String> {
+        None
+    }
 }
 
-impl<T> Slot<T> {
-    fn mark(&mut self, changed: &mut Vec<Arc<str>>) -> &mut T {
-        if !self.changed {
-            self.changed = true;
-            changed.push(Arc::clone(&self.key));
-        }
-        &mut self.doc
-    }
+#[derive(Debug, Clone)]
+struct Slot<T> {
+    /// Listed in `changed` since the last drain.
+    changed: bool,
+    doc: Box<T>,
 }
 
 #[derive(Debug, Clone)]
@@ -54,7 +65,7 @@ impl<T> Default for DocStore<T> {
 
 impl<T> DocStore<T> {
     pub fn get(&self, key: &str) -> Option<&T> {
-        self.docs.get(key).map(|slot| &slot.doc)
+        self.docs.get(key).map(|slot| &*slot.doc)
     }
 
     pub fn len(&self) -> usize {
@@ -63,13 +74,18 @@ impl<T> DocStore<T> {
 
     /// The document to change, marked changed; `None` if there is none.
     pub fn update(&mut self, key: &str) -> Option<&mut T> {
-        Some(self.docs.get_mut(key)?.mark(&mut self.changed))
+        let (key, slot) = self.docs.get_key_value_mut(key)?;
+        if !slot.changed {
+            slot.changed = true;
+            self.changed.push(Arc::clone(key));
+        }
+        Some(&mut slot.doc)
     }
 
     /// Changes the document, creating it with `make` first if there is none.
     pub fn upsert(&mut self, key: &str, make: impl FnOnce() -> T, change: impl FnOnce(&mut T)) {
-        if let Some(slot) = self.docs.get_mut(key) {
-            change(slot.mark(&mut self.changed));
+        if let Some(doc) = self.update(key) {
+            change(doc);
             return;
         }
         let mut doc = make();
@@ -79,8 +95,8 @@ impl<T> DocStore<T> {
 
     /// Replaces (or creates) the document, marked changed; returns the one it replaced.
     pub fn insert(&mut self, key: &str, doc: T) -> Option<T> {
-        if let Some(slot) = self.docs.get_mut(key) {
-            return Some(std::mem::replace(slot.mark(&mut self.changed), doc));
+        if let Some(old) = self.update(key) {
+            return Some(std::mem::replace(old, doc));
         }
         self.create(key, doc, true);
         None
@@ -93,33 +109,45 @@ impl<T> DocStore<T> {
         }
         self.order.insert(Arc::clone(&key));
         let slot = Slot {
-            key: Arc::clone(&key),
             changed,
-            doc,
+            doc: Box::new(doc),
         };
         self.docs.insert(key, slot);
+    }
+
+    /// Removes the document if it is persisted (not changed since the last drain); returns it.
+    pub fn evict(&mut self, key: &str) -> Option<T> {
+        if self.docs.get(key).is_none_or(|slot| slot.changed) {
+            return None;
+        }
+        self.order.remove(key);
+        self.docs.remove(key).map(|slot| *slot.doc)
     }
 
     /// Documents in key order from `start`.
     fn ordered<'a>(&'a self, start: Bound<&'a str>) -> impl Iterator<Item = (&'a Arc<str>, &'a T)> + 'a {
         self.order
             .range::<str, _>((start, Bound::Unbounded))
-            .filter_map(|k| self.docs.get(k).map(|slot| (k, &slot.doc)))
+            .filter_map(|k| self.docs.get(k).map(|slot| (k, &*slot.doc)))
     }
 
     /// Documents whose keys start with `prefix`, in key order.
-    pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a T> + 'a {
+    pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a T)> + 'a {
         self.ordered(Bound::Included(prefix))
             .take_while(move |(k, _)| k.starts_with(prefix))
-            .map(|(_, doc)| doc)
+            .map(|(k, doc)| (&**k, doc))
     }
 
-    /// Up to `limit` documents after the key `after` that `keep` accepts, in key order. `next` is
-    /// set only when another accepted document exists, so the last page says it is the last.
-    pub fn page(&self, after: Option<&str>, limit: usize, keep: impl Fn(&T) -> bool) -> Page<T>
-    where
-        T: Clone,
-    {
+    /// Up to `limit` documents after the key `after` that `keep` accepts, in key order, each as
+    /// `show` makes it. `next` is set only when another accepted document exists, so the last
+    /// page says it is the last.
+    pub fn page<U>(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+        keep: impl Fn(&T) -> bool,
+        show: impl Fn(&str, &T) -> U,
+    ) -> Page<U> {
         let start = after.map_or(Bound::Unbounded, Bound::Excluded);
         let mut matching = self.ordered(start).filter(|(_, doc)| keep(doc));
         let items: Vec<(&Arc<str>, &T)> = matching.by_ref().take(limit).collect();
@@ -130,53 +158,52 @@ impl<T> DocStore<T> {
             } else {
                 None
             },
-            items: items.into_iter().map(|(_, doc)| doc.clone()).collect(),
+            items: items.into_iter().map(|(k, doc)| show(k, doc)).collect(),
         }
+    }
+}
+
+impl<T: Document> DocStore<T> {
+    fn change(model: &'static str, version: u32, key: &str, doc: &T) -> Option<Change> {
+        // Read models are plain structs with string keys: serialising them cannot fail, and a
+        // failure must not turn into a deletion.
+        let value = doc.to_json(key).ok()?;
+        Some(Change {
+            model,
+            version,
+            key: key.to_owned(),
+            settled: doc.settled(),
+            tag: doc.tag(key),
+            doc: Some(value),
+        })
     }
 
     /// Every document changed since the last drain, in key order, and forgets the changes.
-    pub fn drain(&mut self, model: &'static str, version: u32, out: &mut Vec<Change>)
-    where
-        T: Serialize,
-    {
+    pub fn drain(&mut self, model: &'static str, version: u32, out: &mut Vec<Change>) {
         let mut keys = std::mem::take(&mut self.changed);
         keys.sort_unstable();
         for key in keys {
-            let doc = match self.docs.get_mut(&key) {
-                None => None,
+            match self.docs.get_mut(&key) {
+                None => out.push(Change {
+                    model,
+                    version,
+                    key: key.to_string(),
+                    doc: None,
+                    settled: false,
+                    tag: None,
+                }),
                 Some(slot) => {
                     slot.changed = false;
-                    // Read models are plain structs with string keys: serialising them cannot
-                    // fail, and a failure must not turn into a deletion.
-                    match serde_json::to_value(&slot.doc) {
-                        Ok(value) => Some(value),
-                        Err(_) => continue,
-                    }
+                    out.extend(Self::change(model, version, &key, &slot.doc));
                 }
-            };
-            out.push(Change {
-                model,
-                version,
-                key: key.to_string(),
-                doc,
-            });
+            }
         }
     }
 
     /// Every document, in key order (changed or not).
-    pub fn snapshot(&self, model: &'static str, version: u32, out: &mut Vec<Change>)
-    where
-        T: Serialize,
-    {
+    pub fn snapshot(&self, model: &'static str, version: u32, out: &mut Vec<Change>) {
         for (key, doc) in self.ordered(Bound::Unbounded) {
-            if let Ok(value) = serde_json::to_value(doc) {
-                out.push(Change {
-                    model,
-                    version,
-                    key: key.to_string(),
-                    doc: Some(value),
-                });
-            }
+            out.extend(Self::change(model, version, key, doc));
         }
     }
 
@@ -186,24 +213,44 @@ impl<T> DocStore<T> {
         &mut self,
         model: &'static str,
         key: &str,
-        doc: Option<&serde_json::Value>,
-    ) -> Result<Option<T>, ProjectionError>
-    where
-        T: DeserializeOwned,
-    {
+        doc: Option<&Value>,
+    ) -> Result<Option<T>, ProjectionError> {
         let Some(value) = doc else {
             self.order.remove(key);
-            return Ok(self.docs.remove(key).map(|slot| slot.doc));
+            return Ok(self.docs.remove(key).map(|slot| *slot.doc));
         };
-        let doc = T::deserialize(value).map_err(|source| ProjectionError::Document {
+        let doc = T::from_json(key, value).map_err(|source| ProjectionError::Document {
             model,
             key: key.to_owned(),
             source,
         })?;
         if let Some(slot) = self.docs.get_mut(key) {
-            return Ok(Some(std::mem::replace(&mut slot.doc, doc)));
+            return Ok(Some(std::mem::replace(&mut *slot.doc, doc)));
         }
         self.create(key, doc, false);
         Ok(None)
     }
 }
+
+/// [`Document`] for a read model whose memory form is its JSON form.
+macro_rules! plain_document {
+    ($t:ty $(, settled: $settled:expr, tag: $tag:expr)?) => {
+        impl $crate::docs::Document for $t {
+            fn to_json(&self, _key: &str) -> serde_json::Result<serde_json::Value> {
+                serde_json::to_value(self)
+            }
+            fn from_json(_key: &str, value: &serde_json::Value) -> serde_json::Result<Self> {
+                <$t as serde::Deserialize>::deserialize(value)
+            }
+            $(
+                fn settled(&self) -> bool {
+                    ($settled)(self)
+                }
+                fn tag(&self, key: &str) -> Option<String> {
+                    ($tag)(self, key)
+                }
+            )?
+        }
+    };
+}
+pub(crate) use plain_document;

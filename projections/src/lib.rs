@@ -57,6 +57,26 @@ pub struct Change {
     pub key: String,
     /// `None`: the document was deleted.
     pub doc: Option<serde_json::Value>,
+    /// No later event changes it (a finished command): once persisted it may leave memory
+    /// ([`Projections::evict`]), and a start-up need not load it.
+    pub settled: bool,
+    /// The secondary key the database indexes the document under (a command's CommandUUID,
+    /// an audit entry's queued position), so queries find evicted documents.
+    pub tag: Option<String>,
+}
+
+impl Change {
+    /// A persisted document as the read-model database returns it, for [`Projections::restore`].
+    pub fn stored(model: &'static str, version: u32, key: String, doc: serde_json::Value) -> Self {
+        Self {
+            model,
+            version,
+            key,
+            doc: Some(doc),
+            settled: false,
+            tag: None,
+        }
+    }
 }
 
 /// One page of a query, in the query's order.

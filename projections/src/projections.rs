@@ -116,6 +116,22 @@ impl Projections {
         out
     }
 
+    /// Drops persisted settled documents from memory (finished commands and their audit
+    /// entries, named as `(model, key)`): memory then holds what can still change, not the
+    /// fleet's whole history. Documents not settled, or changed since they were drained, stay.
+    /// Queries for evicted documents go to the read-model database; the fold is unaffected,
+    /// since no event changes a settled document (a command queued again under the same
+    /// CommandUUID replaces it whole).
+    pub fn evict<'a>(&mut self, settled: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        for (model, key) in settled {
+            match model {
+                Commands::NAME => self.commands.evict(key),
+                AuditTrail::NAME => self.audit.evict(key),
+                _ => {}
+            }
+        }
+    }
+
     /// Every document, changed or not: what a full rebuild writes.
     pub fn snapshot(&self) -> Vec<Change> {
         let mut out = Vec::new();

@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::context::{Context, Input};
-use crate::docs::DocStore;
+use crate::docs::{DocStore, Document};
 use crate::{Change, Page, ProjectionError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,19 +30,42 @@ pub struct PushRecord {
     pub unanswered_since: Option<DateTime<Utc>>,
 }
 
-impl PushRecord {
-    fn new(enrollment: &str) -> Self {
+/// The latest push's outcome, as memory keeps it.
+#[derive(Debug, Clone, PartialEq)]
+enum Outcome {
+    None,
+    Accepted,
+    /// `failed <HTTP status> <APNs reason>`.
+    Failed(Box<str>),
+}
+
+/// A [`PushRecord`] as memory keeps it: the enrollment is the document's key.
+#[derive(Debug, Clone, PartialEq)]
+struct PushDoc {
+    last_push_at: Option<DateTime<Utc>>,
+    outcome: Outcome,
+    pushes: u64,
+    failures: u64,
+    consecutive_failures: u32,
+    token_dead: bool,
+    unanswered: bool,
+    pending_commands: u32,
+    last_seen_at: Option<DateTime<Utc>>,
+    unanswered_since: Option<DateTime<Utc>>,
+}
+
+impl PushDoc {
+    fn new() -> Self {
         Self {
-            enrollment: enrollment.to_owned(),
             last_push_at: None,
-            last_push_outcome: None,
+            outcome: Outcome::None,
             pushes: 0,
             failures: 0,
             consecutive_failures: 0,
             token_dead: false,
-            last_seen_at: None,
-            pending_commands: 0,
             unanswered: false,
+            pending_commands: 0,
+            last_seen_at: None,
             unanswered_since: None,
         }
     }
@@ -52,12 +75,63 @@ impl PushRecord {
         self.unanswered = false;
         self.unanswered_since = None;
     }
+
+    fn to_record(&self, key: &str) -> PushRecord {
+        PushRecord {
+            enrollment: key.to_owned(),
+            last_push_at: self.last_push_at,
+            last_push_outcome: match &self.outcome {
+                Outcome::None => None,
+                Outcome::Accepted => Some(ACCEPTED.to_owned()),
+                Outcome::Failed(f) => Some(f.to_string()),
+            },
+            pushes: self.pushes,
+            failures: self.failures,
+            consecutive_failures: self.consecutive_failures,
+            token_dead: self.token_dead,
+            last_seen_at: self.last_seen_at,
+            pending_commands: self.pending_commands as usize,
+            unanswered: self.unanswered,
+            unanswered_since: self.unanswered_since,
+        }
+    }
+
+    fn from_record(r: &PushRecord) -> Self {
+        Self {
+            last_push_at: r.last_push_at,
+            outcome: match r.last_push_outcome.as_deref() {
+                None => Outcome::None,
+                Some(ACCEPTED) => Outcome::Accepted,
+                Some(other) => Outcome::Failed(other.into()),
+            },
+            pushes: r.pushes,
+            failures: r.failures,
+            consecutive_failures: r.consecutive_failures,
+            token_dead: r.token_dead,
+            unanswered: r.unanswered,
+            pending_commands: u32::try_from(r.pending_commands).unwrap_or(u32::MAX),
+            last_seen_at: r.last_seen_at,
+            unanswered_since: r.unanswered_since,
+        }
+    }
+}
+
+const ACCEPTED: &str = "accepted";
+
+impl Document for PushDoc {
+    fn to_json(&self, key: &str) -> serde_json::Result<serde_json::Value> {
+        serde_json::to_value(self.to_record(key))
+    }
+
+    fn from_json(_key: &str, value: &serde_json::Value) -> serde_json::Result<Self> {
+        Ok(Self::from_record(&PushRecord::deserialize(value)?))
+    }
 }
 
 /// The push health projection.
 #[derive(Debug, Clone, Default)]
 pub struct PushHealth {
-    docs: DocStore<PushRecord>,
+    docs: DocStore<PushDoc>,
 }
 
 impl PushHealth {
@@ -65,7 +139,7 @@ impl PushHealth {
     pub const VERSION: u32 = 1;
 
     pub(crate) fn apply(&mut self, cx: &Context<'_>, input: &Input<'_>) {
-        let new = || PushRecord::new(cx.key);
+        let new = PushDoc::new;
         match input {
             Input::Push { accepted: false } => self.docs.upsert(cx.key, new, |p| {
                 p.pushes += 1;
@@ -74,11 +148,11 @@ impl PushHealth {
                 p.unanswered_since.get_or_insert(cx.at);
             }),
             Input::Push { accepted: true } => self.docs.upsert(cx.key, new, |p| {
-                p.last_push_outcome = Some("accepted".to_owned());
+                p.outcome = Outcome::Accepted;
                 p.consecutive_failures = 0;
             }),
             Input::Event(Event::PushFailed(e)) => self.docs.upsert(cx.key, new, |p| {
-                p.last_push_outcome = Some(format!("failed {} {}", e.status, e.reason));
+                p.outcome = Outcome::Failed(format!("failed {} {}", e.status, e.reason).into());
                 p.failures += 1;
                 p.consecutive_failures += 1;
                 p.token_dead |= e.token_dead;
@@ -98,6 +172,7 @@ impl PushHealth {
     }
 
     pub(crate) fn set_pending(&mut self, enrollment: &str, count: usize) {
+        let count = u32::try_from(count).unwrap_or(u32::MAX);
         if self.docs.get(enrollment).is_some_and(|p| p.pending_commands != count) {
             if let Some(p) = self.docs.update(enrollment) {
                 p.pending_commands = count;
@@ -105,13 +180,14 @@ impl PushHealth {
         }
     }
 
-    pub fn get(&self, enrollment: &str) -> Option<&PushRecord> {
-        self.docs.get(enrollment)
+    pub fn get(&self, enrollment: &str) -> Option<PushRecord> {
+        self.docs.get(enrollment).map(|p| p.to_record(enrollment))
     }
 
     /// Enrollments whose push token APNs declared dead, in key order.
     pub fn token_dead(&self, after: Option<&str>, limit: usize) -> Page<PushRecord> {
-        self.docs.page(after, limit, |p| p.token_dead)
+        self.docs
+            .page(after, limit, |p| p.token_dead, |key, p| p.to_record(key))
     }
 
     /// Enrollments pushed and silent since for longer than `longer_than` at `now`, in key order.
@@ -122,9 +198,12 @@ impl PushHealth {
         after: Option<&str>,
         limit: usize,
     ) -> Page<PushRecord> {
-        self.docs.page(after, limit, |p| {
-            p.unanswered_since.is_some_and(|t| now - t > longer_than)
-        })
+        self.docs.page(
+            after,
+            limit,
+            |p| p.unanswered_since.is_some_and(|t| now - t > longer_than),
+            |key, p| p.to_record(key),
+        )
     }
 
     /// Enrollments with pending commands, a live token, and neither a push nor a request from the
@@ -137,9 +216,12 @@ impl PushHealth {
         limit: usize,
     ) -> Page<PushRecord> {
         let quiet = |t: Option<DateTime<Utc>>| t.is_none_or(|t| now - t >= interval);
-        self.docs.page(after, limit, |p| {
-            p.pending_commands > 0 && !p.token_dead && quiet(p.last_push_at) && quiet(p.last_seen_at)
-        })
+        self.docs.page(
+            after,
+            limit,
+            |p| p.pending_commands > 0 && !p.token_dead && quiet(p.last_push_at) && quiet(p.last_seen_at),
+            |key, p| p.to_record(key),
+        )
     }
 
     pub(crate) fn drain(&mut self, out: &mut Vec<Change>) {

@@ -35,8 +35,10 @@ pub struct MdmBenchResult {
 pub enum BenchError {
     #[error("starting the server: {0}")]
     Spawn(std::io::Error),
-    #[error("the server did not become ready in 30 s")]
+    #[error("the server did not become ready in time")]
     NotReady,
+    #[error("the server exited: {0}")]
+    Exited(std::process::ExitStatus),
     #[error(transparent)]
     Sim(#[from] SimError),
     #[error(transparent)]
@@ -46,6 +48,20 @@ pub enum BenchError {
 }
 
 pub struct ServerProcess(Child);
+
+impl ServerProcess {
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Asks the server to stop (SIGTERM: it finishes requests and saves its read models) and
+    /// waits for it.
+    pub fn stop(mut self) -> Result<std::process::ExitStatus, BenchError> {
+        // The child is ours and still running (`wait` below reaps it once).
+        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
+        Ok(self.0.wait()?)
+    }
+}
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
@@ -60,18 +76,28 @@ pub async fn run_mdm(
     data_dir: &Path,
     store_url: &str,
     backend: &str,
-    mut config: SimConfig,
+    config: SimConfig,
 ) -> Result<MdmBenchResult, BenchError> {
     let (server, base) = spawn_server(exe, data_dir, store_url, &[]).await?;
-    config.server = base;
-    config.api_key = std::fs::read_to_string(data_dir.join("admin-api-key"))?
-        .trim()
-        .to_string();
+    drive(&server, &base, data_dir, backend, config).await
+}
+
+/// Runs `config` against the running `server` at `base` (its data directory `data_dir` holds the
+/// CA and the admin key): simulated devices enroll over HTTP, then run the device loop.
+pub async fn drive(
+    server: &ServerProcess,
+    base: &str,
+    data_dir: &Path,
+    backend: &str,
+    mut config: SimConfig,
+) -> Result<MdmBenchResult, BenchError> {
+    config.server = base.to_string();
+    config.api_key = admin_key(data_dir)?;
     let ca = Ca::load_or_init(&data_dir.join("ca"))?;
     // Key generation is the simulator's set-up, not load: done before the clocks start.
     let devices = issue_devices(config.devices, &ca)?;
 
-    let pid = server.0.id();
+    let pid = server.pid();
     let (server_before, db_before) = (process_cpu(pid).unwrap_or_default(), cpu_of_processes_named("postgres"));
     let self_before = process_cpu(std::process::id()).unwrap_or_default();
     let sampler = CpuSampler::start(pid);
@@ -105,6 +131,18 @@ pub async fn spawn_server(
     store_url: &str,
     extra: &[&str],
 ) -> Result<(ServerProcess, String), BenchError> {
+    spawn_server_within(exe, data_dir, store_url, extra, Duration::from_secs(30)).await
+}
+
+/// As [`spawn_server`], waiting up to `ready_within` for /readyz (a start-up that folds a large
+/// log takes a while).
+pub async fn spawn_server_within(
+    exe: &Path,
+    data_dir: &Path,
+    store_url: &str,
+    extra: &[&str],
+    ready_within: Duration,
+) -> Result<(ServerProcess, String), BenchError> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let child = Command::new(exe)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--store", store_url])
@@ -117,12 +155,19 @@ pub async fn spawn_server(
         .map_err(BenchError::Spawn)?;
     let server = ServerProcess(child);
     let base = format!("https://127.0.0.1:{port}");
-    wait_ready(data_dir, &base).await?;
+    wait_ready(data_dir, &base, ready_within).await?;
     Ok((server, base))
 }
 
-async fn wait_ready(data_dir: &Path, base: &str) -> Result<(), BenchError> {
-    let deadline = Instant::now() + Duration::from_secs(30);
+/// The admin API key the server wrote into its data directory on first start.
+pub fn admin_key(data_dir: &Path) -> Result<String, BenchError> {
+    Ok(std::fs::read_to_string(data_dir.join("admin-api-key"))?
+        .trim()
+        .to_string())
+}
+
+async fn wait_ready(data_dir: &Path, base: &str, within: Duration) -> Result<(), BenchError> {
+    let deadline = Instant::now() + within;
     let ca_dir = data_dir.join("ca");
     while Instant::now() < deadline {
         // Only load the CA once the server has written it: creating one here would race it.

@@ -5,4 +5,5 @@ pub mod cpu;
 pub mod mdm;
 pub mod projections;
 pub mod push;
+pub mod scale;
 pub mod store;

@@ -24,6 +24,9 @@ pub enum BenchCommand {
     /// APNs pushes: pushes/s to a local HTTP/2 mock over one connection (target 20,000), and a
     /// command fanned out to 100,000 enrollments through a real server (enqueue + push).
     Push(super::bench_push::PushBenchArgs),
+    /// A large enrolled fleet: resident memory per device, cold and warm start-up of a real
+    /// server, rebuild speed, the device loop on top, and listing every device.
+    Scale(super::bench_scale::ScaleBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -107,6 +110,7 @@ pub async fn run(global: &super::Global, cmd: BenchCommand) -> anyhow::Result<Ex
         BenchCommand::Mdm(args) => return run_mdm(global, args).await,
         BenchCommand::Projections(args) => return super::bench_projections::run(global, args).await,
         BenchCommand::Push(args) => return super::bench_push::run(global, args).await,
+        BenchCommand::Scale(args) => return super::bench_scale::run_scale(global, args).await,
     };
     let bars = MultiProgress::new();
     if args.json {

@@ -8,6 +8,7 @@ mod audit_export;
 mod bench;
 mod bench_projections;
 mod bench_push;
+mod bench_scale;
 mod ca;
 mod client;
 mod commands;

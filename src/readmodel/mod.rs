@@ -34,6 +34,19 @@ pub struct DocWrite {
     pub version: u32,
     pub key: String,
     pub doc: Option<Vec<u8>>,
+    /// The document is final (see `annal_projections::Change::settled`): a start-up does not
+    /// load it back into memory.
+    pub settled: bool,
+    /// Indexed, for [`ReadModelDb::tagged`] and [`ReadModelDb::tagged_after`].
+    pub tag: Option<String>,
+}
+
+/// A document found by its tag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tagged {
+    pub key: String,
+    pub tag: String,
+    pub doc: Vec<u8>,
 }
 
 /// Whether a commit landed. Two nodes may persist the same projection into one PostgreSQL
@@ -61,9 +74,24 @@ pub trait ReadModelDb: Send + Sync {
     /// Removes a projection version's documents and resets checkpoint `name` (for a rebuild).
     async fn reset(&self, name: &str, models: &[(&'static str, u32)]) -> Result<(), ReadModelError>;
 
-    /// Checkpoint `name` and every document of `models`, read in one transaction: a writer
-    /// committing meanwhile cannot make the documents newer than the checkpoint.
+    /// Checkpoint `name` and every document of `models` that is not settled (what a start-up
+    /// restores), read in one transaction: a writer committing meanwhile cannot make the
+    /// documents newer than the checkpoint.
     async fn load_all(&self, name: &str, models: &[(&'static str, u32)]) -> Result<Loaded, ReadModelError>;
+
+    /// Every document of one projection version tagged `tag` (a command's CommandUUID), in key
+    /// order.
+    async fn tagged(&self, model: &str, version: u32, tag: &str) -> Result<Vec<(String, Vec<u8>)>, ReadModelError>;
+
+    /// Up to `limit` documents of one projection version with tags after `after` (all, for
+    /// `None`), in tag order.
+    async fn tagged_after(
+        &self,
+        model: &str,
+        version: u32,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Tagged>, ReadModelError>;
 
     /// The right to write the read models, held until the lease is dropped; None if another
     /// process holds it. One writer at a time keeps documents and checkpoint consistent: every

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
-use super::{Committed, DocWrite, Lease, Loaded, ReadModelDb, ReadModelError};
+use super::{Committed, DocWrite, Lease, Loaded, ReadModelDb, ReadModelError, Tagged};
 
 /// The advisory lock key of the read-model writer's lease (per database; a schema per tenant
 /// or test shares it, so the key mixes in the schema's name).
@@ -17,6 +17,9 @@ CREATE TABLE IF NOT EXISTS read_models (
     PRIMARY KEY (model, version, key)
 );
 CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position BIGINT NOT NULL);
+ALTER TABLE read_models ADD COLUMN IF NOT EXISTS settled BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE read_models ADD COLUMN IF NOT EXISTS tag TEXT;
+CREATE INDEX IF NOT EXISTS read_models_tag ON read_models (model, version, tag) WHERE tag IS NOT NULL;
 ";
 
 impl super::Held for deadpool_postgres::ClientWrapper {
@@ -25,6 +28,16 @@ impl super::Held for deadpool_postgres::ClientWrapper {
     fn is_held(&self) -> bool {
         !self.is_closed()
     }
+}
+
+/// One (model, version)'s writes of a commit, as arrays for one statement each.
+#[derive(Default)]
+struct Group<'a> {
+    keys: Vec<&'a str>,
+    bodies: Vec<&'a [u8]>,
+    settled: Vec<bool>,
+    tags: Vec<Option<&'a str>>,
+    deleted: Vec<&'a str>,
 }
 
 pub struct PostgresReadModels {
@@ -93,26 +106,35 @@ impl ReadModelDb for PostgresReadModels {
         }
         // One statement per (model, version) and kind: a rebuild writes tens of thousands of
         // documents, and a round trip each would dominate.
-        let mut groups: std::collections::BTreeMap<(&str, u32), (Vec<&str>, Vec<&[u8]>, Vec<&str>)> =
-            Default::default();
+        let mut groups: std::collections::BTreeMap<(&str, u32), Group> = Default::default();
         for d in &docs {
             let g = groups.entry((d.model, d.version)).or_default();
             match &d.doc {
                 Some(doc) => {
-                    g.0.push(&d.key);
-                    g.1.push(doc);
+                    g.keys.push(&d.key);
+                    g.bodies.push(doc);
+                    g.settled.push(d.settled);
+                    g.tags.push(d.tag.as_deref());
                 }
-                None => g.2.push(&d.key),
+                None => g.deleted.push(&d.key),
             }
         }
-        for ((model, version), (keys, bodies, deleted)) in groups {
+        for ((model, version), g) in groups {
             let version = version as i32;
+            let Group {
+                keys,
+                bodies,
+                settled,
+                tags,
+                deleted,
+            } = g;
             if !keys.is_empty() {
                 tx.execute(
-                    "INSERT INTO read_models (model, version, key, doc)
-                     SELECT $1, $2, k, d FROM UNNEST($3::text[], $4::bytea[]) AS u(k, d)
-                     ON CONFLICT (model, version, key) DO UPDATE SET doc = EXCLUDED.doc",
-                    &[&model, &version, &keys, &bodies],
+                    "INSERT INTO read_models (model, version, key, doc, settled, tag)
+                     SELECT $1, $2, k, d, s, t FROM UNNEST($3::text[], $4::bytea[], $5::bool[], $6::text[]) AS u(k, d, s, t)
+                     ON CONFLICT (model, version, key)
+                     DO UPDATE SET doc = EXCLUDED.doc, settled = EXCLUDED.settled, tag = EXCLUDED.tag",
+                    &[&model, &version, &keys, &bodies, &settled, &tags],
                 )
                 .await
                 .map_err(db)?;
@@ -186,7 +208,8 @@ impl ReadModelDb for PostgresReadModels {
         for (model, version) in models {
             let rows = tx
                 .query(
-                    "SELECT key, doc FROM read_models WHERE model = $1 AND version = $2 ORDER BY key",
+                    "SELECT key, doc FROM read_models WHERE model = $1 AND version = $2 AND NOT settled
+                     ORDER BY key",
                     &[model, &(*version as i32)],
                 )
                 .await
@@ -197,6 +220,49 @@ impl ReadModelDb for PostgresReadModels {
         }
         tx.commit().await.map_err(db)?;
         Ok(loaded)
+    }
+
+    async fn tagged(&self, model: &str, version: u32, tag: &str) -> Result<Vec<(String, Vec<u8>)>, ReadModelError> {
+        let client = self.pool.get().await.map_err(unavailable)?;
+        let rows = client
+            .query(
+                "SELECT key, doc FROM read_models WHERE model = $1 AND version = $2 AND tag = $3 ORDER BY key",
+                &[&model, &(version as i32), &tag],
+            )
+            .await
+            .map_err(db)?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    async fn tagged_after(
+        &self,
+        model: &str,
+        version: u32,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Tagged>, ReadModelError> {
+        let client = self.pool.get().await.map_err(unavailable)?;
+        let rows = client
+            .query(
+                "SELECT key, tag, doc FROM read_models WHERE model = $1 AND version = $2 AND tag > $3
+                 ORDER BY tag LIMIT $4",
+                &[
+                    &model,
+                    &(version as i32),
+                    &after.unwrap_or(""),
+                    &(limit.min(i64::MAX as usize) as i64),
+                ],
+            )
+            .await
+            .map_err(db)?;
+        Ok(rows
+            .iter()
+            .map(|r| Tagged {
+                key: r.get(0),
+                tag: r.get(1),
+                doc: r.get(2),
+            })
+            .collect())
     }
 
     async fn try_lease(&self) -> Result<Option<Lease>, ReadModelError> {

@@ -7,15 +7,28 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Committed, DocWrite, Lease, Loaded, ReadModelDb, ReadModelError};
+use super::{Committed, DocWrite, Lease, Loaded, ReadModelDb, ReadModelError, Tagged};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS read_models (
     model TEXT NOT NULL, version INTEGER NOT NULL, key TEXT NOT NULL, doc BLOB NOT NULL,
+    settled INTEGER NOT NULL DEFAULT 0, tag TEXT,
     PRIMARY KEY (model, version, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
 ";
+
+/// Databases made before documents were tagged and settled get the columns (older projection
+/// versions keep their documents untagged; the current ones are rebuilt beside them).
+const TAGS: [(&str, &str); 2] = [
+    (
+        "settled",
+        "ALTER TABLE read_models ADD COLUMN settled INTEGER NOT NULL DEFAULT 0",
+    ),
+    ("tag", "ALTER TABLE read_models ADD COLUMN tag TEXT"),
+];
+const TAG_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS read_models_tag ON read_models (model, version, tag) WHERE tag IS NOT NULL";
 
 pub struct SqliteReadModels {
     conn: Arc<Mutex<Connection>>,
@@ -38,6 +51,19 @@ impl SqliteReadModels {
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;")
             .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
+        for (column, add) in TAGS {
+            let present: bool = conn
+                .query_row(
+                    "SELECT count(*) > 0 FROM pragma_table_info('read_models') WHERE name = ?1",
+                    [column],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            if !present {
+                conn.execute_batch(add).map_err(db)?;
+            }
+        }
+        conn.execute_batch(TAG_INDEX).map_err(db)?;
         let mut lock_path = path.as_os_str().to_owned();
         lock_path.push(".lock");
         Ok(Self {
@@ -88,7 +114,8 @@ impl ReadModelDb for SqliteReadModels {
             {
                 let mut upsert = tx
                     .prepare_cached(
-                        "INSERT OR REPLACE INTO read_models (model, version, key, doc) VALUES (?1, ?2, ?3, ?4)",
+                        "INSERT OR REPLACE INTO read_models (model, version, key, doc, settled, tag)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     )
                     .map_err(db)?;
                 let mut delete = tx
@@ -96,7 +123,7 @@ impl ReadModelDb for SqliteReadModels {
                     .map_err(db)?;
                 for d in &docs {
                     match &d.doc {
-                        Some(doc) => upsert.execute(params![d.model, d.version, d.key, doc]),
+                        Some(doc) => upsert.execute(params![d.model, d.version, d.key, doc, d.settled, d.tag]),
                         None => delete.execute(params![d.model, d.version, d.key]),
                     }
                     .map_err(db)?;
@@ -157,7 +184,10 @@ impl ReadModelDb for SqliteReadModels {
             };
             {
                 let mut stmt = tx
-                    .prepare("SELECT key, doc FROM read_models WHERE model = ?1 AND version = ?2 ORDER BY key")
+                    .prepare(
+                        "SELECT key, doc FROM read_models WHERE model = ?1 AND version = ?2 AND settled = 0
+                         ORDER BY key",
+                    )
                     .map_err(db)?;
                 for (model, version) in models {
                     let rows = stmt
@@ -173,6 +203,51 @@ impl ReadModelDb for SqliteReadModels {
             }
             tx.commit().map_err(db)?;
             Ok(loaded)
+        })
+        .await
+    }
+
+    async fn tagged(&self, model: &str, version: u32, tag: &str) -> Result<Vec<(String, Vec<u8>)>, ReadModelError> {
+        let (model, tag) = (model.to_string(), tag.to_string());
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT key, doc FROM read_models WHERE model = ?1 AND version = ?2 AND tag = ?3 ORDER BY key",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![model, version, tag], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(db)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn tagged_after(
+        &self,
+        model: &str,
+        version: u32,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Tagged>, ReadModelError> {
+        let (model, after) = (model.to_string(), after.unwrap_or("").to_string());
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT key, tag, doc FROM read_models WHERE model = ?1 AND version = ?2 AND tag > ?3
+                     ORDER BY tag LIMIT ?4",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![model, version, after, limit as i64], |r| {
+                    Ok(Tagged {
+                        key: r.get(0)?,
+                        tag: r.get(1)?,
+                        doc: r.get(2)?,
+                    })
+                })
+                .map_err(db)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db)
         })
         .await
     }

@@ -20,6 +20,10 @@ use crate::store::{EventStore, ExpectedVersion, StoreError};
 
 const SHARDS: usize = 64;
 const MAX_ATTEMPTS: usize = 8;
+/// Enrollments cached per shard. The cache saves re-reading a stream on each request from a
+/// busy device; a fleet of millions must not keep every one in memory, so past this an
+/// arbitrary entry makes room (a miss only costs reading that stream again).
+const CACHED_PER_SHARD: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -259,7 +263,16 @@ impl Enrollments {
             // A concurrent request may have stored a newer version already: keep the newest.
             match shard.get(stream) {
                 Some(existing) if existing.version >= cached.version => {}
-                _ => {
+                Some(_) => {
+                    shard.insert(stream.to_string(), cached);
+                }
+                None => {
+                    if shard.len() >= CACHED_PER_SHARD {
+                        let victim = shard.keys().next().cloned();
+                        if let Some(victim) = victim {
+                            shard.remove(&victim);
+                        }
+                    }
                     shard.insert(stream.to_string(), cached);
                 }
             }

@@ -3,5 +3,6 @@
 
 pub mod api_keys;
 pub mod enrollments;
+pub mod history;
 pub mod projector;
 pub mod scep;

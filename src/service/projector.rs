@@ -43,6 +43,9 @@ pub enum ProjectorError {
 
 pub struct Projector {
     state: RwLock<Projections>,
+    /// Where settled documents (finished commands, their audit entries) are read from once
+    /// they have left memory.
+    pub(crate) db: Arc<dyn ReadModelDb>,
     position: watch::Sender<u64>,
     /// This node holds the read-model lease: one node per fleet does fleet-wide chores (re-push).
     leader: std::sync::atomic::AtomicBool,
@@ -55,10 +58,14 @@ impl Projector {
     /// Restores the read models and starts following the log.
     pub async fn start(store: Arc<dyn EventStore>, db: Arc<dyn ReadModelDb>) -> Result<Arc<Self>, ProjectorError> {
         let projections = restore(db.as_ref()).await?;
+        // Restoring read every document into memory at once and parsed it: give back what is
+        // freed now, or it stays resident for the life of the process.
+        release_freed_memory();
         let from = projections.position();
         let (position, _) = watch::channel(from);
         let projector = Arc::new(Self {
             state: RwLock::new(projections),
+            db: db.clone(),
             position,
             leader: Default::default(),
             stop: watch::channel(false).0,
@@ -124,6 +131,16 @@ impl Projector {
         self.position.send_replace(last);
     }
 
+    /// Drops persisted settled documents from memory (see [`Projections::evict`]).
+    fn evict(&self, settled: &[(&'static str, String)]) {
+        if settled.is_empty() {
+            return;
+        }
+        if let Ok(mut state) = self.state.write() {
+            state.evict(settled.iter().map(|(model, key)| (*model, key.as_str())));
+        }
+    }
+
     fn drain(&self) -> (u64, Vec<Change>) {
         match self.state.write() {
             Ok(mut state) => {
@@ -149,12 +166,7 @@ pub async fn restore(db: &dyn ReadModelDb) -> Result<Projections, ProjectorError
             key: key.clone(),
             detail: e.to_string(),
         })?;
-        projections.restore(&Change {
-            model,
-            version,
-            key,
-            doc: Some(doc),
-        })?;
+        projections.restore(&Change::stored(model, version, key, doc))?;
     }
     projections.set_position(checkpoint);
     Ok(projections)
@@ -168,6 +180,8 @@ pub fn doc_writes(changes: Vec<Change>) -> Vec<DocWrite> {
             version: c.version,
             key: c.key,
             doc: c.doc.map(|d| d.to_string().into_bytes()),
+            settled: c.settled,
+            tag: c.tag,
         })
         .collect()
 }
@@ -263,7 +277,15 @@ async fn persist(projector: &Projector, db: &dyn ReadModelDb, lease: &mut Option
     if changes.is_empty() {
         return;
     }
+    // A large batch (a start-up folding a long log, a big fan-out) leaves pages of events and
+    // serialised documents freed behind it.
+    let large = changes.len() >= 10_000;
     let writes = doc_writes(changes);
+    let settled: Vec<(&'static str, String)> = writes
+        .iter()
+        .filter(|w| w.settled)
+        .map(|w| (w.model, w.key.clone()))
+        .collect();
     // Drained documents exist only in memory until written: retry until they are (the
     // database shares the log's fate, so while it is down nothing new arrives anyway).
     let mut backoff = Duration::from_millis(100);
@@ -271,6 +293,24 @@ async fn persist(projector: &Projector, db: &dyn ReadModelDb, lease: &mut Option
         tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "persisting read models failed");
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+    // Written: what no event changes any more can leave memory, so memory holds a fleet's
+    // current state rather than its history (queries read the rest from the database).
+    projector.evict(&settled);
+    if large {
+        drop(writes);
+        release_freed_memory();
+    }
+}
+
+/// Returns the allocator's free memory to the system. glibc's malloc keeps freed small
+/// allocations in its heaps until told otherwise: after a start-up that parsed a million
+/// documents, hundreds of MiB of them.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

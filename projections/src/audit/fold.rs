@@ -56,14 +56,14 @@ impl AuditTrail {
     }
 
     fn queued(&mut self, c: &CommandStatus, devices: &Inventory) {
-        let device = devices.get(&c.enrollment);
+        let (udid, serial_number) = devices.udid_and_serial(&c.enrollment);
         let entry = AuditEntry {
             enrollment: c.enrollment.clone(),
             command_uuid: c.command_uuid.clone(),
             request_type: c.request_type.clone(),
             class: c.class.clone(),
-            udid: device.and_then(|d| d.udid.clone()),
-            serial_number: device.and_then(|d| d.serial_number.clone()),
+            udid,
+            serial_number,
             requester: c.requester.clone(),
             reason: c.reason.clone(),
             queued_at: c.queued_at,

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::commands::CommandState;
-use crate::docs::DocStore;
+use crate::docs::{plain_document, DocStore};
 use crate::Change;
 
 pub use query::AuditFilter;
@@ -55,6 +55,19 @@ pub struct AuditEntry {
     pub result_position: Option<u64>,
 }
 
+// Settled with its command; indexed by queued position, the trail's order, zero-padded so the
+// database orders the text as the numbers.
+plain_document!(
+    AuditEntry,
+    settled: |e: &AuditEntry| !e.status.is_pending(),
+    tag: |e: &AuditEntry, _: &str| Some(audit_tag(e.queued_position))
+);
+
+/// The read-model database's index of an audit entry: its queued position, ordered as text.
+pub fn audit_tag(queued_position: u64) -> String {
+    format!("{queued_position:020}")
+}
+
 /// The audit trail projection.
 #[derive(Debug, Clone, Default)]
 pub struct AuditTrail {
@@ -66,7 +79,7 @@ pub struct AuditTrail {
 
 impl AuditTrail {
     pub const NAME: &'static str = "audit";
-    pub const VERSION: u32 = 1;
+    pub const VERSION: u32 = 2;
 
     pub(crate) fn drain(&mut self, out: &mut Vec<Change>) {
         self.docs.drain(Self::NAME, Self::VERSION, out);
@@ -74,6 +87,16 @@ impl AuditTrail {
 
     pub(crate) fn snapshot(&self, out: &mut Vec<Change>) {
         self.docs.snapshot(Self::NAME, Self::VERSION, out);
+    }
+
+    /// Drops a persisted settled entry from memory.
+    pub(crate) fn evict(&mut self, key: &str) {
+        if self.docs.get(key).is_none_or(|e| e.status.is_pending()) {
+            return;
+        }
+        if let Some(old) = self.docs.evict(key) {
+            self.by_position.remove(&old.queued_position);
+        }
     }
 
     pub fn get(&self, enrollment: &str, command_uuid: &str) -> Option<&AuditEntry> {

@@ -37,6 +37,12 @@ impl AuditFilter {
 }
 
 impl AuditTrail {
+    /// Whether memory holds the entry with this document key (then it is newer than any
+    /// stored copy).
+    pub fn holds(&self, key: &str) -> bool {
+        self.docs.get(key).is_some()
+    }
+
     /// Up to `limit` entries matching `filter` queued after position `after`, oldest first; pass
     /// the page's `next` (a queued position) as `after` to read on.
     pub fn query(&self, filter: &AuditFilter, after: Option<u64>, limit: usize) -> Page<AuditEntry, u64> {

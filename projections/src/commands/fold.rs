@@ -116,8 +116,16 @@ impl Commands {
     /// Changes a pending command into a final state and takes it out of the queue.
     fn complete(&mut self, enrollment: &str, uuid: &str, change: impl FnOnce(&mut CommandStatus)) {
         if self.change_pending(enrollment, uuid, change) {
-            if let Some(queue) = self.queues.get_mut(enrollment) {
-                queue.retain(|(_, u)| u != uuid);
+            self.dequeue(enrollment, |(_, u)| u == uuid);
+        }
+    }
+
+    /// Takes the commands `leaves` picks out of the enrollment's queue; an empty queue goes.
+    fn dequeue(&mut self, enrollment: &str, leaves: impl Fn(&(u64, String)) -> bool) {
+        if let Some(queue) = self.queues.get_mut(enrollment) {
+            queue.retain(|c| !leaves(c));
+            if queue.is_empty() {
+                self.queues.remove(enrollment);
             }
         }
     }
@@ -125,7 +133,7 @@ impl Commands {
     /// Keeps the queues and the CommandUUID index in step with the document of (`enrollment`,
     /// `uuid`) that replaced `old`: it `exists` (or was removed), and is pending, queued at
     /// `queued_position`, when that is set.
-    fn reindex(
+    pub(super) fn reindex(
         &mut self,
         old: Option<&CommandStatus>,
         enrollment: &str,
@@ -134,9 +142,7 @@ impl Commands {
         exists: bool,
     ) {
         if let Some(old) = old.filter(|o| o.status.is_pending()) {
-            if let Some(queue) = self.queues.get_mut(enrollment) {
-                queue.retain(|(p, _)| *p != old.queued_position);
-            }
+            self.dequeue(enrollment, |(p, _)| *p == old.queued_position);
         }
         if let Some(position) = queued_position {
             let queue = self.queues.entry(enrollment.to_owned()).or_default();

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use foldhash::HashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::docs::DocStore;
+use crate::docs::{plain_document, DocStore};
 use crate::Change;
 
 pub use query::FanOut;
@@ -85,6 +85,14 @@ pub struct CommandStatus {
     pub cancel_reason: Option<CancelReason>,
 }
 
+// A command out of the queue is final: persisted, it may leave memory (queries then read it
+// from the read-model database, found by its CommandUUID).
+plain_document!(
+    CommandStatus,
+    settled: |c: &CommandStatus| !c.status.is_pending(),
+    tag: |c: &CommandStatus, _: &str| Some(c.command_uuid.clone())
+);
+
 /// The command status projection.
 #[derive(Debug, Clone, Default)]
 pub struct Commands {
@@ -99,7 +107,7 @@ pub struct Commands {
 
 impl Commands {
     pub const NAME: &'static str = "commands";
-    pub const VERSION: u32 = 1;
+    pub const VERSION: u32 = 2;
 
     pub(crate) fn drain(&mut self, out: &mut Vec<Change>) {
         self.docs.drain(Self::NAME, Self::VERSION, out);
@@ -107,6 +115,16 @@ impl Commands {
 
     pub(crate) fn snapshot(&self, out: &mut Vec<Change>) {
         self.docs.snapshot(Self::NAME, Self::VERSION, out);
+    }
+
+    /// Drops a persisted settled command from memory.
+    pub(crate) fn evict(&mut self, key: &str) {
+        if self.docs.get(key).is_none_or(|c| c.status.is_pending()) {
+            return;
+        }
+        if let Some(old) = self.docs.evict(key) {
+            self.reindex(Some(&old), &old.enrollment, &old.command_uuid, None, false);
+        }
     }
 }
 

@@ -12,6 +12,17 @@ pub struct FanOut {
     pub counts: BTreeMap<CommandState, usize>,
 }
 
+impl FanOut {
+    /// The commands (in enrollment order) with their counts per status.
+    pub fn of(commands: Vec<CommandStatus>) -> Self {
+        let mut counts = BTreeMap::new();
+        for c in &commands {
+            *counts.entry(c.status).or_insert(0) += 1;
+        }
+        FanOut { commands, counts }
+    }
+}
+
 impl Commands {
     pub fn get(&self, enrollment: &str, command_uuid: &str) -> Option<&CommandStatus> {
         let mut key = String::new();
@@ -35,7 +46,7 @@ impl Commands {
     /// Every command the enrollment was sent, in the order they were queued.
     pub fn for_enrollment(&self, enrollment: &str) -> Vec<CommandStatus> {
         let prefix = format!("{enrollment}/");
-        let mut all: Vec<CommandStatus> = self.docs.with_prefix(&prefix).cloned().collect();
+        let mut all: Vec<CommandStatus> = self.docs.with_prefix(&prefix).map(|(_, c)| c.clone()).collect();
         all.sort_by_key(|c| c.queued_position);
         all
     }
@@ -52,12 +63,7 @@ impl Commands {
     }
 
     pub fn fan_out(&self, command_uuid: &str) -> FanOut {
-        let commands = self.by_command_uuid(command_uuid);
-        let mut counts = BTreeMap::new();
-        for c in &commands {
-            *counts.entry(c.status).or_insert(0) += 1;
-        }
-        FanOut { commands, counts }
+        FanOut::of(self.by_command_uuid(command_uuid))
     }
 
     /// Number of command documents.

@@ -5,7 +5,8 @@ use annal_schemas::events::DeviceRef;
 use annal_schemas::Event;
 use serde_json::{Map, Value};
 
-use super::{Device, DeviceState, Inventory};
+use super::compact::{own, DeviceDoc};
+use super::{DeviceState, Inventory};
 use crate::context::{Answer, Context, Input};
 use crate::plist_json::answer_dictionary;
 
@@ -13,25 +14,27 @@ impl Inventory {
     pub(crate) fn apply(&mut self, cx: &Context<'_>, input: &Input<'_>) {
         let docs = &mut self.docs;
         match input {
-            Input::Event(Event::Authenticate(e)) => docs.upsert(cx.key, || Device::new(cx.key), |d| authenticate(d, e)),
+            Input::Event(Event::Authenticate(e)) => {
+                docs.upsert(cx.key, || DeviceDoc::new(cx.key), |d| authenticate(d, e, cx.key))
+            }
             // A user channel has no Authenticate: its first TokenUpdate opens it.
             Input::Event(Event::TokenUpdate(e)) => {
-                docs.upsert(cx.key, || Device::new(cx.key), |d| token_update(d, e, cx))
+                docs.upsert(cx.key, || DeviceDoc::new(cx.key), |d| token_update(d, e, cx))
             }
             Input::Event(Event::CheckOut(e)) => {
                 if let Some(d) = docs.update(cx.key) {
                     d.state = DeviceState::CheckedOut;
-                    d.topic = Some(e.topic.clone());
+                    d.topic.set(Some(&e.topic));
                 }
             }
             Input::Event(Event::IdentityBound(e)) => {
                 if let Some(d) = docs.update(cx.key) {
-                    d.identity_fingerprint = Some(e.certificate.fingerprint_sha256.clone());
+                    d.set_fingerprint(&e.certificate.fingerprint_sha256);
                 }
             }
             Input::Event(Event::IdentityRotated(e)) => {
                 if let Some(d) = docs.update(cx.key) {
-                    d.identity_fingerprint = Some(e.certificate.fingerprint_sha256.clone());
+                    d.set_fingerprint(&e.certificate.fingerprint_sha256);
                 }
             }
             Input::Event(Event::PushFailed(e)) if e.token_dead => {
@@ -51,53 +54,69 @@ impl Inventory {
     }
 }
 
-fn authenticate(d: &mut Device, e: &Authenticate) {
-    identifiers(d, &e.device);
+fn authenticate(d: &mut DeviceDoc, e: &Authenticate, key: &str) {
+    identifiers(d, &e.device, key);
     d.state = DeviceState::Authenticated;
     d.generation = e.generation;
-    d.topic = Some(e.topic.clone());
-    d.identity_fingerprint = Some(e.identity.fingerprint_sha256.clone());
+    d.topic.set(Some(&e.topic));
+    d.set_fingerprint(&e.identity.fingerprint_sha256);
     // A new generation has not completed enrollment yet.
     d.enrolled_at = None;
     // What the device says at enrollment is current; what it leaves out stays as last known.
-    let reported = [
+    for (field, value) in [
         (&mut d.serial_number, &e.serial_number),
-        (&mut d.imei, &e.imei),
-        (&mut d.meid, &e.meid),
+        (&mut d.device_name, &e.device_name),
+    ] {
+        if value.is_some() {
+            *field = own(value.as_deref());
+        }
+    }
+    let shared = [
         (&mut d.os_version, &e.os_version),
         (&mut d.build_version, &e.build_version),
         (&mut d.product_name, &e.product_name),
-        (&mut d.device_name, &e.device_name),
         (&mut d.model, &e.model),
         (&mut d.model_name, &e.model_name),
     ];
-    for (field, value) in reported {
+    for (field, value) in shared {
         if value.is_some() {
-            field.clone_from(value);
+            field.set(value.as_deref());
         }
     }
+    d.change_rare(|_, _, imei, meid| {
+        for (field, value) in [(imei, &e.imei), (meid, &e.meid)] {
+            if value.is_some() {
+                *field = own(value.as_deref());
+            }
+        }
+    });
 }
 
-fn token_update(d: &mut Device, e: &TokenUpdate, cx: &Context<'_>) {
-    identifiers(d, &e.device);
+fn token_update(d: &mut DeviceDoc, e: &TokenUpdate, cx: &Context<'_>) {
+    identifiers(d, &e.device, cx.key);
     if d.state != DeviceState::Enrolled || d.enrolled_at.is_none() {
         d.enrolled_at = Some(cx.at);
     }
     d.state = DeviceState::Enrolled;
-    d.topic = Some(e.topic.clone());
-    d.identity_fingerprint = Some(e.identity.fingerprint_sha256.clone());
+    d.topic.set(Some(&e.topic));
+    d.set_fingerprint(&e.identity.fingerprint_sha256);
     d.token_dead = false;
 }
 
-fn identifiers(d: &mut Device, device: &DeviceRef) {
-    if device.udid.is_some() {
-        d.udid.clone_from(&device.udid);
+fn identifiers(d: &mut DeviceDoc, device: &DeviceRef, key: &str) {
+    if let Some(udid) = &device.udid {
+        d.set_udid(key, udid);
     }
-    if device.enrollment_id.is_some() {
-        d.enrollment_id.clone_from(&device.enrollment_id);
-    }
-    if let Some(user) = device.user_id.as_ref().or(device.enrollment_user_id.as_ref()) {
-        d.user_id = Some(user.clone());
+    let user = device.user_id.as_ref().or(device.enrollment_user_id.as_ref());
+    if device.enrollment_id.is_some() || user.is_some() {
+        d.change_rare(|enrollment_id, user_id, _, _| {
+            if device.enrollment_id.is_some() {
+                *enrollment_id = own(device.enrollment_id.as_deref());
+            }
+            if let Some(user) = user {
+                *user_id = own(Some(user));
+            }
+        });
     }
 }
 
@@ -109,7 +128,7 @@ fn acknowledged(inventory: &mut Inventory, cx: &Context<'_>, request_type: &str)
         "SecurityInfo" => "SecurityInfo",
         _ => return,
     };
-    if inventory.get(cx.key).is_none() {
+    if !inventory.contains(cx.key) {
         return;
     }
     let Some(answer) = cx.raw.and_then(|raw| answer_dictionary(raw, dictionary)) else {
@@ -119,7 +138,7 @@ fn acknowledged(inventory: &mut Inventory, cx: &Context<'_>, request_type: &str)
         return;
     };
     if dictionary == "SecurityInfo" {
-        d.security_info = Some(answer);
+        d.set_security_info(Some(&answer));
         d.security_info_at = Some(cx.at);
     } else {
         merge_query_responses(d, answer);
@@ -128,27 +147,29 @@ fn acknowledged(inventory: &mut Inventory, cx: &Context<'_>, request_type: &str)
 }
 
 /// Merged key by key: a later DeviceInformation asking for fewer keys keeps the older ones.
-fn merge_query_responses(d: &mut Device, answer: Map<String, Value>) {
+fn merge_query_responses(d: &mut DeviceDoc, answer: Map<String, Value>) {
+    let mut merged = d.query_responses();
     for (key, value) in answer {
-        if let (Some(field), Some(text)) = (top_level_field(d, &key), value.as_str()) {
-            *field = Some(text.to_owned());
+        if let Some(text) = value.as_str() {
+            set_top_level_field(d, &key, text);
         }
-        d.query_responses.insert(key, value);
+        merged.insert(key, value);
     }
+    d.set_query_responses(&merged);
 }
 
 /// The inventory field a DeviceInformation query also sets.
-fn top_level_field<'a>(d: &'a mut Device, query: &str) -> Option<&'a mut Option<String>> {
-    Some(match query {
-        "DeviceName" => &mut d.device_name,
-        "OSVersion" => &mut d.os_version,
-        "BuildVersion" => &mut d.build_version,
-        "SerialNumber" => &mut d.serial_number,
-        "ModelName" => &mut d.model_name,
-        "ProductName" => &mut d.product_name,
-        "Model" => &mut d.model,
-        "IMEI" => &mut d.imei,
-        "MEID" => &mut d.meid,
-        _ => return None,
-    })
+fn set_top_level_field(d: &mut DeviceDoc, query: &str, text: &str) {
+    match query {
+        "DeviceName" => d.device_name = own(Some(text)),
+        "SerialNumber" => d.serial_number = own(Some(text)),
+        "OSVersion" => d.os_version.set(Some(text)),
+        "BuildVersion" => d.build_version.set(Some(text)),
+        "ModelName" => d.model_name.set(Some(text)),
+        "ProductName" => d.product_name.set(Some(text)),
+        "Model" => d.model.set(Some(text)),
+        "IMEI" => d.change_rare(|_, _, imei, _| *imei = own(Some(text))),
+        "MEID" => d.change_rare(|_, _, _, meid| *meid = own(Some(text))),
+        _ => {}
+    }
 }

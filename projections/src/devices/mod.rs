@@ -2,6 +2,7 @@
 //! hardware and OS as last reported, enrollment state, when it was last seen, and the latest
 //! DeviceInformation and SecurityInfo answers.
 
+mod compact;
 mod fold;
 mod query;
 
@@ -11,6 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::docs::DocStore;
 use crate::{Change, ProjectionError};
+use compact::DeviceDoc;
 
 pub use query::DeviceFilter;
 
@@ -84,58 +86,33 @@ pub struct Device {
     pub security_info_at: Option<DateTime<Utc>>,
 }
 
-impl Device {
-    fn new(enrollment: &str) -> Self {
-        Self {
-            enrollment: enrollment.to_owned(),
-            udid: None,
-            enrollment_id: None,
-            user_id: None,
-            // Enrollment keys of user channels are `<device>:<user>`; device identifiers never
-            // contain `:` (the protocol layer refuses them).
-            channel: if enrollment.contains(':') {
-                Channel::User
-            } else {
-                Channel::Device
-            },
-            serial_number: None,
-            imei: None,
-            meid: None,
-            model: None,
-            model_name: None,
-            product_name: None,
-            device_name: None,
-            os_version: None,
-            build_version: None,
-            topic: None,
-            state: DeviceState::Authenticated,
-            generation: 0,
-            identity_fingerprint: None,
-            enrolled_at: None,
-            last_seen_at: None,
-            last_seen_position: None,
-            token_dead: false,
-            pending_commands: 0,
-            query_responses: Map::new(),
-            query_responses_at: None,
-            security_info: None,
-            security_info_at: None,
-        }
-    }
-}
-
 /// The device inventory projection.
 #[derive(Debug, Clone, Default)]
 pub struct Inventory {
-    docs: DocStore<Device>,
+    docs: DocStore<DeviceDoc>,
 }
 
 impl Inventory {
     pub const NAME: &'static str = "devices";
     pub const VERSION: u32 = 1;
 
-    pub fn get(&self, enrollment: &str) -> Option<&Device> {
-        self.docs.get(enrollment)
+    pub fn get(&self, enrollment: &str) -> Option<Device> {
+        self.docs.get(enrollment).map(|d| d.to_device(enrollment))
+    }
+
+    pub fn contains(&self, enrollment: &str) -> bool {
+        self.docs.get(enrollment).is_some()
+    }
+
+    /// The device's UDID and serial number (what the audit trail records of it).
+    pub(crate) fn udid_and_serial(&self, enrollment: &str) -> (Option<String>, Option<String>) {
+        match self.docs.get(enrollment) {
+            Some(d) => (
+                d.udid(enrollment).map(str::to_owned),
+                d.serial_number.as_deref().map(str::to_owned),
+            ),
+            None => (None, None),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -147,6 +124,7 @@ impl Inventory {
     }
 
     pub(crate) fn set_pending(&mut self, enrollment: &str, count: usize) {
+        let count = u32::try_from(count).unwrap_or(u32::MAX);
         if self.docs.get(enrollment).is_some_and(|d| d.pending_commands != count) {
             if let Some(doc) = self.docs.update(enrollment) {
                 doc.pending_commands = count;

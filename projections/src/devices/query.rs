@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::compact::DeviceDoc;
 use super::{Device, DeviceState, Inventory};
 use crate::Page;
 
@@ -21,23 +22,53 @@ pub struct DeviceFilter {
     pub last_seen_after: Option<DateTime<Utc>>,
 }
 
+/// The fields a filter reads, borrowed from either form of a device.
+struct Facts<'a> {
+    state: DeviceState,
+    serial_number: Option<&'a str>,
+    topic: Option<&'a str>,
+    os_version: Option<&'a str>,
+    models: [Option<&'a str>; 3],
+    last_seen_at: Option<DateTime<Utc>>,
+}
+
 impl DeviceFilter {
     pub fn matches(&self, d: &Device) -> bool {
         let model_needle = self.model.as_ref().map(|m| m.to_lowercase());
-        self.matches_with(d, model_needle.as_deref())
+        let facts = Facts {
+            state: d.state,
+            serial_number: d.serial_number.as_deref(),
+            topic: d.topic.as_deref(),
+            os_version: d.os_version.as_deref(),
+            models: [d.model.as_deref(), d.model_name.as_deref(), d.product_name.as_deref()],
+            last_seen_at: d.last_seen_at,
+        };
+        self.matches_facts(&facts, model_needle.as_deref())
     }
 
-    fn matches_with(&self, d: &Device, model_needle: Option<&str>) -> bool {
-        let eq = |want: &Option<String>, have: &Option<String>| want.is_none() || want == have;
+    fn matches_doc(&self, d: &DeviceDoc, model_needle: Option<&str>) -> bool {
+        let facts = Facts {
+            state: d.state,
+            serial_number: d.serial_number.as_deref(),
+            topic: d.topic.as_deref(),
+            os_version: d.os_version.as_deref(),
+            models: [d.model.as_deref(), d.model_name.as_deref(), d.product_name.as_deref()],
+            last_seen_at: d.last_seen_at,
+        };
+        self.matches_facts(&facts, model_needle)
+    }
+
+    fn matches_facts(&self, d: &Facts<'_>, model_needle: Option<&str>) -> bool {
+        let eq = |want: &Option<String>, have: Option<&str>| want.as_deref().is_none_or(|w| Some(w) == have);
         self.state.is_none_or(|s| s == d.state)
-            && eq(&self.serial_number, &d.serial_number)
-            && eq(&self.topic, &d.topic)
+            && eq(&self.serial_number, d.serial_number)
+            && eq(&self.topic, d.topic)
             && self
                 .os_version_prefix
                 .as_ref()
-                .is_none_or(|p| d.os_version.as_ref().is_some_and(|v| v.starts_with(p.as_str())))
+                .is_none_or(|p| d.os_version.is_some_and(|v| v.starts_with(p.as_str())))
             && model_needle.is_none_or(|needle| {
-                [&d.model, &d.model_name, &d.product_name]
+                d.models
                     .into_iter()
                     .flatten()
                     .any(|v| v.to_lowercase().contains(needle))
@@ -56,7 +87,11 @@ impl Inventory {
     /// page's `next` as `after` to read on.
     pub fn list(&self, filter: &DeviceFilter, after: Option<&str>, limit: usize) -> Page<Device> {
         let needle = filter.model.as_ref().map(|m| m.to_lowercase());
-        self.docs
-            .page(after, limit, |d| filter.matches_with(d, needle.as_deref()))
+        self.docs.page(
+            after,
+            limit,
+            |d| filter.matches_doc(d, needle.as_deref()),
+            |key, d| d.to_device(key),
+        )
     }
 }

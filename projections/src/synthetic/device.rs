@@ -233,7 +233,7 @@ pub fn push_failed(push_id: u128, status: u16, reason: &str, token_dead: bool) -
 }
 
 /// A stand-in for a sealed secret (never opened by projections).
-fn sealed() -> Sealed {
+pub(super) fn sealed() -> Sealed {
     Sealed {
         alg: "A256GCM".to_owned(),
         key_id: "test".to_owned(),

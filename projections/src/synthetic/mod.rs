@@ -2,6 +2,7 @@
 //! bodies a real one causes, and a generated fleet log for rebuild benchmarks and tests.
 
 mod device;
+mod enrolled;
 mod fleet;
 
 use std::collections::HashMap;
@@ -12,6 +13,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
 pub use device::{push_accepted, push_attempted, push_failed, queued, FakeDevice};
+pub use enrolled::{enrolled_device, enrolled_fleet, DEVICE_INFORMATION_QUERIES};
 pub use fleet::{fleet, FleetSpec};
 
 /// Appends events to an in-memory log: dense global positions from 1, per-stream versions, and a

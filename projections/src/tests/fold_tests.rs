@@ -176,12 +176,7 @@ fn as_of_a_time_stops_at_the_last_event_recorded_by_then() {
 #[test]
 fn restore_refuses_unknown_models_old_versions_and_bad_documents() {
     let mut p = Projections::new();
-    let change = |model, version, doc| Change {
-        model,
-        version,
-        key: "K".into(),
-        doc: Some(doc),
-    };
+    let change = |model, version, doc| Change::stored(model, version, "K".into(), doc);
     assert!(matches!(
         p.restore(&change("nope", 1, json!({}))),
         Err(ProjectionError::UnknownModel(_))
@@ -195,8 +190,67 @@ fn restore_refuses_unknown_models_old_versions_and_bad_documents() {
         })
     ));
     assert!(matches!(
-        p.restore(&change("commands", 1, json!({"enrollment": 5}))),
+        p.restore(&change(
+            "commands",
+            crate::commands::Commands::VERSION,
+            json!({"enrollment": 5})
+        )),
         Err(ProjectionError::Document { model: "commands", .. })
     ));
     assert!(p.snapshot().is_empty());
+}
+
+/// Drains into `table` as a node persists, then evicts the settled documents it wrote.
+fn persist_and_evict(node: &mut Projections, table: &mut Table) {
+    let changes = node.drain_changes();
+    let settled: Vec<(&'static str, String)> = changes
+        .iter()
+        .filter(|c| c.settled)
+        .map(|c| (c.model, c.key.clone()))
+        .collect();
+    persist(table, changes);
+    node.evict(settled.iter().map(|(m, k)| (*m, k.as_str())));
+}
+
+#[test]
+fn evicting_settled_documents_and_restoring_only_the_rest_persists_what_one_fold_does() {
+    for (devices, seed) in [(10, 1), (3, 2)] {
+        let events = fleet(&FleetSpec {
+            devices,
+            rounds: 8,
+            seed,
+        });
+        let mut whole = Table::new();
+        persist(&mut whole, Projections::fold(&events).drain_changes());
+        assert!(whole.values().any(|c| c.settled) && whole.values().any(|c| !c.settled));
+        for split in (0..=events.len()).step_by(5) {
+            let mut table = Table::new();
+            let mut first = Projections::new();
+            for (i, event) in events[..split].iter().enumerate() {
+                first.apply(event);
+                if i % 7 == 3 {
+                    persist_and_evict(&mut first, &mut table);
+                }
+            }
+            persist_and_evict(&mut first, &mut table);
+            // A restart restores what is not settled, as the read-model database loads it.
+            let mut second = Projections::new();
+            for change in table.values().filter(|c| !c.settled) {
+                second.restore(change).unwrap();
+            }
+            second.set_position(first.position());
+            for (i, event) in events[split..].iter().enumerate() {
+                second.apply(event);
+                if i % 5 == 1 {
+                    persist_and_evict(&mut second, &mut table);
+                }
+            }
+            persist_and_evict(&mut second, &mut table);
+            assert_eq!(table, whole, "split at event {split} of {}", events.len());
+            // Memory keeps the queues only: every command left is pending.
+            let pending = whole.values().filter(|c| c.model == "commands" && !c.settled).count();
+            assert_eq!(second.commands().len(), pending, "split at {split}");
+            assert_eq!(second.commands().pending_total(), pending, "split at {split}");
+        }
+    }
 }

@@ -13,9 +13,10 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::extract::Query;
-use super::read::fresh;
+use super::read::caught_up;
 use crate::domain::access::Caller;
 use crate::http::AppState;
+use crate::service::history;
 
 const MAX_PAGE: usize = 1000;
 
@@ -47,10 +48,14 @@ pub async fn audit(
     let format = q.format.as_deref().unwrap_or("json");
     if format == "json" {
         let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
-        let (page, position) = fresh(&app, |p| p.audit().query(&filter, q.after, limit)).await;
+        let position = caught_up(&app).await;
+        let page = history::audit(&app.projector, &filter, q.after, limit).await?;
         return Ok(Json(json!({"entries": page.items, "next": page.next, "position": position})).into_response());
     }
-    let (entries, _) = fresh(&app, |p| p.audit().query(&filter, q.after, usize::MAX).items).await;
+    caught_up(&app).await;
+    let entries = history::audit(&app.projector, &filter, q.after, usize::MAX)
+        .await?
+        .items;
     match format {
         "ndjson" => {
             let mut body = String::new();

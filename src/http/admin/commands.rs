@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::auth::require;
 use super::error::ApiError;
 use super::queue::service_error;
-use super::read::fresh;
+use super::read::caught_up;
 use crate::domain::access::{Action, Caller};
 use crate::domain::enrollment::{AdminInput, Input};
 use crate::http::AppState;
@@ -19,7 +19,8 @@ pub async fn status(
     _caller: Caller,
     Path(command_uuid): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (fan_out, position) = fresh(&app, |p| p.commands().fan_out(&command_uuid)).await;
+    let position = caught_up(&app).await;
+    let fan_out = crate::service::history::fan_out(&app.projector, &command_uuid).await?;
     if fan_out.commands.is_empty() {
         return Err(ApiError::NotFound(format!("no command {command_uuid}")));
     }

@@ -86,9 +86,9 @@ pub async fn show(
     Query(q): Query<AsOfQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let device = match q.as_of()? {
-        None => fresh(&app, |p| p.devices().get(&id).cloned()).await.0,
+        None => fresh(&app, |p| p.devices().get(&id)).await.0,
         // A device's inventory is a fold of its own stream, so the past is exact.
-        Some(as_of) => fold_stream_as_of(&app, &id, as_of).await?.devices().get(&id).cloned(),
+        Some(as_of) => fold_stream_as_of(&app, &id, as_of).await?.devices().get(&id),
     };
     let device = device.ok_or_else(|| ApiError::NotFound(format!("no enrollment {id}")))?;
     Ok(Json(
@@ -101,8 +101,7 @@ pub async fn queue(
     _caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let ((known, commands), position) =
-        fresh(&app, |p| (p.devices().get(&id).is_some(), p.commands().queue(&id))).await;
+    let ((known, commands), position) = fresh(&app, |p| (p.devices().contains(&id), p.commands().queue(&id))).await;
     if !known {
         return Err(ApiError::NotFound(format!("no enrollment {id}")));
     }

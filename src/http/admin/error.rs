@@ -65,6 +65,19 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+impl From<crate::service::projector::ProjectorError> for ApiError {
+    fn from(e: crate::service::projector::ProjectorError) -> Self {
+        use crate::readmodel::ReadModelError;
+        use crate::service::projector::ProjectorError;
+        match e {
+            ProjectorError::ReadModel(ReadModelError::Unavailable(m)) => ApiError::Unavailable(m),
+            ProjectorError::ReadModel(ReadModelError::Database(m)) => ApiError::Unavailable(m),
+            ProjectorError::Store(e) => e.into(),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl ApiError {
     /// The error object (without the `error` wrapper), also used per enrollment in fan-outs.
     pub fn body(&self) -> serde_json::Value {

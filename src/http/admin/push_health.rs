@@ -55,7 +55,7 @@ pub async fn show(
     _caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (record, _) = fresh(&app, |p| p.push().get(&id).cloned()).await;
+    let (record, _) = fresh(&app, |p| p.push().get(&id)).await;
     let record = record.ok_or_else(|| ApiError::NotFound(format!("no push record for {id}")))?;
     serde_json::to_value(record)
         .map(Json)

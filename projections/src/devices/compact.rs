@@ -1,0 +1,295 @@
+//! The inventory's memory form of a device: what a million of them cost is the server's memory.
+//! The enrollment key is the document's key, not a field; a device channel's UDID is its key;
+//! model, OS and topic strings are shared between devices; identifiers most devices lack sit
+//! behind one pointer; the answers to DeviceInformation and SecurityInfo are kept as JSON text
+//! (parsed when a query shows them) rather than as maps of JSON values.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::{Channel, Device, DeviceState};
+
+/// Strings many devices share, one allocation each. Bounded: past `LIMIT` distinct values
+/// (made-up models or OS versions) new ones are simply not shared.
+fn shared(value: &str) -> Arc<str> {
+    const LIMIT: usize = 50_000;
+    static TABLE: OnceLock<Mutex<hashbrown::HashSet<Arc<str>>>> = OnceLock::new();
+    let Ok(mut table) = TABLE.get_or_init(Default::default).lock() else {
+        return Arc::from(value);
+    };
+    if let Some(s) = table.get(value) {
+        return Arc::clone(s);
+    }
+    let s: Arc<str> = Arc::from(value);
+    if table.len() < LIMIT {
+        table.insert(Arc::clone(&s));
+    }
+    s
+}
+
+/// A string most devices share (model, OS version, topic).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Shared(Option<Arc<str>>);
+
+impl Shared {
+    pub fn set(&mut self, value: Option<&str>) {
+        if self.as_deref() != value {
+            self.0 = value.map(shared);
+        }
+    }
+
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+/// A string of this device alone (serial number, name).
+pub(crate) type Own = Option<Box<str>>;
+
+pub(crate) fn own(value: Option<&str>) -> Own {
+    value.map(Box::from)
+}
+
+/// The UDID: usually the enrollment key itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum Udid {
+    #[default]
+    None,
+    Key,
+    Other(Box<str>),
+}
+
+/// Hex SHA-256 fingerprints as 32 bytes; anything else as it came.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum Fingerprint {
+    #[default]
+    None,
+    Sha256([u8; 32]),
+    Other(Box<str>),
+}
+
+/// What only some enrollments have (User Enrollment, cellular devices).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Rare {
+    enrollment_id: Own,
+    user_id: Own,
+    imei: Own,
+    meid: Own,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DeviceDoc {
+    udid: Udid,
+    rare: Option<Box<Rare>>,
+    pub serial_number: Own,
+    pub device_name: Own,
+    pub model: Shared,
+    pub model_name: Shared,
+    pub product_name: Shared,
+    pub os_version: Shared,
+    pub build_version: Shared,
+    pub topic: Shared,
+    fingerprint: Fingerprint,
+    pub channel: Channel,
+    pub state: DeviceState,
+    pub token_dead: bool,
+    pub pending_commands: u32,
+    pub generation: u64,
+    pub enrolled_at: Option<DateTime<Utc>>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub query_responses_at: Option<DateTime<Utc>>,
+    pub security_info_at: Option<DateTime<Utc>>,
+    pub last_seen_position: Option<u64>,
+    /// JSON text of the merged DeviceInformation answers; `None`: none yet.
+    query_responses: Own,
+    /// JSON text of the latest SecurityInfo dictionary.
+    security_info: Own,
+}
+
+impl DeviceDoc {
+    pub fn new(enrollment: &str) -> Self {
+        Self {
+            udid: Udid::None,
+            rare: None,
+            serial_number: None,
+            device_name: None,
+            model: Shared::default(),
+            model_name: Shared::default(),
+            product_name: Shared::default(),
+            os_version: Shared::default(),
+            build_version: Shared::default(),
+            topic: Shared::default(),
+            fingerprint: Fingerprint::None,
+            // Enrollment keys of user channels are `<device>:<user>`; device identifiers never
+            // contain `:` (the protocol layer refuses them).
+            channel: if enrollment.contains(':') {
+                Channel::User
+            } else {
+                Channel::Device
+            },
+            state: DeviceState::Authenticated,
+            token_dead: false,
+            pending_commands: 0,
+            generation: 0,
+            enrolled_at: None,
+            last_seen_at: None,
+            query_responses_at: None,
+            security_info_at: None,
+            last_seen_position: None,
+            query_responses: None,
+            security_info: None,
+        }
+    }
+
+    pub fn udid<'a>(&'a self, key: &'a str) -> Option<&'a str> {
+        match &self.udid {
+            Udid::None => None,
+            Udid::Key => Some(key),
+            Udid::Other(u) => Some(u),
+        }
+    }
+
+    pub fn set_udid(&mut self, key: &str, udid: &str) {
+        self.udid = if udid == key {
+            Udid::Key
+        } else {
+            Udid::Other(udid.into())
+        };
+    }
+
+    fn rare(&self) -> Rare {
+        self.rare.as_deref().cloned().unwrap_or_default()
+    }
+
+    /// Changes the rarely set identifiers, keeping the box only while one is set.
+    pub fn change_rare(&mut self, change: impl FnOnce(&mut Own, &mut Own, &mut Own, &mut Own)) {
+        let mut rare = self.rare();
+        change(
+            &mut rare.enrollment_id,
+            &mut rare.user_id,
+            &mut rare.imei,
+            &mut rare.meid,
+        );
+        self.rare = (rare != Rare::default()).then(|| Box::new(rare));
+    }
+
+    pub fn set_fingerprint(&mut self, hex_sha256: &str) {
+        let mut bytes = [0u8; 32];
+        self.fingerprint = match hex::decode_to_slice(hex_sha256, &mut bytes) {
+            // Only lowercase hex round-trips through the bytes.
+            Ok(()) if hex_sha256.bytes().all(|b| !b.is_ascii_uppercase()) => Fingerprint::Sha256(bytes),
+            _ => Fingerprint::Other(hex_sha256.into()),
+        };
+    }
+
+    fn fingerprint(&self) -> Option<String> {
+        match &self.fingerprint {
+            Fingerprint::None => None,
+            Fingerprint::Sha256(b) => Some(hex::encode(b)),
+            Fingerprint::Other(s) => Some(s.to_string()),
+        }
+    }
+
+    pub fn query_responses(&self) -> Map<String, Value> {
+        parse_map(self.query_responses.as_deref()).unwrap_or_default()
+    }
+
+    pub fn set_query_responses(&mut self, map: &Map<String, Value>) {
+        self.query_responses = (!map.is_empty()).then(|| Value::Object(map.clone()).to_string().into());
+    }
+
+    pub fn set_security_info(&mut self, map: Option<&Map<String, Value>>) {
+        self.security_info = map.map(|m| Value::Object(m.clone()).to_string().into());
+    }
+
+    /// The public, served form.
+    pub fn to_device(&self, key: &str) -> Device {
+        let rare = self.rare();
+        let text = |s: &Own| s.as_deref().map(str::to_owned);
+        let shared = |s: &Shared| s.as_deref().map(str::to_owned);
+        Device {
+            enrollment: key.to_owned(),
+            udid: self.udid(key).map(str::to_owned),
+            enrollment_id: text(&rare.enrollment_id),
+            user_id: text(&rare.user_id),
+            channel: self.channel,
+            serial_number: text(&self.serial_number),
+            imei: text(&rare.imei),
+            meid: text(&rare.meid),
+            model: shared(&self.model),
+            model_name: shared(&self.model_name),
+            product_name: shared(&self.product_name),
+            device_name: text(&self.device_name),
+            os_version: shared(&self.os_version),
+            build_version: shared(&self.build_version),
+            topic: shared(&self.topic),
+            state: self.state,
+            generation: self.generation,
+            identity_fingerprint: self.fingerprint(),
+            enrolled_at: self.enrolled_at,
+            last_seen_at: self.last_seen_at,
+            last_seen_position: self.last_seen_position,
+            token_dead: self.token_dead,
+            pending_commands: self.pending_commands as usize,
+            query_responses: self.query_responses(),
+            query_responses_at: self.query_responses_at,
+            security_info: parse_map(self.security_info.as_deref()),
+            security_info_at: self.security_info_at,
+        }
+    }
+
+    pub fn from_device(key: &str, d: &Device) -> Self {
+        let mut doc = Self::new(key);
+        if let Some(udid) = &d.udid {
+            doc.set_udid(key, udid);
+        }
+        doc.change_rare(|enrollment_id, user_id, imei, meid| {
+            *enrollment_id = own(d.enrollment_id.as_deref());
+            *user_id = own(d.user_id.as_deref());
+            *imei = own(d.imei.as_deref());
+            *meid = own(d.meid.as_deref());
+        });
+        doc.serial_number = own(d.serial_number.as_deref());
+        doc.device_name = own(d.device_name.as_deref());
+        doc.model.set(d.model.as_deref());
+        doc.model_name.set(d.model_name.as_deref());
+        doc.product_name.set(d.product_name.as_deref());
+        doc.os_version.set(d.os_version.as_deref());
+        doc.build_version.set(d.build_version.as_deref());
+        doc.topic.set(d.topic.as_deref());
+        if let Some(f) = &d.identity_fingerprint {
+            doc.set_fingerprint(f);
+        }
+        doc.channel = d.channel;
+        doc.state = d.state;
+        doc.token_dead = d.token_dead;
+        doc.pending_commands = u32::try_from(d.pending_commands).unwrap_or(u32::MAX);
+        doc.generation = d.generation;
+        doc.enrolled_at = d.enrolled_at;
+        doc.last_seen_at = d.last_seen_at;
+        doc.last_seen_position = d.last_seen_position;
+        doc.query_responses_at = d.query_responses_at;
+        doc.security_info_at = d.security_info_at;
+        doc.set_query_responses(&d.query_responses);
+        doc.set_security_info(d.security_info.as_ref());
+        doc
+    }
+}
+
+impl crate::docs::Document for DeviceDoc {
+    fn to_json(&self, key: &str) -> serde_json::Result<Value> {
+        serde_json::to_value(self.to_device(key))
+    }
+
+    fn from_json(key: &str, value: &Value) -> serde_json::Result<Self> {
+        let device = <Device as serde::Deserialize>::deserialize(value)?;
+        Ok(Self::from_device(key, &device))
+    }
+}
+
+fn parse_map(text: Option<&str>) -> Option<Map<String, Value>> {
+    // The text was written from a map by this module: it parses back.
+    serde_json::from_str(text?).ok()
+}
