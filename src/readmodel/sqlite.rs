@@ -269,3 +269,41 @@ impl ReadModelDb for SqliteReadModels {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database written before documents had `settled` and `tag` keeps its documents and
+    /// takes tagged writes once reopened.
+    #[tokio::test]
+    async fn an_older_database_gets_the_new_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rm.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE read_models (model TEXT NOT NULL, version INTEGER NOT NULL, key TEXT NOT NULL,
+               doc BLOB NOT NULL, PRIMARY KEY (model, version, key)) WITHOUT ROWID;
+             INSERT INTO read_models VALUES ('devices', 1, 'a', x'7b7d');",
+        )
+        .unwrap();
+        drop(old);
+        let db = SqliteReadModels::open(&path).unwrap();
+        assert_eq!(db.load_docs("devices", 1).await.unwrap().len(), 1);
+        let write = DocWrite {
+            model: "commands",
+            version: 2,
+            key: "a/U".into(),
+            doc: Some(b"{}".to_vec()),
+            settled: true,
+            tag: Some("U".into()),
+        };
+        db.commit("projections", 3, vec![write]).await.unwrap();
+        assert_eq!(db.tagged("commands", 2, "U").await.unwrap().len(), 1);
+        let loaded = db
+            .load_all("projections", &[("devices", 1), ("commands", 2)])
+            .await
+            .unwrap();
+        assert_eq!(loaded.docs.len(), 1, "the settled command is not restored");
+    }
+}

@@ -3,7 +3,11 @@
 //! with the new checkpoint in one transaction.
 //!
 //! Queries read the in-memory state, which is updated as soon as an event is seen; the
-//! database copy trails it by at most one flush interval, and only matters at the next start.
+//! database copy trails it by at most one flush interval, and matters at the next start and for
+//! settled documents: once the lease holder has written a finished command (or its audit entry)
+//! it drops it from memory, and the history queries (src/service/history.rs) read it from the
+//! database. A node that does not hold the lease writes nothing and so keeps everything it
+//! folded until it takes the lease over.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
