@@ -93,13 +93,19 @@ pub(crate) fn type_name(value: &Value) -> &'static str {
     }
 }
 
-/// At most [`EXCERPT_CHARS`] characters of `value`, for values that are not secrets but are
-/// chosen by the client and could be megabytes long.
+/// The start of `value` that takes at most [`EXCERPT_CHARS`] characters once quoted with `{:?}`
+/// (as the messages show it), for values that are not secrets but are chosen by the client and
+/// could be megabytes long. Counted after escaping: a control character shows as up to ten
+/// (`\u{10ffff}`): 64 DEL characters made a 399-byte message (found by the checkin fuzzer).
 pub(crate) fn excerpt(value: &str) -> String {
-    match value.char_indices().nth(EXCERPT_CHARS) {
-        Some((cut, _)) => format!("{}…", &value[..cut]),
-        None => value.to_owned(),
+    let mut shown = 0;
+    for (at, c) in value.char_indices() {
+        shown += c.escape_debug().len();
+        if shown > EXCERPT_CHARS {
+            return format!("{}…", &value[..at]);
+        }
     }
+    value.to_owned()
 }
 
 /// The plist crate puts the position at the end of its message: `InvalidXmlSyntax (offset 12)`.
@@ -141,6 +147,18 @@ mod tests {
         let cut = excerpt(&long);
         assert_eq!(cut.chars().count(), EXCERPT_CHARS + 1);
         assert!(cut.ends_with('…'));
+    }
+
+    /// Regression (checkin fuzzer): a MessageType of DEL characters made a 399-byte message,
+    /// each one quoted as `\u{7f}`.
+    #[test]
+    fn excerpt_is_bounded_as_quoted() {
+        let err = ParseError::UnknownMessageType(excerpt(&format!("De{}", "\u{7f}".repeat(500))));
+        let message = err.to_string();
+        assert!(message.len() < 100, "{} bytes: {message}", message.len());
+        assert!(message.starts_with("unknown MessageType \"De\\u{7f}"), "{message}");
+        assert!(message.ends_with("…\""), "{message}");
+        assert_eq!(excerpt("a\nb"), "a\nb", "short values are kept whole");
     }
 
     #[test]
