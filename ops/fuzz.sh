@@ -2,7 +2,7 @@
 # Fuzzes the parsers of what devices send (tests/fuzz: check-in, command channel, Mdm-Signature,
 # SCEP PKIOperation) with cargo-fuzz + libFuzzer, for a bounded time per target:
 #
-#   ops/fuzz.sh [seconds-per-target]     (default 60)
+#   ops/fuzz.sh [seconds-per-target [target...]]     (default: 60 s, every target)
 #
 # Prints each target's runs, exec/s, coverage and corpus size. Any crash (a panic, a failed
 # property, an out-of-memory or a hang) fails the script, after every target has run, naming
@@ -19,8 +19,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
-case $seconds in '' | *[!0-9]*) echo "usage: ops/fuzz.sh [seconds-per-target]" >&2; exit 2 ;; esac
+case $seconds in '' | *[!0-9]*) echo "usage: ops/fuzz.sh [seconds-per-target [target...]]" >&2; exit 2 ;; esac
 targets=(checkin command mdm_signature scep_pkioperation)
+if [ $# -gt 1 ]; then targets=("${@:2}"); fi
 sanitizer=${ANNAL_FUZZ_SANITIZER:-address}
 
 export RUSTC_BOOTSTRAP=1
@@ -55,7 +56,9 @@ for target in "${targets[@]}"; do
   else
     status=FAILED
     failed+=("$target")
-    tail -n 60 "$log"
+    # The panic message (a failed property names itself), then libFuzzer's report.
+    grep -A 3 -m 1 "panicked at" "$log" | cut -c 1-500 || true
+    grep -E -A 2 "^(SUMMARY|==[0-9]+==ERROR)" "$log" || tail -n 20 "$log"
   fi
   # libFuzzer's last status line: "#RUNS DONE cov: N ft: N corp: UNITS/SIZE ... exec/s: N ...".
   last=$(grep -E '^#[0-9]+' "$log" | tail -n 1 || true)
