@@ -8,10 +8,10 @@
 # property, an out-of-memory or a hang) fails the script, after every target has run, naming
 # the reproducer: `cargo fuzz run --fuzz-dir tests/fuzz TARGET FILE` replays it.
 #
-# Stable toolchain only: cargo-fuzz passes unstable rustc flags (-Z...), which RUSTC_BOOTSTRAP=1
-# lets stable rustc accept; no nightly is installed or needed. AddressSanitizer is on (cargo-fuzz's
-# default): it works on stable, whose rust-std ships the ASan runtime, and it checks the unsafe
-# code of dependencies; it costs about half the executions per second.
+# Stable toolchain only: cargo-fuzz's AddressSanitizer flag (-Zsanitizer=address) is unstable,
+# and RUSTC_BOOTSTRAP=1 lets stable rustc accept it; no nightly is installed or needed. ASan is on
+# (cargo-fuzz's default): stable's rust-std ships its runtime, and it checks the unsafe code of
+# dependencies. ANNAL_FUZZ_SANITIZER=none builds with stable -C flags only.
 #
 # ANNAL_FUZZ_TARGET_DIR: where the instrumented build goes (default tests/fuzz/target; it
 # shares nothing with the normal build). ANNAL_FUZZ_SANITIZER=none: no ASan.
