@@ -218,6 +218,31 @@ mod tests {
         assert!(matches!(parse_plist(b""), Err(ParseError::MalformedPlist { .. })));
     }
 
+    /// Regression (checkin fuzzer): a binary plist whose dictionary key is a real made the
+    /// serde layer quote the number in full, a 300-digit subnormal: a 401-byte error message.
+    #[test]
+    fn a_long_plist_message_is_cut() {
+        let mut body = b"bplist00".to_vec();
+        body.extend([0xd1, 0x01, 0x02]); // object 0 at 8: {object 1: object 2}
+        body.push(0x23); // object 1 at 11: a real, the smallest subnormal
+        body.extend(f64::from_bits(1).to_be_bytes());
+        body.extend([0x51, b'x']); // object 2 at 20: "x"
+        body.extend([8, 11, 20]); // offset table at 22
+        body.extend([0; 6]);
+        body.extend([1, 1]); // offset and object reference sizes
+        body.extend(3u64.to_be_bytes()); // objects
+        body.extend(0u64.to_be_bytes()); // top object
+        body.extend(22u64.to_be_bytes()); // offset table offset
+        match parse_plist(&body) {
+            Err(err @ ParseError::MalformedPlist { .. }) => {
+                let message = err.to_string();
+                assert!(message.len() < 250, "{} bytes: {message}", message.len());
+                assert!(message.contains("invalid type"), "{message}");
+            }
+            other => panic!("expected a malformed plist, got {other:?}"),
+        }
+    }
+
     #[test]
     fn trailing_values_are_refused() {
         let body = xml("<dict/><string>x</string>");

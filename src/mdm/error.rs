@@ -7,7 +7,8 @@ use plist::Value;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
     /// The bytes are not a plist (XML, binary or ASCII). `message` is the plist crate's, which
-    /// names the syntax problem and its byte offset, never the content.
+    /// names the syntax problem and its byte offset; its serde layer may quote an unexpected
+    /// scalar (a number used as a key), so it is cut like any client-chosen value.
     #[error("malformed plist: {message}")]
     MalformedPlist { message: String, offset: Option<u64> },
     /// Containers nest deeper than [`crate::mdm::MAX_DEPTH`]: refused before they are built,
@@ -56,11 +57,15 @@ pub enum EncodeError {
 
 /// Longest excerpt of a client-supplied value (an unknown MessageType, Status) put in an error.
 const EXCERPT_CHARS: usize = 64;
+/// Longest plist crate message kept (its own are under 80 characters).
+const MALFORMED_CHARS: usize = 160;
 
 impl ParseError {
     pub(crate) fn malformed(err: &plist::Error) -> Self {
-        let message = err.to_string();
-        let offset = offset_of(&message);
+        let full = err.to_string();
+        // Read before the cut: the plist crate puts the offset at the end.
+        let offset = offset_of(&full);
+        let message = cut(&full, MALFORMED_CHARS);
         ParseError::MalformedPlist { message, offset }
     }
 
@@ -93,13 +98,25 @@ pub(crate) fn type_name(value: &Value) -> &'static str {
     }
 }
 
-/// At most [`EXCERPT_CHARS`] characters of `value`, for values that are not secrets but are
-/// chosen by the client and could be megabytes long.
+/// The start of `value` that takes at most [`EXCERPT_CHARS`] characters once quoted with `{:?}`
+/// (as the messages show it), for values that are not secrets but are chosen by the client and
+/// could be megabytes long.
 pub(crate) fn excerpt(value: &str) -> String {
-    match value.char_indices().nth(EXCERPT_CHARS) {
-        Some((cut, _)) => format!("{}…", &value[..cut]),
-        None => value.to_owned(),
+    cut(value, EXCERPT_CHARS)
+}
+
+/// The start of `value` that takes at most `max` characters once escaped, and `…` if cut.
+/// Counted after escaping: a control character shows as up to ten (`\u{10ffff}`), and 64 DEL
+/// characters made a 399-byte message (found by the checkin fuzzer).
+fn cut(value: &str, max: usize) -> String {
+    let mut shown = 0;
+    for (at, c) in value.char_indices() {
+        shown += c.escape_debug().len();
+        if shown > max {
+            return format!("{}…", &value[..at]);
+        }
     }
+    value.to_owned()
 }
 
 /// The plist crate puts the position at the end of its message: `InvalidXmlSyntax (offset 12)`.
@@ -141,6 +158,18 @@ mod tests {
         let cut = excerpt(&long);
         assert_eq!(cut.chars().count(), EXCERPT_CHARS + 1);
         assert!(cut.ends_with('…'));
+    }
+
+    /// Regression (checkin fuzzer): a MessageType of DEL characters made a 399-byte message,
+    /// each one quoted as `\u{7f}`.
+    #[test]
+    fn excerpt_is_bounded_as_quoted() {
+        let err = ParseError::UnknownMessageType(excerpt(&format!("De{}", "\u{7f}".repeat(500))));
+        let message = err.to_string();
+        assert!(message.len() < 100, "{} bytes: {message}", message.len());
+        assert!(message.starts_with("unknown MessageType \"De\\u{7f}"), "{message}");
+        assert!(message.ends_with("…\""), "{message}");
+        assert_eq!(excerpt("a\nb"), "a\nb", "short values are kept whole");
     }
 
     #[test]

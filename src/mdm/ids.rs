@@ -20,7 +20,8 @@ pub struct EnrollmentIds {
     pub user_long_name: Option<String>,
 }
 
-const ID_KEYS: [&str; 6] = [
+/// The identity keys, as Apple spells them.
+pub const ID_KEYS: [&str; 6] = [
     "UDID",
     "EnrollmentID",
     "UserID",

@@ -3,7 +3,7 @@
 //! target); [`PkiMessage::verify`] then checks the digest and the signature.
 
 use const_oid::db::rfc5911::ID_DATA;
-use der::asn1::OctetString;
+use der::asn1::{OctetString, PrintableStringRef};
 
 use super::attrs;
 use super::{FailInfo, MessageType, Refusal, ScepError};
@@ -69,8 +69,11 @@ pub fn parse_pki_message(der: &[u8]) -> Result<PkiMessage, ScepError> {
     let info = &signer.info;
     let message_type_code = attrs::string(info, attrs::MESSAGE_TYPE).ok_or_else(|| not("no messageType attribute"))?;
     let transaction_id = attrs::string(info, attrs::TRANSACTION_ID).ok_or_else(|| not("no transactionID attribute"))?;
-    if transaction_id.is_empty() || transaction_id.len() > 256 {
-        return Err(not("the transactionID must be 1 to 256 characters"));
+    // The CertRep echoes it as the PrintableString RFC 8894 prescribes: an ID sent as another
+    // string type with other characters could not be answered (found by scep_pkioperation's
+    // CertRep property; the server used to fail after consuming the challenge).
+    if transaction_id.is_empty() || transaction_id.len() > 256 || PrintableStringRef::new(&transaction_id).is_err() {
+        return Err(not("the transactionID must be 1 to 256 PrintableString characters"));
     }
     let sender_nonce = attrs::octet_string(info, attrs::SENDER_NONCE).ok_or_else(|| not("no senderNonce attribute"))?;
 

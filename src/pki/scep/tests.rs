@@ -157,18 +157,16 @@ fn a_changed_byte_in_the_signature_is_bad_message_check() {
     assert_eq!(refusal_of(&der).info, FailInfo::BadMessageCheck);
 }
 
+/// The CertRep FAILURE (badRequest) the server answers `msg` with.
+fn bad_request_reply(msg: &PkiMessage) -> Vec<u8> {
+    let reply = CertRepReply::Failed(FailInfo::BadRequest);
+    cert_rep(ca(), &msg.transaction_id, &msg.sender_nonce, reply, Utc::now()).expect("CertRep")
+}
+
 #[test]
 fn a_failure_cert_rep_is_read_back_by_the_client() {
     let pending = pkcs_req(ca().cert_der(), "CN=x", Some("c"), ContentCipher::Aes128Cbc).expect("request");
-    let msg = parse_pki_message(&pending.der).expect("parses");
-    let reply = cert_rep(
-        ca(),
-        &msg.transaction_id,
-        &msg.sender_nonce,
-        CertRepReply::Failed(FailInfo::BadRequest),
-        Utc::now(),
-    )
-    .expect("CertRep");
+    let reply = bad_request_reply(&parse_pki_message(&pending.der).expect("parses"));
     let read = pending.read_cert_rep(&reply, ca().cert_der()).expect("reads");
     assert!(
         matches!(read, CertRepOutcome::Failed(Some(FailInfo::BadRequest))),
@@ -195,6 +193,46 @@ fn garbage_is_not_a_pki_message() {
         .expect("sign");
     let err = parse_pki_message(&mdm).expect_err("no messageType");
     assert!(err.to_string().contains("messageType"), "{err}");
+}
+
+/// A PKCSReq whose transactionID is sent as a UTF8String (some clients do), signed by the CA's
+/// RSA identity; the envelope is not read by the parser.
+fn request_with_utf8_transaction_id(id: &str) -> Vec<u8> {
+    use crate::pki::cms_build::{attribute, signed_data, Content, SigningKey};
+    let extra = vec![
+        attrs::printable(attrs::MESSAGE_TYPE, MessageType::PkcsReq.code()).expect("messageType"),
+        attribute(attrs::TRANSACTION_ID, &der::asn1::Utf8StringRef::new(id).expect("utf8")).expect("attribute"),
+        attrs::nonce(attrs::SENDER_NONCE, &[7; 16]).expect("senderNonce"),
+    ];
+    let signer = identity(KeyKind::Rsa2048);
+    let key = SigningKey::from_pkcs8(&signer.key_pkcs8_der).expect("key");
+    signed_data(
+        &signer.cert_der,
+        &[],
+        &key,
+        Content::Attached(b"envelope"),
+        extra,
+        Utc::now(),
+    )
+    .expect("signed")
+}
+
+/// Regression: a transactionID that the CertRep cannot echo as a PrintableString used to parse;
+/// the server then failed to build its answer (HTTP 500), after consuming the one-time
+/// challenge and recording the certificate for a valid request. It is now "not a PKIMessage".
+#[test]
+fn a_transaction_id_the_cert_rep_cannot_echo_is_refused() {
+    for id in ["tx_1", "tx@1", "d\u{e9}j\u{e0}"] {
+        let err = parse_pki_message(&request_with_utf8_transaction_id(id)).expect_err(id);
+        assert!(
+            matches!(&err, ScepError::NotPkiMessage(m) if m.contains("transactionID")),
+            "{id}: {err}"
+        );
+    }
+    // PrintableString characters in a UTF8String are accepted, and answered.
+    let msg = parse_pki_message(&request_with_utf8_transaction_id("tx-1 (ok)")).expect("parses");
+    let answer = parse_pki_message(&bad_request_reply(&msg)).expect("a CertRep");
+    assert_eq!(answer.transaction_id, "tx-1 (ok)");
 }
 
 fn valid_request() -> &'static [u8] {
