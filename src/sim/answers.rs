@@ -1,5 +1,6 @@
 //! Realistic answers to the commands the simulator understands, shaped like a real iPad's.
 
+use annal_projections::synthetic::{device_information_answer, IpadFacts};
 use plist::{Dictionary, Value};
 
 use super::device::VirtualDevice;
@@ -24,24 +25,18 @@ pub fn answer(device: &VirtualDevice, request_type: &str, command: &Dictionary) 
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
+            let name = format!("Sim iPad {}", device.serial);
+            let facts = IpadFacts {
+                device_name: &name,
+                serial: &device.serial,
+                udid: &device.udid,
+                os_version: "18.1",
+                build_version: "22B83",
+            };
             for q in queries.iter().filter_map(Value::as_string) {
-                let value = match q {
-                    "DeviceName" => s(&format!("Sim iPad {}", device.serial)),
-                    "OSVersion" => s("18.1"),
-                    "BuildVersion" => s("22B83"),
-                    "ModelName" => s("iPad"),
-                    "Model" => s("MK2K3LL/A"),
-                    "ProductName" => s("iPad13,18"),
-                    "SerialNumber" => s(&device.serial),
-                    "UDID" => s(&device.udid),
-                    "DeviceCapacity" => Value::Real(119.2),
-                    "AvailableDeviceCapacity" => Value::Real(87.5),
-                    "BatteryLevel" => Value::Real(0.83),
-                    "IsSupervised" => Value::Boolean(true),
-                    "WiFiMAC" => s("f0:18:98:12:34:56"),
-                    _ => continue,
-                };
-                responses.insert(q.to_string(), value);
+                if let Some(value) = device_information_answer(q, &facts) {
+                    responses.insert(q.to_string(), value);
+                }
             }
             out.insert("QueryResponses".into(), Value::Dictionary(responses));
         }

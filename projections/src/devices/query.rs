@@ -33,19 +33,6 @@ struct Facts<'a> {
 }
 
 impl DeviceFilter {
-    pub fn matches(&self, d: &Device) -> bool {
-        let model_needle = self.model.as_ref().map(|m| m.to_lowercase());
-        let facts = Facts {
-            state: d.state,
-            serial_number: d.serial_number.as_deref(),
-            topic: d.topic.as_deref(),
-            os_version: d.os_version.as_deref(),
-            models: [d.model.as_deref(), d.model_name.as_deref(), d.product_name.as_deref()],
-            last_seen_at: d.last_seen_at,
-        };
-        self.matches_facts(&facts, model_needle.as_deref())
-    }
-
     fn matches_doc(&self, d: &DeviceDoc, model_needle: Option<&str>) -> bool {
         let facts = Facts {
             state: d.state,

@@ -9,6 +9,7 @@ use annal_schemas::RecordedEvent;
 use chrono::{TimeDelta, TimeZone, Utc};
 use plist::{Dictionary, Value};
 
+use super::answers::{device_information_answer, IpadFacts};
 use super::device::{push_accepted, push_attempted, queued, sealed};
 use super::{FakeDevice, LogBuilder};
 
@@ -126,27 +127,17 @@ fn device_name(d: &FakeDevice) -> String {
 }
 
 fn device_information(d: &FakeDevice) -> Dictionary {
-    let s = |v: &str| Value::String(v.to_owned());
+    let name = device_name(d);
+    let facts = IpadFacts {
+        device_name: &name,
+        serial: &d.serial,
+        udid: &d.udid,
+        os_version: "17.4",
+        build_version: "21E219",
+    };
     DEVICE_INFORMATION_QUERIES
         .iter()
-        .map(|q| {
-            let value = match *q {
-                "DeviceName" => s(&device_name(d)),
-                "OSVersion" => s("17.4"),
-                "BuildVersion" => s("21E219"),
-                "ModelName" => s("iPad"),
-                "Model" => s("MK2K3LL/A"),
-                "ProductName" => s("iPad13,18"),
-                "SerialNumber" => s(&d.serial),
-                "UDID" => s(&d.udid),
-                "DeviceCapacity" => Value::Real(119.2),
-                "AvailableDeviceCapacity" => Value::Real(87.5),
-                "BatteryLevel" => Value::Real(0.83),
-                "IsSupervised" => Value::Boolean(true),
-                _ => s("f0:18:98:12:34:56"),
-            };
-            ((*q).to_owned(), value)
-        })
+        .filter_map(|q| Some(((*q).to_owned(), device_information_answer(q, &facts)?)))
         .collect()
 }
 

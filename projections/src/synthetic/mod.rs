@@ -1,6 +1,7 @@
 //! Recorded events made up without a server: a log builder, a fake device that makes the event
 //! bodies a real one causes, and a generated fleet log for rebuild benchmarks and tests.
 
+mod answers;
 mod device;
 mod enrolled;
 mod fleet;
@@ -12,6 +13,7 @@ use annal_schemas::RecordedEvent;
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
+pub use answers::{device_information_answer, IpadFacts};
 pub use device::{push_accepted, push_attempted, push_failed, queued, FakeDevice};
 pub use enrolled::{enrolled_device, enrolled_fleet, DEVICE_INFORMATION_QUERIES};
 pub use fleet::{fleet, FleetSpec};
