@@ -42,6 +42,18 @@ pub struct AppState {
 /// enough that a device's next attempt finds it back soon after it is.
 pub const RETRY_AFTER_SECONDS: &str = "5";
 
+/// Every 503 (device, SCEP, enrollment and admin answers alike) tells the client when to try
+/// again; one layer, so no handler can forget it.
+async fn retry_after(mut response: axum::response::Response) -> axum::response::Response {
+    if response.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .entry(axum::http::header::RETRY_AFTER)
+            .or_insert(axum::http::HeaderValue::from_static(RETRY_AFTER_SECONDS));
+    }
+    response
+}
+
 /// Default body limit: real InstalledApplicationList and CertificateList answers run to
 /// several MiB.
 pub const DEFAULT_MAX_BODY: usize = 64 << 20;
@@ -71,6 +83,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
                 .layer(DefaultBodyLimit::max(enroll::ota::MAX_BODY)),
         )
         .merge(admin::routes(max_body))
+        .layer(axum::middleware::map_response(retry_after))
         .layer(axum::middleware::from_fn(crate::observe::http::track))
         .with_state(state)
 }

@@ -73,8 +73,7 @@ async fn pki_operation(app: &AppState, der: &[u8]) -> Response {
         Err(ScepServiceError::NotPkiMessage(e)) => bad_request(&e.to_string()),
         Err(ScepServiceError::Store(e)) => {
             tracing::error!(error = %e, "SCEP: event store unavailable");
-            let retry = [(header::RETRY_AFTER, crate::http::RETRY_AFTER_SECONDS)];
-            (StatusCode::SERVICE_UNAVAILABLE, retry, "event store unavailable\n").into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, "event store unavailable\n").into_response()
         }
         Err(e) => {
             tracing::error!(error = %e, "SCEP: PKIOperation failed");

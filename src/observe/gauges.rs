@@ -29,11 +29,12 @@ pub async fn refresh(app: &AppState) {
                 metrics::gauge!("annal_projection_lag_events").set(lag as f64);
             }
             metrics::gauge!("annal_store_up").set(1.0);
-            let writable = if app.observer.writes.refusing() { 0.0 } else { 1.0 };
-            metrics::gauge!("annal_store_writable").set(writable);
         }
         Err(_) => metrics::gauge!("annal_store_up").set(0.0),
     }
+    // Known from the appends themselves, so it stays true while head reads fail too.
+    let writable = if app.observer.writes.refusing() { 0.0 } else { 1.0 };
+    metrics::gauge!("annal_store_writable").set(writable);
     let push = app.push.status().not_after;
     let certificates = [
         ("ca", app.observer.ca_not_after()),

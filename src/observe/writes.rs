@@ -3,6 +3,7 @@
 //! single device request, since each one appends, and /readyz must say so although the log's
 //! head reads fine.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -38,18 +39,28 @@ impl Writes {
 }
 
 /// Shared between the metered store, which records each append, and /readyz and /metrics.
+/// Every device request appends, so a healthy node's appends only read one flag; the lock is
+/// taken around a refusal and the first success after one.
 #[derive(Debug, Default)]
-pub struct WriteHealth(Mutex<Writes>);
+pub struct WriteHealth {
+    refused: AtomicBool,
+    writes: Mutex<Writes>,
+}
 
 impl WriteHealth {
     pub fn record<T>(&self, result: &Result<T, StoreError>) {
-        if let Ok(mut writes) = self.0.lock() {
+        let refusal = matches!(result, Err(StoreError::Unavailable(_)));
+        if !refusal && (result.is_err() || !self.refused.load(Ordering::Relaxed)) {
+            return;
+        }
+        if let Ok(mut writes) = self.writes.lock() {
             writes.record(result, Instant::now());
+            self.refused.store(refusal, Ordering::Relaxed);
         }
     }
 
     pub fn refusing(&self) -> bool {
-        self.0.lock().is_ok_and(|w| w.refusing(Instant::now()))
+        self.refused.load(Ordering::Relaxed) && self.writes.lock().is_ok_and(|w| w.refusing(Instant::now()))
     }
 }
 
@@ -95,5 +106,19 @@ mod tests {
         w.record(&unavailable(), t0);
         assert!(w.refusing(t0 + REFUSING_FOR - Duration::from_millis(1)));
         assert!(!w.refusing(t0 + REFUSING_FOR));
+    }
+
+    #[test]
+    fn the_shared_health_follows_refusals_and_the_first_success_after_one() {
+        let health = WriteHealth::default();
+        health.record(&Ok(()));
+        assert!(!health.refusing());
+        health.record(&unavailable());
+        assert!(health.refusing());
+        let conflict: Result<(), _> = Err(StoreError::Invalid("bad".into()));
+        health.record(&conflict);
+        assert!(health.refusing(), "another error does not clear a refusal");
+        health.record(&Ok(()));
+        assert!(!health.refusing());
     }
 }

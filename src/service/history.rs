@@ -6,10 +6,10 @@
 //! wrote it, so one missing from the memory read is already in the database. Where both hold
 //! a document, memory's copy is the newer one and wins.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use annal_projections::audit::{audit_tag, AuditEntry, AuditFilter, AuditTrail};
-use annal_projections::commands::{command_key, CommandStatus, Commands, FanOut};
+use annal_projections::commands::{command_key, Commands, FanOut};
 use annal_projections::Page;
 use serde::de::DeserializeOwned;
 
@@ -25,16 +25,19 @@ pub async fn fan_out(projector: &Projector, command_uuid: &str) -> Result<FanOut
         .db
         .tagged(Commands::NAME, Commands::VERSION, command_uuid)
         .await?;
-    let mut by_key: BTreeMap<String, CommandStatus> = BTreeMap::new();
+    // Stored rows memory also holds (every pending command) are not decoded at all.
+    let held: HashSet<String> = live
+        .iter()
+        .map(|c| command_key(&c.enrollment, &c.command_uuid))
+        .collect();
+    let mut commands = live;
     for (key, doc) in stored {
-        let command: CommandStatus = decode(Commands::NAME, &key, &doc)?;
-        by_key.insert(key, command);
+        if !held.contains(&key) {
+            commands.push(decode(Commands::NAME, &key, &doc)?);
+        }
     }
-    for command in live {
-        by_key.insert(command_key(&command.enrollment, &command.command_uuid), command);
-    }
-    // Keys are `<enrollment>/<uuid>` with one uuid: key order is enrollment order.
-    Ok(FanOut::of(by_key.into_values().collect()))
+    commands.sort_by(|a, b| a.enrollment.cmp(&b.enrollment));
+    Ok(FanOut::of(commands))
 }
 
 /// Up to `limit` audit entries matching `filter` queued after position `after`, oldest first.
@@ -44,13 +47,13 @@ pub async fn audit(
     after: Option<u64>,
     limit: usize,
 ) -> Result<Page<AuditEntry, u64>, ProjectorError> {
-    let everything = AuditFilter::default();
-    let live = projector.read(|p| p.audit().query(&everything, after, usize::MAX).items);
-    let held: HashSet<String> = live
-        .iter()
-        .map(|e| command_key(&e.enrollment, &e.command_uuid))
-        .collect();
-    let mut entries: Vec<AuditEntry> = live.into_iter().filter(|e| filter.matches(e)).collect();
+    // Every key memory holds after `after` (its copy is newer than a stored one, whether or not
+    // it matches), but only the first page and one more of its matching entries: later ones
+    // cannot be on this page.
+    let (held, mut entries) = projector.read(|p| {
+        let held: HashSet<String> = p.audit().keys_after(after).map(str::to_owned).collect();
+        (held, p.audit().query(filter, after, limit.saturating_add(1)).items)
+    });
     // Stored entries in queued order until one more than a page matches: any entry before the
     // last of those is then either among them or in memory.
     let (mut cursor, mut stored) = (after.map(audit_tag), 0usize);

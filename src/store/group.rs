@@ -89,8 +89,9 @@ pub fn plan_group(
         replies: Vec::new(),
     };
     for request in group {
-        // Its caller stopped waiting (a request that timed out, a client that hung up): it was
-        // told nothing was written, so nothing is.
+        // Its caller stopped waiting (a request that timed out, a client that hung up) before
+        // its group was planned: it was told nothing was written, so nothing is. (A caller that
+        // gives up while its group commits cannot be told either way.)
         if request.reply.is_closed() {
             continue;
         }

@@ -37,10 +37,13 @@ impl AuditFilter {
 }
 
 impl AuditTrail {
-    /// Whether memory holds the entry with this document key (then it is newer than any
-    /// stored copy).
-    pub fn holds(&self, key: &str) -> bool {
-        self.docs.get(key).is_some()
+    /// The document keys of the entries memory holds queued after position `after` (each newer
+    /// than any stored copy), in queued order.
+    pub fn keys_after(&self, after: Option<u64>) -> impl Iterator<Item = &str> {
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.by_position
+            .range((start, Bound::Unbounded))
+            .map(|(_, key)| key.as_str())
     }
 
     /// Up to `limit` entries matching `filter` queued after position `after`, oldest first; pass

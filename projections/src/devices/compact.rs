@@ -11,10 +11,15 @@ use serde_json::{Map, Value};
 
 use super::{Channel, Device, DeviceState};
 
-/// Strings many devices share, one allocation each. Bounded: past `LIMIT` distinct values
-/// (made-up models or OS versions) new ones are simply not shared.
+/// Strings many devices share, one allocation each. Bounded in count and size: past `LIMIT`
+/// distinct values, or for a value longer than any real model, OS version or topic (devices
+/// report these, so they can be made up), a string is simply not shared.
 fn shared(value: &str) -> Arc<str> {
     const LIMIT: usize = 50_000;
+    const LONGEST: usize = 128;
+    if value.len() > LONGEST {
+        return Arc::from(value);
+    }
     static TABLE: OnceLock<Mutex<hashbrown::HashSet<Arc<str>>>> = OnceLock::new();
     let Ok(mut table) = TABLE.get_or_init(Default::default).lock() else {
         return Arc::from(value);

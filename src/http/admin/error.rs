@@ -93,13 +93,6 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, _) = self.status_and_code();
-        let mut response = (status, Json(json!({ "error": self.body() }))).into_response();
-        if self.is_unavailable() {
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static(crate::http::RETRY_AFTER_SECONDS),
-            );
-        }
-        response
+        (status, Json(json!({ "error": self.body() }))).into_response()
     }
 }

@@ -149,12 +149,6 @@ where
         "status": results,
     });
     let mut response = (code, Json(body)).into_response();
-    if code == StatusCode::SERVICE_UNAVAILABLE {
-        response.headers_mut().insert(
-            axum::http::header::RETRY_AFTER,
-            axum::http::HeaderValue::from_static(crate::http::RETRY_AFTER_SECONDS),
-        );
-    }
     // Said plainly in the answer rather than silently skipped.
     response
         .headers_mut()

@@ -76,10 +76,6 @@ impl IntoResponse for DeviceError {
             }
             other => other.to_string(),
         };
-        if matches!(self, DeviceError::Unavailable(_)) {
-            let retry = [(axum::http::header::RETRY_AFTER, crate::http::RETRY_AFTER_SECONDS)];
-            return (status, retry, body).into_response();
-        }
         (status, body).into_response()
     }
 }

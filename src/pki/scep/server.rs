@@ -43,6 +43,15 @@ pub fn open_request(
         }
     };
     msg.verify()?;
+    // The CertRep seals the certificate to the signer's key, which RSA key transport needs to be
+    // RSA: refused here, before a challenge is consumed or a certificate recorded, rather than
+    // failing after both.
+    if !crate::pki::identity::has_rsa_key(&msg.signer_cert_der) {
+        return Err(Refusal::new(
+            FailInfo::BadAlg,
+            "the request must be signed with an RSA key: the answer is encrypted to it",
+        ));
+    }
     let envelope = msg
         .content
         .as_deref()

@@ -115,12 +115,12 @@ fn renewal_without_a_certificate_from_this_ca_is_bad_cert_id() {
     assert_eq!(refusal_of(&pending.der).info, FailInfo::BadCertId);
 }
 
-/// A request of `message_type` for `subject` with a new key, signed by the RSA identity from
-/// the CA (not something the public client functions build).
-fn signed_by_identity(message_type: MessageType, subject: &str) -> Vec<u8> {
+/// A request of `message_type` for `subject` with a new key, signed by the CA's identity with a
+/// `signer` key (not something the public client functions build).
+fn signed_by_identity(message_type: MessageType, subject: &str, signer: KeyKind) -> Vec<u8> {
     let name = std::str::FromStr::from_str(subject).expect("name");
     let key = crate::pki::ca::generate_pkcs8(KeyKind::Rsa2048).expect("key");
-    let signer = identity(KeyKind::Rsa2048).clone();
+    let signer = identity(signer).clone();
     client::request(
         ca().cert_der(),
         message_type,
@@ -136,9 +136,25 @@ fn signed_by_identity(message_type: MessageType, subject: &str) -> Vec<u8> {
 
 #[test]
 fn renewal_cannot_change_the_subject() {
-    let refusal = refusal_of(&signed_by_identity(MessageType::RenewalReq, "CN=someone-else"));
+    let refusal = refusal_of(&signed_by_identity(
+        MessageType::RenewalReq,
+        "CN=someone-else",
+        KeyKind::Rsa2048,
+    ));
     assert_eq!(refusal.info, FailInfo::BadRequest);
     assert!(refusal.reason.contains("subject"), "{refusal}");
+}
+
+/// The certificate goes back encrypted to the signer's key by RSA key transport: an ECDSA
+/// signer is refused before anything is consumed or issued, not answered 500 afterwards.
+#[test]
+fn a_request_signed_with_an_ecdsa_key_is_bad_alg() {
+    let refusal = refusal_of(&signed_by_identity(
+        MessageType::PkcsReq,
+        "CN=device-1",
+        KeyKind::EcdsaP256,
+    ));
+    assert_eq!(refusal.info, FailInfo::BadAlg, "{refusal}");
 }
 
 #[test]
@@ -178,7 +194,7 @@ fn a_failure_cert_rep_is_read_back_by_the_client() {
 
 #[test]
 fn other_message_types_are_refused_with_bad_request() {
-    let refusal = refusal_of(&signed_by_identity(MessageType::CertPoll, "CN=x"));
+    let refusal = refusal_of(&signed_by_identity(MessageType::CertPoll, "CN=x", KeyKind::Rsa2048));
     assert_eq!(refusal.info, FailInfo::BadRequest);
 }
 

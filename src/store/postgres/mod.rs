@@ -29,19 +29,23 @@ use super::{AppendResult, Capabilities, EventStore, ExpectedVersion, Head, Store
 /// requests fail with 503 instead of hanging, and they succeed again once it answers.
 pub(super) const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Runs `operation`, failing it as unavailable after `OPERATION_TIMEOUT`.
+/// The longest a page of `read_all` may take. Rebuilds, export and migrate read pages of
+/// thousands of events with their raw plists, which a healthy but busy database can take longer
+/// than a request's bound to serve; only a database that stopped answering should fail them.
+const BULK_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `operation`, failing it as unavailable after `limit`.
 pub(super) async fn bounded<T>(
     what: &str,
+    limit: Duration,
     operation: impl Future<Output = Result<T, StoreError>>,
 ) -> Result<T, StoreError> {
-    tokio::time::timeout(OPERATION_TIMEOUT, operation)
-        .await
-        .unwrap_or_else(|_| {
-            Err(StoreError::Unavailable(format!(
-                "PostgreSQL did not answer {what} within {} s",
-                OPERATION_TIMEOUT.as_secs()
-            )))
-        })
+    tokio::time::timeout(limit, operation).await.unwrap_or_else(|_| {
+        Err(StoreError::Unavailable(format!(
+            "PostgreSQL did not answer {what} within {} s",
+            limit.as_secs()
+        )))
+    })
 }
 
 pub struct PostgresStore {
@@ -105,9 +109,12 @@ impl EventStore for PostgresStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
         // Bounded on the caller's side too: behind a stuck group commit, a request could
-        // otherwise wait for several timeouts in turn. One given up on is not written.
+        // otherwise wait for several timeouts in turn. One given up on before its group is
+        // planned is not written; one given up on while its group commits may have been (an
+        // ambiguous 503, as after any lost answer: see the README's known gaps).
         bounded(
             "an append",
+            OPERATION_TIMEOUT,
             submit(stream, expected, events, |request| self.requests.send(request).is_ok()),
         )
         .await
@@ -123,7 +130,7 @@ impl EventStore for PostgresStore {
         from_version: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        bounded("a stream read", async {
+        bounded("a stream read", OPERATION_TIMEOUT, async {
             let client = self.pool.get().await.map_err(pool_error)?;
             rows::read_stream(&client, stream, from_version, limit).await
         })
@@ -131,7 +138,7 @@ impl EventStore for PostgresStore {
     }
 
     async fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        bounded("a log read", async {
+        bounded("a log read", BULK_READ_TIMEOUT, async {
             let client = self.pool.get().await.map_err(pool_error)?;
             rows::read_all(&client, from_position, limit).await
         })
@@ -139,7 +146,7 @@ impl EventStore for PostgresStore {
     }
 
     async fn head(&self) -> Result<Head, StoreError> {
-        bounded("a head read", async {
+        bounded("a head read", OPERATION_TIMEOUT, async {
             let client = self.pool.get().await.map_err(pool_error)?;
             rows::head(&client).await
         })
