@@ -28,6 +28,7 @@ mod migrate;
 mod nats_args;
 mod progress;
 mod projections;
+mod limits_args;
 mod push_args;
 mod push_cert;
 mod query;

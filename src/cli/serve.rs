@@ -9,6 +9,7 @@ use std::time::Duration;
 use annal::http::admin::AdminAuth;
 use annal::http::device::identity::DeviceAuth;
 use annal::http::enroll::EnrollConfig;
+use annal::http::listener::{CappedAddr, CappedListener};
 use annal::http::{router, AppState, DEFAULT_MAX_BODY};
 use annal::observe::Observer;
 use annal::pki::profile::{check_base_url, check_topic};
@@ -77,6 +78,8 @@ pub struct ServeArgs {
     pub push: super::push_args::PushArgs,
     #[command(flatten)]
     pub enroll: super::enroll_args::EnrollArgs,
+    #[command(flatten)]
+    pub limits: super::limits_args::LimitsArgs,
 }
 
 pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -179,27 +182,33 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
         admin: Arc::new(AdminAuth::new(&admin_key, Arc::new(ApiKeys::new(store.clone()))).map_err(anyhow::Error::msg)?),
         scep: Arc::new(ScepService::new(store.clone(), ca.clone(), static_challenge)?),
     };
-    let app = router(state, args.max_body_bytes);
+    let app = router(state, args.limits.sizes(args.max_body_bytes), args.limits.pace());
+    let listener = CappedListener::bind(args.listen, args.limits.max_connections)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let local = listener.local_addr()?;
+    let handle = axum_server::Handle::<CappedAddr>::new();
+    let shutdown = handle.clone();
+    let mut stopped = stopping.clone();
+    // Connections get SHUTDOWN_GRACE after SIGTERM, not forever: a client that never finishes
+    // its request must not keep the checkpoints from being saved.
+    tokio::spawn(async move {
+        let _ = stopped.wait_for(|s| *s).await;
+        shutdown.graceful_shutdown(Some(SHUTDOWN_GRACE));
+    });
+    let mut server = axum_server::Server::<CappedAddr>::from_listener(listener)
+        .handle(handle)
+        // Protocol detection and an HTTP/2 preface are bounded too, not only HTTP/1 headers.
+        .first_request_timeout(args.limits.header_read_timeout());
+    // hyper's header timeout also runs while a keep-alive connection waits for its next request.
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(args.limits.header_read_timeout());
     if args.behind_proxy {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("binding {}", args.listen))?;
-        tracing::info!(listen = %listener.local_addr()?, store = %url, head_position = head.position, "annal serving plain HTTP (behind a proxy)");
+        tracing::info!(listen = %local, store = %url, head_position = head.position, "annal serving plain HTTP (behind a proxy)");
         super::tls_reload::ignore_hangup(stopping.clone());
-        let mut stopped = stopping.clone();
-        let mut grace_over = stopped.clone();
-        let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        });
-        // As on the TLS path, connections get SHUTDOWN_GRACE after SIGTERM, not forever: a
-        // client that never finishes its request must not keep the checkpoints from being saved.
-        tokio::select! {
-            served = serving => served?,
-            _ = async {
-                let _ = grace_over.wait_for(|s| *s).await;
-                tokio::time::sleep(SHUTDOWN_GRACE).await;
-            } => tracing::warn!("connections still open after the grace period; closing them"),
-        }
+        server.serve(app.into_make_service()).await?;
     } else {
         let files = super::tls::serve_files(&global.data_dir, &ca, &args)?;
         let (tls, info) = super::tls::server_config(&files.cert, &files.key, &anchors)?;
@@ -214,18 +223,12 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
         };
         let interval = (args.tls_reload_interval_secs > 0).then(|| Duration::from_secs(args.tls_reload_interval_secs));
         reloader.spawn(interval, stopping.clone());
-        let handle = axum_server::Handle::new();
-        let shutdown = handle.clone();
-        let mut stopped = stopping.clone();
-        tokio::spawn(async move {
-            let _ = stopped.wait_for(|s| *s).await;
-            shutdown.graceful_shutdown(Some(SHUTDOWN_GRACE));
-        });
-        tracing::info!(listen = %args.listen, store = %url, head_position = head.position, "annal serving HTTPS");
-        axum_server::bind_rustls(args.listen, config)
-            .handle(handle)
-            .serve(app.into_make_service())
-            .await?;
+        let mut acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config);
+        if let Some(timeout) = args.limits.header_read_timeout() {
+            acceptor = acceptor.handshake_timeout(timeout);
+        }
+        tracing::info!(listen = %local, store = %url, head_position = head.position, "annal serving HTTPS");
+        server.acceptor(acceptor).serve(app.into_make_service()).await?;
     }
     tracing::info!("requests finished; saving subscription checkpoints");
     if let Some(webhook) = webhook {

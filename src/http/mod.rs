@@ -5,6 +5,8 @@ pub mod admin;
 pub mod device;
 pub mod enroll;
 mod health;
+pub mod limits;
+pub mod listener;
 pub mod scep;
 
 use std::sync::Arc;
@@ -61,8 +63,11 @@ pub const DEFAULT_MAX_BODY: usize = 64 << 20;
 /// A PKIMessage is a few KiB (a CSR, two certificates); 1 MiB leaves room and no more.
 pub const SCEP_MAX_BODY: usize = 1 << 20;
 
-pub fn router(state: AppState, max_body: usize) -> Router {
-    let device = put(device::handle).layer(DefaultBodyLimit::max(max_body));
+/// Every route. Device requests read their own bodies, bounded by `sizes` according to the
+/// identity their headers prove; every request body is bounded in time by `pace`.
+pub fn router(state: AppState, sizes: limits::BodySizes, pace: limits::BodyPace) -> Router {
+    let max_body = sizes.identified;
+    let device = put(device::handle).layer(axum::Extension(sizes));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -83,6 +88,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
                 .layer(DefaultBodyLimit::max(enroll::ota::MAX_BODY)),
         )
         .merge(admin::routes(max_body))
+        .layer(axum::middleware::from_fn_with_state(pace, limits::timed_bodies))
         .layer(axum::middleware::map_response(retry_after))
         .layer(axum::middleware::from_fn(crate::observe::http::track))
         .with_state(state)

@@ -144,7 +144,7 @@ pub(crate) fn signer_algorithms(info: &SignerInfo) -> Result<(DigestAlg, SigSche
 }
 
 /// Decodes the header, skipping the whitespace and line breaks some clients fold in.
-fn decode_base64(header: &str) -> Result<Vec<u8>, SignatureError> {
+pub(crate) fn decode_base64(header: &str) -> Result<Vec<u8>, SignatureError> {
     let trimmed = header.trim();
     let result = if trimmed.bytes().any(|b| b.is_ascii_whitespace()) {
         let compact: Vec<u8> = trimmed.bytes().filter(|b| !b.is_ascii_whitespace()).collect();

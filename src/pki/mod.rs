@@ -20,6 +20,7 @@ mod leaf_cache;
 mod mdm_signature;
 pub mod profile;
 pub mod scep;
+mod signer;
 mod trust;
 pub mod vendor;
 
@@ -44,6 +45,7 @@ pub use cms_sign::{CmsSigner, MdmDigest};
 pub(crate) use codec::{pem_decode_all as pem_blocks, pem_encode as pem_block};
 pub use identity::{certificate_info, fingerprint_sha256, has_rsa_key, DeviceIdentity, KeyKind, VerifiedIdentity};
 pub use mdm_signature::{verify_attached, verify_mdm_signature, SignedContent};
+pub use signer::trusted_signer;
 pub use trust::TrustAnchors;
 
 /// Errors of the CA, of identities and of certificate trust checks.

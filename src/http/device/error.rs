@@ -20,6 +20,14 @@ pub enum DeviceError {
     MalformedSignature(String),
     #[error("{0}")]
     Refused(Refusal),
+    /// The body is larger than the request's identity allows (see `BodySizes`).
+    #[error("the request body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("{0}")]
+    SlowBody(String),
+    /// The connection failed while the body was read.
+    #[error("the request body could not be read: {0}")]
+    Body(String),
     /// The store cannot take the request now; the detail (why) goes to the log only.
     #[error("the event store is unavailable; try again")]
     Unavailable(String),
@@ -33,6 +41,9 @@ impl DeviceError {
             DeviceError::ContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             DeviceError::Parse(_) | DeviceError::MalformedSignature(_) => StatusCode::BAD_REQUEST,
             DeviceError::Identity(_) | DeviceError::Refused(_) => StatusCode::FORBIDDEN,
+            DeviceError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            DeviceError::SlowBody(_) => StatusCode::REQUEST_TIMEOUT,
+            DeviceError::Body(_) => StatusCode::BAD_REQUEST,
             DeviceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             DeviceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -46,6 +57,9 @@ impl DeviceError {
             DeviceError::Identity(_) => "identity",
             DeviceError::MalformedSignature(_) => "signature_format",
             DeviceError::Refused(_) => "refused",
+            DeviceError::TooLarge(_) => "too_large",
+            DeviceError::SlowBody(_) => "slow_body",
+            DeviceError::Body(_) => "body",
             DeviceError::Unavailable(_) => "unavailable",
             DeviceError::Internal(_) => "internal",
         }

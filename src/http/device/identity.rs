@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::DeviceError;
 use crate::domain::enrollment::Identity;
-use crate::pki::{verify_mdm_signature, SignatureError, TrustAnchors, VerifiedIdentity};
+use crate::pki::{trusted_signer, verify_mdm_signature, SignatureError, TrustAnchors, VerifiedIdentity};
 
 /// Bound on the verified-signature cache; it is cleared when full.
 const CACHE_LIMIT: usize = 65_536;
@@ -39,6 +39,32 @@ impl DeviceAuth {
     /// The CAs whose certificates are device identities (Annal's, and an external one).
     pub fn anchors(&self) -> &TrustAnchors {
         &self.anchors
+    }
+
+    /// What the headers alone prove, checked before any of the body is read: a client
+    /// certificate or an Mdm-Signature signer that is not trusted is refused here, and a request
+    /// with no identity at all unless unsigned devices are accepted. The signature over the body
+    /// is [`Self::identify`]'s to check, once the body is in.
+    pub fn screen(
+        &self,
+        client_certificates: Option<&[Vec<u8>]>,
+        signature: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Screened, DeviceError> {
+        if let Some(leaf) = client_certificates.and_then(|c| c.first()) {
+            self.anchors
+                .verify_leaf(leaf, now)
+                .map_err(|e| DeviceError::Identity(format!("client certificate refused: {e}")))?;
+            return Ok(Screened::Identified);
+        }
+        if let Some(header) = signature {
+            trusted_signer(header, &self.anchors, now).map_err(signature_error)?;
+            return Ok(Screened::Identified);
+        }
+        if self.insecure {
+            return Ok(Screened::Unidentified);
+        }
+        Err(no_identity())
     }
 
     pub fn identify(
@@ -76,9 +102,7 @@ impl DeviceAuth {
                 issued_by_annal: false,
             });
         }
-        Err(DeviceError::Identity(
-            "no device identity: present the enrollment's client certificate or an Mdm-Signature header".into(),
-        ))
+        Err(no_identity())
     }
 
     fn verify_signature(&self, header: &str, body: &[u8], now: DateTime<Utc>) -> Result<VerifiedIdentity, DeviceError> {
@@ -105,6 +129,22 @@ impl DeviceAuth {
             issued_by_annal,
         }
     }
+}
+
+/// What [`DeviceAuth::screen`] found in a request's headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screened {
+    /// A trusted client certificate or Mdm-Signature signer: the body may be as large as
+    /// `--max-body-bytes`.
+    Identified,
+    /// No identity, accepted only with `--insecure-accept-unsigned-devices`: a small body only.
+    Unidentified,
+}
+
+fn no_identity() -> DeviceError {
+    DeviceError::Identity(
+        "no device identity: present the enrollment's client certificate or an Mdm-Signature header".into(),
+    )
 }
 
 /// A cached identity, while its certificate is still valid.

@@ -14,7 +14,7 @@ mod translate;
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -22,26 +22,35 @@ use axum::Extension;
 use axum_server::tls::TlsInfo;
 use chrono::Utc;
 
+use super::limits::{is_slow_body, BodySizes};
 use super::AppState;
 pub use error::DeviceError;
+use identity::Screened;
 
 pub const CHECKIN: &str = "application/x-apple-aspen-mdm-checkin";
 pub const COMMAND: &str = "application/x-apple-aspen-mdm";
 
 pub async fn handle(
     State(app): State<AppState>,
+    Extension(sizes): Extension<BodySizes>,
     tls: Option<Extension<Arc<TlsInfo>>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, DeviceError> {
     let mut kind = MessageKind::default();
-    let result = serve(
-        &app,
-        tls.as_deref().map(|t| t.peer_certificates.as_slice()),
-        &headers,
-        &body,
-        &mut kind,
-    )
+    let client_certificates = tls.as_deref().map(|t| t.peer_certificates.as_slice());
+    let result = async {
+        // Who is asking is settled from the headers before the body is read: a stranger (or,
+        // without --insecure-accept-unsigned-devices, nobody) gets its 403 without the server
+        // buffering a byte, and an unidentified request gets a small body only.
+        let signature = headers.get("Mdm-Signature").and_then(|v| v.to_str().ok());
+        let limit = match app.device_auth.screen(client_certificates, signature, Utc::now())? {
+            Screened::Identified => sizes.identified,
+            Screened::Unidentified => sizes.unidentified,
+        };
+        let body = read_body(body, &headers, limit).await?;
+        serve(&app, client_certificates, &headers, &body, &mut kind).await
+    }
     .await;
     let http_status = match &result {
         Ok(response) => response.status().as_u16(),
@@ -67,6 +76,25 @@ pub async fn handle(
     )
     .increment(1);
     result
+}
+
+/// The body, up to `limit` bytes: a declared Content-Length over it is refused before anything
+/// is read, and a body that grows past it as soon as it does.
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, DeviceError> {
+    use http_body_util::BodyExt;
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(DeviceError::TooLarge(limit));
+    }
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(DeviceError::TooLarge(limit)),
+        Err(e) if is_slow_body(e.as_ref()) => Err(DeviceError::SlowBody(e.to_string())),
+        Err(e) => Err(DeviceError::Body(e.to_string())),
+    }
 }
 
 /// The metric labels of a device request: its MessageType (check-in) or `Report` (command
