@@ -112,7 +112,20 @@ async fn bad_input_gets_a_precise_4xx_and_appends_nothing() {
             text.replace(">Idle<", ">Acknowledged<").into_bytes(),
             400,
         ),
-        ("wrong Content-Type", "application/json", idle.clone(), 415),
+        // Any Content-Type but the check-in one is served by what the body is; a body that is
+        // neither a check-in nor a report is a 400, whatever it is labelled.
+        (
+            "neither MessageType nor Status",
+            "application/json",
+            text.replace(">Status<", ">Statue<").into_bytes(),
+            400,
+        ),
+        (
+            "unlabelled and neither MessageType nor Status",
+            "",
+            text.replace(">Status<", ">Statue<").into_bytes(),
+            400,
+        ),
     ];
     for (name, content_type, body, status) in cases {
         assert_eq!(signed(&client, &a, content_type, body).await.0, status, "{name}");

@@ -220,6 +220,16 @@ async fn pushes_reach_the_mock_exactly_and_every_answer_is_recorded() {
     assert_eq!(code, 403);
     let (_, history) = get(&client, &format!("/v1/devices/{}/history", other.udid), &key).await;
     assert_eq!(history["events"].as_array().map(Vec::len).unwrap_or(0), 0, "{history}");
+    // So is an enrolled device's TokenUpdate for another topic (a push token nobody can use).
+    let before = store_head(&server).await;
+    let (code, text) = signed(&client, &d, CHECKIN, d.token_update("com.apple.mgmt.other")).await;
+    assert_eq!(code, 403);
+    assert!(String::from_utf8_lossy(&text).contains("TokenUpdate names the push topic com.apple.mgmt.other"));
+    assert_eq!(
+        store_head(&server).await,
+        before,
+        "the refused TokenUpdate appended an event"
+    );
 
     // Everything went over one HTTP/2 connection.
     assert_eq!(apns.connections(), 1);
@@ -405,4 +415,9 @@ async fn a_refused_certificate_stops_a_fan_out_after_one_turn() {
         40,
         "the rest wait for the suspension to end: {status}"
     );
+}
+
+async fn store_head(server: &Server) -> u64 {
+    let store = annal::store::open(&server.store_url.parse().unwrap()).await.unwrap();
+    store.head().await.unwrap().position
 }

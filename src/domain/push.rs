@@ -106,19 +106,22 @@ pub fn backoff(attempt: u32, retry_after_secs: Option<u64>, max: Duration) -> Du
 }
 
 /// A device can only be woken with a certificate for the topic it enrolls with: once a push
-/// certificate is installed, an Authenticate with another topic is refused (it would enroll a
-/// device nobody can push).
-/// `installed` is asked only for an Authenticate: every other device request passes untouched.
-pub fn check_authenticate_topic(input: &Input, installed: impl FnOnce() -> Option<String>) -> Result<(), Refusal> {
+/// certificate is installed, an Authenticate or a TokenUpdate with another topic is refused (it
+/// would enroll a device, or a new push token, nobody can push).
+/// `installed` is asked only for those two messages: every other device request passes untouched.
+pub fn check_topic(input: &Input, installed: impl FnOnce() -> Option<String>) -> Result<(), Refusal> {
     let Input::Device { input, .. } = input else {
         return Ok(());
     };
-    let DeviceInput::Authenticate(a) = &**input else {
-        return Ok(());
+    let (message_type, sent) = match &**input {
+        DeviceInput::Authenticate(a) => ("Authenticate", &a.topic),
+        DeviceInput::TokenUpdate(t) => ("TokenUpdate", &t.topic),
+        _ => return Ok(()),
     };
     match installed() {
-        Some(installed) if a.topic != installed => Err(Refusal::WrongTopic {
-            sent: a.topic.clone(),
+        Some(installed) if *sent != installed => Err(Refusal::WrongTopic {
+            message_type,
+            sent: sent.clone(),
             installed,
         }),
         _ => Ok(()),
@@ -210,6 +213,74 @@ mod tests {
             check_renewal_topic("com.apple.mgmt.B", ["com.apple.mgmt.A", "com.apple.mgmt.B"]).expect_err("conflict");
         assert_eq!(err.enrolled, vec!["com.apple.mgmt.A".to_owned()]);
         assert!(err.to_string().contains("com.apple.mgmt.A"));
+    }
+
+    #[test]
+    fn authenticate_and_token_update_must_name_the_installed_topic() {
+        use crate::domain::enrollment::{DeviceInput, Identity};
+        use annal_schemas::events::checkin::CheckOut;
+        use annal_schemas::events::identity::CertificateInfo;
+        use annal_schemas::events::{DeviceRef, IdentityRef};
+        let input = |message: DeviceInput| Input::Device {
+            input: Box::new(message),
+            device: DeviceRef::default(),
+            identity: Identity {
+                certificate: CertificateInfo {
+                    fingerprint_sha256: "fp".into(),
+                    serial_hex: "01".into(),
+                    subject: String::new(),
+                    issuer: String::new(),
+                    not_before: chrono::Utc::now(),
+                    not_after: chrono::Utc::now(),
+                },
+                proof: "mtls",
+                issued_by_annal: true,
+            },
+            raw: Vec::new(),
+            parent: None,
+        };
+        let who = IdentityRef {
+            fingerprint_sha256: "fp".into(),
+            proof: "mtls".into(),
+        };
+        let token_update = |topic: &str| {
+            input(DeviceInput::TokenUpdate(annal_schemas::events::checkin::TokenUpdate {
+                device: DeviceRef::default(),
+                identity: who.clone(),
+                topic: topic.into(),
+                token_hex: "aa".into(),
+                push_magic: Sealed {
+                    alg: "A256GCM".into(),
+                    key_id: "k".into(),
+                    nonce: String::new(),
+                    ciphertext: String::new(),
+                },
+                unlock_token: None,
+                awaiting_configuration: None,
+                user_short_name: None,
+                user_long_name: None,
+            }))
+        };
+        let installed = || Some("com.apple.mgmt.A".to_string());
+        assert!(check_topic(&token_update("com.apple.mgmt.A"), installed).is_ok());
+        let refused = check_topic(&token_update("com.apple.mgmt.B"), installed).expect_err("other topic");
+        assert!(matches!(
+            refused,
+            Refusal::WrongTopic {
+                message_type: "TokenUpdate",
+                ..
+            }
+        ));
+        // Without a push certificate the domain records it (the inventory shows the mismatch).
+        assert!(check_topic(&token_update("com.apple.mgmt.B"), || None).is_ok());
+        // Other messages are not asked about.
+        let checkout = input(DeviceInput::CheckOut(CheckOut {
+            device: DeviceRef::default(),
+            identity: who,
+            topic: "com.apple.mgmt.B".into(),
+            with_device_channel: false,
+        }));
+        assert!(check_topic(&checkout, || panic!("not asked for a CheckOut")).is_ok());
     }
 
     #[test]

@@ -11,11 +11,14 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
 use annal_schemas::events::identity::IdentityClaimed;
+use annal_schemas::events::{DeviceRef, IdentityRef};
 use annal_schemas::{Event, NewEvent, RecordedEvent};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::enrollment::{decide, stream_name, DeviceInput, Enrollment, Input, Outcome, Phase, Refusal};
+use crate::domain::enrollment::{
+    decide, stream_name, AdminInput, DeviceInput, Enrollment, Input, Outcome, Phase, Refusal,
+};
 use crate::store::{EventStore, ExpectedVersion, StoreError};
 
 const SHARDS: usize = 64;
@@ -117,14 +120,37 @@ impl Enrollments {
             }
         }
         let mut input = input;
-        if let (Input::Device { parent, .. }, Some((device_key, _))) = (&mut input, key.split_once(':')) {
+        if let (
+            Input::Device {
+                parent,
+                device,
+                identity,
+                ..
+            },
+            Some((device_key, _)),
+        ) = (&mut input, key.split_once(':'))
+        {
+            // A user channel lives only while its device channel is enrolled.
+            let (device_channel, _) = self.state(device_key).await?;
+            let device_enrolled = matches!(device_channel.phase, Phase::Authenticated | Phase::Enrolled);
+            if !device_enrolled && matches!(current.state.phase, Phase::Authenticated | Phase::Enrolled) {
+                // Its device channel ended, and ending this one was missed (the node stopped
+                // in between, or the read model had not seen this channel yet): end it now,
+                // and refuse the request as the device channel's would be.
+                let end = Input::Admin(AdminInput::EndUserChannel {
+                    device: device.clone(),
+                    identity: IdentityRef {
+                        fingerprint_sha256: identity.certificate.fingerprint_sha256.clone(),
+                        proof: identity.proof.to_string(),
+                    },
+                });
+                Box::pin(self.handle(key, end, actor, now)).await?;
+                return Err(Refusal::CheckedOut.into());
+            }
             // A user channel's first TokenUpdate binds it if it comes from the identity of its
             // device channel: the domain needs that identity to decide.
-            if current.state.phase == Phase::Unknown {
-                let (device, _) = self.state(device_key).await?;
-                if matches!(device.phase, Phase::Authenticated | Phase::Enrolled) {
-                    *parent = device.identity;
-                }
+            if device_enrolled && matches!(current.state.phase, Phase::Unknown | Phase::CheckedOut) {
+                *parent = device_channel.identity;
             }
         }
         for _ in 0..MAX_ATTEMPTS {
@@ -179,6 +205,34 @@ impl Enrollments {
             }
         }
         Err(ServiceError::Contention(stream))
+    }
+
+    /// Ends each of `user_channels` (enrollment keys `<device>:<user>`) after their device
+    /// channel checked out or enrolled again, as NanoMDM does: each gets a `CheckOut` marked
+    /// `with_device_channel` and its queue cancelled. Already ended ones are left as they are.
+    pub async fn end_user_channels(
+        &self,
+        device: &DeviceRef,
+        user_channels: &[String],
+        identity: &IdentityRef,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), ServiceError> {
+        for key in user_channels {
+            let user = key.split_once(':').map(|(_, user)| user.to_string());
+            // User Enrollment names its channels by EnrollmentID and EnrollmentUserID.
+            let by_enrollment_id = device.udid.is_none() && device.enrollment_id.is_some();
+            let input = Input::Admin(AdminInput::EndUserChannel {
+                device: DeviceRef {
+                    user_id: if by_enrollment_id { None } else { user.clone() },
+                    enrollment_user_id: if by_enrollment_id { user } else { None },
+                    ..device.clone()
+                },
+                identity: identity.clone(),
+            });
+            self.handle(key, input, actor, now).await?;
+        }
+        Ok(())
     }
 
     /// A certificate belongs to one enrollment: the first Authenticate with it claims it (in

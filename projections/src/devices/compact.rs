@@ -100,6 +100,8 @@ pub(crate) struct DeviceDoc {
     pub channel: Channel,
     pub state: DeviceState,
     pub token_dead: bool,
+    /// A TokenUpdate named another push topic than the enrollment's.
+    pub topic_mismatch: bool,
     pub pending_commands: u32,
     pub generation: u64,
     pub enrolled_at: Option<DateTime<Utc>>,
@@ -136,6 +138,7 @@ impl DeviceDoc {
             },
             state: DeviceState::Authenticated,
             token_dead: false,
+            topic_mismatch: false,
             pending_commands: 0,
             generation: 0,
             enrolled_at: None,
@@ -237,6 +240,7 @@ impl DeviceDoc {
             last_seen_at: self.last_seen_at,
             last_seen_position: self.last_seen_position,
             token_dead: self.token_dead,
+            topic_mismatch: self.topic_mismatch,
             pending_commands: self.pending_commands as usize,
             query_responses: self.query_responses(),
             query_responses_at: self.query_responses_at,
@@ -270,6 +274,7 @@ impl DeviceDoc {
         doc.channel = d.channel;
         doc.state = d.state;
         doc.token_dead = d.token_dead;
+        doc.topic_mismatch = d.topic_mismatch;
         doc.pending_commands = u32::try_from(d.pending_commands).unwrap_or(u32::MAX);
         doc.generation = d.generation;
         doc.enrolled_at = d.enrolled_at;

@@ -59,6 +59,7 @@ fn authenticate(d: &mut DeviceDoc, e: &Authenticate, key: &str) {
     d.state = DeviceState::Authenticated;
     d.generation = e.generation;
     d.topic.set(Some(&e.topic));
+    d.topic_mismatch = false;
     d.set_fingerprint(&e.identity.fingerprint_sha256);
     // A new generation has not completed enrollment yet.
     d.enrolled_at = None;
@@ -98,7 +99,11 @@ fn token_update(d: &mut DeviceDoc, e: &TokenUpdate, cx: &Context<'_>) {
         d.enrolled_at = Some(cx.at);
     }
     d.state = DeviceState::Enrolled;
-    d.topic.set(Some(&e.topic));
+    // A user channel has no Authenticate: its first TokenUpdate sets the topic.
+    d.topic_mismatch = d.topic.as_deref().is_some_and(|enrolled| enrolled != e.topic);
+    if !d.topic_mismatch {
+        d.topic.set(Some(&e.topic));
+    }
     d.set_fingerprint(&e.identity.fingerprint_sha256);
     d.token_dead = false;
 }

@@ -76,6 +76,10 @@ pub struct Device {
     pub last_seen_position: Option<u64>,
     /// APNs said the push token is dead (Unregistered, BadDeviceToken); a TokenUpdate clears it.
     pub token_dead: bool,
+    /// The latest TokenUpdate named another push topic than the enrollment's Authenticate (the
+    /// device cannot be woken with the certificate it enrolled for; `topic` stays the enrolled one).
+    #[serde(default)]
+    pub topic_mismatch: bool,
     /// Commands queued and not yet answered, cancelled or expired.
     pub pending_commands: usize,
     /// Every key ever answered to DeviceInformation, each at its latest value.
@@ -117,6 +121,16 @@ impl Inventory {
 
     pub fn len(&self) -> usize {
         self.docs.len()
+    }
+
+    /// Enrollment keys starting with `prefix` whose channel has not checked out: a device's
+    /// user channels, given `<device>:`.
+    pub fn enrolled_with_prefix(&self, prefix: &str) -> Vec<String> {
+        self.docs
+            .with_prefix(prefix)
+            .filter(|(_, d)| d.state != DeviceState::CheckedOut)
+            .map(|(key, _)| key.to_owned())
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {

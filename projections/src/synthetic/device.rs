@@ -117,6 +117,7 @@ impl FakeDevice {
             device: self.device_ref(),
             identity: self.identity(),
             topic: self.topic.clone(),
+            with_device_channel: false,
         }
     }
 

@@ -62,6 +62,10 @@ pub struct CheckOut {
     pub device: DeviceRef,
     pub identity: IdentityRef,
     pub topic: String,
+    /// Not sent by this channel: its device channel checked out or enrolled again, which ends
+    /// every user channel of the device (`identity` is then the device channel's).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub with_device_channel: bool,
 }
 
 /// `UserAuthenticate`: a macOS user channel asks to be managed; `outcome` is what Annal answered.

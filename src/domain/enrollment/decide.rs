@@ -63,8 +63,12 @@ pub enum Refusal {
     UnknownCommand(String),
     #[error("this identity certificate belongs to another enrollment")]
     IdentityInUse,
-    #[error("Authenticate names the push topic {sent}, but this server's push certificate is for {installed}")]
-    WrongTopic { sent: String, installed: String },
+    #[error("{message_type} names the push topic {sent}, but this server's push certificate is for {installed}")]
+    WrongTopic {
+        message_type: &'static str,
+        sent: String,
+        installed: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -101,7 +105,9 @@ pub fn decide(state: &Enrollment, input: Input, now: DateTime<Utc>) -> Result<Ou
             // starts with UserAuthenticate (declined here) or with a TokenUpdate, which binds it
             // if it comes from the identity of its device channel.
             let unknown = state.phase == Phase::Unknown;
-            let opens_user_channel = unknown
+            // A user channel that ended with its device channel opens again the same way, once
+            // the device channel has enrolled again (the service gives `parent` only then).
+            let opens_user_channel = matches!(state.phase, Phase::Unknown | Phase::CheckedOut)
                 && matches!(*input, DeviceInput::TokenUpdate(_))
                 && parent
                     .as_ref()
@@ -397,6 +403,21 @@ fn decide_admin(s: &mut Enrollment, out: &mut Outcome, input: AdminInput) -> Res
         out.reply = Some(Reply::Empty);
         return Ok(());
     }
+    if let AdminInput::EndUserChannel { device, identity } = input {
+        // Already ended (or never opened): nothing to record, and no refusal either, since the
+        // device channel's request that asked for it succeeded.
+        if matches!(s.phase, Phase::Authenticated | Phase::Enrolled) {
+            let checkout = checkin::CheckOut {
+                device,
+                identity,
+                topic: s.topic.clone().unwrap_or_default(),
+                with_device_channel: true,
+            };
+            end_queue(s, out, checkout, None, CancelReason::CheckedOut);
+        }
+        out.reply = Some(Reply::Empty);
+        return Ok(());
+    }
     match s.phase {
         Phase::Unknown => return Err(Refusal::NotAuthenticated),
         Phase::CheckedOut => return Err(Refusal::CheckedOut),
@@ -442,7 +463,7 @@ fn decide_admin(s: &mut Enrollment, out: &mut Outcome, input: AdminInput) -> Res
                 duplicate: false,
             });
         }
-        AdminInput::RecordPush { .. } => {}
+        AdminInput::RecordPush { .. } | AdminInput::EndUserChannel { .. } => {}
         AdminInput::Cancel { command_uuid } => {
             if s.pending(&command_uuid).is_none() {
                 return Err(Refusal::UnknownCommand(command_uuid));

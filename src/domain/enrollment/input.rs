@@ -69,6 +69,12 @@ pub enum AdminInput {
     Cancel {
         command_uuid: String,
     },
+    /// The device channel checked out or enrolled again: this user channel ends with it.
+    EndUserChannel {
+        device: DeviceRef,
+        /// The identity of the device-channel request that ended it.
+        identity: annal_schemas::events::IdentityRef,
+    },
     /// A push was sent and APNs answered (or did not): recorded even if the enrollment has
     /// ended since, because the push happened.
     RecordPush {

@@ -84,6 +84,10 @@ impl Enrollment {
             Event::IdentityRotated(e) => self.identity = Some(BoundIdentity::from(&e.certificate)),
             Event::TokenUpdate(e) => {
                 self.phase = Phase::Enrolled;
+                // A user channel has no Authenticate: its TokenUpdate names its topic.
+                if self.topic.is_none() {
+                    self.topic = Some(e.topic.clone());
+                }
                 self.token_hex = Some(e.token_hex.clone());
                 self.push_magic = Some(e.push_magic.clone());
                 self.token_dead = false;

@@ -10,8 +10,8 @@ use crate::service::enrollments::ServiceError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
-    #[error("unsupported Content-Type {0:?}: expected application/x-apple-aspen-mdm-checkin or application/x-apple-aspen-mdm")]
-    ContentType(String),
+    #[error("the body is neither a check-in message (no MessageType) nor a command report (no Status)")]
+    UnknownMessage,
     #[error("invalid message: {0}")]
     Parse(#[from] ParseError),
     #[error("{0}")]
@@ -38,8 +38,9 @@ pub enum DeviceError {
 impl DeviceError {
     pub fn status(&self) -> StatusCode {
         match self {
-            DeviceError::ContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            DeviceError::Parse(_) | DeviceError::MalformedSignature(_) => StatusCode::BAD_REQUEST,
+            DeviceError::UnknownMessage | DeviceError::Parse(_) | DeviceError::MalformedSignature(_) => {
+                StatusCode::BAD_REQUEST
+            }
             DeviceError::Identity(_) | DeviceError::Refused(_) => StatusCode::FORBIDDEN,
             DeviceError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             DeviceError::SlowBody(_) => StatusCode::REQUEST_TIMEOUT,
@@ -52,7 +53,7 @@ impl DeviceError {
     /// A short label for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {
-            DeviceError::ContentType(_) => "content_type",
+            DeviceError::UnknownMessage => "unknown_message",
             DeviceError::Parse(_) => "parse",
             DeviceError::Identity(_) => "identity",
             DeviceError::MalformedSignature(_) => "signature_format",

@@ -1,6 +1,8 @@
 //! The device endpoints: check-in (`application/x-apple-aspen-mdm-checkin`) and the command
-//! channel (`application/x-apple-aspen-mdm`). One URL may serve both: requests are dispatched
-//! on Content-Type, so `/mdm`, `/checkin` and `/connect` are the same handler.
+//! channel (`application/x-apple-aspen-mdm`). One URL may serve both, so `/mdm`, `/checkin` and
+//! `/connect` are the same handler: a request labelled as a check-in is one; any other (no
+//! Content-Type, the command channel's, or a generic one) is dispatched on its body
+//! (`MessageType`: check-in, `Status`: command report).
 //!
 //! Every request: verify the identity, parse, decide, make the answer, append the events (with
 //! the raw plist), and only then reply. A request refused at any step appends nothing. The
@@ -151,28 +153,26 @@ async fn serve(
     kind: &mut MessageKind,
 ) -> Result<Response, DeviceError> {
     let now = Utc::now();
-    let content_type = headers
+    let labeled_checkin = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    // The media type, without parameters such as `; charset=…`.
-    let media_type = content_type.split(';').next().unwrap_or_default().trim();
-    let checkin = if media_type.eq_ignore_ascii_case(CHECKIN) {
-        true
-    } else if media_type.eq_ignore_ascii_case(COMMAND) {
-        false
-    } else {
-        return Err(DeviceError::ContentType(content_type.chars().take(80).collect()));
-    };
+        // The media type, without parameters such as `; charset=…`.
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case(CHECKIN));
     let signature = headers.get("Mdm-Signature").and_then(|v| v.to_str().ok());
     let identity = app.device_auth.identify(client_certificates, signature, body, now)?;
-    let request = if checkin {
+    // Devices label check-ins reliably; the command channel's label is often missing or generic
+    // (third-party simulators and proxies send none, `application/xml` or `octet-stream`), and
+    // NanoMDM serves those too. So anything not labelled a check-in is served by what its body
+    // is, never refused for its Content-Type.
+    let request = if labeled_checkin {
         translate::checkin(body, identity, &app.data_key)?
     } else {
-        translate::report(body, identity, &app.data_key)?
+        translate::by_body(body, identity, &app.data_key)?
     };
     *kind = MessageKind::of(&request.input);
-    crate::domain::push::check_authenticate_topic(&request.input, || app.push.topic()).map_err(DeviceError::Refused)?;
+    let ends_user_channels = ends_user_channels(&request);
+    crate::domain::push::check_topic(&request.input, || app.push.topic()).map_err(DeviceError::Refused)?;
     let prepare = |outcome: &crate::domain::enrollment::Outcome| {
         let reply = outcome
             .reply
@@ -184,5 +184,32 @@ async fn serve(
         .enrollments
         .handle_prepared(&request.enrollment_key, request.input, &request.actor, now, prepare)
         .await?;
+    if let Some((device, identity)) = ends_user_channels {
+        // The user channels this node's read model knows; one it has not seen yet is ended at
+        // its own next request (the service checks its device channel every time).
+        let prefix = format!("{}:", request.enrollment_key);
+        let user_channels = app.projector.read(|p| p.devices().enrolled_with_prefix(&prefix));
+        app.enrollments
+            .end_user_channels(&device, &user_channels, &identity, &request.actor, now)
+            .await?;
+    }
     Ok(response)
+}
+
+/// A device channel's CheckOut or Authenticate ends its user channels: what to end them with.
+fn ends_user_channels(
+    request: &translate::Request,
+) -> Option<(annal_schemas::events::DeviceRef, annal_schemas::events::IdentityRef)> {
+    use crate::domain::enrollment::{DeviceInput as D, Input};
+    if request.enrollment_key.contains(':') {
+        return None;
+    }
+    let Input::Device { input, device, .. } = &request.input else {
+        return None;
+    };
+    match input.as_ref() {
+        D::CheckOut(c) => Some((device.clone(), c.identity.clone())),
+        D::Authenticate(a) => Some((device.clone(), a.identity.clone())),
+        _ => None,
+    }
 }

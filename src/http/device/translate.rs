@@ -6,7 +6,7 @@ use annal_schemas::events::IdentityRef;
 
 use super::error::DeviceError;
 use crate::domain::enrollment::{DeviceInput, Identity, Input, ReportStatus};
-use crate::mdm::{parse_checkin, parse_report_with_response, CheckinMessage, Status};
+use crate::mdm::{parse_checkin, parse_report_with_response, CheckinMessage, ParseError, Status};
 use crate::secrets::DataKey;
 
 /// Response keys whose values are secrets: a result carrying one is stored sealed.
@@ -23,6 +23,23 @@ pub struct Request {
     /// The actor recorded on the events: the identity's fingerprint.
     pub actor: String,
     pub input: Input,
+}
+
+/// A request whose Content-Type does not say what it is: a command report if it has `Status`,
+/// a check-in if it has `MessageType`. Reports are tried first: they are most of the traffic,
+/// so an unlabelled report is parsed once, and only an unlabelled check-in twice.
+pub fn by_body(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request, DeviceError> {
+    match report(raw, identity.clone(), key) {
+        Err(DeviceError::Parse(ParseError::MissingKey { key: missing })) if missing == "Status" => {
+            match checkin(raw, identity, key) {
+                Err(DeviceError::Parse(ParseError::MissingKey { key: missing })) if missing == "MessageType" => {
+                    Err(DeviceError::UnknownMessage)
+                }
+                other => other,
+            }
+        }
+        other => other,
+    }
 }
 
 pub fn checkin(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request, DeviceError> {
@@ -73,6 +90,7 @@ pub fn checkin(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request,
             device: device.clone(),
             identity: who,
             topic: m.topic,
+            with_device_channel: false,
         }),
         CheckinMessage::UserAuthenticate(m) => DeviceInput::UserAuthenticate(body::UserAuthenticate {
             device: device.clone(),

@@ -88,6 +88,7 @@ fn authenticate_checkout_and_the_other_checkins_carry_their_raw() {
         device: device(),
         identity: who(),
         topic: "com.apple.mgmt.t".into(),
+        with_device_channel: false,
     };
     assert_checkin(&recorded(&checkout, Some(plist("CheckOut", ""))), "mdm.CheckOut");
 
@@ -282,6 +283,7 @@ fn other_events_are_not_webhooks_and_bad_raws_are_withheld() {
         device: device(),
         identity: who(),
         topic: "t".into(),
+        with_device_channel: false,
     };
     let hook = format(
         &recorded(&checkout, Some(b"garbage".to_vec())),

@@ -96,6 +96,7 @@ fn check_out_ends_the_enrollment_and_cancels_its_queue() {
             device: device(),
             identity: who("A"),
             topic: "t".into(),
+            with_device_channel: false,
         }),
         "A",
     );

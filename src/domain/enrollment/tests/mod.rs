@@ -11,6 +11,7 @@ use super::*;
 
 mod identity;
 mod queue;
+mod user_channels;
 use crate::domain::enrollment::input::ReportStatus;
 
 pub(super) fn t0() -> DateTime<Utc> {
