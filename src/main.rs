@@ -12,6 +12,13 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Everything Annal writes (databases, keys, exports) is its owner's alone, whatever umask
+    // the service manager left: group and others get no bits on files this process creates.
+    #[cfg(unix)]
+    // SAFETY: umask only swaps the process's creation mask; no thread has started yet.
+    unsafe {
+        libc::umask(0o077);
+    }
     // kurrentdb's gRPC stack enables rustls's ring provider too; with two providers rustls
     // cannot pick one, so name ours before anything uses TLS.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();

@@ -49,7 +49,7 @@ impl DataKey {
             let mut bytes = [0u8; 32];
             SystemRandom::new().fill(&mut bytes).map_err(|_| SecretsError::Random)?;
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(io)?;
+                crate::store::private::create_dir_all(dir).map_err(io)?;
             }
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create_new(true);

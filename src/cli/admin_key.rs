@@ -12,7 +12,7 @@ pub fn load_or_init(path: &Path) -> anyhow::Result<String> {
             .fill(&mut bytes)
             .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            annal::store::private::create_dir_all(dir)?;
         }
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);

@@ -28,6 +28,7 @@ mod migrate;
 mod nats_args;
 mod progress;
 mod projections;
+mod key_files;
 mod limits_args;
 mod push_args;
 mod push_cert;

@@ -84,6 +84,8 @@ pub struct ServeArgs {
 
 pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     super::config::validate::relations(&args)?;
+    // Before any of them is read: a key others could read is a key others may have.
+    super::key_files::check_all(global, &args)?;
     for name in super::config::validate::unknown_env(&<super::Cli as clap::CommandFactory>::command()) {
         tracing::warn!(%name, "an ANNAL_* environment variable is set that no option reads");
     }

@@ -75,7 +75,7 @@ pub fn server_files(
     let (cert_pem, key_pem) = ca
         .issue_server_tls(&dns, &ips)
         .context("issuing the server certificate")?;
-    std::fs::create_dir_all(&dir)?;
+    annal::store::private::create_dir_all(&dir)?;
     std::fs::write(&cert, cert_pem)?;
     write_private(&key, key_pem.as_bytes())?;
     tracing::info!(path = %cert.display(), "issued a server certificate from Annal's CA");
@@ -101,7 +101,7 @@ pub fn record_external(
 ) -> anyhow::Result<annal_schemas::events::identity::CertificateInfo> {
     let info = check_pair(cert, key)?;
     let record = external_record(data_dir);
-    std::fs::create_dir_all(record.parent().unwrap_or(data_dir))?;
+    annal::store::private::create_dir_all(record.parent().unwrap_or(data_dir))?;
     let paths = ExternalPaths {
         cert: std::path::absolute(cert)?,
         key: std::path::absolute(key)?,

@@ -1,9 +1,11 @@
 //! Who may do what on the admin API, by role. Pure: the HTTP edge asks, this answers.
 //!
 //! - `auditor`: read only.
-//! - `operator`: read, queue non-destructive commands, cancel, push.
-//! - `admin`: everything, including destructive commands (EraseDevice, DeviceLock, …: the
-//!   classes in protocol.md §5a, see [`CommandClass::is_destructive`]).
+//! - `operator`: read, queue the routine commands of [`OPERATOR_COMMANDS`] (an allow list),
+//!   cancel, push.
+//! - `admin`: everything, including every other command: destructive ones (EraseDevice,
+//!   DeviceLock, …), installations (InstallProfile, Settings, …: the classes in protocol.md
+//!   §5a, see [`CommandClass`]) and RequestTypes Annal does not know.
 //! - `enrollment`: only fetch the enrollment profile; it is handed to device users, so it
 //!   must open nothing else.
 
@@ -48,8 +50,76 @@ pub enum Denied {
     EnrollmentOnly,
     #[error("the enrollment profile needs an enrollment token (or an admin key)")]
     NotEnrollment,
-    #[error("{request_type} is destructive ({class}): only the admin role may queue it")]
-    Destructive { request_type: String, class: &'static str },
+    #[error("{request_type:?} is not a routine command ({class}): only the admin role may queue it")]
+    AdminOnlyCommand { request_type: String, class: &'static str },
+}
+
+/// What the operator role may queue: commands that only read (inventory, lists, status) or that
+/// change nothing an attacker could use, exactly as Apple spells them. Derived from the classes
+/// of protocol.md §5a: nothing destructive (data loss, loss of management, lock, credentials),
+/// nothing that installs code or trust or changes settings (InstallProfile, Settings,
+/// EnableRemoteDesktop, …), no lost-mode command (DeviceLocation, PlayLostModeSound: they follow
+/// an admin's EnableLostMode), and nothing that deletes (ManagedApplicationFeedback can delete the
+/// feedback it reads). A RequestType not listed here, however it is spelled, needs the admin
+/// role: an allow list cannot be bypassed by a new, misspelled or padded name.
+pub const OPERATOR_COMMANDS: &[&str] = &[
+    // Privacy-sensitive reads (§5a), the inventory an operator is there to keep.
+    "DeviceInformation",
+    "InstalledApplicationList",
+    "CertificateList",
+    "ProfileList",
+    "SecurityInfo",
+    "UserList",
+    "ContentCachingInformation",
+    // Other queries.
+    "ProvisioningProfileList",
+    "Restrictions",
+    "AvailableOSUpdates",
+    "OSUpdateStatus",
+    "ManagedApplicationList",
+    "ManagedMediaList",
+    "ManagedApplicationAttributes",
+    "ManagedApplicationConfiguration",
+    "ActiveNSExtensions",
+    "NSExtensionMappings",
+    // Changes that take nothing away and install nothing.
+    "ScheduleOSUpdateScan",
+    "ValidateApplications",
+    "DeviceConfigured",
+    "UserConfigured",
+    "DisableRemoteDesktop",
+    "StopMirroring",
+];
+
+/// A RequestType that is not exactly one Apple defines but looks like one: a device would refuse
+/// it, and a gate or sealing rule keyed on the exact name would miss it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Misspelled {
+    #[error("RequestType {given:?} is not spelled as Apple defines it: did you mean {meant:?}? RequestTypes are matched exactly")]
+    Variant { given: String, meant: String },
+    #[error("RequestType {0:?} contains whitespace or control characters; no RequestType does")]
+    NotAName(String),
+}
+
+/// Checks a RequestType against `known` (Apple's, exactly spelled): a case or whitespace variant
+/// of a known one, or a name with whitespace or control characters, is refused. A name that is
+/// simply unknown passes: Apple adds commands, and only an admin may queue those (see
+/// [`authorize`]); the enqueue path seals them, since nothing says what they carry.
+pub fn check_spelling(request_type: &str, known: &[&str]) -> Result<(), Misspelled> {
+    if known.contains(&request_type) {
+        return Ok(());
+    }
+    let trimmed = request_type.trim();
+    if let Some(meant) = known.iter().find(|k| k.eq_ignore_ascii_case(trimmed)) {
+        return Err(Misspelled::Variant {
+            given: request_type.to_owned(),
+            meant: (*meant).to_owned(),
+        });
+    }
+    if request_type.is_empty() || request_type.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Misspelled::NotAName(request_type.to_owned()));
+    }
+    Ok(())
 }
 
 pub fn authorize(role: Role, action: Action<'_>) -> Result<(), Denied> {
@@ -62,14 +132,13 @@ pub fn authorize(role: Role, action: Action<'_>) -> Result<(), Denied> {
         (_, Action::IssueScepChallenge) => Err(Denied::ScepAdminOnly),
         (Role::Auditor, _) => Err(Denied::ReadOnly),
         (Role::Operator, Action::Enqueue { request_type }) => {
-            let class = CommandClass::of(request_type);
-            if class.is_destructive() {
-                Err(Denied::Destructive {
-                    request_type: request_type.to_string(),
-                    class: class.as_str(),
-                })
-            } else {
+            if OPERATOR_COMMANDS.contains(&request_type) {
                 Ok(())
+            } else {
+                Err(Denied::AdminOnlyCommand {
+                    request_type: request_type.to_string(),
+                    class: CommandClass::of(request_type).as_str(),
+                })
             }
         }
         (Role::Operator, Action::Cancel | Action::Push) => Ok(()),
@@ -97,7 +166,7 @@ mod tests {
     }
 
     #[test]
-    fn operator_may_not_queue_destructive_commands() {
+    fn operator_may_queue_only_routine_commands() {
         assert_eq!(
             authorize(
                 Role::Operator,
@@ -107,20 +176,28 @@ mod tests {
             ),
             Ok(())
         );
-        assert_eq!(
-            authorize(
-                Role::Operator,
-                Action::Enqueue {
-                    request_type: "InstallProfile"
-                }
-            ),
-            Ok(())
-        );
-        for rt in ["EraseDevice", "DeviceLock", "ClearPasscode", "RemoveProfile"] {
-            assert!(matches!(
-                authorize(Role::Operator, Action::Enqueue { request_type: rt }),
-                Err(Denied::Destructive { .. })
-            ));
+        // Installations were open to operators before the allow list: no longer.
+        for rt in [
+            "EraseDevice",
+            "DeviceLock",
+            "ClearPasscode",
+            "RemoveProfile",
+            "InstallProfile",
+            "Settings",
+            "DeviceLocation",
+            "EraseDevice ",
+            " DeviceInformation",
+            "deviceinformation",
+            "NoSuchCommand",
+            "",
+        ] {
+            assert!(
+                matches!(
+                    authorize(Role::Operator, Action::Enqueue { request_type: rt }),
+                    Err(Denied::AdminOnlyCommand { .. })
+                ),
+                "{rt:?}"
+            );
         }
         assert_eq!(authorize(Role::Operator, Action::Cancel), Ok(()));
         assert_eq!(authorize(Role::Operator, Action::ManageKeys), Err(Denied::AdminOnly));
@@ -148,6 +225,40 @@ mod tests {
         assert_eq!(authorize(Role::Admin, Action::Enroll), Ok(()));
         assert_eq!(authorize(Role::Operator, Action::Enroll), Err(Denied::NotEnrollment));
         assert_eq!(authorize(Role::Auditor, Action::Enroll), Err(Denied::NotEnrollment));
+    }
+
+    #[test]
+    fn the_operator_list_names_only_known_non_security_commands() {
+        let known = crate::mdm::commands::request_types();
+        for rt in OPERATOR_COMMANDS {
+            assert!(known.contains(rt), "{rt} is not in Apple's schema");
+            let class = CommandClass::of(rt);
+            assert!(!class.is_security_relevant(), "{rt} is {}", class.as_str());
+            assert!(!annal_schemas::carries_secret(rt), "{rt} is sealed");
+        }
+    }
+
+    #[test]
+    fn variants_of_known_request_types_are_refused_unknown_names_pass() {
+        let known = ["EraseDevice", "DeviceInformation"];
+        assert_eq!(check_spelling("EraseDevice", &known), Ok(()));
+        assert_eq!(check_spelling("FutureCommand", &known), Ok(()));
+        for given in ["EraseDevice ", " EraseDevice", "erasedevice", "ERASEDEVICE\t", "EraseDevice\n"] {
+            assert_eq!(
+                check_spelling(given, &known),
+                Err(Misspelled::Variant {
+                    given: given.to_owned(),
+                    meant: "EraseDevice".into()
+                }),
+                "{given:?}"
+            );
+        }
+        for given in ["Erase Device", "", "Future\u{0}Command", "Erase\u{a0}Device"] {
+            assert!(
+                matches!(check_spelling(given, &known), Err(Misspelled::NotAName(_))),
+                "{given:?}"
+            );
+        }
     }
 
     #[test]

@@ -78,7 +78,7 @@ impl Ca {
         ];
         let cert = params.self_signed(&key).map_err(issue_err)?;
 
-        fs::create_dir_all(dir).map_err(|e| io_err("creating", dir, e))?;
+        crate::store::private::create_dir_all(dir).map_err(|e| io_err("creating", dir, e))?;
         // Key first: a crash in between leaves an incomplete CA that load_or_init refuses,
         // never a certificate whose key is lost.
         write_new(key_path, pem_encode("PRIVATE KEY", &key_der).as_bytes(), 0o600)?;

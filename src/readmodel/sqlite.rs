@@ -41,9 +41,8 @@ fn db(e: impl std::fmt::Display) -> ReadModelError {
 
 impl SqliteReadModels {
     pub fn open(path: &Path) -> Result<Self, ReadModelError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| ReadModelError::Unavailable(format!("{}: {e}", dir.display())))?;
-        }
+        crate::store::private::create_database_file(path)
+            .map_err(|e| ReadModelError::Unavailable(format!("{}: {e}", path.display())))?;
         let conn = Connection::open(path).map_err(db)?;
         // Read models can be rebuilt from the log, but the checkpoint and documents must still
         // agree after a crash: WAL keeps each commit atomic; NORMAL may lose the last commits,

@@ -11,6 +11,7 @@
 
 mod group;
 mod import;
+pub mod private;
 mod rules;
 mod sqlite;
 mod subscription;

@@ -91,6 +91,44 @@ pub fn remove_secrets(value: &mut Value) -> usize {
     }
 }
 
+/// Replaces the value of every secret key in `value` and the dictionaries and arrays inside it
+/// with the string [`REDACTED`], keeping the key (a reader sees that there was one); returns how
+/// many values were replaced.
+pub fn mask_secrets(value: &mut Value) -> usize {
+    match value {
+        Value::Dictionary(dict) => {
+            let mut masked = 0;
+            for (k, v) in dict.iter_mut() {
+                if is_secret_key(k) {
+                    if v.as_string() != Some(REDACTED) {
+                        *v = Value::String(REDACTED.into());
+                        masked += 1;
+                    }
+                } else {
+                    masked += mask_secrets(v);
+                }
+            }
+            masked
+        }
+        Value::Array(items) => items.iter_mut().map(mask_secrets).sum(),
+        _ => 0,
+    }
+}
+
+/// An unsealed raw plist as a reader without the admin role may see it: every [`SECRET_KEYS`]
+/// value replaced with [`REDACTED`]. A plist with nothing to mask keeps its original bytes; one
+/// with secrets is re-serialised as XML. A raw that is not a plist is refused: it cannot be
+/// shown safely.
+pub fn masked_raw(raw: &[u8]) -> Result<Vec<u8>, plist::Error> {
+    let mut value = Value::from_reader(Cursor::new(raw))?;
+    if mask_secrets(&mut value) == 0 {
+        return Ok(raw.to_vec());
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    value.to_writer_xml(&mut out)?;
+    Ok(out)
+}
+
 /// Replaces, in an event's JSON data, every sealed value (an `annal_schemas::Sealed`, wherever
 /// it sits) and every non-null value under a secret key with [`REDACTED`]; returns how many.
 /// A null stays null, so a receiver still sees that there was no secret (no UnlockToken).
@@ -241,6 +279,28 @@ mod tests {
         let text = data.to_string();
         assert!(!text.contains("Y2lwaGVydGV4dA") && !text.contains("plain-but-secret") && !text.contains("ABCD"));
         assert_eq!(redact_data(&mut data), 0, "idempotent");
+    }
+
+    #[test]
+    fn masking_keeps_the_keys_and_replaces_the_values() {
+        let answer = br#"<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict>
+<key>Status</key><string>Acknowledged</string>
+<key>RotateResult</key><dict><key>EncryptedNewRecoveryKey</key><data>c2VjcmV0</data></dict>
+<key>Items</key><array><dict><key>PersonalRecoveryKey</key><string>ABCD-EFGH-1234</string></dict></array>
+<key>UDID</key><string>UDID-1</string>
+</dict></plist>"#;
+        let masked = masked_raw(answer).unwrap();
+        let text = String::from_utf8(masked.clone()).unwrap();
+        assert!(!text.contains("ABCD-EFGH-1234") && !text.contains("c2VjcmV0"), "{text}");
+        let d = dict(&masked);
+        assert_eq!(d["RotateResult"].as_string(), Some(REDACTED));
+        let item = d["Items"].as_array().unwrap()[0].as_dictionary().unwrap();
+        assert_eq!(item["PersonalRecoveryKey"].as_string(), Some(REDACTED));
+        assert_eq!(d["UDID"].as_string(), Some("UDID-1"));
+        let idle = b"<plist version=\"1.0\"><dict><key>Status</key><string>Idle</string></dict></plist>";
+        assert_eq!(masked_raw(idle).unwrap(), idle, "nothing to mask: the original bytes");
+        assert!(masked_raw(b"not a plist").is_err());
     }
 
     #[test]

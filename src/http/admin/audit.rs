@@ -33,9 +33,39 @@ pub struct AuditQuery {
     pub format: Option<String>,
 }
 
+/// A device's answer may hold a secret its sealing rule did not foresee (a PersonalRecoveryKey
+/// deep inside it): every role but admin sees the answer with the redactor's keys masked, as
+/// `include_raw` shows raws.
+fn mask_answers(entries: &mut [AuditEntry], role: annal_schemas::events::apikey::Role) {
+    use annal_projections::audit::RawAnswer;
+    use base64::Engine as _;
+    if role == annal_schemas::events::apikey::Role::Admin {
+        return;
+    }
+    for entry in entries {
+        let bytes = match &entry.answer {
+            Some(RawAnswer::Xml(text)) => text.as_bytes().to_vec(),
+            Some(RawAnswer::Base64(b64)) => match base64::engine::general_purpose::STANDARD.decode(b64) {
+                Ok(bytes) => bytes,
+                Err(_) => continue,
+            },
+            _ => continue,
+        };
+        entry.answer = match crate::stream::redact::masked_raw(&bytes) {
+            Ok(masked) if masked == bytes => continue,
+            Ok(masked) => Some(match String::from_utf8(masked) {
+                Ok(text) => RawAnswer::Xml(text),
+                Err(e) => RawAnswer::Base64(base64::engine::general_purpose::STANDARD.encode(e.as_bytes())),
+            }),
+            // Not a plist: nothing says where its secrets are.
+            Err(_) => Some(RawAnswer::Sealed),
+        };
+    }
+}
+
 pub async fn audit(
     State(app): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, ApiError> {
     let filter = AuditFilter {
@@ -49,13 +79,15 @@ pub async fn audit(
     if format == "json" {
         let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
         let position = caught_up(&app).await;
-        let page = history::audit(&app.projector, &filter, q.after, limit).await?;
+        let mut page = history::audit(&app.projector, &filter, q.after, limit).await?;
+        mask_answers(&mut page.items, caller.role);
         return Ok(Json(json!({"entries": page.items, "next": page.next, "position": position})).into_response());
     }
     caught_up(&app).await;
-    let entries = history::audit(&app.projector, &filter, q.after, usize::MAX)
+    let mut entries = history::audit(&app.projector, &filter, q.after, usize::MAX)
         .await?
         .items;
+    mask_answers(&mut entries, caller.role);
     match format {
         "ndjson" => {
             let mut body = String::new();

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::auth::require;
 use super::error::ApiError;
 use super::extract::Query;
-use super::queue::{enqueue_each, enrollment_ids, Enqueue};
+use super::queue::{check_request_type, enqueue_each, enrollment_ids, Enqueue};
 use crate::domain::access::{Action, Caller};
 use crate::http::AppState;
 use crate::mdm::parse_command;
@@ -59,6 +59,7 @@ fn prepare(
             request_type: &request_type,
         },
     )?;
+    check_request_type(&request_type)?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let req = Enqueue {
         command_uuid: uuid.unwrap_or_else(|| uuid::Uuid::new_v4().to_string().to_uppercase()),

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::extract::Query;
-use super::render::event_json;
+use super::render::{event_json, RawView};
 use crate::domain::access::Caller;
 use crate::http::AppState;
 
@@ -49,11 +49,11 @@ impl EventsQuery {
     }
 }
 
-pub async fn bulk(State(app): State<AppState>, _caller: Caller, Query(q): Query<EventsQuery>) -> Response {
+pub async fn bulk(State(app): State<AppState>, caller: Caller, Query(q): Query<EventsQuery>) -> Response {
     let from = q.from.unwrap_or(1).max(1);
     let limit = q.limit.unwrap_or(MAX_BULK).clamp(1, MAX_BULK);
     let keep = std::sync::Arc::new(q.keeps());
-    let include_raw = q.include_raw;
+    let include_raw = RawView::of(q.include_raw, caller.role);
     let store = app.store.clone();
     // Paged reads streamed out as they come: a large export never sits in memory whole.
     let lines = futures::stream::unfold((from, 0u64, false), move |(next, sent, done)| {
@@ -98,7 +98,7 @@ pub async fn bulk(State(app): State<AppState>, _caller: Caller, Query(q): Query<
 
 pub async fn stream(
     State(app): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     headers: HeaderMap,
     Query(q): Query<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
@@ -118,7 +118,7 @@ pub async fn stream(
             .ok_or_else(|| ApiError::invalid("Last-Event-ID is out of range"))?,
     };
     let keep = q.keeps();
-    let include_raw = q.include_raw;
+    let include_raw = RawView::of(q.include_raw, caller.role);
     let events = app.store.clone().subscribe_all(from).filter_map(move |item| {
         let out = match item {
             Ok(e) if keep(&e.event_type) => Some(

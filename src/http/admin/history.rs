@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::extract::Query;
-use super::render::event_json;
+use super::render::{event_json, RawView};
 use crate::domain::access::Caller;
 use crate::domain::enrollment::stream_name;
 use crate::http::AppState;
@@ -25,14 +25,15 @@ pub struct HistoryQuery {
     pub limit: Option<usize>,
     pub as_of_position: Option<u64>,
     pub as_of_time: Option<DateTime<Utc>>,
-    /// Include the device's raw plist (never a sealed one).
+    /// Include the device's raw plist (never a sealed one; secrets masked for every role but
+    /// admin).
     #[serde(default)]
     pub include_raw: bool,
 }
 
 pub async fn history(
     State(app): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(id): Path<String>,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<Value>, ApiError> {
@@ -60,7 +61,7 @@ pub async fn history(
     };
     Ok(Json(json!({
         "enrollment": id,
-        "events": visible.iter().map(|e| event_json(e, q.include_raw)).collect::<Vec<_>>(),
+        "events": visible.iter().map(|e| event_json(e, RawView::of(q.include_raw, caller.role))).collect::<Vec<_>>(),
         "next": next,
     })))
 }

@@ -69,6 +69,28 @@ pub fn check_command_uuid(uuid: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Apple's RequestTypes, exactly spelled (from the embedded schema).
+fn known_request_types() -> &'static [&'static str] {
+    static KNOWN: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    KNOWN.get_or_init(crate::mdm::commands::request_types)
+}
+
+/// Refuses a RequestType that is a case or whitespace variant of one of Apple's (`"EraseDevice "`)
+/// or no name at all, whoever queues it: a 400 that names the intended type, not a command that
+/// slips past the gates and the sealing rules keyed on the exact name.
+pub fn check_request_type(request_type: &str) -> Result<(), ApiError> {
+    crate::domain::access::check_spelling(request_type, known_request_types()).map_err(|e| ApiError::Invalid {
+        message: e.to_string(),
+        path: Some("RequestType".into()),
+    })
+}
+
+/// Whether a command is stored sealed: when its RequestType carries a secret, and when Annal
+/// does not know the RequestType (so cannot tell that it carries none).
+pub fn sealed(request_type: &str) -> bool {
+    annal_schemas::carries_secret(request_type) || !known_request_types().contains(&request_type)
+}
+
 /// Enrollments queued to at once within one fan-out.
 const FAN_OUT_CONCURRENCY: usize = 256;
 
@@ -90,7 +112,7 @@ where
     if let Err(e) = check_command_uuid(&req.command_uuid) {
         return e.into_response();
     }
-    let sealed = annal_schemas::carries_secret(&req.request_type);
+    let sealed = sealed(&req.request_type);
     // Enrollments are independent streams: queueing to many at once lets their appends share
     // group commits, which is what makes a 10,000-device fan-out take seconds, not minutes.
     let entries: Vec<(String, Value, Taken)> = futures::stream::iter(ids.iter().cloned())

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::auth::require;
 use super::error::ApiError;
 use super::extract::Json;
-use super::queue::{enqueue_each, enrollment_ids, Enqueue};
+use super::queue::{check_request_type, enqueue_each, enrollment_ids, Enqueue};
 use crate::domain::access::{Action, Caller};
 use crate::http::AppState;
 use crate::mdm::commands::{from_json, validate, CommandError, Platform};
@@ -120,6 +120,7 @@ pub async fn submit(State(app): State<AppState>, caller: Caller, Json(req): Json
                 request_type: &request_type,
             },
         )?;
+        check_request_type(&request_type)?;
         Ok::<_, ApiError>((ids, uuid, request_type, command))
     })();
     let (ids, uuid, request_type, command) = match prepared {

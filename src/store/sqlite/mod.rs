@@ -30,9 +30,8 @@ impl SqliteStore {
     /// Opens (creating if needed) the log at `path` and starts its writer thread.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| unavailable(format!("creating {}: {e}", dir.display())))?;
-        }
+        crate::store::private::create_database_file(&path)
+            .map_err(|e| unavailable(format!("creating {}: {e}", path.display())))?;
         let conn = Connection::open(&path).map_err(sql)?;
         configure(&conn)?;
         migrate(&conn)?;
