@@ -406,7 +406,7 @@ async fn a_sealed_command_this_node_cannot_open_is_not_recorded_as_delivered() {
     }
     // The same log served with another data key (a misconfigured node).
     let other_key = dir.path().join("other.key");
-    std::fs::write(&other_key, "11".repeat(32)).unwrap();
+    common::write_private(&other_key, "11".repeat(32));
     let key_arg = other_key.to_str().unwrap().to_string();
     let before = {
         let server = Server::start_with(dir.path(), &store, &["--data-key-file", &key_arg]).await;

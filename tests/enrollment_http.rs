@@ -20,7 +20,7 @@ const TOPIC: &str = "com.apple.mgmt.External.13818cd9-434f-4216-9404-c412d3903eb
 async fn start() -> (Server, tempfile::TempDir) {
     let secrets = tempfile::tempdir().expect("tmp");
     let challenge = secrets.path().join("challenge");
-    std::fs::write(&challenge, "static-challenge\n").expect("challenge file");
+    common::write_private(&challenge, "static-challenge\n");
     let challenge = challenge.to_string_lossy().into_owned();
     let args = [
         "--topic",

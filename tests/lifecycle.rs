@@ -63,7 +63,7 @@ async fn sighup_reloads_the_certificate_and_a_broken_pair_keeps_the_old_one() {
     let (cert, key) = (dir.path().join("tls.pem"), dir.path().join("tls.key"));
     let first = issue(dir.path());
     std::fs::write(&cert, &first.0).unwrap();
-    std::fs::write(&key, &first.1).unwrap();
+    common::write_private(&key, &first.1);
     let store = format!("sqlite:{}", dir.path().join("annal.db").display());
     let (c, k) = (cert.display().to_string(), key.display().to_string());
     let server = Server::start_with(

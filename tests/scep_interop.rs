@@ -128,7 +128,7 @@ async fn scepclient_enrolls_with_a_one_time_challenge() {
 async fn scepclient_enrolls_with_the_static_challenge() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("challenge");
-    std::fs::write(&file, "static-secret\n").unwrap();
+    common::write_private(&file, "static-secret\n");
     let server = Server::start(&["--scep-challenge-file", file.to_str().unwrap()]).await;
     for n in 1..=2 {
         let out_dir = dir.path().join(format!("d{n}"));

@@ -171,7 +171,7 @@ async fn the_topic_option_overrides_and_a_static_challenge_is_reused() {
     rustls::crypto::aws_lc_rs::default_provider().install_default().ok();
     let dir = tempfile::tempdir().expect("tmp");
     let challenge_file = dir.path().join("challenge");
-    std::fs::write(&challenge_file, "static-challenge\n").expect("write");
+    common::write_private(&challenge_file, "static-challenge\n");
     let topic = "com.apple.mgmt.External.override";
     let server = Server::start(&[
         "--topic",

@@ -20,7 +20,7 @@ async fn a_running_server_delivers_signed_redacted_webhooks() {
     let receiver = Receiver::start(vec![Behaviour::Status(503), Behaviour::Drop], Duration::ZERO).await;
     let secrets = tempfile::tempdir().unwrap();
     let key_file = secrets.path().join("hmac.key");
-    std::fs::write(&key_file, "a-webhook-hmac-key-of-some-length").unwrap();
+    common::write_private(&key_file, "a-webhook-hmac-key-of-some-length");
     let mut server = Server::start(&[
         "--webhook-url",
         &receiver.url,

@@ -100,6 +100,14 @@ impl TimedBody {
         }
     }
 
+    fn fail(&mut self) -> axum::Error {
+        self.failed = true;
+        axum::Error::new(SlowBody {
+            timeout: self.pace.read_timeout,
+            min_rate: self.pace.min_rate,
+        })
+    }
+
     /// The next piece must come by the stall timeout, and soon enough that the average since
     /// the start (after the grace period) stays at the minimum rate.
     fn next_deadline(&self, now: Instant) -> Instant {
@@ -121,6 +129,8 @@ impl http_body::Body for TimedBody {
             return Poll::Ready(None);
         }
         match Pin::new(&mut self.inner).poll_frame(cx) {
+            // A piece that comes after the deadline does not rescue a body that was too slow.
+            Poll::Ready(Some(Ok(_))) if Instant::now() >= self.deadline.deadline() => Poll::Ready(Some(Err(self.fail()))),
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     self.received += data.len() as u64;
@@ -130,13 +140,7 @@ impl http_body::Body for TimedBody {
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Pending => match self.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => {
-                    self.failed = true;
-                    Poll::Ready(Some(Err(axum::Error::new(SlowBody {
-                        timeout: self.pace.read_timeout,
-                        min_rate: self.pace.min_rate,
-                    }))))
-                }
+                Poll::Ready(()) => Poll::Ready(Some(Err(self.fail()))),
                 Poll::Pending => Poll::Pending,
             },
             other => other,

@@ -95,3 +95,13 @@ pub fn event(n: u64) -> NewEvent {
 pub fn events(n: usize) -> Vec<NewEvent> {
     (0..n as u64).map(event).collect()
 }
+
+/// Writes a key or secret file readable by its owner only, as `annal serve` requires of them.
+pub fn write_private(path: &std::path::Path, contents: impl AsRef<[u8]>) {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).unwrap().write_all(contents.as_ref()).unwrap();
+}
