@@ -138,7 +138,10 @@ async fn upload(server: &Server, head: Vec<u8>, total: u64, chunked: bool) -> Up
 
 fn assert_refused_early(u: &Upload, status: &str, what: &str) {
     let line = u.status.as_deref().unwrap_or_default();
-    assert!(line.starts_with(&format!("HTTP/1.1 {status}")), "{what}: answered {line:?} ({u:?})");
+    assert!(
+        line.starts_with(&format!("HTTP/1.1 {status}")),
+        "{what}: answered {line:?} ({u:?})"
+    );
     assert!(
         u.sent_at_answer < 8 * MB,
         "{what}: the answer came only after {} bytes of body ({u:?})",
@@ -232,7 +235,11 @@ async fn closed_after(mut stream: Box<dyn Io>, started: Instant, limit: Duration
     assert!(result.is_ok(), "a slow connection was still open after {limit:?}");
     (
         started.elapsed(),
-        String::from_utf8_lossy(&text).lines().next().unwrap_or_default().to_owned(),
+        String::from_utf8_lossy(&text)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
     )
 }
 
@@ -259,15 +266,21 @@ async fn slow_clients_are_closed_within_the_timeouts() {
         let tcp: Box<dyn Io> = Box::new(TcpStream::connect(rest).await.unwrap());
         waits.push(("no handshake", tokio::spawn(closed_after(tcp, started, limit))));
         let mut half = connect(&server).await;
-        half.write_all(b"PUT /mdm HTTP/1.1\r\nHost: localhost\r\nContent-Ty").await.unwrap();
+        half.write_all(b"PUT /mdm HTTP/1.1\r\nHost: localhost\r\nContent-Ty")
+            .await
+            .unwrap();
         waits.push(("half a header", tokio::spawn(closed_after(half, started, limit))));
     }
     // 15 trusted signers whose bodies never come, 10 SCEP requests (no identity needed) alike.
     for _ in 0..15 {
         let mut s = connect(&server).await;
-        s.write_all(&put_head("/mdm", &[("Mdm-Signature", &signature)], Some(body.len() as u64)))
-            .await
-            .unwrap();
+        s.write_all(&put_head(
+            "/mdm",
+            &[("Mdm-Signature", &signature)],
+            Some(body.len() as u64),
+        ))
+        .await
+        .unwrap();
         waits.push(("no body", tokio::spawn(closed_after(s, started, limit))));
     }
     for _ in 0..10 {
@@ -318,7 +331,9 @@ async fn at_the_connection_cap_new_connections_wait_for_a_free_slot() {
     for _ in 0..20 {
         let mut s = connect(&server).await;
         // Keep-alive requests, so the server holds the connection open after answering.
-        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
         let mut buf = [0u8; 512];
         let n = s.read(&mut buf).await.unwrap();
         assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
@@ -337,7 +352,11 @@ async fn at_the_connection_cap_new_connections_wait_for_a_free_slot() {
         .await
         .expect("a freed slot let the waiting connection in")
         .unwrap();
-    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
 }
 
 fn mode(path: &Path) -> u32 {
@@ -353,7 +372,11 @@ fn chmod(path: &Path, mode: u32) {
 /// `annal serve` on `data_dir` that is expected to refuse to start: its stderr.
 fn refused_start(data_dir: &Path, extra: &[&str]) -> String {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_annal"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{}", common::server::free_port())])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{}", common::server::free_port()),
+        ])
         .arg("--data-dir")
         .arg(data_dir)
         .args(extra)
@@ -384,7 +407,17 @@ async fn key_files_others_may_read_stop_the_server_and_databases_are_private() {
     common::write_private(&hmac, "a-webhook-hmac-key-of-some-length");
     let hmac_arg = hmac.to_str().unwrap().to_owned();
     {
-        let server = Server::start_with(&data, &store, &["--webhook-url", "http://127.0.0.1:9/x", "--webhook-hmac-key-file", &hmac_arg]).await;
+        let server = Server::start_with(
+            &data,
+            &store,
+            &[
+                "--webhook-url",
+                "http://127.0.0.1:9/x",
+                "--webhook-hmac-key-file",
+                &hmac_arg,
+            ],
+        )
+        .await;
         // The log and the read models take a write, so their -wal and -shm files exist.
         let d = device(&server, 1);
         enroll(&server.client(), &d).await;
@@ -416,12 +449,37 @@ async fn key_files_others_may_read_stop_the_server_and_databases_are_private() {
         chmod(&file, bad);
         let stderr = refused_start(
             &data,
-            &["--store", &store, "--webhook-url", "http://127.0.0.1:9/x", "--webhook-hmac-key-file", &hmac_arg],
+            &[
+                "--store",
+                &store,
+                "--webhook-url",
+                "http://127.0.0.1:9/x",
+                "--webhook-hmac-key-file",
+                &hmac_arg,
+            ],
         );
         let shown = file.display().to_string();
         assert!(stderr.contains(&shown), "{stderr}");
         assert!(stderr.contains(&format!("{bad:04o}")), "{stderr}");
         assert!(stderr.contains(&format!("chmod 600 {shown}")), "{stderr}");
+        // `config check` says the same before a restart is tried.
+        let check = std::process::Command::new(env!("CARGO_BIN_EXE_annal"))
+            .arg("--data-dir")
+            .arg(&data)
+            .args([
+                "config",
+                "check",
+                "--store",
+                &store,
+                "--webhook-url",
+                "http://127.0.0.1:9/x",
+                "--webhook-hmac-key-file",
+                &hmac_arg,
+            ])
+            .output()
+            .unwrap();
+        assert!(!check.status.success());
+        assert!(String::from_utf8_lossy(&check.stderr).contains(&format!("chmod 600 {shown}")));
         chmod(&file, 0o600);
     }
     // Every file private again: it starts.
@@ -471,7 +529,13 @@ async fn operators_queue_only_routine_commands_and_see_no_secrets_in_raws() {
     let d = device(&server, 1);
     enroll(&client, &d).await;
     let before = head(&server).await;
-    for rt in ["EraseDevice ", "erasedevice", "FutureCommand", "InstallProfile", "Settings"] {
+    for rt in [
+        "EraseDevice ",
+        "erasedevice",
+        "FutureCommand",
+        "InstallProfile",
+        "Settings",
+    ] {
         let (status, body) = enqueue_raw(&server, &operator, &d.udid, rt, "OP-1").await;
         assert_eq!(status, 403, "operator {rt:?}: {body}");
     }
@@ -498,10 +562,7 @@ async fn operators_queue_only_routine_commands_and_see_no_secrets_in_raws() {
     let (code, _) = signed(&client, &d, COMMAND, idle).await;
     assert_eq!(code, 200);
     let mut info = plist::Dictionary::new();
-    info.insert(
-        "FDE_Enabled".into(),
-        plist::Value::Boolean(true),
-    );
+    info.insert("FDE_Enabled".into(), plist::Value::Boolean(true));
     info.insert(
         "PersonalRecoveryKey".into(),
         plist::Value::String("ABCD-EFGH-IJKL-MNOP".into()),
@@ -516,8 +577,14 @@ async fn operators_queue_only_routine_commands_and_see_no_secrets_in_raws() {
     for key in [&auditor, &operator] {
         let (status, text) = get_text(&client, &path, key).await;
         assert_eq!(status, 200);
-        assert!(!text.contains("ABCD-EFGH-IJKL-MNOP"), "a reader saw the recovery key: {text}");
-        assert!(text.contains("PersonalRecoveryKey") && text.contains("&lt;redacted&gt;"), "{text}");
+        assert!(
+            !text.contains("ABCD-EFGH-IJKL-MNOP"),
+            "a reader saw the recovery key: {text}"
+        );
+        assert!(
+            text.contains("PersonalRecoveryKey") && text.contains("&lt;redacted&gt;"),
+            "{text}"
+        );
         let (_, events) = get_text(&client, "/v1/events?include_raw=true", key).await;
         assert!(!events.contains("ABCD-EFGH-IJKL-MNOP"), "the event read leaked it");
     }

@@ -15,7 +15,9 @@ pub fn files(global: &super::Global, args: &ServeArgs) -> Vec<PathBuf> {
     let mut files = vec![
         data.join("ca").join("ca.key"),
         args.data_key_file.clone().unwrap_or_else(|| data.join("secrets.key")),
-        args.tls_key.clone().unwrap_or_else(|| data.join("tls").join("server.key")),
+        args.tls_key
+            .clone()
+            .unwrap_or_else(|| data.join("tls").join("server.key")),
     ];
     if args.admin_api_key.is_none() {
         files.push(data.join("admin-api-key"));

@@ -243,7 +243,13 @@ mod tests {
         let known = ["EraseDevice", "DeviceInformation"];
         assert_eq!(check_spelling("EraseDevice", &known), Ok(()));
         assert_eq!(check_spelling("FutureCommand", &known), Ok(()));
-        for given in ["EraseDevice ", " EraseDevice", "erasedevice", "ERASEDEVICE\t", "EraseDevice\n"] {
+        for given in [
+            "EraseDevice ",
+            " EraseDevice",
+            "erasedevice",
+            "ERASEDEVICE\t",
+            "EraseDevice\n",
+        ] {
             assert_eq!(
                 check_spelling(given, &known),
                 Err(Misspelled::Variant {

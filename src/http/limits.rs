@@ -130,7 +130,9 @@ impl http_body::Body for TimedBody {
         }
         match Pin::new(&mut self.inner).poll_frame(cx) {
             // A piece that comes after the deadline does not rescue a body that was too slow.
-            Poll::Ready(Some(Ok(_))) if Instant::now() >= self.deadline.deadline() => Poll::Ready(Some(Err(self.fail()))),
+            Poll::Ready(Some(Ok(_))) if Instant::now() >= self.deadline.deadline() => {
+                Poll::Ready(Some(Err(self.fail())))
+            }
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     self.received += data.len() as u64;
@@ -155,7 +157,6 @@ impl http_body::Body for TimedBody {
         self.inner.size_hint()
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -213,5 +214,4 @@ mod tests {
         let body = TimedBody::new(Body::from_stream(stream), pace(5, 100));
         assert_eq!(body.collect().await.unwrap().to_bytes().len(), 20_000);
     }
-
 }

@@ -47,6 +47,7 @@ pub fn problems(global: &Global, args: &ServeArgs) -> Vec<String> {
         None => Ok(()),
     }));
     note(args.enroll.challenge().map(drop));
+    note(crate::cli::key_files::check_all(global, args));
     if let Some(path) = &args.external_ca {
         note(
             annal::pki::TrustAnchors::from_pem_file(path)

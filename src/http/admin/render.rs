@@ -115,11 +115,15 @@ mod tests {
 
     #[test]
     fn only_the_admin_sees_secrets_in_a_raw() {
-        let answer = b"<plist version=\"1.0\"><dict><key>PersonalRecoveryKey</key><string>ABCD-1234</string></dict></plist>";
+        let answer =
+            b"<plist version=\"1.0\"><dict><key>PersonalRecoveryKey</key><string>ABCD-1234</string></dict></plist>";
         for role in [Role::Auditor, Role::Operator] {
             let shown = event_json(&recorded(answer), RawView::of(true, role));
             let raw = shown["raw"].as_str().unwrap();
-            assert!(!raw.contains("ABCD-1234") && raw.contains("PersonalRecoveryKey"), "{raw}");
+            assert!(
+                !raw.contains("ABCD-1234") && raw.contains("PersonalRecoveryKey"),
+                "{raw}"
+            );
         }
         let admin = event_json(&recorded(answer), RawView::of(true, Role::Admin));
         assert!(admin["raw"].as_str().unwrap().contains("ABCD-1234"));
