@@ -207,6 +207,15 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
         .http_builder()
         .http1()
         .header_read_timeout(args.limits.header_read_timeout());
+    // HTTP/2 has no header timeout in hyper: pings at least drop peers that went away, and the
+    // connection cap bounds the rest.
+    if let Some(timeout) = args.limits.header_read_timeout() {
+        server
+            .http_builder()
+            .http2()
+            .keep_alive_interval(timeout)
+            .keep_alive_timeout(timeout);
+    }
     if args.behind_proxy {
         tracing::info!(listen = %local, store = %url, head_position = head.position, "annal serving plain HTTP (behind a proxy)");
         super::tls_reload::ignore_hangup(stopping.clone());
