@@ -185,6 +185,7 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
         scep: Arc::new(ScepService::new(store.clone(), ca.clone(), static_challenge)?),
     };
     let app = router(state, args.limits.sizes(args.max_body_bytes), args.limits.pace());
+    super::limits_args::fit_open_files(args.limits.max_connections);
     let listener = CappedListener::bind(args.listen, args.limits.max_connections)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
