@@ -51,7 +51,8 @@ pub struct BodySizes {
 /// A request body that ends in [`SlowBody`] when the client stalls or trickles.
 pub async fn timed_bodies(pace: axum::extract::State<BodyPace>, request: Request, next: Next) -> Response {
     let pace = pace.0;
-    if pace.read_timeout.is_zero() {
+    // Nothing to wait for (a GET, an empty body): no timer either.
+    if pace.read_timeout.is_zero() || http_body::Body::is_end_stream(request.body()) {
         return next.run(request).await;
     }
     next.run(request.map(|body| Body::new(TimedBody::new(body, pace))))
@@ -115,8 +116,14 @@ impl TimedBody {
         if self.pace.min_rate == 0 {
             return stall;
         }
-        let earned = Duration::from_secs_f64(self.received as f64 / self.pace.min_rate as f64);
-        stall.min(self.started + self.pace.read_timeout + earned)
+        // What the bytes so far have earned at the minimum rate, in nanoseconds (u128: no
+        // overflow for any count or rate).
+        let earned_nanos = u128::from(self.received) * 1_000_000_000 / u128::from(self.pace.min_rate);
+        let earned = Duration::from_nanos(u64::try_from(earned_nanos).unwrap_or(u64::MAX));
+        self.started
+            .checked_add(self.pace.read_timeout)
+            .and_then(|t| t.checked_add(earned))
+            .map_or(stall, |by_rate| stall.min(by_rate))
     }
 }
 
