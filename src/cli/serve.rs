@@ -57,7 +57,9 @@ pub struct ServeArgs {
     /// The admin API key. Default: read from (or generated into) <data-dir>/admin-api-key.
     #[arg(long, env = "ANNAL_ADMIN_API_KEY", hide_env_values = true)]
     pub admin_api_key: Option<String>,
-    /// Largest request body accepted, in bytes.
+    /// Largest request body accepted, in bytes, from a client whose identity verified (a
+    /// device's certificate or Mdm-Signature signer, an API key); see
+    /// --unidentified-max-body-bytes for the rest.
     #[arg(long, env = "ANNAL_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY)]
     pub max_body_bytes: usize,
     /// DEVELOPMENT ONLY: accept device requests that carry no identity at all.
