@@ -590,4 +590,36 @@ async fn operators_queue_only_routine_commands_and_see_no_secrets_in_raws() {
     }
     let (_, text) = get_text(&client, &path, &admin).await;
     assert!(text.contains("ABCD-EFGH-IJKL-MNOP"), "the admin sees the raw as sent");
+
+    // The audit trail's answers (security-relevant commands) are masked the same way.
+    let (status, body) = enqueue_raw(&server, &admin, &d.udid, "InstallProfile", "AD-3").await;
+    assert_eq!(status, 200, "{body}");
+    let (idle, _) = d.idle().unwrap();
+    let (code, delivered) = signed(&client, &d, COMMAND, idle).await;
+    assert_eq!(code, 200);
+    assert!(String::from_utf8_lossy(&delivered).contains("AD-3"));
+    let mut profile = plist::Dictionary::new();
+    profile.insert(
+        "PersonalRecoveryKey".into(),
+        plist::Value::String("WXYZ-9876-STUV".into()),
+    );
+    let mut response = plist::Dictionary::new();
+    response.insert("ProfileInfo".into(), plist::Value::Dictionary(profile));
+    let (code, _) = signed(&client, &d, COMMAND, d.result("AD-3", "Acknowledged", response)).await;
+    assert_eq!(code, 200);
+    let audit = "/v1/audit?request_type=InstallProfile";
+    let (status, text) = get_text(&client, audit, &auditor).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("AD-3") && text.contains("PersonalRecoveryKey"), "{text}");
+    assert!(
+        !text.contains("WXYZ-9876-STUV"),
+        "the audit trail showed an auditor the key: {text}"
+    );
+    let (_, csv) = get_text(&client, &format!("{audit}&format=csv"), &operator).await;
+    assert!(csv.contains("AD-3") && !csv.contains("WXYZ-9876-STUV"), "{csv}");
+    let (_, text) = get_text(&client, audit, &admin).await;
+    assert!(
+        text.contains("WXYZ-9876-STUV"),
+        "the admin sees the answer as sent: {text}"
+    );
 }
