@@ -8,11 +8,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use http_body::{Frame, SizeHint};
@@ -55,8 +58,20 @@ pub async fn timed_bodies(pace: axum::extract::State<BodyPace>, request: Request
     if pace.read_timeout.is_zero() || http_body::Body::is_end_stream(request.body()) {
         return next.run(request).await;
     }
-    next.run(request.map(|body| Body::new(TimedBody::new(body, pace))))
-        .await
+    let slow = Arc::new(AtomicBool::new(false));
+    let flag = slow.clone();
+    let mut response = next
+        .run(request.map(|body| Body::new(TimedBody::new(body, pace, flag))))
+        .await;
+    // Whatever the handler's extractor made of the cut-off body (a 400 "failed to buffer"), the
+    // client is told why, and the connection is not kept for another slow request.
+    if slow.load(Ordering::Relaxed) {
+        *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Why a request body was cut off: the client sent it too slowly.
@@ -86,10 +101,12 @@ struct TimedBody {
     received: u64,
     deadline: Pin<Box<Sleep>>,
     failed: bool,
+    /// Set when the body was cut off, for [`timed_bodies`] to see after the handler.
+    slow: Arc<AtomicBool>,
 }
 
 impl TimedBody {
-    fn new(inner: Body, pace: BodyPace) -> Self {
+    fn new(inner: Body, pace: BodyPace, slow: Arc<AtomicBool>) -> Self {
         let started = Instant::now();
         Self {
             inner,
@@ -98,11 +115,13 @@ impl TimedBody {
             received: 0,
             deadline: Box::pin(tokio::time::sleep_until(started + pace.read_timeout)),
             failed: false,
+            slow,
         }
     }
 
     fn fail(&mut self) -> axum::Error {
         self.failed = true;
+        self.slow.store(true, Ordering::Relaxed);
         axum::Error::new(SlowBody {
             timeout: self.pace.read_timeout,
             min_rate: self.pace.min_rate,
@@ -181,11 +200,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_stalled_body_fails_after_the_read_timeout() {
         let (mut tx, rx) = futures::channel::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
-        let body = TimedBody::new(Body::from_stream(rx), pace(5, 0));
+        let slow = Arc::new(AtomicBool::new(false));
+        let body = TimedBody::new(Body::from_stream(rx), pace(5, 0), slow.clone());
         tx.try_send(Ok(Bytes::from_static(b"abc"))).unwrap();
         let started = Instant::now();
         let err = body.collect().await.unwrap_err();
         assert!(is_slow_body(&err), "{err}");
+        assert!(slow.load(Ordering::Relaxed), "the layer is told");
         assert_eq!(started.elapsed(), Duration::from_secs(5));
         drop(tx);
     }
@@ -193,7 +214,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_trickle_under_the_minimum_rate_fails_after_the_grace_period() {
         let (mut tx, rx) = futures::channel::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
-        let mut body = TimedBody::new(Body::from_stream(rx), pace(10, 100));
+        let mut body = TimedBody::new(Body::from_stream(rx), pace(10, 100), Default::default());
         let started = Instant::now();
         // One byte every 4 s: never a 10 s stall, but 0.25 bytes/s.
         let result = loop {
@@ -218,7 +239,7 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(2)).await;
             c
         });
-        let body = TimedBody::new(Body::from_stream(stream), pace(5, 100));
+        let body = TimedBody::new(Body::from_stream(stream), pace(5, 100), Default::default());
         assert_eq!(body.collect().await.unwrap().to_bytes().len(), 20_000);
     }
 }
