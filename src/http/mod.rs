@@ -75,7 +75,12 @@ pub fn router(state: AppState, max_body: usize) -> Router {
                 .post(scep::post)
                 .layer(DefaultBodyLimit::max(SCEP_MAX_BODY)),
         )
-        .route("/enroll", get(enroll::profile))
+        .route(
+            "/enroll",
+            get(enroll::profile)
+                .post(enroll::ade::machine_info)
+                .layer(DefaultBodyLimit::max(enroll::ade::MAX_BODY)),
+        )
         .route(
             "/enroll/ota",
             get(enroll::ota::profile_service)
