@@ -9,7 +9,7 @@ use std::process::Command;
 
 use annal::pki::{verify_attached, TrustAnchors};
 use annal::sim::Client;
-use annal::store::{open, EventStore};
+use annal::store::open;
 use chrono::Utc;
 use common::admin::call;
 use common::server::Server;
