@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::events::{apikey::*, checkin::*, command::*, identity::*, push::*, scep::*};
+use crate::events::{ade::*, apikey::*, checkin::*, command::*, identity::*, push::*, scep::*};
 
 /// A typed event body with its stable name and schema version.
 pub trait EventData: Serialize + DeserializeOwned + JsonSchema {
@@ -114,6 +114,7 @@ catalog! {
     IdentityClaimed, IdentityBound, IdentityRotated, CertificateIssued,
     ApiKeyCreated, ApiKeyRevoked,
     ScepChallengeIssued, ScepChallengeConsumed,
+    MachineInfoReceived,
 }
 
 pub(crate) fn schema_value<T: JsonSchema>(name: &str, version: u32) -> serde_json::Value {

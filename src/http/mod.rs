@@ -80,7 +80,12 @@ pub fn router(state: AppState, sizes: limits::BodySizes, pace: limits::BodyPace)
                 .post(scep::post)
                 .layer(DefaultBodyLimit::max(SCEP_MAX_BODY)),
         )
-        .route("/enroll", get(enroll::profile))
+        .route(
+            "/enroll",
+            get(enroll::profile)
+                .post(enroll::ade::machine_info)
+                .layer(DefaultBodyLimit::max(enroll::ade::MAX_BODY)),
+        )
         .route(
             "/enroll/ota",
             get(enroll::ota::profile_service)

@@ -95,7 +95,7 @@ impl EnrollmentIds {
 /// `:` separates device and user in the key, so an identifier containing it could name another
 /// enrollment's user channel; `/`, whitespace and control characters have no place in Apple's
 /// identifiers (hex, UUIDs) and would make stream names ambiguous in logs and URLs.
-fn checked<'a>(key: &'static str, id: &'a str) -> Result<&'a str, ParseError> {
+pub(crate) fn checked<'a>(key: &'static str, id: &'a str) -> Result<&'a str, ParseError> {
     let bad = |c: char| c == ':' || c == '/' || c.is_whitespace() || c.is_control();
     if id.is_empty() || id.len() > MAX_ID_LEN || id.chars().any(bad) {
         return Err(ParseError::InvalidIdentifier { key });

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod error;
 mod fields;
 pub mod ids;
+pub mod machine_info;
 pub mod report;
 pub mod secret;
 
@@ -18,6 +19,7 @@ pub use checkin::{parse_checkin, CheckinMessage};
 pub use command::{command_envelope, parse_command};
 pub use error::{EncodeError, ParseError};
 pub use ids::EnrollmentIds;
+pub use machine_info::{parse_machine_info, MachineInfo};
 pub use report::{parse_report, parse_report_with_response, CommandReport, Status};
 pub use secret::Secret;
 

@@ -1,6 +1,7 @@
 //! Every event type Annal records. Field names follow Apple's protocol keys in snake_case.
 //! Secrets are [`Sealed`](crate::Sealed); the device's original plist is the envelope's `raw`.
 
+pub mod ade;
 pub mod apikey;
 pub mod checkin;
 pub mod command;

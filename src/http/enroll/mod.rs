@@ -1,10 +1,12 @@
-//! Enrollment over HTTPS: `GET /enroll` serves the signed enrollment profile, and the
-//! over-the-air profile service (ota.rs) runs its three phases under `/enroll/ota`.
+//! Enrollment over HTTPS: `GET /enroll` serves the signed enrollment profile, `POST /enroll`
+//! serves it to an Automated Device Enrollment device for its signed MachineInfo (ade.rs), and
+//! the over-the-air profile service (ota.rs) runs its three phases under `/enroll/ota`.
 //!
 //! Both are protected by an enrollment token: an API key with the `enrollment` role
 //! (`POST /v1/enrollment-tokens`), kept in the log as a hash like every key, given as
 //! `?token=` (a URL a user can open in Safari) or as `Authorization: Bearer`.
 
+pub mod ade;
 pub mod ota;
 
 use axum::extract::State;
