@@ -20,7 +20,7 @@ use x509_parser::extensions::ParsedExtension;
 use aws_lc_rs::signature::UnparsedPublicKey;
 
 use super::algorithms::{public_key_bytes, verification_alg, DigestAlg, KeyAlg, SigScheme};
-use super::cms_raw::{parse_signed_data, SignedDataView, SignerView};
+use super::cms_raw::{der_form, parse_signed_data, SignedDataView, SignerView};
 use super::identity::{parse_cert, VerifiedIdentity};
 use super::{SignatureError, TrustAnchors};
 
@@ -38,7 +38,8 @@ pub fn verify_mdm_signature(
     anchors: &TrustAnchors,
     now: DateTime<Utc>,
 ) -> Result<VerifiedIdentity, SignatureError> {
-    let der = decode_base64(header_b64)?;
+    let raw = decode_base64(header_b64)?;
+    let der = der_form(&raw)?;
     let sd = parse_signed_data(&der)?;
     // Detached means the body is not inside the CMS: an empty eContent is tolerated.
     if sd.encap.econtent.as_ref().is_some_and(|c| !c.value().is_empty()) {
@@ -66,12 +67,13 @@ pub struct SignedContent {
     pub signer_cert_der: Vec<u8>,
 }
 
-/// Verifies a DER CMS SignedData that carries its content (a device's answer to a profile
+/// Verifies a CMS SignedData (BER or DER) that carries its content (a device's answer to a profile
 /// service), with the signer certificate it embeds. Trust in that certificate is the caller's
 /// decision ([`TrustAnchors::verify_leaf`]): a device's first answer is signed by an Apple
 /// device certificate, the later one by the identity Annal's CA issued.
-pub fn verify_attached(der: &[u8]) -> Result<SignedContent, SignatureError> {
-    let sd = parse_signed_data(der)?;
+pub fn verify_attached(body: &[u8]) -> Result<SignedContent, SignatureError> {
+    let der = der_form(body)?;
+    let sd = parse_signed_data(&der)?;
     let content = sd
         .encap
         .econtent

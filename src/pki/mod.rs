@@ -8,6 +8,7 @@
 //! [`TrustAnchors::verify_leaf`] checks it against Annal's CA (or a configured external CA).
 
 mod algorithms;
+pub mod ber;
 mod ca;
 mod cms_build;
 mod cms_envelope;
@@ -98,7 +99,8 @@ pub enum PkiError {
 pub enum SignatureError {
     #[error("Mdm-Signature is not valid base64")]
     BadBase64,
-    #[error("Mdm-Signature is not a DER CMS SignedData: {0}")]
+    /// Not readable BER/DER, or not a ContentInfo holding a SignedData; the text says which.
+    #[error("not a CMS SignedData: {0}")]
     NotSignedData(String),
     #[error("Mdm-Signature encapsulates content; a detached signature over the body is required")]
     NotDetached,
