@@ -25,6 +25,8 @@ mod trust;
 pub mod vendor;
 
 #[cfg(test)]
+mod ber_interop_tests;
+#[cfg(test)]
 mod ca_tests;
 #[cfg(test)]
 mod interop_tests;
