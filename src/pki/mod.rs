@@ -8,6 +8,7 @@
 //! [`TrustAnchors::verify_leaf`] checks it against Annal's CA (or a configured external CA).
 
 mod algorithms;
+pub mod apple;
 pub mod ber;
 mod ca;
 mod cms_build;
@@ -120,6 +121,10 @@ pub enum SignatureError {
     DigestMismatch,
     #[error("the CMS signature does not verify with the signer certificate's key")]
     BadSignature,
+    /// An RSA key under 2048 bits (named, e.g. `RSA-1024`): accepted only for Apple's device
+    /// identities (`apple::verify_device_signed`).
+    #[error("signer key {0} is under the 2048-bit minimum (RSA-1024 is accepted only under Apple iPhone Device CA)")]
+    WeakKey(String),
     #[error("unsupported algorithm {0}")]
     UnsupportedAlgorithm(String),
     #[error("the signer certificate is not trusted: {0}")]

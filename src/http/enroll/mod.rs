@@ -19,6 +19,7 @@ use crate::http::AppState;
 use crate::pki::profile::{
     enrollment_profile, mobileconfig, EnrollmentSettings, PayloadIds, ProfileError, MOBILECONFIG_CONTENT_TYPE,
 };
+use crate::pki::apple::AppleDeviceCa;
 use crate::pki::CmsSigner;
 
 /// How long the one-time SCEP challenge in a served profile stays valid: the device uses it
@@ -38,6 +39,9 @@ pub struct EnrollConfig {
     pub ca_cert_der: Vec<u8>,
     pub organization: String,
     pub signer: CmsSigner,
+    /// The CAs whose device identities sign OTA phase 2 (Apple iPhone Device CA, plus
+    /// `--ota-device-ca`).
+    pub device_cas: AppleDeviceCa,
 }
 
 #[derive(Debug, serde::Deserialize)]
