@@ -264,12 +264,21 @@ async fn tokens_guard_a_signed_profile_and_the_three_ota_phases() {
     let text = String::from_utf8_lossy(&body);
     assert_eq!(status, 403, "{text}");
     assert!(
-        text.contains("issued by CN=Not-A-Device-CA, which does not chain to Apple iPhone Device CA or Test-iPhone-Device-CA"),
+        text.contains(
+            "issued by CN=Not-A-Device-CA, which does not chain to Apple iPhone Device CA or Test-iPhone-Device-CA"
+        ),
         "{text}"
     );
     std::fs::write(dir.path().join("annal-ca.pem"), server.ca().cert_pem()).expect("write");
-    std::fs::copy(server.data_dir.join("ca").join("ca.key"), dir.path().join("annal-ca.key")).expect("copy");
-    openssl(dir.path(), "req -newkey rsa:1024 -nodes -keyout weak.key -subj /CN=weak -out weak.csr");
+    std::fs::copy(
+        server.data_dir.join("ca").join("ca.key"),
+        dir.path().join("annal-ca.key"),
+    )
+    .expect("copy");
+    openssl(
+        dir.path(),
+        "req -newkey rsa:1024 -nodes -keyout weak.key -subj /CN=weak -out weak.csr",
+    );
     openssl(
         dir.path(),
         "x509 -req -in weak.csr -CA annal-ca.pem -CAkey annal-ca.key -set_serial 3 -days 30 -sha256 -out weak.pem",

@@ -16,7 +16,8 @@ use super::{verify_attached, verify_mdm_signature, DeviceIdentity, KeyKind, MdmD
 /// Long enough for OpenSSL to stream it in several OCTET STRING chunks; CRLF and a non-ASCII
 /// byte so any canonicalisation would break the signature.
 fn body() -> Vec<u8> {
-    b"<?xml version=\"1.0\"?>\r\n<plist><dict><key>UDID</key><string>0000-\xc3\xa9</string></dict></plist>\n".repeat(150)
+    b"<?xml version=\"1.0\"?>\r\n<plist><dict><key>UDID</key><string>0000-\xc3\xa9</string></dict></plist>\n"
+        .repeat(150)
 }
 
 fn b64(der: &[u8]) -> String {
@@ -29,13 +30,28 @@ fn openssl_sign(dir: &Path, id: &DeviceIdentity, body: &[u8], md: &str, stream: 
     std::fs::write(dir.join("dev.key"), id.key_pem()).expect("write dev.key");
     std::fs::write(dir.join("body"), body).expect("write body");
     let mut args = vec![
-        "cms", "-sign", "-nodetach", "-binary", "-in", "body", "-signer", "dev.pem", "-inkey", "dev.key", "-md", md,
+        "cms",
+        "-sign",
+        "-nodetach",
+        "-binary",
+        "-in",
+        "body",
+        "-signer",
+        "dev.pem",
+        "-inkey",
+        "dev.key",
+        "-md",
+        md,
     ];
     args.extend(["-outform", "DER", "-out", "sig.der"]);
     args.push(if stream { "-stream" } else { "-noindef" });
     args.extend_from_slice(extra);
     let out = openssl(dir, &args);
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::read(dir.join("sig.der")).expect("read sig.der")
 }
 
@@ -126,18 +142,15 @@ fn openssl_stream_signatures_verify_detached_as_mdm_signature() {
         let dir = tempfile::tempdir().expect("temp dir");
         let id = identity(kind);
         let header = b64(&detach(&openssl_sign(dir.path(), id, &body, md, true, extra)));
-        let verified = verify_mdm_signature(&header, &body, &anchors(), Utc::now())
-            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        let verified =
+            verify_mdm_signature(&header, &body, &anchors(), Utc::now()).unwrap_or_else(|e| panic!("{case}: {e}"));
         assert_eq!(verified.cert_der, id.cert_der, "{case}");
 
         let mut changed = body.clone();
         changed[40] ^= 0x01;
         let err = verify_mdm_signature(&header, &changed, &anchors(), Utc::now()).err();
         assert!(
-            matches!(
-                err,
-                Some(SignatureError::DigestMismatch | SignatureError::BadSignature)
-            ),
+            matches!(err, Some(SignatureError::DigestMismatch | SignatureError::BadSignature)),
             "{case}: {err:?}"
         );
     }
@@ -162,7 +175,10 @@ fn our_signatures_reencoded_as_ber_verify_with_the_same_identity() {
 
         let attached = der_to_ber(&id.sign_attached(&body, &[]).expect("sign"), 100).expect("re-encode");
         let signed = verify_attached(&attached).expect("BER verifies");
-        assert_eq!((signed.content, signed.signer_cert_der), (body.clone(), id.cert_der.clone()));
+        assert_eq!(
+            (signed.content, signed.signer_cert_der),
+            (body.clone(), id.cert_der.clone())
+        );
     }
 }
 
@@ -181,6 +197,9 @@ fn a_malformed_ber_signature_says_what_is_wrong() {
     assert!(err.starts_with("not a CMS SignedData: truncated at byte"), "{err}");
     let mut trailing = ber.clone();
     trailing.extend_from_slice(b"xyz");
-    let err = verify_attached(&trailing).err().map(|e| e.to_string()).unwrap_or_default();
+    let err = verify_attached(&trailing)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(err.contains("3 trailing bytes"), "{err}");
 }

@@ -7,13 +7,17 @@ use super::testing::der_to_ber;
 use super::{normalize, normalize_with, BerError, BerLimits};
 
 fn normalized(ber: &[u8]) -> Vec<u8> {
-    normalize(ber).unwrap_or_else(|e| panic!("{ber:02x?}: {e}")).into_owned()
+    normalize(ber)
+        .unwrap_or_else(|e| panic!("{ber:02x?}: {e}"))
+        .into_owned()
 }
 
 #[test]
 fn der_comes_back_borrowed_and_unchanged() {
     // SEQUENCE { INTEGER 1, OCTET STRING "ab", [0] { NULL } }
-    let der = [0x30, 0x0b, 0x02, 0x01, 0x01, 0x04, 0x02, b'a', b'b', 0xa0, 0x02, 0x05, 0x00];
+    let der = [
+        0x30, 0x0b, 0x02, 0x01, 0x01, 0x04, 0x02, b'a', b'b', 0xa0, 0x02, 0x05, 0x00,
+    ];
     assert!(matches!(normalize(&der), Ok(Cow::Borrowed(b)) if b == der));
 }
 

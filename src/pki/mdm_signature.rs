@@ -115,7 +115,10 @@ fn require_standard_key(cert: &X509Certificate<'_>) -> Result<(), SignatureError
     }
 }
 
-pub(crate) fn signed_message<'a>(sd: &'a SignedDataView<'a>, content: &[u8]) -> Result<SignedMessage<'a>, SignatureError> {
+pub(crate) fn signed_message<'a>(
+    sd: &'a SignedDataView<'a>,
+    content: &[u8],
+) -> Result<SignedMessage<'a>, SignatureError> {
     let signer = match sd.signers.as_slice() {
         [] => return Err(SignatureError::NoSigner),
         [one] => one,

@@ -16,10 +16,10 @@ use crate::domain::access::{authorize, Action, Caller};
 use crate::http::admin::error::ApiError;
 use crate::http::admin::extract::Query;
 use crate::http::AppState;
+use crate::pki::apple::AppleDeviceCa;
 use crate::pki::profile::{
     enrollment_profile, mobileconfig, EnrollmentSettings, PayloadIds, ProfileError, MOBILECONFIG_CONTENT_TYPE,
 };
-use crate::pki::apple::AppleDeviceCa;
 use crate::pki::CmsSigner;
 
 /// How long the one-time SCEP challenge in a served profile stays valid: the device uses it

@@ -15,9 +15,9 @@ use super::{enrollment_caller, mobileconfig_response, profile_error, scep_challe
 use crate::http::admin::error::ApiError;
 use crate::http::admin::extract::Query;
 use crate::http::AppState;
+use crate::pki::apple::{verify_device_signed, AppleIdentityError, AppleSigned};
 use crate::pki::profile::ota::{self, encrypted_enrollment_profile, parse_attributes, scep_profile};
 use crate::pki::profile::{mobileconfig, PayloadIds};
-use crate::pki::apple::{verify_device_signed, AppleIdentityError, AppleSigned};
 use crate::pki::{verify_attached, PkiError, SignatureError, SignedContent};
 
 /// A signed attribute plist is a few KiB; a larger body is not one.

@@ -90,7 +90,9 @@ pub struct AppleDeviceCa {
 
 impl std::fmt::Debug for AppleDeviceCa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppleDeviceCa").field("cas", &self.chain_names()).finish()
+        f.debug_struct("AppleDeviceCa")
+            .field("cas", &self.chain_names())
+            .finish()
     }
 }
 

@@ -12,13 +12,18 @@ use crate::pki::interop_tests::{openssl, openssl_missing};
 use crate::pki::test_support::ca;
 use crate::pki::{fingerprint_sha256, verify_attached};
 
-const BODY: &[u8] = b"<plist><dict><key>UDID</key><string>0000-TEST</string><key>CHALLENGE</key><string>x</string></dict></plist>";
+const BODY: &[u8] =
+    b"<plist><dict><key>UDID</key><string>0000-TEST</string><key>CHALLENGE</key><string>x</string></dict></plist>";
 const TEST_DEVICE_CA: &str = "Apple iPhone Device CA (test)";
 
 fn run(dir: &Path, command: &str) {
     let args: Vec<&str> = command.split(' ').collect();
     let out = openssl(dir, &args);
-    assert!(out.status.success(), "openssl {command}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl {command}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn read(dir: &Path, name: &str) -> String {
@@ -27,20 +32,42 @@ fn read(dir: &Path, name: &str) -> String {
 
 /// A root and an RSA-1024 device CA under it, in `dir` (root.pem, device-ca.pem/.key).
 fn test_chain(dir: &Path) -> AppleDeviceCa {
-    std::fs::write(dir.join("ca.ext"), "basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\n")
-        .expect("write");
+    std::fs::write(
+        dir.join("ca.ext"),
+        "basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\n",
+    )
+    .expect("write");
     run(
         dir,
         "req -x509 -newkey rsa:2048 -nodes -keyout root.key -subj /O=Test/CN=Test-Root-CA -days 3650 -out root.pem",
     );
-    run(dir, "req -newkey rsa:1024 -nodes -keyout device-ca.key -subj /CN=placeholder -out device-ca.csr");
+    run(
+        dir,
+        "req -newkey rsa:1024 -nodes -keyout device-ca.key -subj /CN=placeholder -out device-ca.csr",
+    );
     // The subject has spaces: set it in the signing step through a config-free -subj.
     let out = openssl(
         dir,
         &[
-            "x509", "-req", "-in", "device-ca.csr", "-CA", "root.pem", "-CAkey", "root.key", "-set_serial", "1",
-            "-days", "3650", "-sha1", "-extfile", "ca.ext", "-subj",
-            "/C=US/O=Apple Inc./OU=Apple iPhone/CN=Apple iPhone Device CA (test)", "-out", "device-ca.pem",
+            "x509",
+            "-req",
+            "-in",
+            "device-ca.csr",
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-set_serial",
+            "1",
+            "-days",
+            "3650",
+            "-sha1",
+            "-extfile",
+            "ca.ext",
+            "-subj",
+            "/C=US/O=Apple Inc./OU=Apple iPhone/CN=Apple iPhone Device CA (test)",
+            "-out",
+            "device-ca.pem",
         ],
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -49,7 +76,10 @@ fn test_chain(dir: &Path) -> AppleDeviceCa {
 
 /// An RSA-1024 leaf `name` (.pem/.key) issued by `issuer` (.pem/.key) with SHA-1.
 fn leaf(dir: &Path, name: &str, issuer: &str) {
-    run(dir, &format!("req -newkey rsa:1024 -nodes -keyout {name}.key -subj /CN={name} -out {name}.csr"));
+    run(
+        dir,
+        &format!("req -newkey rsa:1024 -nodes -keyout {name}.key -subj /CN={name} -out {name}.csr"),
+    );
     run(
         dir,
         &format!("x509 -req -in {name}.csr -CA {issuer}.pem -CAkey {issuer}.key -set_serial 7 -days 365 -sha1 -out {name}.pem"),
@@ -82,13 +112,22 @@ fn an_rsa_1024_leaf_under_the_device_ca_verifies_with_sha1_and_sha256_in_der_and
         assert_eq!(body[1] == 0x80, stream, "{case}");
         let signed = verify_device_signed(&body, &cas).unwrap_or_else(|e| panic!("{case}: {e}"));
         assert_eq!(signed.content, BODY, "{case}");
-        assert_eq!((signed.key.as_str(), signed.issued_by.as_str()), ("RSA-1024", TEST_DEVICE_CA));
+        assert_eq!(
+            (signed.key.as_str(), signed.issued_by.as_str()),
+            ("RSA-1024", TEST_DEVICE_CA)
+        );
         assert!(signed.signer.subject.contains("UDID-1024"), "{}", signed.signer.subject);
-        assert_eq!(signed.signer.fingerprint_sha256, fingerprint_sha256(&signed.signer_cert_der));
+        assert_eq!(
+            signed.signer.fingerprint_sha256,
+            fingerprint_sha256(&signed.signer_cert_der)
+        );
 
         // Outside this path the 2048-bit minimum holds, and says so.
         let err = verify_attached(&body).err();
-        assert!(matches!(&err, Some(SignatureError::WeakKey(k)) if k == "RSA-1024"), "{case}: {err:?}");
+        assert!(
+            matches!(&err, Some(SignatureError::WeakKey(k)) if k == "RSA-1024"),
+            "{case}: {err:?}"
+        );
 
         let mut tampered = body.clone();
         let at = tampered.windows(7).position(|w| w == b"0000-TE").expect("content");
@@ -109,10 +148,17 @@ fn the_same_rsa_1024_key_under_annals_ca_is_refused_naming_the_key_size() {
     let dir = tempfile::tempdir().expect("tmp");
     let cas = test_chain(dir.path());
     std::fs::write(dir.path().join("annal.pem"), ca().cert_pem()).expect("write");
-    std::fs::write(dir.path().join("annal.key"), pem_encode("PRIVATE KEY", ca().key_pkcs8_der())).expect("write");
+    std::fs::write(
+        dir.path().join("annal.key"),
+        pem_encode("PRIVATE KEY", ca().key_pkcs8_der()),
+    )
+    .expect("write");
     leaf(dir.path(), "UDID-ANNAL", "annal");
     let body = sign(dir.path(), "UDID-ANNAL", "sha1", true);
-    let err = verify_device_signed(&body, &cas).err().map(|e| e.to_string()).unwrap_or_default();
+    let err = verify_device_signed(&body, &cas)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     let annal_ca = parse_cert(ca().cert_der()).expect("ca").subject().to_string();
     assert_eq!(
         err,
@@ -134,22 +180,41 @@ fn a_leaf_under_an_unknown_ca_or_a_forged_device_ca_is_refused_naming_the_chain(
         "req -x509 -newkey rsa:2048 -nodes -keyout self.key -subj /CN=Some-Other-CA -days 30 -out self.pem",
     );
     let body = sign(dir.path(), "self", "sha256", false);
-    let err = verify_device_signed(&body, &cas).err().map(|e| e.to_string()).unwrap_or_default();
+    let err = verify_device_signed(&body, &cas)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert_eq!(
         err,
         format!("the signer certificate is issued by CN=Some-Other-CA, which does not chain to {TEST_DEVICE_CA}")
     );
     let apple = AppleDeviceCa::apple().expect("shipped chain");
-    let err = verify_device_signed(&body, apple).err().map(|e| e.to_string()).unwrap_or_default();
+    let err = verify_device_signed(&body, apple)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(err.ends_with("does not chain to Apple iPhone Device CA"), "{err}");
 
     // Another key under the device CA's exact name: the certificate signature gives it away.
-    run(dir.path(), "req -newkey rsa:1024 -nodes -keyout forged.key -subj /CN=x -out forged.csr");
+    run(
+        dir.path(),
+        "req -newkey rsa:1024 -nodes -keyout forged.key -subj /CN=x -out forged.csr",
+    );
     let out = openssl(
         dir.path(),
         &[
-            "x509", "-req", "-in", "forged.csr", "-signkey", "forged.key", "-days", "30", "-subj",
-            "/C=US/O=Apple Inc./OU=Apple iPhone/CN=Apple iPhone Device CA (test)", "-out", "forged.pem",
+            "x509",
+            "-req",
+            "-in",
+            "forged.csr",
+            "-signkey",
+            "forged.key",
+            "-days",
+            "30",
+            "-subj",
+            "/C=US/O=Apple Inc./OU=Apple iPhone/CN=Apple iPhone Device CA (test)",
+            "-out",
+            "forged.pem",
         ],
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -194,7 +259,10 @@ fn the_shipped_apple_certificates_parse_and_chain_to_apple_root_ca() {
     assert!(signed_by(&root, &root).is_ok() && signed_by(&iphone_ca, &root).is_ok());
     assert!(signed_by(&device_ca, &iphone_ca).is_ok());
     assert!(signed_by(&device_ca, &root).is_err());
-    assert_eq!(AppleDeviceCa::apple().expect("chain").chain_names(), "Apple iPhone Device CA");
+    assert_eq!(
+        AppleDeviceCa::apple().expect("chain").chain_names(),
+        "Apple iPhone Device CA"
+    );
     // Without the intermediate there is no chain.
     let err = AppleDeviceCa::new(&ders[2], &[ders[0].clone()]).err();
     assert!(matches!(err, Some(AppleIdentityError::Chain(_))), "{err:?}");
@@ -219,5 +287,8 @@ fn the_shipped_apple_certificates_parse_and_chain_to_apple_root_ca() {
     assert!(verify(&["-no_check_time"]).status.success());
     let dated = verify(&[]);
     assert!(!dated.status.success(), "the shipped device CA is expired");
-    assert!(String::from_utf8_lossy(&dated.stdout).contains("expired") || String::from_utf8_lossy(&dated.stderr).contains("expired"));
+    assert!(
+        String::from_utf8_lossy(&dated.stdout).contains("expired")
+            || String::from_utf8_lossy(&dated.stderr).contains("expired")
+    );
 }

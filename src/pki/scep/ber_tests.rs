@@ -40,7 +40,8 @@ fn a_ber_pki_message_around_a_ber_envelope_opens() {
         assert_eq!(msg.message_type, Some(MessageType::RenewalReq));
         assert_eq!(msg.transaction_id, pending.transaction_id);
         assert_eq!(msg.signer_cert_der, current.cert_der, "the signer keeps its bytes");
-        msg.verify().expect("the signature verifies over the BER envelope as sent");
+        msg.verify()
+            .expect("the signature verifies over the BER envelope as sent");
         let request = open_request(&msg, ca(), &anchors(), Utc::now()).expect("opens");
         assert_eq!(request.cipher, ContentCipher::Aes256Cbc);
         assert!(request.renewing.is_some());

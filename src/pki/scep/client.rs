@@ -89,7 +89,16 @@ pub(super) fn request(
     cipher: ContentCipher,
 ) -> Result<PendingRequest, PkiError> {
     let (subject, key) = (subject, new_key_pkcs8);
-    request_encoded(ca_cert_der, message_type, subject, challenge, signer, key, cipher, |e| e)
+    request_encoded(
+        ca_cert_der,
+        message_type,
+        subject,
+        challenge,
+        signer,
+        key,
+        cipher,
+        |e| e,
+    )
 }
 
 /// [`request`] with the sealed EnvelopedData re-encoded by `encode` before it is signed (tests
