@@ -32,7 +32,11 @@ fuzz_target!(|data: &[u8]| {
             );
             // The cached verdict is the one a fresh check gives.
             let fresh = verify_mdm_signature(&input.header, input.body, &fixture::fresh_anchors(), now);
-            assert_eq!(fresh.as_ref().ok(), Some(&identity), "the leaf cache changed the verdict");
+            assert_eq!(
+                fresh.as_ref().ok(),
+                Some(&identity),
+                "the leaf cache changed the verdict"
+            );
             // The same CMS in BER (indefinite lengths, chunked OCTET STRINGs) verifies the same.
             if let Some(ber) = input.der.and_then(|der| der_to_ber(der, 7)) {
                 let header = base64::engine::general_purpose::STANDARD.encode(ber);

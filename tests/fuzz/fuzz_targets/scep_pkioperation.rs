@@ -21,8 +21,18 @@ fuzz_target!(|data: &[u8]| {
         match parse_pki_message(&ber) {
             Ok(again) => {
                 assert_eq!(
-                    (again.message_type, &again.transaction_id, &again.signer_cert_der, &again.content),
-                    (msg.message_type, &msg.transaction_id, &msg.signer_cert_der, &msg.content),
+                    (
+                        again.message_type,
+                        &again.transaction_id,
+                        &again.signer_cert_der,
+                        &again.content
+                    ),
+                    (
+                        msg.message_type,
+                        &msg.transaction_id,
+                        &msg.signer_cert_der,
+                        &msg.content
+                    ),
                     "the BER form parses differently"
                 );
             }
