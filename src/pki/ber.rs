@@ -169,6 +169,9 @@ struct Node {
     changed: bool,
     /// Length of the rewritten content octets.
     out_len: usize,
+    /// BIT STRING chunks: the unused-bits octet of the last leaf (kept so that nested chunks
+    /// are not re-scanned).
+    unused: u8,
     /// Index of the node after this element's subtree.
     next: usize,
 }
@@ -323,6 +326,7 @@ impl Walk<'_> {
             form,
             changed,
             out_len: 0,
+            unused: 0,
             next: index + 1,
         });
 
@@ -352,12 +356,16 @@ impl Walk<'_> {
         node.next = next;
         if node.form == Form::Primitive {
             node.out_len = content_end - content_start;
-            if chunk_of == Some(StringKind::Bits) && content_end == content_start {
-                return Err(BerError::BadChunk {
-                    offset: start,
-                    string: "BIT STRING",
-                    reason: "a chunk lacks its unused-bits octet",
-                });
+            if chunk_of == Some(StringKind::Bits) {
+                node.unused = *self
+                    .input
+                    .get(content_start)
+                    .filter(|_| content_end > content_start)
+                    .ok_or(BerError::BadChunk {
+                        offset: start,
+                        string: "BIT STRING",
+                        reason: "a chunk lacks its unused-bits octet",
+                    })?;
             }
         }
         Ok(end)
@@ -421,11 +429,7 @@ impl Walk<'_> {
                     }
                     // A nested chunk's out_len already counts one unused-bits octet.
                     out_len += node.out_len.saturating_sub(1);
-                    last_unused = Some(if node.form == Form::Primitive {
-                        self.input[node.content_start]
-                    } else {
-                        self.bit_unused_of(child)
-                    });
+                    last_unused = Some(node.unused);
                 }
                 Some(_) => out_len += node.out_len,
             }
@@ -443,18 +447,8 @@ impl Walk<'_> {
         let node = &mut self.nodes[index];
         node.changed |= changed;
         node.out_len = out_len;
+        node.unused = last_unused.unwrap_or(0);
         Ok((content_end, end))
-    }
-
-    /// The unused-bits octet of the last leaf of the (constructed BIT STRING) node `index`.
-    fn bit_unused_of(&self, index: usize) -> u8 {
-        let end = self.nodes[index].next;
-        self.nodes[index + 1..end]
-            .iter()
-            .rev()
-            .find(|n| n.form == Form::Primitive)
-            .and_then(|n| self.input.get(n.content_start).copied())
-            .unwrap_or(0)
     }
 
     /// Writes node `index`'s DER shape into `out`.
@@ -488,7 +482,7 @@ impl Walk<'_> {
                     .iter()
                     .filter(|n| n.form == Form::Primitive);
                 if kind == StringKind::Bits {
-                    out.push(self.bit_unused_of(index));
+                    out.push(node.unused);
                     for leaf in leaves {
                         out.extend_from_slice(&self.input[leaf.content_start + 1..leaf.content_end]);
                     }
