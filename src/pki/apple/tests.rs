@@ -166,6 +166,22 @@ fn the_same_rsa_1024_key_under_annals_ca_is_refused_naming_the_key_size() {
     );
     let err = verify_attached(&body).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("RSA-1024") && err.contains("2048"), "{err}");
+
+    // As an Mdm-Signature (detached DER from openssl) the key is refused by name too, although
+    // Annal's CA issued it.
+    run(
+        dir.path(),
+        "cms -sign -binary -in body -signer UDID-ANNAL.pem -inkey UDID-ANNAL.key -outform DER -out detached.sig",
+    );
+    let header = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        std::fs::read(dir.path().join("detached.sig")).expect("read"),
+    );
+    let err = crate::pki::verify_mdm_signature(&header, BODY, &crate::pki::test_support::anchors(), chrono::Utc::now());
+    assert!(
+        matches!(&err, Err(SignatureError::WeakKey(k)) if k == "RSA-1024"),
+        "{err:?}"
+    );
 }
 
 #[test]
