@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes the parsers of what devices send (tests/fuzz: check-in, command channel, Mdm-Signature,
-# SCEP PKIOperation) with cargo-fuzz + libFuzzer, for a bounded time per target:
+# SCEP PKIOperation, the BER normalizer) with cargo-fuzz + libFuzzer, for a bounded time per target:
 #
 #   ops/fuzz.sh [seconds-per-target [target...]]     (default: 60 s, every target)
 #
@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
 case $seconds in '' | *[!0-9]*) echo "usage: ops/fuzz.sh [seconds-per-target [target...]]" >&2; exit 2 ;; esac
-targets=(checkin command mdm_signature scep_pkioperation)
+targets=(checkin command mdm_signature scep_pkioperation ber)
 if [ $# -gt 1 ]; then targets=("${@:2}"); fi
 sanitizer=${ANNAL_FUZZ_SANITIZER:-address}
 

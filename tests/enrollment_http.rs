@@ -22,6 +22,26 @@ async fn start() -> (Server, tempfile::TempDir) {
     let challenge = secrets.path().join("challenge");
     common::write_private(&challenge, "static-challenge\n");
     let challenge = challenge.to_string_lossy().into_owned();
+    // A stand-in for Apple's chain: a root and an RSA-1024 device CA under it (SHA-1), given
+    // to the server with --ota-device-ca; phase 2 signers are issued by it.
+    let dir = secrets.path();
+    openssl(
+        dir,
+        "req -x509 -newkey rsa:2048 -nodes -keyout root.key -subj /CN=Test-Root -days 30 -out root.pem",
+    );
+    std::fs::write(dir.join("ca.ext"), "basicConstraints=critical,CA:true\n").expect("ext");
+    openssl(
+        dir,
+        "req -newkey rsa:1024 -nodes -keyout device-ca.key -subj /CN=Test-iPhone-Device-CA -out device-ca.csr",
+    );
+    openssl(
+        dir,
+        "x509 -req -in device-ca.csr -CA root.pem -CAkey root.key -set_serial 1 -days 30 -sha1 -extfile ca.ext -out device-ca.pem",
+    );
+    let bundle = dir.join("device-ca-bundle.pem");
+    let pem = [dir.join("device-ca.pem"), dir.join("root.pem")].map(|p| std::fs::read_to_string(p).expect("pem"));
+    std::fs::write(&bundle, pem.concat()).expect("bundle");
+    let bundle = bundle.to_string_lossy().into_owned();
     let args = [
         "--topic",
         TOPIC,
@@ -29,6 +49,8 @@ async fn start() -> (Server, tempfile::TempDir) {
         "https://mdm.example.com",
         "--scep-challenge-file",
         &challenge,
+        "--ota-device-ca",
+        &bundle,
     ];
     (Server::start(&args).await, secrets)
 }
@@ -103,7 +125,7 @@ async fn post(client: &Client, body: Vec<u8>) -> (u16, Vec<u8>) {
 #[tokio::test]
 async fn tokens_guard_a_signed_profile_and_the_three_ota_phases() {
     rustls::crypto::aws_lc_rs::default_provider().install_default().ok();
-    let (server, _secrets) = start().await;
+    let (server, secrets) = start().await;
     let client = server.client();
     let admin = server.api_key();
 
@@ -170,19 +192,26 @@ async fn tokens_guard_a_signed_profile_and_the_three_ota_phases() {
     assert_eq!(content["URL"].as_string(), Some("https://mdm.example.com/enroll/ota"));
     let challenge = content["Challenge"].as_string().expect("challenge").to_owned();
 
-    // Phase 2: attributes signed by the device's own certificate (a stand-in for Apple's), the
-    // CMS made by `openssl cms -sign`.
+    // Phase 2: attributes signed by the device's identity, RSA-1024 under the (stand-in)
+    // device CA as Apple's are, the CMS made by `openssl cms -sign -stream -md sha1`: BER.
+    let ca_dir = secrets.path().display().to_string();
     let apple_device = |udid: &str, challenge: &str| -> Vec<u8> {
         std::fs::write(dir.path().join("attrs.plist"), attributes(udid, challenge)).expect("write");
         openssl(
             dir.path(),
-            "req -x509 -newkey rsa:2048 -nodes -keyout dev.key -subj /CN=Apple-iPhone-Device -days 30 -out dev.pem",
+            &format!("req -newkey rsa:1024 -nodes -keyout dev.key -subj /CN={udid} -out dev.csr"),
         );
         openssl(
             dir.path(),
-            "cms -sign -nodetach -binary -in attrs.plist -signer dev.pem -inkey dev.key -outform DER -out signed.der",
+            &format!("x509 -req -in dev.csr -CA {ca_dir}/device-ca.pem -CAkey {ca_dir}/device-ca.key -set_serial 9 -days 30 -sha1 -out dev.pem"),
         );
-        std::fs::read(dir.path().join("signed.der")).expect("signed")
+        openssl(
+            dir.path(),
+            "cms -sign -nodetach -stream -md sha1 -binary -in attrs.plist -signer dev.pem -inkey dev.key -outform DER -out signed.der",
+        );
+        let signed = std::fs::read(dir.path().join("signed.der")).expect("signed");
+        assert_eq!(&signed[..2], [0x30, 0x80], "BER, indefinite length");
+        signed
     };
     let (status, body) = post(&client, apple_device("UDID-OTA-1", &challenge)).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
@@ -222,6 +251,49 @@ async fn tokens_guard_a_signed_profile_and_the_three_ota_phases() {
     assert_eq!(a.status.as_u16(), 400);
     let (status, _) = post(&client, apple_device("UDID-OTA-2", "annal_0123456789abcdef_x")).await;
     assert_eq!(status, 403);
+    // A signer under no device CA, and an RSA-1024 one under Annal's CA, are refused by name.
+    openssl(
+        dir.path(),
+        "req -x509 -newkey rsa:2048 -nodes -keyout self.key -subj /CN=Not-A-Device-CA -days 30 -out self.pem",
+    );
+    openssl(
+        dir.path(),
+        "cms -sign -nodetach -binary -in attrs.plist -signer self.pem -inkey self.key -outform DER -out self.der",
+    );
+    let (status, body) = post(&client, std::fs::read(dir.path().join("self.der")).expect("read")).await;
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 403, "{text}");
+    assert!(
+        text.contains(
+            "issued by CN=Not-A-Device-CA, which does not chain to Apple iPhone Device CA or Test-iPhone-Device-CA"
+        ),
+        "{text}"
+    );
+    std::fs::write(dir.path().join("annal-ca.pem"), server.ca().cert_pem()).expect("write");
+    std::fs::copy(
+        server.data_dir.join("ca").join("ca.key"),
+        dir.path().join("annal-ca.key"),
+    )
+    .expect("copy");
+    openssl(
+        dir.path(),
+        "req -newkey rsa:1024 -nodes -keyout weak.key -subj /CN=weak -out weak.csr",
+    );
+    openssl(
+        dir.path(),
+        "x509 -req -in weak.csr -CA annal-ca.pem -CAkey annal-ca.key -set_serial 3 -days 30 -sha256 -out weak.pem",
+    );
+    openssl(
+        dir.path(),
+        "cms -sign -nodetach -binary -in attrs.plist -signer weak.pem -inkey weak.key -outform DER -out weak.der",
+    );
+    let (status, body) = post(&client, std::fs::read(dir.path().join("weak.der")).expect("read")).await;
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 403, "{text}");
+    assert!(
+        text.contains("signer key RSA-1024 is accepted only for certificates under Apple iPhone Device CA or Test-iPhone-Device-CA; this one is issued by"),
+        "{text}"
+    );
 
     // A revoked token opens nothing.
     let token_id = created["token_id"].as_str().expect("id");

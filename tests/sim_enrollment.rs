@@ -220,17 +220,28 @@ async fn the_topic_option_overrides_and_a_static_challenge_is_reused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ota_phase_two_carries_a_one_time_challenge() {
     rustls::crypto::aws_lc_rs::default_provider().install_default().ok();
-    let server = Server::start(&["--topic", TOPIC]).await;
+    // A stand-in for Apple iPhone Device CA (self-signed here), given to the server with
+    // --ota-device-ca, and a device identity it issued.
+    let ca_key = rcgen::KeyPair::generate().expect("key");
+    let mut ca_params = rcgen::CertificateParams::default();
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Test iPhone Device CA");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let device_ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("device CA");
+    let ca_file = tempfile::NamedTempFile::new().expect("tmp");
+    std::fs::write(ca_file.path(), device_ca.pem()).expect("write");
+    let ca_path = ca_file.path().to_string_lossy().into_owned();
+    let server = Server::start(&["--topic", TOPIC, "--ota-device-ca", &ca_path]).await;
     let client = server.client();
     let token = create_key(&server, "ota", "enrollment");
-    // A stand-in for the device's Apple certificate: self-signed, unknown to the server.
     let key = rcgen::KeyPair::generate().expect("key");
     let mut params = rcgen::CertificateParams::default();
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, "Apple iPhone Device");
     let apple_device = annal::pki::DeviceIdentity {
-        cert_der: params.self_signed(&key).expect("cert").der().to_vec(),
+        cert_der: params.signed_by(&key, &*device_ca).expect("cert").der().to_vec(),
         key_pkcs8_der: key.serialize_der(),
     };
     let mut attributes = plist::Dictionary::new();

@@ -12,6 +12,7 @@ use annal::http::enroll::EnrollConfig;
 use annal::http::listener::{CappedAddr, CappedListener};
 use annal::http::{router, AppState, DEFAULT_MAX_BODY};
 use annal::observe::Observer;
+use annal::pki::apple::AppleDeviceCa;
 use annal::pki::profile::{check_base_url, check_topic};
 use annal::pki::{Ca, TrustAnchors};
 use annal::push::PushService;
@@ -50,6 +51,11 @@ pub struct ServeArgs {
     /// Another CA whose certificates are accepted as device identities (PEM).
     #[arg(long, env = "ANNAL_EXTERNAL_CA")]
     pub external_ca: Option<PathBuf>,
+    /// A device CA accepted besides Apple iPhone Device CA for the device-signed answer of
+    /// over-the-air enrollment (phase 2): PEM, the device CA first, then its chain up to a
+    /// self-signed root. For labs and tests with simulated devices; real devices need none.
+    #[arg(long, env = "ANNAL_OTA_DEVICE_CA")]
+    pub ota_device_ca: Option<PathBuf>,
     /// The key that seals secrets in events; every node of one log needs the same file.
     /// Default: <data-dir>/secrets.key, created on first start.
     #[arg(long, env = "ANNAL_DATA_KEY_FILE")]
@@ -286,8 +292,19 @@ fn enroll_config(
     let files = super::tls::serve_files(data_dir, ca, args)?;
     let signer = super::tls::profile_signer(&files.cert, &files.key)?;
     tracing::info!(%base_url, "serving enrollment profiles at /enroll");
+    let extra_device_ca = match &args.ota_device_ca {
+        Some(path) => {
+            let pem = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let cas = AppleDeviceCa::from_pem_bundle(&pem).with_context(|| format!("{}", path.display()))?;
+            tracing::info!(path = %path.display(), device_ca = %cas.chain_names(), "OTA phase 2 also accepts this device CA");
+            Some(cas)
+        }
+        None => None,
+    };
+    let device_cas = AppleDeviceCa::apple_with(extra_device_ca).context("Apple's device CA")?;
     Ok(Arc::new(EnrollConfig {
         base_url,
+        device_cas,
         topic: args.enroll.topic.clone(),
         static_challenge,
         ca_cert_der: ca.cert_der().to_vec(),

@@ -152,6 +152,43 @@ pub(crate) fn verification_alg(
     Some(alg)
 }
 
+/// RSA PKCS#1 v1.5 verification from 1024-bit keys up, for Apple's device-identity chain only
+/// (apple.rs): Apple iPhone Device CA and the device identities it issues have 1024-bit keys.
+/// Everywhere else [`verification_alg`] keeps the 2048-bit minimum.
+pub(crate) fn legacy_rsa_alg(digest: DigestAlg) -> Option<&'static dyn VerificationAlgorithm> {
+    let alg: &'static dyn VerificationAlgorithm = match digest {
+        DigestAlg::Sha1 => &signature::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+        DigestAlg::Sha256 => &signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+        DigestAlg::Sha512 => &signature::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+        // aws-lc-rs has no 1024-bit SHA-384 variant; such keys need the standard minimum.
+        DigestAlg::Sha384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+    };
+    Some(alg)
+}
+
+/// The size in bits of an RSA key's modulus; `None` for other keys or an unreadable one.
+pub(crate) fn rsa_bits(spki: &SubjectPublicKeyInfo<'_>) -> Option<usize> {
+    match spki.parsed() {
+        Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => {
+            let modulus = rsa.modulus;
+            let start = modulus.iter().position(|b| *b != 0)?;
+            Some(8 * (modulus.len() - start) - modulus[start].leading_zeros() as usize)
+        }
+        _ => None,
+    }
+}
+
+/// A key's name for messages: `RSA-1024`, `EC P-256`, or its algorithm.
+pub(crate) fn key_description(spki: &SubjectPublicKeyInfo<'_>) -> String {
+    match (KeyAlg::from_spki(spki), rsa_bits(spki)) {
+        (Ok(KeyAlg::Rsa), Some(bits)) => format!("RSA-{bits}"),
+        (Ok(KeyAlg::EcP256), _) => "EC P-256".to_owned(),
+        (Ok(KeyAlg::EcP384), _) => "EC P-384".to_owned(),
+        (Ok(KeyAlg::Rsa), None) => "RSA (unreadable modulus)".to_owned(),
+        (Err(alg), _) => alg,
+    }
+}
+
 /// Verifies `signature` over `message` with the key of `spki` (no trust decision: the caller
 /// decides whether this key counts).
 pub(crate) fn verify_with_spki(

@@ -1,5 +1,7 @@
 //! A borrowed walk over a DER `ContentInfo { signedData }` that keeps the raw bytes where
-//! verification needs them exactly as they were signed.
+//! verification needs them exactly as they were signed. What a device sends may be BER: it
+//! goes through [`der_form`] (ber.rs) first, which keeps DER elements (certificates) byte for
+//! byte and gives the signed attributes the DER shape RFC 5652 §5.4 signs.
 //!
 //! The cms crate decodes the parts whose meaning we need (`EncapsulatedContentInfo`,
 //! `SignerInfo`), but its full `SignedData` decode cannot serve alone: der sorts every decoded
@@ -8,12 +10,14 @@
 //! we fingerprint. So the envelope is walked here and the certificate and signed-attribute
 //! TLVs are returned as slices of the input.
 
+use std::borrow::Cow;
+
 use cms::signed_data::{EncapsulatedContentInfo, SignerInfo};
 use const_oid::db::rfc5911::ID_SIGNED_DATA;
 use der::asn1::{AnyRef, ObjectIdentifier};
 use der::{Decode, ErrorKind, Header, Reader, SliceReader, Tag, TagNumber};
 
-use super::SignatureError;
+use super::{ber, SignatureError};
 
 /// The parts of a SignedData that Mdm-Signature verification reads.
 pub(crate) struct SignedDataView<'a> {
@@ -38,7 +42,13 @@ const CONTEXT_1: Tag = Tag::ContextSpecific {
     number: TagNumber(1),
 };
 
-/// Parses a DER ContentInfo that must hold a SignedData; trailing bytes are refused.
+/// The DER shape of a CMS structure a device sent in BER or DER (borrowed when it is DER).
+pub(crate) fn der_form(bytes: &[u8]) -> Result<Cow<'_, [u8]>, SignatureError> {
+    ber::normalize(bytes).map_err(|e| SignatureError::NotSignedData(e.to_string()))
+}
+
+/// Parses a DER ContentInfo that must hold a SignedData; trailing bytes are refused. BER input
+/// goes through [`der_form`] first.
 pub(crate) fn parse_signed_data(der: &[u8]) -> Result<SignedDataView<'_>, SignatureError> {
     parse(der).map_err(|e| SignatureError::NotSignedData(e.to_string()))
 }

@@ -14,7 +14,7 @@ use super::{verify_mdm_signature, DeviceIdentity, KeyKind, MdmDigest, SignatureE
 /// CRLF and a non-ASCII byte: any canonicalisation of the body would break the signature.
 const BODY: &[u8] = b"<?xml version=\"1.0\"?>\r\n<plist><dict><key>MessageType</key><string>Authenticate\xc3\xa9</string></dict></plist>\n";
 
-fn openssl_missing() -> bool {
+pub(super) fn openssl_missing() -> bool {
     let found = Command::new("openssl")
         .arg("version")
         .output()
@@ -26,7 +26,7 @@ fn openssl_missing() -> bool {
     !found
 }
 
-fn openssl(dir: &Path, args: &[&str]) -> Output {
+pub(super) fn openssl(dir: &Path, args: &[&str]) -> Output {
     Command::new("openssl")
         .current_dir(dir)
         .args(args)

@@ -19,8 +19,8 @@ use x509_parser::extensions::ParsedExtension;
 
 use aws_lc_rs::signature::UnparsedPublicKey;
 
-use super::algorithms::{public_key_bytes, verification_alg, DigestAlg, KeyAlg, SigScheme};
-use super::cms_raw::{parse_signed_data, SignedDataView, SignerView};
+use super::algorithms::{public_key_bytes, rsa_bits, verification_alg, DigestAlg, KeyAlg, SigScheme};
+use super::cms_raw::{der_form, parse_signed_data, SignedDataView, SignerView};
 use super::identity::{parse_cert, VerifiedIdentity};
 use super::{SignatureError, TrustAnchors};
 
@@ -38,13 +38,15 @@ pub fn verify_mdm_signature(
     anchors: &TrustAnchors,
     now: DateTime<Utc>,
 ) -> Result<VerifiedIdentity, SignatureError> {
-    let der = decode_base64(header_b64)?;
+    let raw = decode_base64(header_b64)?;
+    let der = der_form(&raw)?;
     let sd = parse_signed_data(&der)?;
     // Detached means the body is not inside the CMS: an empty eContent is tolerated.
     if sd.encap.econtent.as_ref().is_some_and(|c| !c.value().is_empty()) {
         return Err(SignatureError::NotDetached);
     }
     let signed = signed_message(&sd, body)?;
+    require_standard_key(&signed.cert)?;
     // Trust before the signature: an untrusted certificate is refused before any work on the
     // message signature, and a trusted one comes with its key already parsed (leaf_cache.rs).
     let leaf = anchors
@@ -66,12 +68,13 @@ pub struct SignedContent {
     pub signer_cert_der: Vec<u8>,
 }
 
-/// Verifies a DER CMS SignedData that carries its content (a device's answer to a profile
+/// Verifies a CMS SignedData (BER or DER) that carries its content (a device's answer to a profile
 /// service), with the signer certificate it embeds. Trust in that certificate is the caller's
 /// decision ([`TrustAnchors::verify_leaf`]): a device's first answer is signed by an Apple
 /// device certificate, the later one by the identity Annal's CA issued.
-pub fn verify_attached(der: &[u8]) -> Result<SignedContent, SignatureError> {
-    let sd = parse_signed_data(der)?;
+pub fn verify_attached(body: &[u8]) -> Result<SignedContent, SignatureError> {
+    let der = der_form(body)?;
+    let sd = parse_signed_data(&der)?;
     let content = sd
         .encap
         .econtent
@@ -79,6 +82,7 @@ pub fn verify_attached(der: &[u8]) -> Result<SignedContent, SignatureError> {
         .and_then(|c| c.decode_as::<OctetString>().ok())
         .ok_or(SignatureError::NoContent)?;
     let signed = signed_message(&sd, content.as_bytes())?;
+    require_standard_key(&signed.cert)?;
     let key_alg = KeyAlg::from_spki(signed.cert.public_key()).map_err(SignatureError::UnsupportedAlgorithm)?;
     let alg = verification_alg(key_alg, signed.scheme, signed.digest).ok_or_else(|| unsupported(signed.algorithm))?;
     UnparsedPublicKey::new(alg, public_key_bytes(signed.cert.public_key(), key_alg))
@@ -92,17 +96,29 @@ pub fn verify_attached(der: &[u8]) -> Result<SignedContent, SignatureError> {
 
 /// The one signer of a SignedData over `content`: its certificate, algorithms, and the bytes
 /// its signature covers (the signed attributes, checked against `content`, or the content).
-struct SignedMessage<'a> {
-    cert_der: &'a [u8],
-    cert: X509Certificate<'a>,
-    scheme: SigScheme,
-    digest: DigestAlg,
-    algorithm: &'a ObjectIdentifier,
-    message: Vec<u8>,
-    signature: &'a [u8],
+pub(crate) struct SignedMessage<'a> {
+    pub cert_der: &'a [u8],
+    pub cert: X509Certificate<'a>,
+    pub scheme: SigScheme,
+    pub digest: DigestAlg,
+    pub algorithm: &'a ObjectIdentifier,
+    pub message: Vec<u8>,
+    pub signature: &'a [u8],
 }
 
-fn signed_message<'a>(sd: &'a SignedDataView<'a>, content: &[u8]) -> Result<SignedMessage<'a>, SignatureError> {
+/// Refuses RSA signer keys under 2048 bits by name: aws-lc-rs would only say "does not
+/// verify". Apple's 1024-bit device identities are verified by `apple::verify_device_signed`.
+fn require_standard_key(cert: &X509Certificate<'_>) -> Result<(), SignatureError> {
+    match rsa_bits(cert.public_key()) {
+        Some(bits) if bits < 2048 => Err(SignatureError::WeakKey(format!("RSA-{bits}"))),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn signed_message<'a>(
+    sd: &'a SignedDataView<'a>,
+    content: &[u8],
+) -> Result<SignedMessage<'a>, SignatureError> {
     let signer = match sd.signers.as_slice() {
         [] => return Err(SignatureError::NoSigner),
         [one] => one,

@@ -8,6 +8,8 @@
 //! [`TrustAnchors::verify_leaf`] checks it against Annal's CA (or a configured external CA).
 
 mod algorithms;
+pub mod apple;
+pub mod ber;
 mod ca;
 mod cms_build;
 mod cms_envelope;
@@ -24,6 +26,8 @@ mod signer;
 mod trust;
 pub mod vendor;
 
+#[cfg(test)]
+mod ber_interop_tests;
 #[cfg(test)]
 mod ca_tests;
 #[cfg(test)]
@@ -100,7 +104,8 @@ pub enum PkiError {
 pub enum SignatureError {
     #[error("Mdm-Signature is not valid base64")]
     BadBase64,
-    #[error("Mdm-Signature is not a DER CMS SignedData: {0}")]
+    /// Not readable BER/DER, or not a ContentInfo holding a SignedData; the text says which.
+    #[error("not a CMS SignedData: {0}")]
     NotSignedData(String),
     #[error("Mdm-Signature encapsulates content; a detached signature over the body is required")]
     NotDetached,
@@ -118,6 +123,10 @@ pub enum SignatureError {
     DigestMismatch,
     #[error("the CMS signature does not verify with the signer certificate's key")]
     BadSignature,
+    /// An RSA key under 2048 bits (named, e.g. `RSA-1024`): accepted only for Apple's device
+    /// identities (`apple::verify_device_signed`).
+    #[error("signer key {0} is under the 2048-bit minimum (RSA-1024 is accepted only under Apple iPhone Device CA)")]
+    WeakKey(String),
     #[error("unsupported algorithm {0}")]
     UnsupportedAlgorithm(String),
     #[error("the signer certificate is not trusted: {0}")]

@@ -18,6 +18,7 @@ use crate::domain::access::{authorize, Action, Caller};
 use crate::http::admin::error::ApiError;
 use crate::http::admin::extract::Query;
 use crate::http::AppState;
+use crate::pki::apple::AppleDeviceCa;
 use crate::pki::profile::{
     enrollment_profile, mobileconfig, EnrollmentSettings, PayloadIds, ProfileError, MOBILECONFIG_CONTENT_TYPE,
 };
@@ -40,6 +41,9 @@ pub struct EnrollConfig {
     pub ca_cert_der: Vec<u8>,
     pub organization: String,
     pub signer: CmsSigner,
+    /// The CAs whose device identities sign OTA phase 2 (Apple iPhone Device CA, plus
+    /// `--ota-device-ca`).
+    pub device_cas: AppleDeviceCa,
 }
 
 #[derive(Debug, serde::Deserialize)]

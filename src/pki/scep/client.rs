@@ -88,8 +88,34 @@ pub(super) fn request(
     new_key_pkcs8: Vec<u8>,
     cipher: ContentCipher,
 ) -> Result<PendingRequest, PkiError> {
+    let (subject, key) = (subject, new_key_pkcs8);
+    request_encoded(
+        ca_cert_der,
+        message_type,
+        subject,
+        challenge,
+        signer,
+        key,
+        cipher,
+        |e| e,
+    )
+}
+
+/// [`request`] with the sealed EnvelopedData re-encoded by `encode` before it is signed (tests
+/// send it in BER, as some clients do).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn request_encoded(
+    ca_cert_der: &[u8],
+    message_type: MessageType,
+    subject: Name,
+    challenge: Option<&str>,
+    signer: DeviceIdentity,
+    new_key_pkcs8: Vec<u8>,
+    cipher: ContentCipher,
+    encode: impl FnOnce(Vec<u8>) -> Vec<u8>,
+) -> Result<PendingRequest, PkiError> {
     let csr = csr(&new_key_pkcs8, subject, challenge)?;
-    let envelope = seal(&csr, ca_cert_der, cipher)?;
+    let envelope = encode(seal(&csr, ca_cert_der, cipher)?);
     let sender_nonce = attrs::new_nonce()?;
     let transaction_id = crate::pki::fingerprint_sha256(&csr);
     let extra = vec![

@@ -229,8 +229,14 @@ const CONTEXT_0: Tag = Tag::ContextSpecific {
 
 /// Walks `ContentInfo { envelopedData }` by hand because Go's pkcs7 (micromdm's scepclient)
 /// sends encryptedContent as a constructed `[0]` of OCTET STRING chunks, a BER form the cms
-/// crate's DER decoder refuses. Both forms are read; everything else must be DER.
-fn parse_enveloped(der: &[u8]) -> der::Result<EnvelopeView> {
+/// crate's DER decoder refuses, and the implicit tag hides it from the schema-less normalizer
+/// (ber.rs), which makes every other BER form (indefinite lengths, say) DER first.
+fn parse_enveloped(body: &[u8]) -> Result<EnvelopeView, String> {
+    let der = crate::pki::ber::normalize(body).map_err(|e| e.to_string())?;
+    parse_enveloped_der(&der).map_err(|e| e.to_string())
+}
+
+fn parse_enveloped_der(der: &[u8]) -> der::Result<EnvelopeView> {
     let mut reader = SliceReader::new(der)?;
     let view = reader.sequence(|ci| -> der::Result<EnvelopeView> {
         let content_type = ObjectIdentifier::decode(ci)?;

@@ -8,7 +8,7 @@ use der::asn1::{OctetString, PrintableStringRef};
 use super::attrs;
 use super::{FailInfo, MessageType, Refusal, ScepError};
 use crate::pki::algorithms::{verify_with_spki, DigestAlg, SigScheme};
-use crate::pki::cms_raw::parse_signed_data;
+use crate::pki::cms_raw::{der_form, parse_signed_data};
 use crate::pki::identity::parse_cert;
 use crate::pki::mdm_signature::{check_signed_attributes, find_signer_cert, set_of_encoding, signer_algorithms};
 use crate::pki::SignatureError;
@@ -44,11 +44,12 @@ struct SignatureCheck {
     signature: Vec<u8>,
 }
 
-/// Parses a DER PKIMessage. Errors mean "not a PKIMessage" (HTTP 400): everything after this
+/// Parses a PKIMessage (BER or DER). Errors mean "not a PKIMessage" (HTTP 400): everything after this
 /// point is answered with a CertRep, which needs the transactionID and senderNonce.
-pub fn parse_pki_message(der: &[u8]) -> Result<PkiMessage, ScepError> {
+pub fn parse_pki_message(body: &[u8]) -> Result<PkiMessage, ScepError> {
     let not = |m: &str| ScepError::NotPkiMessage(m.to_owned());
-    let sd = parse_signed_data(der).map_err(|e| ScepError::NotPkiMessage(e.to_string()))?;
+    let der = der_form(body).map_err(|e| ScepError::NotPkiMessage(e.to_string()))?;
+    let sd = parse_signed_data(&der).map_err(|e| ScepError::NotPkiMessage(e.to_string()))?;
     let signer = match sd.signers.as_slice() {
         [one] => one,
         [] => return Err(not("the SignedData has no signer")),

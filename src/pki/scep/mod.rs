@@ -15,6 +15,8 @@ mod message;
 mod server;
 
 #[cfg(test)]
+mod ber_tests;
+#[cfg(test)]
 mod tests;
 
 pub(crate) use envelope::seal;

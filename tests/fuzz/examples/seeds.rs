@@ -9,6 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use annal::mdm::command::{certificate_list, command_envelope, device_information, profile_list, security_info};
+use annal::pki::ber::testing::der_to_ber;
 use annal::pki::scep::client::{pkcs_req, renewal_req};
 use annal::pki::scep::{cert_rep, CertRepReply, ContentCipher, FailInfo};
 use annal::pki::{Ca, DeviceIdentity, KeyKind, MdmDigest};
@@ -39,8 +40,11 @@ fn main() -> Result<()> {
     commands.extend(reports.clone());
     commands.extend(envelopes()?);
     write(root, "command", &commands)?;
-    write(root, "mdm_signature", &signatures(&rsa, &ec, &checkins, &reports)?)?;
-    write(root, "scep_pkioperation", &scep(ca, &rsa)?)?;
+    let signatures = signatures(&rsa, &ec, &checkins, &reports)?;
+    write(root, "mdm_signature", &signatures)?;
+    let scep = scep(ca, &rsa)?;
+    write(root, "scep_pkioperation", &scep)?;
+    write(root, "ber", &ber_seeds(&signatures, &scep))?;
     Ok(())
 }
 
@@ -245,7 +249,56 @@ fn signatures(
     out.push(("untrusted_signer.der".into(), join(DER, &b64(&header)?, idle)));
     let attached = rsa.sign_attached(token_update, &[])?;
     out.push(("attached_profile_answer.der".into(), join(DER, &attached, b"")));
+    // BER, as `openssl cms -sign -stream` and Apple devices send it: indefinite lengths and
+    // chunked OCTET STRINGs, detached and attached.
+    let header = rsa.sign_mdm(token_update, MdmDigest::Sha256)?;
+    let ber = der_to_ber(&b64(&header)?, 16).ok_or("BER re-encoding")?;
+    out.push(("rsa_sha256_token_update.ber".into(), join(DER, &ber, token_update)));
+    let ber = der_to_ber(&attached, 64).ok_or("BER re-encoding")?;
+    out.push(("attached_profile_answer.ber".into(), join(DER, &ber, b"")));
     Ok(out)
+}
+
+/// The normalizer's seeds: the CMS seeds of the other targets in DER and BER, and small BER
+/// shapes (nested indefinite lengths, constructed strings, long-form lengths).
+fn ber_seeds(signatures: &[(String, Vec<u8>)], scep: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = vec![
+        (
+            "nested_indefinite".into(),
+            vec![
+                0x30, 0x80, 0x30, 0x80, 0x02, 0x01, 0x05, 0, 0, 0xa1, 0x80, 0x01, 0x01, 0xff, 0, 0, 0, 0,
+            ],
+        ),
+        (
+            "constructed_octets".into(),
+            vec![0x24, 0x80, 0x04, 0x02, b'a', b'b', 0x24, 0x03, 0x04, 0x01, b'c', 0, 0],
+        ),
+        (
+            "constructed_bits".into(),
+            vec![0x23, 0x08, 0x03, 0x02, 0x00, 0xaa, 0x03, 0x02, 0x04, 0xf0],
+        ),
+        (
+            "constructed_utf8".into(),
+            vec![0x2c, 0x80, 0x04, 0x01, b'h', 0x04, 0x01, b'i', 0, 0],
+        ),
+        ("long_length".into(), vec![0x30, 0x82, 0x00, 0x03, 0x04, 0x81, 0x00]),
+        ("high_tag".into(), vec![0x7f, 0x81, 0x01, 0x80, 0x05, 0x00, 0, 0]),
+    ];
+    for (name, bytes) in signatures.iter().filter(|(n, _)| !n.ends_with(".text")) {
+        // The CMS part of the mdm_signature framing: [mode][u16 length][DER][body].
+        if let Some(len) = bytes.get(1..3).map(|l| usize::from(u16::from_be_bytes([l[0], l[1]]))) {
+            if let Some(cms) = bytes.get(3..3 + len) {
+                out.push((format!("signature_{name}"), cms.to_vec()));
+            }
+        }
+    }
+    for (name, der) in scep {
+        out.push((format!("scep_{name}"), der.clone()));
+        if let Some(ber) = der_to_ber(der, 32) {
+            out.push((format!("scep_{name}.ber"), ber));
+        }
+    }
+    out
 }
 
 /// SCEP requests from the project's client with each cipher, a renewal, a request sealed to
@@ -292,6 +345,10 @@ fn scep(ca: &Ca, current: &DeviceIdentity) -> Result<Vec<(String, Vec<u8>)>> {
         Utc::now(),
     )?;
     out.push(("certrep_success.der".into(), success));
+    // BER, as some SCEP clients send it: indefinite lengths, a chunked eContent.
+    let streamed = pkcs_req(ca.cert_der(), "CN=device-4", Some("s3cret"), ContentCipher::Aes256Cbc)?;
+    let ber = der_to_ber(&streamed.der, 32).ok_or("BER re-encoding")?;
+    out.push(("pkcsreq_aes256.ber".into(), ber));
     Ok(out)
 }
 

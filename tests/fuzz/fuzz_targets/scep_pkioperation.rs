@@ -1,9 +1,11 @@
 //! SCEP PKIOperation bodies (`POST /scep?operation=PKIOperation`): any bytes are refused as "not
 //! a PKIMessage" (HTTP 400) or parsed; a parsed message can always be answered with a CertRep
 //! (the server answers every refusal with one), and a request the server opens has a signature
-//! that verifies and, for a renewal, a signer from Annal's CA.
+//! that verifies and, for a renewal, a signer from Annal's CA. A parsed message re-encoded in BER
+//! parses to the same message.
 #![no_main]
 
+use annal::pki::ber::testing::der_to_ber;
 use annal::pki::scep::{cert_rep, open_request, parse_pki_message, CertRepReply, FailInfo, MessageType};
 use annal_fuzz::fixture;
 use chrono::Utc;
@@ -15,6 +17,30 @@ fuzz_target!(|data: &[u8]| {
         (1..=256).contains(&msg.transaction_id.len()),
         "transactionID length unchecked"
     );
+    if let Some(ber) = der_to_ber(data, 16) {
+        match parse_pki_message(&ber) {
+            Ok(again) => {
+                assert_eq!(
+                    (
+                        again.message_type,
+                        &again.transaction_id,
+                        &again.signer_cert_der,
+                        &again.content
+                    ),
+                    (
+                        msg.message_type,
+                        &msg.transaction_id,
+                        &msg.signer_cert_der,
+                        &msg.content
+                    ),
+                    "the BER form parses differently"
+                );
+            }
+            // Chunking an OCTET STRING at the deepest allowed level nests one level more.
+            Err(e) if e.to_string().contains("nested deeper") => {}
+            Err(e) => panic!("the BER form is refused: {e}"),
+        }
+    }
     let now = Utc::now();
     match open_request(&msg, fixture::ca(), fixture::anchors(), now) {
         Ok(request) => {
