@@ -330,7 +330,7 @@ fn key_errors() {
             found: "string"
         }
     );
-    assert_eq!(err.to_string(), "Token: expected data, found string");
+    assert_eq!(err.to_string(), "Token: expected data, found a string");
     let mut entries = token_update_entries();
     entries[4] = ("PushMagic", Value::Data(b"secret-magic".to_vec()));
     let err = parse(&entries).expect_err("PushMagic as data");

@@ -11,6 +11,7 @@ pub mod error;
 mod fields;
 pub mod ids;
 pub mod report;
+mod salvage;
 pub mod secret;
 
 pub use bounded::{parse_dict, parse_plist, MAX_DEPTH};
@@ -18,7 +19,7 @@ pub use checkin::{parse_checkin, CheckinMessage};
 pub use command::{command_envelope, parse_command};
 pub use error::{EncodeError, ParseError};
 pub use ids::EnrollmentIds;
-pub use report::{parse_report, parse_report_with_response, CommandReport, Status};
+pub use report::{parse_report, parse_report_with_response, read_report, CommandReport, ReadReport, Status, UnreadableReport};
 pub use secret::Secret;
 
 #[cfg(test)]

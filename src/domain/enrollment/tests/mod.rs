@@ -113,6 +113,7 @@ pub(super) fn report(status: ReportStatus, uuid: Option<&str>) -> Input {
             status,
             command_uuid: uuid.map(str::to_string),
             error_chain: Vec::new(),
+            unparseable: None,
         },
         "A",
     )
