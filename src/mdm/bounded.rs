@@ -148,7 +148,12 @@ fn ends_early(stack: &[Frame]) -> ParseError {
         Some(Frame::Array(_)) => "the document ends inside <array>",
         Some(Frame::Dict(..)) => "the document ends inside <dict>",
     };
-    malformed(path(stack), reason, None)
+    // Named by the unfinished container itself, not by the slot of its next element.
+    let at = match stack.last() {
+        Some(Frame::Array(_)) => path(&stack[..stack.len() - 1]),
+        _ => path(stack),
+    };
+    malformed(at, reason, None)
 }
 
 /// A plist crate error in words. The crate exposes its error kinds only through `Display`
@@ -326,5 +331,63 @@ mod tests {
             parse_dict(&xml("<string>x</string>")),
             Err(ParseError::NotADictionary { found: "string" })
         );
+    }
+}
+
+/// The plist crate's error kinds are read from its messages; if a release renames one, the
+/// words fall back to "not a valid plist" and these fail.
+#[cfg(test)]
+mod crate_kinds {
+    use super::*;
+
+    fn reason(body: &[u8]) -> (String, String) {
+        match parse_plist(body) {
+            Err(ParseError::MalformedPlist { at, reason, .. }) => (at, reason),
+            other => panic!("expected a malformed plist, got {other:?}"),
+        }
+    }
+
+    fn dict(entry: &str) -> Vec<u8> {
+        format!("<?xml version=\"1.0\"?><plist version=\"1.0\"><dict><key>K</key>{entry}</dict></plist>").into_bytes()
+    }
+
+    #[test]
+    fn every_kind_reads_in_words() {
+        let k = || "K".to_owned();
+        assert_eq!(reason(&dict("<data>QU&#33;</data>")), (k(), "not base64".into()));
+        assert_eq!(reason(&dict("<integer>1.5</integer>")), (k(), "not an integer".into()));
+        assert_eq!(reason(&dict("<real>x</real>")), (k(), "not a real number".into()));
+        assert_eq!(
+            reason(&dict("<date>yesterday</date>")),
+            (k(), "not a date (expected YYYY-MM-DDThh:mm:ssZ)".into())
+        );
+        assert_eq!(
+            reason(&dict("<blob>x</blob>")),
+            (k(), "an element that is not a plist type".into())
+        );
+        assert_eq!(
+            reason(&dict("<string>a</strong>")),
+            (k(), "not well-formed XML".into())
+        );
+        assert_eq!(
+            reason(b"<plist><dict><key>A</key><dict><key>B</key><array>"),
+            ("A.B".into(), "the document ends inside <array>".into())
+        );
+        assert_eq!(reason(b"  "), (String::new(), "the body is empty".into()));
+        assert_eq!(
+            reason(b"<plist><dict><key>A</key></dict></plist>"),
+            ("A".into(), "the key has no value".into())
+        );
+    }
+
+    #[test]
+    fn long_paths_keep_their_end() {
+        let key = "k".repeat(500);
+        let body = format!(
+            "<plist><dict><key>{key}</key><dict><key>{key}</key><dict><key>{key}</key><dict><key>Last</key><integer>x</integer></dict></dict></dict></dict></plist>"
+        );
+        let (at, _) = reason(body.as_bytes());
+        assert!(at.starts_with('…') && at.ends_with(".Last"), "{at}");
+        assert!(at.chars().count() <= PATH_CHARS + 1, "{at}");
     }
 }
