@@ -51,7 +51,7 @@ pub struct AuditEntry {
     pub error_chain: Vec<ErrorChainItem>,
     pub cancel_reason: Option<CancelReason>,
     /// Set when Annal ended the command as an error itself (`unparseable_report`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub error_reason: Option<ErrorReason>,
     pub answer: Option<RawAnswer>,
     /// Global position of the event holding the device's answer.

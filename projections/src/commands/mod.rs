@@ -85,9 +85,9 @@ pub struct CommandStatus {
     pub cancel_reason: Option<CancelReason>,
     /// Set when Annal ended the command as an error itself (`unparseable_report`: the device's
     /// answer could not be read), with what could not be read in `error_detail`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub error_reason: Option<ErrorReason>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub error_detail: Option<String>,
 }
 
