@@ -485,7 +485,11 @@ async fn an_unreadable_answer_ends_its_command_and_does_not_loop() {
         detail.contains("ProfileList[0].PayloadVersion") && detail.contains("not an integer"),
         "{detail}"
     );
-    assert_eq!(events[0].raw.as_deref(), Some(&bad[..]), "the answer is kept byte for byte");
+    assert_eq!(
+        events[0].raw.as_deref(),
+        Some(&bad[..]),
+        "the answer is kept byte for byte"
+    );
 
     // The same bad answer again: recorded, answered 200, and the first command stays done.
     let (status, body) = signed(&client, &d, COMMAND, bad.clone()).await;
@@ -527,6 +531,9 @@ async fn an_unreadable_answer_ends_its_command_and_does_not_loop() {
     );
     let (status, body) = signed(&client, &d, COMMAND, hopeless.into_bytes()).await;
     assert_eq!(status, 400);
-    assert_eq!(String::from_utf8_lossy(&body), "invalid message: Status: expected a string, found an integer");
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        "invalid message: Status: expected a string, found an integer"
+    );
     assert_eq!(head(&server).await, before);
 }

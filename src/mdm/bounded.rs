@@ -76,7 +76,11 @@ fn build(bytes: &[u8]) -> Result<Value, ParseError> {
         };
         let value = match event {
             Event::StartArray(_) | Event::StartDictionary(_) => {
-                let opened = if matches!(event, Event::StartArray(_)) { "array" } else { "dictionary" };
+                let opened = if matches!(event, Event::StartArray(_)) {
+                    "array"
+                } else {
+                    "dictionary"
+                };
                 if let Some(Frame::Dict(_, None)) = stack.last() {
                     return Err(key_not_string(&stack, opened));
                 }
@@ -98,7 +102,13 @@ fn build(bytes: &[u8]) -> Result<Value, ParseError> {
                     stack.push(Frame::Dict(dict, Some(key)));
                     return Err(malformed(path(&stack), "the key has no value", None));
                 }
-                None => return Err(malformed(String::new(), "a container closes that was never opened", None)),
+                None => {
+                    return Err(malformed(
+                        String::new(),
+                        "a container closes that was never opened",
+                        None,
+                    ))
+                }
             },
             Event::Boolean(b) => Value::Boolean(b),
             Event::Data(d) => Value::Data(d.into_owned()),
@@ -138,7 +148,11 @@ fn malformed(at: String, reason: impl Into<String>, offset: Option<u64>) -> Pars
 }
 
 fn key_not_string(stack: &[Frame], found: &str) -> ParseError {
-    malformed(path(stack), format!("a dictionary key is {}, not a string", a(found)), None)
+    malformed(
+        path(stack),
+        format!("a dictionary key is {}, not a string", a(found)),
+        None,
+    )
 }
 
 /// The document stopped before every container was closed.
@@ -161,7 +175,10 @@ fn ends_early(stack: &[Frame]) -> ParseError {
 /// does not know reads as "not a valid plist", and a test pins the names it relies on.
 fn from_crate(stack: &[Frame], err: &plist::Error) -> ParseError {
     let text = err.to_string();
-    let kind = text.split(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or_default();
+    let kind = text
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or_default();
     let reason = match kind {
         "UnexpectedEof" | "UnexpectedEndOfEventStream" => return ends_early(stack),
         "InvalidDataString" => "not base64",
@@ -309,7 +326,10 @@ mod tests {
             Err(err @ ParseError::MalformedPlist { .. }) => {
                 let message = err.to_string();
                 assert!(message.len() < 250, "{} bytes: {message}", message.len());
-                assert!(message.contains("a dictionary key is a real, not a string"), "{message}");
+                assert!(
+                    message.contains("a dictionary key is a real, not a string"),
+                    "{message}"
+                );
             }
             other => panic!("expected a malformed plist, got {other:?}"),
         }
@@ -365,10 +385,7 @@ mod crate_kinds {
             reason(&dict("<blob>x</blob>")),
             (k(), "an element that is not a plist type".into())
         );
-        assert_eq!(
-            reason(&dict("<string>a</strong>")),
-            (k(), "not well-formed XML".into())
-        );
+        assert_eq!(reason(&dict("<string>a</strong>")), (k(), "not well-formed XML".into()));
         assert_eq!(
             reason(b"<plist><dict><key>A</key><dict><key>B</key><array>"),
             ("A.B".into(), "the document ends inside <array>".into())

@@ -401,7 +401,10 @@ fn lenient_data_in_a_token_update() {
         ("canonical", canonical.clone()),
         ("missing padding", unpadded.clone()),
         ("whitespace and CRLF line breaks", wrapped.clone()),
-        ("line breaks and missing padding", format!("\n{}\n", unpadded.replace("AAE", "AAE\n"))),
+        (
+            "line breaks and missing padding",
+            format!("\n{}\n", unpadded.replace("AAE", "AAE\n")),
+        ),
         ("a stray character", canonical.replacen('A', "A.", 1)),
     ];
     for (name, text) in cases {
@@ -445,5 +448,8 @@ fn unreadable_values_are_named_by_key_and_reason() {
         "<key>Extra</key><dict><key>Inner</key><array><integer>x</integer></array></dict><key>Topic</key>",
     );
     let message = parse_checkin(deep.as_bytes()).unwrap_err().to_string();
-    assert!(message.starts_with("malformed plist at Extra.Inner[0]: not an integer"), "{message}");
+    assert!(
+        message.starts_with("malformed plist at Extra.Inner[0]: not an integer"),
+        "{message}"
+    );
 }

@@ -19,7 +19,9 @@ pub use checkin::{parse_checkin, CheckinMessage};
 pub use command::{command_envelope, parse_command};
 pub use error::{EncodeError, ParseError};
 pub use ids::EnrollmentIds;
-pub use report::{parse_report, parse_report_with_response, read_report, CommandReport, ReadReport, Status, UnreadableReport};
+pub use report::{
+    parse_report, parse_report_with_response, read_report, CommandReport, ReadReport, Status, UnreadableReport,
+};
 pub use secret::Secret;
 
 #[cfg(test)]

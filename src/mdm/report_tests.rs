@@ -258,7 +258,10 @@ fn lenient_data_in_a_command_answer() {
         ));
         let (report, response) = parse_report_with_response(&body).unwrap_or_else(|e| panic!("{text:?}: {e}"));
         assert_eq!(report.command_uuid.as_deref(), Some(CMD));
-        let list = response.get("ProfileList").and_then(Value::as_array).expect("ProfileList");
+        let list = response
+            .get("ProfileList")
+            .and_then(Value::as_array)
+            .expect("ProfileList");
         let certs = list[0]
             .as_dictionary()
             .and_then(|d| d.get("SignerCertificates"))
@@ -270,9 +273,7 @@ fn lenient_data_in_a_command_answer() {
 
 #[test]
 fn an_unreadable_answer_keeps_its_header() {
-    let body = answer_xml(
-        "<key>QueryResponses</key><dict><key>ProductName</key><integer>iPad</integer></dict>",
-    );
+    let body = answer_xml("<key>QueryResponses</key><dict><key>ProductName</key><integer>iPad</integer></dict>");
     let err = parse_report(&body).unwrap_err();
     let message = err.to_string();
     assert!(
@@ -281,7 +282,10 @@ fn an_unreadable_answer_keeps_its_header() {
     );
     match read_report(&body) {
         Ok(ReadReport::Unreadable(r)) => {
-            assert_eq!((r.status, r.command_uuid.as_str(), r.ids), (Status::Acknowledged, CMD, ids_udid()));
+            assert_eq!(
+                (r.status, r.command_uuid.as_str(), r.ids),
+                (Status::Acknowledged, CMD, ids_udid())
+            );
             assert_eq!(r.error, err);
         }
         other => panic!("expected an unreadable report, got {other:?}"),
@@ -303,7 +307,9 @@ fn an_unreadable_answer_keeps_its_header() {
 fn without_status_and_command_uuid_it_is_refused() {
     let broken = "<key>QueryResponses</key><dict><key>A</key><integer>x</integer></dict>";
     // Idle answers no command: refused.
-    let idle = String::from_utf8(answer_xml(broken)).unwrap().replace(">Acknowledged<", ">Idle<");
+    let idle = String::from_utf8(answer_xml(broken))
+        .unwrap()
+        .replace(">Acknowledged<", ">Idle<");
     assert!(read_report(idle.as_bytes()).is_err());
     // No readable CommandUUID.
     let none = String::from_utf8(answer_xml(broken))
@@ -316,6 +322,11 @@ fn without_status_and_command_uuid_it_is_refused() {
         .replace(&format!("<key>UDID</key><string>{UDID}</string>"), "");
     assert!(read_report(anonymous.as_bytes()).is_err());
     // An unknown Status, a Status of the wrong type: the precise refusal of the strict parse.
-    let unknown = String::from_utf8(answer_xml("")).unwrap().replace(">Acknowledged<", ">Done<");
-    assert_eq!(read_report(unknown.as_bytes()), Err(ParseError::UnknownStatus("Done".into())));
+    let unknown = String::from_utf8(answer_xml(""))
+        .unwrap()
+        .replace(">Acknowledged<", ">Done<");
+    assert_eq!(
+        read_report(unknown.as_bytes()),
+        Err(ParseError::UnknownStatus("Done".into()))
+    );
 }

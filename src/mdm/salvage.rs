@@ -174,7 +174,11 @@ mod tests {
             <key>UDID</key><string>U1</string></dict></plist>"#;
         assert_eq!(
             scan(body),
-            Some(pairs(&[("CommandUUID", "c&1"), ("Status", "Acknowledged"), ("UDID", "U1")]))
+            Some(pairs(&[
+                ("CommandUUID", "c&1"),
+                ("Status", "Acknowledged"),
+                ("UDID", "U1")
+            ]))
         );
     }
 

@@ -113,7 +113,12 @@ impl Commands {
     /// answer to a command that had already left the queue).
     fn change_result(&mut self, cx: &Context<'_>, uuid: &str, change: impl FnOnce(&mut CommandStatus)) {
         write_key(&mut self.scratch, cx.key, uuid);
-        if !self.docs.get(&self.scratch).is_some_and(|c| c.result_position == Some(cx.position)) {
+        let recorded = Some(cx.position);
+        if self
+            .docs
+            .get(&self.scratch)
+            .is_none_or(|c| c.result_position != recorded)
+        {
             return;
         }
         if let Some(c) = self.docs.update(&self.scratch) {

@@ -126,12 +126,23 @@ pub fn report(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request, 
         ReadReport::Whole(report, response) => {
             let secret = SECRET_RESPONSE_KEYS.iter().any(|k| response.contains_key(k));
             let raw = if secret { seal_raw(raw)? } else { raw.to_vec() };
-            (report.ids, report.status, report.command_uuid, report.error_chain, raw, None)
+            (
+                report.ids,
+                report.status,
+                report.command_uuid,
+                report.error_chain,
+                raw,
+                None,
+            )
         }
         ReadReport::Unreadable(unreadable) => {
             let kept = &raw[..raw.len().min(UNREADABLE_RAW_KEPT)];
             // Which keys the body holds is unknown, so any trace of a secret key seals it.
-            let stored = if may_hold_secret(raw) { seal_raw(kept)? } else { kept.to_vec() };
+            let stored = if may_hold_secret(raw) {
+                seal_raw(kept)?
+            } else {
+                kept.to_vec()
+            };
             let details = UnparseableReport {
                 status: unreadable.status.as_str().to_owned(),
                 detail: unreadable.error.to_string(),
@@ -139,7 +150,14 @@ pub fn report(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request, 
                 raw_truncated: kept.len() < raw.len(),
             };
             let uuid = Some(unreadable.command_uuid);
-            (unreadable.ids, unreadable.status, uuid, Vec::new(), stored, Some(details))
+            (
+                unreadable.ids,
+                unreadable.status,
+                uuid,
+                Vec::new(),
+                stored,
+                Some(details),
+            )
         }
     };
     let enrollment_key = ids.enrollment_key()?;
@@ -191,7 +209,11 @@ mod tests {
         assert!(may_hold_secret(b"<key>UnlockToken</key><data>***"));
         assert!(may_hold_secret(b"<key>PushMagic</key>"));
         assert!(may_hold_secret(b"<key>&#85;nlockToken</key>"));
-        assert!(may_hold_secret(b"bplist00\x5b\0R\0e\0c\0o\0v\0e\0r\0y\0L\0o\0c\0k\0P\0a\0s\0s\0w\0o\0r\0d"));
-        assert!(!may_hold_secret(b"<key>QueryResponses</key><dict><key>ProductName</key><integer>x"));
+        assert!(may_hold_secret(
+            b"bplist00\x5b\0R\0e\0c\0o\0v\0e\0r\0y\0L\0o\0c\0k\0P\0a\0s\0s\0w\0o\0r\0d"
+        ));
+        assert!(!may_hold_secret(
+            b"<key>QueryResponses</key><dict><key>ProductName</key><integer>x"
+        ));
     }
 }

@@ -210,7 +210,10 @@ fn an_unreadable_answer_completes_the_command_as_an_error() {
     assert_eq!(types(&out), vec!["CommandErrored", "CommandDelivered"]);
     match &out.events[0].0 {
         Event::CommandErrored(e) => {
-            assert_eq!((e.command_uuid.as_str(), e.request_type.as_str()), ("c1", "DeviceInformation"));
+            assert_eq!(
+                (e.command_uuid.as_str(), e.request_type.as_str()),
+                ("c1", "DeviceInformation")
+            );
             assert_eq!(
                 e.reason,
                 Some(annal_schemas::events::command::ErrorReason::UnparseableReport)
