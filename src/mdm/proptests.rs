@@ -5,7 +5,7 @@ use plist::{Dictionary, Value};
 use proptest::prelude::*;
 
 use super::testutil::{body, s};
-use super::{parse_checkin, parse_command, parse_report, ParseError};
+use super::{parse_checkin, parse_command, parse_report, read_report, ParseError, ReadReport};
 
 fn token_update() -> Vec<(&'static str, Value)> {
     vec![
@@ -91,10 +91,18 @@ fn mutate(mut bytes: Vec<u8>, edits: &[(usize, u8, u8)], cut: Option<usize>) -> 
 
 /// Runs every parser; each returns, and an error's message stays short.
 fn all_parsers_return(bytes: &[u8]) {
-    let results: [Result<(), ParseError>; 3] = [
+    let results: [Result<(), ParseError>; 4] = [
         parse_checkin(bytes).map(drop),
         parse_report(bytes).map(drop),
         parse_command(bytes).map(drop),
+        read_report(bytes).map(|read| match read {
+            // An unreadable report always answers a command and says why it is unreadable.
+            ReadReport::Unreadable(r) => {
+                assert!(r.status != super::Status::Idle && parse_report(bytes).is_err());
+                assert!(r.error.to_string().len() < 300, "error message too long: {}", r.error);
+            }
+            ReadReport::Whole(report, _) => assert_eq!(parse_report(bytes).as_ref(), Ok(&report)),
+        }),
     ];
     for err in results.into_iter().filter_map(Result::err) {
         assert!(err.to_string().len() < 300, "error message too long: {err}");

@@ -203,6 +203,79 @@ fn may_hold_secret(raw: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use annal_schemas::events::identity::CertificateInfo;
+
+    fn identity() -> Identity {
+        Identity {
+            certificate: CertificateInfo {
+                fingerprint_sha256: "ab".repeat(32),
+                serial_hex: "01".into(),
+                subject: "CN=dev".into(),
+                issuer: "CN=ca".into(),
+                not_before: chrono::DateTime::UNIX_EPOCH,
+                not_after: chrono::DateTime::UNIX_EPOCH,
+            },
+            proof: "mdm-signature",
+            issued_by_annal: true,
+        }
+    }
+
+    /// An answer with a broken value after `padding` bytes of text, and `secret` as a key.
+    fn unreadable(padding: usize, secret: &str) -> Vec<u8> {
+        format!(
+            "<plist><dict><key>CommandUUID</key><string>c1</string><key>Pad</key><string>{}</string>\
+             <key>{secret}</key><integer>x</integer><key>Status</key><string>Acknowledged</string>\
+             <key>UDID</key><string>U1</string></dict></plist>",
+            "p".repeat(padding)
+        )
+        .into_bytes()
+    }
+
+    fn translated(body: &[u8], key: &DataKey) -> (Vec<u8>, UnparseableReport) {
+        let request = report(body, identity(), key).expect("an unreadable answer is translated");
+        assert_eq!(request.enrollment_key, "U1");
+        match request.input {
+            Input::Device { input, raw, .. } => match *input {
+                DeviceInput::Report {
+                    status: ReportStatus::Acknowledged,
+                    command_uuid: Some(uuid),
+                    unparseable: Some(details),
+                    ..
+                } if uuid == "c1" => (raw, details),
+                other => panic!("unexpected input {other:?}"),
+            },
+            other => panic!("unexpected input {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_unreadable_answer_keeps_a_bounded_raw_sealed_when_it_may_hold_a_secret() {
+        let key = DataKey::from_hex(&"42".repeat(32)).expect("key");
+        let small = unreadable(10, "QueryResponses");
+        let (raw, details) = translated(&small, &key);
+        assert_eq!(raw, small, "kept whole and in clear");
+        assert_eq!((details.raw_length, details.raw_truncated), (small.len() as u64, false));
+        assert_eq!(details.status, "Acknowledged");
+        assert!(
+            details.detail.contains("QueryResponses: not an integer"),
+            "{}",
+            details.detail
+        );
+
+        let big = unreadable(100_000, "QueryResponses");
+        let (raw, details) = translated(&big, &key);
+        assert_eq!(raw, &big[..UNREADABLE_RAW_KEPT]);
+        assert_eq!((details.raw_length, details.raw_truncated), (big.len() as u64, true));
+
+        let secret = unreadable(100_000, "UnlockToken");
+        let (raw, details) = translated(&secret, &key);
+        assert!(
+            annal_schemas::is_sealed_raw(&raw),
+            "a body naming UnlockToken is sealed"
+        );
+        assert_eq!(key.open_raw(&raw).expect("opens"), &secret[..UNREADABLE_RAW_KEPT]);
+        assert!(details.raw_truncated);
+    }
 
     #[test]
     fn secret_key_names_seal_an_unreadable_body() {
