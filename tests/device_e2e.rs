@@ -537,3 +537,39 @@ async fn an_unreadable_answer_ends_its_command_and_does_not_loop() {
     );
     assert_eq!(head(&server).await, before);
 }
+
+/// Issue 14: a TokenUpdate whose `<data>` has no padding and odd line breaks (as some clients
+/// and public captures send it) is accepted with the same token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_update_with_lenient_data_is_accepted() {
+    let server = Server::start(&[]).await;
+    let client = server.client();
+    let d = device(&server, 1);
+    enroll(&client, &d).await;
+    let canonical = String::from_utf8(d.token_update(common::server::TOPIC)).unwrap();
+    // The writer wraps data on lines: padding sits before a line break.
+    assert!(canonical.contains("=\n"), "the test needs padded data: {canonical}");
+    let lenient = canonical
+        .replace("==\n", "\n")
+        .replace("=\n", "\n")
+        .replace("<data>", "<data>\r\n \t");
+    assert!(!lenient.contains("=\n"), "no padding left");
+    let before = head(&server).await;
+    let (status, body) = signed(&client, &d, CHECKIN, lenient.into_bytes()).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let store = store_of(&server).await;
+    let events = store.read_all(before + 1, 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_type, "TokenUpdate");
+    let data: serde_json::Value = serde_json::from_slice(&events[0].data).unwrap();
+    assert_eq!(data["token_hex"], hex::encode(d.udid.as_bytes().repeat(2)));
+    // A value that is still unreadable is refused by key, and appends nothing.
+    let broken = String::from_utf8(d.token_update(common::server::TOPIC))
+        .unwrap()
+        .replacen("<data>", "<data>&#33;", 1);
+    let (status, body) = signed(&client, &d, CHECKIN, broken.into_bytes()).await;
+    assert_eq!(status, 400);
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains(" at Token: not base64"), "{text}");
+    assert_eq!(head(&server).await, before + 1);
+}
