@@ -427,3 +427,162 @@ async fn a_sealed_command_this_node_cannot_open_is_not_recorded_as_delivered() {
     assert!(String::from_utf8_lossy(&body).contains("123456"));
     assert_eq!(head(&server).await, before + 2, "Idle and CommandDelivered");
 }
+
+/// The CommandUUID of a command-channel reply, or `None` for an empty one.
+fn delivered_uuid(body: &[u8]) -> Option<String> {
+    if body.is_empty() {
+        return None;
+    }
+    let value = plist::Value::from_reader(std::io::Cursor::new(body)).unwrap();
+    let uuid = value.as_dictionary()?.get("CommandUUID")?.as_string()?;
+    Some(uuid.to_owned())
+}
+
+/// Issue 14: an answer whose Status and CommandUUID can be read but whose payload cannot used
+/// to be a 400, and the device sent it again forever. Now the command ends as an error with
+/// reason `unparseable_report`, the device gets the next command, and the same bad answer
+/// again does not bring the command back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_answer_ends_its_command_and_does_not_loop() {
+    let server = Server::start(&[]).await;
+    let client = server.client();
+    let d = device(&server, 1);
+    enroll(&client, &d).await;
+    let auth = format!("Bearer {}", server.api_key());
+    for request_type in ["ProfileList", "SecurityInfo"] {
+        let queued = client
+            .put(
+                &format!("/v1/enqueue/{}", d.udid),
+                "application/xml",
+                &[("Authorization", &auth)],
+                annal::sim::encode(annal::mdm::command::command(request_type)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(queued.status.as_u16(), 200, "{request_type}");
+    }
+    let (status, body) = signed(&client, &d, COMMAND, d.idle().unwrap().0).await;
+    assert_eq!(status, 200);
+    let first = delivered_uuid(&body).expect("the first command");
+    // Keys in Apple's order: the broken value comes before Status and UDID.
+    let bad = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict>
+<key>CommandUUID</key><string>{first}</string>
+<key>ProfileList</key><array><dict><key>PayloadVersion</key><integer>one</integer></dict></array>
+<key>Status</key><string>Acknowledged</string>
+<key>UDID</key><string>{}</string>
+</dict></plist>"#,
+        d.udid
+    )
+    .into_bytes();
+    let before = head(&server).await;
+    let (status, body) = signed(&client, &d, COMMAND, bad.clone()).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let second = delivered_uuid(&body).expect("the next command is handed out");
+    assert_ne!(second, first);
+
+    let store = store_of(&server).await;
+    let events = store.read_all(before + 1, 100).await.unwrap();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, vec!["CommandErrored", "CommandDelivered"]);
+    let errored: serde_json::Value = serde_json::from_slice(&events[0].data).unwrap();
+    assert_eq!(errored["command_uuid"], first.as_str());
+    assert_eq!(errored["request_type"], "ProfileList");
+    assert_eq!(errored["reason"], "unparseable_report");
+    assert_eq!(errored["unparseable"]["status"], "Acknowledged");
+    assert_eq!(errored["unparseable"]["raw_length"], bad.len() as u64);
+    assert_eq!(errored["unparseable"]["raw_truncated"], false);
+    let detail = errored["unparseable"]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("ProfileList[0].PayloadVersion") && detail.contains("not an integer"),
+        "{detail}"
+    );
+    assert_eq!(
+        events[0].raw.as_deref(),
+        Some(&bad[..]),
+        "the answer is kept byte for byte"
+    );
+
+    // The same bad answer again: recorded, answered 200, and the first command stays done.
+    let (status, body) = signed(&client, &d, COMMAND, bad.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(delivered_uuid(&body).as_deref(), Some(second.as_str()));
+    // The second command answered properly; then Idle finds nothing: the first never returns.
+    let ack = format!(
+        r#"<plist version="1.0"><dict><key>CommandUUID</key><string>{second}</string>
+<key>SecurityInfo</key><dict/><key>Status</key><string>Acknowledged</string>
+<key>UDID</key><string>{}</string></dict></plist>"#,
+        d.udid
+    );
+    let (status, body) = signed(&client, &d, COMMAND, ack.into_bytes()).await;
+    assert_eq!((status, delivered_uuid(&body)), (200, None));
+    let (status, body) = signed(&client, &d, COMMAND, d.idle().unwrap().0).await;
+    assert_eq!((status, delivered_uuid(&body)), (200, None));
+
+    // The command status API shows why the command failed.
+    let key = server.api_key();
+    let mut command = serde_json::Value::Null;
+    for _ in 0..50 {
+        let (code, body) = common::admin::get(&client, &format!("/v1/commands/{first}"), &key).await;
+        assert_eq!(code, 200, "{body}");
+        command = body;
+        if command.to_string().contains("unparseable_report") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let text = command.to_string();
+    assert!(text.contains("\"error_reason\":\"unparseable_report\""), "{text}");
+    assert!(text.contains("\"status\":\"error\""), "{text}");
+
+    // A body where not even Status can be read is still a 400 naming the problem, appending
+    // nothing.
+    let before = head(&server).await;
+    let hopeless = format!(
+        "<plist><dict><key>CommandUUID</key><string>{first}</string><key>Status</key><integer>1</integer></dict></plist>"
+    );
+    let (status, body) = signed(&client, &d, COMMAND, hopeless.into_bytes()).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        "invalid message: Status: expected a string, found an integer"
+    );
+    assert_eq!(head(&server).await, before);
+}
+
+/// Issue 14: a TokenUpdate whose `<data>` has no padding and odd line breaks (as some clients
+/// and public captures send it) is accepted with the same token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_update_with_lenient_data_is_accepted() {
+    let server = Server::start(&[]).await;
+    let client = server.client();
+    let d = device(&server, 1);
+    enroll(&client, &d).await;
+    let canonical = String::from_utf8(d.token_update(common::server::TOPIC)).unwrap();
+    // The writer wraps data on lines: padding sits before a line break.
+    assert!(canonical.contains("=\n"), "the test needs padded data: {canonical}");
+    let lenient = canonical
+        .replace("==\n", "\n")
+        .replace("=\n", "\n")
+        .replace("<data>", "<data>\r\n \t");
+    assert!(!lenient.contains("=\n"), "no padding left");
+    let before = head(&server).await;
+    let (status, body) = signed(&client, &d, CHECKIN, lenient.into_bytes()).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let store = store_of(&server).await;
+    let events = store.read_all(before + 1, 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_type, "TokenUpdate");
+    let data: serde_json::Value = serde_json::from_slice(&events[0].data).unwrap();
+    assert_eq!(data["token_hex"], hex::encode(d.udid.as_bytes().repeat(2)));
+    // A value that is still unreadable is refused by key, and appends nothing.
+    let broken = String::from_utf8(d.token_update(common::server::TOPIC))
+        .unwrap()
+        .replacen("<data>", "<data>&#33;", 1);
+    let (status, body) = signed(&client, &d, CHECKIN, broken.into_bytes()).await;
+    assert_eq!(status, 400);
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains(" at Token: not base64"), "{text}");
+    assert_eq!(head(&server).await, before + 1);
+}

@@ -117,6 +117,7 @@ async fn a_stale_node_catches_up_instead_of_deciding_on_old_state() {
         status: ReportStatus::Idle,
         command_uuid: None,
         error_chain: Vec::new(),
+        unparseable: None,
     };
     let outcome = node1.handle("U1", device(idle), "fp", Utc::now()).await.unwrap();
     assert!(matches!(outcome.reply, Some(Reply::Command { ref command_uuid, .. }) if command_uuid == "c1"));
@@ -150,6 +151,7 @@ async fn a_refusal_is_rechecked_against_the_log() {
             status: ReportStatus::Idle,
             command_uuid: None,
             error_chain: Vec::new(),
+            unparseable: None,
         })
     };
     // Node 1 sees the device before it enrolled, and refuses it.

@@ -30,7 +30,9 @@ pub(crate) fn answer_dictionary(raw: &[u8], key: &str) -> Option<Map<String, Val
     if classify(raw) == RawKind::Sealed {
         return None;
     }
-    let answer = plist::Value::from_reader(std::io::Cursor::new(raw)).ok()?;
+    // As the HTTP edge read it: `<data>` that Apple's and Python's readers accept parses here too.
+    let raw = annal_schemas::canonical_data(raw);
+    let answer = plist::Value::from_reader(std::io::Cursor::new(&*raw)).ok()?;
     let dict = answer.as_dictionary()?.get(key)?.as_dictionary()?;
     Some(dict.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
 }

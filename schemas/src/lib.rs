@@ -11,6 +11,7 @@ pub mod command_class;
 pub mod envelope;
 pub mod events;
 pub mod migrations;
+pub mod plist_data;
 pub mod sealed;
 pub mod upcast;
 
@@ -18,4 +19,5 @@ pub use catalog::{DecodeError, Event, EventData};
 pub use chain::{chain_hash, ChainHash, GENESIS_HASH};
 pub use command_class::{carries_secret, CommandClass};
 pub use envelope::{NewEvent, RecordedEvent};
+pub use plist_data::canonical_data;
 pub use sealed::{is_sealed_raw, Sealed};

@@ -1,42 +1,52 @@
-//! Reading a request body into a `plist::Value` with bounded nesting.
+//! Reading a request body into a `plist::Value`: bounded nesting, lenient `<data>`, and errors
+//! that name the key path.
 //!
 //! `plist::Value::from_reader` builds iteratively, but a `Value` is dropped recursively: a
 //! 1.5 MB body of 100 000 nested `<array>`s followed by one stray value aborts the process with a
 //! stack overflow inside `from_reader` (measured with plist 1.10.3 on a 2 MiB thread stack,
-//! the size of a tokio worker's). So the value is built here through the plist crate's serde
-//! deserializer (same readers: XML, binary, ASCII; same error offsets) by a visitor that
-//! refuses to go deeper than [`MAX_DEPTH`] before anything deep exists.
+//! the size of a tokio worker's). So the value is built here from the plist crate's event
+//! reader (the one `from_reader` uses: XML, binary, ASCII) with an explicit stack that refuses
+//! to go deeper than [`MAX_DEPTH`] before anything deep exists. The stack also knows where in
+//! the document an error happened, so a refusal names the key (`QueryResponses.ProductName`)
+//! instead of a byte offset and the crate's enum name.
+//!
+//! XML bodies first go through [`annal_schemas::canonical_data`]: `<data>` that Apple's and
+//! Python's readers accept (missing padding, stray characters) is rewritten as canonical base64
+//! for the crate's strict decoder. Canonical bodies are not copied.
 
-use std::fmt;
+use std::borrow::Cow;
 use std::io::Cursor;
 
+use plist::stream::{Event, Reader};
 use plist::{Dictionary, Value};
-use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
 
-use super::error::{type_name, ParseError};
+use super::error::{a, cut, offset_of, type_name, ParseError};
 
 /// Deepest container nesting accepted. Apple's examples nest at most 7 levels (the SCEP
 /// subject inside an enrollment profile); 64 leaves room without risking the stack.
 pub const MAX_DEPTH: usize = 64;
 
-/// The plist crate's private newtype names: asking for `PLIST-VALUE` switches its deserializer
-/// to the mode `plist::Value` uses, where dates and UIDs arrive tagged instead of as a string /
-/// integer. If a plist release renames them, dates degrade to strings and a test here fails.
-const VALUE_NEWTYPE: &str = "PLIST-VALUE";
-const DATE_NEWTYPE: &str = "PLIST-DATE";
-const UID_NEWTYPE: &str = "PLIST-UID";
-
-/// Marks the depth error so it can be told apart from the crate's own after the round trip
-/// through `plist::Error` (which keeps serde errors only as text).
-const TOO_DEEP: &str = "annal-mdm: nesting limit exceeded";
+/// Longest key kept in a path segment, and longest path shown, in escaped characters: a
+/// client-chosen key may be megabytes long and the path must fit a short 400 body.
+const SEGMENT_CHARS: usize = 40;
+const PATH_CHARS: usize = 120;
 
 /// Parses plist bytes (XML, binary or ASCII) into a value, refusing nesting beyond [`MAX_DEPTH`].
 pub fn parse_plist(body: &[u8]) -> Result<Value, ParseError> {
-    match plist::from_reader::<_, Bounded>(Cursor::new(body)) {
-        Ok(Bounded(value)) => Ok(value),
-        Err(err) if err.to_string().contains(TOO_DEEP) => Err(ParseError::TooDeep { max: MAX_DEPTH }),
-        Err(err) => Err(ParseError::malformed(&err)),
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(malformed(String::new(), "the body is empty", None));
     }
+    let text = annal_schemas::canonical_data(body);
+    let rewritten = matches!(text, Cow::Owned(_));
+    build(&text).map_err(|mut err| {
+        // Offsets in a rewritten copy are not offsets in the body the client sent.
+        if let ParseError::MalformedPlist { offset, .. } = &mut err {
+            if rewritten {
+                *offset = None;
+            }
+        }
+        err
+    })
 }
 
 /// Parses plist bytes whose top level must be a dictionary, as every MDM message's is.
@@ -49,108 +59,187 @@ pub fn parse_dict(body: &[u8]) -> Result<Dictionary, ParseError> {
     }
 }
 
-/// The root of a bounded parse (`plist::from_reader` needs a `Deserialize` type, not a seed).
-struct Bounded(Value);
+/// An open container: its elements so far and, in a dictionary, the key whose value comes next.
+enum Frame {
+    Array(Vec<Value>),
+    Dict(Dictionary, Option<String>),
+}
 
-impl<'de> de::Deserialize<'de> for Bounded {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Level(1).deserialize(deserializer).map(Bounded)
+fn build(bytes: &[u8]) -> Result<Value, ParseError> {
+    let mut reader = Reader::new(Cursor::new(bytes));
+    let mut stack: Vec<Frame> = Vec::new();
+    let root = loop {
+        let event = match reader.next() {
+            None => return Err(ends_early(&stack)),
+            Some(Err(err)) => return Err(from_crate(&stack, &err)),
+            Some(Ok(event)) => event,
+        };
+        let value = match event {
+            Event::StartArray(_) | Event::StartDictionary(_) => {
+                let opened = if matches!(event, Event::StartArray(_)) {
+                    "array"
+                } else {
+                    "dictionary"
+                };
+                if let Some(Frame::Dict(_, None)) = stack.last() {
+                    return Err(key_not_string(&stack, opened));
+                }
+                if stack.len() >= MAX_DEPTH {
+                    return Err(ParseError::TooDeep { max: MAX_DEPTH });
+                }
+                // No capacity from the event's length: a binary plist's claimed length is not
+                // trusted.
+                stack.push(match event {
+                    Event::StartArray(_) => Frame::Array(Vec::new()),
+                    _ => Frame::Dict(Dictionary::new(), None),
+                });
+                continue;
+            }
+            Event::EndCollection => match stack.pop() {
+                Some(Frame::Array(items)) => Value::Array(items),
+                Some(Frame::Dict(dict, None)) => Value::Dictionary(dict),
+                Some(Frame::Dict(dict, Some(key))) => {
+                    stack.push(Frame::Dict(dict, Some(key)));
+                    return Err(malformed(path(&stack), "the key has no value", None));
+                }
+                None => {
+                    return Err(malformed(
+                        String::new(),
+                        "a container closes that was never opened",
+                        None,
+                    ))
+                }
+            },
+            Event::Boolean(b) => Value::Boolean(b),
+            Event::Data(d) => Value::Data(d.into_owned()),
+            Event::Date(d) => Value::Date(d),
+            Event::Integer(i) => Value::Integer(i),
+            Event::Real(r) => Value::Real(r),
+            Event::String(s) => Value::String(s.into_owned()),
+            Event::Uid(u) => Value::Uid(u),
+            // `Event` is non-exhaustive: a kind a later plist release adds is refused, not lost.
+            _ => return Err(malformed(path(&stack), "a value of an unsupported type", None)),
+        };
+        match stack.last_mut() {
+            None => break value,
+            Some(Frame::Array(items)) => items.push(value),
+            Some(Frame::Dict(dict, key)) => match (key.take(), value) {
+                (Some(k), value) => {
+                    dict.insert(k, value);
+                }
+                (None, Value::String(k)) => *key = Some(k),
+                (None, other) => return Err(key_not_string(&stack, type_name(&other))),
+            },
+        }
+    };
+    match reader.next() {
+        None => Ok(root),
+        Some(Err(err)) => Err(from_crate(&[], &err)),
+        Some(Ok(_)) => Err(malformed(String::new(), "more than one value at the top level", None)),
     }
 }
 
-/// Builds the value found at nesting level `.0` (the root container is level 1).
-#[derive(Clone, Copy)]
-struct Level(usize);
-
-impl<'de> DeserializeSeed<'de> for Level {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_newtype_struct(VALUE_NEWTYPE, self)
+fn malformed(at: String, reason: impl Into<String>, offset: Option<u64>) -> ParseError {
+    ParseError::MalformedPlist {
+        at,
+        reason: reason.into(),
+        offset,
     }
 }
 
-impl Level {
-    /// Entering a container at this level: its elements are one level deeper.
-    fn enter<E: de::Error>(self) -> Result<Level, E> {
-        if self.0 > MAX_DEPTH {
-            return Err(E::custom(TOO_DEEP));
-        }
-        Ok(Level(self.0 + 1))
-    }
+fn key_not_string(stack: &[Frame], found: &str) -> ParseError {
+    malformed(
+        path(stack),
+        format!("a dictionary key is {}, not a string", a(found)),
+        None,
+    )
 }
 
-impl<'de> Visitor<'de> for Level {
-    type Value = Value;
+/// The document stopped before every container was closed.
+fn ends_early(stack: &[Frame]) -> ParseError {
+    let reason = match stack.last() {
+        None => "the document holds no value",
+        Some(Frame::Array(_)) => "the document ends inside <array>",
+        Some(Frame::Dict(..)) => "the document ends inside <dict>",
+    };
+    // Named by the unfinished container itself, not by the slot of its next element.
+    let at = match stack.last() {
+        Some(Frame::Array(_)) => path(&stack[..stack.len() - 1]),
+        _ => path(stack),
+    };
+    malformed(at, reason, None)
+}
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a plist value")
-    }
-
-    fn visit_newtype_struct<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Boolean(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Integer(v.into()))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::Integer(v.into()))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::Real(v))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_bytes<E>(self, v: &[u8]) -> Result<Value, E> {
-        Ok(Value::Data(v.to_vec()))
-    }
-
-    fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Value, E> {
-        Ok(Value::Data(v))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let child = self.enter()?;
-        // No capacity from size_hint: a binary plist's claimed length is not trusted.
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(child)? {
-            items.push(item);
+/// A plist crate error in words. The crate exposes its error kinds only through `Display`
+/// (`InvalidDataString (offset 467)`), so the kind is read from the text; a kind this table
+/// does not know reads as "not a valid plist", and a test pins the names it relies on.
+fn from_crate(stack: &[Frame], err: &plist::Error) -> ParseError {
+    let text = err.to_string();
+    let kind = text
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or_default();
+    let reason = match kind {
+        "UnexpectedEof" | "UnexpectedEndOfEventStream" => return ends_early(stack),
+        "InvalidDataString" => "not base64",
+        "InvalidDateString" => "not a date (expected YYYY-MM-DDThh:mm:ssZ)",
+        "InvalidIntegerString" => "not an integer",
+        "InvalidRealString" => "not a real number",
+        "UnclosedXmlElement" => "an element is not closed",
+        "UnexpectedXmlCharactersExpectedElement" => "text where an element was expected",
+        "UnexpectedXmlOpeningTag" => "an element inside a value's text",
+        "UnknownXmlElement" => "an element that is not a plist type",
+        "InvalidXmlSyntax" => "not well-formed XML",
+        "InvalidXmlUtf8" => "not valid UTF-8, or an invalid XML reference",
+        "InvalidUtf8String" | "InvalidUtf16String" => "a string that is not valid Unicode",
+        "RecursiveObject" => "a binary plist object that contains itself",
+        "InvalidMagic" => "not a binary plist",
+        "ObjectTooLarge"
+        | "InvalidTrailerObjectOffsetSize"
+        | "InvalidTrailerObjectReferenceSize"
+        | "InvalidObjectLength"
+        | "ObjectReferenceTooLarge"
+        | "ObjectOffsetTooLarge"
+        | "NullObjectUnimplemented"
+        | "FillObjectUnimplemented"
+        | "IntegerOutOfRange"
+        | "OverflowOrNanDate"
+        | "UnknownObjectType" => "a corrupt binary plist",
+        "UnclosedString" | "IncompleteComment" | "InvalidUtf8AsciiStream" | "InvalidOctalString" => {
+            "not a property list (neither XML nor binary)"
         }
-        Ok(Value::Array(items))
-    }
+        _ => "not a valid plist",
+    };
+    malformed(path(stack), reason, offset_of(&text))
+}
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let child = self.enter()?;
-        let mut dict = Dictionary::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value_seed(child)?;
-            dict.insert(key, value);
-        }
-        Ok(Value::Dictionary(dict))
-    }
-
-    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
-        let (tag, variant) = data.variant::<String>()?;
-        match tag.as_str() {
-            DATE_NEWTYPE => Ok(Value::Date(variant.newtype_variant()?)),
-            UID_NEWTYPE => Ok(Value::Uid(variant.newtype_variant()?)),
-            _ => Err(de::Error::unknown_variant(&tag, &[DATE_NEWTYPE, UID_NEWTYPE])),
+/// Where the reader is: `QueryResponses.ProductName`, `ErrorChain[0].ErrorCode`. Long keys are
+/// cut and a long path keeps its end (the part nearest the error).
+fn path(stack: &[Frame]) -> String {
+    let mut segments: Vec<String> = Vec::with_capacity(stack.len());
+    for frame in stack {
+        match frame {
+            Frame::Array(items) => segments.push(format!("[{}]", items.len())),
+            Frame::Dict(_, Some(key)) => {
+                let key = cut(key, SEGMENT_CHARS);
+                segments.push(if segments.is_empty() { key } else { format!(".{key}") });
+            }
+            // Between keys: the error is in the dictionary itself.
+            Frame::Dict(_, None) => {}
         }
     }
+    let mut out = String::new();
+    let mut shown = 0;
+    for segment in segments.iter().rev() {
+        let len: usize = segment.chars().map(|c| c.escape_debug().len()).sum();
+        if shown + len > PATH_CHARS {
+            out.insert(0, '…');
+            break;
+        }
+        shown += len;
+        out.insert_str(0, segment);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -237,7 +326,10 @@ mod tests {
             Err(err @ ParseError::MalformedPlist { .. }) => {
                 let message = err.to_string();
                 assert!(message.len() < 250, "{} bytes: {message}", message.len());
-                assert!(message.contains("invalid type"), "{message}");
+                assert!(
+                    message.contains("a dictionary key is a real, not a string"),
+                    "{message}"
+                );
             }
             other => panic!("expected a malformed plist, got {other:?}"),
         }
@@ -259,5 +351,60 @@ mod tests {
             parse_dict(&xml("<string>x</string>")),
             Err(ParseError::NotADictionary { found: "string" })
         );
+    }
+}
+
+/// The plist crate's error kinds are read from its messages; if a release renames one, the
+/// words fall back to "not a valid plist" and these fail.
+#[cfg(test)]
+mod crate_kinds {
+    use super::*;
+
+    fn reason(body: &[u8]) -> (String, String) {
+        match parse_plist(body) {
+            Err(ParseError::MalformedPlist { at, reason, .. }) => (at, reason),
+            other => panic!("expected a malformed plist, got {other:?}"),
+        }
+    }
+
+    fn dict(entry: &str) -> Vec<u8> {
+        format!("<?xml version=\"1.0\"?><plist version=\"1.0\"><dict><key>K</key>{entry}</dict></plist>").into_bytes()
+    }
+
+    #[test]
+    fn every_kind_reads_in_words() {
+        let k = || "K".to_owned();
+        assert_eq!(reason(&dict("<data>QU&#33;</data>")), (k(), "not base64".into()));
+        assert_eq!(reason(&dict("<integer>1.5</integer>")), (k(), "not an integer".into()));
+        assert_eq!(reason(&dict("<real>x</real>")), (k(), "not a real number".into()));
+        assert_eq!(
+            reason(&dict("<date>yesterday</date>")),
+            (k(), "not a date (expected YYYY-MM-DDThh:mm:ssZ)".into())
+        );
+        assert_eq!(
+            reason(&dict("<blob>x</blob>")),
+            (k(), "an element that is not a plist type".into())
+        );
+        assert_eq!(reason(&dict("<string>a</strong>")), (k(), "not well-formed XML".into()));
+        assert_eq!(
+            reason(b"<plist><dict><key>A</key><dict><key>B</key><array>"),
+            ("A.B".into(), "the document ends inside <array>".into())
+        );
+        assert_eq!(reason(b"  "), (String::new(), "the body is empty".into()));
+        assert_eq!(
+            reason(b"<plist><dict><key>A</key></dict></plist>"),
+            ("A".into(), "the key has no value".into())
+        );
+    }
+
+    #[test]
+    fn long_paths_keep_their_end() {
+        let key = "k".repeat(500);
+        let body = format!(
+            "<plist><dict><key>{key}</key><dict><key>{key}</key><dict><key>{key}</key><dict><key>Last</key><integer>x</integer></dict></dict></dict></dict></plist>"
+        );
+        let (at, _) = reason(body.as_bytes());
+        assert!(at.starts_with('…') && at.ends_with(".Last"), "{at}");
+        assert!(at.chars().count() <= PATH_CHARS + 1, "{at}");
     }
 }

@@ -1,3 +1,4 @@
+use base64::Engine;
 use plist::{Dictionary, Value};
 
 use super::*;
@@ -330,7 +331,7 @@ fn key_errors() {
             found: "string"
         }
     );
-    assert_eq!(err.to_string(), "Token: expected data, found string");
+    assert_eq!(err.to_string(), "Token: expected data, found a string");
     let mut entries = token_update_entries();
     entries[4] = ("PushMagic", Value::Data(b"secret-magic".to_vec()));
     let err = parse(&entries).expect_err("PushMagic as data");
@@ -359,4 +360,96 @@ fn unknown_message_type_is_bounded() {
         panic!("expected UnknownMessageType");
     };
     assert!(v.len() < 100);
+}
+
+/// A TokenUpdate as XML text, with `token` and `unlock` as the `<data>` texts.
+fn token_update_xml(token: &str, unlock: &str) -> Vec<u8> {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<plist version=\"1.0\">\r\n<dict>\r\n\
+         <key>MessageType</key><string>TokenUpdate</string>\r\n\
+         <key>PushMagic</key><string>B5E5C5F5-0F1D-4C27-9C4B-6D1B2A3C4D5E</string>\r\n\
+         <key>Token</key><data>{token}</data>\r\n<key>Topic</key><string>{TOPIC}</string>\r\n\
+         <key>UDID</key><string>{UDID}</string>\r\n<key>UnlockToken</key><data>{unlock}</data>\r\n\
+         </dict>\r\n</plist>\r\n"
+    )
+    .into_bytes()
+}
+
+fn token_and_unlock(body: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    match parse_checkin(body) {
+        Ok(CheckinMessage::TokenUpdate(m)) => {
+            let unlock = m.unlock_token.map(|t| t.expose().clone()).unwrap_or_default();
+            (m.token, unlock)
+        }
+        other => panic!("expected a TokenUpdate, got {other:?}"),
+    }
+}
+
+/// Issue 14: `<data>` as Apple's and Python's readers take it.
+#[test]
+fn lenient_data_in_a_token_update() {
+    let token: Vec<u8> = (0u8..32).collect();
+    let canonical = base64::engine::general_purpose::STANDARD.encode(&token);
+    let unpadded = canonical.trim_end_matches('=').to_owned();
+    let wrapped: String = canonical
+        .as_bytes()
+        .chunks(8)
+        .map(|c| std::str::from_utf8(c).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\r\n\t ");
+    let cases = [
+        ("canonical", canonical.clone()),
+        ("missing padding", unpadded.clone()),
+        ("whitespace and CRLF line breaks", wrapped.clone()),
+        (
+            "line breaks and missing padding",
+            format!("\n{}\n", unpadded.replace("AAE", "AAE\n")),
+        ),
+        ("a stray character", canonical.replacen('A', "A.", 1)),
+    ];
+    for (name, text) in cases {
+        let (got, unlock) = token_and_unlock(&token_update_xml(&text, "c2VjcmV0"));
+        assert_eq!(got, token, "{name}");
+        assert_eq!(unlock, b"secret", "{name}");
+    }
+    // Placeholders of public test captures read as what CFPropertyList makes of them.
+    let (got, unlock) = token_and_unlock(&token_update_xml("...", "c2VjcmV0LXVubG9jaw"));
+    assert_eq!((got, unlock), (Vec::new(), b"secret-unlock".to_vec()));
+    let (got, _) = token_and_unlock(&token_update_xml("<!-- redacted -->", ""));
+    assert!(got.is_empty());
+}
+
+#[test]
+fn unreadable_values_are_named_by_key_and_reason() {
+    // A character reference is resolved by the plist crate, which then refuses the text.
+    let err = parse_checkin(&token_update_xml("QU&#33;", "")).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(&err, ParseError::MalformedPlist { at, reason, .. } if at == "Token" && reason == "not base64"),
+        "{err:?}"
+    );
+    assert!(message.starts_with("malformed plist at Token: not base64"), "{message}");
+    assert!(!message.contains("InvalidDataString"), "{message}");
+    // A truncated document names where it stopped.
+    let body = token_update_xml("AAEC", "");
+    let cut = &body[..body.len() - 30];
+    let message = parse_checkin(cut).unwrap_err().to_string();
+    assert!(message.contains("the document ends inside <dict>"), "{message}");
+    // A value of the wrong type, in words.
+    let text = String::from_utf8(token_update_xml("AAEC", "")).unwrap();
+    let wrong = text.replace("<data>AAEC</data>", "<integer>7</integer>");
+    assert_eq!(
+        parse_checkin(wrong.as_bytes()).unwrap_err().to_string(),
+        "Token: expected data, found an integer"
+    );
+    // A bad integer deep in a dictionary.
+    let deep = text.replace(
+        "<key>Topic</key>",
+        "<key>Extra</key><dict><key>Inner</key><array><integer>x</integer></array></dict><key>Topic</key>",
+    );
+    let message = parse_checkin(deep.as_bytes()).unwrap_err().to_string();
+    assert!(
+        message.starts_with("malformed plist at Extra.Inner[0]: not an integer"),
+        "{message}"
+    );
 }

@@ -6,11 +6,17 @@ use plist::Value;
 /// Why a device's request body (or a command plist) was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
-    /// The bytes are not a plist (XML, binary or ASCII). `message` is the plist crate's, which
-    /// names the syntax problem and its byte offset; its serde layer may quote an unexpected
-    /// scalar (a number used as a key), so it is cut like any client-chosen value.
-    #[error("malformed plist: {message}")]
-    MalformedPlist { message: String, offset: Option<u64> },
+    /// The bytes are not a plist (XML, binary or ASCII), or not one that can be read whole.
+    /// `at` is the key path where reading stopped (`QueryResponses.ProductName`, `Token`;
+    /// empty at the top level), `reason` says what was wrong in words, `offset` is the byte
+    /// where the plist crate stopped (absent when not known, or when `<data>` text had to be
+    /// rewritten first and offsets no longer match the body).
+    #[error("malformed plist{}: {reason}{}", at_path(at), at_byte(*offset))]
+    MalformedPlist {
+        at: String,
+        reason: String,
+        offset: Option<u64>,
+    },
     /// Containers nest deeper than [`crate::mdm::MAX_DEPTH`]: refused before they are built,
     /// because dropping a deeply nested value recurses and would overflow the stack.
     #[error("plist nests deeper than {max} levels")]
@@ -20,7 +26,7 @@ pub enum ParseError {
     /// `key` is a path: `MessageType`, `Command.RequestType`, `ErrorChain[0].ErrorCode`.
     #[error("missing key {key}")]
     MissingKey { key: String },
-    #[error("{key}: expected {expected}, found {found}")]
+    #[error("{key}: expected {}, found {}", a(expected), a(found))]
     WrongType {
         key: String,
         expected: &'static str,
@@ -57,18 +63,8 @@ pub enum EncodeError {
 
 /// Longest excerpt of a client-supplied value (an unknown MessageType, Status) put in an error.
 const EXCERPT_CHARS: usize = 64;
-/// Longest plist crate message kept (its own are under 80 characters).
-const MALFORMED_CHARS: usize = 160;
 
 impl ParseError {
-    pub(crate) fn malformed(err: &plist::Error) -> Self {
-        let full = err.to_string();
-        // Read before the cut: the plist crate puts the offset at the end.
-        let offset = offset_of(&full);
-        let message = cut(&full, MALFORMED_CHARS);
-        ParseError::MalformedPlist { message, offset }
-    }
-
     pub(crate) fn wrong_type(key: impl Into<String>, expected: &'static str, found: &Value) -> Self {
         ParseError::WrongType {
             key: key.into(),
@@ -79,6 +75,27 @@ impl ParseError {
 
     pub(crate) fn missing(key: impl Into<String>) -> Self {
         ParseError::MissingKey { key: key.into() }
+    }
+}
+
+fn at_path(at: &str) -> String {
+    if at.is_empty() {
+        String::new()
+    } else {
+        format!(" at {at}")
+    }
+}
+
+fn at_byte(offset: Option<u64>) -> String {
+    offset.map(|o| format!(" (byte {o})")).unwrap_or_default()
+}
+
+/// A type name as a message reads it: "a string", "an integer", "data".
+pub(crate) fn a(type_name: &str) -> String {
+    match type_name {
+        "data" => "data".to_owned(),
+        t if t.starts_with(['a', 'e', 'i', 'o', 'u']) => format!("an {t}"),
+        t => format!("a {t}"),
     }
 }
 
@@ -108,7 +125,7 @@ pub(crate) fn excerpt(value: &str) -> String {
 /// The start of `value` that takes at most `max` characters once escaped, and `…` if cut.
 /// Counted after escaping: a control character shows as up to ten (`\u{10ffff}`), and 64 DEL
 /// characters made a 399-byte message (found by the checkin fuzzer).
-fn cut(value: &str, max: usize) -> String {
+pub(crate) fn cut(value: &str, max: usize) -> String {
     let mut shown = 0;
     for (at, c) in value.char_indices() {
         shown += c.escape_debug().len();
@@ -120,7 +137,7 @@ fn cut(value: &str, max: usize) -> String {
 }
 
 /// The plist crate puts the position at the end of its message: `InvalidXmlSyntax (offset 12)`.
-fn offset_of(message: &str) -> Option<u64> {
+pub(crate) fn offset_of(message: &str) -> Option<u64> {
     let (_, tail) = message.rsplit_once("(offset ")?;
     tail.strip_suffix(')')?.parse().ok()
 }
@@ -136,7 +153,28 @@ mod tests {
             expected: "data",
             found: "string",
         };
-        assert_eq!(err.to_string(), "Token: expected data, found string");
+        assert_eq!(err.to_string(), "Token: expected data, found a string");
+        let err = ParseError::WrongType {
+            key: "QueryResponses.ProductName".into(),
+            expected: "string",
+            found: "integer",
+        };
+        assert_eq!(
+            err.to_string(),
+            "QueryResponses.ProductName: expected a string, found an integer"
+        );
+        let err = ParseError::MalformedPlist {
+            at: "Token".into(),
+            reason: "not base64".into(),
+            offset: Some(467),
+        };
+        assert_eq!(err.to_string(), "malformed plist at Token: not base64 (byte 467)");
+        let err = ParseError::MalformedPlist {
+            at: String::new(),
+            reason: "the body is empty".into(),
+            offset: None,
+        };
+        assert_eq!(err.to_string(), "malformed plist: the body is empty");
         assert_eq!(
             ParseError::missing("MessageType").to_string(),
             "missing key MessageType"

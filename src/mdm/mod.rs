@@ -12,6 +12,7 @@ mod fields;
 pub mod ids;
 pub mod machine_info;
 pub mod report;
+mod salvage;
 pub mod secret;
 
 pub use bounded::{parse_dict, parse_plist, MAX_DEPTH};
@@ -20,7 +21,9 @@ pub use command::{command_envelope, parse_command};
 pub use error::{EncodeError, ParseError};
 pub use ids::EnrollmentIds;
 pub use machine_info::{parse_machine_info, MachineInfo};
-pub use report::{parse_report, parse_report_with_response, CommandReport, Status};
+pub use report::{
+    parse_report, parse_report_with_response, read_report, CommandReport, ReadReport, Status, UnreadableReport,
+};
 pub use secret::Secret;
 
 #[cfg(test)]

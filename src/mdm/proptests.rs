@@ -5,7 +5,7 @@ use plist::{Dictionary, Value};
 use proptest::prelude::*;
 
 use super::testutil::{body, s};
-use super::{parse_checkin, parse_command, parse_report, ParseError};
+use super::{parse_checkin, parse_command, parse_report, read_report, ParseError, ReadReport};
 
 fn token_update() -> Vec<(&'static str, Value)> {
     vec![
@@ -91,10 +91,18 @@ fn mutate(mut bytes: Vec<u8>, edits: &[(usize, u8, u8)], cut: Option<usize>) -> 
 
 /// Runs every parser; each returns, and an error's message stays short.
 fn all_parsers_return(bytes: &[u8]) {
-    let results: [Result<(), ParseError>; 3] = [
+    let results: [Result<(), ParseError>; 4] = [
         parse_checkin(bytes).map(drop),
         parse_report(bytes).map(drop),
         parse_command(bytes).map(drop),
+        read_report(bytes).map(|read| match read {
+            // An unreadable report always answers a command and says why it is unreadable.
+            ReadReport::Unreadable(r) => {
+                assert!(r.status != super::Status::Idle && parse_report(bytes).is_err());
+                assert!(r.error.to_string().len() < 300, "error message too long: {}", r.error);
+            }
+            ReadReport::Whole(report, _) => assert_eq!(parse_report(bytes).as_ref(), Ok(&report)),
+        }),
     ];
     for err in results.into_iter().filter_map(Result::err) {
         assert!(err.to_string().len() < 300, "error message too long: {err}");
@@ -152,5 +160,53 @@ proptest! {
                 "a non-data Token must be a wrong type"
             );
         }
+    }
+}
+
+/// A canonical base64 `<data>` text, possibly wrapped as Apple wraps it.
+fn data_xml(bytes: &[u8], wrap: Option<usize>) -> Vec<u8> {
+    use base64::Engine;
+    let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let text = match wrap {
+        Some(width) => text
+            .as_bytes()
+            .chunks(width.max(1))
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n\t"),
+        None => text,
+    };
+    format!(
+        "<?xml version=\"1.0\"?><plist version=\"1.0\"><dict><key>Status</key><string>Acknowledged</string>\
+         <key>UDID</key><string>U1</string><key>CommandUUID</key><string>c</string>\
+         <key>Blob</key><data>{text}</data></dict></plist>"
+    )
+    .into_bytes()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Issue 14: canonical base64 reads exactly as the plist crate alone reads it, and the
+    /// body is not copied on the way.
+    #[test]
+    fn canonical_data_parses_as_before(bytes in proptest::collection::vec(any::<u8>(), 0..200), wrap in proptest::option::of(1usize..80)) {
+        let body = data_xml(&bytes, wrap);
+        prop_assert!(matches!(annal_schemas::canonical_data(&body), std::borrow::Cow::Borrowed(_)));
+        let theirs = Value::from_reader(std::io::Cursor::new(&body)).expect("the crate reads canonical data");
+        prop_assert_eq!(super::parse_plist(&body), Ok(theirs));
+    }
+
+    /// Without padding and with stray characters, the same bytes come out.
+    #[test]
+    fn lenient_data_decodes_the_same_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..200), stray in 0usize..200) {
+        let body = String::from_utf8(data_xml(&bytes, None)).expect("utf-8");
+        let start = body.find("<data>").expect("data") + 6;
+        let end = body.find("</data>").expect("end");
+        let mut text = body[start..end].trim_end_matches('=').to_owned();
+        text.insert(stray.min(text.len()), '.');
+        let lenient = format!("{}{text}{}", &body[..start], &body[end..]);
+        let (_, response) = super::parse_report_with_response(lenient.as_bytes()).expect("lenient data parses");
+        prop_assert_eq!(response.get("Blob"), Some(&Value::Data(bytes)));
     }
 }

@@ -10,7 +10,8 @@ use plist::{Dictionary, Value};
 use super::bounded::parse_dict;
 use super::error::{excerpt, ParseError};
 use super::fields::Fields;
-use super::ids::EnrollmentIds;
+use super::ids::{EnrollmentIds, ID_KEYS};
+use super::salvage::top_level_strings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
@@ -88,8 +89,88 @@ pub fn parse_report(body: &[u8]) -> Result<CommandReport, ParseError> {
 pub fn parse_report_with_response(body: &[u8]) -> Result<(CommandReport, Dictionary), ParseError> {
     let mut dict = parse_dict(body)?;
     let mut fields = Fields::top(&mut dict);
+    let header = header(&mut fields)?;
+    let report = rest(&mut fields, header)?;
+    Ok((report, dict))
+}
+
+/// A report read as far as it can be.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadReport {
+    /// Every key read: the report and its response keys, as [`parse_report_with_response`].
+    Whole(CommandReport, Dictionary),
+    /// The device answered a command but the rest of its report cannot be read.
+    Unreadable(UnreadableReport),
+}
+
+/// What is known of a report whose `Status` (not Idle), `CommandUUID` and identifiers were read
+/// but whose other keys were not (a malformed value in the answer, a wrong type, a body that is
+/// not a whole plist).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnreadableReport {
+    pub ids: EnrollmentIds,
+    pub status: Status,
+    pub command_uuid: String,
+    /// Why the rest could not be read; quotable like any [`ParseError`].
+    pub error: ParseError,
+}
+
+/// Keys read to salvage a report whose body does not parse.
+const HEADER_KEYS: [&str; 2] = ["Status", "CommandUUID"];
+
+/// Reads a command-channel body for the HTTP edge: [`ReadReport::Whole`] when it parses, else
+/// [`ReadReport::Unreadable`] when its `Status` (other than Idle), `CommandUUID` and identifiers
+/// can still be read, from the parsed dictionary or (for an XML body that does not parse) by a
+/// scan of its top level. A body where even those cannot be read is refused with the error of
+/// the strict parse, as [`parse_report_with_response`] refuses it.
+pub fn read_report(body: &[u8]) -> Result<ReadReport, ParseError> {
+    let (header, error) = match parse_dict(body) {
+        Ok(mut dict) => {
+            let mut fields = Fields::top(&mut dict);
+            let header = header(&mut fields)?;
+            match rest(&mut fields, header.clone()) {
+                Ok(report) => return Ok(ReadReport::Whole(report, dict)),
+                Err(error) => (header, error),
+            }
+        }
+        Err(error) => {
+            let wanted: Vec<&str> = HEADER_KEYS.iter().chain(&ID_KEYS).copied().collect();
+            let Some(mut found) = top_level_strings(body, &wanted) else {
+                return Err(error);
+            };
+            match header(&mut Fields::top(&mut found)) {
+                Ok(header) => (header, error),
+                Err(_) => return Err(error),
+            }
+        }
+    };
+    match header {
+        Header {
+            status,
+            command_uuid: Some(command_uuid),
+            ids,
+        } if status != Status::Idle => Ok(ReadReport::Unreadable(UnreadableReport {
+            ids,
+            status,
+            command_uuid,
+            error,
+        })),
+        // An Idle answers no command: refusing it loops nothing.
+        _ => Err(error),
+    }
+}
+
+/// The keys that say who answered what.
+#[derive(Clone)]
+struct Header {
+    status: Status,
+    ids: EnrollmentIds,
+    command_uuid: Option<String>,
+}
+
+fn header(fields: &mut Fields<'_>) -> Result<Header, ParseError> {
     let status: Status = fields.string("Status")?.parse()?;
-    let ids = EnrollmentIds::take(&mut fields)?;
+    let ids = EnrollmentIds::take(fields)?;
     ids.enrollment_key()?;
     let command_uuid = fields.opt_string("CommandUUID")?;
     if status.requires_command_uuid() && command_uuid.is_none() {
@@ -97,6 +178,14 @@ pub fn parse_report_with_response(body: &[u8]) -> Result<(CommandReport, Diction
             status: status.as_str(),
         });
     }
+    Ok(Header {
+        status,
+        ids,
+        command_uuid,
+    })
+}
+
+fn rest(fields: &mut Fields<'_>, header: Header) -> Result<CommandReport, ParseError> {
     let error_chain = match fields.opt_array("ErrorChain")? {
         Some(items) => error_chain(items)?,
         None => Vec::new(),
@@ -104,14 +193,13 @@ pub fn parse_report_with_response(body: &[u8]) -> Result<(CommandReport, Diction
     let request_type = fields.opt_string("RequestType")?;
     // Read for its type only: a user-channel flag, not part of the response.
     fields.opt_bool("NotOnConsole")?;
-    let report = CommandReport {
-        ids,
-        status,
-        command_uuid,
+    Ok(CommandReport {
+        ids: header.ids,
+        status: header.status,
+        command_uuid: header.command_uuid,
         error_chain,
         request_type,
-    };
-    Ok((report, dict))
+    })
 }
 
 /// `ErrorCode` and `ErrorDomain` identify the error and are required; the descriptions are

@@ -240,3 +240,93 @@ fn command_uuid_wrong_type() {
         })
     );
 }
+
+fn answer_xml(extra: &str) -> Vec<u8> {
+    format!(
+        "<?xml version=\"1.0\"?><plist version=\"1.0\"><dict><key>CommandUUID</key><string>{CMD}</string>\
+         {extra}<key>Status</key><string>Acknowledged</string><key>UDID</key><string>{UDID}</string></dict></plist>"
+    )
+    .into_bytes()
+}
+
+/// Issue 14: `<data>` in a command answer as Apple's and Python's readers take it.
+#[test]
+fn lenient_data_in_a_command_answer() {
+    for text in ["AAECAw==", "AAECAw", "AA\r\nEC\r\nAw", " A A E C A w = = ", "AAE.CAw"] {
+        let body = answer_xml(&format!(
+            "<key>ProfileList</key><array><dict><key>SignerCertificates</key><array><data>{text}</data></array></dict></array>"
+        ));
+        let (report, response) = parse_report_with_response(&body).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        assert_eq!(report.command_uuid.as_deref(), Some(CMD));
+        let list = response
+            .get("ProfileList")
+            .and_then(Value::as_array)
+            .expect("ProfileList");
+        let certs = list[0]
+            .as_dictionary()
+            .and_then(|d| d.get("SignerCertificates"))
+            .and_then(Value::as_array)
+            .expect("certificates");
+        assert_eq!(certs[0].as_data(), Some(&[0u8, 1, 2, 3][..]), "{text:?}");
+    }
+}
+
+#[test]
+fn an_unreadable_answer_keeps_its_header() {
+    let body = answer_xml("<key>QueryResponses</key><dict><key>ProductName</key><integer>iPad</integer></dict>");
+    let err = parse_report(&body).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.starts_with("malformed plist at QueryResponses.ProductName: not an integer (byte "),
+        "{message}"
+    );
+    match read_report(&body) {
+        Ok(ReadReport::Unreadable(r)) => {
+            assert_eq!(
+                (r.status, r.command_uuid.as_str(), r.ids),
+                (Status::Acknowledged, CMD, ids_udid())
+            );
+            assert_eq!(r.error, err);
+        }
+        other => panic!("expected an unreadable report, got {other:?}"),
+    }
+    // A report that parses but whose own keys have the wrong type.
+    let body = answer_xml("<key>ErrorChain</key><array><string>x</string></array>");
+    match read_report(&body) {
+        Ok(ReadReport::Unreadable(r)) => assert_eq!(
+            r.error.to_string(),
+            "ErrorChain[0]: expected a dictionary, found a string"
+        ),
+        other => panic!("expected an unreadable report, got {other:?}"),
+    }
+    // A whole report reads whole.
+    assert!(matches!(read_report(&answer_xml("")), Ok(ReadReport::Whole(..))));
+}
+
+#[test]
+fn without_status_and_command_uuid_it_is_refused() {
+    let broken = "<key>QueryResponses</key><dict><key>A</key><integer>x</integer></dict>";
+    // Idle answers no command: refused.
+    let idle = String::from_utf8(answer_xml(broken))
+        .unwrap()
+        .replace(">Acknowledged<", ">Idle<");
+    assert!(read_report(idle.as_bytes()).is_err());
+    // No readable CommandUUID.
+    let none = String::from_utf8(answer_xml(broken))
+        .unwrap()
+        .replace(&format!("<string>{CMD}</string>"), "<integer>3</integer>");
+    assert!(read_report(none.as_bytes()).is_err());
+    // No enrollment identifier.
+    let anonymous = String::from_utf8(answer_xml(broken))
+        .unwrap()
+        .replace(&format!("<key>UDID</key><string>{UDID}</string>"), "");
+    assert!(read_report(anonymous.as_bytes()).is_err());
+    // An unknown Status, a Status of the wrong type: the precise refusal of the strict parse.
+    let unknown = String::from_utf8(answer_xml(""))
+        .unwrap()
+        .replace(">Acknowledged<", ">Done<");
+    assert_eq!(
+        read_report(unknown.as_bytes()),
+        Err(ParseError::UnknownStatus("Done".into()))
+    );
+}

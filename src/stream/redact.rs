@@ -67,7 +67,8 @@ pub fn clear_raw(raw: &[u8], key: &DataKey) -> Result<Vec<u8>, RedactError> {
     } else {
         raw
     };
-    let mut value = Value::from_reader(Cursor::new(plain))?;
+    // As the HTTP edge read it: `<data>` that Apple's and Python's readers accept parses here too.
+    let mut value = Value::from_reader(Cursor::new(&*annal_schemas::canonical_data(plain)))?;
     if remove_secrets(&mut value) == 0 {
         return Ok(plain.to_vec());
     }

@@ -74,6 +74,7 @@ impl AuditTrail {
             status: c.status,
             error_chain: Vec::new(),
             cancel_reason: None,
+            error_reason: None,
             answer: None,
             result_position: None,
         };
@@ -95,6 +96,7 @@ impl AuditTrail {
             && entry.result_at == c.completed_at
             && entry.status == c.status
             && entry.cancel_reason == c.cancel_reason
+            && entry.error_reason == c.error_reason
             && entry.error_chain == c.error_chain;
         if same {
             return;
@@ -105,6 +107,7 @@ impl AuditTrail {
             entry.result_at = c.completed_at;
             entry.status = c.status;
             entry.cancel_reason = c.cancel_reason;
+            entry.error_reason = c.error_reason;
             entry.error_chain.clone_from(&c.error_chain);
         }
     }

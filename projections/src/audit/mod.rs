@@ -8,7 +8,7 @@ mod query;
 
 use std::collections::BTreeMap;
 
-use annal_schemas::events::command::{CancelReason, ErrorChainItem};
+use annal_schemas::events::command::{CancelReason, ErrorChainItem, ErrorReason};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +50,9 @@ pub struct AuditEntry {
     pub status: CommandState,
     pub error_chain: Vec<ErrorChainItem>,
     pub cancel_reason: Option<CancelReason>,
+    /// Set when Annal ended the command as an error itself (`unparseable_report`).
+    #[serde(default)]
+    pub error_reason: Option<ErrorReason>,
     pub answer: Option<RawAnswer>,
     /// Global position of the event holding the device's answer.
     pub result_position: Option<u64>,

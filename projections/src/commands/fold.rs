@@ -34,6 +34,13 @@ impl Commands {
             Input::Event(Event::CommandQueued(e)) => self.queued(cx, e),
             Input::Event(Event::CommandErrored(e)) => {
                 self.result(cx, &e.command_uuid, CommandState::Error, &e.error_chain);
+                if e.reason.is_some() {
+                    let detail = e.unparseable.as_ref().map(|u| u.detail.clone());
+                    self.change_result(cx, &e.command_uuid, |c| {
+                        c.error_reason = e.reason;
+                        c.error_detail = detail;
+                    });
+                }
             }
             Input::Event(Event::CommandCancelled(e)) => self.complete(cx.key, &e.command_uuid, |s| {
                 s.status = CommandState::Cancelled;
@@ -71,6 +78,8 @@ impl Commands {
             result_position: None,
             error_chain: Vec::new(),
             cancel_reason: None,
+            error_reason: None,
+            error_detail: None,
         };
         write_key(&mut self.scratch, cx.key, &e.command_uuid);
         // A CommandUUID may be queued again once the earlier command left the queue.
@@ -98,6 +107,23 @@ impl Commands {
             c.result_position = Some(cx.position);
             c.error_chain = error_chain.to_vec();
         });
+    }
+
+    /// Adds to the result `cx` just recorded, if it was the command's result (not a retried
+    /// answer to a command that had already left the queue).
+    fn change_result(&mut self, cx: &Context<'_>, uuid: &str, change: impl FnOnce(&mut CommandStatus)) {
+        write_key(&mut self.scratch, cx.key, uuid);
+        let recorded = Some(cx.position);
+        if self
+            .docs
+            .get(&self.scratch)
+            .is_none_or(|c| c.result_position != recorded)
+        {
+            return;
+        }
+        if let Some(c) = self.docs.update(&self.scratch) {
+            change(c);
+        }
     }
 
     /// Changes a command still in the queue. Answers to commands no longer pending (a retried

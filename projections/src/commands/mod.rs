@@ -5,7 +5,7 @@
 mod fold;
 mod query;
 
-use annal_schemas::events::command::{CancelReason, ErrorChainItem};
+use annal_schemas::events::command::{CancelReason, ErrorChainItem, ErrorReason};
 use chrono::{DateTime, Utc};
 use foldhash::HashMap;
 use serde::{Deserialize, Serialize};
@@ -83,6 +83,12 @@ pub struct CommandStatus {
     pub result_position: Option<u64>,
     pub error_chain: Vec<ErrorChainItem>,
     pub cancel_reason: Option<CancelReason>,
+    /// Set when Annal ended the command as an error itself (`unparseable_report`: the device's
+    /// answer could not be read), with what could not be read in `error_detail`.
+    #[serde(default)]
+    pub error_reason: Option<ErrorReason>,
+    #[serde(default)]
+    pub error_detail: Option<String>,
 }
 
 // A command out of the queue is final: persisted, it may leave memory (queries then read it

@@ -162,6 +162,8 @@ impl FakeDevice {
             device: self.device_ref(),
             identity: self.identity(),
             error_chain,
+            reason: None,
+            unparseable: None,
         }
     }
 

@@ -55,7 +55,7 @@ pub struct ErrorChainItem {
     pub us_english_description: Option<String>,
 }
 
-/// `Status: Error`.
+/// `Status: Error`, or a report Annal ended as an error itself (`reason` says why).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CommandErrored {
     pub command_uuid: String,
@@ -64,6 +64,43 @@ pub struct CommandErrored {
     pub identity: IdentityRef,
     #[serde(default)]
     pub error_chain: Vec<ErrorChainItem>,
+    /// Absent when the device reported `Status: Error`; set when Annal ended the command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<ErrorReason>,
+    /// With `reason: unparseable_report`: what the device said and why the rest was unreadable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unparseable: Option<UnparseableReport>,
+}
+
+/// Why Annal, not the device, completed a command as an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorReason {
+    /// The device answered the command (its `Status` and `CommandUUID` were readable) but the
+    /// rest of its report was not: refusing it would make the device send it again forever.
+    UnparseableReport,
+}
+
+impl ErrorReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorReason::UnparseableReport => "unparseable_report",
+        }
+    }
+}
+
+/// A command-channel report that could be read only in part. The envelope's `raw` holds its
+/// first bytes (all of them unless `raw_truncated`), sealed if they may hold a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UnparseableReport {
+    /// The `Status` the device reported: `Acknowledged`, `Error`, `CommandFormatError`, `NotNow`.
+    pub status: String,
+    /// What could not be read: the key path and the reason in words.
+    pub detail: String,
+    /// Length of the body the device sent, in bytes.
+    pub raw_length: u64,
+    /// Whether `raw` keeps only the first bytes of the body.
+    pub raw_truncated: bool,
 }
 
 /// `Status: CommandFormatError`: the device could not parse the command.

@@ -4,7 +4,7 @@
 use annal_schemas::events::checkin::{self, GetBootstrapToken, GetToken, Idle, UserAuthenticate};
 use annal_schemas::events::command::{
     CancelReason, CommandAcknowledged, CommandCancelled, CommandDelivered, CommandErrored, CommandExpired,
-    CommandFormatError, CommandNotNow, CommandQueued,
+    CommandFormatError, CommandNotNow, CommandQueued, ErrorReason, UnparseableReport,
 };
 use annal_schemas::events::identity::{IdentityBound, IdentityRotated};
 use annal_schemas::events::{DeviceRef, IdentityRef};
@@ -268,7 +268,16 @@ fn decide_device(
             status,
             command_uuid,
             error_chain,
-        } => report(s, out, status, command_uuid, error_chain, device, identity, raw, now),
+            unparseable,
+        } => {
+            let answer = Answer {
+                status,
+                command_uuid,
+                error_chain,
+                unparseable,
+            };
+            report(s, out, answer, device, identity, raw, now)
+        }
     };
     out.reply = Some(reply);
 }
@@ -289,26 +298,53 @@ fn end_queue(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn report(
-    s: &mut Enrollment,
-    out: &mut Outcome,
+/// What the device's command-channel report said.
+struct Answer {
     status: ReportStatus,
     command_uuid: Option<String>,
     error_chain: Vec<annal_schemas::events::command::ErrorChainItem>,
+    unparseable: Option<UnparseableReport>,
+}
+
+fn report(
+    s: &mut Enrollment,
+    out: &mut Outcome,
+    answer: Answer,
     device: DeviceRef,
     identity: IdentityRef,
     raw: Option<Vec<u8>>,
     now: DateTime<Utc>,
 ) -> Reply {
+    let Answer {
+        status,
+        command_uuid,
+        error_chain,
+        unparseable,
+    } = answer;
     // Results for commands Annal no longer holds (a retried answer, a command from before a
     // re-enrollment) are still recorded: the log keeps what the device said.
     let uuid = command_uuid.unwrap_or_default();
     let request_type = s.pending(&uuid).map(|p| p.request_type.clone()).unwrap_or_default();
     let (command_uuid, who) = (uuid, identity.clone());
-    match status {
-        ReportStatus::Idle => out.push(s, Idle { device, identity: who }, raw),
-        ReportStatus::Acknowledged => out.push(
+    match (status, unparseable) {
+        (ReportStatus::Idle, _) => out.push(s, Idle { device, identity: who }, raw),
+        // The device answered but its answer cannot be read: whatever its Status, the command
+        // ends as an error. A refusal would make the device send the same answer again and
+        // again; as an error, the command leaves the queue and the session goes on.
+        (_, Some(unparseable)) => out.push(
+            s,
+            CommandErrored {
+                command_uuid,
+                request_type,
+                device,
+                identity: who,
+                error_chain: Vec::new(),
+                reason: Some(ErrorReason::UnparseableReport),
+                unparseable: Some(unparseable),
+            },
+            raw,
+        ),
+        (ReportStatus::Acknowledged, None) => out.push(
             s,
             CommandAcknowledged {
                 command_uuid,
@@ -318,7 +354,7 @@ fn report(
             },
             raw,
         ),
-        ReportStatus::Error => out.push(
+        (ReportStatus::Error, None) => out.push(
             s,
             CommandErrored {
                 command_uuid,
@@ -326,10 +362,12 @@ fn report(
                 device,
                 identity: who,
                 error_chain,
+                reason: None,
+                unparseable: None,
             },
             raw,
         ),
-        ReportStatus::CommandFormatError => out.push(
+        (ReportStatus::CommandFormatError, None) => out.push(
             s,
             CommandFormatError {
                 command_uuid,
@@ -339,7 +377,7 @@ fn report(
             },
             raw,
         ),
-        ReportStatus::NotNow => out.push(
+        (ReportStatus::NotNow, None) => out.push(
             s,
             CommandNotNow {
                 command_uuid,

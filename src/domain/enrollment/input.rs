@@ -2,7 +2,7 @@
 //! edge, secrets already sealed) or an admin action.
 
 use annal_schemas::events::checkin;
-use annal_schemas::events::command::ErrorChainItem;
+use annal_schemas::events::command::{ErrorChainItem, UnparseableReport};
 use annal_schemas::events::identity::CertificateInfo;
 use annal_schemas::events::push::{PushAccepted, PushAttempted, PushFailed};
 use annal_schemas::events::DeviceRef;
@@ -42,6 +42,10 @@ pub enum DeviceInput {
         status: ReportStatus,
         command_uuid: Option<String>,
         error_chain: Vec<ErrorChainItem>,
+        /// Set when only `Status`, `CommandUUID` and the identifiers could be read (never for
+        /// Idle): the command is then completed as an error, so the device does not send the
+        /// same unreadable answer forever.
+        unparseable: Option<UnparseableReport>,
     },
 }
 

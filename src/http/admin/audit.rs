@@ -121,6 +121,7 @@ const COLUMNS: &[&str] = &[
     "status",
     "error_chain",
     "cancel_reason",
+    "error_reason",
     "answer",
     "result_position",
 ];

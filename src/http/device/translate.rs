@@ -2,12 +2,14 @@
 //! enrollment key, secrets sealed, and the raw body kept (sealed when it carries secrets).
 
 use annal_schemas::events::checkin as body;
+use annal_schemas::events::command::UnparseableReport;
 use annal_schemas::events::IdentityRef;
 
 use super::error::DeviceError;
 use crate::domain::enrollment::{DeviceInput, Identity, Input, ReportStatus};
-use crate::mdm::{parse_checkin, parse_report_with_response, CheckinMessage, ParseError, Status};
+use crate::mdm::{parse_checkin, read_report, CheckinMessage, ParseError, ReadReport, Status};
 use crate::secrets::DataKey;
+use crate::stream::redact::SECRET_KEYS;
 
 /// Response keys whose values are secrets: a result carrying one is stored sealed.
 const SECRET_RESPONSE_KEYS: &[&str] = &[
@@ -132,36 +134,177 @@ pub fn checkin(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request,
     })
 }
 
+/// Longest part of an unreadable report kept as its raw: enough to see what went wrong,
+/// bounded because nothing guarantees the body is a device's answer and not a megabyte of junk.
+pub const UNREADABLE_RAW_KEPT: usize = 64 * 1024;
+
 pub fn report(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request, DeviceError> {
-    let (report, response) = parse_report_with_response(raw)?;
-    let enrollment_key = report.ids.enrollment_key()?;
-    let status = match report.status {
+    let seal_raw = |bytes: &[u8]| key.seal_raw(bytes).map_err(|e| DeviceError::Internal(e.to_string()));
+    let (ids, status, command_uuid, error_chain, raw, unparseable) = match read_report(raw)? {
+        ReadReport::Whole(report, response) => {
+            let secret = SECRET_RESPONSE_KEYS.iter().any(|k| response.contains_key(k));
+            let raw = if secret { seal_raw(raw)? } else { raw.to_vec() };
+            (
+                report.ids,
+                report.status,
+                report.command_uuid,
+                report.error_chain,
+                raw,
+                None,
+            )
+        }
+        ReadReport::Unreadable(unreadable) => {
+            let kept = &raw[..raw.len().min(UNREADABLE_RAW_KEPT)];
+            // Which keys the body holds is unknown, so any trace of a secret key seals it.
+            let stored = if may_hold_secret(raw) {
+                seal_raw(kept)?
+            } else {
+                kept.to_vec()
+            };
+            let details = UnparseableReport {
+                status: unreadable.status.as_str().to_owned(),
+                detail: unreadable.error.to_string(),
+                raw_length: raw.len() as u64,
+                raw_truncated: kept.len() < raw.len(),
+            };
+            let uuid = Some(unreadable.command_uuid);
+            (
+                unreadable.ids,
+                unreadable.status,
+                uuid,
+                Vec::new(),
+                stored,
+                Some(details),
+            )
+        }
+    };
+    let enrollment_key = ids.enrollment_key()?;
+    let status = match status {
         Status::Idle => ReportStatus::Idle,
         Status::Acknowledged => ReportStatus::Acknowledged,
         Status::Error => ReportStatus::Error,
         Status::CommandFormatError => ReportStatus::CommandFormatError,
         Status::NotNow => ReportStatus::NotNow,
     };
-    let secret = SECRET_RESPONSE_KEYS.iter().any(|k| response.contains_key(k));
-    let raw = if secret {
-        key.seal_raw(raw).map_err(|e| DeviceError::Internal(e.to_string()))?
-    } else {
-        raw.to_vec()
-    };
     let input = DeviceInput::Report {
         status,
-        command_uuid: report.command_uuid,
-        error_chain: report.error_chain,
+        command_uuid,
+        error_chain,
+        unparseable,
     };
     Ok(Request {
         enrollment_key,
         actor: identity.certificate.fingerprint_sha256.clone(),
         input: Input::Device {
             input: Box::new(input),
-            device: report.ids.to_device_ref(),
+            device: ids.to_device_ref(),
             identity,
             raw,
             parent: None,
         },
     })
+}
+
+/// Whether a body that could not be parsed may carry a secret: the name of a secret key
+/// anywhere in it, as ASCII (XML, binary plist) or UTF-16BE (a binary plist may store any key
+/// so), or a character reference, which can spell a key name in XML without its letters.
+fn may_hold_secret(raw: &[u8]) -> bool {
+    if memchr::memmem::find(raw, b"&#").is_some() {
+        return true;
+    }
+    SECRET_RESPONSE_KEYS.iter().chain(SECRET_KEYS).any(|name| {
+        let utf16: Vec<u8> = name.bytes().flat_map(|b| [0, b]).collect();
+        memchr::memmem::find(raw, name.as_bytes()).is_some() || memchr::memmem::find(raw, &utf16).is_some()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use annal_schemas::events::identity::CertificateInfo;
+
+    fn identity() -> Identity {
+        Identity {
+            certificate: CertificateInfo {
+                fingerprint_sha256: "ab".repeat(32),
+                serial_hex: "01".into(),
+                subject: "CN=dev".into(),
+                issuer: "CN=ca".into(),
+                not_before: chrono::DateTime::UNIX_EPOCH,
+                not_after: chrono::DateTime::UNIX_EPOCH,
+            },
+            proof: "mdm-signature",
+            issued_by_annal: true,
+        }
+    }
+
+    /// An answer with a broken value after `padding` bytes of text, and `secret` as a key.
+    fn unreadable(padding: usize, secret: &str) -> Vec<u8> {
+        format!(
+            "<plist><dict><key>CommandUUID</key><string>c1</string><key>Pad</key><string>{}</string>\
+             <key>{secret}</key><integer>x</integer><key>Status</key><string>Acknowledged</string>\
+             <key>UDID</key><string>U1</string></dict></plist>",
+            "p".repeat(padding)
+        )
+        .into_bytes()
+    }
+
+    fn translated(body: &[u8], key: &DataKey) -> (Vec<u8>, UnparseableReport) {
+        let request = report(body, identity(), key).expect("an unreadable answer is translated");
+        assert_eq!(request.enrollment_key, "U1");
+        match request.input {
+            Input::Device { input, raw, .. } => match *input {
+                DeviceInput::Report {
+                    status: ReportStatus::Acknowledged,
+                    command_uuid: Some(uuid),
+                    unparseable: Some(details),
+                    ..
+                } if uuid == "c1" => (raw, details),
+                other => panic!("unexpected input {other:?}"),
+            },
+            other => panic!("unexpected input {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_unreadable_answer_keeps_a_bounded_raw_sealed_when_it_may_hold_a_secret() {
+        let key = DataKey::from_hex(&"42".repeat(32)).expect("key");
+        let small = unreadable(10, "QueryResponses");
+        let (raw, details) = translated(&small, &key);
+        assert_eq!(raw, small, "kept whole and in clear");
+        assert_eq!((details.raw_length, details.raw_truncated), (small.len() as u64, false));
+        assert_eq!(details.status, "Acknowledged");
+        assert!(
+            details.detail.contains("QueryResponses: not an integer"),
+            "{}",
+            details.detail
+        );
+
+        let big = unreadable(100_000, "QueryResponses");
+        let (raw, details) = translated(&big, &key);
+        assert_eq!(raw, &big[..UNREADABLE_RAW_KEPT]);
+        assert_eq!((details.raw_length, details.raw_truncated), (big.len() as u64, true));
+
+        let secret = unreadable(100_000, "UnlockToken");
+        let (raw, details) = translated(&secret, &key);
+        assert!(
+            annal_schemas::is_sealed_raw(&raw),
+            "a body naming UnlockToken is sealed"
+        );
+        assert_eq!(key.open_raw(&raw).expect("opens"), &secret[..UNREADABLE_RAW_KEPT]);
+        assert!(details.raw_truncated);
+    }
+
+    #[test]
+    fn secret_key_names_seal_an_unreadable_body() {
+        assert!(may_hold_secret(b"<key>UnlockToken</key><data>***"));
+        assert!(may_hold_secret(b"<key>PushMagic</key>"));
+        assert!(may_hold_secret(b"<key>&#85;nlockToken</key>"));
+        assert!(may_hold_secret(
+            b"bplist00\x5b\0R\0e\0c\0o\0v\0e\0r\0y\0L\0o\0c\0k\0P\0a\0s\0s\0w\0o\0r\0d"
+        ));
+        assert!(!may_hold_secret(
+            b"<key>QueryResponses</key><dict><key>ProductName</key><integer>x"
+        ));
+    }
 }

@@ -197,6 +197,8 @@ fn command_results_are_connect_events_with_their_status() {
                     device: device(),
                     identity: who(),
                     error_chain: vec![],
+                    reason: None,
+                    unparseable: None,
                 },
                 Some(plist("", "")),
             ),

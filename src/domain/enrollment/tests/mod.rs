@@ -114,6 +114,7 @@ pub(super) fn report(status: ReportStatus, uuid: Option<&str>) -> Input {
             status,
             command_uuid: uuid.map(str::to_string),
             error_chain: Vec::new(),
+            unparseable: None,
         },
         "A",
     )

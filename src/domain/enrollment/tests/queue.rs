@@ -178,3 +178,71 @@ fn a_result_for_an_unknown_command_is_still_recorded() {
     assert_eq!(types(&out), vec!["CommandAcknowledged"]);
     assert!(matches!(&out.events[0].0, Event::CommandAcknowledged(a) if a.request_type.is_empty()));
 }
+
+fn unreadable(status: ReportStatus, uuid: &str) -> Input {
+    device_input(
+        DeviceInput::Report {
+            status,
+            command_uuid: Some(uuid.into()),
+            error_chain: Vec::new(),
+            unparseable: Some(annal_schemas::events::command::UnparseableReport {
+                status: "Acknowledged".into(),
+                detail: "malformed plist at QueryResponses.ProductName: not base64".into(),
+                raw_length: 70_000,
+                raw_truncated: true,
+            }),
+        },
+        "A",
+    )
+}
+
+/// An answer that cannot be read ends its command as an error and hands out the next command:
+/// refusing it would make the device send it again forever.
+#[test]
+fn an_unreadable_answer_completes_the_command_as_an_error() {
+    let base = vec![
+        enqueue("c1", None, None),
+        enqueue("c2", None, None),
+        report(ReportStatus::Idle, None),
+    ];
+    let state = given([enrolled(), base.clone()].concat());
+    let out = decide(&state, unreadable(ReportStatus::Acknowledged, "c1"), t0()).unwrap();
+    assert_eq!(types(&out), vec!["CommandErrored", "CommandDelivered"]);
+    match &out.events[0].0 {
+        Event::CommandErrored(e) => {
+            assert_eq!(
+                (e.command_uuid.as_str(), e.request_type.as_str()),
+                ("c1", "DeviceInformation")
+            );
+            assert_eq!(
+                e.reason,
+                Some(annal_schemas::events::command::ErrorReason::UnparseableReport)
+            );
+            let details = e.unparseable.as_ref().expect("details");
+            assert!(details.raw_truncated && details.raw_length == 70_000);
+            assert!(e.error_chain.is_empty());
+        }
+        other => panic!("expected CommandErrored, got {other:?}"),
+    }
+    assert_eq!(delivered(&out).as_deref(), Some("c2"));
+    // c1 left the queue: the next Idle hands out c2 again, never c1.
+    let state = given(
+        [
+            enrolled(),
+            base.clone(),
+            vec![unreadable(ReportStatus::Acknowledged, "c1")],
+        ]
+        .concat(),
+    );
+    assert!(state.pending("c1").is_none());
+    // The same unreadable answer again is recorded (the log keeps what the device said) and
+    // answered like any retried result: no refusal, no re-delivery of c1.
+    let out = decide(&state, unreadable(ReportStatus::Acknowledged, "c1"), t0()).unwrap();
+    assert_eq!(types(&out), vec!["CommandErrored", "CommandDelivered"]);
+    assert_eq!(delivered(&out).as_deref(), Some("c2"));
+    // Whatever the Status, an unreadable answer is an error, NotNow included.
+    let state = given([enrolled(), base].concat());
+    let out = decide(&state, unreadable(ReportStatus::NotNow, "c1"), t0()).unwrap();
+    assert_eq!(types(&out)[0], "CommandErrored");
+    assert!(!out.events.iter().any(|(e, _)| matches!(e, Event::CommandNotNow(_))));
+}
