@@ -192,8 +192,9 @@ impl Replay {
     async fn idle(&mut self) -> Option<Dictionary> {
         let (status, reply) = self.send(COMMAND, synthetic_idle(&self.udid)).await;
         assert_eq!(status, 200, "Idle: {}", String::from_utf8_lossy(&reply).trim());
+        // The poll is recorded whether or not it takes a command.
+        self.expected.push("Idle");
         if reply.is_empty() {
-            self.expected.push("Idle");
             return None;
         }
         self.expected.push("CommandDelivered");
