@@ -13,7 +13,9 @@ mod common;
 
 use std::process::Command;
 
-use annal::sim::udid_of;
+use annal::pki::{Ca, KeyKind};
+use annal::sim::ber::{indefinite, CMS_OUTER_LEVELS};
+use annal::sim::{udid_of, VirtualDevice};
 use annal::store::open;
 use common::admin::get;
 use common::server::Server;
@@ -107,4 +109,35 @@ async fn the_full_real_profile() {
     let report = sim(&server, &["--device-profile", "real"]);
     assert!(report["ber_signatures"].as_u64() > Some(0), "{report}");
     assert_real_devices_served(&server, &report).await;
+}
+
+/// The simulator's BER signatures are CMS that a third-party verifier (OpenSSL) accepts over
+/// the body, and refuses over any other body.
+#[test]
+fn ber_signatures_verify_with_openssl() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ca = Ca::load_or_init(&dir.path().join("ca")).expect("CA");
+    let identity = ca.issue_device_identity("ber-device", KeyKind::Rsa2048, 1).expect("identity");
+    let device = VirtualDevice::new(0, identity);
+    let body = device.authenticate("com.apple.mgmt.External.ber");
+    let der = device.sign_der(&body).expect("sign");
+    let ber = indefinite(&der, CMS_OUTER_LEVELS).expect("BER");
+    assert_eq!(&ber[..2], &[0x30, 0x80], "the outer SEQUENCE has an indefinite length");
+    let (sig, content, other) = (dir.path().join("sig"), dir.path().join("body"), dir.path().join("other"));
+    std::fs::write(&sig, &ber).expect("write");
+    std::fs::write(&content, &body).expect("write");
+    std::fs::write(&other, [&body[..], b" "].concat()).expect("write");
+    let verify = |content: &std::path::Path| {
+        Command::new("openssl")
+            .args(["cms", "-verify", "-inform", "DER", "-binary", "-noverify", "-out", "/dev/null"])
+            .arg("-in")
+            .arg(&sig)
+            .arg("-content")
+            .arg(content)
+            .output()
+            .expect("openssl is installed (the SCEP interop tests need it too)")
+    };
+    let out = verify(&content);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!verify(&other).status.success(), "a signature over other bytes verified");
 }
