@@ -132,7 +132,8 @@ fn command_for(request_type: &str) -> Dictionary {
 
 /// One device's session against its own server.
 struct Replay {
-    server: Server,
+    /// Kept for the session: dropping it stops the server.
+    _server: Server,
     client: Client,
     key: String,
     udid: String,
@@ -155,7 +156,7 @@ impl Replay {
             .issue_device_identity(udid, KeyKind::Rsa2048, 30)
             .expect("identity");
         Self {
-            server,
+            _server: server,
             client,
             key,
             udid: udid.to_owned(),
@@ -178,12 +179,7 @@ impl Replay {
     /// A check-in message, answered 200 with an empty body.
     async fn checkin(&mut self, what: &str, body: Vec<u8>, events: &[&'static str]) {
         let (status, reply) = self.send(CHECKIN, body).await;
-        assert_eq!(
-            status,
-            200,
-            "{what}: {}",
-            String::from_utf8_lossy(&reply).trim()
-        );
+        assert_eq!(status, 200, "{what}: {}", String::from_utf8_lossy(&reply).trim());
         assert!(reply.is_empty(), "{what} answered a body");
         self.expected.extend_from_slice(events);
     }
@@ -222,15 +218,25 @@ impl Replay {
         let text = String::from_utf8_lossy(&queued.body).into_owned();
         assert!(queued.status.is_success(), "enqueue {request_type}: {text}");
         let queued: Json = serde_json::from_str(&text).expect("JSON");
-        assert_eq!(queued["command_uuid"], uuid.as_str(), "{path}: the capture's CommandUUID is kept");
+        assert_eq!(
+            queued["command_uuid"],
+            uuid.as_str(),
+            "{path}: the capture's CommandUUID is kept"
+        );
         self.expected.push("CommandQueued");
 
-        let delivered = self.idle().await.unwrap_or_else(|| panic!("{path}: no command on Idle"));
+        let delivered = self
+            .idle()
+            .await
+            .unwrap_or_else(|| panic!("{path}: no command on Idle"));
         assert_eq!(
             delivered.get("CommandUUID").and_then(Value::as_string),
             Some(uuid.as_str())
         );
-        let command = delivered.get("Command").and_then(Value::as_dictionary).expect("Command");
+        let command = delivered
+            .get("Command")
+            .and_then(Value::as_dictionary)
+            .expect("Command");
         assert_eq!(
             command.get("RequestType").and_then(Value::as_string),
             Some(request_type)
@@ -460,7 +466,11 @@ async fn zentral_mac_inventory_session() {
 async fn zentral_single_answers() {
     let dir = "zentral/tests/mdm/testdata";
     let cases = [
-        ("7DD67F73-27DE-57B7-872F-C68FACCD9186", "profile_list.plist", "ProfileList"),
+        (
+            "7DD67F73-27DE-57B7-872F-C68FACCD9186",
+            "profile_list.plist",
+            "ProfileList",
+        ),
         ("00008020-000915083C80012E", "certificate_list.plist", "CertificateList"),
         (
             "cb48a725986c8b4e23b6ca68e5b6941d073c990f",
@@ -522,6 +532,9 @@ fn every_capture_is_documented_and_replayed() {
             .into_owned();
         capture(&relative);
         let name = path.file_name().expect("name").to_string_lossy().into_owned();
-        assert!(this.contains(&name), "{relative} is not replayed by tests/real_devices.rs");
+        assert!(
+            this.contains(&name),
+            "{relative} is not replayed by tests/real_devices.rs"
+        );
     }
 }

@@ -51,7 +51,10 @@ async fn assert_real_devices_served(server: &Server, report: &Value) {
     assert_eq!(report["errors"], 0, "{report}");
     assert_eq!(report["devices"], DEVICES as u64);
     assert_eq!(report["acknowledged"], (DEVICES * ROUNDS) as u64, "{report}");
-    assert!(report["not_now"].as_u64() > Some(0), "some commands were answered NotNow first");
+    assert!(
+        report["not_now"].as_u64() > Some(0),
+        "some commands were answered NotNow first"
+    );
     assert!(
         report["reconnects"].as_u64() > Some(0),
         "the devices opened new connections: {report}"
@@ -75,8 +78,17 @@ async fn assert_real_devices_served(server: &Server, report: &Value) {
     for i in 0..DEVICES {
         let udid = udid_of(i);
         let stream = format!("enrollment-{udid}");
-        let of = |t: &str| events.iter().filter(|e| e.stream == stream && e.event_type == t).count();
-        assert_eq!((of("Authenticate"), of("IdentityBound"), of("TokenUpdate")), (1, 1, 1), "{udid}");
+        let of = |t: &str| {
+            events
+                .iter()
+                .filter(|e| e.stream == stream && e.event_type == t)
+                .count()
+        };
+        assert_eq!(
+            (of("Authenticate"), of("IdentityBound"), of("TokenUpdate")),
+            (1, 1, 1),
+            "{udid}"
+        );
         assert_eq!(of("CommandQueued"), ROUNDS, "{udid}");
         assert_eq!(of("CommandAcknowledged"), ROUNDS, "{udid}");
         let (status, device) = get(&client, &format!("/v1/devices/{udid}"), &key).await;
@@ -94,7 +106,14 @@ async fn real_profile_with_der_signatures_and_a_typed_command_channel() {
     let server = Server::start(&[]).await;
     let report = sim(
         &server,
-        &["--device-profile", "real", "--ber-every", "0", "--omit-content-type=false", "--mtls"],
+        &[
+            "--device-profile",
+            "real",
+            "--ber-every",
+            "0",
+            "--omit-content-type=false",
+            "--mtls",
+        ],
     );
     assert_eq!(report["ber_signatures"], 0);
     assert_real_devices_served(&server, &report).await;
@@ -117,19 +136,34 @@ async fn the_full_real_profile() {
 fn ber_signatures_verify_with_openssl() {
     let dir = tempfile::tempdir().expect("tmp");
     let ca = Ca::load_or_init(&dir.path().join("ca")).expect("CA");
-    let identity = ca.issue_device_identity("ber-device", KeyKind::Rsa2048, 1).expect("identity");
+    let identity = ca
+        .issue_device_identity("ber-device", KeyKind::Rsa2048, 1)
+        .expect("identity");
     let device = VirtualDevice::new(0, identity);
     let body = device.authenticate("com.apple.mgmt.External.ber");
     let der = device.sign_der(&body).expect("sign");
     let ber = indefinite(&der, CMS_OUTER_LEVELS).expect("BER");
     assert_eq!(&ber[..2], &[0x30, 0x80], "the outer SEQUENCE has an indefinite length");
-    let (sig, content, other) = (dir.path().join("sig"), dir.path().join("body"), dir.path().join("other"));
+    let (sig, content, other) = (
+        dir.path().join("sig"),
+        dir.path().join("body"),
+        dir.path().join("other"),
+    );
     std::fs::write(&sig, &ber).expect("write");
     std::fs::write(&content, &body).expect("write");
     std::fs::write(&other, [&body[..], b" "].concat()).expect("write");
     let verify = |content: &std::path::Path| {
         Command::new("openssl")
-            .args(["cms", "-verify", "-inform", "DER", "-binary", "-noverify", "-out", "/dev/null"])
+            .args([
+                "cms",
+                "-verify",
+                "-inform",
+                "DER",
+                "-binary",
+                "-noverify",
+                "-out",
+                "/dev/null",
+            ])
             .arg("-in")
             .arg(&sig)
             .arg("-content")
@@ -139,5 +173,8 @@ fn ber_signatures_verify_with_openssl() {
     };
     let out = verify(&content);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(!verify(&other).status.success(), "a signature over other bytes verified");
+    assert!(
+        !verify(&other).status.success(),
+        "a signature over other bytes verified"
+    );
 }

@@ -61,14 +61,23 @@ mod tests {
     }
 
     fn profile(args: &[&str]) -> WireProfile {
-        Cli::try_parse_from([&["annal"], args].concat()).expect("parses").wire.profile()
+        Cli::try_parse_from([&["annal"], args].concat())
+            .expect("parses")
+            .wire
+            .profile()
     }
 
     #[test]
     fn the_real_profile_and_its_granular_overrides() {
         assert_eq!(profile(&[]), WireProfile::default());
         assert_eq!(profile(&["--device-profile", "real"]), WireProfile::real());
-        let without = profile(&["--device-profile", "real", "--ber-every", "0", "--omit-content-type=false"]);
+        let without = profile(&[
+            "--device-profile",
+            "real",
+            "--ber-every",
+            "0",
+            "--omit-content-type=false",
+        ]);
         assert_eq!(
             without,
             WireProfile {

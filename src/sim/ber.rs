@@ -35,7 +35,10 @@ pub const CMS_OUTER_LEVELS: usize = 3;
 fn convert(der: &[u8], at: usize, levels: usize, out: &mut Vec<u8>) -> Result<usize, BerError> {
     let (tag, header_len, len) = header(der, at)?;
     let start = at + header_len;
-    let end = start.checked_add(len).filter(|e| *e <= der.len()).ok_or(BerError::Truncated(at))?;
+    let end = start
+        .checked_add(len)
+        .filter(|e| *e <= der.len())
+        .ok_or(BerError::Truncated(at))?;
     let constructed = tag & 0x20 != 0;
     if !constructed {
         out.extend_from_slice(&der[at..end]);

@@ -159,7 +159,9 @@ impl Channel {
         if self.counter.next_request_closes(&self.wire) {
             headers.push(("Connection", "close"));
         }
-        to.client.send(Method::PUT, &to.path, content_type, &headers, body).await
+        to.client
+            .send(Method::PUT, &to.path, content_type, &headers, body)
+            .await
     }
 }
 

@@ -54,7 +54,7 @@ impl WireCounter {
     /// Whether the next signature is BER (the Nth, 2Nth, … of this device).
     pub fn next_signature_is_ber(&self, profile: &WireProfile) -> bool {
         let n = self.signed.fetch_add(1, Ordering::Relaxed) + 1;
-        let ber = profile.ber_every > 0 && n % profile.ber_every == 0;
+        let ber = profile.ber_every > 0 && n.is_multiple_of(profile.ber_every);
         self.ber.fetch_add(ber as u64, Ordering::Relaxed);
         ber
     }
@@ -62,7 +62,7 @@ impl WireCounter {
     /// Whether the next request closes its connection after the answer.
     pub fn next_request_closes(&self, profile: &WireProfile) -> bool {
         let n = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
-        let closes = profile.reconnect_every > 0 && n % profile.reconnect_every == 0;
+        let closes = profile.reconnect_every > 0 && n.is_multiple_of(profile.reconnect_every);
         self.closes.fetch_add(closes as u64, Ordering::Relaxed);
         closes
     }
