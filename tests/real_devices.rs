@@ -140,8 +140,9 @@ struct Replay {
     identity: DeviceIdentity,
     /// The events the session must have appended, in order.
     expected: Vec<&'static str>,
-    /// Bytes each answer was sent as, by CommandUUID: the log must keep them unchanged.
-    answers: Vec<(String, Vec<u8>)>,
+    /// Each answer's CommandUUID, the event it must have ended as, and the bytes it was sent
+    /// as: the log must keep them unchanged.
+    answers: Vec<(String, &'static str, Vec<u8>)>,
 }
 
 impl Replay {
@@ -201,9 +202,15 @@ impl Replay {
     /// Queues the command `capture` answers (with its CommandUUID), takes it on the next Idle and
     /// sends the captured answer, which must complete it.
     async fn answer(&mut self, path: &str, request_type: &str) {
+        self.answer_as(path, request_type, command_for(request_type), "CommandAcknowledged")
+            .await
+    }
+
+    /// As [`Self::answer`], queueing `command` and expecting the answer to end as `outcome`.
+    async fn answer_as(&mut self, path: &str, request_type: &str, command: Dictionary, outcome: &'static str) {
         let bytes = capture(path);
         let uuid = captured_command_uuid(&bytes);
-        let envelope = annal::mdm::command_envelope(&uuid, command_for(request_type)).expect("envelope");
+        let envelope = annal::mdm::command_envelope(&uuid, command).expect("envelope");
         let auth = format!("Bearer {}", self.key);
         let queued = self
             .client
@@ -245,8 +252,8 @@ impl Replay {
         let (status, reply) = self.send(COMMAND, bytes.clone()).await;
         assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&reply).trim());
         assert!(reply.is_empty(), "{path}: nothing else was queued");
-        self.expected.push("CommandAcknowledged");
-        self.answers.push((uuid, bytes));
+        self.expected.push(outcome);
+        self.answers.push((uuid, outcome, bytes));
     }
 
     /// The enrollment's history: the expected event types in order, every device message
@@ -263,13 +270,13 @@ impl Replay {
                 assert_eq!(identity["proof"], "mdm-signature", "{}", e["event_type"]);
             }
         }
-        for (uuid, bytes) in &self.answers {
-            let acknowledged = events
+        for (uuid, outcome, bytes) in &self.answers {
+            let completed = events
                 .iter()
-                .find(|e| e["event_type"] == "CommandAcknowledged" && e["data"]["command_uuid"] == uuid.as_str())
-                .unwrap_or_else(|| panic!("no CommandAcknowledged for {uuid}"));
+                .find(|e| e["event_type"] == *outcome && e["data"]["command_uuid"] == uuid.as_str())
+                .unwrap_or_else(|| panic!("no {outcome} for {uuid}"));
             assert_eq!(
-                acknowledged["raw"].as_str().map(str::as_bytes),
+                completed["raw"].as_str().map(str::as_bytes),
                 Some(bytes.as_slice()),
                 "the answer to {uuid} is kept byte for byte"
             );
@@ -418,6 +425,50 @@ async fn nanocmd_mac_device_information_and_security_info() {
         device["security_info"]["SecureBoot"]["SecureBootLevel"], "off",
         "{device}"
     );
+}
+
+/// NanoCMD's certificate-profile testdata: a device lists its certificates (one whose name it
+/// could not read), then refuses a profile with an ErrorChain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nanocmd_certificate_list_then_an_error() {
+    let udid = "6362F867-FFF2-4EA6-905C-3C796DF4EF68";
+    let topic = "com.apple.mgmt.External.nanocmd-corpus";
+    let dir = "micromdm-nanocmd/workflow/certprof/testdata";
+    let mut r = Replay::start(udid).await;
+    r.checkin(
+        "synthetic Authenticate",
+        synthetic_authenticate(udid, topic),
+        &["Authenticate", "IdentityBound"],
+    )
+    .await;
+    r.checkin(
+        "synthetic TokenUpdate",
+        synthetic_token_update(udid, topic),
+        &["TokenUpdate"],
+    )
+    .await;
+    r.answer(&format!("{dir}/certlist.plist"), "CertificateList").await;
+    // NanoCMD's certificate-profile workflow installs a profile; this is the device's refusal.
+    let profile = encode(dict(&[
+        ("PayloadType", "Configuration".into()),
+        ("PayloadIdentifier", "com.example.corpus.certprof".into()),
+        ("PayloadUUID", "0C2D7E4A-1B3C-4D5E-8F90-A1B2C3D4E5F6".into()),
+        ("PayloadVersion", Value::Integer(1.into())),
+        ("PayloadContent", Value::Array(Vec::new())),
+    ]));
+    let mut install = annal::mdm::command::command("InstallProfile");
+    install.insert("Payload".into(), Value::Data(profile));
+    r.answer_as(
+        &format!("{dir}/resp-error.plist"),
+        "InstallProfile",
+        install,
+        "CommandErrored",
+    )
+    .await;
+    r.check_out(topic).await;
+    let device = r.finish().await;
+    assert_eq!(field(&device, "udid"), Some(udid));
+    assert_eq!(device["pending_commands"], 0, "{device}");
 }
 
 /// Zentral's testdata: a macOS 13 virtual machine answering DeviceInformation (dates, reals,
