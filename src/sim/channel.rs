@@ -167,3 +167,7 @@ impl Channel {
 
 const CHECKIN: &str = "application/x-apple-aspen-mdm-checkin";
 const COMMAND: &str = "application/x-apple-aspen-mdm";
+
+#[cfg(test)]
+#[path = "channel_tests.rs"]
+mod tests;
