@@ -6,8 +6,9 @@
 //! errors, and every device message is recorded as proven by its Mdm-Signature.
 //!
 //! `real_profile_with_der_signatures_and_a_typed_command_channel` turns off the two parts a
-//! server accepts only with the BER and body-dispatch changes (issue 14 items 1 and 2);
-//! `the_full_real_profile` runs everything and passes once those are merged.
+//! server accepts only with the BER and body-dispatch changes (issue 14 items 2 and 1);
+//! `real_profile_with_ber_signatures` needs the first, `real_profile_with_a_bare_command_channel`
+//! the second, and `the_full_real_profile` both.
 
 mod common;
 
@@ -115,6 +116,28 @@ async fn real_profile_with_der_signatures_and_a_typed_command_channel() {
             "--mtls",
         ],
     );
+    assert_eq!(report["ber_signatures"], 0);
+    assert_real_devices_served(&server, &report).await;
+}
+
+/// The real profile with its BER signatures and a typed command channel. Needs the BER change
+/// (issue 14 item 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_profile_with_ber_signatures() {
+    rustls::crypto::aws_lc_rs::default_provider().install_default().ok();
+    let server = Server::start(&[]).await;
+    let report = sim(&server, &["--device-profile", "real", "--omit-content-type=false"]);
+    assert!(report["ber_signatures"].as_u64() > Some(0), "{report}");
+    assert_real_devices_served(&server, &report).await;
+}
+
+/// The real profile with DER signatures and no Content-Type on the command channel. Needs the
+/// dispatch-by-body change (issue 14 item 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_profile_with_a_bare_command_channel() {
+    rustls::crypto::aws_lc_rs::default_provider().install_default().ok();
+    let server = Server::start(&[]).await;
+    let report = sim(&server, &["--device-profile", "real", "--ber-every", "0"]);
     assert_eq!(report["ber_signatures"], 0);
     assert_real_devices_served(&server, &report).await;
 }
