@@ -52,7 +52,7 @@ pub struct SimArgs {
     pub enrollment_token: Option<String>,
     /// Prove identity with TLS client certificates (one connection per device) instead of
     /// Mdm-Signature on every request. Ignored with a profile that signs every request
-    /// (`--device-profile real`, `--rsa-identities`, `--ber-every`).
+    /// (`--device-profile real`, `--ber-every`).
     #[arg(long)]
     pub mtls: bool,
     #[command(flatten)]

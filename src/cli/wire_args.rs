@@ -45,6 +45,7 @@ impl WireArgs {
             ber_every: self.ber_every.unwrap_or(base.ber_every),
             omit_content_type: self.omit_content_type.unwrap_or(base.omit_content_type),
             reconnect_every: self.reconnect_every.unwrap_or(base.reconnect_every),
+            signature_only: base.signature_only,
         }
     }
 }

@@ -109,6 +109,7 @@ async fn real_devices_reconnect_and_send_the_command_channel_bare() {
         omit_content_type: true,
         ber_every: 3,
         rsa_identities: true,
+        signature_only: true,
     })
     .await;
     let seen = seen.lock().expect("lock");

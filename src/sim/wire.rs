@@ -20,6 +20,9 @@ pub struct WireProfile {
     /// Every Nth request of a device asks for the connection to be closed after it
     /// (`Connection: close`), so its next request opens a new one; 0: keep-alive throughout.
     pub reconnect_every: u64,
+    /// Never present a TLS client certificate: prove the identity with Mdm-Signature alone,
+    /// as a device whose enrollment profile sets SignMessage does.
+    pub signature_only: bool,
 }
 
 impl WireProfile {
@@ -31,13 +34,14 @@ impl WireProfile {
             ber_every: 3,
             omit_content_type: true,
             reconnect_every: 4,
+            signature_only: true,
         }
     }
 
-    /// Whether the profile forbids TLS client certificates: real devices with SignMessage
-    /// prove themselves with Mdm-Signature alone, and BER is a property of that signature.
+    /// Whether the profile forbids TLS client certificates: asked for, or implied by BER
+    /// signatures (BER is a property of the Mdm-Signature).
     pub fn signs_every_request(&self) -> bool {
-        self.rsa_identities || self.ber_every > 0
+        self.signature_only || self.ber_every > 0
     }
 }
 
