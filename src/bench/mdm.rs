@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::cpu::{cpu_of_processes_named, process_cpu};
 use crate::pki::Ca;
-use crate::sim::{issue_devices, run_devices, Client, SimConfig, SimError, SimReport};
+use crate::sim::{issue_devices_for, run_devices, Client, SimConfig, SimError, SimReport};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MdmBenchResult {
@@ -95,7 +95,7 @@ pub async fn drive(
     config.api_key = admin_key(data_dir)?;
     let ca = Ca::load_or_init(&data_dir.join("ca"))?;
     // Key generation is the simulator's set-up, not load: done before the clocks start.
-    let devices = issue_devices(config.devices, &ca)?;
+    let devices = issue_devices_for(config.devices, &ca, &config.wire)?;
 
     let pid = server.pid();
     let (server_before, db_before) = (process_cpu(pid).unwrap_or_default(), cpu_of_processes_named("postgres"));

@@ -222,6 +222,7 @@ async fn warm_run(
             mtls: true,
             rate: None,
             enrollment: crate::sim::Enrollment::Direct,
+            wire: Default::default(),
         };
         let backend = match config.store_url.split(':').next() {
             Some("sqlite") => "SQLite",

@@ -50,6 +50,10 @@ pub struct MdmBenchArgs {
     /// Also measure latency with requests paced to this many per second.
     #[arg(long, value_delimiter = ',')]
     rates: Vec<f64>,
+    /// How the simulated devices behave on the wire (`real`: as Apple devices; it signs every
+    /// request, so the `mtls` proof is measured as `signature`).
+    #[command(flatten)]
+    wire: super::wire_args::WireArgs,
     #[arg(long)]
     json: bool,
 }
@@ -205,8 +209,17 @@ async fn run_mdm(global: &super::Global, args: MdmBenchArgs) -> anyhow::Result<E
     let mut rates: Vec<Option<f64>> = vec![None];
     rates.extend(args.rates.iter().map(|r| Some(*r)));
     let mut runs = Vec::new();
+    let wire = args.wire.profile();
+    // A profile that signs every request has one proof: listing both would measure it twice.
+    let mut proofs = args.proofs.clone();
+    if wire.signs_every_request() {
+        proofs.retain(|p| p != "mtls");
+        if proofs.is_empty() {
+            proofs.push("signature".into());
+        }
+    }
     for backend in &args.target.backends {
-        for proof in &args.proofs {
+        for proof in &proofs {
             runs.extend(rates.iter().map(|rate| (backend, proof, *rate)));
         }
     }
@@ -237,6 +250,7 @@ async fn run_mdm(global: &super::Global, args: MdmBenchArgs) -> anyhow::Result<E
             mtls: proof == "mtls",
             rate,
             enrollment: annal::sim::Enrollment::Direct,
+            wire: wire.clone(),
         };
         if !args.json {
             eprintln!(
@@ -244,6 +258,11 @@ async fn run_mdm(global: &super::Global, args: MdmBenchArgs) -> anyhow::Result<E
                 args.devices, args.rounds
             );
         }
+        let proof = if wire == annal::sim::WireProfile::default() {
+            proof.clone()
+        } else {
+            format!("{proof}, {:?} devices", args.wire.device_profile).to_lowercase()
+        };
         let label = match rate {
             None => format!("{backend:?} ({proof}), saturated"),
             Some(r) => format!("{backend:?} ({proof}), paced at {r:.0}/s"),

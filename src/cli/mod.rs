@@ -41,6 +41,7 @@ pub mod tls;
 mod tls_reload;
 mod vendor;
 mod webhook_args;
+mod wire_args;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -51,9 +51,12 @@ pub struct SimArgs {
     )]
     pub enrollment_token: Option<String>,
     /// Prove identity with TLS client certificates (one connection per device) instead of
-    /// Mdm-Signature on every request.
+    /// Mdm-Signature on every request. Ignored with a profile that signs every request
+    /// (`--device-profile real`, `--ber-every`).
     #[arg(long)]
     pub mtls: bool,
+    #[command(flatten)]
+    pub wire: super::wire_args::WireArgs,
     /// Pace device requests to this many per second (default: as fast as answered).
     #[arg(long)]
     pub rate: Option<f64>,
@@ -109,6 +112,7 @@ pub async fn run_sim(global: &super::Global, args: SimArgs) -> anyhow::Result<Ex
         topic,
         mtls: args.mtls,
         rate: args.rate,
+        wire: args.wire.profile(),
         enrollment: if args.enroll_via_profile {
             Enrollment::Profile {
                 token: args.enrollment_token,
@@ -122,9 +126,9 @@ pub async fn run_sim(global: &super::Global, args: SimArgs) -> anyhow::Result<Ex
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "{} devices enrolled in {:.2} s; {} messages in {:.2} s: {:.0} messages/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} acknowledged, {} NotNow, {} errors",
+            "{} devices enrolled in {:.2} s; {} messages in {:.2} s: {:.0} messages/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} acknowledged, {} NotNow, {} errors; {} BER signatures, {} reconnects",
             report.devices, report.enroll_seconds, report.messages, report.seconds, report.messages_per_sec, report.p50_ms, report.p90_ms,
-            report.p99_ms, report.max_ms, report.acknowledged, report.not_now, report.errors
+            report.p99_ms, report.max_ms, report.acknowledged, report.not_now, report.errors, report.ber_signatures, report.reconnects
         );
     }
     Ok(if report.errors == 0 {

@@ -1,12 +1,19 @@
 //! How one device reaches its MDM server: where check-in messages and command-channel requests
 //! go, the topic it reports, and how it proves its identity (its own mTLS connection, or
-//! Mdm-Signature on every request over a connection pool shared by all devices).
+//! Mdm-Signature on every request over a connection pool shared by all devices), and what its
+//! requests look like on the wire (wire.rs).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use base64::Engine as _;
+use hyper::Method;
+
+use super::ber::{indefinite, CMS_OUTER_LEVELS};
 use super::client::{split_url, Answer, Client, ClientError};
-use crate::pki::DeviceIdentity;
+use super::device::VirtualDevice;
+use super::wire::{WireCounter, WireProfile};
+use crate::pki::{DeviceIdentity, PkiError};
 
 /// One client per server origin, shared by the devices that sign their requests (building a
 /// TLS configuration per device would dominate the simulator's own CPU time).
@@ -53,6 +60,8 @@ pub struct Channel {
     pub topic: String,
     /// Sign every request (Mdm-Signature); otherwise the client presents the identity (mTLS).
     pub sign: bool,
+    wire: WireProfile,
+    counter: WireCounter,
 }
 
 impl Channel {
@@ -64,6 +73,7 @@ impl Channel {
         server_url: &str,
         topic: String,
         mtls: Option<&DeviceIdentity>,
+        wire: &WireProfile,
     ) -> Result<Self, ClientError> {
         let endpoint = |url: &str| {
             let (origin, path) = split_url(url)?;
@@ -87,30 +97,77 @@ impl Channel {
             server,
             topic,
             sign: mtls.is_none(),
+            wire: wire.clone(),
+            counter: WireCounter::default(),
         })
+    }
+
+    /// The Mdm-Signature header for `body` (None over mTLS): DER, or BER with indefinite
+    /// lengths on the profile's turn.
+    pub fn signature(&self, device: &VirtualDevice, body: &[u8]) -> Result<Option<String>, PkiError> {
+        if !self.sign {
+            return Ok(None);
+        }
+        self.encode(device.sign_der(body)?).map(Some)
+    }
+
+    /// The Idle body and its Mdm-Signature (its DER signature is made once per device).
+    pub fn idle(&self, device: &VirtualDevice) -> Result<(Vec<u8>, Option<String>), PkiError> {
+        let (body, der) = device.idle_der()?;
+        let signature = if self.sign { Some(self.encode(der)?) } else { None };
+        Ok((body, signature))
+    }
+
+    /// (requests that closed their connection, BER signatures) on this channel so far.
+    pub fn wire_totals(&self) -> (u64, u64) {
+        self.counter.totals()
+    }
+
+    fn encode(&self, der: Vec<u8>) -> Result<String, PkiError> {
+        let der = if self.counter.next_signature_is_ber(&self.wire) {
+            indefinite(&der, CMS_OUTER_LEVELS).map_err(|_| PkiError::Crypto("re-encoding a signature as BER"))?
+        } else {
+            der
+        };
+        Ok(base64::engine::general_purpose::STANDARD.encode(der))
     }
 
     /// A check-in message (Authenticate, TokenUpdate, CheckOut, …).
     pub async fn checkin(&self, signature: Option<&str>, body: Vec<u8>) -> Result<Answer, ClientError> {
-        put(&self.checkin, CHECKIN, signature, body).await
+        self.put(&self.checkin, Some(CHECKIN), signature, body).await
     }
 
     /// A command-channel request (Idle, a command result).
     pub async fn command(&self, signature: Option<&str>, body: Vec<u8>) -> Result<Answer, ClientError> {
-        put(&self.server, COMMAND, signature, body).await
+        let content_type = (!self.wire.omit_content_type).then_some(COMMAND);
+        self.put(&self.server, content_type, signature, body).await
+    }
+
+    async fn put(
+        &self,
+        to: &Endpoint,
+        content_type: Option<&str>,
+        signature: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<Answer, ClientError> {
+        let mut headers = Vec::with_capacity(2);
+        if let Some(s) = signature {
+            headers.push(("Mdm-Signature", s));
+        }
+        // Closing after this answer makes the device's next request open a new connection
+        // (and a new TLS handshake), as a device waking up for a push does.
+        if self.counter.next_request_closes(&self.wire) {
+            headers.push(("Connection", "close"));
+        }
+        to.client
+            .send(Method::PUT, &to.path, content_type, &headers, body)
+            .await
     }
 }
 
 const CHECKIN: &str = "application/x-apple-aspen-mdm-checkin";
 const COMMAND: &str = "application/x-apple-aspen-mdm";
 
-async fn put(to: &Endpoint, content_type: &str, signature: Option<&str>, body: Vec<u8>) -> Result<Answer, ClientError> {
-    match signature {
-        Some(s) => {
-            to.client
-                .put(&to.path, content_type, &[("Mdm-Signature", s)], body)
-                .await
-        }
-        None => to.client.put(&to.path, content_type, &[], body).await,
-    }
-}
+#[cfg(test)]
+#[path = "channel_tests.rs"]
+mod tests;

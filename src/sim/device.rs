@@ -2,6 +2,8 @@
 
 use std::sync::Mutex;
 
+use base64::Engine as _;
+use chrono::Utc;
 use plist::{Dictionary, Value};
 
 use crate::pki::{DeviceIdentity, MdmDigest, PkiError};
@@ -13,9 +15,9 @@ pub struct VirtualDevice {
     /// SHA-256: aws-lc-rs signs RSA only with SHA-2, so the simulator cannot send SHA-1
     /// signatures; the server's SHA-1 support is tested with openssl-made signatures.
     pub digest: MdmDigest,
-    /// The Idle body is the same on every poll: its signature is reused, as the load
+    /// The Idle body is the same on every poll: its signature (DER) is reused, as the load
     /// generator must stay cheap beside the server on two cores.
-    idle: Mutex<Option<(Vec<u8>, String)>>,
+    idle: Mutex<Option<(Vec<u8>, Vec<u8>)>>,
 }
 
 impl VirtualDevice {
@@ -31,6 +33,12 @@ impl VirtualDevice {
 
     pub fn sign(&self, body: &[u8]) -> Result<String, PkiError> {
         self.identity.sign_mdm(body, self.digest)
+    }
+
+    /// The detached CMS signature over `body` (signed attributes: content-type, message-digest,
+    /// signing-time), DER, before base64.
+    pub fn sign_der(&self, body: &[u8]) -> Result<Vec<u8>, PkiError> {
+        self.identity.sign_mdm_der(body, self.digest, Utc::now())
     }
 
     fn base(&self, message_type: Option<&str>) -> Dictionary {
@@ -61,8 +69,14 @@ impl VirtualDevice {
         encode(d)
     }
 
-    /// The Idle body and its signature, made once.
+    /// The Idle body and its Mdm-Signature header value, made once.
     pub fn idle(&self) -> Result<(Vec<u8>, String), PkiError> {
+        let (body, der) = self.idle_der()?;
+        Ok((body, base64::engine::general_purpose::STANDARD.encode(der)))
+    }
+
+    /// The Idle body and its DER signature, made once.
+    pub fn idle_der(&self) -> Result<(Vec<u8>, Vec<u8>), PkiError> {
         let mut cached = self.idle.lock().map_err(|_| PkiError::Crypto("idle cache poisoned"))?;
         if let Some(hit) = cached.as_ref() {
             return Ok(hit.clone());
@@ -70,7 +84,7 @@ impl VirtualDevice {
         let mut d = self.base(None);
         d.insert("Status".into(), Value::String("Idle".into()));
         let body = encode(d);
-        let signature = self.sign(&body)?;
+        let signature = self.sign_der(&body)?;
         *cached = Some((body.clone(), signature.clone()));
         Ok((body, signature))
     }

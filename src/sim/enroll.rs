@@ -106,8 +106,15 @@ pub async fn enroll_device(
     let device = Arc::new(VirtualDevice::new(index, identity));
     let mdm = &profile.mdm;
     // Without SignMessage a device proves its identity with its TLS client certificate alone.
-    let mtls = (config.mtls || !mdm.sign_message).then_some(&device.identity);
-    let channel = Channel::open(clients, &mdm.checkin_url, &mdm.server_url, mdm.topic.clone(), mtls)?;
+    let mtls = (config.uses_mtls() || !mdm.sign_message).then_some(&device.identity);
+    let channel = Channel::open(
+        clients,
+        &mdm.checkin_url,
+        &mdm.server_url,
+        mdm.topic.clone(),
+        mtls,
+        &config.wire,
+    )?;
     check_in(&device, &channel).await?;
     Ok((device, channel))
 }

@@ -2,17 +2,24 @@
 //! HTTP(S), signing every request like a device (Mdm-Signature, detached CMS), and report
 //! messages/s and latency percentiles. Identities come from Annal's CA directly (the cheap
 //! path, for benchmarks) or, as real devices get them, from the enrollment profile and SCEP
-//! (`Enrollment::Profile`, enroll.rs).
+//! (`Enrollment::Profile`, enroll.rs). `WireProfile::real()` (wire.rs) makes the devices look
+//! like real Apple devices on the wire: RSA-2048, BER signatures, a bare command channel, new
+//! connections.
 
 pub mod answers;
+pub mod ber;
 mod channel;
 mod client;
 mod device;
 pub mod enroll;
 pub mod profile;
 mod run;
+pub mod wire;
 
 pub use channel::{Channel, Clients};
 pub use client::{split_url, Client, ClientError};
 pub use device::{encode, udid_of, VirtualDevice};
-pub use run::{issue_devices, run, run_devices, Enrolled, Enrollment, SimConfig, SimError, SimReport};
+pub use run::{
+    issue_devices, issue_devices_for, run, run_devices, Enrolled, Enrollment, SimConfig, SimError, SimReport,
+};
+pub use wire::WireProfile;

@@ -13,6 +13,7 @@ use super::channel::{Channel, Clients};
 use super::client::{Answer, Client, ClientError};
 use super::device::{encode, VirtualDevice};
 use super::profile::ProfileReadError;
+use super::wire::WireProfile;
 use crate::mdm::{self, parse_command};
 use crate::pki::scep::{FailInfo, ScepError};
 use crate::pki::{Ca, KeyKind, PkiError};
@@ -51,6 +52,16 @@ pub struct SimConfig {
     /// to measure latency at a given load rather than at saturation.
     pub rate: Option<f64>,
     pub enrollment: Enrollment,
+    /// What the devices' requests look like (`WireProfile::real()`: as real Apple devices').
+    /// A profile that signs every request overrides `mtls`.
+    pub wire: WireProfile,
+}
+
+impl SimConfig {
+    /// Whether devices present their identity over TLS rather than signing every request.
+    pub fn uses_mtls(&self) -> bool {
+        self.mtls && !self.wire.signs_every_request()
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -70,6 +81,11 @@ pub struct SimReport {
     pub acknowledged: u64,
     pub not_now: u64,
     pub errors: u64,
+    /// Requests sent with `Connection: close` (the device's next request opened a new
+    /// connection).
+    pub reconnects: u64,
+    /// Requests whose Mdm-Signature was BER with indefinite lengths.
+    pub ber_signatures: u64,
     /// When each timed command round ran, so a harness can attribute the server's CPU time to
     /// the device loop alone (not to enrollment or the admin enqueues between rounds).
     #[serde(skip)]
@@ -125,10 +141,16 @@ struct Stats {
 /// Issues one identity per device from `ca` (kept apart from `run_devices` so a benchmark can
 /// leave key generation out of what it measures).
 pub fn issue_devices(count: usize, ca: &Ca) -> Result<Vec<Arc<VirtualDevice>>, SimError> {
+    issue_devices_for(count, ca, &WireProfile::default())
+}
+
+/// As [`issue_devices`], with the key kind `wire` asks for.
+pub fn issue_devices_for(count: usize, ca: &Ca, wire: &WireProfile) -> Result<Vec<Arc<VirtualDevice>>, SimError> {
     (0..count)
         .map(|i| {
-            // Every tenth device has an RSA identity, the rest ECDSA, as a mixed fleet would.
-            let kind = if i % 10 == 9 {
+            // Real devices get RSA-2048 from SCEP; otherwise every tenth device has an RSA
+            // identity, the rest ECDSA, as a mixed fleet would.
+            let kind = if wire.rsa_identities || i % 10 == 9 {
                 KeyKind::Rsa2048
             } else {
                 KeyKind::EcdsaP256
@@ -143,7 +165,7 @@ pub async fn run(config: &SimConfig, ca: &Ca) -> Result<SimReport, SimError> {
     let clients = Clients::new(ca.cert_der());
     let (enrolled, took) = match &config.enrollment {
         Enrollment::Direct => {
-            let devices = issue_devices(config.devices, ca)?;
+            let devices = issue_devices_for(config.devices, ca, &config.wire)?;
             let started = Instant::now();
             (enroll_direct(config, &clients, devices).await?, started.elapsed())
         }
@@ -175,8 +197,8 @@ async fn enroll_direct(
     let url = format!("{}/mdm", config.server.trim_end_matches('/'));
     stream::iter(devices)
         .map(|d| {
-            let mtls = config.mtls.then_some(&d.identity);
-            let channel = Channel::open(clients, &url, &url, config.topic.clone(), mtls);
+            let mtls = config.uses_mtls().then_some(&d.identity);
+            let channel = Channel::open(clients, &url, &url, config.topic.clone(), mtls, &config.wire);
             async move {
                 let channel = channel?;
                 check_in(&d, &channel).await?;
@@ -193,7 +215,7 @@ async fn enroll_direct(
 /// Authenticate, then TokenUpdate: what a device sends once its MDM profile is installed.
 pub(super) async fn check_in(device: &VirtualDevice, channel: &Channel) -> Result<(), SimError> {
     for body in [device.authenticate(&channel.topic), device.token_update(&channel.topic)] {
-        let signature = if channel.sign { Some(device.sign(&body)?) } else { None };
+        let signature = channel.signature(device, &body)?;
         success("check-in", channel.checkin(signature.as_deref(), body).await?)?;
     }
     Ok(())
@@ -246,7 +268,13 @@ async fn command_rounds(
             .await;
         windows.push((start, Instant::now()));
     }
-    Ok(report(devices.len(), enroll_time, &stats, windows))
+    let mut report = report(devices.len(), enroll_time, &stats, windows);
+    for channel in &channels {
+        let (reconnects, ber) = channel.wire_totals();
+        report.reconnects += reconnects;
+        report.ber_signatures += ber;
+    }
+    Ok(report)
 }
 
 /// Queues one command for every device through the admin API, 200 devices per request.
@@ -290,9 +318,8 @@ async fn enqueue_all(
 /// more. With `not_now`, the first command is answered NotNow and picked up again by a new
 /// Idle, as a device does when it becomes able to run it.
 async fn session(channel: &Channel, device: &VirtualDevice, mut not_now: bool, stats: &Stats) -> Result<(), SimError> {
-    let (idle, idle_signature) = device.idle()?;
-    let idle_signature = channel.sign.then_some(idle_signature);
-    let mut next = send(channel, idle.clone(), idle_signature.clone(), stats).await?;
+    let (idle, idle_signature) = channel.idle(device)?;
+    let mut next = send(channel, idle, idle_signature, stats).await?;
     while let Some(command) = next {
         let (uuid, request_type, dict) = parse_command(&command).map_err(|e| SimError::Protocol(e.to_string()))?;
         let uuid = uuid.ok_or_else(|| SimError::Protocol("a command without CommandUUID".into()))?;
@@ -308,11 +335,12 @@ async fn session(channel: &Channel, device: &VirtualDevice, mut not_now: bool, s
                 None => device.result(&uuid, "Error", Default::default()),
             }
         };
-        let signature = if channel.sign { Some(device.sign(&body)?) } else { None };
+        let signature = channel.signature(device, &body)?;
         next = send(channel, body, signature, stats).await?;
         if not_now && next.is_none() {
             not_now = false;
-            next = send(channel, idle.clone(), idle_signature.clone(), stats).await?;
+            let (idle, idle_signature) = channel.idle(device)?;
+            next = send(channel, idle, idle_signature, stats).await?;
         }
     }
     Ok(())
@@ -370,6 +398,8 @@ fn report(devices: usize, enroll_time: Duration, stats: &Stats, windows: Vec<(In
         acknowledged: stats.acknowledged.load(Ordering::Relaxed),
         not_now: stats.not_now.load(Ordering::Relaxed),
         errors: stats.errors.load(Ordering::Relaxed),
+        reconnects: 0,
+        ber_signatures: 0,
         windows,
     }
 }

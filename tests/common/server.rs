@@ -220,5 +220,6 @@ pub fn sim_config(server: &Server, devices: usize, rounds: usize) -> annal::sim:
         mtls: false,
         rate: None,
         enrollment: Default::default(),
+        wire: Default::default(),
     }
 }
