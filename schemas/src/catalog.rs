@@ -111,7 +111,8 @@ catalog! {
     CommandQueued, CommandDelivered, CommandAcknowledged, CommandErrored, CommandFormatError,
     CommandNotNow, CommandCancelled, CommandExpired,
     PushAttempted, PushAccepted, PushFailed, PushCertificateInstalled,
-    IdentityClaimed, IdentityBound, IdentityRotated, CertificateIssued,
+    IdentityClaimed, IdentityBound, IdentityRotated, CertificateIssued, IdentityRevoked,
+    DeviceForgotten, EnrollmentRefused,
     ApiKeyCreated, ApiKeyRevoked,
     ScepChallengeIssued, ScepChallengeConsumed,
 }

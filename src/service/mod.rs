@@ -4,5 +4,6 @@
 pub mod api_keys;
 pub mod enrollments;
 pub mod history;
+pub mod identities;
 pub mod projector;
 pub mod scep;

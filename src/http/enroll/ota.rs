@@ -70,14 +70,14 @@ async fn phase(app: AppState, body: Bytes) -> Result<Response, ApiError> {
             }
             // Its SCEP payload is the MDM identity the device enrolls for next: one more
             // one-time challenge.
-            settings.challenge = Some(scep_challenge(&app, &caller).await?);
+            settings.challenge = Some(scep_challenge(&app, &caller, Some(&attrs.udid)).await?);
             encrypted_enrollment_profile(&settings, &ids, &signed.signer_cert_der).map_err(profile_error)?
         }
         // Not issued by a CA of ours: the Apple device certificate of phase 2. Apple's device
         // CA is not among the anchors, so only the signature itself was checked.
         Err(PkiError::UnknownIssuer(_)) => {
             tracing::info!(actor = %caller.actor, udid = %attrs.udid, product = ?attrs.product, "OTA phase 2: SCEP profile");
-            let challenge = scep_challenge(&app, &caller).await?;
+            let challenge = scep_challenge(&app, &caller, Some(&attrs.udid)).await?;
             scep_profile(&settings, &attrs.udid, Some(&challenge), &ids).map_err(profile_error)?
         }
         Err(e) => {

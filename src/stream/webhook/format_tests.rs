@@ -271,6 +271,7 @@ fn other_events_are_not_webhooks_and_bad_raws_are_withheld() {
         reason: None,
         expires_at: None,
         raw_sealed: false,
+        identity_fingerprint_sha256: None,
     };
     assert!(format(&recorded(&queued, None), &key(), FormatOptions::default())
         .unwrap()
