@@ -11,6 +11,7 @@ use super::*;
 
 mod identity;
 mod queue;
+mod reenrollment;
 use crate::domain::enrollment::input::ReportStatus;
 
 pub(super) fn t0() -> DateTime<Utc> {
@@ -33,6 +34,7 @@ pub(super) fn identity(fingerprint: &str) -> Identity {
         certificate: cert(fingerprint, "CN=UDID-1"),
         proof: "mdm-signature",
         issued_by_annal: true,
+        vouched: Vouched::default(),
     }
 }
 
