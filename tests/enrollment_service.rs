@@ -23,6 +23,7 @@ fn identity() -> Identity {
         },
         proof: "mdm-signature",
         issued_by_annal: true,
+        vouched: Default::default(),
     }
 }
 
