@@ -3,6 +3,8 @@
 //! fail, the server's log must say why, and the event log must hold no trace of success.
 
 mod common;
+#[path = "webhooks/receiver.rs"]
+mod receiver;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -172,7 +174,8 @@ fn acknowledged(events: &[(RecordedEvent, Event)], uuid: &str) -> bool {
 /// as the device's), and an Authenticate with it took the enrollment over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_naming_an_enrolled_udid_gets_nothing_of_that_device() {
-    let rig = Rig::start(&[]).await;
+    let hooks = receiver::Receiver::start(vec![], std::time::Duration::ZERO).await;
+    let rig = Rig::start(&["--webhook-url", &hooks.url]).await;
     let (_, token) = rig.token("lobby").await;
     let victim_udid = udid_of(1);
     let victim = VirtualDevice::new(1, rig.scep_identity(&token, &victim_udid).await.unwrap());
@@ -263,6 +266,23 @@ async fn a_certificate_naming_an_enrolled_udid_gets_nothing_of_that_device() {
         metrics.contains("annal_enrollments_refused_total{reason=\"reenrollment\"} 1"),
         "{metrics}"
     );
+
+    // Webhook receivers hear of the attempt.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let hook = loop {
+        let found = hooks
+            .accepted()
+            .into_iter()
+            .map(|r| r.json())
+            .find(|j| j["topic"] == "annal.EnrollmentRefused");
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(std::time::Instant::now() < deadline, "no annal.EnrollmentRefused webhook");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(hook["enrollment_refused_event"]["fingerprint_sha256"], attacker_fp.as_str());
+    assert_eq!(hook["enrollment_refused_event"]["udid"], victim_udid.as_str());
 
     let log = rig.log();
     assert!(log.contains("not the one bound to this enrollment"), "{log}");
