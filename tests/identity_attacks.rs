@@ -510,6 +510,8 @@ async fn a_device_re_enrolls_after_forget_or_with_an_admin_bound_challenge() {
     let out = rig.annal(&["devices", "forget", &udid, "--reason", "re-imaged"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(rig.idle(&second).await.0, 403, "a forgotten enrollment serves nobody");
+    let (status, shown) = common::admin::get(&rig.client, &format!("/v1/devices/{udid}"), &rig.admin()).await;
+    assert_eq!((status, shown["state"].as_str()), (200, Some("checked_out")), "{shown}");
     rig.enroll(&third).await;
     assert_eq!(rig.idle(&third).await.0, 200);
     let events = rig.events().await;

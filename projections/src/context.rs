@@ -102,7 +102,8 @@ pub(crate) fn read(event: &RecordedEvent) -> Option<(Context<'_>, Input<'_>)> {
             Answer::CommandFormatError,
             command_ref::<CommandFormatError>(version, data)?,
         ),
-        "Authenticate" | "TokenUpdate" | "CheckOut" | "IdentityBound" | "IdentityRotated" | "CommandQueued"
+        "Authenticate" | "TokenUpdate" | "CheckOut" | "DeviceForgotten" | "IdentityBound" | "IdentityRotated"
+        | "CommandQueued"
         | "CommandErrored" | "CommandCancelled" | "CommandExpired" | "PushFailed" => Input::Event(event.decode().ok()?),
         _ => return None,
     };
