@@ -121,13 +121,21 @@ impl Enrollments {
         // renewal of the bound one, a challenge bound to this device), and it must be claimed
         // by this enrollment before anything it asks for is appended.
         let claim = self.vouch(key, &mut input, &current.state).await?;
-        if let (Input::Device { parent, .. }, Some((device_key, _))) = (&mut input, key.split_once(':')) {
+        if let (Input::Device { parent, identity, .. }, Some((device_key, _))) = (&mut input, key.split_once(':')) {
             // A user channel's first TokenUpdate binds it if it comes from the identity of its
             // device channel: the domain needs that identity to decide.
             if current.state.phase == Phase::Unknown {
                 let (device, _) = self.state(device_key).await?;
                 if matches!(device.phase, Phase::Authenticated | Phase::Enrolled) {
                     *parent = device.identity;
+                }
+            } else if identity.proof != "insecure" {
+                // A user channel speaks with its device's identity: revoked there, refused here.
+                let (device, _) = self.state(device_key).await?;
+                let same = device.identity.as_ref().map(|i| i.fingerprint_sha256.as_str())
+                    == Some(identity.certificate.fingerprint_sha256.as_str());
+                if same && device.identity_revoked {
+                    return Err(Refusal::IdentityRevoked.into());
                 }
             }
         }
