@@ -184,7 +184,12 @@ async fn a_revocation_on_one_node_is_refused_by_the_other_on_every_channel() {
         ..Default::default()
     };
     node1
-        .handle("U1", device(DeviceInput::Authenticate(authenticate(dev.clone()))), "fp", Utc::now())
+        .handle(
+            "U1",
+            device(DeviceInput::Authenticate(authenticate(dev.clone()))),
+            "fp",
+            Utc::now(),
+        )
         .await
         .unwrap();
     let token = |device: DeviceRef| TokenUpdate {
@@ -204,7 +209,12 @@ async fn a_revocation_on_one_node_is_refused_by_the_other_on_every_channel() {
         user_long_name: None,
     };
     node1
-        .handle("U1", device(DeviceInput::TokenUpdate(token(dev.clone()))), "fp", Utc::now())
+        .handle(
+            "U1",
+            device(DeviceInput::TokenUpdate(token(dev.clone()))),
+            "fp",
+            Utc::now(),
+        )
         .await
         .unwrap();
     let user = DeviceRef {
@@ -243,8 +253,16 @@ async fn a_revocation_on_one_node_is_refused_by_the_other_on_every_channel() {
         ..Default::default()
     };
     let refused = node1
-        .handle("U2", device(DeviceInput::Authenticate(authenticate(other))), "fp", Utc::now())
+        .handle(
+            "U2",
+            device(DeviceInput::Authenticate(authenticate(other))),
+            "fp",
+            Utc::now(),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(refused, ServiceError::Refused(Refusal::IdentityRevoked)), "{refused}");
+    assert!(
+        matches!(refused, ServiceError::Refused(Refusal::IdentityRevoked)),
+        "{refused}"
+    );
 }

@@ -124,7 +124,14 @@ impl Rig {
         if let Some(p) = platform {
             body["platform"] = p.into();
         }
-        let (status, queued) = call(&self.client, Method::POST, "/v1/commands", Some(&self.admin()), Some(body)).await;
+        let (status, queued) = call(
+            &self.client,
+            Method::POST,
+            "/v1/commands",
+            Some(&self.admin()),
+            Some(body),
+        )
+        .await;
         assert_eq!(status, 200, "{queued}");
         assert_eq!(queued["status"][udid]["queued"], true, "{queued}");
         queued["command_uuid"].as_str().unwrap().to_owned()
@@ -181,16 +188,26 @@ async fn a_certificate_naming_an_enrolled_udid_gets_nothing_of_that_device() {
     let victim = VirtualDevice::new(1, rig.scep_identity(&token, &victim_udid).await.unwrap());
     rig.enroll(&victim).await;
     let lock = rig
-        .queue(&victim_udid, json!({"RequestType": "DeviceLock", "PIN": "123456"}), Some("macOS"))
+        .queue(
+            &victim_udid,
+            json!({"RequestType": "DeviceLock", "PIN": "123456"}),
+            Some("macOS"),
+        )
         .await;
-    let clear = rig.queue(&victim_udid, json!({"RequestType": "ClearPasscode"}), None).await;
-    let erase = rig.queue(&victim_udid, json!({"RequestType": "EraseDevice"}), None).await;
+    let clear = rig
+        .queue(&victim_udid, json!({"RequestType": "ClearPasscode"}), None)
+        .await;
+    let erase = rig
+        .queue(&victim_udid, json!({"RequestType": "EraseDevice"}), None)
+        .await;
 
     // The token is all the attacker has; /scep still issues what the CSR asks for...
     let stolen = rig.scep_identity(&token, &victim_udid).await.unwrap();
     let attacker = VirtualDevice::new(1, stolen);
     assert_eq!(
-        annal::pki::certificate_info(&attacker.identity.cert_der).unwrap().subject,
+        annal::pki::certificate_info(&attacker.identity.cert_der)
+            .unwrap()
+            .subject,
         annal::pki::certificate_info(&victim.identity.cert_der).unwrap().subject,
         "the same subject as the victim's certificate"
     );
@@ -214,12 +231,21 @@ async fn a_certificate_naming_an_enrolled_udid_gets_nothing_of_that_device() {
     // The real device still gets its commands, the PIN first, from the bound identity.
     let (status, command, _) = rig.idle(&victim).await;
     let (uuid, request_type, body) = command.expect("the lock is still queued for the device");
-    assert_eq!((status, uuid.as_str(), request_type.as_str()), (200, lock.as_str(), "DeviceLock"));
+    assert_eq!(
+        (status, uuid.as_str(), request_type.as_str()),
+        (200, lock.as_str(), "DeviceLock")
+    );
     assert_eq!(body["PIN"].as_string(), Some("123456"));
     let (_, next, _) = rig.report(&victim, result(&victim, &lock, "Acknowledged")).await;
     let (uuid, request_type, body) = next.expect("ClearPasscode");
-    assert_eq!((uuid.as_str(), request_type.as_str()), (clear.as_str(), "ClearPasscode"));
-    assert!(body.contains_key("UnlockToken"), "the escrowed UnlockToken, for the device");
+    assert_eq!(
+        (uuid.as_str(), request_type.as_str()),
+        (clear.as_str(), "ClearPasscode")
+    );
+    assert!(
+        body.contains_key("UnlockToken"),
+        "the escrowed UnlockToken, for the device"
+    );
 
     let events = rig.events().await;
     let attacker_fp = fingerprint_sha256(&attacker.identity.cert_der);
@@ -234,7 +260,11 @@ async fn a_certificate_naming_an_enrolled_udid_gets_nothing_of_that_device() {
                 panic!("the attacker's certificate was claimed: {json}")
             }
             _ if recorded.stream == format!("enrollment-{victim_udid}") => {
-                assert!(!json.contains(&attacker_fp), "{} carries the attacker: {json}", recorded.event_type)
+                assert!(
+                    !json.contains(&attacker_fp),
+                    "{} carries the attacker: {json}",
+                    recorded.event_type
+                )
             }
             _ => {}
         }
@@ -278,10 +308,16 @@ async fn a_certificate_naming_an_enrolled_udid_gets_nothing_of_that_device() {
         if let Some(found) = found {
             break found;
         }
-        assert!(std::time::Instant::now() < deadline, "no annal.EnrollmentRefused webhook");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no annal.EnrollmentRefused webhook"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
-    assert_eq!(hook["enrollment_refused_event"]["fingerprint_sha256"], attacker_fp.as_str());
+    assert_eq!(
+        hook["enrollment_refused_event"]["fingerprint_sha256"],
+        attacker_fp.as_str()
+    );
     assert_eq!(hook["enrollment_refused_event"]["udid"], victim_udid.as_str());
 
     let log = rig.log();
@@ -302,7 +338,11 @@ async fn a_renewed_certificate_is_claimed_by_its_enrollment_alone() {
     let device = VirtualDevice::new(1, rig.scep_identity(&token, &udid).await.unwrap());
     rig.enroll(&device).await;
     let lock = rig
-        .queue(&udid, json!({"RequestType": "DeviceLock", "PIN": "654321"}), Some("macOS"))
+        .queue(
+            &udid,
+            json!({"RequestType": "DeviceLock", "PIN": "654321"}),
+            Some("macOS"),
+        )
         .await;
 
     // The device renews over SCEP, signing with its bound certificate: no challenge.
@@ -310,7 +350,13 @@ async fn a_renewed_certificate_is_claimed_by_its_enrollment_alone() {
     let renewal = renewal_req(ca.cert_der(), &device.identity, ContentCipher::Aes256Cbc).unwrap();
     let answer = rig
         .client
-        .send(Method::POST, "/scep?operation=PKIOperation", Some("application/x-pki-message"), &[], renewal.der.clone())
+        .send(
+            Method::POST,
+            "/scep?operation=PKIOperation",
+            Some("application/x-pki-message"),
+            &[],
+            renewal.der.clone(),
+        )
         .await
         .unwrap();
     let renewed = match renewal.read_cert_rep(&answer.body, ca.cert_der()).unwrap() {
@@ -392,7 +438,10 @@ async fn revoked_tokens_void_their_challenges_and_revoked_identities_get_403() {
     let out = rig.annal(&["devices", "revoke-identity", &fp, "--reason", "key extracted"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((answer["enrollment"].as_str(), answer["already_revoked"].as_bool()), (Some(udid.as_str()), Some(false)));
+    assert_eq!(
+        (answer["enrollment"].as_str(), answer["already_revoked"].as_bool()),
+        (Some(udid.as_str()), Some(false))
+    );
     let (status, _, text) = rig.idle(&device).await;
     assert_eq!(status, 403, "{text}");
     assert!(text.contains("revoked"), "{text}");
@@ -403,7 +452,13 @@ async fn revoked_tokens_void_their_challenges_and_revoked_identities_get_403() {
     let renewal = renewal_req(ca.cert_der(), &device.identity, ContentCipher::Aes256Cbc).unwrap();
     let answer = rig
         .client
-        .send(Method::POST, "/scep?operation=PKIOperation", Some("application/x-pki-message"), &[], renewal.der.clone())
+        .send(
+            Method::POST,
+            "/scep?operation=PKIOperation",
+            Some("application/x-pki-message"),
+            &[],
+            renewal.der.clone(),
+        )
         .await
         .unwrap();
     assert!(matches!(
@@ -419,21 +474,37 @@ async fn revoked_tokens_void_their_challenges_and_revoked_identities_get_403() {
         None,
     )
     .await;
-    assert_eq!((status, again["already_revoked"].as_bool()), (200, Some(true)), "{again}");
+    assert_eq!(
+        (status, again["already_revoked"].as_bool()),
+        (200, Some(true)),
+        "{again}"
+    );
     let operator = common::admin::create_key(&rig.server, "olaf", "operator");
-    let (status, _) = call(&rig.client, Method::POST, &format!("/v1/identities/{fp}/revoke"), Some(&operator), None).await;
+    let (status, _) = call(
+        &rig.client,
+        Method::POST,
+        &format!("/v1/identities/{fp}/revoke"),
+        Some(&operator),
+        None,
+    )
+    .await;
     assert_eq!(status, 403);
 
     let events = rig.events().await;
     let revoked: Vec<&str> = events
         .iter()
-        .filter_map(|(r, e)| matches!(e, Event::IdentityRevoked(i) if i.fingerprint_sha256 == fp).then_some(r.stream.as_str()))
+        .filter_map(|(r, e)| {
+            matches!(e, Event::IdentityRevoked(i) if i.fingerprint_sha256 == fp).then_some(r.stream.as_str())
+        })
         .collect();
     assert_eq!(revoked, [format!("identity-{fp}"), format!("enrollment-{udid}")]);
     assert!(events.iter().any(|(_, e)| matches!(e,
         Event::ScepChallengeIssued(c) if c.enrollment_token_id.as_deref() == Some(token_id.as_str()))));
     let log = rig.log();
-    assert!(log.contains("the enrollment token that issued the challenge was revoked"), "{log}");
+    assert!(
+        log.contains("the enrollment token that issued the challenge was revoked"),
+        "{log}"
+    );
     assert!(log.contains("this identity certificate was revoked"), "{log}");
 }
 
@@ -515,7 +586,9 @@ async fn a_device_re_enrolls_after_forget_or_with_an_admin_bound_challenge() {
     rig.enroll(&third).await;
     assert_eq!(rig.idle(&third).await.0, 200);
     let events = rig.events().await;
-    assert!(events.iter().any(|(_, e)| matches!(e, Event::DeviceForgotten(f) if f.reason.as_deref() == Some("re-imaged"))));
+    assert!(events
+        .iter()
+        .any(|(_, e)| matches!(e, Event::DeviceForgotten(f) if f.reason.as_deref() == Some("re-imaged"))));
 
     // NanoMDM's behaviour, on request, with a warning at start.
     let open = Rig::start(&["--reenrollment", "allow"]).await;

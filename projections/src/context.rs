@@ -103,8 +103,9 @@ pub(crate) fn read(event: &RecordedEvent) -> Option<(Context<'_>, Input<'_>)> {
             command_ref::<CommandFormatError>(version, data)?,
         ),
         "Authenticate" | "TokenUpdate" | "CheckOut" | "DeviceForgotten" | "IdentityBound" | "IdentityRotated"
-        | "CommandQueued"
-        | "CommandErrored" | "CommandCancelled" | "CommandExpired" | "PushFailed" => Input::Event(event.decode().ok()?),
+        | "CommandQueued" | "CommandErrored" | "CommandCancelled" | "CommandExpired" | "PushFailed" => {
+            Input::Event(event.decode().ok()?)
+        }
         _ => return None,
     };
     let context = Context {

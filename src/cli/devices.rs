@@ -159,7 +159,10 @@ pub fn revoke_identity_request(fingerprint: &str, reason: Option<String>) -> Api
     ApiRequest {
         body: Some(json!({ "reason": reason })),
         method: hyper::Method::POST,
-        ..ApiRequest::get(format!("/v1/identities/{}/revoke", encode(&fingerprint.to_ascii_lowercase())))
+        ..ApiRequest::get(format!(
+            "/v1/identities/{}/revoke",
+            encode(&fingerprint.to_ascii_lowercase())
+        ))
     }
 }
 

@@ -135,7 +135,10 @@ mod tests {
         }
         assert_eq!(authorize(Role::Admin, Action::IssueScepChallenge), Ok(()));
         for role in [Role::Operator, Role::Auditor] {
-            assert_eq!(authorize(role, Action::ManageIdentities), Err(Denied::IdentityAdminOnly));
+            assert_eq!(
+                authorize(role, Action::ManageIdentities),
+                Err(Denied::IdentityAdminOnly)
+            );
         }
         assert_eq!(authorize(Role::Admin, Action::ManageIdentities), Ok(()));
     }

@@ -44,7 +44,11 @@ impl IdentityRecord {
 
     /// Whether `enrollment` may use the certificate, and the claim to append if it is the first
     /// (None: already its own).
-    pub fn decide_claim(&self, enrollment: &str, fingerprint_sha256: &str) -> Result<Option<IdentityClaimed>, ClaimRefusal> {
+    pub fn decide_claim(
+        &self,
+        enrollment: &str,
+        fingerprint_sha256: &str,
+    ) -> Result<Option<IdentityClaimed>, ClaimRefusal> {
         if self.revoked {
             return Err(ClaimRefusal::Revoked);
         }

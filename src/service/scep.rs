@@ -11,12 +11,12 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::identities;
 use crate::domain::scep_challenges::{decide_consume, issued_event, stream, ChallengeRefusal};
-use crate::service::api_keys::{ApiKeyError, ApiKeys};
 use crate::pki::scep::{
     cert_rep, open_request, parse_pki_message, CertRepReply, ContentCipher, EnrollmentRequest, FailInfo, Refusal,
     ScepError,
 };
 use crate::pki::{certificate_info, Ca, PkiError, TrustAnchors};
+use crate::service::api_keys::{ApiKeyError, ApiKeys};
 use crate::store::{EventStore, ExpectedVersion, StoreError};
 
 /// SCEP identities are valid for a year; devices renew before that.

@@ -98,11 +98,7 @@ impl Enrollment {
                 self.identity = Some(BoundIdentity::from(&e.certificate));
                 self.identity_revoked = false;
             }
-            Event::IdentityRevoked(e) => {
-                if self.identity.as_ref().map(|i| i.fingerprint_sha256.as_str()) == Some(e.fingerprint_sha256.as_str()) {
-                    self.identity_revoked = true;
-                }
-            }
+            Event::IdentityRevoked(e) if self.is_bound(&e.fingerprint_sha256) => self.identity_revoked = true,
             Event::DeviceForgotten(_) => {
                 self.phase = Phase::CheckedOut;
                 self.token_hex = None;
@@ -150,7 +146,10 @@ impl Enrollment {
             }
             Event::CommandAcknowledged(e) => {
                 // The request type as queued: the device's answer does not get to say it erased.
-                if self.pending(&e.command_uuid).is_some_and(|p| p.request_type == "EraseDevice") {
+                if self
+                    .pending(&e.command_uuid)
+                    .is_some_and(|p| p.request_type == "EraseDevice")
+                {
                     self.erased = true;
                 }
                 self.complete(&e.command_uuid)
@@ -161,6 +160,12 @@ impl Enrollment {
             Event::CommandExpired(e) => self.complete(&e.command_uuid),
             _ => {}
         }
+    }
+
+    fn is_bound(&self, fingerprint_sha256: &str) -> bool {
+        self.identity
+            .as_ref()
+            .is_some_and(|i| i.fingerprint_sha256 == fingerprint_sha256)
     }
 
     pub fn pending(&self, command_uuid: &str) -> Option<&Pending> {

@@ -44,7 +44,9 @@ pub struct ChallengeCreated {
 
 fn device_id(value: Option<String>, path: &str) -> Result<Option<String>, ApiError> {
     match value {
-        Some(v) if v.is_empty() || v.len() > MAX_DEVICE_ID || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') => {
+        Some(v)
+            if v.is_empty() || v.len() > MAX_DEVICE_ID || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
+        {
             Err(ApiError::Invalid {
                 message: format!("{path} must be 1–{MAX_DEVICE_ID} letters, digits or '-'"),
                 path: Some(path.into()),

@@ -110,7 +110,10 @@ pub(crate) async fn scep_challenge(app: &AppState, caller: &Caller, udid: Option
         serial_number: None,
         admin_bound: false,
     };
-    Ok(app.scep.issue_challenge(&caller.actor, Some(expires_at), context).await?)
+    Ok(app
+        .scep
+        .issue_challenge(&caller.actor, Some(expires_at), context)
+        .await?)
 }
 
 pub(crate) fn mobileconfig_response(body: Vec<u8>) -> Response {

@@ -222,7 +222,10 @@ fn a_sealed_command_is_delivered_only_to_the_identity_it_was_queued_for() {
     // After a rotation, the lock's PIN is not handed to the new certificate: cancelled, and
     // the next command is delivered instead.
     let out = decide(&state, report_as("A2", ReportStatus::Idle, None, Some("A")), t0()).unwrap();
-    assert_eq!(types(&out), vec!["IdentityRotated", "Idle", "CommandCancelled", "CommandDelivered"]);
+    assert_eq!(
+        types(&out),
+        vec!["IdentityRotated", "Idle", "CommandCancelled", "CommandDelivered"]
+    );
     assert!(matches!(&out.events[2].0,
         Event::CommandCancelled(c) if c.command_uuid == "lock" && c.reason == CancelReason::IdentityChanged));
     assert_eq!(delivered(&out), Some("info".into()));
