@@ -111,3 +111,27 @@ fn loads_anchors_from_pem_and_merges() {
     assert!(matches!(TrustAnchors::from_pem_file(&path), Err(PkiError::NoAnchors)));
     assert!(matches!(TrustAnchors::new(vec![]), Err(PkiError::NoAnchors)));
 }
+
+#[test]
+fn device_identity_anchors_refuse_a_server_certificate() {
+    let (chain_pem, _) = super::test_support::ca()
+        .issue_server_tls(&["mdm.example.com".to_owned()], &[])
+        .expect("server certificate");
+    let server_der = crate::pki::codec::pem_decode_all(&chain_pem)
+        .expect("pem")
+        .into_iter()
+        .map(|(_, der)| der)
+        .next()
+        .expect("leaf");
+    // Any leaf of the CA, for anchors that are not about devices (a profile signer).
+    assert!(anchors().verify_leaf(&server_der, Utc::now()).is_ok());
+    let devices = anchors().requiring_client_auth();
+    let err = devices.verify_leaf(&server_der, Utc::now()).unwrap_err();
+    assert!(matches!(&err, PkiError::NotClientAuth(ekus) if ekus == "serverAuth"), "{err:?}");
+    assert!(err.to_string().contains("not a device identity"), "{err}");
+    assert_eq!(devices.cached_leaves(), 0, "a refused leaf is not cached");
+    // clientAuth passes.
+    for kind in [KeyKind::Rsa2048, KeyKind::EcdsaP256] {
+        assert!(devices.verify_leaf(&identity(kind).cert_der, Utc::now()).is_ok());
+    }
+}
