@@ -127,7 +127,10 @@ fn device_identity_anchors_refuse_a_server_certificate() {
     assert!(anchors().verify_leaf(&server_der, Utc::now()).is_ok());
     let devices = anchors().requiring_client_auth();
     let err = devices.verify_leaf(&server_der, Utc::now()).unwrap_err();
-    assert!(matches!(&err, PkiError::NotClientAuth(ekus) if ekus == "serverAuth"), "{err:?}");
+    assert!(
+        matches!(&err, PkiError::NotClientAuth(ekus) if ekus == "serverAuth"),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("not a device identity"), "{err}");
     assert_eq!(devices.cached_leaves(), 0, "a refused leaf is not cached");
     // clientAuth passes.

@@ -69,7 +69,9 @@ pub enum Refusal {
     IdentityRevoked,
     #[error("this identity certificate was issued for another device ({0})")]
     IssuedForAnotherDevice(String),
-    #[error("this device is enrolled under another identity ({enrolled}); a new identity is accepted after CheckOut, an acknowledged EraseDevice or `annal devices forget`, or from a SCEP challenge an admin bound to this device")]
+    /// `enrolled` (the bound fingerprint) is for the log and the `EnrollmentRefused` event,
+    /// not for the asker.
+    #[error("this device is enrolled under another identity; a new identity is accepted after CheckOut, an acknowledged EraseDevice or `annal devices forget`, or from a SCEP challenge an admin bound to this device")]
     Reenrollment { enrolled: String },
 }
 
