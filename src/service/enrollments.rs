@@ -126,7 +126,7 @@ impl Enrollments {
             // device channel: the domain needs that identity to decide.
             if current.state.phase == Phase::Unknown {
                 let (device, _) = self.state(device_key).await?;
-                if matches!(device.phase, Phase::Authenticated | Phase::Enrolled) {
+                if matches!(device.phase, Phase::Authenticated | Phase::Enrolled) && !device.identity_revoked {
                     *parent = device.identity;
                 }
             } else if identity.proof != "insecure" {
