@@ -291,6 +291,25 @@ async fn a_certificate_naming_an_enrolled_udid_gets_nothing_of_that_device() {
     };
     assert_eq!(state_of(&lock).as_deref(), Some("acknowledged"), "{trail}");
     assert_ne!(state_of(&erase).as_deref(), Some("acknowledged"), "{trail}");
+    // The refused takeover is in the audit trail too: who, with which certificate, why.
+    let (status, refusals) =
+        common::admin::get(&rig.client, "/v1/audit?request_type=EnrollmentRefused", &rig.admin()).await;
+    assert_eq!(status, 200, "{refusals}");
+    let entries = refusals["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{refusals}");
+    let refusal = &entries[0];
+    assert_eq!(refusal["status"], "refused", "{refusal}");
+    assert_eq!(refusal["udid"], victim_udid.as_str());
+    assert_eq!(refusal["fingerprint_sha256"], attacker_fp.as_str());
+    assert_eq!(refusal["bound_fingerprint_sha256"], victim_fp.as_str());
+    assert!(
+        refusal["requester"].as_str().is_some_and(|r| !r.is_empty()),
+        "{refusal}"
+    );
+    assert!(
+        refusal["reason"].as_str().unwrap().contains("another identity"),
+        "{refusal}"
+    );
     let (_, metrics) = common::admin::get_text(&rig.client, "/metrics", &rig.admin()).await;
     assert!(
         metrics.contains("annal_enrollments_refused_total{reason=\"reenrollment\"} 1"),
