@@ -3,8 +3,8 @@
 
 mod common;
 
-use annal::domain::enrollment::{AdminInput, DeviceInput, Identity, Input, Reply, ReportStatus};
-use annal::service::enrollments::Enrollments;
+use annal::domain::enrollment::{AdminInput, DeviceInput, Identity, Input, Refusal, Reply, ReportStatus};
+use annal::service::enrollments::{Enrollments, ServiceError};
 use annal_schemas::events::checkin::{Authenticate, TokenUpdate};
 use annal_schemas::events::identity::CertificateInfo;
 use annal_schemas::events::{DeviceRef, IdentityRef};
@@ -23,6 +23,7 @@ fn identity() -> Identity {
         },
         proof: "mdm-signature",
         issued_by_annal: true,
+        vouched: Default::default(),
     }
 }
 
@@ -169,4 +170,102 @@ async fn a_refusal_is_rechecked_against_the_log() {
     // Node 1 now serves it.
     let outcome = node1.handle("U1", idle(), "fp", Utc::now()).await.unwrap();
     assert_eq!(outcome.reply, Some(Reply::Empty));
+}
+
+/// An identity revoked through one node is refused by the other at once, on the device channel
+/// and on the user channel that speaks with the same certificate (403, never a 401).
+#[tokio::test]
+async fn a_revocation_on_one_node_is_refused_by_the_other_on_every_channel() {
+    let backend = common::sqlite();
+    let (node1, node2) = (
+        Enrollments::new(backend.store.clone()),
+        Enrollments::new(backend.store.clone()),
+    );
+    let dev = DeviceRef {
+        udid: Some("U1".into()),
+        ..Default::default()
+    };
+    node1
+        .handle(
+            "U1",
+            device(DeviceInput::Authenticate(authenticate(dev.clone()))),
+            "fp",
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let token = |device: DeviceRef| TokenUpdate {
+        device,
+        identity: who(),
+        topic: "t".into(),
+        token_hex: "00".into(),
+        push_magic: Sealed {
+            alg: "A256GCM".into(),
+            key_id: "k".into(),
+            nonce: "n".into(),
+            ciphertext: "c".into(),
+        },
+        unlock_token: None,
+        awaiting_configuration: None,
+        user_short_name: None,
+        user_long_name: None,
+    };
+    node1
+        .handle(
+            "U1",
+            device(DeviceInput::TokenUpdate(token(dev.clone()))),
+            "fp",
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let user = DeviceRef {
+        user_id: Some("alice".into()),
+        ..dev.clone()
+    };
+    let mut user_token = device(DeviceInput::TokenUpdate(token(user)));
+    if let Input::Device { device, .. } = &mut user_token {
+        device.user_id = Some("alice".into());
+    }
+    node1.handle("U1:alice", user_token, "fp", Utc::now()).await.unwrap();
+    let idle = || {
+        device(DeviceInput::Report {
+            status: ReportStatus::Idle,
+            command_uuid: None,
+            error_chain: Vec::new(),
+            unparseable: None,
+        })
+    };
+    node1.handle("U1", idle(), "fp", Utc::now()).await.unwrap();
+    node1.handle("U1:alice", idle(), "fp", Utc::now()).await.unwrap();
+
+    let revoked = annal::service::identities::revoke(&node2, "fp", Some("stolen".into()), "api-key:admin")
+        .await
+        .unwrap();
+    assert_eq!(revoked.enrollment.as_deref(), Some("U1"));
+    for key in ["U1", "U1:alice"] {
+        let refused = node1.handle(key, idle(), "fp", Utc::now()).await.unwrap_err();
+        assert!(
+            matches!(refused, ServiceError::Refused(Refusal::IdentityRevoked)),
+            "{key}: {refused}"
+        );
+    }
+    // The certificate cannot start a new enrollment either.
+    let other = DeviceRef {
+        udid: Some("U2".into()),
+        ..Default::default()
+    };
+    let refused = node1
+        .handle(
+            "U2",
+            device(DeviceInput::Authenticate(authenticate(other))),
+            "fp",
+            Utc::now(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, ServiceError::Refused(Refusal::IdentityRevoked)),
+        "{refused}"
+    );
 }

@@ -218,11 +218,33 @@ fn read_model_schemas_match_the_documents() {
     use annal_projections::synthetic::{fleet, FleetSpec};
     use annal_projections::Projections;
     let doc: serde_json::Value = serde_json::from_str(include_str!("../schemas/openapi.json")).unwrap();
-    let events = fleet(&FleetSpec {
+    let mut events = fleet(&FleetSpec {
         devices: 30,
         rounds: 12,
         seed: 3,
     });
+    // A refused re-enrollment: the audit trail's other kind of entry.
+    let last = events.last().unwrap().clone();
+    let udid = events
+        .iter()
+        .find_map(|e| e.stream.strip_prefix("enrollment-"))
+        .unwrap()
+        .to_owned();
+    let refused = annal_schemas::events::identity::EnrollmentRefused {
+        enrollment: udid.clone(),
+        udid: Some(udid.clone()),
+        fingerprint_sha256: "ee".repeat(32),
+        bound_fingerprint_sha256: Some("ab".repeat(32)),
+        reason: "this device is enrolled under another identity".into(),
+    };
+    events.push(annal_schemas::RecordedEvent::place(
+        annal_schemas::NewEvent::new("device", &refused),
+        &format!("refused-{udid}"),
+        1,
+        last.global_position + 1,
+        last.recorded_at,
+        &last.hash,
+    ));
     let projections = Projections::fold(&events);
     let components = [
         ("devices", "Device"),

@@ -123,7 +123,20 @@ async fn enrolls_by_get_and_post_and_renews_without_a_challenge() {
         })
         .collect();
     assert_eq!(profiles, ["scep", "scep", "scep-renewal"]);
-    assert!(text.contains("\"stream\":\"ca\""), "{text}");
+    // Each issuance is recorded in the certificate's own stream, where its claim and any
+    // revocation follow; a renewal names the certificate it renews (the only way to rotate).
+    let renewal: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let renewed_fp = annal::pki::fingerprint_sha256(&renewed.cert_der);
+    assert_eq!(renewal["stream"], format!("identity-{renewed_fp}"), "{text}");
+    assert_eq!(
+        renewal["data"]["renewal_of"],
+        annal::pki::fingerprint_sha256(&first.cert_der),
+        "{text}"
+    );
+    assert!(
+        text.lines().take(2).all(|l| l.contains("\"challenge_sha256\"")),
+        "a challenge's issuance names it: {text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

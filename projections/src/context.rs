@@ -15,6 +15,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 const ENROLLMENT_STREAM: &str = "enrollment-";
+/// Refused re-enrollments of an enrollment, kept apart from it (`refused-<enrollment>`).
+const REFUSED_STREAM: &str = "refused-";
 
 /// Where and when an event happened, and who caused it.
 #[derive(Debug, Clone, Copy)]
@@ -82,9 +84,14 @@ impl Input<'_> {
 /// The context and input of an event on an enrollment stream, or `None` for events no
 /// projection reads (other streams, unknown types, bodies that do not decode).
 pub(crate) fn read(event: &RecordedEvent) -> Option<(Context<'_>, Input<'_>)> {
-    let key = event.stream.strip_prefix(ENROLLMENT_STREAM)?;
+    let (key, refused) = match event.stream.strip_prefix(ENROLLMENT_STREAM) {
+        Some(key) => (key, false),
+        None => (event.stream.strip_prefix(REFUSED_STREAM)?, true),
+    };
     let (version, data) = (event.schema_version, event.data.as_slice());
     let input = match event.event_type.as_str() {
+        "EnrollmentRefused" if refused => Input::Event(event.decode().ok()?),
+        _ if refused => return None,
         "Idle"
         | "UserAuthenticate"
         | "SetBootstrapToken"
@@ -102,8 +109,10 @@ pub(crate) fn read(event: &RecordedEvent) -> Option<(Context<'_>, Input<'_>)> {
             Answer::CommandFormatError,
             command_ref::<CommandFormatError>(version, data)?,
         ),
-        "Authenticate" | "TokenUpdate" | "CheckOut" | "IdentityBound" | "IdentityRotated" | "CommandQueued"
-        | "CommandErrored" | "CommandCancelled" | "CommandExpired" | "PushFailed" => Input::Event(event.decode().ok()?),
+        "Authenticate" | "TokenUpdate" | "CheckOut" | "DeviceForgotten" | "IdentityBound" | "IdentityRotated"
+        | "CommandQueued" | "CommandErrored" | "CommandCancelled" | "CommandExpired" | "PushFailed" => {
+            Input::Event(event.decode().ok()?)
+        }
         _ => return None,
     };
     let context = Context {

@@ -1,5 +1,6 @@
 //! `annal devices list | show | queue`: the inventory and a device's pending commands, from the
-//! admin API.
+//! admin API; `forget` and `revoke-identity` (admin role) end a device's enrollment or its
+//! identity certificate.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -44,6 +45,22 @@ pub enum DevicesCommand {
         id: String,
         #[arg(long)]
         json: bool,
+    },
+    /// End a device's enrollment (the device is gone, wiped or re-imaged): its identity stops
+    /// working, its queue is cancelled, and a new identity may enroll for it. Admin role.
+    Forget {
+        id: String,
+        /// Why, kept in the log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Revoke a device identity certificate by its SHA-256 fingerprint: every request with it
+    /// is refused (403) from then on, and it cannot renew or enroll. Admin role.
+    RevokeIdentity {
+        fingerprint: String,
+        /// Why, kept in the log.
+        #[arg(long)]
+        reason: Option<String>,
     },
 }
 
@@ -128,6 +145,25 @@ pub fn list_request(filters: &DeviceFilters, limit: Option<u32>, after: Option<&
 
 pub fn show_request(id: &str, as_of: &AsOf) -> ApiRequest {
     ApiRequest::get(with_query(&format!("/v1/devices/{}", encode(id)), &as_of.params()))
+}
+
+pub fn forget_request(id: &str, reason: Option<String>) -> ApiRequest {
+    ApiRequest {
+        body: Some(json!({ "reason": reason })),
+        method: hyper::Method::POST,
+        ..ApiRequest::get(format!("/v1/devices/{}/forget", encode(id)))
+    }
+}
+
+pub fn revoke_identity_request(fingerprint: &str, reason: Option<String>) -> ApiRequest {
+    ApiRequest {
+        body: Some(json!({ "reason": reason })),
+        method: hyper::Method::POST,
+        ..ApiRequest::get(format!(
+            "/v1/identities/{}/revoke",
+            encode(&fingerprint.to_ascii_lowercase())
+        ))
+    }
 }
 
 pub fn queue_request(id: &str) -> ApiRequest {
@@ -242,6 +278,16 @@ pub async fn run(data_dir: &Path, args: DevicesArgs) -> anyhow::Result<ExitCode>
             } else {
                 table::emit(&device_details(&device))?;
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        DevicesCommand::Forget { id, reason } => {
+            let (_, answer) = api.json(&forget_request(&id, reason)).await?;
+            table::emit_json(&answer)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        DevicesCommand::RevokeIdentity { fingerprint, reason } => {
+            let (_, answer) = api.json(&revoke_identity_request(&fingerprint, reason)).await?;
+            table::emit_json(&answer)?;
             Ok(ExitCode::SUCCESS)
         }
         DevicesCommand::Queue { id, json } => {

@@ -22,6 +22,21 @@ use annal::service::projector::Projector;
 use annal::service::scep::ScepService;
 use anyhow::Context;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReenrollmentArg {
+    Guarded,
+    Allow,
+}
+
+impl ReenrollmentArg {
+    fn policy(self) -> annal::domain::enrollment::Reenrollment {
+        match self {
+            Self::Guarded => annal::domain::enrollment::Reenrollment::Guarded,
+            Self::Allow => annal::domain::enrollment::Reenrollment::Allow,
+        }
+    }
+}
+
 /// How long in-flight requests get to finish after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -71,6 +86,12 @@ pub struct ServeArgs {
     /// DEVELOPMENT ONLY: accept device requests that carry no identity at all.
     #[arg(long, env = "ANNAL_INSECURE_ACCEPT_UNSIGNED_DEVICES")]
     pub insecure_accept_unsigned_devices: bool,
+    /// `guarded`: a device enrolled under one identity re-enrolls under another only after its
+    /// enrollment ended (CheckOut, an acknowledged EraseDevice, `annal devices forget`) or with
+    /// a SCEP challenge an admin bound to it. `allow`: any Authenticate takes the enrollment
+    /// over, as in NanoMDM (anyone with an enrollment token can then take over a device).
+    #[arg(long, env = "ANNAL_REENROLLMENT", value_enum, default_value_t = ReenrollmentArg::Guarded)]
+    pub reenrollment: ReenrollmentArg,
     /// How often the TLS certificate and key files are checked for a change and reloaded, in
     /// seconds (0: only on SIGHUP). A pair that does not load is refused and the current one kept.
     #[arg(long, env = "ANNAL_TLS_RELOAD_INTERVAL_SECS", default_value_t = 60)]
@@ -156,7 +177,10 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
         shutdown_signal().await;
         stopping_tx.send_replace(true);
     });
-    let enrollments = Arc::new(Enrollments::new(store.clone()));
+    let enrollments = Arc::new(Enrollments::new(store.clone()).with_reenrollment(args.reenrollment.policy()));
+    if args.reenrollment == ReenrollmentArg::Allow {
+        tracing::warn!("RISK: --reenrollment allow: any Authenticate replaces a device's enrollment, so a holder of any enrollment token can take over an enrolled device (its queued commands, PINs included)");
+    }
     let push = PushService::new(
         store.clone(),
         enrollments.clone(),

@@ -32,6 +32,8 @@ pub enum Action<'a> {
     ManageKeys,
     /// Issue a one-time SCEP challenge: whoever holds one gets a device identity.
     IssueScepChallenge,
+    /// Revoke a device identity, forget a device's enrollment.
+    ManageIdentities,
     /// Fetch the enrollment profile (`GET /enroll`, the over-the-air profile service).
     Enroll,
 }
@@ -44,6 +46,8 @@ pub enum Denied {
     AdminOnly,
     #[error("only the admin role may issue SCEP challenges")]
     ScepAdminOnly,
+    #[error("only the admin role may revoke identities or forget devices")]
+    IdentityAdminOnly,
     #[error("the signer certificate is not accepted: {0}")]
     Untrusted(String),
     #[error("an enrollment token only fetches the enrollment profile")]
@@ -130,6 +134,7 @@ pub fn authorize(role: Role, action: Action<'_>) -> Result<(), Denied> {
         (_, Action::Enroll) => Err(Denied::NotEnrollment),
         (_, Action::ManageKeys) => Err(Denied::AdminOnly),
         (_, Action::IssueScepChallenge) => Err(Denied::ScepAdminOnly),
+        (_, Action::ManageIdentities) => Err(Denied::IdentityAdminOnly),
         (Role::Auditor, _) => Err(Denied::ReadOnly),
         (Role::Operator, Action::Enqueue { request_type }) => {
             if OPERATOR_COMMANDS.contains(&request_type) {
@@ -206,6 +211,13 @@ mod tests {
             assert_eq!(authorize(role, Action::IssueScepChallenge), Err(Denied::ScepAdminOnly));
         }
         assert_eq!(authorize(Role::Admin, Action::IssueScepChallenge), Ok(()));
+        for role in [Role::Operator, Role::Auditor] {
+            assert_eq!(
+                authorize(role, Action::ManageIdentities),
+                Err(Denied::IdentityAdminOnly)
+            );
+        }
+        assert_eq!(authorize(Role::Admin, Action::ManageIdentities), Ok(()));
     }
 
     #[test]

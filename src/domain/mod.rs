@@ -4,5 +4,6 @@
 pub mod access;
 pub mod api_keys;
 pub mod enrollment;
+pub mod identities;
 pub mod push;
 pub mod scep_challenges;

@@ -235,6 +235,7 @@ mod tests {
                 },
                 proof: "mtls",
                 issued_by_annal: true,
+                vouched: Default::default(),
             },
             raw: Vec::new(),
             parent: None,

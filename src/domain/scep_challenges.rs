@@ -1,7 +1,7 @@
 //! One-time SCEP challenges: whether a challenge's stream allows one more use. Pure: the
 //! service reads the stream, asks, and appends `ScepChallengeConsumed` at the version given.
 
-use annal_schemas::events::scep::ScepChallengeConsumed;
+use annal_schemas::events::scep::{ScepChallengeConsumed, ScepChallengeIssued};
 use annal_schemas::Event;
 use chrono::{DateTime, Utc};
 
@@ -18,15 +18,27 @@ pub enum ChallengeRefusal {
     AlreadyUsed,
     #[error("the challenge expired at {0}")]
     Expired(DateTime<Utc>),
+    #[error("the enrollment token that issued the challenge was revoked")]
+    TokenRevoked,
 }
 
-/// Given the stream's events (in order), the event that consumes the challenge and the stream
+/// How the challenge was issued (token, device), if the history holds it.
+pub fn issued_event<'a>(history: &'a [Event], challenge_sha256: &str) -> Option<&'a ScepChallengeIssued> {
+    history.iter().find_map(|e| match e {
+        Event::ScepChallengeIssued(i) if i.challenge_sha256 == challenge_sha256 => Some(i),
+        _ => None,
+    })
+}
+
+/// Given the stream's events (in order) and whether the enrollment token that issued the
+/// challenge has been revoked since, the event that consumes the challenge and the stream
 /// version it must be appended at.
 pub fn decide_consume(
     history: &[Event],
     challenge_sha256: &str,
     transaction_id: &str,
     subject: &str,
+    token_revoked: bool,
     now: DateTime<Utc>,
 ) -> Result<(ScepChallengeConsumed, u64), ChallengeRefusal> {
     let mut issued = None;
@@ -38,6 +50,9 @@ pub fn decide_consume(
         }
     }
     let issued = issued.ok_or(ChallengeRefusal::Unknown)?;
+    if token_revoked {
+        return Err(ChallengeRefusal::TokenRevoked);
+    }
     if let Some(expires_at) = issued.expires_at {
         if now >= expires_at {
             return Err(ChallengeRefusal::Expired(expires_at));
@@ -56,13 +71,16 @@ pub fn decide_consume(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use annal_schemas::events::scep::ScepChallengeIssued;
     use chrono::Duration;
 
     fn issued(expires_at: Option<DateTime<Utc>>) -> Event {
         Event::ScepChallengeIssued(ScepChallengeIssued {
             challenge_sha256: "ab".into(),
             expires_at,
+            enrollment_token_id: Some("tok".into()),
+            udid: None,
+            serial_number: None,
+            admin_bound: false,
         })
     }
 
@@ -70,12 +88,12 @@ mod tests {
     fn consumes_once() {
         let now = Utc::now();
         let history = vec![issued(None)];
-        let (consumed, version) = decide_consume(&history, "ab", "t1", "CN=x", now).expect("consumable");
+        let (consumed, version) = decide_consume(&history, "ab", "t1", "CN=x", false, now).expect("consumable");
         assert_eq!(version, 1);
         assert_eq!(consumed.transaction_id, "t1");
         let used = vec![issued(None), Event::ScepChallengeConsumed(consumed)];
         assert_eq!(
-            decide_consume(&used, "ab", "t2", "CN=x", now),
+            decide_consume(&used, "ab", "t2", "CN=x", false, now),
             Err(ChallengeRefusal::AlreadyUsed)
         );
     }
@@ -84,15 +102,29 @@ mod tests {
     fn unknown_and_expired_are_refused() {
         let now = Utc::now();
         assert_eq!(
-            decide_consume(&[], "ab", "t", "CN=x", now),
+            decide_consume(&[], "ab", "t", "CN=x", false, now),
             Err(ChallengeRefusal::Unknown)
         );
         let past = now - Duration::seconds(1);
         assert_eq!(
-            decide_consume(&[issued(Some(past))], "ab", "t", "CN=x", now),
+            decide_consume(&[issued(Some(past))], "ab", "t", "CN=x", false, now),
             Err(ChallengeRefusal::Expired(past))
         );
         let future = now + Duration::minutes(5);
-        assert!(decide_consume(&[issued(Some(future))], "ab", "t", "CN=x", now).is_ok());
+        assert!(decide_consume(&[issued(Some(future))], "ab", "t", "CN=x", false, now).is_ok());
+    }
+
+    #[test]
+    fn a_revoked_token_voids_its_challenges() {
+        let now = Utc::now();
+        let history = vec![issued(None)];
+        assert_eq!(
+            issued_event(&history, "ab").and_then(|i| i.enrollment_token_id.as_deref()),
+            Some("tok")
+        );
+        assert_eq!(
+            decide_consume(&history, "ab", "t", "CN=x", true, now),
+            Err(ChallengeRefusal::TokenRevoked)
+        );
     }
 }

@@ -92,6 +92,10 @@ pub enum PkiError {
     UnknownIssuer(String),
     #[error("certificate signature does not verify with the issuing CA's key")]
     BadCertificateSignature,
+    /// A device identity must allow TLS client authentication (or name no purpose at all, as
+    /// Apple's device identities do): a server's certificate is not a device.
+    #[error("the certificate is not a device identity: its extendedKeyUsage ({0}) does not include clientAuth")]
+    NotClientAuth(String),
     #[error("unsupported algorithm {0}")]
     UnsupportedAlgorithm(String),
 }

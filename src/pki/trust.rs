@@ -36,6 +36,8 @@ pub struct TrustAnchors {
     anchors: Vec<Anchor>,
     /// Leaves that verified against these anchors (see leaf_cache.rs).
     cache: LeafCache,
+    /// Device identities: a leaf must allow clientAuth or name no extended key usage.
+    client_auth: bool,
 }
 
 impl std::fmt::Debug for TrustAnchors {
@@ -56,7 +58,16 @@ impl TrustAnchors {
         Ok(Self {
             anchors,
             cache: LeafCache::default(),
+            client_auth: false,
         })
+    }
+
+    /// These anchors for device identities: a leaf whose extendedKeyUsage lacks clientAuth
+    /// (the server's own TLS certificate, any serverAuth-only certificate) is refused. Set
+    /// before any leaf is verified, so the cache only ever holds leaves that passed.
+    pub fn requiring_client_auth(mut self) -> Self {
+        self.client_auth = true;
+        self
     }
 
     /// Anchors from every `CERTIFICATE` block of a PEM file (an external CA bundle).
@@ -139,6 +150,9 @@ impl TrustAnchors {
             now,
         )?;
         let anchor = self.issuing_anchor(cert, now)?;
+        if self.client_auth {
+            check_client_auth(cert)?;
+        }
         let identity = VerifiedIdentity::from_parsed(der, cert, &fingerprint)?;
         let spki = cert.public_key();
         let key = KeyAlg::from_spki(spki).ok();
@@ -187,6 +201,33 @@ impl TrustAnchors {
         }
         Err(last_err)
     }
+}
+
+/// clientAuth, or no extendedKeyUsage at all (a certificate for every purpose). An extension
+/// that cannot be parsed is refused, not ignored.
+fn check_client_auth(cert: &X509Certificate<'_>) -> Result<(), PkiError> {
+    let eku = match cert.extended_key_usage() {
+        Ok(None) => return Ok(()),
+        Ok(Some(ext)) => ext.value,
+        Err(e) => return Err(PkiError::Certificate(format!("extendedKeyUsage: {e}"))),
+    };
+    if eku.client_auth {
+        return Ok(());
+    }
+    let mut named: Vec<String> = [
+        (eku.any, "anyExtendedKeyUsage"),
+        (eku.server_auth, "serverAuth"),
+        (eku.code_signing, "codeSigning"),
+        (eku.email_protection, "emailProtection"),
+        (eku.time_stamping, "timeStamping"),
+        (eku.ocsp_signing, "OCSPSigning"),
+    ]
+    .into_iter()
+    .filter(|(set, _)| *set)
+    .map(|(_, name)| name.to_owned())
+    .collect();
+    named.extend(eku.other.iter().map(|oid| oid.to_id_string()));
+    Err(PkiError::NotClientAuth(named.join(", ")))
 }
 
 impl Anchor {

@@ -111,3 +111,54 @@ fn loads_anchors_from_pem_and_merges() {
     assert!(matches!(TrustAnchors::from_pem_file(&path), Err(PkiError::NoAnchors)));
     assert!(matches!(TrustAnchors::new(vec![]), Err(PkiError::NoAnchors)));
 }
+
+#[test]
+fn device_identity_anchors_refuse_a_server_certificate() {
+    let (chain_pem, _) = super::test_support::ca()
+        .issue_server_tls(&["mdm.example.com".to_owned()], &[])
+        .expect("server certificate");
+    let server_der = crate::pki::codec::pem_decode_all(&chain_pem)
+        .expect("pem")
+        .into_iter()
+        .map(|(_, der)| der)
+        .next()
+        .expect("leaf");
+    // Any leaf of the CA, for anchors that are not about devices (a profile signer).
+    assert!(anchors().verify_leaf(&server_der, Utc::now()).is_ok());
+    let devices = anchors().requiring_client_auth();
+    let err = devices.verify_leaf(&server_der, Utc::now()).unwrap_err();
+    assert!(
+        matches!(&err, PkiError::NotClientAuth(ekus) if ekus == "serverAuth"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("not a device identity"), "{err}");
+    assert_eq!(devices.cached_leaves(), 0, "a refused leaf is not cached");
+    // clientAuth passes.
+    for kind in [KeyKind::Rsa2048, KeyKind::EcdsaP256] {
+        assert!(devices.verify_leaf(&identity(kind).cert_der, Utc::now()).is_ok());
+    }
+}
+
+/// Apple's own device identities name no extended key usage: a certificate for any purpose.
+#[test]
+fn a_leaf_without_extended_key_usage_is_a_device_identity() {
+    use crate::pki::ca::rcgen_key;
+    let ca = super::test_support::ca();
+    let ca_key = rcgen_key(ca.key_pkcs8_der(), KeyKind::EcdsaP256)
+        .or_else(|_| rcgen_key(ca.key_pkcs8_der(), KeyKind::Rsa2048))
+        .expect("CA key");
+    let ca_pem = crate::pki::codec::pem_encode("CERTIFICATE", ca.cert_der());
+    let issuer = rcgen::Issuer::from_ca_cert_pem(&ca_pem, ca_key).expect("issuer");
+    let leaf_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "apple-like device");
+    assert!(params.extended_key_usages.is_empty());
+    let leaf = params.signed_by(&leaf_key, &issuer).expect("signed");
+    let verified = anchors()
+        .requiring_client_auth()
+        .verify_leaf(leaf.der(), Utc::now())
+        .expect("no EKU: a device identity");
+    assert_eq!(verified.subject, "CN=apple-like device");
+}

@@ -132,6 +132,21 @@ impl ApiKeys {
         Err(StoreError::Unavailable("too much contention on api-keys".into()).into())
     }
 
+    /// The id of the key a caller's actor (`api-key:<name>`) names: names are never reused.
+    pub async fn key_id_of_actor(&self, actor: &str) -> Result<Option<String>, ApiKeyError> {
+        let Some(name) = actor.strip_prefix("api-key:") else {
+            return Ok(None);
+        };
+        let (ring, _) = self.refreshed().await?;
+        Ok(ring.keys.values().find(|k| k.name == name).map(|k| k.key_id.clone()))
+    }
+
+    /// Whether the key was revoked (an unknown key counts as revoked: it opens nothing).
+    pub async fn is_revoked(&self, key_id: &str) -> Result<bool, ApiKeyError> {
+        let (ring, _) = self.refreshed().await?;
+        Ok(ring.keys.get(key_id).is_none_or(|k| k.revoked))
+    }
+
     pub async fn list(&self) -> Result<Vec<KeyInfo>, ApiKeyError> {
         let (ring, _) = self.refreshed().await?;
         Ok(ring.keys.values().map(KeyInfo::from).collect())

@@ -10,15 +10,17 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
-use annal_schemas::events::identity::IdentityClaimed;
+use annal_schemas::events::identity::EnrollmentRefused;
 use annal_schemas::events::{DeviceRef, IdentityRef};
 use annal_schemas::{Event, NewEvent, RecordedEvent};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::enrollment::{
-    decide, stream_name, AdminInput, DeviceInput, Enrollment, Input, Outcome, Phase, Refusal,
+    decide_with, stream_name, AdminInput, DeviceInput, Enrollment, Input, Outcome, Phase, Reenrollment, Refusal,
+    Vouched,
 };
+use crate::domain::identities::{self, ClaimRefusal, IdentityRecord};
 use crate::store::{EventStore, ExpectedVersion, StoreError};
 
 const SHARDS: usize = 64;
@@ -57,6 +59,7 @@ pub struct Enrollments {
     store: Arc<dyn EventStore>,
     shards: Vec<Mutex<HashMap<String, Cached>>>,
     hasher: std::collections::hash_map::RandomState,
+    reenrollment: Reenrollment,
 }
 
 impl Enrollments {
@@ -65,7 +68,14 @@ impl Enrollments {
             store,
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: Default::default(),
+            reenrollment: Reenrollment::Guarded,
         }
+    }
+
+    /// `--reenrollment`: whether a device enrolled under one identity may re-enroll under any other.
+    pub fn with_reenrollment(mut self, reenrollment: Reenrollment) -> Self {
+        self.reenrollment = reenrollment;
+        self
     }
 
     /// Decides `input` for the enrollment `key` and appends the events; returns the outcome
@@ -108,18 +118,11 @@ impl Enrollments {
                 .await?
             }
         };
-        if let Input::Device {
-            input: message,
-            identity,
-            ..
-        } = &input
-        {
-            if matches!(**message, DeviceInput::Authenticate(_)) && identity.proof != "insecure" {
-                self.claim_identity(key, &identity.certificate.fingerprint_sha256, actor)
-                    .await?;
-            }
-        }
         let mut input = input;
+        // A certificate other than the bound one: what the log says about it decides (a
+        // renewal of the bound one, a challenge bound to this device), and it must be claimed
+        // by this enrollment before anything it asks for is appended.
+        let claim = self.vouch(key, &mut input, &current.state).await?;
         if let (
             Input::Device {
                 parent,
@@ -147,14 +150,31 @@ impl Enrollments {
                 Box::pin(self.handle(key, end, actor, now)).await?;
                 return Err(Refusal::CheckedOut.into());
             }
-            // A user channel's first TokenUpdate binds it if it comes from the identity of its
-            // device channel: the domain needs that identity to decide.
-            if device_enrolled && matches!(current.state.phase, Phase::Unknown | Phase::CheckedOut) {
-                *parent = device_channel.identity;
+            if matches!(current.state.phase, Phase::Unknown | Phase::CheckedOut) {
+                // A user channel's first TokenUpdate binds it if it comes from the identity of
+                // its device channel: the domain needs that identity to decide.
+                if device_enrolled && !device_channel.identity_revoked {
+                    *parent = device_channel.identity;
+                }
+            } else if identity.proof != "insecure" {
+                // A user channel speaks with its device's identity: revoked there, refused here.
+                let same = device_channel.identity.as_ref().map(|i| i.fingerprint_sha256.as_str())
+                    == Some(identity.certificate.fingerprint_sha256.as_str());
+                if same && device_channel.identity_revoked {
+                    return Err(Refusal::IdentityRevoked.into());
+                }
             }
         }
         for _ in 0..MAX_ATTEMPTS {
-            let decided = decide(&current.state, input.clone(), now);
+            let decided = decide_with(&current.state, input.clone(), now, self.reenrollment);
+            if let Err(Refusal::Reenrollment { enrolled }) = &decided {
+                let fresh = self.catch_up(&stream, current.clone()).await?;
+                if fresh.version != current.version {
+                    current = fresh;
+                    continue;
+                }
+                self.record_refusal(key, &input, enrolled, actor).await;
+            }
             // A refusal, or an answer that appends nothing, is not checked by an append: on a
             // shared log another node may have moved the enrollment on (an Authenticate, a new
             // identity). Trust it only once the cache has caught up with the log.
@@ -171,6 +191,15 @@ impl Enrollments {
             }
             let outcome = decided?;
             let prepared = prepare(&outcome).map_err(ServiceError::Reply)?;
+            if let Some(fingerprint) = &claim {
+                let binds = outcome
+                    .events
+                    .iter()
+                    .any(|(e, _)| matches!(e, Event::IdentityBound(_) | Event::IdentityRotated(_)));
+                if binds {
+                    self.claim_identity(key, fingerprint, actor).await?;
+                }
+            }
             let events: Vec<NewEvent> = outcome
                 .events
                 .iter()
@@ -235,31 +264,70 @@ impl Enrollments {
         Ok(())
     }
 
-    /// A certificate belongs to one enrollment: the first Authenticate with it claims it (in
-    /// the stream `identity-<fingerprint>`, written only if it does not exist yet, so two
+    /// Fills in what the log says about a presented certificate the enrollment is not bound to
+    /// (every Authenticate, and a possible rotation), refusing a revoked one or one another
+    /// enrollment claimed. Returns the fingerprint to claim once the decision binds it.
+    async fn vouch(&self, key: &str, input: &mut Input, state: &Enrollment) -> Result<Option<String>, ServiceError> {
+        let Input::Device {
+            input: message,
+            identity,
+            ..
+        } = input
+        else {
+            return Ok(None);
+        };
+        if identity.proof == "insecure" {
+            return Ok(None);
+        }
+        let fingerprint = identity.certificate.fingerprint_sha256.clone();
+        let authenticate = matches!(**message, DeviceInput::Authenticate(_));
+        let bound = state.identity.as_ref().map(|b| b.fingerprint_sha256.as_str());
+        // A user channel is bound through its device channel (the parent's identity); it
+        // claims nothing itself.
+        if !authenticate && (key.contains(':') || bound.is_none() || bound == Some(fingerprint.as_str())) {
+            return Ok(None);
+        }
+        let record = self.identity_record(&fingerprint).await?;
+        record.decide_claim(key, &fingerprint).map_err(|r| match r {
+            ClaimRefusal::InUse => Refusal::IdentityInUse,
+            ClaimRefusal::Revoked => Refusal::IdentityRevoked,
+        })?;
+        if let Some(issued) = record.issued {
+            identity.vouched = Vouched {
+                renewal_of: issued.renewal_of,
+                udid: issued.udid,
+                serial_number: issued.serial_number,
+                admin_bound: issued.admin_bound,
+            };
+        }
+        Ok(Some(fingerprint))
+    }
+
+    /// The certificate's stream, folded.
+    pub async fn identity_record(&self, fingerprint: &str) -> Result<IdentityRecord, ServiceError> {
+        super::identities::read_record(self.store.as_ref(), fingerprint).await
+    }
+
+    /// A certificate belongs to one enrollment, ever: the first Authenticate or rotation with it
+    /// claims it (in the stream `identity-<fingerprint>`, appended at the version read, so two
     /// enrollments racing for one certificate on two nodes cannot both win).
     async fn claim_identity(&self, key: &str, fingerprint: &str, actor: &str) -> Result<(), ServiceError> {
-        let stream = format!("identity-{fingerprint}");
+        let stream = identities::stream(fingerprint);
         for _ in 0..MAX_ATTEMPTS {
-            if let Some(claim) = self.store.read_stream(&stream, 1, 1).await?.first() {
-                return match claim.decode() {
-                    Ok(Event::IdentityClaimed(c)) if c.enrollment == key => Ok(()),
-                    Ok(_) => Err(Refusal::IdentityInUse.into()),
-                    Err(e) => Err(ServiceError::Unreadable {
-                        stream: stream.clone(),
-                        event_type: claim.event_type.clone(),
-                        version: claim.stream_version,
-                        detail: e.to_string(),
-                    }),
-                };
-            }
-            let claimed = IdentityClaimed {
-                fingerprint_sha256: fingerprint.to_string(),
-                enrollment: key.to_string(),
+            let record = self.identity_record(fingerprint).await?;
+            let claimed = match record.decide_claim(key, fingerprint) {
+                Ok(Some(claimed)) => claimed,
+                Ok(None) => return Ok(()),
+                Err(ClaimRefusal::InUse) => return Err(Refusal::IdentityInUse.into()),
+                Err(ClaimRefusal::Revoked) => return Err(Refusal::IdentityRevoked.into()),
+            };
+            let expected = match record.version {
+                0 => ExpectedVersion::NoStream,
+                v => ExpectedVersion::Exact(v),
             };
             match self
                 .store
-                .append(&stream, ExpectedVersion::NoStream, vec![NewEvent::new(actor, &claimed)])
+                .append(&stream, expected, vec![NewEvent::new(actor, &claimed)])
                 .await
             {
                 Ok(_) => return Ok(()),
@@ -268,6 +336,39 @@ impl Enrollments {
             }
         }
         Err(ServiceError::Contention(stream))
+    }
+
+    /// A refused re-enrollment is evidence of an attempt on a device: kept, in its own stream
+    /// (`refused-<enrollment>`) so it cannot touch the enrollment, logged and counted. Failing
+    /// to record it does not change the answer (403).
+    async fn record_refusal(&self, key: &str, input: &Input, enrolled: &str, actor: &str) {
+        let Input::Device { device, identity, .. } = input else {
+            return;
+        };
+        let refused = EnrollmentRefused {
+            enrollment: key.to_owned(),
+            udid: device.udid.clone(),
+            fingerprint_sha256: identity.certificate.fingerprint_sha256.clone(),
+            bound_fingerprint_sha256: Some(enrolled.to_owned()),
+            reason: Refusal::Reenrollment {
+                enrolled: enrolled.to_owned(),
+            }
+            .to_string(),
+        };
+        tracing::warn!(enrollment = %key, fingerprint = %refused.fingerprint_sha256, bound = %enrolled, %actor, "re-enrollment under another identity refused");
+        metrics::counter!("annal_enrollments_refused_total", "reason" => "reenrollment").increment(1);
+        let stream = format!("refused-{key}");
+        if let Err(e) = self
+            .store
+            .append(&stream, ExpectedVersion::Any, vec![NewEvent::new(actor, &refused)])
+            .await
+        {
+            tracing::warn!(error = %e, enrollment = %key, "recording a refused enrollment");
+        }
+    }
+
+    pub(crate) fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
     }
 
     /// The enrollment's current state, read through the cache.

@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod enrollments;
 pub mod history;
+pub mod identities;
 pub mod machine_info;
 pub mod projector;
 pub mod scep;

@@ -9,16 +9,16 @@ use annal_schemas::NewEvent;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::domain::scep_challenges::{decide_consume, stream, ChallengeRefusal};
+use crate::domain::identities;
+use crate::domain::scep_challenges::{decide_consume, issued_event, stream, ChallengeRefusal};
 use crate::pki::scep::{
     cert_rep, open_request, parse_pki_message, CertRepReply, ContentCipher, EnrollmentRequest, FailInfo, Refusal,
     ScepError,
 };
 use crate::pki::{certificate_info, Ca, PkiError, TrustAnchors};
+use crate::service::api_keys::{ApiKeyError, ApiKeys};
 use crate::store::{EventStore, ExpectedVersion, StoreError};
 
-/// The stream of every certificate Annal's CA issues through SCEP.
-pub const CA_STREAM: &str = "ca";
 /// SCEP identities are valid for a year; devices renew before that.
 pub const SCEP_VALIDITY_DAYS: u32 = 365;
 
@@ -35,6 +35,29 @@ pub enum ScepServiceError {
     Unreadable(u64, String),
     #[error("the system random generator failed")]
     Random,
+    #[error("API keys: {0}")]
+    Keys(#[from] ApiKeyError),
+}
+
+/// What a one-time challenge is for: recorded with it, and copied into the `CertificateIssued`
+/// of the certificate it gets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChallengeContext {
+    /// The enrollment token whose profile carries it: revoking the token voids it.
+    pub enrollment_token_id: Option<String>,
+    pub udid: Option<String>,
+    pub serial_number: Option<String>,
+    /// An admin bound it to `udid` / `serial_number` (`POST /v1/scep/challenges`).
+    pub admin_bound: bool,
+}
+
+/// Why the CA may issue: the context `CertificateIssued` records.
+#[derive(Debug, Default)]
+struct Admitted {
+    context: ChallengeContext,
+    challenge_sha256: Option<String>,
+    static_challenge: bool,
+    renewal_of: Option<String>,
 }
 
 pub struct ScepService {
@@ -44,12 +67,15 @@ pub struct ScepService {
     anchors: TrustAnchors,
     /// `--scep-challenge-file`: accepted any number of times, never recorded.
     static_challenge: Option<String>,
+    /// To void the challenges of a revoked enrollment token.
+    keys: ApiKeys,
 }
 
 impl ScepService {
     pub fn new(store: Arc<dyn EventStore>, ca: Arc<Ca>, static_challenge: Option<String>) -> Result<Self, PkiError> {
-        let anchors = TrustAnchors::new(vec![ca.cert_der().to_vec()])?;
+        let anchors = TrustAnchors::new(vec![ca.cert_der().to_vec()])?.requiring_client_auth();
         Ok(Self {
+            keys: ApiKeys::new(store.clone()),
             store,
             ca,
             anchors,
@@ -61,11 +87,16 @@ impl ScepService {
         &self.ca
     }
 
+    pub fn keys(&self) -> &ApiKeys {
+        &self.keys
+    }
+
     /// A fresh one-time challenge (256 random bits, hex). Only its SHA-256 is recorded.
     pub async fn issue_challenge(
         &self,
         actor: &str,
         expires_at: Option<DateTime<Utc>>,
+        context: ChallengeContext,
     ) -> Result<String, ScepServiceError> {
         let mut secret = [0u8; 32];
         aws_lc_rs::rand::fill(&mut secret).map_err(|_| ScepServiceError::Random)?;
@@ -74,6 +105,10 @@ impl ScepService {
         let event = ScepChallengeIssued {
             challenge_sha256: challenge_sha256.clone(),
             expires_at,
+            enrollment_token_id: context.enrollment_token_id,
+            udid: context.udid,
+            serial_number: context.serial_number,
+            admin_bound: context.admin_bound,
         };
         self.store
             .append(
@@ -99,7 +134,7 @@ impl ScepService {
                 Ok(certificate) => self
                     .admit(&request, &msg.transaction_id, now)
                     .await?
-                    .map(|()| (request, certificate)),
+                    .map(|admitted| (request, certificate, admitted)),
                 Err(e) => Err(Refusal::new(
                     FailInfo::BadRequest,
                     format!("the CSR cannot be issued: {e}"),
@@ -107,12 +142,12 @@ impl ScepService {
             },
             Err(refusal) => Err(refusal),
         };
-        let (request, certificate) = match outcome {
-            Ok((request, certificate)) => {
+        let (request, certificate, admitted) = match outcome {
+            Ok((request, certificate, admitted)) => {
                 if request.cipher == ContentCipher::DesCbc {
                     tracing::warn!(transaction_id = %msg.transaction_id, "SCEP request encrypted with single DES (weak); accepted for compatibility");
                 }
-                (request, certificate)
+                (request, certificate, admitted)
             }
             Err(refusal) => {
                 tracing::warn!(transaction_id = %msg.transaction_id, fail_info = refusal.info.name(), reason = %refusal.reason, "SCEP request refused");
@@ -126,13 +161,22 @@ impl ScepService {
             None => ("scep", "scep".to_owned()),
         };
         tracing::info!(transaction_id = %msg.transaction_id, subject = %info.subject, fingerprint = %info.fingerprint_sha256, profile, "SCEP certificate issued");
+        let stream = identities::stream(&info.fingerprint_sha256);
         let event = CertificateIssued {
             certificate: info,
             profile: profile.to_owned(),
+            renewal_of: admitted.renewal_of,
+            challenge_sha256: admitted.challenge_sha256,
+            static_challenge: admitted.static_challenge,
+            enrollment_token_id: admitted.context.enrollment_token_id,
+            udid: admitted.context.udid,
+            serial_number: admitted.context.serial_number,
+            admin_bound: admitted.context.admin_bound,
         };
-        // Recorded before the reply: a certificate the log does not know is never handed out.
+        // Recorded before the reply, in the certificate's own stream (where its claim and any
+        // revocation follow): a certificate the log does not know is never handed out.
         self.store
-            .append(CA_STREAM, ExpectedVersion::Any, vec![NewEvent::new(actor, &event)])
+            .append(&stream, ExpectedVersion::NoStream, vec![NewEvent::new(actor, &event)])
             .await?;
         let reply = CertRepReply::Issued {
             certificate: &certificate,
@@ -142,16 +186,50 @@ impl ScepService {
         Ok(cert_rep(&self.ca, &msg.transaction_id, &msg.sender_nonce, reply, now)?)
     }
 
-    /// The challenge rule: a renewal needs none; otherwise the static challenge, or a one-time
-    /// challenge consumed by an append at the version read (a concurrent use loses).
+    /// The challenge rule: a renewal needs none (but its signer must not be revoked);
+    /// otherwise the static challenge, or a one-time challenge consumed by an append at the
+    /// version read (a concurrent use loses) unless its enrollment token was revoked since.
     async fn admit(
         &self,
         request: &EnrollmentRequest,
         transaction_id: &str,
         now: DateTime<Utc>,
-    ) -> Result<Result<(), Refusal>, ScepServiceError> {
-        if request.renewing.is_some() {
-            return Ok(Ok(()));
+    ) -> Result<Result<Admitted, Refusal>, ScepServiceError> {
+        if let Some(current) = &request.renewing {
+            let record = crate::service::identities::read_record(self.store.as_ref(), &current.fingerprint_sha256)
+                .await
+                .map_err(|e| match e {
+                    crate::service::enrollments::ServiceError::Store(s) => ScepServiceError::Store(s),
+                    other => ScepServiceError::Unreadable(0, other.to_string()),
+                })?;
+            if record.revoked {
+                return Ok(Err(Refusal::new(
+                    FailInfo::BadCertId,
+                    "the certificate that signed the renewal was revoked",
+                )));
+            }
+            // A renewal serves the same device as the certificate it renews.
+            let previous = record.issued.unwrap_or_else(|| CertificateIssued {
+                certificate: current.to_certificate_info(),
+                profile: String::new(),
+                renewal_of: None,
+                challenge_sha256: None,
+                static_challenge: false,
+                enrollment_token_id: None,
+                udid: None,
+                serial_number: None,
+                admin_bound: false,
+            });
+            return Ok(Ok(Admitted {
+                context: ChallengeContext {
+                    enrollment_token_id: previous.enrollment_token_id,
+                    udid: previous.udid,
+                    serial_number: previous.serial_number,
+                    admin_bound: false,
+                },
+                renewal_of: Some(current.fingerprint_sha256.clone()),
+                ..Admitted::default()
+            }));
         }
         let Some(challenge) = request.csr.challenge.as_deref() else {
             return Ok(Err(Refusal::new(
@@ -161,7 +239,10 @@ impl ScepService {
         };
         if let Some(expected) = &self.static_challenge {
             if constant_time_eq(challenge.as_bytes(), expected.as_bytes()) {
-                return Ok(Ok(()));
+                return Ok(Ok(Admitted {
+                    static_challenge: true,
+                    ..Admitted::default()
+                }));
             }
         }
         let challenge_sha256 = sha256_hex(challenge);
@@ -174,19 +255,38 @@ impl ScepService {
                     .map_err(|err| ScepServiceError::Unreadable(e.stream_version, err.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let issued = issued_event(&events, &challenge_sha256);
+        let token_revoked = match issued.and_then(|i| i.enrollment_token_id.as_deref()) {
+            Some(token) => self.keys.is_revoked(token).await?,
+            None => false,
+        };
+        let context = issued
+            .map(|i| ChallengeContext {
+                enrollment_token_id: i.enrollment_token_id.clone(),
+                udid: i.udid.clone(),
+                serial_number: i.serial_number.clone(),
+                admin_bound: i.admin_bound,
+            })
+            .unwrap_or_default();
         let refused = |r: ChallengeRefusal| Ok(Err(Refusal::new(FailInfo::BadRequest, r.to_string())));
-        let (consumed, version) =
-            match decide_consume(&events, &challenge_sha256, transaction_id, &request.csr.subject, now) {
-                Ok(decision) => decision,
-                // An unknown challenge is also what a wrong static one looks like.
-                Err(ChallengeRefusal::Unknown) => {
-                    return Ok(Err(Refusal::new(
-                        FailInfo::BadRequest,
-                        "the challenge password is wrong",
-                    )))
-                }
-                Err(r) => return refused(r),
-            };
+        let (consumed, version) = match decide_consume(
+            &events,
+            &challenge_sha256,
+            transaction_id,
+            &request.csr.subject,
+            token_revoked,
+            now,
+        ) {
+            Ok(decision) => decision,
+            // An unknown challenge is also what a wrong static one looks like.
+            Err(ChallengeRefusal::Unknown) => {
+                return Ok(Err(Refusal::new(
+                    FailInfo::BadRequest,
+                    "the challenge password is wrong",
+                )))
+            }
+            Err(r) => return refused(r),
+        };
         match self
             .store
             .append(
@@ -196,7 +296,11 @@ impl ScepService {
             )
             .await
         {
-            Ok(_) => Ok(Ok(())),
+            Ok(_) => Ok(Ok(Admitted {
+                context,
+                challenge_sha256: Some(challenge_sha256),
+                ..Admitted::default()
+            })),
             Err(StoreError::WrongExpectedVersion { .. }) => refused(ChallengeRefusal::AlreadyUsed),
             Err(e) => Err(e.into()),
         }

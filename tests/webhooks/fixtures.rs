@@ -195,6 +195,7 @@ pub fn queued_and_delivered(command_uuid: &str) -> Vec<NewEvent> {
         reason: None,
         expires_at: None,
         raw_sealed: false,
+        identity_fingerprint_sha256: None,
     };
     let delivered = CommandDelivered {
         command_uuid: command_uuid.into(),

@@ -1,11 +1,12 @@
 //! The audit trail follows the command status projection: an entry is created when a
 //! security-relevant command is queued and copies the command's progress as it changes.
 
+use annal_schemas::events::identity::EnrollmentRefused;
 use annal_schemas::{CommandClass, Event};
 use base64::Engine;
 
 use super::{AuditEntry, AuditTrail, RawAnswer};
-use crate::commands::{write_key, CommandStatus, Commands};
+use crate::commands::{write_key, CommandState, CommandStatus, Commands};
 use crate::context::{Context, Input};
 use crate::devices::Inventory;
 use crate::plist_json::{classify, RawKind};
@@ -22,6 +23,10 @@ impl AuditTrail {
                         self.queued(c, devices);
                     }
                 }
+                return;
+            }
+            Input::Event(Event::EnrollmentRefused(e)) => {
+                self.refused(cx, e, devices);
                 return;
             }
             Input::Push { .. } => {
@@ -77,12 +82,49 @@ impl AuditTrail {
             error_reason: None,
             answer: None,
             result_position: None,
+            fingerprint_sha256: None,
+            bound_fingerprint_sha256: None,
         };
         write_key(&mut self.scratch, &c.enrollment, &c.command_uuid);
         if let Some(old) = self.docs.insert(&self.scratch, entry) {
             self.by_position.remove(&old.queued_position);
         }
         self.by_position.insert(c.queued_position, self.scratch.clone());
+    }
+
+    /// A refused enrollment: who asked (the request's actor) with which certificate, for which
+    /// device, and why it was refused.
+    fn refused(&mut self, cx: &Context<'_>, e: &EnrollmentRefused, devices: &Inventory) {
+        let (udid, serial_number) = devices.udid_and_serial(cx.key);
+        let command_uuid = format!("refused-{}", cx.position);
+        let entry = AuditEntry {
+            enrollment: cx.key.to_owned(),
+            command_uuid: command_uuid.clone(),
+            request_type: "EnrollmentRefused".to_owned(),
+            class: "enrollment".to_owned(),
+            udid: e.udid.clone().or(udid),
+            serial_number,
+            requester: cx.actor.to_owned(),
+            reason: Some(e.reason.clone()),
+            queued_at: cx.at,
+            queued_position: cx.position,
+            pushed_at: None,
+            delivered_at: None,
+            result_at: Some(cx.at),
+            status: CommandState::Refused,
+            error_chain: Vec::new(),
+            cancel_reason: None,
+            error_reason: None,
+            answer: None,
+            result_position: None,
+            fingerprint_sha256: Some(e.fingerprint_sha256.clone()),
+            bound_fingerprint_sha256: e.bound_fingerprint_sha256.clone(),
+        };
+        write_key(&mut self.scratch, cx.key, &command_uuid);
+        if let Some(old) = self.docs.insert(&self.scratch, entry) {
+            self.by_position.remove(&old.queued_position);
+        }
+        self.by_position.insert(cx.position, self.scratch.clone());
     }
 
     /// Copies the command's progress into its entry, if it has one and it changed.

@@ -1,7 +1,9 @@
 //! The audit trail: every security-relevant command (`CommandClass::is_security_relevant`:
 //! data loss, management loss, lock, credential, installation) with who asked for it and why,
 //! the device it went to as it was then, the times of queue, push, delivery and result, and the
-//! device's raw answer. Keyed like the command status (`<enrollment>/<CommandUUID>`).
+//! device's raw answer. Keyed like the command status (`<enrollment>/<CommandUUID>`). Refused
+//! enrollments (`EnrollmentRefused`, an attempt to take a device over with another identity)
+//! are entries too, keyed `<enrollment>/refused-<position>`, with status `refused`.
 
 mod fold;
 mod query;
@@ -56,6 +58,12 @@ pub struct AuditEntry {
     pub answer: Option<RawAnswer>,
     /// Global position of the event holding the device's answer.
     pub result_position: Option<u64>,
+    /// A refused enrollment (`request_type` EnrollmentRefused): the certificate that asked,
+    /// and the one the enrollment is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound_fingerprint_sha256: Option<String>,
 }
 
 // Settled with its command; indexed by queued position, the trail's order, zero-padded so the

@@ -29,6 +29,9 @@ pub enum CommandState {
     CommandFormatError,
     Cancelled,
     Expired,
+    /// Audit trail only: not a command but a refused enrollment (`EnrollmentRefused`), an
+    /// attempt to take a device over with another identity.
+    Refused,
 }
 
 impl CommandState {
@@ -50,6 +53,7 @@ impl CommandState {
             CommandState::CommandFormatError => "command_format_error",
             CommandState::Cancelled => "cancelled",
             CommandState::Expired => "expired",
+            CommandState::Refused => "refused",
         }
     }
 }

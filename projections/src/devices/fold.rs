@@ -27,6 +27,13 @@ impl Inventory {
                     d.topic.set(Some(&e.topic));
                 }
             }
+            // An admin ended the enrollment (`annal devices forget`): as a checkout, for the
+            // inventory.
+            Input::Event(Event::DeviceForgotten(_)) => {
+                if let Some(d) = docs.update(cx.key) {
+                    d.state = DeviceState::CheckedOut;
+                }
+            }
             Input::Event(Event::IdentityBound(e)) => {
                 if let Some(d) = docs.update(cx.key) {
                     d.set_fingerprint(&e.certificate.fingerprint_sha256);

@@ -206,6 +206,7 @@ pub fn queued(command_uuid: &str, request_type: &str, generation: u64) -> Comman
         reason: None,
         expires_at: None,
         raw_sealed: annal_schemas::carries_secret(request_type),
+        identity_fingerprint_sha256: None,
     }
 }
 

@@ -167,3 +167,49 @@ fn the_trail_is_filtered_and_paged_in_queue_order() {
     assert_eq!(rest.next, None);
     assert!(p.audit().query(&AuditFilter::default(), None, 0).items.is_empty());
 }
+
+#[test]
+fn a_refused_enrollment_is_an_audit_entry_and_touches_nothing_else() {
+    let d = FakeDevice::new(1);
+    let mut log = Log::new();
+    log.enroll(&d);
+    log.queue(&d, "LOCK", "DeviceLock");
+    let refused = annal_schemas::events::identity::EnrollmentRefused {
+        enrollment: d.udid.clone(),
+        udid: Some(d.udid.clone()),
+        fingerprint_sha256: "ee".repeat(32),
+        bound_fingerprint_sha256: Some(d.fingerprint.clone()),
+        reason: "this device is enrolled under another identity".into(),
+    };
+    let position = log
+        .builder
+        .record_on(&format!("refused-{}", d.udid), "device:ee", &refused, None)
+        .global_position;
+    // Another stream prefix is not read, whatever it holds.
+    log.builder.record_on("refusedx", "x", &refused, None);
+
+    let p = log.fold();
+    let key = format!("refused-{position}");
+    let e = p.audit().get(&d.udid, &key).expect("an audit entry for the refusal");
+    assert_eq!(
+        (e.request_type.as_str(), e.status),
+        ("EnrollmentRefused", CommandState::Refused)
+    );
+    assert_eq!(e.requester, "device:ee");
+    assert_eq!(e.serial_number.as_deref(), Some(d.serial.as_str()));
+    assert_eq!(e.fingerprint_sha256.as_deref(), Some("ee".repeat(32).as_str()));
+    assert_eq!(e.bound_fingerprint_sha256.as_deref(), Some(d.fingerprint.as_str()));
+    assert_eq!(e.queued_position, position);
+    assert_eq!(p.audit().len(), 2, "the lock and the refusal");
+    let only = p.audit().query(
+        &AuditFilter {
+            request_type: Some("EnrollmentRefused".into()),
+            ..AuditFilter::default()
+        },
+        None,
+        10,
+    );
+    assert_eq!(only.items.len(), 1);
+    // The enrollment itself is unchanged: its lock is still pending.
+    assert_eq!(p.audit().get(&d.udid, "LOCK").unwrap().status, CommandState::Queued);
+}

@@ -23,6 +23,10 @@ pub struct CommandQueued {
     pub expires_at: Option<DateTime<Utc>>,
     /// Whether the command's plist in `raw` is sealed.
     pub raw_sealed: bool,
+    /// A sealed (secret-bearing) command is delivered only to the identity bound when it was
+    /// queued: its fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_fingerprint_sha256: Option<String>,
 }
 
 /// The command was handed to the device in reply to a command-channel request.
@@ -132,6 +136,10 @@ pub enum CancelReason {
     Reenrolled,
     /// The device checked out.
     CheckedOut,
+    /// A secret-bearing command was due for an identity other than the one it was queued for.
+    IdentityChanged,
+    /// An admin forgot the device, or revoked its identity.
+    Forgotten,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -15,6 +15,18 @@ pub struct ScepChallengeIssued {
     pub challenge_sha256: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
+    /// The enrollment token (key id) whose profile carries the challenge: revoking the token
+    /// voids it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrollment_token_id: Option<String>,
+    /// The device the challenge is for: reported by the device (over-the-air enrollment) or
+    /// bound by an admin (`admin_bound`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub udid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial_number: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub admin_bound: bool,
 }
 
 /// A SCEP request used the challenge (stream version 2); it is not accepted again.

@@ -6,12 +6,12 @@ use annal_schemas::events::command::{
     CancelReason, CommandAcknowledged, CommandCancelled, CommandDelivered, CommandErrored, CommandExpired,
     CommandFormatError, CommandNotNow, CommandQueued, ErrorReason, UnparseableReport,
 };
-use annal_schemas::events::identity::{IdentityBound, IdentityRotated};
+use annal_schemas::events::identity::{DeviceForgotten, IdentityBound, IdentityRevoked, IdentityRotated};
 use annal_schemas::events::{DeviceRef, IdentityRef};
 use annal_schemas::{Event, Sealed};
 use chrono::{DateTime, Utc};
 
-use super::input::{AdminInput, DeviceInput, Identity, Input, PushAnswer, ReportStatus};
+use super::input::{AdminInput, DeviceInput, Identity, Input, PushAnswer, Reenrollment, ReportStatus};
 use super::state::{Enrollment, Phase};
 
 /// What to answer the device (or the admin).
@@ -69,6 +69,14 @@ pub enum Refusal {
         sent: String,
         installed: String,
     },
+    #[error("this identity certificate was revoked")]
+    IdentityRevoked,
+    #[error("this identity certificate was issued for another device ({0})")]
+    IssuedForAnotherDevice(String),
+    /// `enrolled` (the bound fingerprint) is for the log and the `EnrollmentRefused` event,
+    /// not for the asker.
+    #[error("this device is enrolled under another identity; a new identity is accepted after CheckOut, an acknowledged EraseDevice or `annal devices forget`, or from a SCEP challenge an admin bound to this device")]
+    Reenrollment { enrolled: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -86,7 +94,17 @@ impl Outcome {
     }
 }
 
+/// `decide_with` under the default (guarded) re-enrollment policy.
 pub fn decide(state: &Enrollment, input: Input, now: DateTime<Utc>) -> Result<Outcome, Refusal> {
+    decide_with(state, input, now, Reenrollment::Guarded)
+}
+
+pub fn decide_with(
+    state: &Enrollment,
+    input: Input,
+    now: DateTime<Utc>,
+    reenrollment: Reenrollment,
+) -> Result<Outcome, Refusal> {
     // Decisions evolve a scratch copy as they go, so later steps (the next command) see the
     // effect of earlier ones (a completed command, a new session).
     let mut scratch = state.clone();
@@ -112,6 +130,9 @@ pub fn decide(state: &Enrollment, input: Input, now: DateTime<Utc>) -> Result<Ou
                 && parent
                     .as_ref()
                     .is_some_and(|p| p.fingerprint_sha256 == identity.certificate.fingerprint_sha256);
+            if let DeviceInput::Authenticate(auth) = input.as_ref() {
+                check_reenrollment(state, &identity, &device, auth.serial_number.as_deref(), reenrollment)?;
+            }
             if opens_user_channel {
                 let bound = IdentityBound {
                     certificate: identity.certificate.clone(),
@@ -121,7 +142,7 @@ pub fn decide(state: &Enrollment, input: Input, now: DateTime<Utc>) -> Result<Ou
             } else if !(matches!(*input, DeviceInput::Authenticate(_))
                 || (matches!(*input, DeviceInput::UserAuthenticate(_)) && unknown))
             {
-                check_identity(state, &identity, &device, &mut scratch, &mut out)?;
+                check_identity(state, &identity, &mut scratch, &mut out)?;
             }
             decide_device(&mut scratch, &mut out, *input, device, identity, raw, now);
         }
@@ -129,12 +150,12 @@ pub fn decide(state: &Enrollment, input: Input, now: DateTime<Utc>) -> Result<Ou
     Ok(out)
 }
 
-/// Every message but Authenticate must come from the bound identity, or from a renewal Annal's
-/// CA issued for the same subject naming this device (recorded as a rotation).
+/// Every message but Authenticate must come from the bound identity, or from a certificate the
+/// log says Annal's CA issued as the SCEP renewal of it (recorded as a rotation). What the
+/// certificate's subject says proves nothing: anyone with a challenge can ask for any subject.
 fn check_identity(
     state: &Enrollment,
     identity: &Identity,
-    device: &DeviceRef,
     scratch: &mut Enrollment,
     out: &mut Outcome,
 ) -> Result<(), Refusal> {
@@ -144,21 +165,14 @@ fn check_identity(
         Phase::Authenticated | Phase::Enrolled => {}
     }
     let bound = state.identity.as_ref().ok_or(Refusal::NotAuthenticated)?;
+    if state.identity_revoked {
+        return Err(Refusal::IdentityRevoked);
+    }
     let presented = &identity.certificate;
     if bound.fingerprint_sha256 == presented.fingerprint_sha256 {
         return Ok(());
     }
-    // A renewal must name this device: SCEP profiles often give every device the same subject,
-    // so a shared subject alone would let one device take over another's enrollment.
-    let names_device = [device.udid.as_deref(), device.enrollment_id.as_deref()]
-        .into_iter()
-        .flatten()
-        .any(|id| !id.is_empty() && presented.subject.contains(id));
-    if identity.issued_by_annal
-        && names_device
-        && bound.subject == presented.subject
-        && bound.issuer == presented.issuer
-    {
+    if identity.vouched.renewal_of.as_deref() == Some(bound.fingerprint_sha256.as_str()) {
         let rotated = IdentityRotated {
             previous_fingerprint_sha256: bound.fingerprint_sha256.clone(),
             certificate: presented.clone(),
@@ -167,6 +181,49 @@ fn check_identity(
         return Ok(());
     }
     Err(Refusal::IdentityMismatch)
+}
+
+/// Authenticate with a certificate other than the bound one replaces the enrollment: allowed
+/// when the enrollment is over, for a renewal of the bound certificate, or for a certificate
+/// from a challenge an admin bound to this device. And a certificate issued for one device
+/// never enrolls another.
+fn check_reenrollment(
+    state: &Enrollment,
+    identity: &Identity,
+    device: &DeviceRef,
+    serial_number: Option<&str>,
+    policy: Reenrollment,
+) -> Result<(), Refusal> {
+    let vouched = &identity.vouched;
+    if let (Some(for_udid), Some(udid)) = (vouched.udid.as_deref(), device.udid.as_deref()) {
+        if for_udid != udid {
+            return Err(Refusal::IssuedForAnotherDevice(for_udid.to_owned()));
+        }
+    }
+    if let (Some(for_serial), Some(serial)) = (vouched.serial_number.as_deref(), serial_number) {
+        if for_serial != serial {
+            return Err(Refusal::IssuedForAnotherDevice(for_serial.to_owned()));
+        }
+    }
+    if !matches!(state.phase, Phase::Authenticated | Phase::Enrolled) || policy == Reenrollment::Allow {
+        return Ok(());
+    }
+    let Some(bound) = &state.identity else {
+        return Ok(());
+    };
+    let presented = identity.certificate.fingerprint_sha256.as_str();
+    let renews_bound = vouched.renewal_of.as_deref() == Some(bound.fingerprint_sha256.as_str());
+    // The serial the enrolled device reported, not only what this request claims.
+    let known_serial = state.serial_number.as_deref().or(serial_number);
+    let bound_here = vouched.admin_bound
+        && ((vouched.udid.is_some() && vouched.udid.as_deref() == device.udid.as_deref())
+            || (vouched.serial_number.is_some() && vouched.serial_number.as_deref() == known_serial));
+    if bound.fingerprint_sha256 == presented || state.erased || state.identity_revoked || renews_bound || bound_here {
+        return Ok(());
+    }
+    Err(Refusal::Reenrollment {
+        enrolled: bound.fingerprint_sha256.clone(),
+    })
 }
 
 fn decide_device(
@@ -404,8 +461,21 @@ fn report(
             None,
         );
     }
-    let Some(next) = s.next_command().cloned() else {
-        return Reply::Empty;
+    // A secret (a PIN, an UnlockToken) goes only to the identity it was queued for.
+    let next = loop {
+        let Some(next) = s.next_command().cloned() else {
+            return Reply::Empty;
+        };
+        match &next.identity {
+            Some(fp) if *fp != identity.fingerprint_sha256 => {
+                let cancelled = CommandCancelled {
+                    command_uuid: next.command_uuid,
+                    reason: CancelReason::IdentityChanged,
+                };
+                out.push(s, cancelled, None);
+            }
+            _ => break next,
+        }
     };
     let delivered = CommandDelivered {
         command_uuid: next.command_uuid.clone(),
@@ -486,6 +556,11 @@ fn decide_admin(s: &mut Enrollment, out: &mut Outcome, input: AdminInput) -> Res
                 });
                 return Ok(());
             }
+            let identity_fingerprint_sha256 = s
+                .identity
+                .as_ref()
+                .filter(|_| sealed)
+                .map(|i| i.fingerprint_sha256.clone());
             let queued = CommandQueued {
                 command_uuid: command_uuid.clone(),
                 request_type,
@@ -494,6 +569,7 @@ fn decide_admin(s: &mut Enrollment, out: &mut Outcome, input: AdminInput) -> Res
                 reason,
                 expires_at,
                 raw_sealed: sealed,
+                identity_fingerprint_sha256,
             };
             out.push(s, queued, Some(payload));
             out.reply = Some(Reply::Queued {
@@ -502,6 +578,24 @@ fn decide_admin(s: &mut Enrollment, out: &mut Outcome, input: AdminInput) -> Res
             });
         }
         AdminInput::RecordPush { .. } | AdminInput::EndUserChannel { .. } => {}
+        AdminInput::Forget { reason } => {
+            end_queue(s, out, DeviceForgotten { reason }, None, CancelReason::Forgotten);
+            out.reply = Some(Reply::Empty);
+        }
+        AdminInput::RevokeIdentity {
+            fingerprint_sha256,
+            reason,
+        } => {
+            let bound = s.identity.as_ref().map(|i| i.fingerprint_sha256.as_str());
+            if bound == Some(fingerprint_sha256.as_str()) && !s.identity_revoked {
+                let revoked = IdentityRevoked {
+                    fingerprint_sha256,
+                    reason,
+                };
+                end_queue(s, out, revoked, None, CancelReason::Forgotten);
+            }
+            out.reply = Some(Reply::Empty);
+        }
         AdminInput::Cancel { command_uuid } => {
             if s.pending(&command_uuid).is_none() {
                 return Err(Refusal::UnknownCommand(command_uuid));

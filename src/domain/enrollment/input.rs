@@ -14,8 +14,33 @@ pub struct Identity {
     pub certificate: CertificateInfo,
     /// `mtls`, `mdm-signature`, or `insecure` (development setting: unverified).
     pub proof: &'static str,
-    /// Issued by Annal's own CA (a renewal from it may replace the bound identity).
+    /// Issued by Annal's own CA.
     pub issued_by_annal: bool,
+    /// What the log says vouched for the certificate (the service fills it in from the
+    /// certificate's stream; the edge leaves it empty). Its subject proves nothing.
+    pub vouched: Vouched,
+}
+
+/// How Annal's CA issued a certificate, as recorded in `CertificateIssued`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Vouched {
+    /// Issued as the SCEP renewal of this certificate (signed with its key).
+    pub renewal_of: Option<String>,
+    /// The device it was issued for, when known.
+    pub udid: Option<String>,
+    pub serial_number: Option<String>,
+    /// An admin bound the challenge to `udid` / `serial_number`.
+    pub admin_bound: bool,
+}
+
+/// Whether a device enrolled under one identity may re-enroll under another.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Reenrollment {
+    /// Only after the enrollment ended, or with a certificate an admin bound to the device.
+    #[default]
+    Guarded,
+    /// Any Authenticate replaces the enrollment (NanoMDM's behaviour; `--reenrollment allow`).
+    Allow,
 }
 
 /// A device message, as the edge translated it. Bodies reuse the event types: the fields a
@@ -78,6 +103,17 @@ pub enum AdminInput {
         device: DeviceRef,
         /// The identity of the device-channel request that ended it.
         identity: annal_schemas::events::IdentityRef,
+    },
+    /// The device's enrollment is over (`annal devices forget`): its identity stops working
+    /// and a new one may enroll.
+    Forget {
+        reason: Option<String>,
+    },
+    /// The admin revoked this certificate; if it is the bound one, the enrollment stops
+    /// accepting it.
+    RevokeIdentity {
+        fingerprint_sha256: String,
+        reason: Option<String>,
     },
     /// A push was sent and APNs answered (or did not): recorded even if the enrollment has
     /// ended since, because the push happened.

@@ -11,6 +11,16 @@
 //!   cancellation remove it while it is pending.
 //! - Authenticate starts a new generation and cancels the previous generation's queue; CheckOut
 //!   ends the enrollment and cancels its queue. Both as events, so the log says why.
+//!
+//! Identity rules (`decide.rs`, tested in `tests/identity.rs`):
+//! - Every message but Authenticate comes from the bound certificate, or from one the log says
+//!   Annal's CA issued as the SCEP renewal of it (a rotation). A subject proves nothing.
+//! - An Authenticate with another certificate than the bound one is accepted only when the
+//!   enrollment ended (CheckOut, an acknowledged EraseDevice, an admin's forget, a revoked
+//!   identity) or with a certificate from a challenge an admin bound to this device, unless
+//!   the policy is `Reenrollment::Allow`.
+//! - A sealed (secret-bearing) command is delivered only to the identity bound when it was
+//!   queued; otherwise it is cancelled (`identity_changed`).
 
 mod decide;
 mod input;
@@ -18,8 +28,8 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use decide::{decide, DdmReply, Outcome, Refusal, Reply};
-pub use input::{AdminInput, DeviceInput, Identity, Input, PushAnswer, ReportStatus};
+pub use decide::{decide, decide_with, DdmReply, Outcome, Refusal, Reply};
+pub use input::{AdminInput, DeviceInput, Identity, Input, PushAnswer, Reenrollment, ReportStatus, Vouched};
 pub use state::{BoundIdentity, Enrollment, Pending, Phase};
 
 /// The stream that holds an enrollment's events.

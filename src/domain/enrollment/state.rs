@@ -44,6 +44,8 @@ pub struct Pending {
     /// The command plist as queued (the sealed JSON when `sealed`).
     pub payload: Arc<[u8]>,
     pub sealed: bool,
+    /// For a sealed command: the identity it may be delivered to.
+    pub identity: Option<String>,
     pub deliveries: u32,
     pub expires_at: Option<DateTime<Utc>>,
 }
@@ -65,6 +67,12 @@ pub struct Enrollment {
     pub skipped: Vec<String>,
     /// Idempotency keys of this generation's enqueues.
     pub idempotency: HashMap<String, String>,
+    /// The SerialNumber of the last Authenticate.
+    pub serial_number: Option<String>,
+    /// The device acknowledged an EraseDevice: this enrollment is over.
+    pub erased: bool,
+    /// An admin revoked the bound identity.
+    pub identity_revoked: bool,
 }
 
 impl Enrollment {
@@ -77,11 +85,25 @@ impl Enrollment {
                     phase: Phase::Authenticated,
                     topic: Some(e.topic.clone()),
                     identity: self.identity.take(),
+                    serial_number: e.serial_number.clone(),
+                    identity_revoked: self.identity_revoked,
                     ..Enrollment::default()
                 };
             }
-            Event::IdentityBound(e) => self.identity = Some(BoundIdentity::from(&e.certificate)),
-            Event::IdentityRotated(e) => self.identity = Some(BoundIdentity::from(&e.certificate)),
+            Event::IdentityBound(e) => {
+                self.identity = Some(BoundIdentity::from(&e.certificate));
+                self.identity_revoked = false;
+            }
+            Event::IdentityRotated(e) => {
+                self.identity = Some(BoundIdentity::from(&e.certificate));
+                self.identity_revoked = false;
+            }
+            Event::IdentityRevoked(e) if self.is_bound(&e.fingerprint_sha256) => self.identity_revoked = true,
+            Event::DeviceForgotten(_) => {
+                self.phase = Phase::CheckedOut;
+                self.token_hex = None;
+                self.push_magic = None;
+            }
             Event::TokenUpdate(e) => {
                 self.phase = Phase::Enrolled;
                 // A user channel has no Authenticate: its TokenUpdate names its topic.
@@ -113,6 +135,7 @@ impl Enrollment {
                     request_type: e.request_type.clone(),
                     payload: Arc::from(raw.unwrap_or_default()),
                     sealed: e.raw_sealed,
+                    identity: e.identity_fingerprint_sha256.clone(),
                     deliveries: 0,
                     expires_at: e.expires_at,
                 });
@@ -125,13 +148,28 @@ impl Enrollment {
             Event::CommandNotNow(e) if !self.skipped.contains(&e.command_uuid) => {
                 self.skipped.push(e.command_uuid.clone());
             }
-            Event::CommandAcknowledged(e) => self.complete(&e.command_uuid),
+            Event::CommandAcknowledged(e) => {
+                // The request type as queued: the device's answer does not get to say it erased.
+                if self
+                    .pending(&e.command_uuid)
+                    .is_some_and(|p| p.request_type == "EraseDevice")
+                {
+                    self.erased = true;
+                }
+                self.complete(&e.command_uuid)
+            }
             Event::CommandErrored(e) => self.complete(&e.command_uuid),
             Event::CommandFormatError(e) => self.complete(&e.command_uuid),
             Event::CommandCancelled(e) => self.complete(&e.command_uuid),
             Event::CommandExpired(e) => self.complete(&e.command_uuid),
             _ => {}
         }
+    }
+
+    fn is_bound(&self, fingerprint_sha256: &str) -> bool {
+        self.identity
+            .as_ref()
+            .is_some_and(|i| i.fingerprint_sha256 == fingerprint_sha256)
     }
 
     pub fn pending(&self, command_uuid: &str) -> Option<&Pending> {

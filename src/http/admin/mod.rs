@@ -12,6 +12,7 @@ pub mod error;
 mod events;
 pub(crate) mod extract;
 mod history;
+mod identities;
 mod keys;
 mod openapi;
 mod push;
@@ -57,6 +58,8 @@ pub fn routes(max_body: usize) -> Router<AppState> {
         .route("/v1/openapi.json", get(openapi::openapi))
         .route("/v1/api-keys", get(keys::list))
         .route("/v1/scep/challenges", post(scep::create_challenge))
+        .route("/v1/identities/{fingerprint}/revoke", post(identities::revoke))
+        .route("/v1/devices/{id}/forget", post(identities::forget))
         .route("/v1/enrollment-tokens", post(enrollment_tokens::create))
         .route("/v1/enrollment-tokens/{token_id}", delete(enrollment_tokens::revoke))
 }

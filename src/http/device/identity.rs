@@ -27,9 +27,10 @@ pub struct DeviceAuth {
 }
 
 impl DeviceAuth {
+    /// `anchors` are made to require clientAuth: only a device identity identifies a device.
     pub fn new(anchors: TrustAnchors, annal_issuer: String, insecure: bool) -> Self {
         Self {
-            anchors,
+            anchors: anchors.requiring_client_auth(),
             annal_issuer,
             insecure,
             verified: Mutex::new(HashMap::new()),
@@ -100,6 +101,7 @@ impl DeviceAuth {
                 },
                 proof: "insecure",
                 issued_by_annal: false,
+                vouched: Default::default(),
             });
         }
         Err(no_identity())
@@ -127,6 +129,7 @@ impl DeviceAuth {
             certificate,
             proof,
             issued_by_annal,
+            vouched: Default::default(),
         }
     }
 }

@@ -235,6 +235,7 @@ mod tests {
             },
             proof: "mdm-signature",
             issued_by_annal: true,
+            vouched: Default::default(),
         }
     }
 

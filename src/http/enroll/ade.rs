@@ -20,6 +20,7 @@ use crate::http::admin::error::ApiError;
 use crate::http::admin::extract::Query;
 use crate::http::AppState;
 use crate::mdm::parse_machine_info;
+use crate::pki::apple::verify_device_signed;
 use crate::pki::profile::{enrollment_profile, mobileconfig, PayloadIds};
 use crate::pki::{certificate_info, verify_attached, SignatureError};
 
@@ -46,9 +47,12 @@ async fn serve(app: AppState, token: Option<String>, headers: HeaderMap, body: B
     })?;
     let signer = certificate_info(&signed.signer_cert_der)
         .map_err(|e| ApiError::invalid(format!("the signer certificate cannot be read: {e}")))?;
-    let signer_apple = false;
+    // Apple's word on the UDID, or only the device's claim: a challenge is tied to the UDID
+    // only in the first case.
+    let signer_apple = verify_device_signed(&body, &app.enroll.device_cas).is_ok();
     let mut settings = settings(&app).await?;
-    settings.challenge = Some(scep_challenge(&app, &caller).await?);
+    let vouched_udid = signer_apple.then_some(info.udid.as_str());
+    settings.challenge = Some(scep_challenge(&app, &caller, vouched_udid).await?);
     let profile = enrollment_profile(&settings, &PayloadIds::random()).map_err(profile_error)?;
     let profile = mobileconfig(profile, Some(&app.enroll.signer)).map_err(profile_error)?;
     let event = MachineInfoReceived {

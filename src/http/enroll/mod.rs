@@ -23,6 +23,7 @@ use crate::pki::profile::{
     enrollment_profile, mobileconfig, EnrollmentSettings, PayloadIds, ProfileError, MOBILECONFIG_CONTENT_TYPE,
 };
 use crate::pki::CmsSigner;
+use crate::service::scep::ChallengeContext;
 
 /// How long the one-time SCEP challenge in a served profile stays valid: the device uses it
 /// within minutes of installing the profile.
@@ -56,7 +57,7 @@ pub async fn profile(State(app): State<AppState>, Query(q): Query<TokenQuery>, h
     let result = async {
         let caller = enrollment_caller(&app, q.token.as_deref(), &headers).await?;
         let mut settings = settings(&app).await?;
-        settings.challenge = Some(scep_challenge(&app, &caller).await?);
+        settings.challenge = Some(scep_challenge(&app, &caller, None).await?);
         let profile = enrollment_profile(&settings, &PayloadIds::random()).map_err(profile_error)?;
         let body = mobileconfig(profile, Some(&app.enroll.signer)).map_err(profile_error)?;
         tracing::info!(actor = %caller.actor, "served the enrollment profile");
@@ -95,14 +96,30 @@ pub(crate) async fn settings(app: &AppState) -> Result<EnrollmentSettings, ApiEr
 }
 
 /// The static challenge, or a fresh one-time challenge issued by the same service as
-/// `POST /v1/scep/challenges` (the log keeps its hash, with the token's name as actor), so a
-/// served profile enrolls at /scep once.
-pub(crate) async fn scep_challenge(app: &AppState, caller: &Caller) -> Result<String, ApiError> {
+/// `POST /v1/scep/challenges` (the log keeps its hash, with the token's name as actor and its
+/// id, so revoking the token voids it), so a served profile enrolls at /scep once. `udid` is
+/// the device the over-the-air service was told about: the certificate enrolls no other.
+pub(crate) async fn scep_challenge(app: &AppState, caller: &Caller, udid: Option<&str>) -> Result<String, ApiError> {
     if let Some(challenge) = &app.enroll.static_challenge {
         return Ok(challenge.clone());
     }
     let expires_at = Utc::now() + PROFILE_CHALLENGE_LIFETIME;
-    Ok(app.scep.issue_challenge(&caller.actor, Some(expires_at)).await?)
+    let enrollment_token_id = app
+        .scep
+        .keys()
+        .key_id_of_actor(&caller.actor)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let context = ChallengeContext {
+        enrollment_token_id,
+        udid: udid.map(str::to_owned),
+        serial_number: None,
+        admin_bound: false,
+    };
+    Ok(app
+        .scep
+        .issue_challenge(&caller.actor, Some(expires_at), context)
+        .await?)
 }
 
 pub(crate) fn mobileconfig_response(body: Vec<u8>) -> Response {

@@ -108,12 +108,12 @@ async fn phase(app: AppState, body: Bytes) -> Result<Response, ApiError> {
             }
             // Its SCEP payload is the MDM identity the device enrolls for next: one more
             // one-time challenge.
-            settings.challenge = Some(scep_challenge(&app, &caller).await?);
+            settings.challenge = Some(scep_challenge(&app, &caller, Some(&attrs.udid)).await?);
             encrypted_enrollment_profile(&settings, &ids, &signed.signer_cert_der).map_err(profile_error)?
         }
         Signed::Device(signed) => {
             tracing::info!(actor = %caller.actor, udid = %attrs.udid, product = ?attrs.product, signer = %signed.signer.subject, key = %signed.key, device_ca = %signed.issued_by, "OTA phase 2: SCEP profile");
-            let challenge = scep_challenge(&app, &caller).await?;
+            let challenge = scep_challenge(&app, &caller, Some(&attrs.udid)).await?;
             scep_profile(&settings, &attrs.udid, Some(&challenge), &ids).map_err(profile_error)?
         }
     };

@@ -26,6 +26,9 @@ use crate::stream::redact::{clear_raw, RedactError};
 
 /// The command-channel topic: every `Status` report, Idle included.
 pub const CONNECT_TOPIC: &str = "mdm.Connect";
+/// Annal's own topic (no MicroMDM equivalent): a device's re-enrollment under another identity
+/// was refused, evidence of an attempt to take the device over.
+pub const ENROLLMENT_REFUSED_TOPIC: &str = "annal.EnrollmentRefused";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FormatOptions {
@@ -120,6 +123,9 @@ struct AcknowledgeEvent<'a> {
 /// The webhook for `event`, or None when the event is not one receivers get (or is an Idle
 /// poll and Idle is off).
 pub fn format(event: &RecordedEvent, key: &DataKey, options: FormatOptions) -> Result<Option<Webhook>, FormatError> {
+    if event.event_type == "EnrollmentRefused" {
+        return enrollment_refused(event);
+    }
     let Some(route) = route(&event.event_type) else {
         return Ok(None);
     };
@@ -168,6 +174,32 @@ pub fn format(event: &RecordedEvent, key: &DataKey, options: FormatOptions) -> R
         // A struct of strings always serialises.
         body: serde_json::to_vec(&body).unwrap_or_default(),
         raw_withheld,
+    }))
+}
+
+#[derive(Serialize)]
+struct RefusedBody<'a> {
+    topic: &'static str,
+    event_id: String,
+    created_at: String,
+    enrollment_refused_event: &'a annal_schemas::events::identity::EnrollmentRefused,
+}
+
+/// `annal.EnrollmentRefused`: who tried to enroll as which device, with which certificate.
+fn enrollment_refused(event: &RecordedEvent) -> Result<Option<Webhook>, FormatError> {
+    let Event::EnrollmentRefused(refused) = event.decode()? else {
+        return Ok(None);
+    };
+    let body = RefusedBody {
+        topic: ENROLLMENT_REFUSED_TOPIC,
+        event_id: event.event_id.to_string(),
+        created_at: event.recorded_at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        enrollment_refused_event: &refused,
+    };
+    Ok(Some(Webhook {
+        topic: ENROLLMENT_REFUSED_TOPIC,
+        body: serde_json::to_vec(&body).unwrap_or_default(),
+        raw_withheld: None,
     }))
 }
 

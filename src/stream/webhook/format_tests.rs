@@ -274,6 +274,7 @@ fn other_events_are_not_webhooks_and_bad_raws_are_withheld() {
         reason: None,
         expires_at: None,
         raw_sealed: false,
+        identity_fingerprint_sha256: None,
     };
     assert!(format(&recorded(&queued, None), &key(), FormatOptions::default())
         .unwrap()
@@ -304,4 +305,26 @@ fn other_events_are_not_webhooks_and_bad_raws_are_withheld() {
         format(&broken, &key(), FormatOptions::default()),
         Err(FormatError::Decode(_))
     ));
+}
+
+#[test]
+fn a_refused_enrollment_is_an_annal_webhook_naming_both_certificates() {
+    let refused = annal_schemas::events::identity::EnrollmentRefused {
+        enrollment: "UDID-A".into(),
+        udid: Some("UDID-A".into()),
+        fingerprint_sha256: "ee".repeat(32),
+        bound_fingerprint_sha256: Some("ab".repeat(32)),
+        reason: "this device is enrolled under another identity".into(),
+    };
+    let hook = format(&recorded(&refused, None), &key(), FormatOptions::default())
+        .unwrap()
+        .expect("a webhook");
+    assert_eq!(hook.topic, ENROLLMENT_REFUSED_TOPIC);
+    let json: Json = serde_json::from_slice(&hook.body).unwrap();
+    assert_eq!(json["topic"], ENROLLMENT_REFUSED_TOPIC);
+    let body = &json["enrollment_refused_event"];
+    assert_eq!(body["udid"], "UDID-A");
+    assert_eq!(body["fingerprint_sha256"], "ee".repeat(32));
+    assert_eq!(body["bound_fingerprint_sha256"], "ab".repeat(32));
+    assert!(body["reason"].as_str().unwrap().contains("another identity"));
 }

@@ -22,16 +22,18 @@ fn authenticate_binds_the_identity_and_starts_generation_1() {
 
 #[test]
 fn a_new_authenticate_starts_a_new_generation_and_cancels_the_old_queue() {
+    // The same identity authenticating again (another identity: see reenrollment.rs).
     let state = given([enrolled(), vec![enqueue("c1", None, None), enqueue("c2", None, None)]].concat());
-    let out = decide(&state, authenticate("B"), t0()).unwrap();
+    let out = decide(&state, authenticate("A"), t0()).unwrap();
     assert_eq!(
         types(&out),
         vec!["Authenticate", "CommandCancelled", "CommandCancelled", "IdentityBound"]
     );
     assert!(matches!(&out.events[0].0, Event::Authenticate(a) if a.generation == 2));
-    let state = given([enrolled(), vec![enqueue("c1", None, None), authenticate("B")]].concat());
+    let state = given([enrolled(), vec![enqueue("c1", None, None), authenticate("A")]].concat());
     assert!(state.queue.is_empty());
-    assert_eq!(state.identity.unwrap().fingerprint_sha256, "B");
+    assert_eq!(state.generation, 2);
+    assert_eq!(state.identity.unwrap().fingerprint_sha256, "A");
 }
 
 #[test]
@@ -55,38 +57,55 @@ fn another_certificate_is_refused() {
             certificate: cert("EVIL", "CN=device-2"),
             proof: "mtls",
             issued_by_annal: true,
+            vouched: Vouched::default(),
         };
     }
     assert_eq!(decide(&state, idle, t0()).unwrap_err(), Refusal::IdentityMismatch);
 }
 
+/// Attack 1 of issue 15: a certificate Annal's CA issued for the same subject (`CN=<UDID>`,
+/// which any challenge holder can ask for) used to be taken as a renewal. It proves nothing.
 #[test]
-fn a_renewal_from_annals_ca_for_the_same_subject_is_a_rotation() {
+fn a_certificate_with_the_same_subject_is_not_a_rotation() {
     let state = given(enrolled());
     let mut idle = report(ReportStatus::Idle, None);
     if let Input::Device { identity, .. } = &mut idle {
         identity.certificate.fingerprint_sha256 = "A2".into();
+        assert_eq!(identity.certificate.subject, state.identity.as_ref().unwrap().subject);
+        assert!(identity.issued_by_annal);
     }
-    let out = decide(&state, idle.clone(), t0()).unwrap();
+    assert_eq!(decide(&state, idle, t0()).unwrap_err(), Refusal::IdentityMismatch);
+}
+
+#[test]
+fn only_a_logged_renewal_of_the_bound_certificate_is_a_rotation() {
+    let state = given(enrolled());
+    let renewed = |renewal_of: &str| {
+        let mut idle = report(ReportStatus::Idle, None);
+        if let Input::Device { identity, .. } = &mut idle {
+            identity.certificate = cert("A2", "CN=anything");
+            identity.vouched.renewal_of = Some(renewal_of.into());
+        }
+        idle
+    };
+    let out = decide(&state, renewed("A"), t0()).unwrap();
     assert_eq!(types(&out), vec!["IdentityRotated", "Idle"]);
-    // The same subject from another CA is not a renewal Annal can vouch for.
-    let mut foreign = idle.clone();
-    if let Input::Device { identity, .. } = &mut foreign {
-        identity.issued_by_annal = false;
+    assert!(matches!(&out.events[0].0,
+        Event::IdentityRotated(r) if r.previous_fingerprint_sha256 == "A" && r.certificate.fingerprint_sha256 == "A2"));
+    // The renewal of some other certificate does not replace this one.
+    assert_eq!(
+        decide(&state, renewed("OTHER"), t0()).unwrap_err(),
+        Refusal::IdentityMismatch
+    );
+    // After the rotation the old certificate is no longer the device.
+    let mut rotated = state.clone();
+    for (e, raw) in &out.events {
+        rotated.evolve(e, raw.as_deref());
     }
-    assert_eq!(decide(&state, foreign, t0()).unwrap_err(), Refusal::IdentityMismatch);
-    // Nor is a certificate whose subject does not name this device, even one shared by all
-    // devices of a profile.
-    let mut auth = authenticate("A");
-    if let Input::Device { identity, .. } = &mut auth {
-        identity.certificate = cert("A", "CN=MDM Device");
-    }
-    let shared = given(vec![auth, token_update("A")]);
-    let mut other = report(ReportStatus::Idle, None);
-    if let Input::Device { identity, .. } = &mut other {
-        identity.certificate = cert("OTHER", "CN=MDM Device");
-    }
-    assert_eq!(decide(&shared, other, t0()).unwrap_err(), Refusal::IdentityMismatch);
+    assert_eq!(
+        decide(&rotated, report(ReportStatus::Idle, None), t0()).unwrap_err(),
+        Refusal::IdentityMismatch
+    );
 }
 
 #[test]
@@ -115,6 +134,10 @@ fn check_out_ends_the_enrollment_and_cancels_its_queue() {
     assert!(
         decide(&state, authenticate("A"), t0()).is_ok(),
         "re-enrollment is allowed"
+    );
+    assert!(
+        decide(&state, authenticate("B"), t0()).is_ok(),
+        "with another identity too: the enrollment ended"
     );
 }
 

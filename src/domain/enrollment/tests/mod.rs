@@ -11,6 +11,7 @@ use super::*;
 
 mod identity;
 mod queue;
+mod reenrollment;
 mod user_channels;
 use crate::domain::enrollment::input::ReportStatus;
 
@@ -34,6 +35,7 @@ pub(super) fn identity(fingerprint: &str) -> Identity {
         certificate: cert(fingerprint, "CN=UDID-1"),
         proof: "mdm-signature",
         issued_by_annal: true,
+        vouched: Vouched::default(),
     }
 }
 
