@@ -36,7 +36,7 @@ ops/install-test-deps.sh
 echo "== cargo test (workspace; SQLite, PostgreSQL at $pg_at, NATS at $nats_at)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --workspace --all-targets 2>&1 | tee "$log"
+cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee "$log"
 
 echo "== KurrentDB backend (cargo feature kurrentdb)"
 if [ -n "${ANNAL_TEST_KURRENTDB_URL:-}" ]; then

@@ -44,7 +44,7 @@ fn machine_info(entries: &[(&str, &str)]) -> Vec<u8> {
 /// BER with indefinite lengths).
 fn signed(dir: &Path, content: &[u8], extra: &str) -> Vec<u8> {
     std::fs::write(dir.join("info.plist"), content).expect("write");
-    if !dir.join("dev.pem").exists() {
+    if !dir.join("dev.pem").exists() && !dir.join("dev.csr").exists() {
         openssl(
             dir,
             "req -x509 -newkey rsa:2048 -nodes -keyout dev.key -subj /CN=Apple-iPhone-Device -days 30 -out dev.pem",
@@ -172,4 +172,78 @@ async fn an_ade_device_posts_its_signed_machine_info_and_gets_the_enrollment_pro
         .raw
         .as_deref()
         .is_some_and(|raw| raw.windows(UDID.len()).any(|w| w == UDID.as_bytes())));
+}
+
+/// A device CA shaped like Apple's (RSA-1024, SHA-1) given to the server with
+/// `--ota-device-ca`, and a device identity under it: the MachineInfo is then Apple's word, and
+/// the profile's one-time challenge is tied to its UDID.
+#[tokio::test]
+async fn a_machine_info_signed_under_the_device_ca_ties_the_challenge_to_the_udid() {
+    rustls::crypto::aws_lc_rs::default_provider().install_default().ok();
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    openssl(
+        d,
+        "req -x509 -newkey rsa:2048 -nodes -keyout root.key -subj /CN=Test-Root -days 30 -out root.pem",
+    );
+    std::fs::write(d.join("ca.ext"), "basicConstraints=critical,CA:true\n").expect("ext");
+    openssl(
+        d,
+        "req -newkey rsa:1024 -nodes -keyout device-ca.key -subj /CN=Test-iPhone-Device-CA -out device-ca.csr",
+    );
+    openssl(
+        d,
+        "x509 -req -in device-ca.csr -CA root.pem -CAkey root.key -set_serial 1 -days 30 -sha1 -extfile ca.ext -out device-ca.pem",
+    );
+    let pem = [d.join("device-ca.pem"), d.join("root.pem")].map(|p| std::fs::read_to_string(p).expect("pem"));
+    std::fs::write(d.join("bundle.pem"), pem.concat()).expect("bundle");
+    openssl(d, &format!("req -newkey rsa:1024 -nodes -keyout dev.key -subj /CN={UDID} -out dev.csr"));
+    openssl(
+        d,
+        "x509 -req -in dev.csr -CA device-ca.pem -CAkey device-ca.key -set_serial 9 -days 30 -sha1 -out dev.pem",
+    );
+    let bundle = d.join("bundle.pem").to_string_lossy().into_owned();
+    let server = Server::start(&[
+        "--topic",
+        TOPIC,
+        "--base-url",
+        "https://mdm.example.com",
+        "--ota-device-ca",
+        &bundle,
+    ])
+    .await;
+    let client = server.client();
+    let (status, created) = call(
+        &client,
+        Method::POST,
+        "/v1/enrollment-tokens",
+        Some(&server.api_key()),
+        Some(json!({"name": "dep"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let url = format!("/enroll?token={}", created["token"].as_str().expect("token"));
+    // BER (`-stream`) with SHA-1, as an old device's identity signs.
+    let body = signed(d, &machine_info(&[("UDID", UDID), ("SERIAL", "F9FXK0ABCDEF")]), "-stream -md sha1");
+    let (status, profile) = post(&client, &url, body).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&profile));
+
+    let store = open(&server.store_url.parse().unwrap()).await.unwrap();
+    let events = store.read_stream(&format!("machine-info-{UDID}"), 1, 10).await.unwrap();
+    let data: serde_json::Value = serde_json::from_slice(&events[0].data).unwrap();
+    assert_eq!(data["signer_apple"], true, "{data}");
+    assert_eq!(data["signer_issuer"], "CN=Test-iPhone-Device-CA");
+    // The challenge the profile carries was issued for this UDID.
+    let opened = verify_attached(&profile).expect("signed profile");
+    let profile: Dictionary = plist::from_bytes(&opened.content).expect("plist");
+    let scep = annal::pki::profile::payload_of(&profile, "com.apple.security.scep").expect("SCEP payload");
+    let challenge = scep["PayloadContent"].as_dictionary().expect("content")["Challenge"]
+        .as_string()
+        .expect("challenge")
+        .to_owned();
+    use sha2::Digest as _;
+    let digest = hex::encode(sha2::Sha256::digest(challenge.as_bytes()));
+    let issued = store.read_stream(&format!("scep-challenge-{digest}"), 1, 1).await.unwrap();
+    let issued: serde_json::Value = serde_json::from_slice(&issued[0].data).unwrap();
+    assert_eq!(issued["udid"], UDID, "{issued}");
 }

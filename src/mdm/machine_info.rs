@@ -77,7 +77,7 @@ mod tests {
         assert_eq!(hostile.to_string(), "UDID: not a valid identifier");
         let wrong =
             parse_machine_info(&body(&[("UDID", s("U1")), ("SERIAL", plist::Value::Integer(5.into()))])).unwrap_err();
-        assert_eq!(wrong.to_string(), "SERIAL: expected string, found integer");
+        assert_eq!(wrong.to_string(), "SERIAL: expected a string, found an integer");
     }
 
     #[test]
