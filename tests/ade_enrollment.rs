@@ -197,7 +197,10 @@ async fn a_machine_info_signed_under_the_device_ca_ties_the_challenge_to_the_udi
     );
     let pem = [d.join("device-ca.pem"), d.join("root.pem")].map(|p| std::fs::read_to_string(p).expect("pem"));
     std::fs::write(d.join("bundle.pem"), pem.concat()).expect("bundle");
-    openssl(d, &format!("req -newkey rsa:1024 -nodes -keyout dev.key -subj /CN={UDID} -out dev.csr"));
+    openssl(
+        d,
+        &format!("req -newkey rsa:1024 -nodes -keyout dev.key -subj /CN={UDID} -out dev.csr"),
+    );
     openssl(
         d,
         "x509 -req -in dev.csr -CA device-ca.pem -CAkey device-ca.key -set_serial 9 -days 30 -sha1 -out dev.pem",
@@ -224,7 +227,11 @@ async fn a_machine_info_signed_under_the_device_ca_ties_the_challenge_to_the_udi
     assert_eq!(status, 201, "{created}");
     let url = format!("/enroll?token={}", created["token"].as_str().expect("token"));
     // BER (`-stream`) with SHA-1, as an old device's identity signs.
-    let body = signed(d, &machine_info(&[("UDID", UDID), ("SERIAL", "F9FXK0ABCDEF")]), "-stream -md sha1");
+    let body = signed(
+        d,
+        &machine_info(&[("UDID", UDID), ("SERIAL", "F9FXK0ABCDEF")]),
+        "-stream -md sha1",
+    );
     let (status, profile) = post(&client, &url, body).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&profile));
 
@@ -243,7 +250,10 @@ async fn a_machine_info_signed_under_the_device_ca_ties_the_challenge_to_the_udi
         .to_owned();
     use sha2::Digest as _;
     let digest = hex::encode(sha2::Sha256::digest(challenge.as_bytes()));
-    let issued = store.read_stream(&format!("scep-challenge-{digest}"), 1, 1).await.unwrap();
+    let issued = store
+        .read_stream(&format!("scep-challenge-{digest}"), 1, 1)
+        .await
+        .unwrap();
     let issued: serde_json::Value = serde_json::from_slice(&issued[0].data).unwrap();
     assert_eq!(issued["udid"], UDID, "{issued}");
 }
