@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::cms_raw::parse_signed_data;
+use super::cms_raw::{der_form, parse_signed_data};
 use super::identity::VerifiedIdentity;
 use super::mdm_signature::{decode_base64, find_signer_cert};
 use super::{SignatureError, TrustAnchors};
@@ -18,7 +18,9 @@ pub fn trusted_signer(
     anchors: &TrustAnchors,
     now: DateTime<Utc>,
 ) -> Result<VerifiedIdentity, SignatureError> {
-    let der = decode_base64(header_b64)?;
+    let encoded = decode_base64(header_b64)?;
+    // Devices send BER here too (indefinite lengths): read it as `verify_mdm_signature` will.
+    let der = der_form(&encoded)?;
     let sd = parse_signed_data(&der)?;
     let signer = match sd.signers.as_slice() {
         [] => return Err(SignatureError::NoSigner),

@@ -20,7 +20,7 @@ use crate::http::admin::error::ApiError;
 use crate::http::admin::extract::Query;
 use crate::http::AppState;
 use crate::mdm::parse_machine_info;
-use crate::pki::apple::verify_device_signed;
+use crate::pki::apple::{verify_device_signed, AppleIdentityError};
 use crate::pki::profile::{enrollment_profile, mobileconfig, PayloadIds};
 use crate::pki::{certificate_info, verify_attached, SignatureError};
 
@@ -40,16 +40,23 @@ pub async fn machine_info(
 
 async fn serve(app: AppState, token: Option<String>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let caller = enrollment_caller(&app, token.as_deref(), &headers).await?;
-    let signed = verify_attached(&body).map_err(signature_refusal)?;
-    let info = parse_machine_info(&signed.content).map_err(|e| ApiError::Invalid {
+    // Apple's word on the UDID (a signer under Apple's device CA, whose RSA-1024 keys are
+    // accepted there only), or only the device's claim (any signature that verifies).
+    let (content, signer_cert_der, signer_apple) = match verify_device_signed(&body, &app.enroll.device_cas) {
+        Ok(apple) => (apple.content, apple.signer_cert_der, true),
+        Err(AppleIdentityError::Cms(e)) => return Err(signature_refusal(e)),
+        Err(_) => {
+            let signed = verify_attached(&body).map_err(signature_refusal)?;
+            (signed.content, signed.signer_cert_der, false)
+        }
+    };
+    let info = parse_machine_info(&content).map_err(|e| ApiError::Invalid {
         message: format!("the signed content is not a MachineInfo plist: {e}"),
         path: Some("body".to_owned()),
     })?;
-    let signer = certificate_info(&signed.signer_cert_der)
+    let signer = certificate_info(&signer_cert_der)
         .map_err(|e| ApiError::invalid(format!("the signer certificate cannot be read: {e}")))?;
-    // Apple's word on the UDID, or only the device's claim: a challenge is tied to the UDID
-    // only in the first case.
-    let signer_apple = verify_device_signed(&body, &app.enroll.device_cas).is_ok();
+    // A challenge is tied to the UDID only when Apple vouches for it.
     let mut settings = settings(&app).await?;
     let vouched_udid = signer_apple.then_some(info.udid.as_str());
     settings.challenge = Some(scep_challenge(&app, &caller, vouched_udid).await?);
@@ -80,7 +87,7 @@ async fn serve(app: AppState, token: Option<String>, headers: HeaderMap, body: B
 /// a refusal (403): the body is not what the device signed.
 fn signature_refusal(e: SignatureError) -> ApiError {
     match e {
-        SignatureError::BadSignature | SignatureError::DigestMismatch => {
+        SignatureError::BadSignature | SignatureError::DigestMismatch | SignatureError::WeakKey(_) => {
             ApiError::Forbidden(Denied::Untrusted(format!("MachineInfo: {e}")))
         }
         other => ApiError::Invalid {
