@@ -52,6 +52,19 @@ async fn simulated_devices_enroll_poll_and_answer_every_command() {
     }
     let report = annal::audit::verify(store.as_ref(), None, |_| {}).await.unwrap();
     assert_eq!(report.first_problem, None);
+
+    // A second run issues new identities for the same UDIDs: the server refuses them until the
+    // simulator, as an admin would, forgets the old enrollments (recorded, with a reason).
+    let again = run(&sim_config(&server, 6, 1), &server.ca()).await.unwrap();
+    assert_eq!((again.errors, again.acknowledged), (0, 6));
+    let events = store
+        .read_stream("enrollment-0000SIM0-0000000000000000", 1, 1000)
+        .await
+        .unwrap();
+    let forgotten: Vec<_> = events.iter().filter(|e| e.event_type == "DeviceForgotten").collect();
+    assert_eq!(forgotten.len(), 1);
+    assert!(String::from_utf8_lossy(&forgotten[0].data).contains("annal sim"));
+    assert_eq!(events.iter().filter(|e| e.event_type == "Authenticate").count(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -195,13 +195,24 @@ async fn enroll_direct(
     devices: Vec<Arc<VirtualDevice>>,
 ) -> Result<Vec<Enrolled>, SimError> {
     let url = format!("{}/mdm", config.server.trim_end_matches('/'));
+    let admin = clients.shared(&config.server)?;
     stream::iter(devices)
         .map(|d| {
             let mtls = config.uses_mtls().then_some(&d.identity);
             let channel = Channel::open(clients, &url, &url, config.topic.clone(), mtls, &config.wire);
+            let admin = &admin;
             async move {
                 let channel = channel?;
-                check_in(&d, &channel).await?;
+                if let Err(e) = check_in(&d, &channel).await {
+                    // A device of an earlier run, enrolled under the identity that run issued:
+                    // the server takes a new identity for it only once an admin has forgotten
+                    // the old enrollment, as for a real device that was re-imaged.
+                    if !is_reenrollment_refusal(&e) {
+                        return Err(e);
+                    }
+                    forget(admin, config, &d.udid).await?;
+                    check_in(&d, &channel).await?;
+                }
                 Ok((d, channel))
             }
         })
@@ -210,6 +221,26 @@ async fn enroll_direct(
         .await
         .into_iter()
         .collect()
+}
+
+fn is_reenrollment_refusal(e: &SimError) -> bool {
+    matches!(e, SimError::Protocol(m) if m.contains("403") && m.contains("enrolled under another identity"))
+}
+
+/// `POST /v1/devices/{udid}/forget` with the simulator's admin key, the reason saying why.
+async fn forget(client: &Client, config: &SimConfig, udid: &str) -> Result<(), SimError> {
+    let auth = format!("Bearer {}", config.api_key);
+    let body = br#"{"reason": "annal sim: a simulated device enrolls again with a new identity"}"#.to_vec();
+    let a = client
+        .send(
+            hyper::Method::POST,
+            &format!("/v1/devices/{udid}/forget"),
+            Some("application/json"),
+            &[("Authorization", &auth)],
+            body,
+        )
+        .await?;
+    success("forget", a).map(|_| ())
 }
 
 /// Authenticate, then TokenUpdate: what a device sends once its MDM profile is installed.
