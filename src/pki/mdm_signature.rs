@@ -75,12 +75,7 @@ pub struct SignedContent {
 pub fn verify_attached(body: &[u8]) -> Result<SignedContent, SignatureError> {
     let der = der_form(body)?;
     let sd = parse_signed_data(&der)?;
-    let content = sd
-        .encap
-        .econtent
-        .as_ref()
-        .and_then(|c| c.decode_as::<OctetString>().ok())
-        .ok_or(SignatureError::NoContent)?;
+    let content = attached_content(&sd)?;
     let signed = signed_message(&sd, content.as_bytes())?;
     require_standard_key(&signed.cert)?;
     let key_alg = KeyAlg::from_spki(signed.cert.public_key()).map_err(SignatureError::UnsupportedAlgorithm)?;
@@ -108,6 +103,15 @@ pub(crate) struct SignedMessage<'a> {
 
 /// Refuses RSA signer keys under 2048 bits by name: aws-lc-rs would only say "does not
 /// verify". Apple's 1024-bit device identities are verified by `apple::verify_device_signed`.
+/// The content an attached SignedData carries (a device's signed plist).
+pub(crate) fn attached_content(sd: &SignedDataView<'_>) -> Result<OctetString, SignatureError> {
+    sd.encap
+        .econtent
+        .as_ref()
+        .and_then(|c| c.decode_as::<OctetString>().ok())
+        .ok_or(SignatureError::NoContent)
+}
+
 fn require_standard_key(cert: &X509Certificate<'_>) -> Result<(), SignatureError> {
     match rsa_bits(cert.public_key()) {
         Some(bits) if bits < 2048 => Err(SignatureError::WeakKey(format!("RSA-{bits}"))),

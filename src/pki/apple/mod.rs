@@ -14,7 +14,6 @@
 use std::sync::OnceLock;
 
 use aws_lc_rs::signature::UnparsedPublicKey;
-use der::asn1::OctetString;
 use x509_parser::certificate::X509Certificate;
 
 use annal_schemas::events::identity::CertificateInfo;
@@ -23,7 +22,7 @@ use super::algorithms::{key_description, legacy_rsa_alg, public_key_bytes, verif
 use super::cms_raw::{der_form, parse_signed_data};
 use super::codec::pem_decode_all;
 use super::identity::{certificate_info, parse_cert};
-use super::mdm_signature::signed_message;
+use super::mdm_signature::{attached_content, signed_message};
 use super::{PkiError, SignatureError};
 
 /// Apple Root CA (self-signed, RSA-2048).
@@ -219,12 +218,7 @@ fn common_name(cert: &X509Certificate<'_>) -> String {
 pub fn verify_device_signed(body: &[u8], cas: &AppleDeviceCa) -> Result<AppleSigned, AppleIdentityError> {
     let der = der_form(body)?;
     let sd = parse_signed_data(&der)?;
-    let content = sd
-        .encap
-        .econtent
-        .as_ref()
-        .and_then(|c| c.decode_as::<OctetString>().ok())
-        .ok_or(SignatureError::NoContent)?;
+    let content = attached_content(&sd)?;
     // The digest of the content first: a changed body is named as such, whoever signed it.
     let signed = signed_message(&sd, content.as_bytes())?;
     let leaf = &signed.cert;
