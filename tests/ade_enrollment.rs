@@ -5,13 +5,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use annal::pki::{verify_attached, TrustAnchors};
 use annal::sim::Client;
 use annal::store::open;
 use chrono::Utc;
 use common::admin::call;
+use common::openssl;
 use common::server::Server;
 use hyper::Method;
 use plist::{Dictionary, Value};
@@ -19,19 +19,6 @@ use serde_json::json;
 
 const TOPIC: &str = "com.apple.mgmt.External.13818cd9-434f-4216-9404-c412d3903eb6";
 const UDID: &str = "00008030-001A2B3C4D5E6F70";
-
-fn openssl(dir: &Path, line: &str) {
-    let out = Command::new("openssl")
-        .args(line.split_whitespace())
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {line}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn machine_info(entries: &[(&str, &str)]) -> Vec<u8> {
     let d: Dictionary = entries.iter().map(|(k, v)| (k.to_string(), Value::from(*v))).collect();

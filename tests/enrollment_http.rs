@@ -10,6 +10,7 @@ use annal::pki::{verify_attached, DeviceIdentity, KeyKind, TrustAnchors};
 use annal::sim::Client;
 use chrono::Utc;
 use common::admin::{call, get};
+use common::openssl;
 use common::server::Server;
 use hyper::Method;
 use plist::{Dictionary, Value};
@@ -59,20 +60,6 @@ async fn start() -> (Server, tempfile::TempDir) {
 async fn fetch(client: &Client, path: &str) -> (u16, Vec<u8>) {
     let a = client.get(path).await.expect("GET");
     (a.status.as_u16(), a.body.to_vec())
-}
-
-fn openssl(dir: &std::path::Path, line: &str) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .args(line.split_whitespace())
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {line}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 /// Checks a signed profile the server sent (signer issued by its CA) and returns the plist.

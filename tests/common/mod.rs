@@ -105,3 +105,19 @@ pub fn write_private(path: &std::path::Path, contents: impl AsRef<[u8]>) {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path).unwrap().write_all(contents.as_ref()).unwrap();
 }
+
+/// Runs `openssl <line>` (split on whitespace) in `dir`, as an admin or a device tool would;
+/// asserts it succeeded and returns its standard output.
+pub fn openssl(dir: &std::path::Path, line: &str) -> Vec<u8> {
+    let out = std::process::Command::new("openssl")
+        .args(line.split_whitespace())
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {line}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
