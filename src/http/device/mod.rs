@@ -189,9 +189,15 @@ async fn serve(
         // its own next request (the service checks its device channel every time).
         let prefix = format!("{}:", request.enrollment_key);
         let user_channels = app.projector.read(|p| p.devices().enrolled_with_prefix(&prefix));
-        app.enrollments
+        // The device's own message is recorded: failing its answer now would only make it send
+        // the CheckOut again. A user channel left open is ended at its next request.
+        if let Err(e) = app
+            .enrollments
             .end_user_channels(&device, &user_channels, &identity, &request.actor, now)
-            .await?;
+            .await
+        {
+            tracing::warn!(error = %e, "ending the user channels of a device channel failed; each ends at its next request");
+        }
     }
     Ok(response)
 }
