@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod bench;
+pub mod config;
 pub mod domain;
 pub mod http;
 pub mod mdm;
@@ -13,6 +14,7 @@ pub mod pki;
 pub mod push;
 pub mod readmodel;
 pub mod secrets;
+pub mod server;
 pub mod service;
 pub mod sim;
 pub mod store;

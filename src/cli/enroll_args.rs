@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use annal::pki::profile::EnrollmentSettings;
 use annal::pki::Ca;
-use anyhow::Context;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct EnrollArgs {
@@ -34,16 +33,13 @@ pub struct EnrollArgs {
 }
 
 impl EnrollArgs {
-    pub fn challenge(&self) -> anyhow::Result<Option<String>> {
-        match (&self.challenge, &self.scep_challenge_file) {
-            (Some(c), _) => Ok(Some(c.clone())),
-            (None, Some(path)) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                let challenge = text.trim_end_matches(['\r', '\n']).to_owned();
-                anyhow::ensure!(!challenge.is_empty(), "{} is empty", path.display());
-                Ok(Some(challenge))
-            }
-            (None, None) => Ok(None),
+    pub fn options(&self) -> annal::config::EnrollOptions {
+        annal::config::EnrollOptions {
+            base_url: self.base_url.clone(),
+            topic: self.topic.clone(),
+            challenge: self.challenge.clone(),
+            scep_challenge_file: self.scep_challenge_file.clone(),
+            organization: self.organization.clone(),
         }
     }
 
@@ -52,7 +48,7 @@ impl EnrollArgs {
         let settings = EnrollmentSettings {
             base_url: base_url.trim_end_matches('/').to_owned(),
             topic,
-            challenge: self.challenge()?,
+            challenge: self.options().challenge()?,
             ca_cert_der: ca.cert_der().to_vec(),
             organization: self.organization.clone(),
         };

@@ -1,11 +1,9 @@
 //! `annal serve --max-connections …`: how much an unidentified or slow client can make the
 //! server hold (see `annal::http::limits`).
 
-use std::time::Duration;
-
 use annal::http::limits::{
-    BodyPace, BodySizes, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MIN_BODY_RATE, UNIDENTIFIED_MAX_BODY,
+    DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MIN_BODY_RATE,
+    UNIDENTIFIED_MAX_BODY,
 };
 
 #[derive(Debug, clap::Args)]
@@ -34,60 +32,13 @@ pub struct LimitsArgs {
 }
 
 impl LimitsArgs {
-    pub fn header_read_timeout(&self) -> Option<Duration> {
-        (self.header_read_timeout_secs > 0).then(|| Duration::from_secs(self.header_read_timeout_secs))
-    }
-
-    pub fn pace(&self) -> BodyPace {
-        BodyPace {
-            read_timeout: Duration::from_secs(self.body_read_timeout_secs),
-            min_rate: self.min_body_bytes_per_sec,
-        }
-    }
-
-    pub fn sizes(&self, max_body_bytes: usize) -> BodySizes {
-        BodySizes {
-            identified: max_body_bytes,
-            // Never more than an identified request may send.
-            unidentified: self.unidentified_max_body_bytes.min(max_body_bytes),
+    pub fn options(&self) -> annal::config::LimitsOptions {
+        annal::config::LimitsOptions {
+            max_connections: self.max_connections,
+            header_read_timeout_secs: self.header_read_timeout_secs,
+            body_read_timeout_secs: self.body_read_timeout_secs,
+            min_body_bytes_per_sec: self.min_body_bytes_per_sec,
+            unidentified_max_body_bytes: self.unidentified_max_body_bytes,
         }
     }
 }
-
-/// Descriptors beyond the connections: databases, the APNs and webhook clients, logs.
-#[cfg(unix)]
-const SPARE_FILES: libc::rlim_t = 1024;
-
-/// Raises the soft open-file limit toward what `max_connections` needs (up to the hard limit),
-/// and warns when it stays below: past it, accepting fails instead of waiting at the cap.
-#[cfg(unix)]
-pub fn fit_open_files(max_connections: usize) {
-    let wanted = (max_connections as libc::rlim_t).saturating_add(SPARE_FILES);
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed by reference.
-    let read = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
-    if !read || max_connections == 0 || limit.rlim_cur >= wanted {
-        return;
-    }
-    let raised = libc::rlimit {
-        rlim_cur: wanted.min(limit.rlim_max),
-        rlim_max: limit.rlim_max,
-    };
-    // SAFETY: as above.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-        limit = raised;
-    }
-    if limit.rlim_cur < wanted {
-        tracing::warn!(
-            open_files = limit.rlim_cur,
-            max_connections,
-            "the open-file limit is below --max-connections; raise it (LimitNOFILE=) or lower the cap"
-        );
-    }
-}
-
-#[cfg(not(unix))]
-pub fn fit_open_files(_max_connections: usize) {}

@@ -1,7 +1,6 @@
 //! Command-line parsing and one module per subcommand. This is the binary's edge: errors are
 //! `anyhow` here and typed everywhere below.
 
-mod admin_key;
 mod api_key;
 mod audit;
 mod audit_export;
@@ -23,7 +22,6 @@ mod events;
 mod events_export;
 mod events_import;
 mod history;
-mod key_files;
 mod limits_args;
 pub mod logging;
 mod migrate;
@@ -38,7 +36,6 @@ mod sim;
 mod sse;
 mod table;
 pub mod tls;
-mod tls_reload;
 mod vendor;
 mod webhook_args;
 mod wire_args;

@@ -1,10 +1,8 @@
 //! `annal serve --nats-url …`: the log's events published to NATS JetStream as CloudEvents.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use annal::stream::nats::{NatsConfig, DEFAULT_STREAM, DEFAULT_SUBJECT_PREFIX};
-use anyhow::Context;
+use annal::stream::nats::{DEFAULT_STREAM, DEFAULT_SUBJECT_PREFIX};
 
 #[derive(Debug, clap::Args)]
 pub struct NatsArgs {
@@ -31,22 +29,14 @@ pub struct NatsArgs {
 }
 
 impl NatsArgs {
-    pub fn config(&self) -> anyhow::Result<Option<NatsConfig>> {
-        let Some(url) = &self.nats_url else {
-            return Ok(None);
-        };
-        let mut config = NatsConfig::new(url.clone());
-        config.stream = self.nats_stream.clone();
-        config.subject_prefix = self.nats_subject_prefix.clone();
-        config.source = match &self.nats_source {
-            Some(source) => source.clone(),
-            None => format!("annal://{}", self.nats_stream),
-        };
-        if let Some(path) = &self.nats_creds_file {
-            let creds = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            config.credentials = Some(creds);
+    pub fn options(&self) -> annal::config::NatsOptions {
+        annal::config::NatsOptions {
+            url: self.nats_url.clone(),
+            stream: self.nats_stream.clone(),
+            subject_prefix: self.nats_subject_prefix.clone(),
+            backoff_max_secs: self.nats_backoff_max_secs,
+            creds_file: self.nats_creds_file.clone(),
+            source: self.nats_source.clone(),
         }
-        config.backoff.max = Duration::from_secs(self.nats_backoff_max_secs.max(1));
-        Ok(Some(config))
     }
 }

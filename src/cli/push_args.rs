@@ -1,10 +1,6 @@
 //! `annal serve --apns-url …`: where pushes go and how the push worker behaves.
 
 use std::path::PathBuf;
-use std::time::Duration;
-
-use annal::push::{ApnsConfig, PushSettings, PRODUCTION_URL, SANDBOX_URL};
-use anyhow::Context;
 
 #[derive(Debug, clap::Args)]
 pub struct PushArgs {
@@ -36,27 +32,15 @@ pub struct PushArgs {
 }
 
 impl PushArgs {
-    pub fn settings(&self) -> anyhow::Result<PushSettings> {
-        let url = match self.apns_url.as_str() {
-            "production" => PRODUCTION_URL.to_owned(),
-            "sandbox" => SANDBOX_URL.to_owned(),
-            url if url.starts_with("https://") => url.to_owned(),
-            other => anyhow::bail!("--apns-url must be production, sandbox or an https:// URL, not {other:?}"),
-        };
-        let mut apns = ApnsConfig::new(url);
-        if let Some(path) = &self.apns_ca_file {
-            let anchors = annal::pki::TrustAnchors::from_pem_file(path)
-                .with_context(|| format!("reading CA certificates from {}", path.display()))?;
-            apns.extra_roots = anchors.cert_ders().map(<[u8]>::to_vec).collect();
-            apns.only_extra_roots = true;
+    pub fn options(&self) -> annal::config::PushOptions {
+        annal::config::PushOptions {
+            apns_url: self.apns_url.clone(),
+            apns_ca_file: self.apns_ca_file.clone(),
+            concurrency: self.push_concurrency,
+            repush_interval_secs: self.repush_interval_secs,
+            max_attempts: self.push_max_attempts,
+            backoff_max_secs: self.push_backoff_max_secs,
+            suspend_secs: self.push_suspend_secs,
         }
-        apns.concurrency = self.push_concurrency.max(1);
-        let mut settings = PushSettings::new(apns);
-        settings.max_attempts = self.push_max_attempts.max(1);
-        settings.backoff_max = Duration::from_secs(self.push_backoff_max_secs.max(1));
-        settings.suspend_for = Duration::from_secs(self.push_suspend_secs.max(1));
-        settings.repush_interval =
-            (self.repush_interval_secs > 0).then(|| Duration::from_secs(self.repush_interval_secs));
-        Ok(settings)
     }
 }

@@ -1,10 +1,6 @@
 //! `annal serve --webhook-url …`: MicroMDM/NanoMDM-format webhooks from the log.
 
 use std::path::PathBuf;
-use std::time::Duration;
-
-use annal::stream::webhook::WebhookConfig;
-use anyhow::Context;
 
 #[derive(Debug, clap::Args)]
 pub struct WebhookArgs {
@@ -29,37 +25,13 @@ pub struct WebhookArgs {
 }
 
 impl WebhookArgs {
-    pub fn config(&self) -> anyhow::Result<Option<WebhookConfig>> {
-        let Some(url) = &self.webhook_url else {
-            return Ok(None);
-        };
-        let mut config = WebhookConfig::new(url.clone());
-        if let Some(path) = &self.webhook_hmac_key_file {
-            let key = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            let key = key.trim_ascii().to_vec();
-            anyhow::ensure!(
-                key.len() >= 16,
-                "the webhook HMAC key in {} is shorter than 16 bytes",
-                path.display()
-            );
-            config.hmac_key = Some(key);
+    pub fn options(&self) -> annal::config::WebhookOptions {
+        annal::config::WebhookOptions {
+            url: self.webhook_url.clone(),
+            hmac_key_file: self.webhook_hmac_key_file.clone(),
+            no_idle: self.webhook_no_idle,
+            ca_file: self.webhook_ca_file.clone(),
+            backoff_max_secs: self.webhook_backoff_max_secs,
         }
-        config.include_idle = !self.webhook_no_idle;
-        if let Some(path) = &self.webhook_ca_file {
-            let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            config.ca_certs_der = rustls_pemfile_certs(&pem)?;
-        }
-        config.backoff.max = Duration::from_secs(self.webhook_backoff_max_secs.max(1));
-        Ok(Some(config))
     }
-}
-
-fn rustls_pemfile_certs(pem: &[u8]) -> anyhow::Result<Vec<Vec<u8>>> {
-    use rustls::pki_types::pem::PemObject;
-    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(pem)
-        .map(|c| c.map(|c| c.to_vec()))
-        .collect::<Result<Vec<_>, _>>()
-        .context("parsing the webhook CA file")?;
-    anyhow::ensure!(!certs.is_empty(), "the webhook CA file holds no certificate");
-    Ok(certs)
 }

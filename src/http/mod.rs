@@ -39,6 +39,18 @@ pub struct AppState {
     pub observer: Arc<crate::observe::Observer>,
 }
 
+/// The gauges read the log, the read models and the certificates, not the whole state.
+impl<'a> From<&'a AppState> for crate::observe::gauges::Sources<'a> {
+    fn from(app: &'a AppState) -> Self {
+        Self {
+            store: app.store.as_ref(),
+            projector: &app.projector,
+            observer: &app.observer,
+            push: &app.push,
+        }
+    }
+}
+
 /// What a 503 for an unavailable event store asks a client to wait before trying again
 /// (`Retry-After`, seconds): long enough not to hammer a store that is restarting, short
 /// enough that a device's next attempt finds it back soon after it is.

@@ -3,26 +3,47 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::http::AppState;
+use super::Observer;
+use crate::push::PushService;
+use crate::service::projector::Projector;
+use crate::store::EventStore;
+
+/// What the gauges read: the log, the read models, the certificates in use.
+#[derive(Clone, Copy)]
+pub struct Sources<'a> {
+    pub store: &'a dyn EventStore,
+    pub projector: &'a Projector,
+    pub observer: &'a Observer,
+    pub push: &'a PushService,
+}
 
 /// The log's head position and how far the read models trail it, in events (`None` when
 /// positions are not dense, as on KurrentDB: a difference of offsets counts no events).
-pub async fn projection_lag(app: &AppState) -> Result<(u64, Option<u64>), crate::store::StoreError> {
-    let head = app.store.head().await?.position;
-    let lag = app
-        .store
+pub async fn projection_lag<'a>(
+    sources: impl Into<Sources<'a>>,
+) -> Result<(u64, Option<u64>), crate::store::StoreError> {
+    let Sources { store, projector, .. } = sources.into();
+    let head = store.head().await?.position;
+    let lag = store
         .capabilities()
         .dense_positions
-        .then(|| head.saturating_sub(app.projector.position()));
+        .then(|| head.saturating_sub(projector.position()));
     Ok((head, lag))
 }
 
-pub async fn refresh(app: &AppState) {
+pub async fn refresh<'a>(sources: impl Into<Sources<'a>>) {
+    let sources = sources.into();
+    let Sources {
+        projector,
+        observer,
+        push,
+        ..
+    } = sources;
     let now = Utc::now();
-    let pending = app.projector.read(|p| p.commands().pending_total());
+    let pending = projector.read(|p| p.commands().pending_total());
     metrics::gauge!("annal_commands_pending").set(pending as f64);
-    metrics::gauge!("annal_projection_position").set(app.projector.position() as f64);
-    match projection_lag(app).await {
+    metrics::gauge!("annal_projection_position").set(projector.position() as f64);
+    match projection_lag(sources).await {
         Ok((head, lag)) => {
             metrics::gauge!("annal_store_head_position").set(head as f64);
             if let Some(lag) = lag {
@@ -33,13 +54,12 @@ pub async fn refresh(app: &AppState) {
         Err(_) => metrics::gauge!("annal_store_up").set(0.0),
     }
     // Known from the appends themselves, so it stays true while head reads fail too.
-    let writable = if app.observer.writes.refusing() { 0.0 } else { 1.0 };
+    let writable = if observer.writes.refusing() { 0.0 } else { 1.0 };
     metrics::gauge!("annal_store_writable").set(writable);
-    let push = app.push.status().not_after;
     let certificates = [
-        ("ca", app.observer.ca_not_after()),
-        ("tls", app.observer.tls_not_after()),
-        ("push", push),
+        ("ca", observer.ca_not_after()),
+        ("tls", observer.tls_not_after()),
+        ("push", push.status().not_after),
     ];
     for (name, not_after) in certificates {
         if let Some(t) = not_after {

@@ -8,8 +8,7 @@ use serde_json::Value;
 
 use super::file::FileValues;
 use super::keys::{Key, Kind};
-
-pub const REDACTED: &str = "<redacted>";
+use annal::config::{redact_url, REDACTED};
 
 #[derive(Debug, Serialize)]
 pub struct Setting {
@@ -65,43 +64,6 @@ fn value(key: &Key, raw: Vec<String>) -> Value {
     }
 }
 
-/// `postgres://user:secret@host/db?password=x` → `postgres://user:<redacted>@host/db?password=<redacted>`.
-pub fn redact_url(text: &str) -> String {
-    let Some(scheme_end) = text.find("://") else {
-        return text.to_owned();
-    };
-    let rest = &text[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let mut out = text[..scheme_end + 3].to_owned();
-    let authority = &rest[..authority_end];
-    match authority.rfind('@') {
-        Some(at) => {
-            let userinfo = &authority[..at];
-            match userinfo.find(':') {
-                Some(colon) => out.push_str(&format!("{}:{REDACTED}", &userinfo[..colon])),
-                None => out.push_str(userinfo),
-            }
-            out.push_str(&authority[at..]);
-        }
-        None => out.push_str(authority),
-    }
-    let tail = &rest[authority_end..];
-    match tail.split_once('?') {
-        Some((path, query)) => {
-            let query: Vec<String> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}={REDACTED}"),
-                    _ => pair.to_owned(),
-                })
-                .collect();
-            out.push_str(&format!("{path}?{}", query.join("&")));
-        }
-        None => out.push_str(tail),
-    }
-    out
-}
-
 /// As TOML, top-level keys first and then one table per group, each line with its source.
 pub fn render_toml(settings: &[Setting]) -> String {
     let mut out = String::new();
@@ -131,21 +93,5 @@ fn toml_value(v: &Value) -> String {
         Value::Array(items) => format!("[{}]", items.iter().map(toml_value).collect::<Vec<_>>().join(", ")),
         Value::String(s) => toml::Value::String(s.clone()).to_string(),
         other => other.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_in_urls_are_cut_out() {
-        assert_eq!(
-            redact_url("postgres://annal:s3cret@db:5432/annal?sslmode=require&password=x"),
-            "postgres://annal:<redacted>@db:5432/annal?sslmode=require&password=<redacted>"
-        );
-        assert_eq!(redact_url("postgres://annal@db/annal"), "postgres://annal@db/annal");
-        assert_eq!(redact_url("sqlite:./data/annal.db"), "sqlite:./data/annal.db");
-        assert_eq!(redact_url("https://u:p@h"), "https://u:<redacted>@h");
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use annal::observe::Observer;
+use crate::observe::Observer;
 use axum_server::tls_rustls::RustlsConfig;
 use tokio::sync::watch;
 
@@ -39,7 +39,7 @@ impl TlsReloader {
             }
             Err(e) => {
                 metrics::counter!("annal_tls_reloads_total", "outcome" => "refused").increment(1);
-                tracing::error!(why, cert = %self.cert.display(), error = %format!("{e:#}"), "the new TLS certificate and key were refused; keeping the current ones");
+                tracing::error!(why, cert = %self.cert.display(), error = %crate::server::chain(&e), "the new TLS certificate and key were refused; keeping the current ones");
                 false
             }
         }

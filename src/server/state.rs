@@ -1,0 +1,129 @@
+//! Wiring: from a configuration to the application state and its router, in the order the
+//! pieces need each other (the store first, then keys, read models, streams, push).
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::config::{Reenrollment, ServerConfig};
+use crate::http::admin::AdminAuth;
+use crate::http::device::identity::DeviceAuth;
+use crate::http::{router, AppState};
+use crate::observe::store::MeteredStore;
+use crate::observe::writes::WriteHealth;
+use crate::observe::Observer;
+use crate::pki::{Ca, TrustAnchors};
+use crate::push::PushService;
+use crate::service::api_keys::ApiKeys;
+use crate::service::enrollments::Enrollments;
+use crate::service::projector::Projector;
+use crate::service::scep::ScepService;
+
+use super::{admin_key, data_key, enroll, metrics, sinks, Server, ServerError};
+
+pub async fn build(config: ServerConfig) -> Result<Server, ServerError> {
+    config.relations()?;
+    // Before any of them is read: a key others could read is a key others may have.
+    config.check_key_files()?;
+    let metrics = metrics::install().map_err(ServerError::Metrics)?;
+    let url = config.store_url()?;
+    let writes = Arc::new(WriteHealth::default());
+    let store = crate::store::open(&url)
+        .await
+        .map_err(|source| ServerError::OpenStore {
+            url: url.to_string(),
+            source,
+        })?;
+    let store = MeteredStore::wrap(store, writes.clone());
+    let head = store.head().await?;
+    let ca = Arc::new(Ca::load_or_init(&config.data_dir.join("ca")).map_err(ServerError::Ca)?);
+    // One static challenge serves both ends: the profile carries it and /scep accepts it.
+    let static_challenge = config.enroll.challenge()?;
+    let anchors = anchors(&ca, &config)?;
+    let annal_issuer = crate::pki::certificate_info(ca.cert_der())?.subject;
+    if config.insecure_accept_unsigned_devices {
+        tracing::error!("INSECURE: device requests without any identity are accepted (--insecure-accept-unsigned-devices); never use this in production");
+    }
+    let data_key = data_key::load(&config.data_dir, config.data_key_file.clone(), head.position)?;
+    let admin_key = match &config.admin_api_key {
+        Some(k) => k.clone(),
+        None => admin_key::load_or_init(&config.data_dir.join("admin-api-key"))?,
+    };
+    let readmodels = crate::readmodel::open(&url, &config.data_dir)
+        .await
+        .map_err(ServerError::ReadModels)?;
+    let data_key = Arc::new(data_key);
+    let sinks = sinks::Sinks::start(&config, &store, &readmodels, &data_key)?;
+    let projector = Projector::start(store.clone(), readmodels)
+        .await
+        .map_err(ServerError::Projector)?;
+    // Long-lived responses (SSE streams) and every worker end when shutdown starts.
+    let (stop, stopping) = watch::channel(false);
+    let enrollments = Arc::new(Enrollments::new(store.clone()).with_reenrollment(config.reenrollment));
+    if config.reenrollment == Reenrollment::Allow {
+        tracing::warn!("RISK: --reenrollment allow: any Authenticate replaces a device's enrollment, so a holder of any enrollment token can take over an enrolled device (its queued commands, PINs included)");
+    }
+    let push = PushService::new(
+        store.clone(),
+        enrollments.clone(),
+        data_key.clone(),
+        config.push.settings()?,
+    );
+    match push.refresh_certificate().await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            "no push certificate is installed: commands wait until devices poll (annal push-cert install)"
+        ),
+        Err(e) => tracing::error!(error = %e, "the installed push certificate cannot be used"),
+    }
+    push.start(projector.clone(), stopping.clone());
+    let enroll = enroll::config(&config, &ca, static_challenge.clone())?;
+    let ca_not_after = crate::pki::certificate_info(ca.cert_der())?.not_after;
+    let observer = Arc::new(Observer::new(Some(ca_not_after), config.ready_max_lag, writes));
+    let state = AppState {
+        observer,
+        enroll,
+        stopping,
+        projector,
+        store: store.clone(),
+        enrollments,
+        push,
+        metrics: Some(metrics),
+        device_auth: Arc::new(DeviceAuth::new(
+            TrustAnchors::new(anchors.clone())?,
+            annal_issuer,
+            config.insecure_accept_unsigned_devices,
+        )),
+        data_key,
+        admin: Arc::new(
+            AdminAuth::new(&admin_key, Arc::new(ApiKeys::new(store.clone()))).map_err(ServerError::AdminAuth)?,
+        ),
+        scep: Arc::new(ScepService::new(store, ca.clone(), static_challenge)?),
+    };
+    let router = router(state.clone(), config.body_sizes(), config.limits.pace());
+    Ok(Server {
+        router,
+        state,
+        ca,
+        anchors,
+        sinks,
+        stop,
+        store_url: url,
+        head_position: head.position,
+        config,
+    })
+}
+
+/// Certificates accepted as device identities: Annal's CA, and --external-ca's.
+fn anchors(ca: &Ca, config: &ServerConfig) -> Result<Vec<Vec<u8>>, ServerError> {
+    let mut anchors = vec![ca.cert_der().to_vec()];
+    if let Some(path) = &config.external_ca {
+        anchors.extend(
+            TrustAnchors::from_pem_file(path)
+                .map_err(ServerError::ExternalCa)?
+                .cert_ders()
+                .map(<[u8]>::to_vec),
+        );
+    }
+    Ok(anchors)
+}
