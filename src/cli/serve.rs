@@ -149,3 +149,21 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    /// A server built in process starts from `ServerConfig::new`: the same as no option here.
+    #[test]
+    fn the_library_defaults_are_the_command_line_defaults() {
+        let cli = crate::cli::Cli::try_parse_from(["annal", "--data-dir", "/d", "serve"]).unwrap();
+        let crate::cli::Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(
+            format!("{:?}", args.config(&cli.global)),
+            format!("{:?}", annal::config::ServerConfig::new("/d"))
+        );
+    }
+}

@@ -6,6 +6,7 @@
 //! Secrets (the admin API key, the SCEP challenge, URLs that carry a token or password) never
 //! appear in `Debug`: see `redact`.
 
+mod defaults;
 mod effective;
 mod redact;
 mod validate;

@@ -71,6 +71,11 @@ impl Server {
         &self.config
     }
 
+    /// Annal's CA, which issues device identities and the default server certificate.
+    pub fn ca(&self) -> &Ca {
+        &self.ca
+    }
+
     /// Serves on `listener` until `shutdown` resolves, then stops every worker.
     pub async fn serve(
         self,
