@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use annal_schemas::events::apikey::Role;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
@@ -16,8 +15,8 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
-use crate::domain::access::{authorize, Action, Caller};
 use crate::http::AppState;
+use crate::service::admin::{authorize, Action, Caller};
 use crate::service::api_keys::ApiKeys;
 
 pub struct AdminAuth {
@@ -49,10 +48,7 @@ impl AdminAuth {
         let presented = presented_key(headers).ok_or(ApiError::Unauthenticated)?;
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         if digest == self.bootstrap_sha256 {
-            return Ok(Caller {
-                actor: format!("api-key:{}", crate::domain::api_keys::RESERVED_NAME),
-                role: Role::Admin,
-            });
+            return Ok(crate::service::admin::keys::bootstrap_caller());
         }
         match self.keys.verify(&presented).await {
             Ok(Some(caller)) => Ok(caller),
@@ -100,5 +96,5 @@ impl FromRequestParts<AppState> for Caller {
 
 /// Refuses a caller whose role does not allow `action`.
 pub fn require(caller: &Caller, action: Action<'_>) -> Result<(), ApiError> {
-    authorize(caller.role, action).map_err(ApiError::Forbidden)
+    Ok(authorize(caller, action)?)
 }
