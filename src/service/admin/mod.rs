@@ -1,8 +1,9 @@
 //! Admin use cases other than queueing commands (those are `service::commands`): enrollment
-//! tokens, identities, SCEP challenges, push health. Each takes the authenticated caller and
+//! tokens, identities, SCEP challenges, push health, and who the caller is (`auth`). Each takes the authenticated caller and
 //! a request already lifted out of HTTP, decides, and answers with a result or an
 //! [`AdminError`]; the HTTP edge only maps both back.
 
+pub mod auth;
 pub mod challenges;
 pub mod error;
 pub mod identities;
