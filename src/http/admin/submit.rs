@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use super::enqueue::answer;
 use super::error::ApiError;
 use super::extract::Json;
-use super::queue::answer;
 use crate::http::AppState;
 use crate::service::admin::Caller;
 use crate::service::commands::{CheckedCommand, CommandSource, Commands, EnqueueRequest};
