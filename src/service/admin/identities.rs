@@ -67,3 +67,20 @@ pub async fn forget(
     tracing::info!(actor = %caller.actor, enrollment = %enrollment, "device forgotten");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reason_is_optional_and_bounded() {
+        assert_eq!(reason(b"  \n").expect("empty"), None);
+        assert_eq!(reason(br#"{"reason":"lost"}"#).expect("valid"), Some("lost".into()));
+        let long = format!(r#"{{"reason":"{}"}}"#, "x".repeat(MAX_REASON + 1));
+        assert!(matches!(reason(long.as_bytes()), Err(AdminError::Invalid { path: Some(p), .. }) if p == "reason"));
+        assert!(matches!(
+            reason(br#"{"why":"x"}"#),
+            Err(AdminError::Invalid { path: None, .. })
+        ));
+    }
+}

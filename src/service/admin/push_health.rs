@@ -36,3 +36,29 @@ pub fn listing(filter: &str, silent_for_secs: Option<i64>, limit: Option<usize>)
     };
     Ok(Listing { filter, limit })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listing_names_its_filter_and_bounds() {
+        let dead = listing("token_dead", None, None).expect("valid");
+        assert_eq!(
+            dead,
+            Listing {
+                filter: Filter::TokenDead,
+                limit: 100
+            }
+        );
+        let silent = listing("silent", Some(-5), Some(5000)).expect("valid");
+        assert_eq!(silent.filter, Filter::Silent(TimeDelta::zero()));
+        assert_eq!(silent.limit, 1000);
+        assert_eq!(listing("silent", None, Some(0)).expect("valid").limit, 1);
+        assert!(matches!(listing("loud", None, None), Err(AdminError::Invalid { path: Some(p), .. }) if p == "filter"));
+        assert!(matches!(
+            listing("silent", Some(i64::MAX), None),
+            Err(AdminError::Invalid { path: Some(p), .. }) if p == "silent_for_secs"
+        ));
+    }
+}
