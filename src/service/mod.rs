@@ -1,7 +1,9 @@
 //! Application services: load an aggregate, decide, append, with the store's optimistic
 //! concurrency. The edge between pure domain logic and the log.
 
+pub mod admin;
 pub mod api_keys;
+pub mod commands;
 pub mod enrollments;
 pub mod history;
 pub mod identities;

@@ -1,64 +1,30 @@
-//! Who is calling the admin API. Keys come from the log (`annal api-key create`, roles
-//! admin / operator / auditor) or, for a first start, the bootstrap admin key: given in the
-//! configuration or generated into `<data-dir>/admin-api-key` (mode 0600).
+//! Who is calling the admin API: the key the request presents, checked by
+//! `service::admin::auth`.
 //!
 //! `Caller` is an extractor that runs before any body is read, so an unauthenticated client
 //! cannot make the server buffer a large body.
 
-use std::sync::Arc;
-
-use annal_schemas::events::apikey::Role;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
-use crate::domain::access::{authorize, Action, Caller};
 use crate::http::AppState;
-use crate::service::api_keys::ApiKeys;
-
-pub struct AdminAuth {
-    bootstrap_sha256: [u8; 32],
-    keys: Arc<ApiKeys>,
-}
-
-/// Shorter bootstrap keys are refused at start: an empty or short key would be guessable.
-pub const MIN_KEY_LEN: usize = 16;
+pub use crate::service::admin::auth::AdminAuth;
+use crate::service::admin::auth::AuthError;
+use crate::service::admin::{authorize, Action, Caller};
 
 impl AdminAuth {
-    pub fn new(bootstrap_key: &str, keys: Arc<ApiKeys>) -> Result<Self, String> {
-        if bootstrap_key.len() < MIN_KEY_LEN {
-            return Err(format!("the admin API key must be at least {MIN_KEY_LEN} characters"));
-        }
-        Ok(Self {
-            bootstrap_sha256: Sha256::digest(bootstrap_key.as_bytes()).into(),
-            keys,
-        })
-    }
-
-    pub fn keys(&self) -> &Arc<ApiKeys> {
-        &self.keys
-    }
-
     /// Accepts `Authorization: Bearer <key>` or HTTP Basic with the key as password (what
     /// NanoMDM's tools send).
     pub async fn check(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
-        let presented = presented_key(headers).ok_or(ApiError::Unauthenticated)?;
-        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        if digest == self.bootstrap_sha256 {
-            return Ok(Caller {
-                actor: format!("api-key:{}", crate::domain::api_keys::RESERVED_NAME),
-                role: Role::Admin,
-            });
-        }
-        match self.keys.verify(&presented).await {
-            Ok(Some(caller)) => Ok(caller),
-            Ok(None) => Err(ApiError::BadKey),
-            Err(e) => Err(ApiError::Unavailable(e.to_string())),
-        }
+        self.caller(presented_key(headers)).await.map_err(|e| match e {
+            AuthError::Missing => ApiError::Unauthenticated,
+            AuthError::BadKey => ApiError::BadKey,
+            AuthError::Unavailable(m) => ApiError::Unavailable(m),
+        })
     }
 }
 
@@ -100,5 +66,5 @@ impl FromRequestParts<AppState> for Caller {
 
 /// Refuses a caller whose role does not allow `action`.
 pub fn require(caller: &Caller, action: Action<'_>) -> Result<(), ApiError> {
-    authorize(caller.role, action).map_err(ApiError::Forbidden)
+    Ok(authorize(caller, action)?)
 }

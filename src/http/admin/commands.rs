@@ -3,16 +3,13 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use chrono::Utc;
 use serde_json::{json, Value};
 
-use super::auth::require;
 use super::error::ApiError;
-use super::queue::service_error;
 use super::read::caught_up;
-use crate::domain::access::{Action, Caller};
-use crate::domain::enrollment::{AdminInput, Input};
 use crate::http::AppState;
+use crate::service::admin::Caller;
+use crate::service::commands::{CancelRequest, Commands};
 
 pub async fn status(
     State(app): State<AppState>,
@@ -40,17 +37,12 @@ pub async fn status(
 pub async fn cancel(
     State(app): State<AppState>,
     caller: Caller,
-    Path((id, command_uuid)): Path<(String, String)>,
+    Path((target, command_uuid)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    require(&caller, Action::Cancel)?;
-    let input = Input::Admin(AdminInput::Cancel {
-        command_uuid: command_uuid.clone(),
-    });
-    app.enrollments
-        .handle(&id, input, &caller.actor, Utc::now())
-        .await
-        .map_err(service_error)?;
+    let cancelled = Commands::new(&app.enrollments, &app.data_key, &app.push)
+        .cancel(&caller, CancelRequest { target, command_uuid })
+        .await?;
     Ok(Json(
-        json!({"cancelled": true, "enrollment": id, "command_uuid": command_uuid}),
+        json!({"cancelled": true, "enrollment": cancelled.enrollment, "command_uuid": cancelled.command_uuid}),
     ))
 }

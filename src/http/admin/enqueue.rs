@@ -3,19 +3,27 @@
 //! full envelope (`CommandUUID` + `Command`) or a bare `Command` dictionary; a CommandUUID is
 //! assigned if absent. Optional headers: `Idempotency-Key`, `X-Annal-Reason`; `?nopush=1`
 //! queues without pushing (NanoMDM's parameter).
+//!
+//! Also the answer of every enqueue (this one and `POST /v1/commands`): the service's verdict
+//! as the status, each enrollment's outcome under NanoMDM's `status` field, and whether a push
+//! was asked for in `x-annal-push`.
+
+use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
 
-use super::auth::require;
 use super::error::ApiError;
 use super::extract::Query;
-use super::queue::{check_request_type, enqueue_each, enrollment_ids, Enqueue};
-use crate::domain::access::{Action, Caller};
 use crate::http::AppState;
-use crate::mdm::parse_command;
+use crate::service::admin::Caller;
+use crate::service::commands::{
+    CommandSource, Commands, EnqueueRequest, EnqueueResult, Overall, PushRequest, TargetOutcome,
+};
 
 pub async fn enqueue(
     State(app): State<AppState>,
@@ -25,15 +33,21 @@ pub async fn enqueue(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match prepare(&caller, &ids, &headers, &body, q.nopush.as_deref()) {
-        Ok((ids, req, command)) => {
-            enqueue_each(&app, &caller, &ids, &req, |_| {
-                let command = command.clone();
-                async move { Ok(command) }
-            })
-            .await
-        }
-        Err(e) => e.into_response(),
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let req = EnqueueRequest {
+        targets: vec![ids],
+        command: CommandSource::Raw(body),
+        idempotency_key: header("Idempotency-Key"),
+        reason: header("X-Annal-Reason"),
+        expires_at: None,
+        no_push: q.nopush.as_deref().is_some_and(|v| !matches!(v, "" | "0" | "false")),
+    };
+    match Commands::new(&app.enrollments, &app.data_key, &app.push)
+        .enqueue(&caller, req)
+        .await
+    {
+        Ok(result) => answer(result),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 
@@ -43,31 +57,64 @@ pub struct EnqueueQuery {
     pub nopush: Option<String>,
 }
 
-fn prepare(
-    caller: &Caller,
-    ids: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-    nopush: Option<&str>,
-) -> Result<(Vec<String>, Enqueue, plist::Dictionary), ApiError> {
-    let ids = enrollment_ids(&[ids])?;
-    let (uuid, request_type, command) =
-        parse_command(body).map_err(|e| ApiError::invalid(format!("invalid command: {e}")))?;
-    require(
-        caller,
-        Action::Enqueue {
-            request_type: &request_type,
-        },
-    )?;
-    check_request_type(&request_type)?;
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let req = Enqueue {
-        command_uuid: uuid.unwrap_or_else(|| uuid::Uuid::new_v4().to_string().to_uppercase()),
-        request_type,
-        idempotency_key: header("Idempotency-Key"),
-        reason: header("X-Annal-Reason"),
-        expires_at: None,
-        push: !nopush.is_some_and(|v| !matches!(v, "" | "0" | "false")),
-    };
-    Ok((ids, req, command))
+pub fn status_of(overall: Overall) -> StatusCode {
+    match overall {
+        Overall::AllQueued => StatusCode::OK,
+        Overall::Partial => StatusCode::MULTI_STATUS,
+        Overall::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+fn push_header(push: PushRequest) -> &'static str {
+    match push {
+        PushRequest::NotRequested => "not-requested",
+        PushRequest::NotConfigured => "not-configured",
+        PushRequest::Requested => "requested",
+    }
+}
+
+fn outcome_json(outcome: TargetOutcome) -> Value {
+    match outcome {
+        TargetOutcome::Queued {
+            command_uuid,
+            duplicate,
+        } => json!({"queued": true, "duplicate": duplicate, "command_uuid": command_uuid}),
+        TargetOutcome::Refused(e) => json!({"queued": false, "error": ApiError::from(e).body()}),
+    }
+}
+
+pub fn answer(result: EnqueueResult) -> Response {
+    let code = status_of(result.overall);
+    let push = push_header(result.push);
+    let results: BTreeMap<String, Value> = result
+        .outcomes
+        .into_iter()
+        .map(|(id, outcome)| (id, outcome_json(outcome)))
+        .collect();
+    let body = json!({
+        "command_uuid": result.command_uuid,
+        "request_type": result.request_type,
+        // NanoMDM's field name, so its tools read the answer unchanged.
+        "status": results,
+    });
+    let mut response = (code, Json(body)).into_response();
+    // Said plainly in the answer rather than silently skipped.
+    response
+        .headers_mut()
+        .insert("x-annal-push", HeaderValue::from_static(push));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::status_of;
+    use crate::service::commands::Overall;
+    use axum::http::StatusCode;
+
+    #[test]
+    fn each_verdict_has_its_status() {
+        assert_eq!(status_of(Overall::AllQueued), StatusCode::OK);
+        assert_eq!(status_of(Overall::Partial), StatusCode::MULTI_STATUS);
+        assert_eq!(status_of(Overall::Unavailable), StatusCode::SERVICE_UNAVAILABLE);
+    }
 }

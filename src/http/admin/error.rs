@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use crate::domain::access::Denied;
+use crate::service::admin::{AdminError, Denied};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -59,6 +59,21 @@ impl ApiError {
     }
 }
 
+/// One kind for one kind: the service decided which it is.
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Forbidden(d) => ApiError::Forbidden(d),
+            AdminError::Invalid { message, path } => ApiError::Invalid { message, path },
+            AdminError::NotFound(m) => ApiError::NotFound(m),
+            AdminError::Conflict(m) => ApiError::Conflict(m),
+            AdminError::Unavailable(m) => ApiError::Unavailable(m),
+            AdminError::PushUnavailable(m) => ApiError::PushUnavailable(m),
+            AdminError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         ApiError::Unavailable(e.to_string())
@@ -94,5 +109,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, _) = self.status_and_code();
         (status, Json(json!({ "error": self.body() }))).into_response()
+    }
+}
+
+impl From<crate::service::scep::ScepServiceError> for ApiError {
+    fn from(e: crate::service::scep::ScepServiceError) -> Self {
+        crate::service::admin::challenges::challenge_error(e).into()
     }
 }

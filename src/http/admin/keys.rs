@@ -4,18 +4,11 @@
 use axum::extract::State;
 use axum::Json;
 
-use super::auth::require;
 use super::error::ApiError;
-use crate::domain::access::{Action, Caller};
 use crate::http::AppState;
-use crate::service::api_keys::KeyInfo;
+use crate::service::admin::keys::{self, KeyInfo};
+use crate::service::admin::Caller;
 
 pub async fn list(State(app): State<AppState>, caller: Caller) -> Result<Json<Vec<KeyInfo>>, ApiError> {
-    require(&caller, Action::ManageKeys)?;
-    app.admin
-        .keys()
-        .list()
-        .await
-        .map(Json)
-        .map_err(|e| ApiError::Unavailable(e.to_string()))
+    Ok(Json(keys::list(app.admin.keys(), &caller).await?))
 }

@@ -4,15 +4,16 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use chrono::{TimeDelta, Utc};
+use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::extract::Query;
 use super::read::fresh;
-use crate::domain::access::Caller;
 use crate::http::AppState;
+use crate::service::admin::push_health::{self, Filter};
+use crate::service::admin::Caller;
 
 #[derive(Debug, Deserialize)]
 pub struct PushHealthQuery {
@@ -28,22 +29,11 @@ pub async fn list(
     _caller: Caller,
     Query(q): Query<PushHealthQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let after = q.after.as_deref();
-    let silent_for =
-        TimeDelta::try_seconds(q.silent_for_secs.unwrap_or(3600).max(0)).ok_or_else(|| ApiError::Invalid {
-            message: "silent_for_secs is out of range".into(),
-            path: Some("silent_for_secs".into()),
-        })?;
-    let (page, position) = match q.filter.as_str() {
-        "token_dead" => fresh(&app, |p| p.push().token_dead(after, limit)).await,
-        "silent" => fresh(&app, |p| p.push().silent(Utc::now(), silent_for, after, limit)).await,
-        other => {
-            return Err(ApiError::Invalid {
-                message: format!("unknown filter {other:?}: use token_dead or silent"),
-                path: Some("filter".into()),
-            })
-        }
+    let listing = push_health::listing(&q.filter, q.silent_for_secs, q.limit)?;
+    let (after, limit) = (q.after.as_deref(), listing.limit);
+    let (page, position) = match listing.filter {
+        Filter::TokenDead => fresh(&app, |p| p.push().token_dead(after, limit)).await,
+        Filter::Silent(silent_for) => fresh(&app, |p| p.push().silent(Utc::now(), silent_for, after, limit)).await,
     };
     Ok(Json(
         json!({"enrollments": page.items, "next": page.next, "position": position}),

@@ -9,17 +9,14 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use plist::{Dictionary, Value as Plist};
 use serde::Deserialize;
 
-use super::auth::require;
+use super::enqueue::answer;
 use super::error::ApiError;
 use super::extract::Json;
-use super::queue::{check_request_type, enqueue_each, enrollment_ids, Enqueue};
-use crate::domain::access::{Action, Caller};
 use crate::http::AppState;
-use crate::mdm::commands::{from_json, validate, CommandError, Platform};
-use crate::mdm::parse_command;
+use crate::service::admin::Caller;
+use crate::service::commands::{CheckedCommand, CommandSource, Commands, EnqueueRequest};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,120 +41,30 @@ fn yes() -> bool {
     true
 }
 
-fn schema_error(e: CommandError, prefix: &str) -> ApiError {
-    let path = if prefix.is_empty() {
-        e.path.clone()
-    } else {
-        format!("{prefix}.{}", e.path)
-    };
-    ApiError::Invalid {
-        message: format!("invalid command: `{path}`: {}", e.reason),
-        path: Some(path),
-    }
-}
-
-/// The Command dictionary the request describes, checked against Apple's schema.
-pub fn command_of(req: &SubmitRequest) -> Result<(Option<String>, String, Dictionary), ApiError> {
-    let platform = req
-        .platform
-        .as_deref()
-        .map(|p| {
-            p.parse::<Platform>().map_err(|e| ApiError::Invalid {
-                message: e.to_string(),
-                path: Some("platform".into()),
-            })
-        })
-        .transpose()?;
-    let mut parsed = match (&req.command, &req.plist) {
-        (Some(json), None) => {
-            let mut json = json.clone();
-            // The UnlockToken is filled in per device below: check the rest now.
-            let fill_token = json.get("RequestType").and_then(|v| v.as_str()) == Some("ClearPasscode")
-                && json.get("UnlockToken").is_none();
-            if fill_token {
-                if let Some(obj) = json.as_object_mut() {
-                    obj.insert("UnlockToken".into(), "AA==".into());
-                }
-            }
-            let mut command = from_json(&json, platform).map_err(|e| schema_error(e, "command"))?;
-            if fill_token {
-                command.remove("UnlockToken");
-            }
-            let request_type = rt(&command);
-            (req.command_uuid.clone(), request_type, command)
+impl From<SubmitRequest> for EnqueueRequest {
+    fn from(req: SubmitRequest) -> Self {
+        EnqueueRequest {
+            targets: req.enrollments,
+            command: CommandSource::Checked(CheckedCommand {
+                json: req.command,
+                plist: req.plist,
+                command_uuid: req.command_uuid,
+                platform: req.platform,
+            }),
+            idempotency_key: req.idempotency_key,
+            reason: req.reason,
+            expires_at: req.expires_at,
+            no_push: !req.push,
         }
-        (None, Some(text)) => {
-            let (uuid, _, command) = parse_command(text.as_bytes()).map_err(|e| ApiError::Invalid {
-                message: format!("invalid command plist: {e}"),
-                path: Some("plist".into()),
-            })?;
-            let request_type = validate(&command, platform).map_err(|e| schema_error(e, "plist"))?;
-            (req.command_uuid.clone().or(uuid), request_type, command)
-        }
-        _ => return Err(ApiError::invalid("give exactly one of `command` (JSON) or `plist`")),
-    };
-    if parsed.0.as_deref().is_some_and(str::is_empty) {
-        parsed.0 = None;
     }
-    Ok(parsed)
-}
-
-fn rt(command: &Dictionary) -> String {
-    command
-        .get("RequestType")
-        .and_then(Plist::as_string)
-        .unwrap_or_default()
-        .to_string()
 }
 
 pub async fn submit(State(app): State<AppState>, caller: Caller, Json(req): Json<SubmitRequest>) -> Response {
-    let prepared = (|| {
-        let ids = enrollment_ids(&req.enrollments)?;
-        let (uuid, request_type, command) = command_of(&req)?;
-        require(
-            &caller,
-            Action::Enqueue {
-                request_type: &request_type,
-            },
-        )?;
-        check_request_type(&request_type)?;
-        Ok::<_, ApiError>((ids, uuid, request_type, command))
-    })();
-    let (ids, uuid, request_type, command) = match prepared {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let needs_token = request_type == "ClearPasscode" && !command.contains_key("UnlockToken");
-    let enqueue = Enqueue {
-        command_uuid: uuid.unwrap_or_else(|| uuid::Uuid::new_v4().to_string().to_uppercase()),
-        request_type,
-        idempotency_key: req.idempotency_key.clone(),
-        reason: req.reason.clone(),
-        expires_at: req.expires_at,
-        push: req.push,
-    };
-    let app_for_token = app.clone();
-    enqueue_each(&app, &caller, &ids, &enqueue, |id| {
-        let (app, mut command) = (app_for_token.clone(), command.clone());
-        async move {
-            if needs_token {
-                command.insert(
-                    "UnlockToken".into(),
-                    Plist::Data(escrowed_unlock_token(&app, &id).await?),
-                );
-            }
-            Ok(command)
-        }
-    })
-    .await
-}
-
-async fn escrowed_unlock_token(app: &AppState, id: &str) -> Result<Vec<u8>, ApiError> {
-    let (state, _) = app.enrollments.state(id).await.map_err(super::queue::service_error)?;
-    let sealed = state
-        .unlock_token
-        .ok_or_else(|| ApiError::Conflict("no UnlockToken is escrowed for this enrollment".into()))?;
-    app.data_key
-        .open(&sealed)
-        .map_err(|e| ApiError::Internal(format!("the escrowed UnlockToken cannot be opened: {e}")))
+    match Commands::new(&app.enrollments, &app.data_key, &app.push)
+        .enqueue(&caller, req.into())
+        .await
+    {
+        Ok(result) => answer(result),
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }

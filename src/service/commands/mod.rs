@@ -1,0 +1,47 @@
+//! The commands use case: queue one command for many enrollments (fan-out, sealing, the
+//! answer policy, push requests), cancel a queued command, push enrollments now. Requests come
+//! in already lifted out of HTTP; results go back as [`EnqueueResult`], [`Cancelled`] and
+//! [`PushResult`], or an [`AdminError`](crate::service::admin::AdminError).
+//!
+//! An EraseDevice enqueue: `http/admin/enqueue.rs` (maps the request) → `request.rs` (the
+//! command, its checks) → `enqueue.rs` (fan-out, sealing) → `service/enrollments.rs` →
+//! `domain/enrollment` (decide) → the store's append.
+
+mod answer;
+mod cancel;
+mod enqueue;
+mod push;
+mod request;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use crate::push::PushService;
+use crate::secrets::DataKey;
+use crate::service::enrollments::Enrollments;
+
+pub use answer::{EnqueueResult, Overall, PushRequest, TargetOutcome};
+pub use cancel::{CancelRequest, Cancelled};
+pub use push::{PushOutcome, PushOverall, PushResult};
+pub use request::{
+    check_command_uuid, check_request_type, sealed, targets, CheckedCommand, CommandSource, EnqueueRequest, MAX_FAN_OUT,
+};
+
+/// What the use case needs: the enrollments it queues to, the key that seals secret-bearing
+/// commands, and the push worker it asks to wake the devices.
+pub struct Commands<'a> {
+    pub enrollments: &'a Enrollments,
+    pub data_key: &'a DataKey,
+    pub push: &'a Arc<PushService>,
+}
+
+impl<'a> Commands<'a> {
+    pub fn new(enrollments: &'a Enrollments, data_key: &'a DataKey, push: &'a Arc<PushService>) -> Self {
+        Self {
+            enrollments,
+            data_key,
+            push,
+        }
+    }
+}
