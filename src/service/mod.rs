@@ -1,7 +1,9 @@
 //! Application services: load an aggregate, decide, append, with the store's optimistic
 //! concurrency. The edge between pure domain logic and the log.
 
+pub mod aggregate;
 pub mod api_keys;
+pub mod device;
 pub mod enrollments;
 pub mod history;
 pub mod identities;
