@@ -179,9 +179,11 @@ impl<A: Aggregate> Repository<A> {
         actor: &str,
         hooks: &H,
     ) -> Result<(A::Decision, H::Prepared), RunError<A::Refusal>> {
+        // A refusal decided on a cached state the append never checks: unless the runner
+        // confirms those against the log, it decides on a state caught up first.
         let current = match self.cached(stream) {
-            Some(c) => c,
-            None => self.catch_up(stream, Loaded::default()).await?,
+            Some(cached) if self.options.confirm_unappended => cached,
+            _ => self.load(stream).await?,
         };
         self.run_from(stream, current, command, actor, hooks).await
     }
@@ -321,5 +323,22 @@ impl<A: Clone> Cache<A> {
                 shard.insert(stream.to_string(), loaded.clone());
             }
         }
+    }
+}
+
+/// A decision that is only its events.
+#[derive(Debug, Clone, Default)]
+pub struct Decided(pub Vec<(Event, Option<Bytes>)>);
+
+impl Decided {
+    /// One event, with no raw bytes.
+    pub fn one(event: impl Into<Event>) -> Self {
+        Self(vec![(event.into(), None)])
+    }
+}
+
+impl Decision for Decided {
+    fn events(&self) -> &[(Event, Option<Bytes>)] {
+        &self.0
     }
 }

@@ -18,8 +18,8 @@ use crate::domain::enrollment::{
     decide_with, stream_name, AdminInput, DeviceInput, Enrollment, Input, Outcome, Phase, Reenrollment, Refusal,
     Vouched,
 };
-use crate::domain::identities::{self, ClaimRefusal, IdentityRecord};
-use crate::store::{EventStore, ExpectedVersion, StoreError};
+use crate::domain::identities::{ClaimRefusal, IdentityRecord};
+use crate::store::{EventStore, ExpectedVersion};
 
 const SHARDS: usize = 64;
 const MAX_ATTEMPTS: usize = 8;
@@ -95,6 +95,7 @@ impl<T: Send, F: Fn(&Outcome) -> Result<T, String> + Sync> Hooks<Enrollment> for
 
 pub struct Enrollments {
     repository: Repository<Enrollment>,
+    identities: Repository<IdentityRecord>,
     reenrollment: Reenrollment,
 }
 
@@ -108,6 +109,7 @@ impl Enrollments {
             ..Options::default()
         };
         Self {
+            identities: super::identities::repository(store.clone()),
             repository: Repository::new(store, options),
             reenrollment: Reenrollment::Guarded,
         }
@@ -290,38 +292,16 @@ impl Enrollments {
 
     /// The certificate's stream, folded.
     pub async fn identity_record(&self, fingerprint: &str) -> Result<IdentityRecord, ServiceError> {
-        super::identities::read_record(self.repository.store().as_ref(), fingerprint).await
+        super::identities::read_record(&self.identities, fingerprint).await
     }
 
-    /// A certificate belongs to one enrollment, ever: the first Authenticate or rotation with it
-    /// claims it (in the stream `identity-<fingerprint>`, appended at the version read, so two
-    /// enrollments racing for one certificate on two nodes cannot both win).
+    /// Certificates' streams, read fresh every time.
+    pub fn identities(&self) -> &Repository<IdentityRecord> {
+        &self.identities
+    }
+
     async fn claim_identity(&self, key: &str, fingerprint: &str, actor: &str) -> Result<(), ServiceError> {
-        let stream = identities::stream(fingerprint);
-        for _ in 0..MAX_ATTEMPTS {
-            let record = self.identity_record(fingerprint).await?;
-            let claimed = match record.decide_claim(key, fingerprint) {
-                Ok(Some(claimed)) => claimed,
-                Ok(None) => return Ok(()),
-                Err(ClaimRefusal::InUse) => return Err(RunError::Refused(Refusal::IdentityInUse)),
-                Err(ClaimRefusal::Revoked) => return Err(RunError::Refused(Refusal::IdentityRevoked)),
-            };
-            let expected = match record.version {
-                0 => ExpectedVersion::NoStream,
-                v => ExpectedVersion::Exact(v),
-            };
-            match self
-                .repository
-                .store()
-                .append(&stream, expected, vec![NewEvent::new(actor, &claimed)])
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(StoreError::WrongExpectedVersion { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(RunError::Contention(stream))
+        super::identities::claim(&self.identities, key, fingerprint, actor).await
     }
 
     /// A refused re-enrollment is evidence of an attempt on a device: kept, in its own stream
@@ -352,10 +332,6 @@ impl Enrollments {
         {
             tracing::warn!(error = %e, enrollment = %key, "recording a refused enrollment");
         }
-    }
-
-    pub(crate) fn store(&self) -> &Arc<dyn EventStore> {
-        self.repository.store()
     }
 
     /// The enrollment's current state, read through the cache.
