@@ -8,6 +8,7 @@
 //! answers to valid messages (UserAuthenticate 410, GetToken 403, an unknown DDM declaration
 //! 404) are answers, not refusals: they are recorded like any other.
 
+pub mod enroll;
 mod kind;
 mod reply;
 mod translate;
