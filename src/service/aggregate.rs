@@ -5,15 +5,14 @@
 //! Two nodes on one log may decide for the same stream: the append's expected-version check
 //! lets only one decision per version land; the other catches up and decides again.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::hash::BuildHasher;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use annal_schemas::{Event, NewEvent, RecordedEvent};
 use bytes::Bytes;
 use uuid::Uuid;
 
+use super::aggregate_cache::Cache;
 use crate::store::{EventStore, ExpectedVersion, StoreError};
 
 /// A consistency boundary: folded from its stream, deciding commands into events.
@@ -277,55 +276,6 @@ fn apply<A: Aggregate>(state: &mut A, e: &RecordedEvent) -> Result<(), RunError<
     Ok(())
 }
 
-/// States by stream, sharded so requests for different streams rarely share a lock, and
-/// bounded: a fleet of millions must not keep every one in memory, so past the bound an
-/// arbitrary entry makes room (a miss only costs reading that stream again).
-struct Cache<A> {
-    shards: Vec<Mutex<HashMap<String, Loaded<A>>>>,
-    per_shard: usize,
-    hasher: std::collections::hash_map::RandomState,
-}
-
-impl<A: Clone> Cache<A> {
-    fn new(shards: usize, per_shard: usize) -> Self {
-        Self {
-            shards: (0..shards.max(1)).map(|_| Mutex::new(HashMap::new())).collect(),
-            per_shard,
-            hasher: Default::default(),
-        }
-    }
-
-    fn shard(&self, stream: &str) -> &Mutex<HashMap<String, Loaded<A>>> {
-        &self.shards[(self.hasher.hash_one(stream) as usize) % self.shards.len()]
-    }
-
-    fn get(&self, stream: &str) -> Option<Loaded<A>> {
-        self.shard(stream).lock().ok()?.get(stream).cloned()
-    }
-
-    fn put(&self, stream: &str, loaded: &Loaded<A>) {
-        let Ok(mut shard) = self.shard(stream).lock() else {
-            return;
-        };
-        // A concurrent request may have stored a newer version already: keep the newest.
-        match shard.get(stream) {
-            Some(existing) if existing.version >= loaded.version => {}
-            Some(_) => {
-                shard.insert(stream.to_string(), loaded.clone());
-            }
-            None => {
-                if shard.len() >= self.per_shard {
-                    let victim = shard.keys().next().cloned();
-                    if let Some(victim) = victim {
-                        shard.remove(&victim);
-                    }
-                }
-                shard.insert(stream.to_string(), loaded.clone());
-            }
-        }
-    }
-}
-
 /// A decision that is only its events.
 #[derive(Debug, Clone, Default)]
 pub struct Decided(pub Vec<(Event, Option<Bytes>)>);
@@ -342,3 +292,7 @@ impl Decision for Decided {
         &self.0
     }
 }
+
+#[cfg(test)]
+#[path = "aggregate_tests.rs"]
+mod tests;

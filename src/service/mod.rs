@@ -2,6 +2,7 @@
 //! concurrency. The edge between pure domain logic and the log.
 
 pub mod aggregate;
+mod aggregate_cache;
 pub mod api_keys;
 pub mod device;
 pub mod enrollments;
