@@ -1,5 +1,6 @@
-//! What can happen to an enrollment: a device request (already parsed and verified at the
-//! edge, secrets already sealed) or an admin action.
+//! What can happen to an enrollment: a device request (already parsed and verified by the
+//! device use case, secrets already sealed) or an admin action. These are commands, not
+//! event bodies: `decide` builds the events.
 
 use annal_schemas::events::command::{ErrorChainItem, UnparseableReport};
 use annal_schemas::events::identity::CertificateInfo;

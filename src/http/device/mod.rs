@@ -9,7 +9,6 @@
 
 mod error;
 pub mod identity;
-mod reply;
 
 use std::sync::Arc;
 
@@ -23,7 +22,7 @@ use chrono::Utc;
 
 use super::limits::{is_slow_body, BodySizes};
 use super::AppState;
-use crate::service::device::{Device, DeviceRequest, MessageKind};
+use crate::service::device::{Device, DeviceReply, DeviceRequest, MessageKind};
 pub use error::DeviceError;
 use identity::Screened;
 
@@ -128,5 +127,19 @@ async fn serve(
         now,
     };
     let reply = device.serve(request, kind).await?;
-    Ok(reply::to_response(reply))
+    Ok(to_response(reply))
+}
+
+/// The use case's reply as the HTTP answer the device expects.
+fn to_response(reply: DeviceReply) -> Response {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    match reply {
+        DeviceReply::Empty => StatusCode::OK.into_response(),
+        DeviceReply::Plist(body) => ([(header::CONTENT_TYPE, "application/xml")], body).into_response(),
+        DeviceReply::Json(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        DeviceReply::Gone => StatusCode::GONE.into_response(),
+        DeviceReply::Declined(reason) => (StatusCode::FORBIDDEN, reason).into_response(),
+        DeviceReply::NotFound(reason) => (StatusCode::NOT_FOUND, reason).into_response(),
+    }
 }
