@@ -3,11 +3,12 @@
 
 mod common;
 
-use annal::domain::enrollment::{AdminInput, DeviceInput, Identity, Input, Refusal, Reply, ReportStatus};
+use annal::domain::enrollment::{
+    AdminInput, Authenticate, DeviceInput, Identity, Input, Refusal, Reply, ReportStatus, TokenUpdate,
+};
 use annal::service::enrollments::{Enrollments, ServiceError};
-use annal_schemas::events::checkin::{Authenticate, TokenUpdate};
 use annal_schemas::events::identity::CertificateInfo;
-use annal_schemas::events::{DeviceRef, IdentityRef};
+use annal_schemas::events::DeviceRef;
 use annal_schemas::Sealed;
 use chrono::Utc;
 
@@ -36,33 +37,15 @@ fn device(input: DeviceInput) -> Input {
         input: Box::new(input),
         device,
         identity: identity(),
-        raw: b"<plist/>".to_vec(),
+        raw: bytes::Bytes::from_static(b"<plist/>"),
         parent: None,
     }
 }
 
-fn authenticate(device: DeviceRef) -> Authenticate {
+fn authenticate() -> Authenticate {
     Authenticate {
-        device,
-        identity: who(),
         topic: "t".into(),
-        generation: 0,
-        serial_number: None,
-        imei: None,
-        meid: None,
-        os_version: None,
-        build_version: None,
-        product_name: None,
-        device_name: None,
-        model: None,
-        model_name: None,
-    }
-}
-
-fn who() -> IdentityRef {
-    IdentityRef {
-        fingerprint_sha256: "fp".into(),
-        proof: "mdm-signature".into(),
+        ..Default::default()
     }
 }
 
@@ -73,11 +56,7 @@ async fn a_stale_node_catches_up_instead_of_deciding_on_old_state() {
         Enrollments::new(backend.store.clone()),
         Enrollments::new(backend.store.clone()),
     );
-    let dev = DeviceRef {
-        udid: Some("U1".into()),
-        ..Default::default()
-    };
-    let auth = authenticate(dev.clone());
+    let auth = authenticate();
     node1
         .handle("U1", device(DeviceInput::Authenticate(auth)), "fp", Utc::now())
         .await
@@ -89,8 +68,6 @@ async fn a_stale_node_catches_up_instead_of_deciding_on_old_state() {
         ciphertext: "c".into(),
     };
     let token = TokenUpdate {
-        device: dev,
-        identity: who(),
         topic: "t".into(),
         token_hex: "00".into(),
         push_magic: magic,
@@ -158,11 +135,7 @@ async fn a_refusal_is_rechecked_against_the_log() {
     // Node 1 sees the device before it enrolled, and refuses it.
     assert!(node1.handle("U1", idle(), "fp", Utc::now()).await.is_err());
     // The device enrolls through node 2.
-    let dev = DeviceRef {
-        udid: Some("U1".into()),
-        ..Default::default()
-    };
-    let auth = authenticate(dev.clone());
+    let auth = authenticate();
     node2
         .handle("U1", device(DeviceInput::Authenticate(auth)), "fp", Utc::now())
         .await
@@ -181,22 +154,16 @@ async fn a_revocation_on_one_node_is_refused_by_the_other_on_every_channel() {
         Enrollments::new(backend.store.clone()),
         Enrollments::new(backend.store.clone()),
     );
-    let dev = DeviceRef {
-        udid: Some("U1".into()),
-        ..Default::default()
-    };
     node1
         .handle(
             "U1",
-            device(DeviceInput::Authenticate(authenticate(dev.clone()))),
+            device(DeviceInput::Authenticate(authenticate())),
             "fp",
             Utc::now(),
         )
         .await
         .unwrap();
-    let token = |device: DeviceRef| TokenUpdate {
-        device,
-        identity: who(),
+    let token = || TokenUpdate {
         topic: "t".into(),
         token_hex: "00".into(),
         push_magic: Sealed {
@@ -211,19 +178,10 @@ async fn a_revocation_on_one_node_is_refused_by_the_other_on_every_channel() {
         user_long_name: None,
     };
     node1
-        .handle(
-            "U1",
-            device(DeviceInput::TokenUpdate(token(dev.clone()))),
-            "fp",
-            Utc::now(),
-        )
+        .handle("U1", device(DeviceInput::TokenUpdate(token())), "fp", Utc::now())
         .await
         .unwrap();
-    let user = DeviceRef {
-        user_id: Some("alice".into()),
-        ..dev.clone()
-    };
-    let mut user_token = device(DeviceInput::TokenUpdate(token(user)));
+    let mut user_token = device(DeviceInput::TokenUpdate(token()));
     if let Input::Device { device, .. } = &mut user_token {
         device.user_id = Some("alice".into());
     }
@@ -251,19 +209,11 @@ async fn a_revocation_on_one_node_is_refused_by_the_other_on_every_channel() {
         );
     }
     // The certificate cannot start a new enrollment either.
-    let other = DeviceRef {
-        udid: Some("U2".into()),
-        ..Default::default()
-    };
-    let refused = node1
-        .handle(
-            "U2",
-            device(DeviceInput::Authenticate(authenticate(other))),
-            "fp",
-            Utc::now(),
-        )
-        .await
-        .unwrap_err();
+    let mut other = device(DeviceInput::Authenticate(authenticate()));
+    if let Input::Device { device, .. } = &mut other {
+        device.udid = Some("U2".into());
+    }
+    let refused = node1.handle("U2", other, "fp", Utc::now()).await.unwrap_err();
     assert!(
         matches!(refused, ServiceError::Refused(Refusal::IdentityRevoked)),
         "{refused}"

@@ -217,10 +217,10 @@ mod tests {
 
     #[test]
     fn authenticate_and_token_update_must_name_the_installed_topic() {
+        use crate::domain::enrollment::{CheckOut, TokenUpdate};
         use crate::domain::enrollment::{DeviceInput, Identity};
-        use annal_schemas::events::checkin::CheckOut;
         use annal_schemas::events::identity::CertificateInfo;
-        use annal_schemas::events::{DeviceRef, IdentityRef};
+        use annal_schemas::events::DeviceRef;
         let input = |message: DeviceInput| Input::Device {
             input: Box::new(message),
             device: DeviceRef::default(),
@@ -237,17 +237,11 @@ mod tests {
                 issued_by_annal: true,
                 vouched: Default::default(),
             },
-            raw: Vec::new(),
+            raw: bytes::Bytes::new(),
             parent: None,
         };
-        let who = IdentityRef {
-            fingerprint_sha256: "fp".into(),
-            proof: "mtls".into(),
-        };
         let token_update = |topic: &str| {
-            input(DeviceInput::TokenUpdate(annal_schemas::events::checkin::TokenUpdate {
-                device: DeviceRef::default(),
-                identity: who.clone(),
+            input(DeviceInput::TokenUpdate(TokenUpdate {
                 topic: topic.into(),
                 token_hex: "aa".into(),
                 push_magic: Sealed {
@@ -276,10 +270,7 @@ mod tests {
         assert!(check_topic(&token_update("com.apple.mgmt.B"), || None).is_ok());
         // Other messages are not asked about.
         let checkout = input(DeviceInput::CheckOut(CheckOut {
-            device: DeviceRef::default(),
-            identity: who,
             topic: "com.apple.mgmt.B".into(),
-            with_device_channel: false,
         }));
         assert!(check_topic(&checkout, || panic!("not asked for a CheckOut")).is_ok());
     }

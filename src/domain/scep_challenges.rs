@@ -1,5 +1,6 @@
 //! One-time SCEP challenges: whether a challenge's stream allows one more use. Pure: the
-//! service reads the stream, asks, and appends `ScepChallengeConsumed` at the version given.
+//! service's aggregate runner reads the stream, asks, and appends `ScepChallengeConsumed` at
+//! the version it read.
 
 use annal_schemas::events::scep::{ScepChallengeConsumed, ScepChallengeIssued};
 use annal_schemas::Event;
@@ -20,6 +21,45 @@ pub enum ChallengeRefusal {
     Expired(DateTime<Utc>),
     #[error("the enrollment token that issued the challenge was revoked")]
     TokenRevoked,
+}
+
+/// A challenge's stream, folded: its events as they are (an issue and at most one use).
+#[derive(Debug, Clone, Default)]
+pub struct Challenge {
+    pub history: Vec<Event>,
+}
+
+/// Use the challenge once, for the request `transaction_id` asking for `subject`.
+#[derive(Debug, Clone)]
+pub struct Consume {
+    pub challenge_sha256: String,
+    pub transaction_id: String,
+    pub subject: String,
+    /// The enrollment token that issued the challenge was revoked since.
+    pub token_revoked: bool,
+    pub now: DateTime<Utc>,
+}
+
+impl Challenge {
+    pub fn evolve(&mut self, event: &Event) {
+        self.history.push(event.clone());
+    }
+
+    pub fn issued(&self, challenge_sha256: &str) -> Option<&ScepChallengeIssued> {
+        issued_event(&self.history, challenge_sha256)
+    }
+
+    pub fn decide(&self, c: &Consume) -> Result<ScepChallengeConsumed, ChallengeRefusal> {
+        decide_consume(
+            &self.history,
+            &c.challenge_sha256,
+            &c.transaction_id,
+            &c.subject,
+            c.token_revoked,
+            c.now,
+        )
+        .map(|(consumed, _)| consumed)
+    }
 }
 
 /// How the challenge was issued (token, device), if the history holds it.

@@ -2,16 +2,16 @@
 //! on every check so a key revoked on one node stops working on every node at once (admin calls
 //! are few; one indexed read each is cheap).
 
-use std::sync::Mutex;
-
-use annal_schemas::events::apikey::Role;
-use annal_schemas::NewEvent;
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use std::sync::Arc;
 
+use annal_schemas::events::apikey::Role;
+use annal_schemas::Event;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+
+use super::aggregate::{Aggregate, Decided, NoHooks, Options, Repository, RunError};
 use crate::domain::access::Caller;
 use crate::domain::api_keys::{KeyEntry, KeyRefusal, KeyRing, STREAM};
-use crate::store::{EventStore, ExpectedVersion, StoreError};
+use crate::store::{EventStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiKeyError {
@@ -34,6 +34,57 @@ pub struct KeyInfo {
     pub revoked: bool,
 }
 
+impl From<RunError<KeyRefusal>> for ApiKeyError {
+    fn from(e: RunError<KeyRefusal>) -> Self {
+        match e {
+            RunError::Refused(r) => ApiKeyError::Refused(r),
+            RunError::Store(e) => ApiKeyError::Store(e),
+            RunError::Unreadable { version, detail, .. } => ApiKeyError::Unreadable(version, detail),
+            RunError::Contention(stream) => {
+                ApiKeyError::Store(StoreError::Unavailable(format!("too much contention on {stream}")))
+            }
+            RunError::Prepare(detail) => ApiKeyError::Store(StoreError::Unavailable(detail)),
+        }
+    }
+}
+
+/// What can be done to the key ring.
+pub enum KeyCommand {
+    /// `key_id` and `secret` are fresh random values.
+    Create {
+        name: String,
+        role: Role,
+        key_id: String,
+        secret: String,
+    },
+    Revoke {
+        key_id: String,
+        reason: Option<String>,
+    },
+}
+
+impl Aggregate for KeyRing {
+    type Command = KeyCommand;
+    type Decision = Decided;
+    type Refusal = KeyRefusal;
+
+    fn decide(&self, command: &KeyCommand) -> Result<Decided, KeyRefusal> {
+        match command {
+            KeyCommand::Create {
+                name,
+                role,
+                key_id,
+                secret,
+            } => self.decide_create(name, *role, key_id, secret).map(Decided::one),
+            KeyCommand::Revoke { key_id, reason } => self.decide_revoke(key_id, reason.clone()).map(Decided::one),
+        }
+    }
+
+    fn evolve(&mut self, event: &Event, _raw: Option<&[u8]>) {
+        KeyRing::evolve(self, event)
+    }
+}
+
 impl From<&KeyEntry> for KeyInfo {
     fn from(k: &KeyEntry) -> Self {
         Self {
@@ -46,40 +97,26 @@ impl From<&KeyEntry> for KeyInfo {
 }
 
 pub struct ApiKeys {
-    store: Arc<dyn EventStore>,
-    ring: Mutex<(KeyRing, u64)>,
+    /// One stream, cached: each check reads only what it gained since the last one.
+    ring: Repository<KeyRing>,
 }
 
 impl ApiKeys {
     pub fn new(store: Arc<dyn EventStore>) -> Self {
+        let options = Options {
+            cache: Some((1, 1)),
+            page: 500,
+            ..Options::default()
+        };
         Self {
-            store,
-            ring: Mutex::new((KeyRing::default(), 0)),
+            ring: Repository::new(store, options),
         }
     }
 
     /// Folds what the stream gained since the last look; returns the ring and its version.
     async fn refreshed(&self) -> Result<(KeyRing, u64), ApiKeyError> {
-        let (mut ring, mut version) = self.ring.lock().map(|g| g.clone()).unwrap_or_default();
-        loop {
-            let page = self.store.read_stream(STREAM, version + 1, 500).await?;
-            let Some(last) = page.last().map(|e| e.stream_version) else {
-                break;
-            };
-            for e in &page {
-                let event = e
-                    .decode()
-                    .map_err(|err| ApiKeyError::Unreadable(e.stream_version, err.to_string()))?;
-                ring.evolve(&event);
-            }
-            version = last;
-        }
-        if let Ok(mut guard) = self.ring.lock() {
-            if guard.1 < version {
-                *guard = (ring.clone(), version);
-            }
-        }
-        Ok((ring, version))
+        let loaded = self.ring.load(STREAM).await?;
+        Ok((loaded.state, loaded.version))
     }
 
     /// The caller a presented key belongs to, or None for an unknown or revoked key.
@@ -99,37 +136,33 @@ impl ApiKeys {
         rng.fill(&mut id).map_err(|_| ApiKeyError::Random)?;
         rng.fill(&mut secret).map_err(|_| ApiKeyError::Random)?;
         let (key_id, secret) = (hex::encode(id), hex::encode(secret));
-        for _ in 0..8 {
-            let (ring, version) = self.refreshed().await?;
-            let created = ring.decide_create(name, role, &key_id, &secret)?;
-            match self.append(version, NewEvent::new(actor, &created)).await {
-                Ok(()) => {
-                    let info = KeyInfo {
-                        key_id: key_id.clone(),
-                        name: created.name,
-                        role,
-                        revoked: false,
-                    };
-                    return Ok((format!("annal_{key_id}_{secret}"), info));
-                }
-                Err(StoreError::WrongExpectedVersion { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(StoreError::Unavailable("too much contention on api-keys".into()).into())
+        let command = KeyCommand::Create {
+            name: name.to_owned(),
+            role,
+            key_id: key_id.clone(),
+            secret: secret.clone(),
+        };
+        let (decided, ()) = self.ring.run(STREAM, &command, actor, &NoHooks).await?;
+        let name = match decided.0.first() {
+            Some((Event::ApiKeyCreated(created), _)) => created.name.clone(),
+            _ => name.to_owned(),
+        };
+        let info = KeyInfo {
+            key_id: key_id.clone(),
+            name,
+            role,
+            revoked: false,
+        };
+        Ok((format!("annal_{key_id}_{secret}"), info))
     }
 
     pub async fn revoke(&self, key_id: &str, reason: Option<String>, actor: &str) -> Result<(), ApiKeyError> {
-        for _ in 0..8 {
-            let (ring, version) = self.refreshed().await?;
-            let revoked = ring.decide_revoke(key_id, reason.clone())?;
-            match self.append(version, NewEvent::new(actor, &revoked)).await {
-                Ok(()) => return Ok(()),
-                Err(StoreError::WrongExpectedVersion { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(StoreError::Unavailable("too much contention on api-keys".into()).into())
+        let command = KeyCommand::Revoke {
+            key_id: key_id.to_owned(),
+            reason,
+        };
+        self.ring.run(STREAM, &command, actor, &NoHooks).await?;
+        Ok(())
     }
 
     /// The id of the key a caller's actor (`api-key:<name>`) names: names are never reused.
@@ -150,14 +183,5 @@ impl ApiKeys {
     pub async fn list(&self) -> Result<Vec<KeyInfo>, ApiKeyError> {
         let (ring, _) = self.refreshed().await?;
         Ok(ring.keys.values().map(KeyInfo::from).collect())
-    }
-
-    async fn append(&self, version: u64, event: NewEvent) -> Result<(), StoreError> {
-        let expected = if version == 0 {
-            ExpectedVersion::NoStream
-        } else {
-            ExpectedVersion::Exact(version)
-        };
-        self.store.append(STREAM, expected, vec![event]).await.map(|_| ())
     }
 }

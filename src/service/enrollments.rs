@@ -6,22 +6,20 @@
 //! other gets a conflict, catches up from the log and decides again, so a device is never
 //! handed two different "next" commands.
 
-use std::collections::HashMap;
-use std::hash::BuildHasher;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use annal_schemas::events::identity::EnrollmentRefused;
 use annal_schemas::events::{DeviceRef, IdentityRef};
-use annal_schemas::{Event, NewEvent, RecordedEvent};
+use annal_schemas::{Event, NewEvent};
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
+use super::aggregate::{Aggregate, Decision, Hooks, Loaded, Options, Repository, RunError};
 use crate::domain::enrollment::{
     decide_with, stream_name, AdminInput, DeviceInput, Enrollment, Input, Outcome, Phase, Reenrollment, Refusal,
     Vouched,
 };
-use crate::domain::identities::{self, ClaimRefusal, IdentityRecord};
-use crate::store::{EventStore, ExpectedVersion, StoreError};
+use crate::domain::identities::{ClaimRefusal, IdentityRecord};
+use crate::store::{EventStore, ExpectedVersion};
 
 const SHARDS: usize = 64;
 const MAX_ATTEMPTS: usize = 8;
@@ -30,44 +28,89 @@ const MAX_ATTEMPTS: usize = 8;
 /// arbitrary entry makes room (a miss only costs reading that stream again).
 const CACHED_PER_SHARD: usize = 1024;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    #[error(transparent)]
-    Refused(#[from] Refusal),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("event {event_type} v{version} in {stream} cannot be read: {detail}")]
-    Unreadable {
-        stream: String,
-        event_type: String,
-        version: u64,
-        detail: String,
-    },
-    #[error("the answer could not be made: {0}")]
-    Reply(String),
-    #[error("too much contention on {0}; try again")]
-    Contention(String),
+/// A refusal is the domain's answer; the other variants are failures of the runner.
+pub type ServiceError = RunError<Refusal>;
+
+/// One input to decide, with the time and the re-enrollment policy it is decided under.
+#[derive(Debug, Clone)]
+pub struct EnrollmentCommand {
+    pub input: Input,
+    pub now: DateTime<Utc>,
+    pub reenrollment: Reenrollment,
 }
 
-#[derive(Clone)]
-struct Cached {
-    state: Enrollment,
-    version: u64,
+impl Aggregate for Enrollment {
+    type Command = EnrollmentCommand;
+    type Decision = Outcome;
+    type Refusal = Refusal;
+
+    fn decide(&self, command: &EnrollmentCommand) -> Result<Outcome, Refusal> {
+        decide_with(self, command.input.clone(), command.now, command.reenrollment)
+    }
+
+    fn evolve(&mut self, event: &Event, raw: Option<&[u8]>) {
+        Enrollment::evolve(self, event, raw)
+    }
+}
+
+impl Decision for Outcome {
+    fn events(&self) -> &[(Event, Option<bytes::Bytes>)] {
+        &self.events
+    }
+}
+
+/// Around an enrollment decision: the caller's answer is made first, and a certificate the
+/// decision binds is claimed before anything is appended.
+struct Around<'a, F> {
+    enrollments: &'a Enrollments,
+    key: &'a str,
+    claim: Option<String>,
+    actor: &'a str,
+    prepare: F,
+}
+
+impl<T: Send, F: Fn(&Outcome) -> Result<T, String> + Sync> Hooks<Enrollment> for Around<'_, F> {
+    type Prepared = T;
+
+    fn prepare(&self, outcome: &Outcome) -> Result<T, String> {
+        (self.prepare)(outcome)
+    }
+
+    async fn before_append(&self, outcome: &Outcome) -> Result<(), ServiceError> {
+        let Some(fingerprint) = &self.claim else {
+            return Ok(());
+        };
+        let binds = outcome
+            .events
+            .iter()
+            .any(|(e, _)| matches!(e, Event::IdentityBound(_) | Event::IdentityRotated(_)));
+        if binds {
+            self.enrollments
+                .claim_identity(self.key, fingerprint, self.actor)
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 pub struct Enrollments {
-    store: Arc<dyn EventStore>,
-    shards: Vec<Mutex<HashMap<String, Cached>>>,
-    hasher: std::collections::hash_map::RandomState,
+    repository: Repository<Enrollment>,
+    identities: Repository<IdentityRecord>,
     reenrollment: Reenrollment,
 }
 
 impl Enrollments {
     pub fn new(store: Arc<dyn EventStore>) -> Self {
+        let options = Options {
+            cache: Some((SHARDS, CACHED_PER_SHARD)),
+            max_attempts: MAX_ATTEMPTS,
+            confirm_unappended: true,
+            correlate: true,
+            ..Options::default()
+        };
         Self {
-            store,
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            hasher: Default::default(),
+            identities: super::identities::repository(store.clone()),
+            repository: Repository::new(store, options),
             reenrollment: Reenrollment::Guarded,
         }
     }
@@ -87,7 +130,7 @@ impl Enrollments {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Outcome, ServiceError> {
-        self.handle_prepared(key, input, actor, now, |_| Ok(()))
+        self.handle_preparing(key, input, actor, now, |_| Ok(()))
             .await
             .map(|(outcome, ())| outcome)
     }
@@ -95,28 +138,18 @@ impl Enrollments {
     /// As `handle`, with `prepare` turning the decision into the answer *before* its events are
     /// appended: an answer that cannot be made (a sealed command this node cannot open) must
     /// not be recorded as delivered. A `prepare` error appends nothing.
-    pub async fn handle_prepared<T>(
+    pub async fn handle_preparing<T: Send>(
         &self,
         key: &str,
         input: Input,
         actor: &str,
         now: DateTime<Utc>,
-        prepare: impl Fn(&Outcome) -> Result<T, String>,
+        prepare: impl Fn(&Outcome) -> Result<T, String> + Sync,
     ) -> Result<(Outcome, T), ServiceError> {
         let stream = stream_name(key);
-        let correlation = Uuid::now_v7();
-        let mut current = match self.cached(&stream) {
+        let current = match self.repository.cached(&stream) {
             Some(c) => c,
-            None => {
-                self.catch_up(
-                    &stream,
-                    Cached {
-                        state: Enrollment::default(),
-                        version: 0,
-                    },
-                )
-                .await?
-            }
+            None => self.repository.catch_up(&stream, Loaded::default()).await?,
         };
         let mut input = input;
         // A certificate other than the bound one: what the log says about it decides (a
@@ -148,7 +181,7 @@ impl Enrollments {
                     },
                 });
                 Box::pin(self.handle(key, end, actor, now)).await?;
-                return Err(Refusal::CheckedOut.into());
+                return Err(RunError::Refused(Refusal::CheckedOut));
             }
             if matches!(current.state.phase, Phase::Unknown | Phase::CheckedOut) {
                 // A user channel's first TokenUpdate binds it if it comes from the identity of
@@ -161,79 +194,31 @@ impl Enrollments {
                 let same = device_channel.identity.as_ref().map(|i| i.fingerprint_sha256.as_str())
                     == Some(identity.certificate.fingerprint_sha256.as_str());
                 if same && device_channel.identity_revoked {
-                    return Err(Refusal::IdentityRevoked.into());
+                    return Err(RunError::Refused(Refusal::IdentityRevoked));
                 }
             }
         }
-        for _ in 0..MAX_ATTEMPTS {
-            let decided = decide_with(&current.state, input.clone(), now, self.reenrollment);
-            if let Err(Refusal::Reenrollment { enrolled }) = &decided {
-                let fresh = self.catch_up(&stream, current.clone()).await?;
-                if fresh.version != current.version {
-                    current = fresh;
-                    continue;
-                }
-                self.record_refusal(key, &input, enrolled, actor).await;
-            }
-            // A refusal, or an answer that appends nothing, is not checked by an append: on a
-            // shared log another node may have moved the enrollment on (an Authenticate, a new
-            // identity). Trust it only once the cache has caught up with the log.
-            let appends_nothing = decided.as_ref().map_or(true, |o| o.events.is_empty());
-            if appends_nothing {
-                let fresh = self.catch_up(&stream, current.clone()).await?;
-                if fresh.version != current.version {
-                    current = fresh;
-                    continue;
-                }
-                let outcome = decided?;
-                let prepared = prepare(&outcome).map_err(ServiceError::Reply)?;
-                return Ok((outcome, prepared));
-            }
-            let outcome = decided?;
-            let prepared = prepare(&outcome).map_err(ServiceError::Reply)?;
-            if let Some(fingerprint) = &claim {
-                let binds = outcome
-                    .events
-                    .iter()
-                    .any(|(e, _)| matches!(e, Event::IdentityBound(_) | Event::IdentityRotated(_)));
-                if binds {
-                    self.claim_identity(key, fingerprint, actor).await?;
-                }
-            }
-            let events: Vec<NewEvent> = outcome
-                .events
-                .iter()
-                .map(|(event, raw)| NewEvent {
-                    event_id: Uuid::now_v7(),
-                    event_type: event.event_type().to_string(),
-                    schema_version: event.schema_version(),
-                    actor: actor.to_string(),
-                    correlation_id: Some(correlation),
-                    causation_id: None,
-                    data: event.to_data(),
-                    raw: raw.clone(),
-                })
-                .collect();
-            let expected = if current.version == 0 {
-                ExpectedVersion::NoStream
-            } else {
-                ExpectedVersion::Exact(current.version)
-            };
-            match self.store.append(&stream, expected, events).await {
-                Ok(result) => {
-                    for (event, raw) in &outcome.events {
-                        current.state.evolve(event, raw.as_deref());
-                    }
-                    current.version = result.stream_version;
-                    self.remember(&stream, current);
-                    return Ok((outcome, prepared));
-                }
-                // Another request (here or on another node) appended first: catch up, decide again.
-                Err(StoreError::WrongExpectedVersion { .. }) => current = self.catch_up(&stream, current).await?,
-                Err(e) => return Err(e.into()),
-            }
+        let command = EnrollmentCommand {
+            input,
+            now,
+            reenrollment: self.reenrollment,
+        };
+        let around = Around {
+            enrollments: self,
+            key,
+            claim,
+            actor,
+            prepare,
+        };
+        let result = self
+            .repository
+            .run_from(&stream, current, &command, actor, &around)
+            .await;
+        if let Err(RunError::Refused(Refusal::Reenrollment { enrolled })) = &result {
+            // Confirmed against the log by the runner before it refused.
+            self.record_refusal(key, &command.input, enrolled, actor).await;
         }
-        Err(ServiceError::Contention(stream))
+        result
     }
 
     /// Ends each of `user_channels` (enrollment keys `<device>:<user>`) after their device
@@ -288,9 +273,11 @@ impl Enrollments {
             return Ok(None);
         }
         let record = self.identity_record(&fingerprint).await?;
-        record.decide_claim(key, &fingerprint).map_err(|r| match r {
-            ClaimRefusal::InUse => Refusal::IdentityInUse,
-            ClaimRefusal::Revoked => Refusal::IdentityRevoked,
+        record.decide_claim(key, &fingerprint).map_err(|r| {
+            RunError::Refused(match r {
+                ClaimRefusal::InUse => Refusal::IdentityInUse,
+                ClaimRefusal::Revoked => Refusal::IdentityRevoked,
+            })
         })?;
         if let Some(issued) = record.issued {
             identity.vouched = Vouched {
@@ -305,37 +292,16 @@ impl Enrollments {
 
     /// The certificate's stream, folded.
     pub async fn identity_record(&self, fingerprint: &str) -> Result<IdentityRecord, ServiceError> {
-        super::identities::read_record(self.store.as_ref(), fingerprint).await
+        super::identities::read_record(&self.identities, fingerprint).await
     }
 
-    /// A certificate belongs to one enrollment, ever: the first Authenticate or rotation with it
-    /// claims it (in the stream `identity-<fingerprint>`, appended at the version read, so two
-    /// enrollments racing for one certificate on two nodes cannot both win).
+    /// Certificates' streams, read fresh every time.
+    pub fn identities(&self) -> &Repository<IdentityRecord> {
+        &self.identities
+    }
+
     async fn claim_identity(&self, key: &str, fingerprint: &str, actor: &str) -> Result<(), ServiceError> {
-        let stream = identities::stream(fingerprint);
-        for _ in 0..MAX_ATTEMPTS {
-            let record = self.identity_record(fingerprint).await?;
-            let claimed = match record.decide_claim(key, fingerprint) {
-                Ok(Some(claimed)) => claimed,
-                Ok(None) => return Ok(()),
-                Err(ClaimRefusal::InUse) => return Err(Refusal::IdentityInUse.into()),
-                Err(ClaimRefusal::Revoked) => return Err(Refusal::IdentityRevoked.into()),
-            };
-            let expected = match record.version {
-                0 => ExpectedVersion::NoStream,
-                v => ExpectedVersion::Exact(v),
-            };
-            match self
-                .store
-                .append(&stream, expected, vec![NewEvent::new(actor, &claimed)])
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(StoreError::WrongExpectedVersion { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(ServiceError::Contention(stream))
+        super::identities::claim(&self.identities, key, fingerprint, actor).await
     }
 
     /// A refused re-enrollment is evidence of an attempt on a device: kept, in its own stream
@@ -359,7 +325,8 @@ impl Enrollments {
         metrics::counter!("annal_enrollments_refused_total", "reason" => "reenrollment").increment(1);
         let stream = format!("refused-{key}");
         if let Err(e) = self
-            .store
+            .repository
+            .store()
             .append(&stream, ExpectedVersion::Any, vec![NewEvent::new(actor, &refused)])
             .await
         {
@@ -367,81 +334,9 @@ impl Enrollments {
         }
     }
 
-    pub(crate) fn store(&self) -> &Arc<dyn EventStore> {
-        &self.store
-    }
-
     /// The enrollment's current state, read through the cache.
     pub async fn state(&self, key: &str) -> Result<(Enrollment, u64), ServiceError> {
-        let stream = stream_name(key);
-        let cached = match self.cached(&stream) {
-            Some(c) => c,
-            None => Cached {
-                state: Enrollment::default(),
-                version: 0,
-            },
-        };
-        let fresh = self.catch_up(&stream, cached).await?;
-        Ok((fresh.state, fresh.version))
+        let loaded = self.repository.load(&stream_name(key)).await?;
+        Ok((loaded.state, loaded.version))
     }
-
-    async fn catch_up(&self, stream: &str, mut cached: Cached) -> Result<Cached, ServiceError> {
-        loop {
-            let page = self.store.read_stream(stream, cached.version + 1, 1000).await?;
-            let Some(last) = page.last().map(|e| e.stream_version) else {
-                break;
-            };
-            for e in &page {
-                apply(&mut cached.state, e)?;
-            }
-            cached.version = last;
-        }
-        self.remember(stream, cached.clone());
-        Ok(cached)
-    }
-
-    fn shard(&self, stream: &str) -> &Mutex<HashMap<String, Cached>> {
-        &self.shards[(self.hasher.hash_one(stream) as usize) % SHARDS]
-    }
-
-    fn cached(&self, stream: &str) -> Option<Cached> {
-        self.shard(stream).lock().ok()?.get(stream).cloned()
-    }
-
-    fn remember(&self, stream: &str, cached: Cached) {
-        // An enrollment with no events is not worth keeping: caching every stream a request
-        // names would let any certificate holder grow this map with made-up UDIDs.
-        if cached.version == 0 {
-            return;
-        }
-        if let Ok(mut shard) = self.shard(stream).lock() {
-            // A concurrent request may have stored a newer version already: keep the newest.
-            match shard.get(stream) {
-                Some(existing) if existing.version >= cached.version => {}
-                Some(_) => {
-                    shard.insert(stream.to_string(), cached);
-                }
-                None => {
-                    if shard.len() >= CACHED_PER_SHARD {
-                        let victim = shard.keys().next().cloned();
-                        if let Some(victim) = victim {
-                            shard.remove(&victim);
-                        }
-                    }
-                    shard.insert(stream.to_string(), cached);
-                }
-            }
-        }
-    }
-}
-
-fn apply(state: &mut Enrollment, e: &RecordedEvent) -> Result<(), ServiceError> {
-    let event = e.decode().map_err(|err| ServiceError::Unreadable {
-        stream: e.stream.clone(),
-        event_type: e.event_type.clone(),
-        version: e.stream_version,
-        detail: err.to_string(),
-    })?;
-    state.evolve(&event, e.raw.as_deref());
-    Ok(())
 }

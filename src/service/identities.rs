@@ -1,34 +1,135 @@
 //! Admin actions on device identities: revoking a certificate (in its own stream, then in the
 //! enrollment it is bound to) and forgetting a device's enrollment.
 
+use std::sync::Arc;
+
 use annal_schemas::events::identity::IdentityRevoked;
-use annal_schemas::NewEvent;
+use annal_schemas::Event;
+use bytes::Bytes;
 use chrono::Utc;
 
+use super::aggregate::{Aggregate, Decision, NoHooks, Options, Repository, RunError};
 use super::enrollments::{Enrollments, ServiceError};
 use crate::domain::enrollment::{AdminInput, Input, Refusal};
-use crate::domain::identities::{self, IdentityRecord};
-use crate::store::{EventStore, ExpectedVersion, StoreError};
+use crate::domain::identities::{self, ClaimRefusal, IdentityRecord};
+use crate::store::EventStore;
+
+/// What can be done to a certificate's record.
+#[derive(Debug, Clone)]
+pub enum IdentityCommand {
+    /// `enrollment` uses the certificate: the first use claims it.
+    Claim {
+        enrollment: String,
+        fingerprint_sha256: String,
+    },
+    /// An admin revokes it (again: nothing to append).
+    Revoke {
+        fingerprint_sha256: String,
+        reason: Option<String>,
+    },
+}
+
+/// The events to append, and whom the certificate belonged to when it was decided.
+pub struct IdentityDecision {
+    events: Vec<(Event, Option<Bytes>)>,
+    claimed_by: Option<String>,
+}
+
+impl Decision for IdentityDecision {
+    fn events(&self) -> &[(Event, Option<Bytes>)] {
+        &self.events
+    }
+}
+
+impl Aggregate for IdentityRecord {
+    type Command = IdentityCommand;
+    type Decision = IdentityDecision;
+    type Refusal = ClaimRefusal;
+
+    fn decide(&self, command: &IdentityCommand) -> Result<IdentityDecision, ClaimRefusal> {
+        let event: Option<Event> = match command {
+            IdentityCommand::Claim {
+                enrollment,
+                fingerprint_sha256,
+            } => self.decide_claim(enrollment, fingerprint_sha256)?.map(Event::from),
+            IdentityCommand::Revoke { .. } if self.revoked => None,
+            IdentityCommand::Revoke {
+                fingerprint_sha256,
+                reason,
+            } => Some(Event::from(IdentityRevoked {
+                fingerprint_sha256: fingerprint_sha256.clone(),
+                reason: reason.clone(),
+            })),
+        };
+        Ok(IdentityDecision {
+            events: event.map(|e| (e, None)).into_iter().collect(),
+            claimed_by: self.claimed_by.clone(),
+        })
+    }
+
+    fn evolve(&mut self, event: &Event, _raw: Option<&[u8]>) {
+        // A stream's versions are dense: the runner folds them in order from 1.
+        IdentityRecord::evolve(self, event, self.version + 1)
+    }
+}
+
+/// Certificates' streams: read fresh on every use (a claim or a revocation on another node
+/// must count at once), so nothing is cached.
+pub fn repository(store: Arc<dyn EventStore>) -> Repository<IdentityRecord> {
+    Repository::new(store, Options::default())
+}
+
+fn service_error(e: RunError<ClaimRefusal>) -> ServiceError {
+    match e {
+        RunError::Refused(ClaimRefusal::InUse) => RunError::Refused(Refusal::IdentityInUse),
+        RunError::Refused(ClaimRefusal::Revoked) => RunError::Refused(Refusal::IdentityRevoked),
+        RunError::Store(e) => RunError::Store(e),
+        RunError::Unreadable {
+            stream,
+            event_type,
+            version,
+            detail,
+        } => RunError::Unreadable {
+            stream,
+            event_type,
+            version,
+            detail,
+        },
+        RunError::Prepare(detail) => RunError::Prepare(detail),
+        RunError::Contention(stream) => RunError::Contention(stream),
+    }
+}
 
 /// A certificate's stream (`identity-<fingerprint>`), folded.
-pub async fn read_record(store: &dyn EventStore, fingerprint: &str) -> Result<IdentityRecord, ServiceError> {
-    let stream = identities::stream(fingerprint);
-    let mut record = IdentityRecord::default();
-    loop {
-        let page = store.read_stream(&stream, record.version + 1, 100).await?;
-        if page.is_empty() {
-            return Ok(record);
-        }
-        for e in &page {
-            let event = e.decode().map_err(|err| ServiceError::Unreadable {
-                stream: stream.clone(),
-                event_type: e.event_type.clone(),
-                version: e.stream_version,
-                detail: err.to_string(),
-            })?;
-            record.evolve(&event, e.stream_version);
-        }
-    }
+pub async fn read_record(
+    identities: &Repository<IdentityRecord>,
+    fingerprint: &str,
+) -> Result<IdentityRecord, ServiceError> {
+    let loaded = identities
+        .load(&identities::stream(fingerprint))
+        .await
+        .map_err(service_error)?;
+    Ok(loaded.state)
+}
+
+/// A certificate belongs to one enrollment, ever: the first Authenticate or rotation with it
+/// claims it (in the stream `identity-<fingerprint>`, appended at the version read, so two
+/// enrollments racing for one certificate on two nodes cannot both win).
+pub async fn claim(
+    identities: &Repository<IdentityRecord>,
+    enrollment: &str,
+    fingerprint: &str,
+    actor: &str,
+) -> Result<(), ServiceError> {
+    let command = IdentityCommand::Claim {
+        enrollment: enrollment.to_owned(),
+        fingerprint_sha256: fingerprint.to_owned(),
+    };
+    identities
+        .run(&identities::stream(fingerprint), &command, actor, &NoHooks)
+        .await
+        .map(drop)
+        .map_err(service_error)
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -49,33 +150,19 @@ pub async fn revoke(
     reason: Option<String>,
     actor: &str,
 ) -> Result<Revoked, ServiceError> {
-    let stream = identities::stream(fingerprint_sha256);
-    let mut attempts = 0;
-    let (record, already_revoked) = loop {
-        let record = enrollments.identity_record(fingerprint_sha256).await?;
-        if record.revoked {
-            break (record, true);
-        }
-        let expected = match record.version {
-            0 => ExpectedVersion::NoStream,
-            v => ExpectedVersion::Exact(v),
-        };
-        let event = IdentityRevoked {
-            fingerprint_sha256: fingerprint_sha256.to_owned(),
-            reason: reason.clone(),
-        };
-        match enrollments
-            .store()
-            .append(&stream, expected, vec![NewEvent::new(actor, &event)])
-            .await
-        {
-            Ok(_) => break (record, false),
-            Err(StoreError::WrongExpectedVersion { .. }) if attempts < 8 => attempts += 1,
-            Err(StoreError::WrongExpectedVersion { .. }) => return Err(ServiceError::Contention(stream)),
-            Err(e) => return Err(e.into()),
-        }
+    let command = IdentityCommand::Revoke {
+        fingerprint_sha256: fingerprint_sha256.to_owned(),
+        reason: reason.clone(),
     };
-    if let Some(key) = &record.claimed_by {
+    let stream = identities::stream(fingerprint_sha256);
+    let (decision, ()) = enrollments
+        .identities()
+        .run(&stream, &command, actor, &NoHooks)
+        .await
+        .map_err(service_error)?;
+    let already_revoked = decision.events.is_empty();
+    let claimed_by = decision.claimed_by;
+    if let Some(key) = &claimed_by {
         let input = Input::Admin(AdminInput::RevokeIdentity {
             fingerprint_sha256: fingerprint_sha256.to_owned(),
             reason,
@@ -88,7 +175,7 @@ pub async fn revoke(
     }
     Ok(Revoked {
         fingerprint_sha256: fingerprint_sha256.to_owned(),
-        enrollment: record.claimed_by,
+        enrollment: claimed_by,
         already_revoked,
     })
 }

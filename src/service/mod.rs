@@ -2,8 +2,11 @@
 //! concurrency. The edge between pure domain logic and the log.
 
 pub mod admin;
+pub mod aggregate;
+mod aggregate_cache;
 pub mod api_keys;
 pub mod commands;
+pub mod device;
 pub mod enrollments;
 pub mod history;
 pub mod identities;

@@ -10,12 +10,13 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::domain::identities;
-use crate::domain::scep_challenges::{decide_consume, issued_event, stream, ChallengeRefusal};
+use crate::domain::scep_challenges::{stream, Challenge, ChallengeRefusal, Consume};
 use crate::pki::scep::{
     cert_rep, open_request, parse_pki_message, CertRepReply, ContentCipher, EnrollmentRequest, FailInfo, Refusal,
     ScepError,
 };
 use crate::pki::{certificate_info, Ca, PkiError, TrustAnchors};
+use crate::service::aggregate::{Aggregate, Decided, NoHooks, Options, Repository, RunError};
 use crate::service::api_keys::{ApiKeyError, ApiKeys};
 use crate::store::{EventStore, ExpectedVersion, StoreError};
 
@@ -69,6 +70,33 @@ pub struct ScepService {
     static_challenge: Option<String>,
     /// To void the challenges of a revoked enrollment token.
     keys: ApiKeys,
+    /// One-time challenges: each is used once, so none is worth caching.
+    challenges: Repository<Challenge>,
+    identities: Repository<crate::domain::identities::IdentityRecord>,
+}
+
+impl Aggregate for Challenge {
+    type Command = Consume;
+    type Decision = Decided;
+    type Refusal = ChallengeRefusal;
+
+    fn decide(&self, command: &Consume) -> Result<Decided, ChallengeRefusal> {
+        Challenge::decide(self, command).map(Decided::one)
+    }
+
+    fn evolve(&mut self, event: &annal_schemas::Event, _raw: Option<&[u8]>) {
+        Challenge::evolve(self, event)
+    }
+}
+
+impl From<RunError<ChallengeRefusal>> for ScepServiceError {
+    fn from(e: RunError<ChallengeRefusal>) -> Self {
+        match e {
+            RunError::Store(e) => ScepServiceError::Store(e),
+            RunError::Unreadable { version, detail, .. } => ScepServiceError::Unreadable(version, detail),
+            other => ScepServiceError::Unreadable(0, other.to_string()),
+        }
+    }
 }
 
 impl ScepService {
@@ -76,6 +104,8 @@ impl ScepService {
         let anchors = TrustAnchors::new(vec![ca.cert_der().to_vec()])?.requiring_client_auth();
         Ok(Self {
             keys: ApiKeys::new(store.clone()),
+            challenges: Repository::new(store.clone(), Options::default()),
+            identities: crate::service::identities::repository(store.clone()),
             store,
             ca,
             anchors,
@@ -196,7 +226,7 @@ impl ScepService {
         now: DateTime<Utc>,
     ) -> Result<Result<Admitted, Refusal>, ScepServiceError> {
         if let Some(current) = &request.renewing {
-            let record = crate::service::identities::read_record(self.store.as_ref(), &current.fingerprint_sha256)
+            let record = crate::service::identities::read_record(&self.identities, &current.fingerprint_sha256)
                 .await
                 .map_err(|e| match e {
                     crate::service::enrollments::ServiceError::Store(s) => ScepServiceError::Store(s),
@@ -247,15 +277,8 @@ impl ScepService {
         }
         let challenge_sha256 = sha256_hex(challenge);
         let stream = stream(&challenge_sha256);
-        let history = self.store.read_stream(&stream, 1, 16).await?;
-        let events = history
-            .iter()
-            .map(|e| {
-                e.decode()
-                    .map_err(|err| ScepServiceError::Unreadable(e.stream_version, err.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let issued = issued_event(&events, &challenge_sha256);
+        let loaded = self.challenges.load(&stream).await?;
+        let issued = loaded.state.issued(&challenge_sha256);
         let token_revoked = match issued.and_then(|i| i.enrollment_token_id.as_deref()) {
             Some(token) => self.keys.is_revoked(token).await?,
             None => false,
@@ -268,32 +291,17 @@ impl ScepService {
                 admin_bound: i.admin_bound,
             })
             .unwrap_or_default();
-        let refused = |r: ChallengeRefusal| Ok(Err(Refusal::new(FailInfo::BadRequest, r.to_string())));
-        let (consumed, version) = match decide_consume(
-            &events,
-            &challenge_sha256,
-            transaction_id,
-            &request.csr.subject,
+        let consume = Consume {
+            challenge_sha256: challenge_sha256.clone(),
+            transaction_id: transaction_id.to_owned(),
+            subject: request.csr.subject.clone(),
             token_revoked,
             now,
-        ) {
-            Ok(decision) => decision,
-            // An unknown challenge is also what a wrong static one looks like.
-            Err(ChallengeRefusal::Unknown) => {
-                return Ok(Err(Refusal::new(
-                    FailInfo::BadRequest,
-                    "the challenge password is wrong",
-                )))
-            }
-            Err(r) => return refused(r),
         };
+        // A concurrent use appends first: the runner catches up and the challenge is used.
         match self
-            .store
-            .append(
-                &stream,
-                ExpectedVersion::Exact(version),
-                vec![NewEvent::new("scep", &consumed)],
-            )
+            .challenges
+            .run_from(&stream, loaded, &consume, "scep", &NoHooks)
             .await
         {
             Ok(_) => Ok(Ok(Admitted {
@@ -301,7 +309,12 @@ impl ScepService {
                 challenge_sha256: Some(challenge_sha256),
                 ..Admitted::default()
             })),
-            Err(StoreError::WrongExpectedVersion { .. }) => refused(ChallengeRefusal::AlreadyUsed),
+            // An unknown challenge is also what a wrong static one looks like.
+            Err(RunError::Refused(ChallengeRefusal::Unknown)) => Ok(Err(Refusal::new(
+                FailInfo::BadRequest,
+                "the challenge password is wrong",
+            ))),
+            Err(RunError::Refused(r)) => Ok(Err(Refusal::new(FailInfo::BadRequest, r.to_string()))),
             Err(e) => Err(e.into()),
         }
     }

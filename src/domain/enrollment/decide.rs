@@ -1,7 +1,7 @@
 //! `decide`: from the enrollment's state and one input, the events to append and the reply.
 //! Refusals append nothing.
 
-use annal_schemas::events::checkin::{self, GetBootstrapToken, GetToken, Idle, UserAuthenticate};
+use annal_schemas::events::checkin::{self, GetBootstrapToken, GetToken, Idle};
 use annal_schemas::events::command::{
     CancelReason, CommandAcknowledged, CommandCancelled, CommandDelivered, CommandErrored, CommandExpired,
     CommandFormatError, CommandNotNow, CommandQueued, ErrorReason, UnparseableReport,
@@ -9,6 +9,7 @@ use annal_schemas::events::command::{
 use annal_schemas::events::identity::{DeviceForgotten, IdentityBound, IdentityRevoked, IdentityRotated};
 use annal_schemas::events::{DeviceRef, IdentityRef};
 use annal_schemas::{Event, Sealed};
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use super::input::{AdminInput, DeviceInput, Identity, Input, PushAnswer, Reenrollment, ReportStatus};
@@ -82,12 +83,12 @@ pub enum Refusal {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Outcome {
     /// Events to append, each with its raw bytes.
-    pub events: Vec<(Event, Option<Vec<u8>>)>,
+    pub events: Vec<(Event, Option<Bytes>)>,
     pub reply: Option<Reply>,
 }
 
 impl Outcome {
-    fn push(&mut self, scratch: &mut Enrollment, event: impl Into<Event>, raw: Option<Vec<u8>>) {
+    fn push(&mut self, scratch: &mut Enrollment, event: impl Into<Event>, raw: Option<Bytes>) {
         let event = event.into();
         scratch.evolve(&event, raw.as_deref());
         self.events.push((event, raw));
@@ -232,7 +233,7 @@ fn decide_device(
     input: DeviceInput,
     device: DeviceRef,
     verified: Identity,
-    raw: Vec<u8>,
+    raw: Bytes,
     now: DateTime<Utc>,
 ) {
     let identity = IdentityRef {
@@ -241,10 +242,24 @@ fn decide_device(
     };
     let raw = Some(raw);
     let reply = match input {
-        DeviceInput::Authenticate(mut e) => {
+        DeviceInput::Authenticate(m) => {
             // A new generation: the previous one's queue is cancelled, as events.
-            e.generation = s.generation + 1;
-            let generation = e.generation;
+            let generation = s.generation + 1;
+            let e = checkin::Authenticate {
+                device,
+                identity,
+                topic: m.topic,
+                generation,
+                serial_number: m.serial_number,
+                imei: m.imei,
+                meid: m.meid,
+                os_version: m.os_version,
+                build_version: m.build_version,
+                product_name: m.product_name,
+                device_name: m.device_name,
+                model: m.model,
+                model_name: m.model_name,
+            };
             end_queue(s, out, e, raw, CancelReason::Reenrolled);
             out.push(
                 s,
@@ -256,26 +271,50 @@ fn decide_device(
             );
             Reply::Empty
         }
-        DeviceInput::TokenUpdate(e) => {
+        DeviceInput::TokenUpdate(m) => {
+            let e = checkin::TokenUpdate {
+                device,
+                identity,
+                topic: m.topic,
+                token_hex: m.token_hex,
+                push_magic: m.push_magic,
+                unlock_token: m.unlock_token,
+                awaiting_configuration: m.awaiting_configuration,
+                user_short_name: m.user_short_name,
+                user_long_name: m.user_long_name,
+            };
             out.push(s, e, raw);
             Reply::Empty
         }
-        DeviceInput::CheckOut(e) => {
+        DeviceInput::CheckOut(m) => {
+            let e = checkin::CheckOut {
+                device,
+                identity,
+                topic: m.topic,
+                with_device_channel: false,
+            };
             end_queue(s, out, e, raw, CancelReason::CheckedOut);
             Reply::Empty
         }
-        DeviceInput::UserAuthenticate(e) => {
-            out.push(
-                s,
-                UserAuthenticate {
-                    outcome: "declined".into(),
-                    ..e
-                },
-                raw,
-            );
+        DeviceInput::UserAuthenticate(m) => {
+            let e = checkin::UserAuthenticate {
+                device,
+                identity,
+                user_short_name: m.user_short_name,
+                user_long_name: m.user_long_name,
+                digest_response_present: m.digest_response_present,
+                outcome: "declined".into(),
+            };
+            out.push(s, e, raw);
             Reply::Gone
         }
-        DeviceInput::SetBootstrapToken(e) => {
+        DeviceInput::SetBootstrapToken(m) => {
+            let e = checkin::SetBootstrapToken {
+                device,
+                identity,
+                bootstrap_token: m.bootstrap_token,
+                awaiting_configuration: m.awaiting_configuration,
+            };
             out.push(s, e, raw);
             Reply::Empty
         }
@@ -341,13 +380,7 @@ fn decide_device(
 
 /// Records `event`, then cancels every command that was pending before it: a new generation
 /// or a checkout ends the queue, and the log says why for each command.
-fn end_queue(
-    s: &mut Enrollment,
-    out: &mut Outcome,
-    event: impl Into<Event>,
-    raw: Option<Vec<u8>>,
-    reason: CancelReason,
-) {
+fn end_queue(s: &mut Enrollment, out: &mut Outcome, event: impl Into<Event>, raw: Option<Bytes>, reason: CancelReason) {
     let pending: Vec<String> = s.queue.iter().map(|p| p.command_uuid.clone()).collect();
     out.push(s, event, raw);
     for command_uuid in pending {
@@ -369,7 +402,7 @@ fn report(
     answer: Answer,
     device: DeviceRef,
     identity: IdentityRef,
-    raw: Option<Vec<u8>>,
+    raw: Option<Bytes>,
     now: DateTime<Utc>,
 ) -> Reply {
     let Answer {
@@ -571,7 +604,7 @@ fn decide_admin(s: &mut Enrollment, out: &mut Outcome, input: AdminInput) -> Res
                 raw_sealed: sealed,
                 identity_fingerprint_sha256,
             };
-            out.push(s, queued, Some(payload));
+            out.push(s, queued, Some(Bytes::from(payload)));
             out.reply = Some(Reply::Queued {
                 command_uuid,
                 duplicate: false,

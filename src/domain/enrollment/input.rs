@@ -1,11 +1,13 @@
-//! What can happen to an enrollment: a device request (already parsed and verified at the
-//! edge, secrets already sealed) or an admin action.
+//! What can happen to an enrollment: a device request (already parsed and verified by the
+//! device use case, secrets already sealed) or an admin action. These are commands, not
+//! event bodies: `decide` builds the events.
 
-use annal_schemas::events::checkin;
 use annal_schemas::events::command::{ErrorChainItem, UnparseableReport};
 use annal_schemas::events::identity::CertificateInfo;
 use annal_schemas::events::push::{PushAccepted, PushAttempted, PushFailed};
 use annal_schemas::events::DeviceRef;
+use annal_schemas::Sealed;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 /// The verified identity a device request came with.
@@ -43,16 +45,15 @@ pub enum Reenrollment {
     Allow,
 }
 
-/// A device message, as the edge translated it. Bodies reuse the event types: the fields a
-/// device sends are exactly what the log records (with secrets sealed).
+/// A device message, as the edge translated it (secrets already sealed). Only what the device
+/// said: who said it travels beside it in `Input::Device`, and `decide` builds the events.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeviceInput {
-    /// `generation` is ignored: decide assigns it.
-    Authenticate(checkin::Authenticate),
-    TokenUpdate(checkin::TokenUpdate),
-    CheckOut(checkin::CheckOut),
-    UserAuthenticate(checkin::UserAuthenticate),
-    SetBootstrapToken(checkin::SetBootstrapToken),
+    Authenticate(Authenticate),
+    TokenUpdate(TokenUpdate),
+    CheckOut(CheckOut),
+    UserAuthenticate(UserAuthenticate),
+    SetBootstrapToken(SetBootstrapToken),
     GetBootstrapToken {
         awaiting_configuration: Option<bool>,
     },
@@ -72,6 +73,51 @@ pub enum DeviceInput {
         /// same unreadable answer forever.
         unparseable: Option<UnparseableReport>,
     },
+}
+
+/// Authenticate: the device asks to enroll (device channel only).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Authenticate {
+    pub topic: String,
+    pub serial_number: Option<String>,
+    pub imei: Option<String>,
+    pub meid: Option<String>,
+    pub os_version: Option<String>,
+    pub build_version: Option<String>,
+    pub product_name: Option<String>,
+    pub device_name: Option<String>,
+    pub model: Option<String>,
+    pub model_name: Option<String>,
+}
+
+/// TokenUpdate: the push token and magic (sealed), and the UnlockToken when the device sends it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenUpdate {
+    pub topic: String,
+    pub token_hex: String,
+    pub push_magic: Sealed,
+    pub unlock_token: Option<Sealed>,
+    pub awaiting_configuration: Option<bool>,
+    pub user_short_name: Option<String>,
+    pub user_long_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CheckOut {
+    pub topic: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserAuthenticate {
+    pub user_short_name: Option<String>,
+    pub user_long_name: Option<String>,
+    pub digest_response_present: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SetBootstrapToken {
+    pub bootstrap_token: Option<Sealed>,
+    pub awaiting_configuration: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,8 +188,8 @@ pub enum Input {
         input: Box<DeviceInput>,
         device: DeviceRef,
         identity: Identity,
-        /// The request body as received (or sealed, when it carries secrets).
-        raw: Vec<u8>,
+        /// The request body as received (or sealed, when it carries secrets), shared, not copied.
+        raw: Bytes,
         /// For a user channel (`<device>:<user>`): the identity bound to its device channel,
         /// which the user channel's first TokenUpdate must come from.
         parent: Option<super::state::BoundIdentity>,

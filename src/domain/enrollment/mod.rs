@@ -29,7 +29,10 @@ mod state;
 mod tests;
 
 pub use decide::{decide, decide_with, DdmReply, Outcome, Refusal, Reply};
-pub use input::{AdminInput, DeviceInput, Identity, Input, PushAnswer, Reenrollment, ReportStatus, Vouched};
+pub use input::{
+    AdminInput, Authenticate, CheckOut, DeviceInput, Identity, Input, PushAnswer, Reenrollment, ReportStatus,
+    SetBootstrapToken, TokenUpdate, UserAuthenticate, Vouched,
+};
 pub use state::{BoundIdentity, Enrollment, Pending, Phase};
 
 /// The stream that holds an enrollment's events.

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::domain::enrollment::Refusal;
 use crate::mdm::ParseError;
-use crate::service::enrollments::ServiceError;
+use crate::service::device::DeviceFailure;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
@@ -67,15 +67,14 @@ impl DeviceError {
     }
 }
 
-impl From<ServiceError> for DeviceError {
-    fn from(e: ServiceError) -> Self {
+impl From<DeviceFailure> for DeviceError {
+    fn from(e: DeviceFailure) -> Self {
         match e {
-            ServiceError::Refused(r) => DeviceError::Refused(r),
-            ServiceError::Store(e @ crate::store::StoreError::Unavailable(_)) => {
-                DeviceError::Unavailable(e.to_string())
-            }
-            e @ ServiceError::Contention(_) => DeviceError::Unavailable(e.to_string()),
-            other => DeviceError::Internal(other.to_string()),
+            DeviceFailure::UnknownMessage => DeviceError::UnknownMessage,
+            DeviceFailure::Parse(e) => DeviceError::Parse(e),
+            DeviceFailure::Refused(r) => DeviceError::Refused(r),
+            DeviceFailure::Unavailable(detail) => DeviceError::Unavailable(detail),
+            DeviceFailure::Internal(detail) => DeviceError::Internal(detail),
         }
     }
 }

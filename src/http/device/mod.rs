@@ -4,15 +4,11 @@
 //! Content-Type, the command channel's, or a generic one) is dispatched on its body
 //! (`MessageType`: check-in, `Status`: command report).
 //!
-//! Every request: verify the identity, parse, decide, make the answer, append the events (with
-//! the raw plist), and only then reply. A request refused at any step appends nothing. The
-//! protocol's own negative answers to valid messages (UserAuthenticate 410, GetToken 403, an
-//! unknown DDM declaration 404) are answers, not refusals: they are recorded like any other.
+//! Here only HTTP: screen and verify the identity (TLS, `Mdm-Signature`), read a bounded body,
+//! hand both to the device use case (`service::device`), and encode its reply or refusal.
 
 mod error;
 pub mod identity;
-mod reply;
-mod translate;
 
 use std::sync::Arc;
 
@@ -26,6 +22,7 @@ use chrono::Utc;
 
 use super::limits::{is_slow_body, BodySizes};
 use super::AppState;
+use crate::service::device::{Device, DeviceReply, DeviceRequest, MessageKind};
 pub use error::DeviceError;
 use identity::Screened;
 
@@ -51,7 +48,7 @@ pub async fn handle(
             Screened::Unidentified => sizes.unidentified,
         };
         let body = read_body(body, &headers, limit).await?;
-        serve(&app, client_certificates, &headers, &body, &mut kind).await
+        serve(&app, client_certificates, &headers, body, &mut kind).await
     }
     .await;
     let http_status = match &result {
@@ -99,57 +96,11 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
     }
 }
 
-/// The metric labels of a device request: its MessageType (check-in) or `Report` (command
-/// channel) with its Status; `unknown` until the body has been parsed.
-struct MessageKind {
-    message_type: &'static str,
-    status: &'static str,
-}
-
-impl Default for MessageKind {
-    fn default() -> Self {
-        Self {
-            message_type: "unknown",
-            status: "",
-        }
-    }
-}
-
-impl MessageKind {
-    fn of(input: &crate::domain::enrollment::Input) -> Self {
-        use crate::domain::enrollment::{DeviceInput as D, Input, ReportStatus as S};
-        let Input::Device { input, .. } = input else {
-            return Self::default();
-        };
-        let (message_type, status) = match input.as_ref() {
-            D::Authenticate(_) => ("Authenticate", ""),
-            D::TokenUpdate(_) => ("TokenUpdate", ""),
-            D::CheckOut(_) => ("CheckOut", ""),
-            D::UserAuthenticate(_) => ("UserAuthenticate", ""),
-            D::SetBootstrapToken(_) => ("SetBootstrapToken", ""),
-            D::GetBootstrapToken { .. } => ("GetBootstrapToken", ""),
-            D::GetToken { .. } => ("GetToken", ""),
-            D::DeclarativeManagement { .. } => ("DeclarativeManagement", ""),
-            D::Report { status, .. } => (
-                "Report",
-                match status {
-                    S::Idle => "Idle",
-                    S::Acknowledged => "Acknowledged",
-                    S::Error => "Error",
-                    S::CommandFormatError => "CommandFormatError",
-                    S::NotNow => "NotNow",
-                },
-            ),
-        };
-        Self { message_type, status }
-    }
-}
-
 async fn serve(
     app: &AppState,
     client_certificates: Option<&[Vec<u8>]>,
     headers: &HeaderMap,
-    body: &[u8],
+    body: Bytes,
     kind: &mut MessageKind,
 ) -> Result<Response, DeviceError> {
     let now = Utc::now();
@@ -160,62 +111,35 @@ async fn serve(
         .and_then(|v| v.split(';').next())
         .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case(CHECKIN));
     let signature = headers.get("Mdm-Signature").and_then(|v| v.to_str().ok());
-    let identity = app.device_auth.identify(client_certificates, signature, body, now)?;
-    // Devices label check-ins reliably; the command channel's label is often missing or generic
-    // (third-party simulators and proxies send none, `application/xml` or `octet-stream`), and
-    // NanoMDM serves those too. So anything not labelled a check-in is served by what its body
-    // is, never refused for its Content-Type.
-    let request = if labeled_checkin {
-        translate::checkin(body, identity, &app.data_key)?
-    } else {
-        translate::by_body(body, identity, &app.data_key)?
+    let identity = app.device_auth.identify(client_certificates, signature, &body, now)?;
+    let push_topic = || app.push.topic();
+    let user_channels = |prefix: &str| app.projector.read(|p| p.devices().enrolled_with_prefix(prefix));
+    let device = Device {
+        enrollments: &app.enrollments,
+        data_key: &app.data_key,
+        push_topic: &push_topic,
+        user_channels: &user_channels,
     };
-    *kind = MessageKind::of(&request.input);
-    let ends_user_channels = ends_user_channels(&request);
-    crate::domain::push::check_topic(&request.input, || app.push.topic()).map_err(DeviceError::Refused)?;
-    let prepare = |outcome: &crate::domain::enrollment::Outcome| {
-        let reply = outcome
-            .reply
-            .as_ref()
-            .unwrap_or(&crate::domain::enrollment::Reply::Empty);
-        reply::to_response(reply, &app.data_key).map_err(|e| e.to_string())
+    let request = DeviceRequest {
+        body,
+        identity,
+        labeled_checkin,
+        now,
     };
-    let (_, response) = app
-        .enrollments
-        .handle_prepared(&request.enrollment_key, request.input, &request.actor, now, prepare)
-        .await?;
-    if let Some((device, identity)) = ends_user_channels {
-        // The user channels this node's read model knows; one it has not seen yet is ended at
-        // its own next request (the service checks its device channel every time).
-        let prefix = format!("{}:", request.enrollment_key);
-        let user_channels = app.projector.read(|p| p.devices().enrolled_with_prefix(&prefix));
-        // The device's own message is recorded: failing its answer now would only make it send
-        // the CheckOut again. A user channel left open is ended at its next request.
-        if let Err(e) = app
-            .enrollments
-            .end_user_channels(&device, &user_channels, &identity, &request.actor, now)
-            .await
-        {
-            tracing::warn!(error = %e, "ending the user channels of a device channel failed; each ends at its next request");
-        }
-    }
-    Ok(response)
+    let reply = device.serve(request, kind).await?;
+    Ok(to_response(reply))
 }
 
-/// A device channel's CheckOut or Authenticate ends its user channels: what to end them with.
-fn ends_user_channels(
-    request: &translate::Request,
-) -> Option<(annal_schemas::events::DeviceRef, annal_schemas::events::IdentityRef)> {
-    use crate::domain::enrollment::{DeviceInput as D, Input};
-    if request.enrollment_key.contains(':') {
-        return None;
-    }
-    let Input::Device { input, device, .. } = &request.input else {
-        return None;
-    };
-    match input.as_ref() {
-        D::CheckOut(c) => Some((device.clone(), c.identity.clone())),
-        D::Authenticate(a) => Some((device.clone(), a.identity.clone())),
-        _ => None,
+/// The use case's reply as the HTTP answer the device expects.
+fn to_response(reply: DeviceReply) -> Response {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    match reply {
+        DeviceReply::Empty => StatusCode::OK.into_response(),
+        DeviceReply::Plist(body) => ([(header::CONTENT_TYPE, "application/xml")], body).into_response(),
+        DeviceReply::Json(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        DeviceReply::Gone => StatusCode::GONE.into_response(),
+        DeviceReply::Declined(reason) => (StatusCode::FORBIDDEN, reason).into_response(),
+        DeviceReply::NotFound(reason) => (StatusCode::NOT_FOUND, reason).into_response(),
     }
 }

@@ -1,28 +1,17 @@
 //! `POST /enroll`: Automated Device Enrollment. A device assigned to this server in Apple
-//! Business/School Manager POSTs its MachineInfo plist, CMS-signed (DER or BER) by its
-//! Apple-issued identity, to the `url` of its DEP profile, and gets the enrollment profile.
-//!
-//! The enrollment token in that URL (`?token=`) is what authorizes the profile, exactly as for
-//! `GET /enroll`: a MachineInfo signed by anyone gets nothing more than the token already
-//! grants. The signature must verify (a body altered on the way is refused), and whether its
-//! signer chains to Apple's device CA is recorded with the request, so the log tells an Apple
-//! device's own word from a claim.
+//! Business/School Manager POSTs its signed MachineInfo to the `url` of its DEP profile
+//! (`?token=` is the enrollment token) and gets the enrollment profile
+//! (`service::device::enroll::ade`).
 
-use annal_schemas::events::ade::MachineInfoReceived;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
-use super::{enrollment_caller, mobileconfig_response, profile_error, scep_challenge, settings, TokenQuery};
-use crate::domain::access::Denied;
+use super::{enrolling, enrollment_caller, mobileconfig_response, TokenQuery};
 use crate::http::admin::error::ApiError;
 use crate::http::admin::extract::Query;
 use crate::http::AppState;
-use crate::mdm::parse_machine_info;
-use crate::pki::apple::{verify_device_signed, AppleIdentityError};
-use crate::pki::profile::{enrollment_profile, mobileconfig, PayloadIds};
-use crate::pki::{certificate_info, verify_attached, SignatureError};
 
 /// A signed MachineInfo is a few KiB (the plist and the device's certificate chain).
 pub const MAX_BODY: usize = 64 << 10;
@@ -40,59 +29,6 @@ pub async fn machine_info(
 
 async fn serve(app: AppState, token: Option<String>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let caller = enrollment_caller(&app, token.as_deref(), &headers).await?;
-    // Apple's word on the UDID (a signer under Apple's device CA, whose RSA-1024 keys are
-    // accepted there only), or only the device's claim (any signature that verifies).
-    let (content, signer_cert_der, signer_apple) = match verify_device_signed(&body, &app.enroll.device_cas) {
-        Ok(apple) => (apple.content, apple.signer_cert_der, true),
-        Err(AppleIdentityError::Cms(e)) => return Err(signature_refusal(e)),
-        Err(_) => {
-            let signed = verify_attached(&body).map_err(signature_refusal)?;
-            (signed.content, signed.signer_cert_der, false)
-        }
-    };
-    let info = parse_machine_info(&content).map_err(|e| ApiError::Invalid {
-        message: format!("the signed content is not a MachineInfo plist: {e}"),
-        path: Some("body".to_owned()),
-    })?;
-    let signer = certificate_info(&signer_cert_der)
-        .map_err(|e| ApiError::invalid(format!("the signer certificate cannot be read: {e}")))?;
-    // A challenge is tied to the UDID only when Apple vouches for it.
-    let mut settings = settings(&app).await?;
-    let vouched_udid = signer_apple.then_some(info.udid.as_str());
-    settings.challenge = Some(scep_challenge(&app, &caller, vouched_udid).await?);
-    let profile = enrollment_profile(&settings, &PayloadIds::random()).map_err(profile_error)?;
-    let profile = mobileconfig(profile, Some(&app.enroll.signer)).map_err(profile_error)?;
-    let event = MachineInfoReceived {
-        udid: info.udid,
-        serial_number: info.serial,
-        product: info.product,
-        version: info.version,
-        os_version: info.os_version,
-        imei: info.imei,
-        meid: info.meid,
-        language: info.language,
-        signer_fingerprint_sha256: signer.fingerprint_sha256,
-        signer_subject: signer.subject,
-        signer_issuer: signer.issuer,
-        signer_apple,
-    };
-    crate::service::machine_info::record(app.store.as_ref(), &caller.actor, &event, body.to_vec())
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    tracing::info!(actor = %caller.actor, udid = %event.udid, signer_apple, "ADE: served the enrollment profile");
+    let profile = enrolling(&app).machine_info(&caller, body).await?;
     Ok(mobileconfig_response(profile))
-}
-
-/// A body that is not a signed plist is malformed (400); a signature that does not verify is
-/// a refusal (403): the body is not what the device signed.
-fn signature_refusal(e: SignatureError) -> ApiError {
-    match e {
-        SignatureError::BadSignature | SignatureError::DigestMismatch | SignatureError::WeakKey(_) => {
-            ApiError::Forbidden(Denied::Untrusted(format!("MachineInfo: {e}")))
-        }
-        other => ApiError::Invalid {
-            message: format!("the body must be a CMS SignedData holding the MachineInfo plist: {other}"),
-            path: Some("body".to_owned()),
-        },
-    }
 }

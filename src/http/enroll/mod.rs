@@ -4,7 +4,8 @@
 //!
 //! Both are protected by an enrollment token: an API key with the `enrollment` role
 //! (`POST /v1/enrollment-tokens`), kept in the log as a hash like every key, given as
-//! `?token=` (a URL a user can open in Safari) or as `Authorization: Bearer`.
+//! `?token=` (a URL a user can open in Safari) or as `Authorization: Bearer`. What is served
+//! is decided in `service::device::enroll`; here only the token and the HTTP answer.
 
 pub mod ade;
 pub mod ota;
@@ -12,40 +13,14 @@ pub mod ota;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{Duration, Utc};
 
-use crate::domain::access::{authorize, Action, Caller};
+use crate::domain::access::{authorize, Action, Caller, Denied};
 use crate::http::admin::error::ApiError;
 use crate::http::admin::extract::Query;
 use crate::http::AppState;
-use crate::pki::apple::AppleDeviceCa;
-use crate::pki::profile::{
-    enrollment_profile, mobileconfig, EnrollmentSettings, PayloadIds, ProfileError, MOBILECONFIG_CONTENT_TYPE,
-};
-use crate::pki::CmsSigner;
-use crate::service::scep::ChallengeContext;
-
-/// How long the one-time SCEP challenge in a served profile stays valid: the device uses it
-/// within minutes of installing the profile.
-pub const PROFILE_CHALLENGE_LIFETIME: Duration = Duration::hours(1);
-
-/// What `annal serve` was told about enrollment and the identity that signs profiles. The
-/// topic and the challenge are decided per profile (`settings`).
-pub struct EnrollConfig {
-    /// `https://host[:port][/prefix]`, checked at start.
-    pub base_url: String,
-    /// `--topic`: overrides the installed push certificate's topic.
-    pub topic: Option<String>,
-    /// `--scep-challenge-file`: put into every profile; without it every profile carries a
-    /// fresh one-time challenge.
-    pub static_challenge: Option<String>,
-    pub ca_cert_der: Vec<u8>,
-    pub organization: String,
-    pub signer: CmsSigner,
-    /// The CAs whose device identities sign OTA phase 2 (Apple iPhone Device CA, plus
-    /// `--ota-device-ca`).
-    pub device_cas: AppleDeviceCa,
-}
+use crate::pki::profile::MOBILECONFIG_CONTENT_TYPE;
+pub use crate::service::device::enroll::{EnrollConfig, PROFILE_CHALLENGE_LIFETIME};
+use crate::service::device::enroll::{EnrollError, Enrolling};
 
 #[derive(Debug, serde::Deserialize)]
 pub struct TokenQuery {
@@ -56,70 +31,22 @@ pub struct TokenQuery {
 pub async fn profile(State(app): State<AppState>, Query(q): Query<TokenQuery>, headers: HeaderMap) -> Response {
     let result = async {
         let caller = enrollment_caller(&app, q.token.as_deref(), &headers).await?;
-        let mut settings = settings(&app).await?;
-        settings.challenge = Some(scep_challenge(&app, &caller, None).await?);
-        let profile = enrollment_profile(&settings, &PayloadIds::random()).map_err(profile_error)?;
-        let body = mobileconfig(profile, Some(&app.enroll.signer)).map_err(profile_error)?;
-        tracing::info!(actor = %caller.actor, "served the enrollment profile");
+        let body = enrolling(&app).profile(&caller).await?;
         Ok::<_, ApiError>(mobileconfig_response(body))
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// The settings for the next profile, without a challenge: the topic is `--topic`, else the
-/// installed push certificate's, read now so an install needs no restart.
-pub(crate) async fn settings(app: &AppState) -> Result<EnrollmentSettings, ApiError> {
-    let config = &app.enroll;
-    let topic = match &config.topic {
-        Some(topic) => topic.clone(),
-        None => {
-            if let Err(e) = app.push.refresh_certificate().await {
-                tracing::warn!(error = %e, "reading the installed push certificate");
-            }
-            app.push.topic().ok_or_else(|| {
-                ApiError::Unavailable(
-                    "enrollment needs a push topic: install a push certificate (annal push-cert install) or start annal serve with --topic".to_owned(),
-                )
-            })?
-        }
-    };
-    let settings = EnrollmentSettings {
-        base_url: config.base_url.clone(),
-        topic,
-        challenge: None,
-        ca_cert_der: config.ca_cert_der.clone(),
-        organization: config.organization.clone(),
-    };
-    settings.check().map_err(profile_error)?;
-    Ok(settings)
-}
-
-/// The static challenge, or a fresh one-time challenge issued by the same service as
-/// `POST /v1/scep/challenges` (the log keeps its hash, with the token's name as actor and its
-/// id, so revoking the token voids it), so a served profile enrolls at /scep once. `udid` is
-/// the device the over-the-air service was told about: the certificate enrolls no other.
-pub(crate) async fn scep_challenge(app: &AppState, caller: &Caller, udid: Option<&str>) -> Result<String, ApiError> {
-    if let Some(challenge) = &app.enroll.static_challenge {
-        return Ok(challenge.clone());
+/// The enrollment use cases, over this server's configuration and services.
+pub(crate) fn enrolling(app: &AppState) -> Enrolling<'_> {
+    Enrolling {
+        config: &app.enroll,
+        push: &app.push,
+        scep: &app.scep,
+        store: app.store.as_ref(),
+        anchors: app.device_auth.anchors(),
     }
-    let expires_at = Utc::now() + PROFILE_CHALLENGE_LIFETIME;
-    let enrollment_token_id = app
-        .scep
-        .keys()
-        .key_id_of_actor(&caller.actor)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let context = ChallengeContext {
-        enrollment_token_id,
-        udid: udid.map(str::to_owned),
-        serial_number: None,
-        admin_bound: false,
-    };
-    Ok(app
-        .scep
-        .issue_challenge(&caller.actor, Some(expires_at), context)
-        .await?)
 }
 
 pub(crate) fn mobileconfig_response(body: Vec<u8>) -> Response {
@@ -155,11 +82,14 @@ pub(crate) async fn enrollment_caller(
     Ok(caller)
 }
 
-/// A profile Annal cannot build from its own configuration is the server's fault; a push
-/// certificate whose topic is not an MDM topic is one Annal cannot enroll devices with yet.
-pub(crate) fn profile_error(e: ProfileError) -> ApiError {
-    match e {
-        ProfileError::Topic(_) => ApiError::Unavailable(e.to_string()),
-        other => ApiError::Internal(other.to_string()),
+impl From<EnrollError> for ApiError {
+    fn from(e: EnrollError) -> Self {
+        match e {
+            EnrollError::Unavailable(detail) => ApiError::Unavailable(detail),
+            EnrollError::Internal(detail) => ApiError::Internal(detail),
+            EnrollError::Invalid { message, path } => ApiError::Invalid { message, path },
+            EnrollError::Untrusted(detail) => ApiError::Forbidden(Denied::Untrusted(detail)),
+            EnrollError::Scep(e) => e.into(),
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Identity binding, rotation, channels, check-in messages.
 
-use annal_schemas::events::checkin::{CheckOut, SetBootstrapToken, UserAuthenticate};
+use crate::domain::enrollment::{CheckOut, SetBootstrapToken, UserAuthenticate};
 use annal_schemas::{Event, Sealed};
 
 use super::*;
@@ -38,7 +38,7 @@ fn a_new_authenticate_starts_a_new_generation_and_cancels_the_old_queue() {
 
 #[test]
 fn messages_before_authenticate_are_refused_without_events() {
-    let err = decide(&Enrollment::default(), token_update("A"), t0()).unwrap_err();
+    let err = decide(&Enrollment::default(), token_update(), t0()).unwrap_err();
     assert_eq!(err, Refusal::NotAuthenticated);
     let err = decide(&Enrollment::default(), report(ReportStatus::Idle, None), t0()).unwrap_err();
     assert_eq!(err, Refusal::NotAuthenticated);
@@ -110,15 +110,7 @@ fn only_a_logged_renewal_of_the_bound_certificate_is_a_rotation() {
 
 #[test]
 fn check_out_ends_the_enrollment_and_cancels_its_queue() {
-    let checkout = device_input(
-        DeviceInput::CheckOut(CheckOut {
-            device: device(),
-            identity: who("A"),
-            topic: "t".into(),
-            with_device_channel: false,
-        }),
-        "A",
-    );
+    let checkout = device_input(DeviceInput::CheckOut(CheckOut { topic: "t".into() }), "A");
     let state = given([enrolled(), vec![enqueue("c1", None, None)]].concat());
     let out = decide(&state, checkout.clone(), t0()).unwrap();
     assert_eq!(types(&out), vec!["CheckOut", "CommandCancelled"]);
@@ -146,8 +138,6 @@ fn bootstrap_token_is_escrowed_returned_and_cleared() {
     let set = |token: Option<Sealed>| {
         device_input(
             DeviceInput::SetBootstrapToken(SetBootstrapToken {
-                device: device(),
-                identity: who("A"),
                 bootstrap_token: token,
                 awaiting_configuration: None,
             }),
@@ -175,12 +165,9 @@ fn user_authenticate_is_declined_get_token_refused_and_ddm_serves_an_empty_set()
     let state = given(enrolled());
     let ua = device_input(
         DeviceInput::UserAuthenticate(UserAuthenticate {
-            device: device(),
-            identity: who("A"),
             user_short_name: Some("alice".into()),
             user_long_name: None,
             digest_response_present: false,
-            outcome: String::new(),
         }),
         "A",
     );
@@ -221,7 +208,7 @@ fn user_authenticate_is_declined_get_token_refused_and_ddm_serves_an_empty_set()
 #[test]
 fn a_user_channel_opens_with_a_token_update_from_its_device_identity() {
     let user_token = |parent: Option<BoundIdentity>, fp: &str| {
-        let mut input = token_update(fp);
+        let mut input = token_update();
         let presented = identity(fp);
         if let Input::Device {
             parent: p,

@@ -1,7 +1,7 @@
 //! Given (events so far) / when (an input) / then (events appended, reply) for every rule:
 //! fixtures here, identity and channel rules in `identity.rs`, queue rules in `queue.rs`.
 
-use annal_schemas::events::checkin::{Authenticate, TokenUpdate};
+use super::{Authenticate, TokenUpdate};
 use annal_schemas::events::identity::CertificateInfo;
 use annal_schemas::events::{DeviceRef, IdentityRef};
 use annal_schemas::Sealed;
@@ -67,7 +67,7 @@ pub(super) fn device_input(input: DeviceInput, fp: &str) -> Input {
         input: Box::new(input),
         device: device(),
         identity: identity(fp),
-        raw: b"<plist/>".to_vec(),
+        raw: bytes::Bytes::from_static(b"<plist/>"),
         parent: None,
     }
 }
@@ -75,10 +75,7 @@ pub(super) fn device_input(input: DeviceInput, fp: &str) -> Input {
 pub(super) fn authenticate(fp: &str) -> Input {
     device_input(
         DeviceInput::Authenticate(Authenticate {
-            device: device(),
-            identity: who(fp),
             topic: "com.apple.mgmt.test".into(),
-            generation: 0,
             serial_number: Some("F9FX".into()),
             imei: None,
             meid: None,
@@ -93,11 +90,9 @@ pub(super) fn authenticate(fp: &str) -> Input {
     )
 }
 
-pub(super) fn token_update(fp: &str) -> Input {
+pub(super) fn token_update() -> Input {
     device_input(
         DeviceInput::TokenUpdate(TokenUpdate {
-            device: device(),
-            identity: who(fp),
             topic: "com.apple.mgmt.test".into(),
             token_hex: "abcd".into(),
             push_magic: sealed("magic"),
@@ -158,5 +153,5 @@ pub(super) fn delivered(outcome: &Outcome) -> Option<String> {
 }
 
 pub(super) fn enrolled() -> Vec<Input> {
-    vec![authenticate("A"), token_update("A")]
+    vec![authenticate("A"), token_update()]
 }

@@ -1,7 +1,7 @@
 //! Re-enrollment under another identity, revocation, forgetting a device, and secrets bound
 //! to the identity they were queued for (issue 15).
 
-use annal_schemas::events::checkin::CheckOut;
+use crate::domain::enrollment::CheckOut;
 use annal_schemas::events::command::CancelReason;
 use annal_schemas::Event;
 
@@ -72,15 +72,7 @@ fn another_identity_cannot_take_over_an_enrolled_device() {
 #[test]
 fn a_new_identity_enrolls_once_the_enrollment_ended() {
     let enrolled_state = given(enrolled());
-    let checkout = device_input(
-        DeviceInput::CheckOut(CheckOut {
-            device: device(),
-            identity: who("A"),
-            topic: "t".into(),
-            with_device_channel: false,
-        }),
-        "A",
-    );
+    let checkout = device_input(DeviceInput::CheckOut(CheckOut { topic: "t".into() }), "A");
     let ended = [
         ("checked out", apply(&enrolled_state, checkout)),
         (

@@ -5,7 +5,7 @@ use super::*;
 use crate::domain::enrollment::state::BoundIdentity;
 
 fn user_token(parent: Option<BoundIdentity>) -> Input {
-    let mut input = token_update("A");
+    let mut input = token_update();
     if let Input::Device { parent: p, device, .. } = &mut input {
         *p = parent;
         device.user_id = Some("user-1".into());

@@ -1,12 +1,15 @@
 //! From a parsed protocol message to the domain's input: identifiers resolved to the
 //! enrollment key, secrets sealed, and the raw body kept (sealed when it carries secrets).
 
-use annal_schemas::events::checkin as body;
 use annal_schemas::events::command::UnparseableReport;
-use annal_schemas::events::IdentityRef;
 
-use super::error::DeviceError;
-use crate::domain::enrollment::{DeviceInput, Identity, Input, ReportStatus};
+use bytes::Bytes;
+
+use super::DeviceFailure as DeviceError;
+use crate::domain::enrollment::{
+    Authenticate, CheckOut, DeviceInput, Identity, Input, ReportStatus, SetBootstrapToken, TokenUpdate,
+    UserAuthenticate,
+};
 use crate::mdm::{parse_checkin, read_report, CheckinMessage, ParseError, ReadReport, Status};
 use crate::secrets::DataKey;
 use crate::stream::redact::SECRET_KEYS;
@@ -20,7 +23,7 @@ const SECRET_RESPONSE_KEYS: &[&str] = &[
     "UnlockToken",
 ];
 
-pub struct Request {
+pub struct Translated {
     pub enrollment_key: String,
     /// The actor recorded on the events: the identity's fingerprint.
     pub actor: String,
@@ -30,7 +33,7 @@ pub struct Request {
 /// A request whose Content-Type does not say what it is: a command report if it has `Status`,
 /// a check-in if it has `MessageType`. Reports are tried first: they are most of the traffic,
 /// so an unlabelled report is parsed once, and only an unlabelled check-in twice.
-pub fn by_body(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request, DeviceError> {
+pub fn by_body(raw: &Bytes, identity: Identity, key: &DataKey) -> Result<Translated, DeviceError> {
     match report(raw, identity.clone(), key) {
         Err(DeviceError::Parse(ParseError::MissingKey { key: missing })) if missing == "Status" => {
             match checkin(raw, identity, key) {
@@ -44,15 +47,11 @@ pub fn by_body(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request,
     }
 }
 
-pub fn checkin(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request, DeviceError> {
+pub fn checkin(raw: &Bytes, identity: Identity, key: &DataKey) -> Result<Translated, DeviceError> {
     let message = parse_checkin(raw)?;
     let ids = message.ids();
     let enrollment_key = ids.enrollment_key()?;
     let device = ids.to_device_ref();
-    let who = IdentityRef {
-        fingerprint_sha256: identity.certificate.fingerprint_sha256.clone(),
-        proof: identity.proof.to_string(),
-    };
     let seal = |bytes: &[u8]| key.seal(bytes).map_err(|e| DeviceError::Internal(e.to_string()));
     let carries_secrets = matches!(
         message,
@@ -62,11 +61,8 @@ pub fn checkin(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request,
             | CheckinMessage::GetToken(_)
     );
     let input = match message {
-        CheckinMessage::Authenticate(m) => DeviceInput::Authenticate(body::Authenticate {
-            device: device.clone(),
-            identity: who,
+        CheckinMessage::Authenticate(m) => DeviceInput::Authenticate(Authenticate {
             topic: m.topic,
-            generation: 0,
             serial_number: m.serial_number,
             imei: m.imei,
             meid: m.meid,
@@ -77,9 +73,7 @@ pub fn checkin(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request,
             model: m.model,
             model_name: m.model_name,
         }),
-        CheckinMessage::TokenUpdate(m) => DeviceInput::TokenUpdate(body::TokenUpdate {
-            device: device.clone(),
-            identity: who,
+        CheckinMessage::TokenUpdate(m) => DeviceInput::TokenUpdate(TokenUpdate {
             topic: m.topic,
             token_hex: hex::encode(&m.token),
             push_magic: seal(m.push_magic.expose().as_bytes())?,
@@ -88,23 +82,13 @@ pub fn checkin(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request,
             user_short_name: m.ids.user_short_name.clone(),
             user_long_name: m.ids.user_long_name.clone(),
         }),
-        CheckinMessage::CheckOut(m) => DeviceInput::CheckOut(body::CheckOut {
-            device: device.clone(),
-            identity: who,
-            topic: m.topic,
-            with_device_channel: false,
-        }),
-        CheckinMessage::UserAuthenticate(m) => DeviceInput::UserAuthenticate(body::UserAuthenticate {
-            device: device.clone(),
-            identity: who,
+        CheckinMessage::CheckOut(m) => DeviceInput::CheckOut(CheckOut { topic: m.topic }),
+        CheckinMessage::UserAuthenticate(m) => DeviceInput::UserAuthenticate(UserAuthenticate {
             user_short_name: m.ids.user_short_name.clone(),
             user_long_name: m.ids.user_long_name.clone(),
             digest_response_present: m.digest_response.is_some(),
-            outcome: String::new(),
         }),
-        CheckinMessage::SetBootstrapToken(m) => DeviceInput::SetBootstrapToken(body::SetBootstrapToken {
-            device: device.clone(),
-            identity: who,
+        CheckinMessage::SetBootstrapToken(m) => DeviceInput::SetBootstrapToken(SetBootstrapToken {
             bootstrap_token: m.bootstrap_token.as_ref().map(|t| seal(t.expose())).transpose()?,
             awaiting_configuration: m.awaiting_configuration,
         }),
@@ -116,12 +100,13 @@ pub fn checkin(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request,
         },
         CheckinMessage::DeclarativeManagement(m) => DeviceInput::DeclarativeManagement { endpoint: m.endpoint },
     };
+    // The body is shared with the request, not copied; only a sealed one is new bytes.
     let raw = if carries_secrets {
-        key.seal_raw(raw).map_err(|e| DeviceError::Internal(e.to_string()))?
+        Bytes::from(key.seal_raw(raw).map_err(|e| DeviceError::Internal(e.to_string()))?)
     } else {
-        raw.to_vec()
+        raw.clone()
     };
-    Ok(Request {
+    Ok(Translated {
         enrollment_key,
         actor: identity.certificate.fingerprint_sha256.clone(),
         input: Input::Device {
@@ -138,12 +123,16 @@ pub fn checkin(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request,
 /// bounded because nothing guarantees the body is a device's answer and not a megabyte of junk.
 pub const UNREADABLE_RAW_KEPT: usize = 64 * 1024;
 
-pub fn report(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request, DeviceError> {
-    let seal_raw = |bytes: &[u8]| key.seal_raw(bytes).map_err(|e| DeviceError::Internal(e.to_string()));
+pub fn report(raw: &Bytes, identity: Identity, key: &DataKey) -> Result<Translated, DeviceError> {
+    let seal_raw = |bytes: &[u8]| {
+        key.seal_raw(bytes)
+            .map(Bytes::from)
+            .map_err(|e| DeviceError::Internal(e.to_string()))
+    };
     let (ids, status, command_uuid, error_chain, raw, unparseable) = match read_report(raw)? {
         ReadReport::Whole(report, response) => {
             let secret = SECRET_RESPONSE_KEYS.iter().any(|k| response.contains_key(k));
-            let raw = if secret { seal_raw(raw)? } else { raw.to_vec() };
+            let raw = if secret { seal_raw(raw)? } else { raw.clone() };
             (
                 report.ids,
                 report.status,
@@ -154,19 +143,15 @@ pub fn report(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request, 
             )
         }
         ReadReport::Unreadable(unreadable) => {
-            let kept = &raw[..raw.len().min(UNREADABLE_RAW_KEPT)];
-            // Which keys the body holds is unknown, so any trace of a secret key seals it.
-            let stored = if may_hold_secret(raw) {
-                seal_raw(kept)?
-            } else {
-                kept.to_vec()
-            };
+            let kept = raw.slice(..raw.len().min(UNREADABLE_RAW_KEPT));
             let details = UnparseableReport {
                 status: unreadable.status.as_str().to_owned(),
                 detail: unreadable.error.to_string(),
                 raw_length: raw.len() as u64,
                 raw_truncated: kept.len() < raw.len(),
             };
+            // Which keys the body holds is unknown, so any trace of a secret key seals it.
+            let stored = if may_hold_secret(raw) { seal_raw(&kept)? } else { kept };
             let uuid = Some(unreadable.command_uuid);
             (
                 unreadable.ids,
@@ -192,7 +177,7 @@ pub fn report(raw: &[u8], identity: Identity, key: &DataKey) -> Result<Request, 
         error_chain,
         unparseable,
     };
-    Ok(Request {
+    Ok(Translated {
         enrollment_key,
         actor: identity.certificate.fingerprint_sha256.clone(),
         input: Input::Device {
@@ -250,8 +235,9 @@ mod tests {
         .into_bytes()
     }
 
-    fn translated(body: &[u8], key: &DataKey) -> (Vec<u8>, UnparseableReport) {
-        let request = report(body, identity(), key).expect("an unreadable answer is translated");
+    fn translated(body: &[u8], key: &DataKey) -> (Bytes, UnparseableReport) {
+        let request =
+            report(&Bytes::copy_from_slice(body), identity(), key).expect("an unreadable answer is translated");
         assert_eq!(request.enrollment_key, "U1");
         match request.input {
             Input::Device { input, raw, .. } => match *input {
