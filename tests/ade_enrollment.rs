@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use annal::pki::{verify_attached, TrustAnchors};
-use annal::sim::Client;
+use annal::testkit::sim::Client;
 use annal::store::open;
 use chrono::Utc;
 use common::admin::call;

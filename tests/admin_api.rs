@@ -5,7 +5,7 @@
 
 mod common;
 
-use annal::sim::{Client, VirtualDevice};
+use annal::testkit::sim::{Client, VirtualDevice};
 use common::admin::{call, create_key, get, get_text, revoke_key};
 use common::server::{device, enroll, signed, Server, COMMAND};
 use hyper::Method;
@@ -83,7 +83,7 @@ async fn an_admin_locks_a_device_and_the_audit_trail_proves_it() {
 
     let (info_uuid, rt, command) = poll(&client, &d).await.expect("a command");
     assert_eq!(rt, "DeviceInformation");
-    let response = annal::sim::answers::answer(&d, &rt, &command).unwrap();
+    let response = annal::testkit::sim::answers::answer(&d, &rt, &command).unwrap();
     let (uuid, rt, _) = answer(&client, &d, &info_uuid, "Acknowledged", response)
         .await
         .expect("next command");

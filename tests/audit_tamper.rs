@@ -1,4 +1,4 @@
-//! `annal audit verify` against tampering done directly in the store's file or tables
+//! `annal integrity verify` (alias `annal audit verify`) against tampering done directly in the store's file or tables
 //! (issue: event log foundation, item 8). Every log has 60 events in streams s0, s1, s2 in turn,
 //! so position p holds version (p-1)/3+1 of stream s((p-1)%3).
 
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
-use annal::audit::{verify, Checkpoint, Finding, Report};
+use annal::integrity::{verify, Checkpoint, Finding, Report};
 use annal::store::{open, EventStore, ExpectedVersion, StoreUrl};
 use annal_schemas::chain_hash;
 
@@ -276,4 +276,12 @@ async fn the_cli_exits_non_zero_and_names_the_event() {
     assert_eq!(report["first_problem"]["position"], 33);
     let cp = format!("{}:{}", checkpoint.position, hex::encode(checkpoint.hash));
     assert_eq!(run(&["--checkpoint", &cp]).status.code(), Some(1));
+    // `annal integrity verify` is the command's own name; `audit verify` stays as an alias.
+    let integrity = Command::new(env!("CARGO_BIN_EXE_annal"))
+        .args(["integrity", "verify", "--json", "--store", &db.url()])
+        .output()
+        .unwrap();
+    assert_eq!(integrity.status.code(), Some(1));
+    let same: serde_json::Value = serde_json::from_slice(&integrity.stdout).unwrap();
+    assert_eq!(same["first_problem"], report["first_problem"]);
 }

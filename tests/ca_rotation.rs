@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 
 use annal::pki::{Ca, KeyKind};
-use annal::sim::{Client, VirtualDevice};
+use annal::testkit::sim::{Client, VirtualDevice};
 use common::server::{enroll, signed, Server, COMMAND};
 
 fn annal(server_dir: &std::path::Path, args: &[&str]) -> std::process::Output {

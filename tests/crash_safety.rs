@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use annal::audit::verify;
+use annal::integrity::verify;
 use annal::store::{open, StoreUrl};
 use rand::Rng;
 

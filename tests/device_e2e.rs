@@ -5,7 +5,7 @@
 mod common;
 
 use annal::pki::{KeyKind, MdmDigest};
-use annal::sim::{run, Client, VirtualDevice};
+use annal::testkit::sim::{run, Client, VirtualDevice};
 use annal::store::{open, EventStore};
 use common::server::{device, enroll, signed, sim_config, Server, CHECKIN, COMMAND};
 
@@ -50,7 +50,7 @@ async fn simulated_devices_enroll_poll_and_answer_every_command() {
             "PushMagic in clear: {text}"
         );
     }
-    let report = annal::audit::verify(store.as_ref(), None, |_| {}).await.unwrap();
+    let report = annal::integrity::verify(store.as_ref(), None, |_| {}).await.unwrap();
     assert_eq!(report.first_problem, None);
 
     // A second run issues new identities for the same UDIDs: the server refuses them until the
@@ -218,7 +218,7 @@ async fn mtls_identity_bootstrap_token_and_declined_messages() {
         for (k, v) in pairs {
             dict.insert(k.to_string(), v.clone());
         }
-        annal::sim::encode(dict)
+        annal::testkit::sim::encode(dict)
     };
     let set = plist(&[
         ("MessageType", "SetBootstrapToken".into()),
@@ -411,7 +411,7 @@ async fn a_sealed_command_this_node_cannot_open_is_not_recorded_as_delivered() {
                 &format!("/v1/enqueue/{}", d.udid),
                 "application/xml",
                 &[("Authorization", &auth)],
-                annal::sim::encode(lock),
+                annal::testkit::sim::encode(lock),
             )
             .await
             .unwrap();
@@ -468,7 +468,7 @@ async fn an_unreadable_answer_ends_its_command_and_does_not_loop() {
                 &format!("/v1/enqueue/{}", d.udid),
                 "application/xml",
                 &[("Authorization", &auth)],
-                annal::sim::encode(annal::mdm::command::command(request_type)),
+                annal::testkit::sim::encode(annal::mdm::command::command(request_type)),
             )
             .await
             .unwrap();

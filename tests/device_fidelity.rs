@@ -21,8 +21,8 @@ async fn types(server: &Server, stream: &str) -> Vec<String> {
 
 /// PUT `body` to `path` signed by `d`, with the given Content-Type (None: no header at all).
 async fn put(
-    client: &annal::sim::Client,
-    d: &annal::sim::VirtualDevice,
+    client: &annal::testkit::sim::Client,
+    d: &annal::testkit::sim::VirtualDevice,
     path: &str,
     content_type: Option<&str>,
     body: Vec<u8>,
@@ -37,7 +37,7 @@ async fn put(
 
 fn plist(entries: &[(&str, plist::Value)]) -> Vec<u8> {
     let dict: plist::Dictionary = entries.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-    annal::sim::encode(dict)
+    annal::testkit::sim::encode(dict)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

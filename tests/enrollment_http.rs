@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 
 use annal::pki::{verify_attached, DeviceIdentity, KeyKind, TrustAnchors};
-use annal::sim::Client;
+use annal::testkit::sim::Client;
 use chrono::Utc;
 use common::admin::{call, get};
 use common::openssl;

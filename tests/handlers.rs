@@ -5,7 +5,7 @@
 
 use annal::config::ServerConfig;
 use annal::server::Server;
-use annal::sim::VirtualDevice;
+use annal::testkit::sim::VirtualDevice;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
@@ -140,7 +140,7 @@ async fn a_device_checks_in_and_receives_an_enqueued_command_on_idle() {
         .uri(format!("/v1/enqueue/{}", d.udid))
         .header("Content-Type", "application/xml")
         .header("Authorization", format!("Bearer {ADMIN_KEY}"))
-        .body(Body::from(annal::sim::encode(envelope)))
+        .body(Body::from(annal::testkit::sim::encode(envelope)))
         .unwrap();
     let (status, body) = app.send(enqueue).await;
     assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));

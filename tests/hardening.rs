@@ -176,7 +176,7 @@ async fn a_signature_by_an_untrusted_certificate_is_refused_while_the_body_is_st
     let server = Server::start(&[]).await;
     let stranger_dir = tempfile::tempdir().unwrap();
     let stranger_ca = annal::pki::Ca::load_or_init(stranger_dir.path()).unwrap();
-    let stranger = annal::sim::VirtualDevice::new(
+    let stranger = annal::testkit::sim::VirtualDevice::new(
         1,
         stranger_ca
             .issue_device_identity("dev-1", annal::pki::KeyKind::EcdsaP256, 30)

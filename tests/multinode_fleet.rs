@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use annal::pki::KeyKind;
-use annal::sim::{Client, VirtualDevice};
+use annal::testkit::sim::{Client, VirtualDevice};
 use annal::store::{EventStore, PostgresStore};
 use common::admin::{call, get};
 use common::server::{signed, Server, CHECKIN, COMMAND, TOPIC};
@@ -247,7 +247,7 @@ async fn three_nodes_one_thousand_devices() {
         assert_eq!(answered("CommandAcknowledged"), seen.acknowledged, "device {i}");
         assert_eq!(answered("CommandNotNow"), seen.not_now, "device {i}");
     }
-    let report = annal::audit::verify(&store, None, |_| {}).await.unwrap();
+    let report = annal::integrity::verify(&store, None, |_| {}).await.unwrap();
     assert_eq!(report.first_problem, None);
 
     // Every node's read models, caught up, tell the same story, and it is the true one.

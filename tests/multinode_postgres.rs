@@ -5,7 +5,7 @@
 mod common;
 
 use annal::pki::KeyKind;
-use annal::sim::{encode, Client, VirtualDevice};
+use annal::testkit::sim::{encode, Client, VirtualDevice};
 use annal::store::EventStore;
 use annal::store::PostgresStore;
 use common::server::{signed as send, Server, CHECKIN, COMMAND};
@@ -92,6 +92,6 @@ async fn one_device_alternating_between_two_nodes() {
         .unwrap();
     let acknowledged = events.iter().filter(|e| e.event_type == "CommandAcknowledged").count();
     assert_eq!(acknowledged, 10);
-    let report = annal::audit::verify(&store, None, |_| {}).await.unwrap();
+    let report = annal::integrity::verify(&store, None, |_| {}).await.unwrap();
     assert_eq!(report.first_problem, None);
 }

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use annal::audit::verify;
+use annal::integrity::verify;
 use annal::store::{EventStore, PostgresStore};
 use futures::StreamExt;
 

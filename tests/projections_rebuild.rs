@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use annal::readmodel::{ReadModelDb, SqliteReadModels};
 use annal::service::projector::{checkpoint_name, rebuild, ProjectorError};
-use annal::sim::run;
+use annal::testkit::sim::run;
 use annal_projections::Projections;
 use common::admin::{call, get};
 use common::server::{sim_config, Server};

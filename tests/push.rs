@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use annal::sim::{Client, VirtualDevice};
+use annal::testkit::sim::{Client, VirtualDevice};
 use common::admin::{call, get, get_text};
 use common::push::{annal, expired_push_cert, install, mock, push_cert, serve_args, wait_received};
 use common::server::{device, enroll, signed, Server, CHECKIN, TOPIC};

@@ -26,7 +26,7 @@ mod common;
 use std::path::Path;
 
 use annal::pki::{DeviceIdentity, KeyKind, MdmDigest};
-use annal::sim::Client;
+use annal::testkit::sim::Client;
 use common::admin::get;
 use common::server::{Server, CHECKIN, COMMAND};
 use plist::{Dictionary, Value};
@@ -64,7 +64,7 @@ fn captured_command_uuid(bytes: &[u8]) -> String {
 }
 
 fn encode(d: Dictionary) -> Vec<u8> {
-    annal::sim::encode(d)
+    annal::testkit::sim::encode(d)
 }
 
 fn dict(pairs: &[(&str, Value)]) -> Dictionary {

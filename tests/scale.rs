@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use annal::bench::scale::{default_store, run, ScaleConfig};
+use annal::testkit::bench::scale::{default_store, run, ScaleConfig};
 
 const TARGET_BYTES_PER_DEVICE: f64 = 2048.0;
 const COLD_SLACK: f64 = 1.25;

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use annal::pki::scep::FailInfo;
 use annal::pki::{certificate_info, TrustAnchors};
-use annal::sim::enroll::{fetch_profile, scep_enroll};
-use annal::sim::{run, udid_of, Clients, Enrollment, SimConfig, SimError};
+use annal::testkit::sim::enroll::{fetch_profile, scep_enroll};
+use annal::testkit::sim::{run, udid_of, Clients, Enrollment, SimConfig, SimError};
 use annal::store::open;
 use annal_schemas::{Event, RecordedEvent};
 use common::admin::{call, create_key};
@@ -262,15 +262,15 @@ async fn ota_phase_two_carries_a_one_time_challenge() {
     let challenge = content["Challenge"].as_string().expect("challenge").to_owned();
     assert_ne!(challenge, token);
 
-    let settings = annal::sim::profile::ScepSettings {
+    let settings = annal::testkit::sim::profile::ScepSettings {
         url: content["URL"].as_string().expect("URL").to_owned(),
         challenge: Some(challenge),
         subject: Vec::new(),
     };
-    let phase_two = annal::sim::profile::ProfileEnrollment {
+    let phase_two = annal::testkit::sim::profile::ProfileEnrollment {
         roots: vec![server.ca().cert_der().to_vec()],
         scep: settings,
-        mdm: annal::sim::profile::MdmSettings {
+        mdm: annal::testkit::sim::profile::MdmSettings {
             server_url: String::new(),
             checkin_url: String::new(),
             topic: TOPIC.to_owned(),

@@ -15,8 +15,8 @@ mod common;
 use std::process::Command;
 
 use annal::pki::{Ca, KeyKind};
-use annal::sim::ber::{indefinite, CMS_OUTER_LEVELS};
-use annal::sim::{udid_of, VirtualDevice};
+use annal::testkit::sim::ber::{indefinite, CMS_OUTER_LEVELS};
+use annal::testkit::sim::{udid_of, VirtualDevice};
 use annal::store::open;
 use common::admin::get;
 use common::server::Server;

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use annal::audit::verify;
+use annal::integrity::verify;
 use annal::store::{EventStore, ExpectedVersion, StoreError};
 use annal_schemas::{NewEvent, RecordedEvent};
 use futures::StreamExt;

@@ -1,9 +1,10 @@
-//! `annal audit verify` and `annal audit head` (on the store directly), and `annal audit export`
-//! (through the admin API, see `audit_export`).
+//! `annal integrity verify|head` (the log's hash chain, on the store directly; `annal audit
+//! verify|head` are the same commands under their first name) and `annal audit export` (the
+//! command audit trail, through the admin API, see `audit_export`).
 
 use std::process::ExitCode;
 
-use annal::audit::{verify, Checkpoint};
+use annal::integrity::{verify, Checkpoint};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum AuditCommand {
@@ -25,6 +26,35 @@ pub enum AuditCommand {
     },
     /// Export the command audit trail from a running server's admin API (CSV, NDJSON, JSON).
     Export(super::audit_export::ExportArgs),
+}
+
+/// The log's integrity: its hash chain, checked on the store.
+#[derive(Debug, clap::Subcommand)]
+pub enum IntegrityCommand {
+    /// Recompute the hash chain over the whole log. Exits 1 and names the first event that was
+    /// modified, removed or reordered.
+    Verify {
+        /// A checkpoint exported earlier with `annal integrity head` (`<position>:<hash>`); also
+        /// catches events removed from the end of the log.
+        #[arg(long)]
+        checkpoint: Option<Checkpoint>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the log's head (position and hash), to keep as a checkpoint outside the log.
+    Head {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run_integrity(global: &super::Global, cmd: IntegrityCommand) -> anyhow::Result<ExitCode> {
+    let same = match cmd {
+        IntegrityCommand::Verify { checkpoint, json } => AuditCommand::Verify { checkpoint, json },
+        IntegrityCommand::Head { json } => AuditCommand::Head { json },
+    };
+    run(global, same).await
 }
 
 pub async fn run(global: &super::Global, cmd: AuditCommand) -> anyhow::Result<ExitCode> {

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use annal::bench::store::{appends, read_all, BenchRow};
+use annal::testkit::bench::store::{appends, read_all, BenchRow};
 use annal::store::{url_with_new_schema, EventStore, PostgresStore, SqliteStore};
 use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -239,7 +239,7 @@ async fn run_mdm(global: &super::Global, args: MdmBenchArgs) -> anyhow::Result<E
                 )
             }
         };
-        let config = annal::sim::SimConfig {
+        let config = annal::testkit::sim::SimConfig {
             server: String::new(),
             devices: args.devices,
             concurrency: args.concurrency,
@@ -249,7 +249,7 @@ async fn run_mdm(global: &super::Global, args: MdmBenchArgs) -> anyhow::Result<E
             topic: "com.apple.mgmt.External.annal-bench".into(),
             mtls: proof == "mtls",
             rate,
-            enrollment: annal::sim::Enrollment::Direct,
+            enrollment: annal::testkit::sim::Enrollment::Direct,
             wire: wire.clone(),
         };
         if !args.json {
@@ -258,7 +258,7 @@ async fn run_mdm(global: &super::Global, args: MdmBenchArgs) -> anyhow::Result<E
                 args.devices, args.rounds
             );
         }
-        let proof = if wire == annal::sim::WireProfile::default() {
+        let proof = if wire == annal::testkit::sim::WireProfile::default() {
             proof.clone()
         } else {
             format!("{proof}, {:?} devices", args.wire.device_profile).to_lowercase()
@@ -267,7 +267,7 @@ async fn run_mdm(global: &super::Global, args: MdmBenchArgs) -> anyhow::Result<E
             None => format!("{backend:?} ({proof}), saturated"),
             Some(r) => format!("{backend:?} ({proof}), paced at {r:.0}/s"),
         };
-        let result = annal::bench::mdm::run_mdm(&exe, &dir, &store_url, &label, config).await;
+        let result = annal::testkit::bench::mdm::run_mdm(&exe, &dir, &store_url, &label, config).await;
         cleanup.run(&args.target.postgres_url).await;
         // The data directory (CA, keys) exists for PostgreSQL runs too.
         let _ = std::fs::remove_dir_all(&dir);

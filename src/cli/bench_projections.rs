@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use annal::bench::projections::{measure, RebuildRow};
+use annal::testkit::bench::projections::{measure, RebuildRow};
 use annal::readmodel::{PostgresReadModels, ReadModelDb, SqliteReadModels};
 use annal::store::{url_with_new_schema, EventStore, PostgresStore, SqliteStore};
 use annal_projections::synthetic::FleetSpec;

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use annal::bench::push::{client_throughput, fan_out};
+use annal::testkit::bench::push::{client_throughput, fan_out};
 use indicatif::MultiProgress;
 
 use super::bench::bar;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use annal::bench::scale::{default_store, run, ScaleConfig, ScaleReport};
+use annal::testkit::bench::scale::{default_store, run, ScaleConfig, ScaleReport};
 use indicatif::{MultiProgress, ProgressBar};
 
 use super::bench::bar;

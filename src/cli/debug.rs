@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use annal::bench::store::sample_event;
+use annal::testkit::bench::store::sample_event;
 use annal::store::ExpectedVersion;
 
 #[derive(Debug, clap::Subcommand)]
@@ -70,7 +70,7 @@ pub async fn run(global: &super::Global, cmd: DebugCommand) -> anyhow::Result<Ex
 }
 
 async fn mock_apns(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let mock = annal::push::mock::MockApns::start(&dir.join("mock-ca"), false).await?;
+    let mock = annal::testkit::apns_mock::MockApns::start(&dir.join("mock-ca"), false).await?;
     let ca = dir.join("mock-ca.pem");
     std::fs::write(&ca, &mock.ca_pem)?;
     println!("mock APNs at {} (CA: {})", mock.base_url(), ca.display());

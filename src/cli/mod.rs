@@ -135,9 +135,12 @@ pub enum Command {
     /// The MDM push certificate: inspect one, or install (renew) it for every node.
     #[command(subcommand, name = "push-cert")]
     PushCert(push_cert::PushCertCommand),
-    /// Check the log's integrity (on the store), or export the command audit trail (admin API).
+    /// Export the command audit trail (admin API); `audit verify|head` are `integrity`'s commands.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Check the log's integrity: recompute its hash chain on the store, or print its head.
+    #[command(subcommand)]
+    Integrity(audit::IntegrityCommand),
     /// Enrollment profiles (.mobileconfig) for this server.
     #[command(subcommand)]
     Enroll(enroll::EnrollCommand),
@@ -183,6 +186,7 @@ pub async fn run(parsed: config::Parsed) -> anyhow::Result<ExitCode> {
         Command::Events(args) => events::run(&cli.global, args).await,
         Command::Migrate(args) => migrate::run(&cli.global, args).await,
         Command::Audit(cmd) => audit::run(&cli.global, cmd).await,
+        Command::Integrity(cmd) => audit::run_integrity(&cli.global, cmd).await,
         Command::PushCert(cmd) => push_cert::run(&cli.global, cmd).await,
         Command::Enroll(cmd) => enroll::run(&cli.global, cmd).await,
         Command::Vendor(cmd) => vendor::run(cmd),

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use annal::pki::Ca;
-use annal::sim::{run, Client, Enrollment, SimConfig};
+use annal::testkit::sim::{run, Client, Enrollment, SimConfig};
 use anyhow::Context;
 use hyper::Method;
 

@@ -1,6 +1,6 @@
 //! `--device-profile` and its granular flags, shared by `annal sim` and `annal bench mdm`.
 
-use annal::sim::WireProfile;
+use annal::testkit::sim::WireProfile;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DeviceProfile {

@@ -1,13 +1,12 @@
 //! APNs pushes (ARCHITECTURE.md §5): the MDM push certificate, a small HTTP/2 APNs client, the
-//! push worker that records every attempt and answer as events, and a local mock of APNs for
-//! tests and benchmarks.
+//! push worker that records every attempt and answer as events. (The local mock of APNs for
+//! tests and benchmarks is `testkit::apns_mock`.)
 
 pub mod apns;
 pub mod certificate;
 mod dispatch;
 pub mod installed;
 mod metrics;
-pub mod mock;
 mod service;
 mod suspension;
 

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use annal_schemas::RecordedEvent;
 
 use super::{check_empty, ndjson, Summary, TransferError, BATCH};
-use crate::audit::{out_of_sequence, ChainWalk, Finding, Step};
+use crate::integrity::{out_of_sequence, ChainWalk, Finding, Step};
 use crate::store::EventStore;
 
 /// A batch also ends at this many payload bytes, so big device payloads stay few per batch.

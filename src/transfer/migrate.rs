@@ -6,7 +6,7 @@
 //! read back and verified against that head as a checkpoint.
 
 use super::{check_empty, check_verbatim, Summary, TransferError, BATCH};
-use crate::audit::{verify, Checkpoint};
+use crate::integrity::{verify, Checkpoint};
 use crate::store::EventStore;
 
 /// Progress callbacks, one per phase; each gets the number of events done in that phase.

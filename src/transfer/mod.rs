@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use uuid::Uuid;
 
-use crate::audit::Finding;
+use crate::integrity::Finding;
 use crate::store::{Capabilities, EventStore, Head, StoreError};
 
 pub use export::export;

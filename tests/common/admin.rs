@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use annal::sim::Client;
+use annal::testkit::sim::Client;
 use hyper::Method;
 use serde_json::Value;
 

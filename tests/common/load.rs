@@ -11,7 +11,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use annal::sim::{encode, Client, VirtualDevice};
+use annal::testkit::sim::{encode, Client, VirtualDevice};
 use rand::Rng;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -90,7 +90,7 @@ pub async fn session(target: &Target, ledger: &Ledger, d: &VirtualDevice, not_no
         let (status, body) = if not_now {
             ("NotNow", d.result(&uuid, "NotNow", Default::default()))
         } else {
-            let response = annal::sim::answers::answer(d, &request_type, &command).unwrap_or_default();
+            let response = annal::testkit::sim::answers::answer(d, &request_type, &command).unwrap_or_default();
             ("Acknowledged", d.result(&uuid, "Acknowledged", response))
         };
         reply = match device_request(target, ledger, d, COMMAND, body).await {
@@ -214,7 +214,7 @@ pub async fn drain(target: &Target, ledger: &Ledger, devices: &[Arc<VirtualDevic
 /// TokenUpdate).
 pub async fn fleet(server: &super::server::Server, n: usize) -> Arc<Vec<Arc<VirtualDevice>>> {
     use futures::StreamExt;
-    let devices = annal::sim::issue_devices(n, &server.ca()).unwrap();
+    let devices = annal::testkit::sim::issue_devices(n, &server.ca()).unwrap();
     let client = server.client();
     futures::stream::iter(&devices)
         .for_each_concurrent(8, |d| super::server::enroll(&client, d))

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use annal::sim::VirtualDevice;
+use annal::testkit::sim::VirtualDevice;
 
 use super::ledger::Ledger;
 use super::load::{self, Load, Target, REQUEST_LIMIT};

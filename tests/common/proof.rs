@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use annal::sim::Client;
+use annal::testkit::sim::Client;
 use annal::store::{open, EventStore, StoreUrl};
 use serde_json::Value;
 
@@ -99,7 +99,7 @@ pub async fn check(store_url: &str, ledger: &Ledger) -> Proof {
         proof.checked += acked.deliveries.values().sum::<u64>() + acked.results.values().sum::<u64>();
         proof.checked += acked.enqueued.len() as u64;
     }
-    let report = annal::audit::verify(store.as_ref(), None, |_| {}).await.unwrap();
+    let report = annal::integrity::verify(store.as_ref(), None, |_| {}).await.unwrap();
     assert_eq!(report.first_problem, None, "the hash chain does not verify");
     proof.events = report.events_checked;
     proof

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use annal::push::mock::{MockApns, Received};
+use annal::testkit::apns_mock::{MockApns, Received};
 
 use super::server::Server;
 

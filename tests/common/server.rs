@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use annal::pki::Ca;
-use annal::sim::Client;
+use annal::testkit::sim::Client;
 
 pub struct Server {
     child: Child,
@@ -178,7 +178,7 @@ pub const COMMAND: &str = "application/x-apple-aspen-mdm";
 /// Sends `body` to `/mdm` signed by `device`; returns the status and the reply body.
 pub async fn signed(
     client: &Client,
-    device: &annal::sim::VirtualDevice,
+    device: &annal::testkit::sim::VirtualDevice,
     content_type: &str,
     body: Vec<u8>,
 ) -> (u16, Vec<u8>) {
@@ -193,23 +193,23 @@ pub async fn signed(
 pub const TOPIC: &str = "com.apple.mgmt.test";
 
 /// A simulated device whose identity Annal's CA issued (ECDSA P-256, signs with Mdm-Signature).
-pub fn device(server: &Server, index: usize) -> annal::sim::VirtualDevice {
+pub fn device(server: &Server, index: usize) -> annal::testkit::sim::VirtualDevice {
     let identity = server
         .ca()
         .issue_device_identity(&format!("dev-{index}"), annal::pki::KeyKind::EcdsaP256, 30)
         .unwrap();
-    annal::sim::VirtualDevice::new(index, identity)
+    annal::testkit::sim::VirtualDevice::new(index, identity)
 }
 
 /// Authenticate + TokenUpdate, both answered 200.
-pub async fn enroll(client: &Client, d: &annal::sim::VirtualDevice) {
+pub async fn enroll(client: &Client, d: &annal::testkit::sim::VirtualDevice) {
     assert_eq!(signed(client, d, CHECKIN, d.authenticate(TOPIC)).await.0, 200);
     assert_eq!(signed(client, d, CHECKIN, d.token_update(TOPIC)).await.0, 200);
 }
 
 /// A small simulation against `server`: signatures, NotNow on 30% of first deliveries.
-pub fn sim_config(server: &Server, devices: usize, rounds: usize) -> annal::sim::SimConfig {
-    annal::sim::SimConfig {
+pub fn sim_config(server: &Server, devices: usize, rounds: usize) -> annal::testkit::sim::SimConfig {
+    annal::testkit::sim::SimConfig {
         server: server.base.clone(),
         devices,
         concurrency: 4,

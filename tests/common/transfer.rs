@@ -13,7 +13,7 @@ use super::server::{sim_config, Server};
 /// PushMagic and UnlockToken, command rounds with NotNow), then stopped so the log holds still.
 pub async fn log_with_device_traffic(devices: usize, rounds: usize) -> Server {
     let mut server = Server::start(&[]).await;
-    let report = annal::sim::run(&sim_config(&server, devices, rounds), &server.ca())
+    let report = annal::testkit::sim::run(&sim_config(&server, devices, rounds), &server.ca())
         .await
         .unwrap();
     assert_eq!(report.errors, 0);

@@ -27,7 +27,7 @@ use super::projections::load;
 use crate::pki::Ca;
 use crate::readmodel::ReadModelDb;
 use crate::service::projector::{checkpoint_name, rebuild, ProjectorError, RebuildReport};
-use crate::sim::{Client, SimConfig};
+use crate::testkit::sim::{Client, SimConfig};
 use crate::store::{EventStore, StoreUrl};
 
 /// Devices generated and appended per chunk: the log is never held whole.
@@ -221,7 +221,7 @@ async fn warm_run(
             topic: "com.apple.mgmt.External.annal-bench".into(),
             mtls: true,
             rate: None,
-            enrollment: crate::sim::Enrollment::Direct,
+            enrollment: crate::testkit::sim::Enrollment::Direct,
             wire: Default::default(),
         };
         let backend = match config.store_url.split(':').next() {

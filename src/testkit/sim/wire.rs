@@ -98,9 +98,9 @@ mod tests {
     #[test]
     fn the_real_profile_issues_rsa_identities_and_signs_with_attributes() {
         let ca = crate::pki::test_support::ca();
-        let real = crate::sim::issue_devices_for(3, ca, &WireProfile::real()).expect("issue");
+        let real = crate::testkit::sim::issue_devices_for(3, ca, &WireProfile::real()).expect("issue");
         assert!(real.iter().all(|d| crate::pki::has_rsa_key(&d.identity.cert_der)));
-        let mixed = crate::sim::issue_devices_for(3, ca, &WireProfile::default()).expect("issue");
+        let mixed = crate::testkit::sim::issue_devices_for(3, ca, &WireProfile::default()).expect("issue");
         assert!(mixed.iter().all(|d| !crate::pki::has_rsa_key(&d.identity.cert_der)));
         // Its DER signature verifies, and so does the request's body only.
         let body = real[0].authenticate("com.apple.mgmt.test");

@@ -12,10 +12,10 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::mdm::{spawn_server, BenchError};
-use crate::push::mock::MockApns;
+use crate::testkit::apns_mock::MockApns;
 use crate::push::{ApnsClient, ApnsConfig, PushCertificate};
 use crate::secrets::DataKey;
-use crate::sim::Client;
+use crate::testkit::sim::Client;
 use crate::store::{EventStore, ExpectedVersion, SqliteStore};
 
 pub const TOPIC: &str = "com.apple.mgmt.External.bench";
@@ -173,7 +173,7 @@ pub async fn fan_out(
     ];
     let (server, base) = spawn_server(exe, data_dir, &store_url, &extra).await?;
     let ca = crate::pki::Ca::load_or_init(&data_dir.join("ca"))?;
-    let client = Client::new(&base, ca.cert_der()).map_err(crate::sim::SimError::from)?;
+    let client = Client::new(&base, ca.cert_der()).map_err(crate::testkit::sim::SimError::from)?;
     let auth = format!(
         "Bearer {}",
         std::fs::read_to_string(data_dir.join("admin-api-key"))?.trim()
@@ -192,7 +192,7 @@ pub async fn fan_out(
                 Vec::new(),
             )
             .await
-            .map_err(crate::sim::SimError::from)?;
+            .map_err(crate::testkit::sim::SimError::from)?;
         if String::from_utf8_lossy(&status.body).contains("\"installed\":true") {
             break;
         }
@@ -218,7 +218,7 @@ pub async fn fan_out(
                 serde_json::to_vec(&body).unwrap_or_default(),
             )
             .await
-            .map_err(crate::sim::SimError::from)?;
+            .map_err(crate::testkit::sim::SimError::from)?;
         if !answer.status.is_success() {
             return Err(BenchError::Io(std::io::Error::other(format!(
                 "enqueue answered {}",

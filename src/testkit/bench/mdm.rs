@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::cpu::{cpu_of_processes_named, process_cpu};
 use crate::pki::Ca;
-use crate::sim::{issue_devices_for, run_devices, Client, SimConfig, SimError, SimReport};
+use crate::testkit::sim::{issue_devices_for, run_devices, Client, SimConfig, SimError, SimReport};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MdmBenchResult {
