@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use annal::readmodel::{ReadModelDb, SqliteReadModels};
-use annal::service::projector::{checkpoint_name, rebuild, ProjectorError};
+use annal::service::projector::{persisted_position, rebuild, ProjectorError};
 use annal::testkit::sim::run;
 use annal_projections::Projections;
 use common::admin::{call, get};
@@ -59,7 +59,7 @@ async fn live_equals_rebuilt(server: &Server, live_db: &dyn ReadModelDb, rebuilt
     let store = annal::store::open(&server.store_url.parse().unwrap()).await.unwrap();
     let head = store.head().await.unwrap().position;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while live_db.load_checkpoint(&checkpoint_name()).await.unwrap() != Some(head) {
+    while persisted_position(live_db).await.unwrap() != Some(head) {
         assert!(
             Instant::now() < deadline,
             "the server's read models did not reach the head {head}"
@@ -70,10 +70,7 @@ async fn live_equals_rebuilt(server: &Server, live_db: &dyn ReadModelDb, rebuilt
     let report = rebuild(store, rebuilt_db, |_| {}).await.unwrap();
     assert_eq!(report.events, head);
     let rebuilt = all_docs(rebuilt_db).await;
-    assert_eq!(
-        rebuilt_db.load_checkpoint(&checkpoint_name()).await.unwrap(),
-        Some(head)
-    );
+    assert_eq!(persisted_position(rebuilt_db).await.unwrap(), Some(head));
     let models: std::collections::BTreeSet<&str> = live.keys().map(|(m, _)| m.as_str()).collect();
     assert_eq!(models.len(), 4, "every projection has documents: {models:?}");
     assert_eq!(live.len(), rebuilt.len());

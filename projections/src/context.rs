@@ -10,9 +10,11 @@ use std::borrow::Cow;
 
 use annal_schemas::catalog::EventData;
 use annal_schemas::events::command::{CommandAcknowledged, CommandDelivered, CommandFormatError, CommandNotNow};
-use annal_schemas::{Event, RecordedEvent};
+use annal_schemas::{Event, EventType, RecordedEvent};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+
+use crate::route::{route, Feeds, Read, Route};
 
 const ENROLLMENT_STREAM: &str = "enrollment-";
 /// Refused re-enrollments of an enrollment, kept apart from it (`refused-<enrollment>`).
@@ -27,6 +29,8 @@ pub(crate) struct Context<'a> {
     pub at: DateTime<Utc>,
     pub actor: &'a str,
     pub raw: Option<&'a [u8]>,
+    /// The projections this event's type feeds ([`route`]).
+    pub feeds: Feeds,
 }
 
 /// The part of a command event's body the projections read.
@@ -82,38 +86,35 @@ impl Input<'_> {
 }
 
 /// The context and input of an event on an enrollment stream, or `None` for events no
-/// projection reads (other streams, unknown types, bodies that do not decode).
+/// projection reads (other streams, types this build does not know, types routed nowhere,
+/// bodies that do not decode). Which projections read which type is decided in one place,
+/// [`route`].
 pub(crate) fn read(event: &RecordedEvent) -> Option<(Context<'_>, Input<'_>)> {
     let (key, refused) = match event.stream.strip_prefix(ENROLLMENT_STREAM) {
         Some(key) => (key, false),
         None => (event.stream.strip_prefix(REFUSED_STREAM)?, true),
     };
+    let event_type = EventType::from_name(&event.event_type)?;
+    // A refused stream holds the refusal only; the enrollment's own events are on its stream.
+    if refused != (event_type == EventType::EnrollmentRefused) {
+        return None;
+    }
+    let Route { read, feeds } = route(event_type);
     let (version, data) = (event.schema_version, event.data.as_slice());
-    let input = match event.event_type.as_str() {
-        "EnrollmentRefused" if refused => Input::Event(event.decode().ok()?),
-        _ if refused => return None,
-        "Idle"
-        | "UserAuthenticate"
-        | "SetBootstrapToken"
-        | "GetBootstrapToken"
-        | "GetToken"
-        | "DeclarativeManagement" => Input::Seen,
-        "PushAttempted" => Input::Push { accepted: false },
-        "PushAccepted" => Input::Push { accepted: true },
-        CommandDelivered::EVENT_TYPE => Input::Delivered(command_ref::<CommandDelivered>(version, data)?),
-        CommandAcknowledged::EVENT_TYPE => {
-            Input::Answered(Answer::Acknowledged, command_ref::<CommandAcknowledged>(version, data)?)
+    let input = match read {
+        Read::Skip => return None,
+        Read::Seen => Input::Seen,
+        Read::Push { accepted } => Input::Push { accepted },
+        Read::Delivered => Input::Delivered(command_ref::<CommandDelivered>(version, data)?),
+        Read::Answered(answer) => {
+            let command = match answer {
+                Answer::Acknowledged => command_ref::<CommandAcknowledged>(version, data)?,
+                Answer::NotNow => command_ref::<CommandNotNow>(version, data)?,
+                Answer::CommandFormatError => command_ref::<CommandFormatError>(version, data)?,
+            };
+            Input::Answered(answer, command)
         }
-        CommandNotNow::EVENT_TYPE => Input::Answered(Answer::NotNow, command_ref::<CommandNotNow>(version, data)?),
-        CommandFormatError::EVENT_TYPE => Input::Answered(
-            Answer::CommandFormatError,
-            command_ref::<CommandFormatError>(version, data)?,
-        ),
-        "Authenticate" | "TokenUpdate" | "CheckOut" | "DeviceForgotten" | "IdentityBound" | "IdentityRotated"
-        | "CommandQueued" | "CommandErrored" | "CommandCancelled" | "CommandExpired" | "PushFailed" => {
-            Input::Event(event.decode().ok()?)
-        }
-        _ => return None,
+        Read::Decode => Input::Event(event.decode().ok()?),
     };
     let context = Context {
         key,
@@ -121,6 +122,7 @@ pub(crate) fn read(event: &RecordedEvent) -> Option<(Context<'_>, Input<'_>)> {
         at: event.recorded_at,
         actor: &event.actor,
         raw: event.raw.as_deref(),
+        feeds,
     };
     Some((context, input))
 }

@@ -40,6 +40,7 @@ mod docs;
 mod plist_json;
 mod projections;
 pub mod push;
+mod route;
 pub mod synthetic;
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,6 @@
-//! The four projections folded together: each event is decoded once and shown to each of them.
+//! The four projections folded together: each event is decoded once and shown to the ones its
+//! type feeds (`route.rs`). Each keeps its own position, so one restored at an older checkpoint
+//! (or none: a new version) is folded forward alone while the others skip what they have.
 
 use annal_schemas::{Event, RecordedEvent};
 use chrono::{DateTime, Utc};
@@ -8,6 +10,7 @@ use crate::commands::Commands;
 use crate::context::{self, Answer, Input};
 use crate::devices::Inventory;
 use crate::push::PushHealth;
+use crate::route::Feeds;
 use crate::{Change, ProjectionError};
 
 /// A point of the log to fold up to (inclusive).
@@ -34,7 +37,37 @@ pub struct Projections {
     commands: Commands,
     audit: AuditTrail,
     push: PushHealth,
-    position: u64,
+    at: Positions,
+}
+
+/// The global position of the last event each projection has seen (0: none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Positions {
+    devices: u64,
+    commands: u64,
+    audit: u64,
+    push: u64,
+}
+
+impl Positions {
+    fn min(&self) -> u64 {
+        self.devices.min(self.commands).min(self.audit).min(self.push)
+    }
+
+    fn slot(&mut self, model: &str) -> Option<&mut u64> {
+        match model {
+            Inventory::NAME => Some(&mut self.devices),
+            Commands::NAME => Some(&mut self.commands),
+            AuditTrail::NAME => Some(&mut self.audit),
+            PushHealth::NAME => Some(&mut self.push),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a projection at `at` has yet to see the event at `position`.
+fn fresh(at: u64, position: u64) -> bool {
+    at == 0 || position > at
 }
 
 impl Projections {
@@ -68,21 +101,43 @@ impl Projections {
         Self::fold(events.into_iter().take_while(|e| as_of.includes(e)))
     }
 
-    /// Folds one event. Events at or before [`Self::position`] were applied already and are
-    /// skipped, so a subscription may redeliver its checkpoint. Events of other streams, of
-    /// unknown types or with bodies that do not decode change nothing but the position.
+    /// Folds one event. A projection skips events at or before its own position (they were
+    /// applied already: a subscription may redeliver its checkpoint). Events of other streams,
+    /// of unknown types or with bodies that do not decode change nothing but the positions.
     pub fn apply(&mut self, event: &RecordedEvent) {
-        if self.position != 0 && event.global_position <= self.position {
+        let p = event.global_position;
+        let at = self.at;
+        let (devices, commands, audit, push) = (
+            fresh(at.devices, p),
+            fresh(at.commands, p),
+            fresh(at.audit, p),
+            fresh(at.push, p),
+        );
+        if !(devices || commands || audit || push) {
             return;
         }
-        self.position = event.global_position;
+        self.at = Positions {
+            devices: at.devices.max(p),
+            commands: at.commands.max(p),
+            audit: at.audit.max(p),
+            push: at.push.max(p),
+        };
         let Some((cx, input)) = context::read(event) else {
             return;
         };
-        self.devices.apply(&cx, &input);
-        self.commands.apply(&cx, &input);
-        self.audit.apply(&cx, &input, &self.commands, &self.devices);
-        self.push.apply(&cx, &input);
+        let feeds = cx.feeds;
+        if devices && feeds.has(Feeds::DEVICES) {
+            self.devices.apply(&cx, &input);
+        }
+        if commands && feeds.has(Feeds::COMMANDS) {
+            self.commands.apply(&cx, &input);
+        }
+        if audit && feeds.has(Feeds::AUDIT) {
+            self.audit.apply(&cx, &input, &self.commands, &self.devices);
+        }
+        if push && feeds.has(Feeds::PUSH) {
+            self.push.apply(&cx, &input);
+        }
         let queue_changed = match &input {
             Input::Answered(answer, _) => *answer != Answer::NotNow,
             Input::Event(e) => matches!(
@@ -98,10 +153,17 @@ impl Projections {
             ),
             _ => false,
         };
-        if queue_changed {
+        // The inventory and push health show the pending count of the command projection;
+        // one folded forward alone takes the count the command projection has now, which
+        // is the count at its own position once it has caught up.
+        if queue_changed && (devices || push) {
             let pending = self.commands.pending_count(cx.key);
-            self.devices.set_pending(cx.key, pending);
-            self.push.set_pending(cx.key, pending);
+            if devices {
+                self.devices.set_pending(cx.key, pending);
+            }
+            if push {
+                self.push.set_pending(cx.key, pending);
+            }
         }
     }
 
@@ -166,15 +228,36 @@ impl Projections {
         }
     }
 
-    /// Sets the checkpoint: the global position of the last event the restored documents
-    /// include.
+    /// Sets every projection's checkpoint: the global position of the last event the restored
+    /// documents include.
     pub fn set_position(&mut self, position: u64) {
-        self.position = position;
+        self.at = Positions {
+            devices: position,
+            commands: position,
+            audit: position,
+            push: position,
+        };
     }
 
-    /// The global position of the last event applied.
+    /// Sets one projection's checkpoint (by its `NAME`): each is persisted with its own.
+    pub fn set_checkpoint(&mut self, model: &str, position: u64) -> Result<(), ProjectionError> {
+        let slot = self
+            .at
+            .slot(model)
+            .ok_or_else(|| ProjectionError::UnknownModel(model.to_owned()))?;
+        *slot = position;
+        Ok(())
+    }
+
+    /// The global position of the last event one projection (by its `NAME`) has seen.
+    pub fn checkpoint(&self, model: &str) -> Option<u64> {
+        let mut at = self.at;
+        at.slot(model).map(|p| *p)
+    }
+
+    /// The global position every projection has applied the log up to.
     pub fn position(&self) -> u64 {
-        self.position
+        self.at.min()
     }
 
     pub fn devices(&self) -> &Inventory {

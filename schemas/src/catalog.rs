@@ -85,6 +85,28 @@ macro_rules! catalog {
             }
         }
 
+        /// Every event type, without its body: what code that must decide something for each
+        /// type matches on (no wildcard arm), so a new type does not compile until it is decided.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum EventType { $($variant),+ }
+
+        impl EventType {
+            pub const ALL: &'static [EventType] = &[$(EventType::$variant),+];
+
+            /// The stable name the log stores.
+            pub fn name(self) -> &'static str {
+                match self { $(EventType::$variant => $variant::EVENT_TYPE),+ }
+            }
+
+            /// The type stored under `name`; `None` for a name this build does not know.
+            pub fn from_name(name: &str) -> Option<EventType> {
+                match name {
+                    $($variant::EVENT_TYPE => Some(EventType::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
         $(impl From<$variant> for Event {
             fn from(e: $variant) -> Self { Event::$variant(e) }
         })+
@@ -170,6 +192,15 @@ mod tests {
             Event::decode("Idle", 1, b"{\"device\":1}"),
             Err(DecodeError::Body { .. })
         ));
+    }
+
+    #[test]
+    fn event_types_round_trip_their_names() {
+        assert_eq!(EventType::ALL.len(), Event::types().len());
+        for t in EventType::ALL {
+            assert_eq!(EventType::from_name(t.name()), Some(*t));
+        }
+        assert_eq!(EventType::from_name("Nope"), None);
     }
 
     #[test]

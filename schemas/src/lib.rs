@@ -15,7 +15,7 @@ pub mod plist_data;
 pub mod sealed;
 pub mod upcast;
 
-pub use catalog::{DecodeError, Event, EventData};
+pub use catalog::{DecodeError, Event, EventData, EventType};
 pub use chain::{chain_hash, ChainHash, GENESIS_HASH};
 pub use command_class::{carries_secret, CommandClass};
 pub use envelope::{NewEvent, RecordedEvent};

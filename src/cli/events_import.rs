@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use annal::service::projector::checkpoint_name;
+use annal::service::projector::persisted_position;
 use annal::store::StoreUrl;
 use annal::transfer::import_file;
 use anyhow::Context;
@@ -44,7 +44,7 @@ pub async fn run(global: &super::Global, args: ImportArgs) -> anyhow::Result<Exi
 /// the log when it starts, unless a stale set (from another log) sits where it looks for them.
 pub async fn read_models_note(url: &StoreUrl, data_dir: &Path) -> anyhow::Result<String> {
     let db = annal::readmodel::open(url, data_dir).await?;
-    Ok(match db.load_checkpoint(&checkpoint_name()).await? {
+    Ok(match persisted_position(db.as_ref()).await? {
         None => "Read models: the server folds them from the log when it first starts on this store \
                  (or run `annal projections rebuild` now)."
             .into(),

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use annal::service::projector::{checkpoint_name, rebuild};
+use annal::service::projector::{persisted_position, rebuild};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ProjectionsCommand {
@@ -42,7 +42,7 @@ pub async fn run(global: &super::Global, cmd: ProjectionsCommand) -> anyhow::Res
             }
         }
         ProjectionsCommand::Status { json } => {
-            let checkpoint = db.load_checkpoint(&checkpoint_name()).await?.unwrap_or(0);
+            let checkpoint = persisted_position(db.as_ref()).await?.unwrap_or(0);
             if json {
                 println!(
                     "{}",

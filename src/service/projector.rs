@@ -12,6 +12,9 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use annal_projections::audit::AuditTrail;
+use annal_projections::commands::Commands;
+use annal_projections::devices::Inventory;
 use annal_projections::{Change, ProjectionError, Projections};
 use futures::StreamExt;
 use tokio::sync::watch;
@@ -19,13 +22,48 @@ use tokio::sync::watch;
 use crate::readmodel::{DocWrite, ReadModelDb, ReadModelError};
 use crate::store::{EventStore, StoreError};
 
-/// The checkpoint every projection of [`Projections`] shares (they are folded together), named
-/// after their versions: a new projection version finds no checkpoint and is folded from
-/// position 0, beside the old version's documents.
-pub fn checkpoint_name() -> String {
+/// The checkpoint of one projection version: each projection keeps its own, written with its
+/// documents, so a new version of one finds no checkpoint and only that one is folded from
+/// position 0 (beside the old version's documents) while the others go on from theirs.
+pub fn checkpoint_name(model: &str, version: u32) -> String {
+    format!("projection:{model}.v{version}")
+}
+
+/// The checkpoint the four projections shared before each kept its own, named after all their
+/// versions: read when a projection has no checkpoint of its own yet, so the upgrade to
+/// per-projection checkpoints refolds nothing.
+fn shared_checkpoint_name() -> String {
     let versions: Vec<String> = Projections::models().iter().map(|(m, v)| format!("{m}.v{v}")).collect();
     format!("projections:{}", versions.join(","))
 }
+
+/// The projections the audit trail reads while it folds (it copies each command's progress and
+/// the device's identifiers): folding the audit trail again needs them folded from the same
+/// point, so they are refolded with it.
+const AUDIT_READS: [&str; 2] = [Commands::NAME, Inventory::NAME];
+
+/// The position one projection version's documents were persisted up to.
+async fn load_checkpoint(db: &dyn ReadModelDb, model: &str, version: u32) -> Result<Option<u64>, ReadModelError> {
+    match db.load_checkpoint(&checkpoint_name(model, version)).await? {
+        Some(p) => Ok(Some(p)),
+        None => db.load_checkpoint(&shared_checkpoint_name()).await,
+    }
+}
+
+/// The position every read model has been persisted up to (a projection without a checkpoint
+/// counts as 0); `None` when none has one.
+pub async fn persisted_position(db: &dyn ReadModelDb) -> Result<Option<u64>, ReadModelError> {
+    let mut lowest: Option<u64> = None;
+    let mut any = false;
+    for (model, version) in Projections::models() {
+        let checkpoint = load_checkpoint(db, model, version).await?;
+        any |= checkpoint.is_some();
+        let p = checkpoint.unwrap_or(0);
+        lowest = Some(lowest.map_or(p, |l| l.min(p)));
+    }
+    Ok(lowest.filter(|_| any))
+}
+
 /// A device's document changes on every poll; writing it once a second rather than on every
 /// change keeps persistence cheap, and a restart refolds at most that second.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -51,6 +89,9 @@ pub struct Projector {
     /// they have left memory.
     pub(crate) db: Arc<dyn ReadModelDb>,
     position: watch::Sender<u64>,
+    /// Projections restored without a checkpoint (a new version), folded from position 0: their
+    /// stored documents and checkpoint are cleared before the first write.
+    refold: std::sync::Mutex<Vec<(&'static str, u32)>>,
     /// This node holds the read-model lease: one node per fleet does fleet-wide chores (re-push).
     leader: std::sync::atomic::AtomicBool,
     /// Turns true to stop following the log (see `shutdown`).
@@ -61,7 +102,7 @@ pub struct Projector {
 impl Projector {
     /// Restores the read models and starts following the log.
     pub async fn start(store: Arc<dyn EventStore>, db: Arc<dyn ReadModelDb>) -> Result<Arc<Self>, ProjectorError> {
-        let projections = restore(db.as_ref()).await?;
+        let Restored { projections, refold } = restore(db.as_ref()).await?;
         // Restoring read every document into memory at once and parsed it: give back what is
         // freed now, or it stays resident for the life of the process.
         release_freed_memory();
@@ -71,6 +112,7 @@ impl Projector {
             state: RwLock::new(projections),
             db: db.clone(),
             position,
+            refold: std::sync::Mutex::new(refold),
             leader: Default::default(),
             stop: watch::channel(false).0,
             task: Default::default(),
@@ -145,35 +187,92 @@ impl Projector {
         }
     }
 
-    fn drain(&self) -> (u64, Vec<Change>) {
+    /// The changed documents and each projection's position.
+    fn drain(&self) -> (Vec<(&'static str, u32, u64)>, Vec<Change>) {
         match self.state.write() {
             Ok(mut state) => {
                 let changes = state.drain_changes();
-                (state.position(), changes)
+                (checkpoints(&state), changes)
             }
-            Err(_) => (0, Vec::new()),
+            Err(_) => (Vec::new(), Vec::new()),
         }
     }
 }
 
-/// Reads every persisted document and the checkpoint they were written with, in one
-/// transaction.
-pub async fn restore(db: &dyn ReadModelDb) -> Result<Projections, ProjectorError> {
-    let mut projections = Projections::new();
-    let loaded = db.load_all(&checkpoint_name(), &Projections::models()).await?;
-    let Some(checkpoint) = loaded.checkpoint else {
-        return Ok(projections);
-    };
-    for (model, version, key, doc) in loaded.docs {
-        let doc = serde_json::from_slice(&doc).map_err(|e| ProjectorError::Document {
-            model: model.into(),
-            key: key.clone(),
-            detail: e.to_string(),
-        })?;
-        projections.restore(&Change::stored(model, version, key, doc))?;
+/// `(NAME, VERSION, position)` of every projection.
+fn checkpoints(projections: &Projections) -> Vec<(&'static str, u32, u64)> {
+    Projections::models()
+        .into_iter()
+        .map(|(model, version)| (model, version, projections.checkpoint(model).unwrap_or(0)))
+        .collect()
+}
+
+/// What a start-up restored.
+pub struct Restored {
+    pub projections: Projections,
+    /// `(NAME, VERSION)` of the projections restored without a checkpoint: folded from 0.
+    pub refold: Vec<(&'static str, u32)>,
+}
+
+/// Reads every projection's persisted documents with the checkpoint they were written with (one
+/// transaction each). A projection without a checkpoint is folded from position 0; so are the
+/// projections the audit trail reads when it is.
+pub async fn restore(db: &dyn ReadModelDb) -> Result<Restored, ProjectorError> {
+    let mut checkpoints = Vec::new();
+    for (model, version) in Projections::models() {
+        checkpoints.push((model, version, load_checkpoint(db, model, version).await?));
     }
-    projections.set_position(checkpoint);
-    Ok(projections)
+    let audit_refolds = checkpoints
+        .iter()
+        .any(|(m, _, c)| *m == AuditTrail::NAME && c.is_none());
+    let mut projections = Projections::new();
+    let mut refold = Vec::new();
+    for (model, version, checkpoint) in checkpoints {
+        let checkpoint = checkpoint.filter(|_| !(audit_refolds && AUDIT_READS.contains(&model)));
+        let Some(checkpoint) = checkpoint else {
+            refold.push((model, version));
+            continue;
+        };
+        // Its own checkpoint when it has one, else the shared one: read with the documents,
+        // in one transaction, so a writer committing meanwhile cannot make them newer.
+        let mut loaded = db
+            .load_all(&checkpoint_name(model, version), &[(model, version)])
+            .await?;
+        if loaded.checkpoint.is_none() {
+            loaded = db.load_all(&shared_checkpoint_name(), &[(model, version)]).await?;
+        }
+        for (model, version, key, doc) in loaded.docs {
+            let doc = serde_json::from_slice(&doc).map_err(|e| ProjectorError::Document {
+                model: model.into(),
+                key: key.clone(),
+                detail: e.to_string(),
+            })?;
+            projections.restore(&Change::stored(model, version, key, doc))?;
+        }
+        projections.set_checkpoint(model, loaded.checkpoint.unwrap_or(checkpoint))?;
+    }
+    if !refold.is_empty() {
+        tracing::info!(?refold, "folding these read models from the start of the log");
+    }
+    Ok(Restored { projections, refold })
+}
+
+/// Writes each projection's documents with its checkpoint, one transaction per projection.
+async fn commit_each(
+    db: &dyn ReadModelDb,
+    checkpoints: &[(&'static str, u32, u64)],
+    writes: Vec<DocWrite>,
+) -> Result<(), ReadModelError> {
+    let mut by_model: Vec<Vec<DocWrite>> = checkpoints.iter().map(|_| Vec::new()).collect();
+    for w in writes {
+        if let Some(i) = checkpoints.iter().position(|(model, ..)| *model == w.model) {
+            by_model[i].push(w);
+        }
+    }
+    for ((model, version, position), mine) in checkpoints.iter().zip(by_model) {
+        db.commit(&checkpoint_name(model, *version), *position, mine).await?;
+    }
+    Ok(())
 }
 
 pub fn doc_writes(changes: Vec<Change>) -> Vec<DocWrite> {
@@ -277,7 +376,20 @@ async fn persist(projector: &Projector, db: &dyn ReadModelDb, lease: &mut Option
             }
         }
     }
-    let (position, changes) = projector.drain();
+    // A projection folded from 0 starts its table over: a stored checkpoint ahead of the fold
+    // would refuse its writes as behind. The changes kept since start-up include every
+    // document of its fold, so nothing is lost.
+    let refold = projector.refold.lock().map(|r| r.clone()).unwrap_or_default();
+    for (model, version) in &refold {
+        if let Err(e) = db.reset(&checkpoint_name(model, *version), &[(model, *version)]).await {
+            tracing::warn!(error = %e, model, "clearing a read model before folding it again");
+            return;
+        }
+        if let Ok(mut r) = projector.refold.lock() {
+            r.retain(|m| m != &(*model, *version));
+        }
+    }
+    let (checkpoints, changes) = projector.drain();
     if changes.is_empty() {
         return;
     }
@@ -293,7 +405,7 @@ async fn persist(projector: &Projector, db: &dyn ReadModelDb, lease: &mut Option
     // Drained documents exist only in memory until written: retry until they are (the
     // database shares the log's fate, so while it is down nothing new arrives anyway).
     let mut backoff = Duration::from_millis(100);
-    while let Err(e) = db.commit(&checkpoint_name(), position, writes.clone()).await {
+    while let Err(e) = commit_each(db, &checkpoints, writes.clone()).await {
         tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "persisting read models failed");
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -418,9 +530,11 @@ pub async fn rebuild(
     let started = std::time::Instant::now();
     let writes = doc_writes(projections.snapshot());
     let documents = writes.len();
-    let name = checkpoint_name();
-    db.reset(&name, &Projections::models()).await?;
-    db.commit(&name, projections.position(), writes).await?;
+    for (model, version) in Projections::models() {
+        db.reset(&checkpoint_name(model, version), &[(model, version)]).await?;
+    }
+    db.reset(&shared_checkpoint_name(), &[]).await?;
+    commit_each(db, &checkpoints(&projections), writes).await?;
     Ok(RebuildReport {
         events,
         documents,

@@ -26,7 +26,7 @@ use super::mdm::{admin_key, drive, spawn_server_within, BenchError, MdmBenchResu
 use super::projections::load;
 use crate::pki::Ca;
 use crate::readmodel::ReadModelDb;
-use crate::service::projector::{checkpoint_name, rebuild, ProjectorError, RebuildReport};
+use crate::service::projector::{persisted_position, rebuild, ProjectorError, RebuildReport};
 use crate::testkit::sim::{Client, SimConfig};
 use crate::store::{EventStore, StoreUrl};
 
@@ -288,7 +288,7 @@ async fn list_devices(config: &ScaleConfig, base: &str, progress: &Progress) -> 
 /// with the checkpoint.
 async fn digest(db: &dyn ReadModelDb) -> Result<[u8; 32], ScaleError> {
     let mut hash = Sha256::new();
-    let checkpoint = db.load_checkpoint(&checkpoint_name()).await?;
+    let checkpoint = persisted_position(db).await?;
     hash.update(checkpoint.unwrap_or(0).to_be_bytes());
     for (model, version) in Projections::models() {
         for (key, doc) in db.load_docs(model, version).await? {

@@ -1,0 +1,117 @@
+//! Which projections each event type feeds, and how much of its body they read: one exhaustive
+//! `match` over the catalog's [`EventType`], without a wildcard arm, so an event type added to
+//! the catalog does not compile until someone decides here what it feeds (possibly nothing).
+
+use annal_schemas::EventType;
+
+use crate::context::Answer;
+
+/// A set of projections, as bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Feeds(u8);
+
+impl Feeds {
+    pub const NONE: Feeds = Feeds(0);
+    pub const DEVICES: Feeds = Feeds(1);
+    pub const COMMANDS: Feeds = Feeds(2);
+    pub const AUDIT: Feeds = Feeds(4);
+    pub const PUSH: Feeds = Feeds(8);
+
+    pub const fn and(self, other: Feeds) -> Feeds {
+        Feeds(self.0 | other.0)
+    }
+
+    pub const fn has(self, other: Feeds) -> bool {
+        self.0 & other.0 == other.0 && other.0 != 0
+    }
+}
+
+/// How the projections read an event's body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Read {
+    /// A device message whose body no projection reads.
+    Seen,
+    /// PushAttempted (`accepted` false) or PushAccepted.
+    Push { accepted: bool },
+    /// Only the CommandUUID, RequestType and attempt of a delivery.
+    Delivered,
+    /// Only the CommandUUID and RequestType of an answer that carries nothing but its status.
+    Answered(Answer),
+    /// The whole body, with `Event::decode`.
+    Decode,
+    /// Nothing: no projection reads this type.
+    Skip,
+}
+
+/// Where one event type goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Route {
+    pub read: Read,
+    pub feeds: Feeds,
+}
+
+const fn route_to(read: Read, feeds: Feeds) -> Route {
+    Route { read, feeds }
+}
+
+/// Device messages make the device seen (inventory) and answer its pushes (push health).
+const SEEN: Feeds = Feeds::DEVICES.and(Feeds::PUSH);
+/// A command's steps change its status and its audit entry.
+const COMMAND: Feeds = Feeds::COMMANDS.and(Feeds::AUDIT);
+const SKIP: Route = route_to(Read::Skip, Feeds::NONE);
+
+/// The route of an event type on an enrollment stream.
+pub(crate) const fn route(event_type: EventType) -> Route {
+    match event_type {
+        EventType::Authenticate | EventType::TokenUpdate | EventType::CheckOut => route_to(Read::Decode, SEEN),
+        EventType::UserAuthenticate
+        | EventType::SetBootstrapToken
+        | EventType::GetBootstrapToken
+        | EventType::GetToken
+        | EventType::DeclarativeManagement
+        | EventType::Idle => route_to(Read::Seen, SEEN),
+        EventType::CommandQueued | EventType::CommandCancelled | EventType::CommandExpired => {
+            route_to(Read::Decode, COMMAND)
+        }
+        EventType::CommandDelivered => route_to(Read::Delivered, COMMAND),
+        // Answers are device messages too; an acknowledged command may change the inventory.
+        EventType::CommandAcknowledged => route_to(Read::Answered(Answer::Acknowledged), SEEN.and(COMMAND)),
+        EventType::CommandNotNow => route_to(Read::Answered(Answer::NotNow), SEEN.and(COMMAND)),
+        EventType::CommandFormatError => route_to(Read::Answered(Answer::CommandFormatError), SEEN.and(COMMAND)),
+        EventType::CommandErrored => route_to(Read::Decode, SEEN.and(COMMAND)),
+        // A push is a step of every pending command of the enrollment.
+        EventType::PushAttempted => route_to(Read::Push { accepted: false }, COMMAND.and(Feeds::PUSH)),
+        EventType::PushAccepted => route_to(Read::Push { accepted: true }, COMMAND.and(Feeds::PUSH)),
+        // A dead token shows in the inventory as well.
+        EventType::PushFailed => route_to(Read::Decode, Feeds::DEVICES.and(Feeds::PUSH)),
+        EventType::IdentityBound | EventType::IdentityRotated | EventType::DeviceForgotten => {
+            route_to(Read::Decode, Feeds::DEVICES)
+        }
+        // Read only on the refused stream of an enrollment (see `context::read`).
+        EventType::EnrollmentRefused => route_to(Read::Decode, Feeds::AUDIT),
+        // Certificates, keys, challenges and the fleet's push certificate have no read model
+        // of these four; the machine information is only a step before enrollment.
+        EventType::PushCertificateInstalled
+        | EventType::IdentityClaimed
+        | EventType::CertificateIssued
+        | EventType::IdentityRevoked
+        | EventType::ApiKeyCreated
+        | EventType::ApiKeyRevoked
+        | EventType::ScepChallengeIssued
+        | EventType::ScepChallengeConsumed
+        | EventType::MachineInfoReceived => SKIP,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_read_feeds_something_and_what_is_skipped_feeds_nothing() {
+        for t in EventType::ALL {
+            let r = route(*t);
+            assert_eq!(r.read == Read::Skip, r.feeds == Feeds::NONE, "{t:?}");
+        }
+    }
+}
