@@ -7,8 +7,8 @@ mod common;
 use std::path::Path;
 
 use annal::pki::{verify_attached, TrustAnchors};
-use annal::testkit::sim::Client;
 use annal::store::open;
+use annal::testkit::sim::Client;
 use chrono::Utc;
 use common::admin::call;
 use common::openssl;

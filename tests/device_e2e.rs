@@ -5,8 +5,8 @@
 mod common;
 
 use annal::pki::{KeyKind, MdmDigest};
-use annal::testkit::sim::{run, Client, VirtualDevice};
 use annal::store::{open, EventStore};
+use annal::testkit::sim::{run, Client, VirtualDevice};
 use common::server::{device, enroll, signed, sim_config, Server, CHECKIN, COMMAND};
 
 async fn store_of(server: &Server) -> std::sync::Arc<dyn EventStore> {

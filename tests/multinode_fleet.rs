@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use annal::pki::KeyKind;
-use annal::testkit::sim::{Client, VirtualDevice};
 use annal::store::{EventStore, PostgresStore};
+use annal::testkit::sim::{Client, VirtualDevice};
 use common::admin::{call, get};
 use common::server::{signed, Server, CHECKIN, COMMAND, TOPIC};
 use futures::stream::{self, StreamExt};

@@ -5,9 +5,9 @@
 mod common;
 
 use annal::pki::KeyKind;
-use annal::testkit::sim::{encode, Client, VirtualDevice};
 use annal::store::EventStore;
 use annal::store::PostgresStore;
+use annal::testkit::sim::{encode, Client, VirtualDevice};
 use common::server::{signed as send, Server, CHECKIN, COMMAND};
 
 fn command_uuid(body: &[u8]) -> String {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use annal::readmodel::{ReadModelDb, SqliteReadModels};
-use annal::service::projector::{persisted_position, rebuild, ProjectorError};
+use annal::service::projector::{checkpoint_name, persisted_position, rebuild, restore, ProjectorError};
 use annal::testkit::sim::run;
 use annal_projections::Projections;
 use common::admin::{call, get};
@@ -79,6 +79,30 @@ async fn live_equals_rebuilt(server: &Server, live_db: &dyn ReadModelDb, rebuilt
     }
 }
 
+/// Each projection keeps its own checkpoint: a projection whose version finds none (here: its
+/// checkpoint and documents cleared, as a bumped VERSION would find them) is folded again from
+/// position 0, and the others restore theirs.
+async fn one_new_version_refolds_only_itself(db: &dyn ReadModelDb) {
+    let models = Projections::models();
+    let restored = restore(db).await.unwrap();
+    assert!(restored.refold.is_empty(), "{:?}", restored.refold);
+    let (push, version) = *models.iter().find(|(m, _)| *m == "push").expect("a push projection");
+    let before: Vec<u64> = models
+        .iter()
+        .map(|(m, _)| restored.projections.checkpoint(m).unwrap())
+        .collect();
+    db.reset(&checkpoint_name(push, version), &[(push, version)])
+        .await
+        .unwrap();
+    let restored = restore(db).await.unwrap();
+    assert_eq!(restored.refold, vec![(push, version)]);
+    for ((model, _), position) in models.iter().zip(before) {
+        if *model != push {
+            assert_eq!(restored.projections.checkpoint(model), Some(position), "{model}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_live_read_models_equal_a_rebuild_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -96,6 +120,7 @@ async fn sqlite_live_read_models_equal_a_rebuild_and_survive_a_restart() {
     drop(server);
     // Stopped, it may: the rebuild replaces them, and the next start restores the rebuilt ones.
     rebuild(store, &live, |_| {}).await.unwrap();
+    one_new_version_refolds_only_itself(&live).await;
 
     // A restart restores the documents and their checkpoint instead of refolding.
     let server = Server::start_with(dir.path(), &store_url, &[]).await;

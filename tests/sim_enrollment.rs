@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use annal::pki::scep::FailInfo;
 use annal::pki::{certificate_info, TrustAnchors};
+use annal::store::open;
 use annal::testkit::sim::enroll::{fetch_profile, scep_enroll};
 use annal::testkit::sim::{run, udid_of, Clients, Enrollment, SimConfig, SimError};
-use annal::store::open;
 use annal_schemas::{Event, RecordedEvent};
 use common::admin::{call, create_key};
 use common::push::{install, mock, push_cert, serve_args};

@@ -15,9 +15,9 @@ mod common;
 use std::process::Command;
 
 use annal::pki::{Ca, KeyKind};
+use annal::store::open;
 use annal::testkit::sim::ber::{indefinite, CMS_OUTER_LEVELS};
 use annal::testkit::sim::{udid_of, VirtualDevice};
-use annal::store::open;
 use common::admin::get;
 use common::server::Server;
 use serde_json::Value;

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use annal::testkit::bench::store::{appends, read_all, BenchRow};
 use annal::store::{url_with_new_schema, EventStore, PostgresStore, SqliteStore};
+use annal::testkit::bench::store::{appends, read_all, BenchRow};
 use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;

@@ -4,9 +4,9 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use annal::testkit::bench::projections::{measure, RebuildRow};
 use annal::readmodel::{PostgresReadModels, ReadModelDb, SqliteReadModels};
 use annal::store::{url_with_new_schema, EventStore, PostgresStore, SqliteStore};
+use annal::testkit::bench::projections::{measure, RebuildRow};
 use annal_projections::synthetic::FleetSpec;
 use anyhow::Context;
 use indicatif::MultiProgress;

@@ -4,8 +4,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use annal::testkit::bench::store::sample_event;
 use annal::store::ExpectedVersion;
+use annal::testkit::bench::store::sample_event;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum DebugCommand {

@@ -6,8 +6,8 @@
 
 use std::collections::HashMap;
 
-use annal::testkit::sim::Client;
 use annal::store::{open, EventStore, StoreUrl};
+use annal::testkit::sim::Client;
 use serde_json::Value;
 
 use super::ledger::Ledger;

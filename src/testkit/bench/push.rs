@@ -12,11 +12,11 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::mdm::{spawn_server, BenchError};
-use crate::testkit::apns_mock::MockApns;
 use crate::push::{ApnsClient, ApnsConfig, PushCertificate};
 use crate::secrets::DataKey;
-use crate::testkit::sim::Client;
 use crate::store::{EventStore, ExpectedVersion, SqliteStore};
+use crate::testkit::apns_mock::MockApns;
+use crate::testkit::sim::Client;
 
 pub const TOPIC: &str = "com.apple.mgmt.External.bench";
 

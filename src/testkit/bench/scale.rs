@@ -27,8 +27,8 @@ use super::projections::load;
 use crate::pki::Ca;
 use crate::readmodel::ReadModelDb;
 use crate::service::projector::{persisted_position, rebuild, ProjectorError, RebuildReport};
-use crate::testkit::sim::{Client, SimConfig};
 use crate::store::{EventStore, StoreUrl};
+use crate::testkit::sim::{Client, SimConfig};
 
 /// Devices generated and appended per chunk: the log is never held whole.
 const CHUNK: u64 = 5_000;
