@@ -6,6 +6,7 @@
 //! `transfer` exports, imports and migrates it, and `testkit` (simulator, bench harness, APNs
 //! mock) lives apart from the server code. The event types live in the `annal-schemas` crate.
 
+pub mod backoff;
 pub mod config;
 pub mod domain;
 pub mod http;

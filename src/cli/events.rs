@@ -100,7 +100,7 @@ pub fn keeps(types: &[String], event_type: &str) -> bool {
 
 /// Doubles the wait up to [`MAX_BACKOFF`].
 pub fn backoff(previous: Duration) -> Duration {
-    (previous * 2).min(MAX_BACKOFF)
+    annal::backoff::Backoff::new(previous, MAX_BACKOFF).next(previous)
 }
 
 #[derive(Deserialize)]

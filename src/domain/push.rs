@@ -100,7 +100,7 @@ fn tls_certificate_refused(detail: &str) -> bool {
 
 /// Retries wait 1 s, 2 s, 4 s, … up to `max`, or what the answer's Retry-After asked if longer.
 pub fn backoff(attempt: u32, retry_after_secs: Option<u64>, max: Duration) -> Duration {
-    let exp = Duration::from_secs(1u64 << attempt.saturating_sub(1).min(20));
+    let exp = crate::backoff::Backoff::new(Duration::from_secs(1), max).step(attempt);
     let wanted = retry_after_secs.map(Duration::from_secs).unwrap_or_default();
     exp.min(max).max(wanted.min(max * 4))
 }

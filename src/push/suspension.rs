@@ -62,7 +62,9 @@ impl Suspender {
         if state.as_ref().is_some_and(|s| s.until > now) {
             return None;
         }
-        let length = state.as_ref().map_or(self.base, |s| (s.length * 2).min(MAX_SUSPENSION));
+        let length = state.as_ref().map_or(self.base, |s| {
+            crate::backoff::Backoff::new(self.base, MAX_SUSPENSION).next(s.length)
+        });
         *state = Some(Suspension {
             reason,
             until: now + length,

@@ -404,11 +404,12 @@ async fn persist(projector: &Projector, db: &dyn ReadModelDb, lease: &mut Option
         .collect();
     // Drained documents exist only in memory until written: retry until they are (the
     // database shares the log's fate, so while it is down nothing new arrives anyway).
-    let mut backoff = Duration::from_millis(100);
+    let retry = crate::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    let mut backoff = retry.initial;
     while let Err(e) = commit_each(db, &checkpoints, writes.clone()).await {
         tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "persisting read models failed");
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        backoff = retry.next(backoff);
     }
     // Written: what no event changes any more can leave memory, so memory holds a fleet's
     // current state rather than its history (queries read the rest from the database).

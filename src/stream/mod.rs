@@ -3,7 +3,6 @@
 //! resumes where it stopped instead of replaying the log or losing what was appended meanwhile;
 //! what a sink sends is redacted by `redact`.
 
-pub mod backoff;
 pub mod nats;
 pub mod redact;
 pub mod retry;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::backoff::Backoff;
+use crate::backoff::Backoff;
 
 /// Runs `attempt` until it succeeds, sleeping `backoff` after each failure; `failed` is told the
 /// attempt number, the wait and the error (to log them). None when a stop was asked after a

@@ -17,8 +17,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-use super::backoff::Backoff;
 use super::retry::{millis, sleep_or_stop, stopped, until_ok};
+use crate::backoff::Backoff;
 use crate::readmodel::{Committed, ReadModelDb};
 use crate::store::EventStore;
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use annal::stream::backoff::Backoff;
+use annal::backoff::Backoff;
 use annal::stream::nats::NatsConfig;
 use annal_schemas::RecordedEvent;
 use async_nats::jetstream::{self, message::StreamMessage};

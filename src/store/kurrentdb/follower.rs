@@ -51,7 +51,7 @@ pub(super) fn spawn_follower(
             };
             tracing::warn!(error = %error, retry_in = ?delay, "KurrentDB $all subscription dropped");
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(30));
+            delay = crate::backoff::Backoff::new(delay, Duration::from_secs(30)).next(delay);
         }
     });
 }

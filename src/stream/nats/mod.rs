@@ -17,9 +17,9 @@ use std::time::Duration;
 
 pub use envelope::{cloud_event, cloud_event_type, subject, EnvelopeError, CONTENT_TYPE, SPEC_VERSION};
 
+use crate::backoff::Backoff;
 use crate::readmodel::ReadModelDb;
 use crate::store::EventStore;
-use crate::stream::backoff::Backoff;
 use crate::stream::redact::redacted_url;
 use crate::stream::subscription::{self, Checkpointing, SinkHandle};
 use std::sync::Arc;

@@ -16,7 +16,7 @@ use rustls::pki_types::CertificateDer;
 use tokio::sync::watch;
 
 use super::sign::{Signer, SIGNATURE_HEADER};
-use crate::stream::backoff::Backoff;
+use crate::backoff::Backoff;
 use crate::stream::redact::redacted_url;
 use crate::stream::retry::{millis, sleep_or_stop};
 

@@ -23,9 +23,9 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-pub use super::backoff::Backoff;
 pub use super::redact::{clear_raw, RedactError, SECRET_KEYS};
 pub use super::subscription::SinkHandle as WebhookHandle;
+pub use crate::backoff::Backoff;
 pub use deliver::{ConfigError, Timeouts};
 pub use format::{format, route, FormatError, FormatOptions, Route, Webhook, CONNECT_TOPIC};
 pub use sign::{Signer, SIGNATURE_HEADER};

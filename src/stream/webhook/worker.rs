@@ -6,8 +6,8 @@ use tokio::sync::watch;
 
 use super::deliver::{Deliverer, EventLabel, Outcome};
 use super::format::{format, FormatOptions};
+use crate::backoff::Backoff;
 use crate::secrets::DataKey;
-use crate::stream::backoff::Backoff;
 use crate::stream::retry::{millis, until_ok};
 use crate::stream::subscription::{Sink, Step};
 use std::sync::Arc;
