@@ -216,19 +216,23 @@ pub struct Restored {
 
 /// Reads every projection's persisted documents with the checkpoint they were written with (one
 /// transaction each). A projection without a checkpoint is folded from position 0; so are the
-/// projections the audit trail reads when it is.
+/// projections the audit trail reads when it is, or when its checkpoint and theirs disagree.
 pub async fn restore(db: &dyn ReadModelDb) -> Result<Restored, ProjectorError> {
     let mut checkpoints = Vec::new();
     for (model, version) in Projections::models() {
         checkpoints.push((model, version, load_checkpoint(db, model, version).await?));
     }
-    let audit_refolds = checkpoints
-        .iter()
-        .any(|(m, _, c)| *m == AuditTrail::NAME && c.is_none());
+    // Every projection's position moves with every event, so the audit trail and what it reads
+    // differ only when a crash fell between their commits: the audit trail would then fold
+    // against newer command state than it was written with. Fold the three again instead.
+    let position_of = |model: &str| checkpoints.iter().find(|(m, ..)| *m == model).and_then(|(.., c)| *c);
+    let audit_at = position_of(AuditTrail::NAME);
+    let audit_refolds = audit_at.is_none() || AUDIT_READS.iter().any(|m| position_of(m) != audit_at);
     let mut projections = Projections::new();
     let mut refold = Vec::new();
     for (model, version, checkpoint) in checkpoints {
-        let checkpoint = checkpoint.filter(|_| !(audit_refolds && AUDIT_READS.contains(&model)));
+        let with_audit = model == AuditTrail::NAME || AUDIT_READS.contains(&model);
+        let checkpoint = checkpoint.filter(|_| !(audit_refolds && with_audit));
         let Some(checkpoint) = checkpoint else {
             refold.push((model, version));
             continue;
