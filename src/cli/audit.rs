@@ -6,28 +6,6 @@ use std::process::ExitCode;
 
 use annal::integrity::{verify, Checkpoint};
 
-#[derive(Debug, clap::Subcommand)]
-pub enum AuditCommand {
-    /// Recompute the hash chain over the whole log. Exits 1 and names the first event that was
-    /// modified, removed or reordered.
-    Verify {
-        /// A checkpoint exported earlier with `annal audit head` (`<position>:<hash>`); also
-        /// catches events removed from the end of the log.
-        #[arg(long)]
-        checkpoint: Option<Checkpoint>,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Print the log's head (position and hash), to keep as a checkpoint outside the log.
-    Head {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Export the command audit trail from a running server's admin API (CSV, NDJSON, JSON).
-    Export(super::audit_export::ExportArgs),
-}
-
 /// The log's integrity: its hash chain, checked on the store.
 #[derive(Debug, clap::Subcommand)]
 pub enum IntegrityCommand {
@@ -49,19 +27,26 @@ pub enum IntegrityCommand {
     },
 }
 
-pub async fn run_integrity(global: &super::Global, cmd: IntegrityCommand) -> anyhow::Result<ExitCode> {
-    let same = match cmd {
-        IntegrityCommand::Verify { checkpoint, json } => AuditCommand::Verify { checkpoint, json },
-        IntegrityCommand::Head { json } => AuditCommand::Head { json },
-    };
-    run(global, same).await
+/// `annal audit …`: the integrity commands under their first name, and the audit trail export.
+#[derive(Debug, clap::Subcommand)]
+pub enum AuditCommand {
+    #[command(flatten)]
+    Integrity(IntegrityCommand),
+    /// Export the command audit trail from a running server's admin API (CSV, NDJSON, JSON).
+    Export(super::audit_export::ExportArgs),
 }
 
 pub async fn run(global: &super::Global, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         // Export talks to the server, not the store: it works from any machine.
         AuditCommand::Export(args) => super::audit_export::run(&global.data_dir, args).await,
-        AuditCommand::Head { json } => {
+        AuditCommand::Integrity(cmd) => run_integrity(global, cmd).await,
+    }
+}
+
+pub async fn run_integrity(global: &super::Global, cmd: IntegrityCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        IntegrityCommand::Head { json } => {
             let store = global.open_store().await?;
             let head = store.head().await?;
             let hash = hex::encode(head.hash);
@@ -72,7 +57,7 @@ pub async fn run(global: &super::Global, cmd: AuditCommand) -> anyhow::Result<Ex
             }
             Ok(ExitCode::SUCCESS)
         }
-        AuditCommand::Verify { checkpoint, json } => {
+        IntegrityCommand::Verify { checkpoint, json } => {
             let store = global.open_store().await?;
             let total = store.head().await?.position;
             let bar = super::progress::events_bar(total, "verifying", json);

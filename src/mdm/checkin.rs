@@ -27,8 +27,9 @@ pub enum CheckinMessage {
     DeclarativeManagement(DeclarativeManagement),
 }
 
-/// Enrollment starts; the server may refuse it.
-#[derive(Debug, Clone, PartialEq)]
+/// Enrollment starts; the server may refuse it. The domain decides on this value as parsed:
+/// it carries no secret, so there is nothing to seal first.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Authenticate {
     pub ids: EnrollmentIds,
     pub topic: String,

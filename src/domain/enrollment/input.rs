@@ -75,20 +75,9 @@ pub enum DeviceInput {
     },
 }
 
-/// Authenticate: the device asks to enroll (device channel only).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Authenticate {
-    pub topic: String,
-    pub serial_number: Option<String>,
-    pub imei: Option<String>,
-    pub meid: Option<String>,
-    pub os_version: Option<String>,
-    pub build_version: Option<String>,
-    pub product_name: Option<String>,
-    pub device_name: Option<String>,
-    pub model: Option<String>,
-    pub model_name: Option<String>,
-}
+/// Authenticate: the device asks to enroll (device channel only). The parsed message itself:
+/// it holds no secret, and its identifiers are ignored (the enrollment is `Input::Device`'s).
+pub use crate::mdm::checkin::Authenticate;
 
 /// TokenUpdate: the push token and magic (sealed), and the UnlockToken when the device sends it.
 #[derive(Debug, Clone, PartialEq)]

@@ -92,16 +92,16 @@ pub async fn audit(
         "ndjson" => {
             let mut body = String::new();
             for e in &entries {
-                body.push_str(&serde_json::to_string(e).map_err(|e| ApiError::Internal(e.to_string()))?);
+                body.push_str(&serde_json::to_string(e).map_err(|e| ApiError::internal(e.to_string()))?);
                 body.push('\n');
             }
             Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
         }
         "csv" => Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], to_csv(&entries)).into_response()),
-        other => Err(ApiError::Invalid {
-            message: format!("unknown format {other:?}: use json, csv or ndjson"),
-            path: Some("format".into()),
-        }),
+        other => Err(ApiError::invalid_at(
+            format!("unknown format {other:?}: use json, csv or ndjson"),
+            "format",
+        )),
     }
 }
 

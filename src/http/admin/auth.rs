@@ -23,7 +23,7 @@ impl AdminAuth {
         self.caller(presented_key(headers)).await.map_err(|e| match e {
             AuthError::Missing => ApiError::Unauthenticated,
             AuthError::BadKey => ApiError::BadKey,
-            AuthError::Unavailable(m) => ApiError::Unavailable(m),
+            AuthError::Unavailable(m) => ApiError::unavailable(m),
         })
     }
 }

@@ -19,7 +19,7 @@ pub async fn status(
     let position = caught_up(&app).await;
     let fan_out = crate::service::history::fan_out(&app.projector, &command_uuid).await?;
     if fan_out.commands.is_empty() {
-        return Err(ApiError::NotFound(format!("no command {command_uuid}")));
+        return Err(ApiError::not_found(format!("no command {command_uuid}")));
     }
     let summary: serde_json::Map<String, Value> = fan_out
         .counts

@@ -40,9 +40,11 @@ pub async fn list(
         .state
         .as_deref()
         .map(|s| {
-            serde_json::from_value::<DeviceState>(Value::String(s.to_string())).map_err(|_| ApiError::Invalid {
-                message: format!("unknown state {s:?}: use authenticated, enrolled or checked_out"),
-                path: Some("state".into()),
+            serde_json::from_value::<DeviceState>(Value::String(s.to_string())).map_err(|_| {
+                ApiError::invalid_at(
+                    format!("unknown state {s:?}: use authenticated, enrolled or checked_out"),
+                    "state",
+                )
             })
         })
         .transpose()?;
@@ -90,9 +92,9 @@ pub async fn show(
         // A device's inventory is a fold of its own stream, so the past is exact.
         Some(as_of) => fold_stream_as_of(&app, &id, as_of).await?.devices().get(&id),
     };
-    let device = device.ok_or_else(|| ApiError::NotFound(format!("no enrollment {id}")))?;
+    let device = device.ok_or_else(|| ApiError::not_found(format!("no enrollment {id}")))?;
     Ok(Json(
-        serde_json::to_value(device).map_err(|e| ApiError::Internal(e.to_string()))?,
+        serde_json::to_value(device).map_err(|e| ApiError::internal(e.to_string()))?,
     ))
 }
 
@@ -103,7 +105,7 @@ pub async fn queue(
 ) -> Result<Json<Value>, ApiError> {
     let ((known, commands), position) = fresh(&app, |p| (p.devices().contains(&id), p.commands().queue(&id))).await;
     if !known {
-        return Err(ApiError::NotFound(format!("no enrollment {id}")));
+        return Err(ApiError::not_found(format!("no enrollment {id}")));
     }
     Ok(Json(
         json!({"enrollment": id, "commands": commands, "position": position}),

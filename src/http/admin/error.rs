@@ -8,6 +8,8 @@ use serde_json::json;
 
 use crate::service::admin::{AdminError, Denied};
 
+/// An admin request's failure: the caller could not be authenticated, or the use case refused
+/// it (`AdminError`, which already says which kind it is; this layer only adds the status).
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("an API key is required: Authorization: Bearer <key>")]
@@ -15,68 +17,59 @@ pub enum ApiError {
     #[error("the API key is not valid")]
     BadKey,
     #[error(transparent)]
-    Forbidden(Denied),
-    #[error("{message}")]
-    Invalid { message: String, path: Option<String> },
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("the store is unavailable: {0}")]
-    Unavailable(String),
-    /// Push cannot be sent (no push certificate, or APNs refused it and pushes are suspended).
-    #[error("{0}")]
-    PushUnavailable(String),
-    #[error("{0}")]
-    Internal(String),
+    Admin(#[from] AdminError),
 }
 
 impl ApiError {
     pub fn invalid(message: impl Into<String>) -> Self {
-        ApiError::Invalid {
-            message: message.into(),
-            path: None,
-        }
+        AdminError::invalid(message).into()
+    }
+
+    pub fn invalid_at(message: impl Into<String>, path: &str) -> Self {
+        AdminError::invalid_at(message, path).into()
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        AdminError::NotFound(message.into()).into()
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        AdminError::Unavailable(message.into()).into()
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        AdminError::Internal(message.into()).into()
+    }
+
+    pub fn forbidden(denied: Denied) -> Self {
+        AdminError::Forbidden(denied).into()
     }
 
     /// The store could not take or answer the request: worth retrying later (Retry-After).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, ApiError::Unavailable(_))
+        matches!(self, ApiError::Admin(e) if e.is_unavailable())
     }
 
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             ApiError::BadKey => (StatusCode::FORBIDDEN, "bad_key"),
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            ApiError::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            ApiError::PushUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "push_unavailable"),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        }
-    }
-}
-
-/// One kind for one kind: the service decided which it is.
-impl From<AdminError> for ApiError {
-    fn from(e: AdminError) -> Self {
-        match e {
-            AdminError::Forbidden(d) => ApiError::Forbidden(d),
-            AdminError::Invalid { message, path } => ApiError::Invalid { message, path },
-            AdminError::NotFound(m) => ApiError::NotFound(m),
-            AdminError::Conflict(m) => ApiError::Conflict(m),
-            AdminError::Unavailable(m) => ApiError::Unavailable(m),
-            AdminError::PushUnavailable(m) => ApiError::PushUnavailable(m),
-            AdminError::Internal(m) => ApiError::Internal(m),
+            ApiError::Admin(e) => match e {
+                AdminError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+                AdminError::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid"),
+                AdminError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+                AdminError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+                AdminError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+                AdminError::PushUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "push_unavailable"),
+                AdminError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            },
         }
     }
 }
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        ApiError::Unavailable(e.to_string())
+        AdminError::from(e).into()
     }
 }
 
@@ -85,10 +78,10 @@ impl From<crate::service::projector::ProjectorError> for ApiError {
         use crate::readmodel::ReadModelError;
         use crate::service::projector::ProjectorError;
         match e {
-            ProjectorError::ReadModel(ReadModelError::Unavailable(m)) => ApiError::Unavailable(m),
-            ProjectorError::ReadModel(ReadModelError::Database(m)) => ApiError::Unavailable(m),
+            ProjectorError::ReadModel(ReadModelError::Unavailable(m)) => ApiError::unavailable(m),
+            ProjectorError::ReadModel(ReadModelError::Database(m)) => ApiError::unavailable(m),
             ProjectorError::Store(e) => e.into(),
-            other => ApiError::Internal(other.to_string()),
+            other => ApiError::internal(other.to_string()),
         }
     }
 }
@@ -98,7 +91,7 @@ impl ApiError {
     pub fn body(&self) -> serde_json::Value {
         let (_, code) = self.status_and_code();
         let mut body = json!({"code": code, "message": self.to_string()});
-        if let ApiError::Invalid { path: Some(path), .. } = self {
+        if let ApiError::Admin(AdminError::Invalid { path: Some(path), .. }) = self {
             body["path"] = path.clone().into();
         }
         body

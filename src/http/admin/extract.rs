@@ -22,10 +22,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 }
 
 fn query_error(e: QueryRejection) -> ApiError {
-    ApiError::Invalid {
-        message: format!("invalid query: {}", e.body_text()),
-        path: Some("query".into()),
-    }
+    ApiError::invalid_at(format!("invalid query: {}", e.body_text()), "query")
 }
 
 pub struct Json<T>(pub T);
@@ -42,8 +39,5 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
 }
 
 fn json_error(e: JsonRejection) -> ApiError {
-    ApiError::Invalid {
-        message: format!("invalid JSON body: {}", e.body_text()),
-        path: Some("body".into()),
-    }
+    ApiError::invalid_at(format!("invalid JSON body: {}", e.body_text()), "body")
 }

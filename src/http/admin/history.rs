@@ -39,13 +39,13 @@ pub async fn history(
 ) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
     let stream = stream_name(&id);
-    let first = q.after.checked_add(1).ok_or_else(|| ApiError::Invalid {
-        message: "after is out of range".into(),
-        path: Some("after".into()),
-    })?;
+    let first = q
+        .after
+        .checked_add(1)
+        .ok_or_else(|| ApiError::invalid_at("after is out of range", "after"))?;
     let page = app.store.read_stream(&stream, first, limit + 1).await?;
     if page.is_empty() && q.after == 0 {
-        return Err(ApiError::NotFound(format!("no enrollment {id}")));
+        return Err(ApiError::not_found(format!("no enrollment {id}")));
     }
     let in_view = |e: &&annal_schemas::RecordedEvent| {
         q.as_of_position.is_none_or(|p| e.global_position <= p) && q.as_of_time.is_none_or(|t| e.recorded_at <= t)

@@ -46,8 +46,8 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let (record, _) = fresh(&app, |p| p.push().get(&id)).await;
-    let record = record.ok_or_else(|| ApiError::NotFound(format!("no push record for {id}")))?;
+    let record = record.ok_or_else(|| ApiError::not_found(format!("no push record for {id}")))?;
     serde_json::to_value(record)
         .map(Json)
-        .map_err(|e| ApiError::Internal(e.to_string()))
+        .map_err(|e| ApiError::internal(e.to_string()))
 }

@@ -74,21 +74,23 @@ pub(crate) async fn enrollment_caller(
         Some(token) => match app.admin.keys().verify(token).await {
             Ok(Some(caller)) => caller,
             Ok(None) => return Err(ApiError::BadKey),
-            Err(e) => return Err(ApiError::Unavailable(e.to_string())),
+            Err(e) => return Err(ApiError::unavailable(e.to_string())),
         },
         None => app.admin.check(headers).await?,
     };
-    authorize(caller.role, Action::Enroll).map_err(ApiError::Forbidden)?;
+    authorize(caller.role, Action::Enroll).map_err(ApiError::forbidden)?;
     Ok(caller)
 }
 
 impl From<EnrollError> for ApiError {
     fn from(e: EnrollError) -> Self {
         match e {
-            EnrollError::Unavailable(detail) => ApiError::Unavailable(detail),
-            EnrollError::Internal(detail) => ApiError::Internal(detail),
-            EnrollError::Invalid { message, path } => ApiError::Invalid { message, path },
-            EnrollError::Untrusted(detail) => ApiError::Forbidden(Denied::Untrusted(detail)),
+            EnrollError::Unavailable(detail) => ApiError::unavailable(detail),
+            EnrollError::Internal(detail) => ApiError::internal(detail),
+            EnrollError::Invalid { message, path } => {
+                crate::service::admin::AdminError::Invalid { message, path }.into()
+            }
+            EnrollError::Untrusted(detail) => ApiError::forbidden(Denied::Untrusted(detail)),
             EnrollError::Scep(e) => e.into(),
         }
     }

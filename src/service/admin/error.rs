@@ -21,7 +21,7 @@ pub enum AdminError {
     #[error("{0}")]
     Conflict(String),
     /// The store could not take or answer it now: worth retrying (the message is the store's).
-    #[error("{0}")]
+    #[error("the store is unavailable: {0}")]
     Unavailable(String),
     /// Pushes cannot be sent (no push certificate, or APNs refused it).
     #[error("{0}")]

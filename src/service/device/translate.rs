@@ -7,8 +7,7 @@ use bytes::Bytes;
 
 use super::DeviceFailure as DeviceError;
 use crate::domain::enrollment::{
-    Authenticate, CheckOut, DeviceInput, Identity, Input, ReportStatus, SetBootstrapToken, TokenUpdate,
-    UserAuthenticate,
+    CheckOut, DeviceInput, Identity, Input, ReportStatus, SetBootstrapToken, TokenUpdate, UserAuthenticate,
 };
 use crate::mdm::{parse_checkin, read_report, CheckinMessage, ParseError, ReadReport, Status};
 use crate::secrets::DataKey;
@@ -61,18 +60,7 @@ pub fn checkin(raw: &Bytes, identity: Identity, key: &DataKey) -> Result<Transla
             | CheckinMessage::GetToken(_)
     );
     let input = match message {
-        CheckinMessage::Authenticate(m) => DeviceInput::Authenticate(Authenticate {
-            topic: m.topic,
-            serial_number: m.serial_number,
-            imei: m.imei,
-            meid: m.meid,
-            os_version: m.os_version,
-            build_version: m.build_version,
-            product_name: m.product_name,
-            device_name: m.device_name,
-            model: m.model,
-            model_name: m.model_name,
-        }),
+        CheckinMessage::Authenticate(m) => DeviceInput::Authenticate(m),
         CheckinMessage::TokenUpdate(m) => DeviceInput::TokenUpdate(TokenUpdate {
             topic: m.topic,
             token_hex: hex::encode(&m.token),

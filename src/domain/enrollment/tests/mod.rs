@@ -85,6 +85,7 @@ pub(super) fn authenticate(fp: &str) -> Input {
             device_name: None,
             model: None,
             model_name: None,
+            ..Default::default()
         }),
         fp,
     )
