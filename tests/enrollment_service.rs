@@ -208,6 +208,17 @@ async fn a_revocation_on_one_node_is_refused_by_the_other_on_every_channel() {
             "{key}: {refused}"
         );
     }
+    // Nor a user channel it had not opened yet: the revocation is checked whatever the user
+    // channel's phase.
+    let mut bob = device(DeviceInput::TokenUpdate(token()));
+    if let Input::Device { device, .. } = &mut bob {
+        device.user_id = Some("bob".into());
+    }
+    let refused = node1.handle("U1:bob", bob, "fp", Utc::now()).await.unwrap_err();
+    assert!(
+        matches!(refused, ServiceError::Refused(Refusal::IdentityRevoked)),
+        "U1:bob: {refused}"
+    );
     // The certificate cannot start a new enrollment either.
     let mut other = device(DeviceInput::Authenticate(authenticate()));
     if let Input::Device { device, .. } = &mut other {

@@ -1,4 +1,4 @@
-//! The read-model database contract, run on SQLite and PostgreSQL: documents and checkpoint
+//! The read-model database contract, run on SQLite and PostgreSQL: documents and checkpoints
 //! commit together, a checkpoint never moves backwards, reset clears one projection version.
 
 mod common;
@@ -67,6 +67,22 @@ async fn conformance(db: Arc<dyn ReadModelDb>) {
     assert_eq!(behind, Committed::Behind { stored: 20 });
     assert_eq!(db.load_docs("devices", 1).await.unwrap()[0].1, b"{\"n\":3}".to_vec());
     assert_eq!(db.load_checkpoint("projections").await.unwrap(), Some(20));
+
+    // Several checkpoints move together with their documents, or not at all.
+    let both = db
+        .commit_many(&[("p:a", 7), ("p:b", 7)], vec![doc("m", Some("{}"))])
+        .await
+        .unwrap();
+    assert_eq!(both, Committed::Written);
+    let behind = db
+        .commit_many(&[("p:a", 9), ("p:b", 6)], vec![doc("m", None)])
+        .await
+        .unwrap();
+    assert_eq!(behind, Committed::Behind { stored: 7 });
+    let loaded = db.load_many(&["p:a", "p:b", "p:none"], &[]).await.unwrap();
+    assert_eq!(loaded.checkpoints, [Some(7), Some(7), None], "neither moved");
+    assert!(db.load_docs("devices", 1).await.unwrap().iter().any(|(k, _)| k == "m"));
+    db.commit("projections", 20, vec![doc("m", None)]).await.unwrap();
 
     // Another version and another checkpoint are independent.
     db.commit(

@@ -66,7 +66,14 @@ pub trait ReadModelDb: Send + Sync {
     async fn load_checkpoint(&self, name: &str) -> Result<Option<u64>, ReadModelError>;
 
     /// Writes `docs` and moves checkpoint `name` to `position`, in one transaction.
-    async fn commit(&self, name: &str, position: u64, docs: Vec<DocWrite>) -> Result<Committed, ReadModelError>;
+    async fn commit(&self, name: &str, position: u64, docs: Vec<DocWrite>) -> Result<Committed, ReadModelError> {
+        self.commit_many(&[(name, position)], docs).await
+    }
+
+    /// Writes `docs` and moves every checkpoint to its position, in one transaction: the
+    /// projections keep a checkpoint each, and a crash must never leave one ahead of another.
+    /// Nothing is written when any stored checkpoint is already past its new position.
+    async fn commit_many(&self, checkpoints: &[(&str, u64)], docs: Vec<DocWrite>) -> Result<Committed, ReadModelError>;
 
     /// Every stored document of one projection version, in key order.
     async fn load_docs(&self, model: &str, version: u32) -> Result<Vec<(String, Vec<u8>)>, ReadModelError>;
@@ -77,7 +84,17 @@ pub trait ReadModelDb: Send + Sync {
     /// Checkpoint `name` and every document of `models` that is not settled (what a start-up
     /// restores), read in one transaction: a writer committing meanwhile cannot make the
     /// documents newer than the checkpoint.
-    async fn load_all(&self, name: &str, models: &[(&'static str, u32)]) -> Result<Loaded, ReadModelError>;
+    async fn load_all(&self, name: &str, models: &[(&'static str, u32)]) -> Result<Loaded, ReadModelError> {
+        let mut many = self.load_many(&[name], models).await?;
+        Ok(Loaded {
+            checkpoint: many.checkpoints.pop().flatten(),
+            docs: many.docs,
+        })
+    }
+
+    /// As `load_all`, with several checkpoints (in the order of `names`), all read in the one
+    /// transaction with the documents.
+    async fn load_many(&self, names: &[&str], models: &[(&'static str, u32)]) -> Result<LoadedMany, ReadModelError>;
 
     /// Every document of one projection version tagged `tag` (a command's CommandUUID), in key
     /// order.
@@ -103,6 +120,15 @@ pub trait ReadModelDb: Send + Sync {
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub checkpoint: Option<u64>,
+    /// `(model, version, key, document)`.
+    pub docs: Vec<(&'static str, u32, String, Vec<u8>)>,
+}
+
+/// What [`ReadModelDb::load_many`] read in one transaction.
+#[derive(Debug, Default)]
+pub struct LoadedMany {
+    /// One per name asked for, in that order.
+    pub checkpoints: Vec<Option<u64>>,
     /// `(model, version, key, document)`.
     pub docs: Vec<(&'static str, u32, String, Vec<u8>)>,
 }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
-use super::{Committed, DocWrite, Lease, Loaded, ReadModelDb, ReadModelError, Tagged};
+use super::{Committed, DocWrite, Lease, LoadedMany, ReadModelDb, ReadModelError, Tagged};
 
 /// The advisory lock key of the read-model writer's lease (per database; a schema per tenant
 /// or test shares it, so the key mixes in the schema's name).
@@ -86,23 +86,26 @@ impl ReadModelDb for PostgresReadModels {
         Ok(row.map(|r| r.get::<_, i64>(0) as u64))
     }
 
-    async fn commit(&self, name: &str, position: u64, docs: Vec<DocWrite>) -> Result<Committed, ReadModelError> {
+    async fn commit_many(&self, checkpoints: &[(&str, u64)], docs: Vec<DocWrite>) -> Result<Committed, ReadModelError> {
         let mut client = self.pool.get().await.map_err(unavailable)?;
         let tx = client.transaction().await.map_err(db)?;
-        // The row lock orders two nodes persisting the same projection.
-        tx.execute(
-            "INSERT INTO checkpoints (name, position) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
-            &[&name],
-        )
-        .await
-        .map_err(db)?;
-        let stored: i64 = tx
-            .query_one("SELECT position FROM checkpoints WHERE name = $1 FOR UPDATE", &[&name])
+        // The row locks order two nodes persisting the same projections (taken in the callers'
+        // one order, so two writers never wait on each other crosswise).
+        for (name, position) in checkpoints {
+            tx.execute(
+                "INSERT INTO checkpoints (name, position) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
+                &[name],
+            )
             .await
-            .map_err(db)?
-            .get(0);
-        if stored as u64 > position {
-            return Ok(Committed::Behind { stored: stored as u64 });
+            .map_err(db)?;
+            let stored: i64 = tx
+                .query_one("SELECT position FROM checkpoints WHERE name = $1 FOR UPDATE", &[name])
+                .await
+                .map_err(db)?
+                .get(0);
+            if stored as u64 > *position {
+                return Ok(Committed::Behind { stored: stored as u64 });
+            }
         }
         // One statement per (model, version) and kind: a rebuild writes tens of thousands of
         // documents, and a round trip each would dominate.
@@ -148,12 +151,14 @@ impl ReadModelDb for PostgresReadModels {
                 .map_err(db)?;
             }
         }
-        tx.execute(
-            "UPDATE checkpoints SET position = $2 WHERE name = $1",
-            &[&name, &(position as i64)],
-        )
-        .await
-        .map_err(db)?;
+        for (name, position) in checkpoints {
+            tx.execute(
+                "UPDATE checkpoints SET position = $2 WHERE name = $1",
+                &[name, &(*position as i64)],
+            )
+            .await
+            .map_err(db)?;
+        }
         tx.commit().await.map_err(db)?;
         Ok(Committed::Written)
     }
@@ -187,7 +192,7 @@ impl ReadModelDb for PostgresReadModels {
         tx.commit().await.map_err(db)
     }
 
-    async fn load_all(&self, name: &str, models: &[(&'static str, u32)]) -> Result<Loaded, ReadModelError> {
+    async fn load_many(&self, names: &[&str], models: &[(&'static str, u32)]) -> Result<LoadedMany, ReadModelError> {
         let mut client = self.pool.get().await.map_err(unavailable)?;
         let tx = client
             .build_transaction()
@@ -196,15 +201,15 @@ impl ReadModelDb for PostgresReadModels {
             .start()
             .await
             .map_err(db)?;
-        let checkpoint = tx
-            .query_opt("SELECT position FROM checkpoints WHERE name = $1", &[&name])
-            .await
-            .map_err(db)?
-            .map(|r| r.get::<_, i64>(0) as u64);
-        let mut loaded = Loaded {
-            checkpoint,
-            docs: Vec::new(),
-        };
+        let mut loaded = LoadedMany::default();
+        for name in names {
+            let checkpoint = tx
+                .query_opt("SELECT position FROM checkpoints WHERE name = $1", &[name])
+                .await
+                .map_err(db)?
+                .map(|r| r.get::<_, i64>(0) as u64);
+            loaded.checkpoints.push(checkpoint);
+        }
         for (model, version) in models {
             let rows = tx
                 .query(

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Committed, DocWrite, Lease, Loaded, ReadModelDb, ReadModelError, Tagged};
+use super::{Committed, DocWrite, Lease, LoadedMany, ReadModelDb, ReadModelError, Tagged};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS read_models (
@@ -103,12 +103,14 @@ impl ReadModelDb for SqliteReadModels {
         self.with(move |c| checkpoint(c, &name)).await
     }
 
-    async fn commit(&self, name: &str, position: u64, docs: Vec<DocWrite>) -> Result<Committed, ReadModelError> {
-        let name = name.to_string();
+    async fn commit_many(&self, checkpoints: &[(&str, u64)], docs: Vec<DocWrite>) -> Result<Committed, ReadModelError> {
+        let checkpoints: Vec<(String, u64)> = checkpoints.iter().map(|(n, p)| (n.to_string(), *p)).collect();
         self.with(move |c| {
             let tx = c.transaction().map_err(db)?;
-            if let Some(stored) = checkpoint(&tx, &name)?.filter(|s| *s > position) {
-                return Ok(Committed::Behind { stored });
+            for (name, position) in &checkpoints {
+                if let Some(stored) = checkpoint(&tx, name)?.filter(|s| s > position) {
+                    return Ok(Committed::Behind { stored });
+                }
             }
             {
                 let mut upsert = tx
@@ -128,12 +130,14 @@ impl ReadModelDb for SqliteReadModels {
                     .map_err(db)?;
                 }
             }
-            tx.execute(
-                "INSERT INTO checkpoints (name, position) VALUES (?1, ?2)
-                 ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-                params![name, position as i64],
-            )
-            .map_err(db)?;
+            for (name, position) in &checkpoints {
+                tx.execute(
+                    "INSERT INTO checkpoints (name, position) VALUES (?1, ?2)
+                     ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                    params![name, *position as i64],
+                )
+                .map_err(db)?;
+            }
             tx.commit().map_err(db)?;
             Ok(Committed::Written)
         })
@@ -173,12 +177,12 @@ impl ReadModelDb for SqliteReadModels {
         .await
     }
 
-    async fn load_all(&self, name: &str, models: &[(&'static str, u32)]) -> Result<Loaded, ReadModelError> {
-        let (name, models) = (name.to_string(), models.to_vec());
+    async fn load_many(&self, names: &[&str], models: &[(&'static str, u32)]) -> Result<LoadedMany, ReadModelError> {
+        let (names, models): (Vec<String>, _) = (names.iter().map(|n| n.to_string()).collect(), models.to_vec());
         self.with(move |c| {
             let tx = c.transaction().map_err(db)?;
-            let mut loaded = Loaded {
-                checkpoint: checkpoint(&tx, &name)?,
+            let mut loaded = LoadedMany {
+                checkpoints: names.iter().map(|n| checkpoint(&tx, n)).collect::<Result<_, _>>()?,
                 docs: Vec::new(),
             };
             {

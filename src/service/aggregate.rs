@@ -165,7 +165,9 @@ impl<A: Aggregate> Repository<A> {
             }
             loaded.version = last;
         }
-        self.remember(stream, &loaded);
+        if loaded.version != 0 && self.cache.is_some() {
+            self.remember(stream, loaded.clone());
+        }
         Ok(loaded)
     }
 
@@ -224,7 +226,7 @@ impl<A: Aggregate> Repository<A> {
                         current.state.evolve(event, raw.as_deref());
                     }
                     current.version = result.stream_version;
-                    self.remember(stream, &current);
+                    self.remember(stream, current);
                     return Ok((decision, prepared));
                 }
                 // Another request (here or on another node) appended first: catch up, decide again.
@@ -235,7 +237,7 @@ impl<A: Aggregate> Repository<A> {
         Err(RunError::Contention(stream.to_owned()))
     }
 
-    fn remember(&self, stream: &str, loaded: &Loaded<A>) {
+    fn remember(&self, stream: &str, loaded: Loaded<A>) {
         // A stream with no events is not worth keeping: caching every stream a request names
         // would let any certificate holder grow the cache with made-up names.
         if loaded.version == 0 {

@@ -32,16 +32,15 @@ impl<A: Clone> Cache<A> {
         self.shard(stream).lock().ok()?.get(stream).cloned()
     }
 
-    pub(super) fn put(&self, stream: &str, loaded: &Loaded<A>) {
+    /// Keeps `loaded` (moved in: the hot path, an append, has no further use for it).
+    pub(super) fn put(&self, stream: &str, loaded: Loaded<A>) {
         let Ok(mut shard) = self.shard(stream).lock() else {
             return;
         };
         // A concurrent request may have stored a newer version already: keep the newest.
-        match shard.get(stream) {
+        match shard.get_mut(stream) {
             Some(existing) if existing.version >= loaded.version => {}
-            Some(_) => {
-                shard.insert(stream.to_string(), loaded.clone());
-            }
+            Some(existing) => *existing = loaded,
             None => {
                 if shard.len() >= self.per_shard {
                     let victim = shard.keys().next().cloned();
@@ -49,7 +48,7 @@ impl<A: Clone> Cache<A> {
                         shard.remove(&victim);
                     }
                 }
-                shard.insert(stream.to_string(), loaded.clone());
+                shard.insert(stream.to_string(), loaded);
             }
         }
     }
@@ -69,15 +68,15 @@ mod tests {
     #[test]
     fn keeps_the_newest_version_and_stays_bounded() {
         let cache = Cache::new(1, 2);
-        cache.put("a", &at(2));
-        cache.put("a", &at(1));
+        cache.put("a", at(2));
+        cache.put("a", at(1));
         assert_eq!(
             cache.get("a").map(|l| l.version),
             Some(2),
             "an older state never replaces a newer one"
         );
-        cache.put("b", &at(1));
-        cache.put("c", &at(1));
+        cache.put("b", at(1));
+        cache.put("c", at(1));
         let kept = ["a", "b", "c"].iter().filter(|s| cache.get(s).is_some()).count();
         assert_eq!(kept, 2, "one entry made room");
         assert!(cache.get("c").is_some(), "the newcomer is kept");

@@ -183,18 +183,19 @@ impl Enrollments {
                 Box::pin(self.handle(key, end, actor, now)).await?;
                 return Err(RunError::Refused(Refusal::CheckedOut));
             }
+            // A user channel speaks with its device's identity: revoked there, refused here,
+            // whatever this node's cached phase of the user channel says (a stale one is
+            // decided again on the log's, after this check).
+            let same = device_channel.identity.as_ref().map(|i| i.fingerprint_sha256.as_str())
+                == Some(identity.certificate.fingerprint_sha256.as_str());
+            if same && device_channel.identity_revoked && identity.proof != "insecure" {
+                return Err(RunError::Refused(Refusal::IdentityRevoked));
+            }
             if matches!(current.state.phase, Phase::Unknown | Phase::CheckedOut) {
                 // A user channel's first TokenUpdate binds it if it comes from the identity of
                 // its device channel: the domain needs that identity to decide.
                 if device_enrolled && !device_channel.identity_revoked {
                     *parent = device_channel.identity;
-                }
-            } else if identity.proof != "insecure" {
-                // A user channel speaks with its device's identity: revoked there, refused here.
-                let same = device_channel.identity.as_ref().map(|i| i.fingerprint_sha256.as_str())
-                    == Some(identity.certificate.fingerprint_sha256.as_str());
-                if same && device_channel.identity_revoked {
-                    return Err(RunError::Refused(Refusal::IdentityRevoked));
                 }
             }
         }

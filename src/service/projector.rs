@@ -42,26 +42,35 @@ fn shared_checkpoint_name() -> String {
 /// point, so they are refolded with it.
 const AUDIT_READS: [&str; 2] = [Commands::NAME, Inventory::NAME];
 
-/// The position one projection version's documents were persisted up to.
-async fn load_checkpoint(db: &dyn ReadModelDb, model: &str, version: u32) -> Result<Option<u64>, ReadModelError> {
-    match db.load_checkpoint(&checkpoint_name(model, version)).await? {
-        Some(p) => Ok(Some(p)),
-        None => db.load_checkpoint(&shared_checkpoint_name()).await,
+/// Reads every projection's checkpoint (in `Projections::models()` order) and, with `models`,
+/// their documents, in one transaction. The checkpoint all projections shared before each kept
+/// its own stands in only while none has its own (the first start after the upgrade): once
+/// they are written, a projection without one has been cleared to be folded again, and the
+/// old shared position must not bring it back empty.
+async fn load_checkpoints(
+    db: &dyn ReadModelDb,
+    models: &[(&'static str, u32)],
+) -> Result<(Vec<Option<u64>>, Vec<(&'static str, u32, String, Vec<u8>)>), ReadModelError> {
+    let mut names: Vec<String> = Projections::models()
+        .iter()
+        .map(|(m, v)| checkpoint_name(m, *v))
+        .collect();
+    names.push(shared_checkpoint_name());
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut loaded = db.load_many(&names, models).await?;
+    let shared = loaded.checkpoints.pop().flatten();
+    if loaded.checkpoints.iter().all(Option::is_none) {
+        loaded.checkpoints.iter_mut().for_each(|c| *c = shared);
     }
+    Ok((loaded.checkpoints, loaded.docs))
 }
 
 /// The position every read model has been persisted up to (a projection without a checkpoint
 /// counts as 0); `None` when none has one.
 pub async fn persisted_position(db: &dyn ReadModelDb) -> Result<Option<u64>, ReadModelError> {
-    let mut lowest: Option<u64> = None;
-    let mut any = false;
-    for (model, version) in Projections::models() {
-        let checkpoint = load_checkpoint(db, model, version).await?;
-        any |= checkpoint.is_some();
-        let p = checkpoint.unwrap_or(0);
-        lowest = Some(lowest.map_or(p, |l| l.min(p)));
-    }
-    Ok(lowest.filter(|_| any))
+    let (checkpoints, _) = load_checkpoints(db, &[]).await?;
+    let any = checkpoints.iter().any(Option::is_some);
+    Ok(checkpoints.iter().map(|c| c.unwrap_or(0)).min().filter(|_| any))
 }
 
 /// A device's document changes on every poll; writing it once a second rather than on every
@@ -214,46 +223,43 @@ pub struct Restored {
     pub refold: Vec<(&'static str, u32)>,
 }
 
-/// Reads every projection's persisted documents with the checkpoint they were written with (one
-/// transaction each). A projection without a checkpoint is folded from position 0; so are the
+/// Reads every projection's persisted documents with the checkpoint they were written with, in
+/// one transaction. A projection without a checkpoint is folded from position 0; so are the
 /// projections the audit trail reads when it is, or when its checkpoint and theirs disagree.
 pub async fn restore(db: &dyn ReadModelDb) -> Result<Restored, ProjectorError> {
-    let mut checkpoints = Vec::new();
-    for (model, version) in Projections::models() {
-        checkpoints.push((model, version, load_checkpoint(db, model, version).await?));
-    }
-    // Every projection's position moves with every event, so the audit trail and what it reads
-    // differ only when a crash fell between their commits: the audit trail would then fold
-    // against newer command state than it was written with. Fold the three again instead.
-    let position_of = |model: &str| checkpoints.iter().find(|(m, ..)| *m == model).and_then(|(.., c)| *c);
+    let models = Projections::models();
+    let (checkpoints, docs) = load_checkpoints(db, &models).await?;
+    // Every projection's position moves with every event and all are committed together, so
+    // the audit trail and what it reads disagree only when one of them is being folded again;
+    // the audit trail must not fold against command state newer than its own: fold the three.
+    let position_of = |model: &str| {
+        models
+            .iter()
+            .zip(&checkpoints)
+            .find(|((m, _), _)| *m == model)
+            .and_then(|(_, c)| *c)
+    };
     let audit_at = position_of(AuditTrail::NAME);
     let audit_refolds = audit_at.is_none() || AUDIT_READS.iter().any(|m| position_of(m) != audit_at);
     let mut projections = Projections::new();
     let mut refold = Vec::new();
-    for (model, version, checkpoint) in checkpoints {
-        let with_audit = model == AuditTrail::NAME || AUDIT_READS.contains(&model);
-        let checkpoint = checkpoint.filter(|_| !(audit_refolds && with_audit));
-        let Some(checkpoint) = checkpoint else {
-            refold.push((model, version));
+    for ((model, version), checkpoint) in models.iter().zip(&checkpoints) {
+        let with_audit = *model == AuditTrail::NAME || AUDIT_READS.contains(model);
+        match checkpoint.filter(|_| !(audit_refolds && with_audit)) {
+            Some(position) => projections.set_checkpoint(model, position)?,
+            None => refold.push((*model, *version)),
+        }
+    }
+    for (model, version, key, doc) in docs {
+        if refold.contains(&(model, version)) {
             continue;
-        };
-        // Its own checkpoint when it has one, else the shared one: read with the documents,
-        // in one transaction, so a writer committing meanwhile cannot make them newer.
-        let mut loaded = db
-            .load_all(&checkpoint_name(model, version), &[(model, version)])
-            .await?;
-        if loaded.checkpoint.is_none() {
-            loaded = db.load_all(&shared_checkpoint_name(), &[(model, version)]).await?;
         }
-        for (model, version, key, doc) in loaded.docs {
-            let doc = serde_json::from_slice(&doc).map_err(|e| ProjectorError::Document {
-                model: model.into(),
-                key: key.clone(),
-                detail: e.to_string(),
-            })?;
-            projections.restore(&Change::stored(model, version, key, doc))?;
-        }
-        projections.set_checkpoint(model, loaded.checkpoint.unwrap_or(checkpoint))?;
+        let doc = serde_json::from_slice(&doc).map_err(|e| ProjectorError::Document {
+            model: model.into(),
+            key: key.clone(),
+            detail: e.to_string(),
+        })?;
+        projections.restore(&Change::stored(model, version, key, doc))?;
     }
     if !refold.is_empty() {
         tracing::info!(?refold, "folding these read models from the start of the log");
@@ -261,22 +267,18 @@ pub async fn restore(db: &dyn ReadModelDb) -> Result<Restored, ProjectorError> {
     Ok(Restored { projections, refold })
 }
 
-/// Writes each projection's documents with its checkpoint, one transaction per projection.
+/// Writes the documents with every projection's checkpoint, in one transaction.
 async fn commit_each(
     db: &dyn ReadModelDb,
     checkpoints: &[(&'static str, u32, u64)],
     writes: Vec<DocWrite>,
 ) -> Result<(), ReadModelError> {
-    let mut by_model: Vec<Vec<DocWrite>> = checkpoints.iter().map(|_| Vec::new()).collect();
-    for w in writes {
-        if let Some(i) = checkpoints.iter().position(|(model, ..)| *model == w.model) {
-            by_model[i].push(w);
-        }
-    }
-    for ((model, version, position), mine) in checkpoints.iter().zip(by_model) {
-        db.commit(&checkpoint_name(model, *version), *position, mine).await?;
-    }
-    Ok(())
+    let names: Vec<(String, u64)> = checkpoints
+        .iter()
+        .map(|(model, version, position)| (checkpoint_name(model, *version), *position))
+        .collect();
+    let names: Vec<(&str, u64)> = names.iter().map(|(n, p)| (n.as_str(), *p)).collect();
+    db.commit_many(&names, writes).await.map(|_| ())
 }
 
 pub fn doc_writes(changes: Vec<Change>) -> Vec<DocWrite> {
@@ -548,4 +550,38 @@ pub async fn rebuild(
         read_and_fold_seconds: total_fold.as_secs_f64(),
         write_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod checkpoint_tests {
+    use super::*;
+    use crate::readmodel::SqliteReadModels;
+
+    /// The checkpoint all projections shared before each kept its own stands in on the first
+    /// start after the upgrade, and never again: a projection cleared to be folded again (and
+    /// a crash before its first write) must not come back empty at the old shared position.
+    #[tokio::test]
+    async fn the_shared_checkpoint_stands_in_only_until_each_has_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteReadModels::open(&dir.path().join("rm.db")).unwrap();
+        db.commit(&shared_checkpoint_name(), 42, Vec::new()).await.unwrap();
+        let upgraded = restore(&db).await.unwrap();
+        assert!(upgraded.refold.is_empty(), "{:?}", upgraded.refold);
+        for (model, _) in Projections::models() {
+            assert_eq!(upgraded.projections.checkpoint(model), Some(42), "{model}");
+        }
+        assert_eq!(persisted_position(&db).await.unwrap(), Some(42));
+
+        // The first write gives every projection its own checkpoint, in one transaction.
+        commit_each(&db, &checkpoints(&upgraded.projections), Vec::new())
+            .await
+            .unwrap();
+        let (push, version) = *Projections::models().iter().find(|(m, _)| *m == "push").unwrap();
+        db.reset(&checkpoint_name(push, version), &[(push, version)])
+            .await
+            .unwrap();
+        let restored = restore(&db).await.unwrap();
+        assert_eq!(restored.refold, vec![(push, version)], "not the shared position again");
+        assert_eq!(persisted_position(&db).await.unwrap(), Some(0));
+    }
 }
