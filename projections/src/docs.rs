@@ -7,7 +7,7 @@
 //! document is created or removed. Each key is allocated once and shared by the map, the order
 //! and the list of changes; a flag on the slot keeps marking it changed to one branch.
 //!
-//! Memory is what limits a fleet (ARCHITECTURE.md §7: ≤ 2 KiB per enrolled device), so each
+//! Memory is what limits a fleet (the design brief, design brief §7: ≤ 2 KiB per enrolled device), so each
 //! document sits in the map boxed (the table's spare capacity then costs 24 bytes a slot, not
 //! a document's size), in the compact form its read model keeps in memory; [`Document`] turns it
 //! into the JSON that is persisted and served. A settled document (a finished command) never

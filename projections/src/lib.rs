@@ -1,4 +1,4 @@
-//! Pure folds from Annal's events to read models (ARCHITECTURE.md §4): device inventory, command
+//! Pure folds from Annal's events to read models (design brief §4): device inventory, command
 //! queues and status, audit trail, push health. No I/O: the caller reads the log, persists the
 //! documents [`Projections::drain_changes`] hands out, and serves the query helpers over HTTP.
 //!

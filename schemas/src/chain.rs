@@ -1,4 +1,4 @@
-//! The hash chain along the global order (ARCHITECTURE.md §6).
+//! The hash chain along the global order (design brief §6).
 //!
 //! Each event's hash covers the previous event's hash and every stored field of this event,
 //! including its global position: changing a byte, removing an event or swapping two events

@@ -98,9 +98,12 @@ pub fn keeps(types: &[String], event_type: &str) -> bool {
     types.is_empty() || types.iter().any(|t| t == event_type)
 }
 
+/// How `--follow` waits after losing the server: from 1 s, doubling up to [`MAX_BACKOFF`].
+const RETRY: annal::backoff::Backoff = annal::backoff::Backoff::new(Duration::from_secs(1), MAX_BACKOFF);
+
 /// Doubles the wait up to [`MAX_BACKOFF`].
 pub fn backoff(previous: Duration) -> Duration {
-    annal::backoff::Backoff::new(previous, MAX_BACKOFF).next(previous)
+    RETRY.next(previous)
 }
 
 #[derive(Deserialize)]
@@ -157,7 +160,7 @@ async fn bulk(api: &Api, args: &TailArgs, out: &mut impl Write) -> Result<(), St
     let mut next = args.from.max(1);
     let mut printed = 0u64;
     let mut failures = 0u32;
-    let mut wait = Duration::from_secs(1);
+    let mut wait = RETRY.initial;
     loop {
         let mut lines = LineBuffer::default();
         let mut seen = 0usize;
@@ -214,7 +217,7 @@ async fn bulk(api: &Api, args: &TailArgs, out: &mut impl Write) -> Result<(), St
 async fn follow(api: &Api, args: &TailArgs, out: &mut impl Write) -> Result<(), Stop> {
     let mut last: Option<u64> = None;
     let mut printed = 0u64;
-    let mut wait = Duration::from_secs(1);
+    let mut wait = RETRY.initial;
     loop {
         let why = match api.send(&stream_request(args, last)).await {
             Ok(response) => {
@@ -236,7 +239,7 @@ async fn follow(api: &Api, args: &TailArgs, out: &mut impl Write) -> Result<(), 
                         if let Some(id) = frame.id.and_then(|i| i.parse().ok()) {
                             last = Some(id);
                         }
-                        wait = Duration::from_secs(1);
+                        wait = RETRY.initial;
                         printed += 1;
                         if args.limit.is_some_and(|l| printed >= l) {
                             return Ok(());

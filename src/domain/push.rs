@@ -102,7 +102,7 @@ fn tls_certificate_refused(detail: &str) -> bool {
 pub fn backoff(attempt: u32, retry_after_secs: Option<u64>, max: Duration) -> Duration {
     let exp = crate::backoff::Backoff::new(Duration::from_secs(1), max).step(attempt);
     let wanted = retry_after_secs.map(Duration::from_secs).unwrap_or_default();
-    exp.min(max).max(wanted.min(max * 4))
+    exp.max(wanted.min(max * 4))
 }
 
 /// A device can only be woken with a certificate for the topic it enrolls with: once a push

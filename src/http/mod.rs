@@ -39,6 +39,13 @@ pub struct AppState {
     pub observer: Arc<crate::observe::Observer>,
 }
 
+impl AppState {
+    /// The commands use case over this server's enrollments, data key and push worker.
+    pub fn commands(&self) -> crate::service::commands::Commands<'_> {
+        crate::service::commands::Commands::new(&self.enrollments, &self.data_key, &self.push)
+    }
+}
+
 /// The gauges read the log, the read models and the certificates, not the whole state.
 impl<'a> From<&'a AppState> for crate::observe::gauges::Sources<'a> {
     fn from(app: &'a AppState) -> Self {

@@ -1,4 +1,4 @@
-//! Audit integrity (ARCHITECTURE.md §6): recompute the hash chain over the whole log and name
+//! Log integrity (design brief §6): recompute the hash chain over the whole log and name
 //! the first event that was modified, removed or reordered.
 
 mod verify;

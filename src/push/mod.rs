@@ -1,4 +1,4 @@
-//! APNs pushes (ARCHITECTURE.md §5): the MDM push certificate, a small HTTP/2 APNs client, the
+//! APNs pushes (design brief §5): the MDM push certificate, a small HTTP/2 APNs client, the
 //! push worker that records every attempt and answer as events. (The local mock of APNs for
 //! tests and benchmarks is `testkit::apns_mock`.)
 

@@ -19,14 +19,15 @@ pub(super) struct Suspension {
 
 pub(super) struct Suspender {
     state: Mutex<Option<Suspension>>,
-    base: Duration,
+    /// Each suspension doubles the previous one's length, from `initial` up to an hour.
+    lengths: crate::backoff::Backoff,
 }
 
 impl Suspender {
     pub fn new(base: Duration) -> Self {
         Self {
             state: Mutex::new(None),
-            base,
+            lengths: crate::backoff::Backoff::new(base, MAX_SUSPENSION),
         }
     }
 
@@ -62,9 +63,9 @@ impl Suspender {
         if state.as_ref().is_some_and(|s| s.until > now) {
             return None;
         }
-        let length = state.as_ref().map_or(self.base, |s| {
-            crate::backoff::Backoff::new(self.base, MAX_SUSPENSION).next(s.length)
-        });
+        let length = state
+            .as_ref()
+            .map_or(self.lengths.initial, |s| self.lengths.next(s.length));
         *state = Some(Suspension {
             reason,
             until: now + length,

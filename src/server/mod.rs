@@ -87,6 +87,17 @@ impl Server {
             shutdown.await;
             stop.send_replace(true);
         });
+        // The workers stop whether serving ended normally or failed (a bad TLS file, a dead
+        // listener): a library caller must not be left with a push worker and sinks running.
+        let served = self.listen(listener).await;
+        if served.is_ok() {
+            tracing::info!("requests finished; saving subscription checkpoints");
+        }
+        self.shutdown().await;
+        served.map(|()| tracing::info!("annal stopped"))
+    }
+
+    async fn listen(&self, listener: CappedListener) -> Result<(), ServerError> {
         let local = listener.local_addr().map_err(ServerError::Serve)?;
         let stopping = self.stop.subscribe();
         let url = &self.store_url;
@@ -121,9 +132,6 @@ impl Server {
             .await
             .map_err(ServerError::Serve)?;
         }
-        tracing::info!("requests finished; saving subscription checkpoints");
-        self.shutdown().await;
-        tracing::info!("annal stopped");
         Ok(())
     }
 

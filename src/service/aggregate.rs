@@ -1,6 +1,6 @@
 //! One aggregate runner: load a stream's state (from a per-process cache, caught up from the
 //! log), decide, append at the version decided on, and on a conflict catch up and decide again.
-//! Enrollments, API keys and SCEP challenges all run through it.
+//! Enrollments, API keys, SCEP challenges and identity claims and revocations all run through it.
 //!
 //! Two nodes on one log may decide for the same stream: the append's expected-version check
 //! lets only one decision per version land; the other catches up and decides again.

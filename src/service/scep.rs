@@ -94,6 +94,12 @@ impl From<RunError<ChallengeRefusal>> for ScepServiceError {
         match e {
             RunError::Store(e) => ScepServiceError::Store(e),
             RunError::Unreadable { version, detail, .. } => ScepServiceError::Unreadable(version, detail),
+            // Too many requests on one challenge at once: worth retrying, as a busy store is.
+            RunError::Contention(stream) => {
+                ScepServiceError::Store(StoreError::Unavailable(format!("too much contention on {stream}")))
+            }
+            // Refusals are answered where the challenge is consumed, and consuming prepares no
+            // reply: whatever else arrives here is a bug, named as such.
             other => ScepServiceError::Unreadable(0, other.to_string()),
         }
     }

@@ -51,14 +51,20 @@ impl std::fmt::Display for StoreUrl {
 /// Replaces the password in `scheme://user:password@host` and the value of any query
 /// parameter that carries one (`?password=…`, `sslpassword=…`) with `***`.
 pub fn redact(url: &str) -> String {
+    redact_with(url, "***")
+}
+
+/// As [`redact`], with `marker` in place of each password. The userinfo ends at the last `@`
+/// before the query, so a password holding `@` or `/` never shows in part.
+pub fn redact_with(url: &str, marker: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),
     };
     let base = match base.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
             Some((userinfo, host)) => match userinfo.split_once(':') {
-                Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+                Some((user, _)) => format!("{scheme}://{user}:{marker}@{host}"),
                 None => base.to_string(),
             },
             None => base.to_string(),
@@ -71,7 +77,7 @@ pub fn redact(url: &str) -> String {
     let query: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((k, _)) if k.to_ascii_lowercase().contains("password") => format!("{k}=***"),
+            Some((k, _)) if k.to_ascii_lowercase().contains("password") => format!("{k}={marker}"),
             _ => pair.to_string(),
         })
         .collect();
@@ -89,6 +95,10 @@ mod redact_tests {
         );
         let url: super::StoreUrl = "postgres://db/annal?password=pw4".parse().unwrap();
         assert!(!url.to_string().contains("pw4"));
+        for awkward in ["postgres://u:pa/ss5@h/db", "postgres://u:p@ss6@h/db"] {
+            let shown = super::redact_with(awkward, "<redacted>");
+            assert_eq!(shown, "postgres://u:<redacted>@h/db", "{awkward}");
+        }
     }
 }
 

@@ -167,8 +167,8 @@ pub enum PushAnswer {
     Failed(PushFailed),
 }
 
-// Built once per request and moved by value into `decide`: boxing the device variant would
-// only add an allocation.
+// Built once per request; each decision attempt decides on a clone (the raw body is shared,
+// and the device message is boxed, so a clone copies little).
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
@@ -177,7 +177,8 @@ pub enum Input {
         input: Box<DeviceInput>,
         device: DeviceRef,
         identity: Identity,
-        /// The request body as received (or sealed, when it carries secrets), shared, not copied.
+        /// The request body as received (or sealed, when it carries secrets), shared: copied
+        /// once per append attempt, into the store's event.
         raw: Bytes,
         /// For a user channel (`<device>:<user>`): the identity bound to its device channel,
         /// which the user channel's first TokenUpdate must come from.

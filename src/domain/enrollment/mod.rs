@@ -1,5 +1,5 @@
 //! The Enrollment aggregate: one device (or user) channel's enrollment, its identity, push
-//! tokens, escrowed secrets and command queue (ARCHITECTURE.md §3).
+//! tokens, escrowed secrets and command queue (design brief §3).
 //!
 //! Queue rules, enforced by `decide` and tested in `tests.rs`:
 //! - FIFO per enrollment; the reply to a command-channel request is the oldest pending command

@@ -9,7 +9,7 @@ use super::error::ApiError;
 use super::read::caught_up;
 use crate::http::AppState;
 use crate::service::admin::Caller;
-use crate::service::commands::{CancelRequest, Commands};
+use crate::service::commands::CancelRequest;
 
 pub async fn status(
     State(app): State<AppState>,
@@ -39,7 +39,8 @@ pub async fn cancel(
     caller: Caller,
     Path((target, command_uuid)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let cancelled = Commands::new(&app.enrollments, &app.data_key, &app.push)
+    let cancelled = app
+        .commands()
         .cancel(&caller, CancelRequest { target, command_uuid })
         .await?;
     Ok(Json(

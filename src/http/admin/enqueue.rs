@@ -21,9 +21,7 @@ use super::error::ApiError;
 use super::extract::Query;
 use crate::http::AppState;
 use crate::service::admin::Caller;
-use crate::service::commands::{
-    CommandSource, Commands, EnqueueRequest, EnqueueResult, Overall, PushRequest, TargetOutcome,
-};
+use crate::service::commands::{CommandSource, EnqueueRequest, EnqueueResult, Overall, PushRequest, TargetOutcome};
 
 pub async fn enqueue(
     State(app): State<AppState>,
@@ -42,10 +40,7 @@ pub async fn enqueue(
         expires_at: None,
         no_push: q.nopush.as_deref().is_some_and(|v| !matches!(v, "" | "0" | "false")),
     };
-    match Commands::new(&app.enrollments, &app.data_key, &app.push)
-        .enqueue(&caller, req)
-        .await
-    {
+    match app.commands().enqueue(&caller, req).await {
         Ok(result) => answer(result),
         Err(e) => ApiError::from(e).into_response(),
     }

@@ -45,11 +45,6 @@ impl ApiError {
         AdminError::Forbidden(denied).into()
     }
 
-    /// The store could not take or answer the request: worth retrying later (Retry-After).
-    pub fn is_unavailable(&self) -> bool {
-        matches!(self, ApiError::Admin(e) if e.is_unavailable())
-    }
-
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),

@@ -15,12 +15,10 @@ use super::error::ApiError;
 use crate::http::AppState;
 use crate::push::PushStatus;
 use crate::service::admin::{Action, Caller};
-use crate::service::commands::{Commands, PushOutcome, PushOverall};
+use crate::service::commands::{PushOutcome, PushOverall};
 
 pub async fn push(State(app): State<AppState>, caller: Caller, Path(ids): Path<String>) -> Result<Response, ApiError> {
-    let result = Commands::new(&app.enrollments, &app.data_key, &app.push)
-        .push_now(&caller, &[ids])
-        .await?;
+    let result = app.commands().push_now(&caller, &[ids]).await?;
     let code = match result.overall {
         PushOverall::AllAccepted => StatusCode::OK,
         PushOverall::Partial => StatusCode::MULTI_STATUS,

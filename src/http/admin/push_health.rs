@@ -1,4 +1,4 @@
-//! Push health (ARCHITECTURE.md §4): `GET /v1/push-health?filter=token_dead|silent` lists
+//! Push health (design brief §4): `GET /v1/push-health?filter=token_dead|silent` lists
 //! enrollments whose token APNs declared dead, or that were pushed and stayed silent longer
 //! than `silent_for_secs`; `GET /v1/devices/{id}/push` is one enrollment's record.
 

@@ -16,7 +16,7 @@ use super::error::ApiError;
 use super::extract::Json;
 use crate::http::AppState;
 use crate::service::admin::Caller;
-use crate::service::commands::{CheckedCommand, CommandSource, Commands, EnqueueRequest};
+use crate::service::commands::{CheckedCommand, CommandSource, EnqueueRequest};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,10 +60,7 @@ impl From<SubmitRequest> for EnqueueRequest {
 }
 
 pub async fn submit(State(app): State<AppState>, caller: Caller, Json(req): Json<SubmitRequest>) -> Response {
-    match Commands::new(&app.enrollments, &app.data_key, &app.push)
-        .enqueue(&caller, req.into())
-        .await
-    {
+    match app.commands().enqueue(&caller, req.into()).await {
         Ok(result) => answer(result),
         Err(e) => ApiError::from(e).into_response(),
     }

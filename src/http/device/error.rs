@@ -1,5 +1,6 @@
-//! How a refused device request is answered. Every refusal is a 4xx that appends nothing, and
-//! never a 401 on the command channel: a 401 can make a device drop its enrollment.
+//! How a refused device request is answered: a 4xx (a 503 when the store cannot take it now),
+//! never a 401 on the command channel, since a 401 can make a device drop its enrollment.
+//! What a refusal records, if anything, is `service::device`'s business.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

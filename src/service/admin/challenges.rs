@@ -23,7 +23,8 @@ struct ChallengeRequest {
     serial_number: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// No `Debug`: it carries the challenge in clear.
+#[derive(Serialize)]
 pub struct ChallengeCreated {
     /// The only place the challenge appears; the log keeps its SHA-256.
     pub challenge: String,

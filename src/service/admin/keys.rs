@@ -24,7 +24,8 @@ pub async fn list(keys: &ApiKeys, caller: &Caller) -> Result<Vec<KeyInfo>, Admin
     keys.list().await.map_err(|e| AdminError::Unavailable(e.to_string()))
 }
 
-#[derive(Debug, serde::Serialize)]
+/// No `Debug`: it carries the enrollment token in clear.
+#[derive(serde::Serialize)]
 pub struct CreatedToken {
     pub token_id: String,
     pub name: String,

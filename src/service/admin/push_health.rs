@@ -1,4 +1,4 @@
-//! Which enrollments a push-health listing asks for (ARCHITECTURE.md §4): those whose token
+//! Which enrollments a push-health listing asks for (design brief §4): those whose token
 //! APNs declared dead, or those pushed and silent longer than a threshold.
 
 use chrono::TimeDelta;

@@ -4,7 +4,11 @@
 //! request and encodes the reply.
 //!
 //! Every request: parse, decide, make the answer, append the events (with the raw plist), and
-//! only then reply. A request refused at any step appends nothing. The protocol's own negative
+//! only then reply. A refused request appends nothing of its own; three refusals record what
+//! led to them first: a user channel whose device channel ended is ended (`CheckOut`) before
+//! its request is refused, a refused re-enrollment is recorded as `EnrollmentRefused` (in
+//! `refused-<key>`), and a store failure after a new certificate was claimed leaves the claim
+//! (the retried request finds it). The protocol's own negative
 //! answers to valid messages (UserAuthenticate 410, GetToken 403, an unknown DDM declaration
 //! 404) are answers, not refusals: they are recorded like any other.
 
@@ -28,7 +32,8 @@ pub use translate::UNREADABLE_RAW_KEPT;
 
 /// One device request, as the HTTP layer read it.
 pub struct DeviceRequest {
-    /// The body as received: shared down to the event's raw, not copied.
+    /// The body as received: shared, not copied, down to the decision; the store's event
+    /// takes one copy of it per append attempt (`NewEvent.raw` is owned bytes).
     pub body: Bytes,
     /// Who is asking, already verified.
     pub identity: Identity,
@@ -38,7 +43,8 @@ pub struct DeviceRequest {
     pub now: DateTime<Utc>,
 }
 
-/// Why a device request was not answered. Every variant appends nothing.
+/// Why a device request was not answered (see the module's note on the three refusals that
+/// record what led to them).
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceFailure {
     #[error("the body is neither a check-in message (no MessageType) nor a command report (no Status)")]

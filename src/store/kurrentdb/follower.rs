@@ -4,6 +4,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Resubscribing after the $all subscription dropped: from 250 ms, doubling up to 30 s.
+const RETRY: crate::backoff::Backoff =
+    crate::backoff::Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
+
 use ::kurrentdb::{Client, Position, StreamPosition, SubscribeToAllOptions, SubscriptionEvent, SubscriptionFilter};
 use tokio::sync::watch;
 
@@ -23,7 +27,7 @@ pub(super) fn spawn_follower(
     mut resume: Option<Position>,
 ) {
     tokio::spawn(async move {
-        let mut delay = Duration::from_millis(250);
+        let mut delay = RETRY.initial;
         loop {
             let from = resume.map_or(StreamPosition::End, StreamPosition::Position);
             let filter = SubscriptionFilter::on_event_type().exclude_system_events();
@@ -35,7 +39,7 @@ pub(super) fn spawn_follower(
                     _ = head.closed() => return,
                     event = subscription.next_subscription_event() => match event {
                         Ok(SubscriptionEvent::EventAppeared(resolved)) => {
-                            delay = Duration::from_millis(250);
+                            delay = RETRY.initial;
                             let Some(e) = resolved.event.as_ref() else { continue };
                             resume = Some(e.position);
                             // Any event's position is a valid place to start reading `$all`.
@@ -51,7 +55,7 @@ pub(super) fn spawn_follower(
             };
             tracing::warn!(error = %error, retry_in = ?delay, "KurrentDB $all subscription dropped");
             tokio::time::sleep(delay).await;
-            delay = crate::backoff::Backoff::new(delay, Duration::from_secs(30)).next(delay);
+            delay = RETRY.next(delay);
         }
     });
 }
