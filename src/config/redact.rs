@@ -106,3 +106,96 @@ impl fmt::Debug for EnrollOptions {
 pub fn redact_url(text: &str) -> String {
     crate::store::redact_url_with(text, REDACTED)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{LimitsOptions, PushOptions};
+
+    #[test]
+    fn passwords_in_urls_are_cut_out() {
+        assert_eq!(
+            redact_url("postgres://annal:s3cret@db:5432/annal?sslmode=require&password=x"),
+            "postgres://annal:<redacted>@db:5432/annal?sslmode=require&password=<redacted>"
+        );
+        assert_eq!(redact_url("postgres://annal@db/annal"), "postgres://annal@db/annal");
+        assert_eq!(redact_url("sqlite:./data/annal.db"), "sqlite:./data/annal.db");
+        assert_eq!(redact_url("https://u:p@h"), "https://u:<redacted>@h");
+    }
+
+    fn config() -> ServerConfig {
+        ServerConfig {
+            data_dir: "./data".into(),
+            store: Some("postgres://annal:pg-s3cret@db/annal?password=query-s3cret".into()),
+            listen: "127.0.0.1:8443".parse().unwrap(),
+            behind_proxy: false,
+            tls_cert: None,
+            tls_key: None,
+            hostnames: vec!["localhost".into()],
+            external_ca: None,
+            ota_device_ca: None,
+            data_key_file: None,
+            admin_api_key: Some("annal_admin-s3cret".into()),
+            max_body_bytes: 1,
+            insecure_accept_unsigned_devices: false,
+            reenrollment: Default::default(),
+            tls_reload_interval_secs: 60,
+            ready_max_lag: 1,
+            webhook: WebhookOptions {
+                url: Some("https://hooks.example/T0/hook-s3cret".into()),
+                ..Default::default()
+            },
+            nats: NatsOptions {
+                url: Some("nats://u:nats-s3cret@n:4222".into()),
+                ..Default::default()
+            },
+            push: PushOptions {
+                apns_url: "production".into(),
+                apns_ca_file: None,
+                concurrency: 1,
+                repush_interval_secs: 0,
+                max_attempts: 1,
+                backoff_max_secs: 1,
+                suspend_secs: 1,
+            },
+            enroll: EnrollOptions {
+                challenge: Some("challenge-s3cret".into()),
+                organization: "Annal".into(),
+                ..Default::default()
+            },
+            limits: LimitsOptions {
+                max_connections: 1,
+                header_read_timeout_secs: 1,
+                body_read_timeout_secs: 1,
+                min_body_bytes_per_sec: 1,
+                unidentified_max_body_bytes: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn debug_shows_that_secrets_are_set_never_their_values() {
+        let shown = format!("{:?} {:#?}", config(), config());
+        for secret in [
+            "pg-s3cret",
+            "query-s3cret",
+            "annal_admin-s3cret",
+            "hook-s3cret",
+            "nats-s3cret",
+            "challenge-s3cret",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("admin_api_key: Some(<redacted>)"), "{shown}");
+        assert!(shown.contains("challenge: Some(<redacted>)"), "{shown}");
+        assert!(
+            shown.contains("postgres://annal:<redacted>@db/annal?password=<redacted>"),
+            "{shown}"
+        );
+        // What is not secret stays readable.
+        assert!(
+            shown.contains("127.0.0.1:8443") && shown.contains("organization: \"Annal\""),
+            "{shown}"
+        );
+    }
+}

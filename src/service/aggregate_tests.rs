@@ -126,3 +126,61 @@ async fn no_attempt_left_is_contention() {
         "{result:?}"
     );
 }
+
+/// A one-time SCEP challenge through the runner: two nodes load it unused, both try to consume
+/// it; the second's append conflicts, it catches up and is refused. One certificate per
+/// challenge, however the requests race.
+#[tokio::test]
+async fn a_one_time_challenge_is_consumed_once_across_nodes() {
+    use crate::domain::scep_challenges::{stream, Challenge, ChallengeRefusal, Consume};
+    use annal_schemas::events::scep::ScepChallengeIssued;
+    use annal_schemas::NewEvent;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn EventStore> = Arc::new(SqliteStore::open(dir.path().join("log.db")).expect("store"));
+    let sha = "ab".repeat(32);
+    let issued = ScepChallengeIssued {
+        challenge_sha256: sha.clone(),
+        expires_at: None,
+        enrollment_token_id: None,
+        udid: None,
+        serial_number: None,
+        admin_bound: false,
+    };
+    store
+        .append(
+            &stream(&sha),
+            ExpectedVersion::NoStream,
+            vec![NewEvent::new("admin", &issued)],
+        )
+        .await
+        .expect("issued");
+    let (node1, node2) = (
+        Repository::<Challenge>::new(store.clone(), Options::default()),
+        Repository::<Challenge>::new(store.clone(), Options::default()),
+    );
+    let (loaded1, loaded2) = (
+        node1.load(&stream(&sha)).await.expect("node 1"),
+        node2.load(&stream(&sha)).await.expect("node 2"),
+    );
+    let consume = |transaction_id: &str| Consume {
+        challenge_sha256: sha.clone(),
+        transaction_id: transaction_id.into(),
+        subject: "CN=device".into(),
+        token_revoked: false,
+        now: chrono::Utc::now(),
+    };
+    node1
+        .run_from(&stream(&sha), loaded1, &consume("t1"), "scep", &NoHooks)
+        .await
+        .expect("the first use");
+    let second = node2
+        .run_from(&stream(&sha), loaded2, &consume("t2"), "scep", &NoHooks)
+        .await;
+    assert!(
+        matches!(second, Err(RunError::Refused(ChallengeRefusal::AlreadyUsed))),
+        "{second:?}"
+    );
+    let events = store.read_stream(&stream(&sha), 1, 10).await.expect("read");
+    assert_eq!(events.len(), 2, "issued, consumed once");
+}

@@ -103,7 +103,8 @@ pub fn answer(result: EnqueueResult) -> Response {
 #[cfg(test)]
 mod tests {
     use super::status_of;
-    use crate::service::commands::Overall;
+    use crate::service::admin::AdminError;
+    use crate::service::commands::{Overall, TargetOutcome};
     use axum::http::StatusCode;
 
     #[test]
@@ -111,5 +112,36 @@ mod tests {
         assert_eq!(status_of(Overall::AllQueued), StatusCode::OK);
         assert_eq!(status_of(Overall::Partial), StatusCode::MULTI_STATUS);
         assert_eq!(status_of(Overall::Unavailable), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn a_fan_out_is_503_only_when_the_store_refused_every_enrollment() {
+        #[derive(Clone, Copy)]
+        enum Taken {
+            Yes,
+            No,
+            Unavailable,
+        }
+        use Taken::*;
+        let status = |t: &[Taken]| {
+            let outcomes: Vec<TargetOutcome> = t
+                .iter()
+                .map(|t| match t {
+                    Yes => TargetOutcome::Queued {
+                        command_uuid: "C".into(),
+                        duplicate: false,
+                    },
+                    No => TargetOutcome::Refused(AdminError::Conflict("not enrolled".into())),
+                    Unavailable => TargetOutcome::Refused(AdminError::Unavailable("down".into())),
+                })
+                .collect();
+            status_of(Overall::of(&outcomes))
+        };
+        assert_eq!(status(&[Yes, Yes]), StatusCode::OK);
+        assert_eq!(status(&[Unavailable]), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status(&[Unavailable, Unavailable]), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status(&[Yes, Unavailable]), StatusCode::MULTI_STATUS);
+        assert_eq!(status(&[No, Unavailable]), StatusCode::MULTI_STATUS);
+        assert_eq!(status(&[No]), StatusCode::MULTI_STATUS);
     }
 }
