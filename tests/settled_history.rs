@@ -1,5 +1,5 @@
 //! Finished commands and their audit entries leave the projector's memory once persisted; the
-//! fan-out and audit queries then read them from the read-model database. On SQLite and
+//! fan-out and audit queries (the `Queries` facade) then read them from the read-model database. On SQLite and
 //! PostgreSQL: once everything settled is evicted, the queries answer exactly what a fold of
 //! the whole log holds in memory.
 
@@ -8,8 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use annal::readmodel::{PostgresReadModels, ReadModelDb, SqliteReadModels};
-use annal::service::history;
+use annal::readmodel::{PostgresReadModels, Queries, ReadModelDb, SqliteReadModels};
 use annal::service::projector::Projector;
 use annal::store::{EventStore, ExpectedVersion};
 use annal_projections::audit::AuditFilter;
@@ -48,6 +47,7 @@ async fn settled_are_read_from_the_database(store: Arc<dyn EventStore>, db: Arc<
     let live_audit = projector.read(|p| p.audit().len());
     assert!(live_audit < whole.audit().len(), "settled audit entries left memory");
 
+    let queries = Queries::new(&projector, store.as_ref());
     // Every fan-out (one CommandUUID per round and request type).
     let uuids: std::collections::BTreeSet<String> = whole
         .snapshot()
@@ -56,19 +56,19 @@ async fn settled_are_read_from_the_database(store: Arc<dyn EventStore>, db: Arc<
         .filter_map(|c| c.key.split_once('/').map(|(_, u)| u.to_string()))
         .collect();
     for uuid in &uuids {
-        let got = history::fan_out(&projector, uuid).await.unwrap();
+        let got = queries.fan_out(uuid).await.unwrap().value;
         assert_eq!(got, whole.commands().fan_out(uuid), "fan-out {uuid}");
     }
-    assert!(history::fan_out(&projector, "NOPE").await.unwrap().commands.is_empty());
+    assert!(queries.fan_out("NOPE").await.unwrap().value.commands.is_empty());
 
     // The audit trail, whole, paged, and filtered.
     let all = AuditFilter::default();
     let want = whole.audit().query(&all, None, usize::MAX);
     assert!(want.items.len() > 20, "a trail long enough to page");
-    assert_eq!(history::audit(&projector, &all, None, usize::MAX).await.unwrap(), want);
+    assert_eq!(queries.audit(&all, None, usize::MAX).await.unwrap().value, want);
     let (mut after, mut paged) = (None, Vec::new());
     loop {
-        let page = history::audit(&projector, &all, after, 7).await.unwrap();
+        let page = queries.audit(&all, after, 7).await.unwrap().value;
         assert_eq!(page, whole.audit().query(&all, after, 7), "page after {after:?}");
         paged.extend(page.items);
         match page.next {
@@ -82,7 +82,7 @@ async fn settled_are_read_from_the_database(store: Arc<dyn EventStore>, db: Arc<
         request_type: want.items.first().map(|e| e.request_type.clone()),
         ..AuditFilter::default()
     };
-    let filtered = history::audit(&projector, &one_device, None, 3).await.unwrap();
+    let filtered = queries.audit(&one_device, None, 3).await.unwrap().value;
     assert!(!filtered.items.is_empty());
     assert_eq!(filtered, whole.audit().query(&one_device, None, 3));
     projector.shutdown().await;

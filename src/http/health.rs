@@ -16,7 +16,7 @@ pub async fn healthz() -> Json<Value> {
 }
 
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let position = state.projector.position();
+    let position = state.queries().position();
     // The head may read fine while every append fails (a full disk): this node cannot serve.
     if state.observer.writes.refusing() {
         return (

@@ -40,6 +40,11 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The read models, through their one query facade.
+    pub fn queries(&self) -> crate::readmodel::Queries<'_> {
+        crate::readmodel::Queries::new(&self.projector, self.store.as_ref())
+    }
+
     /// The commands use case over this server's enrollments, data key and push worker.
     pub fn commands(&self) -> crate::service::commands::Commands<'_> {
         crate::service::commands::Commands::new(&self.enrollments, &self.data_key, &self.push)
@@ -51,7 +56,7 @@ impl<'a> From<&'a AppState> for crate::observe::gauges::Sources<'a> {
     fn from(app: &'a AppState) -> Self {
         Self {
             store: app.store.as_ref(),
-            projector: &app.projector,
+            queries: app.queries(),
             observer: &app.observer,
             push: &app.push,
         }

@@ -5,14 +5,14 @@ use chrono::{DateTime, Utc};
 
 use super::Observer;
 use crate::push::PushService;
-use crate::service::projector::Projector;
+use crate::readmodel::Queries;
 use crate::store::EventStore;
 
 /// What the gauges read: the log, the read models, the certificates in use.
 #[derive(Clone, Copy)]
 pub struct Sources<'a> {
     pub store: &'a dyn EventStore,
-    pub projector: &'a Projector,
+    pub queries: Queries<'a>,
     pub observer: &'a Observer,
     pub push: &'a PushService,
 }
@@ -22,27 +22,27 @@ pub struct Sources<'a> {
 pub async fn projection_lag<'a>(
     sources: impl Into<Sources<'a>>,
 ) -> Result<(u64, Option<u64>), crate::store::StoreError> {
-    let Sources { store, projector, .. } = sources.into();
+    let Sources { store, queries, .. } = sources.into();
     let head = store.head().await?.position;
     let lag = store
         .capabilities()
         .dense_positions
-        .then(|| head.saturating_sub(projector.position()));
+        .then(|| head.saturating_sub(queries.position()));
     Ok((head, lag))
 }
 
 pub async fn refresh<'a>(sources: impl Into<Sources<'a>>) {
     let sources = sources.into();
     let Sources {
-        projector,
+        queries,
         observer,
         push,
         ..
     } = sources;
     let now = Utc::now();
-    let pending = projector.read(|p| p.commands().pending_total());
+    let pending = queries.pending_total();
     metrics::gauge!("annal_commands_pending").set(pending as f64);
-    metrics::gauge!("annal_projection_position").set(projector.position() as f64);
+    metrics::gauge!("annal_projection_position").set(queries.position() as f64);
     match projection_lag(sources).await {
         Ok((head, lag)) => {
             metrics::gauge!("annal_store_head_position").set(head as f64);

@@ -5,8 +5,13 @@
 //! A projection's documents and its checkpoint are written in one transaction, so after a
 //! crash the read model is exactly the fold of the log up to its checkpoint: catching up from
 //! there neither skips nor double-applies an event.
+//!
+//! Reads go through one facade, [`Queries`] (`queries.rs`), which hides whether an answer comes
+//! from memory, this database or the log.
 
 mod postgres;
+mod queries;
+mod settled;
 mod sqlite;
 
 use std::path::Path;
@@ -17,6 +22,7 @@ use async_trait::async_trait;
 use crate::store::StoreUrl;
 
 pub use postgres::PostgresReadModels;
+pub use queries::{AsOfPoint, AtPosition, HistoryPage, Queries, QueryError};
 pub use sqlite::SqliteReadModels;
 
 #[derive(Debug, thiserror::Error)]

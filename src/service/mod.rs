@@ -8,7 +8,6 @@ pub mod api_keys;
 pub mod commands;
 pub mod device;
 pub mod enrollments;
-pub mod history;
 pub mod identities;
 pub mod machine_info;
 pub mod projector;

@@ -13,10 +13,8 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::extract::Query;
-use super::read::caught_up;
 use crate::domain::access::Caller;
 use crate::http::AppState;
-use crate::service::history;
 
 const MAX_PAGE: usize = 1000;
 
@@ -78,15 +76,12 @@ pub async fn audit(
     let format = q.format.as_deref().unwrap_or("json");
     if format == "json" {
         let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
-        let position = caught_up(&app).await;
-        let mut page = history::audit(&app.projector, &filter, q.after, limit).await?;
-        mask_answers(&mut page.items, caller.role);
-        return Ok(Json(json!({"entries": page.items, "next": page.next, "position": position})).into_response());
+        let page = app.queries().audit(&filter, q.after, limit).await?;
+        let (mut entries, position) = (page.value.items, page.position);
+        mask_answers(&mut entries, caller.role);
+        return Ok(Json(json!({"entries": entries, "next": page.value.next, "position": position})).into_response());
     }
-    caught_up(&app).await;
-    let mut entries = history::audit(&app.projector, &filter, q.after, usize::MAX)
-        .await?
-        .items;
+    let mut entries = app.queries().audit(&filter, q.after, usize::MAX).await?.value.items;
     mask_answers(&mut entries, caller.role);
     match format {
         "ndjson" => {

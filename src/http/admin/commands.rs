@@ -6,7 +6,6 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
-use super::read::caught_up;
 use crate::http::AppState;
 use crate::service::admin::Caller;
 use crate::service::commands::CancelRequest;
@@ -16,8 +15,8 @@ pub async fn status(
     _caller: Caller,
     Path(command_uuid): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let position = caught_up(&app).await;
-    let fan_out = crate::service::history::fan_out(&app.projector, &command_uuid).await?;
+    let answer = app.queries().fan_out(&command_uuid).await?;
+    let (fan_out, position) = (answer.value, answer.position);
     if fan_out.commands.is_empty() {
         return Err(ApiError::not_found(format!("no command {command_uuid}")));
     }

@@ -2,7 +2,7 @@
 //! as of a position or time: refolded from that enrollment's stream), `GET /v1/devices/{id}/queue`.
 
 use annal_projections::devices::{DeviceFilter, DeviceState};
-use annal_projections::{AsOf, Projections};
+use annal_projections::AsOf;
 use axum::extract::{Path, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -11,9 +11,7 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::extract::Query;
-use super::read::fresh;
 use crate::domain::access::Caller;
-use crate::domain::enrollment::stream_name;
 use crate::http::AppState;
 
 const MAX_PAGE: usize = 1000;
@@ -58,9 +56,9 @@ pub async fn list(
         last_seen_after: q.last_seen_after,
     };
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
-    let (page, position) = fresh(&app, |p| p.devices().list(&filter, q.after.as_deref(), limit)).await;
+    let page = app.queries().devices(&filter, q.after.as_deref(), limit).await;
     Ok(Json(
-        json!({"devices": page.items, "next": page.next, "position": position}),
+        json!({"devices": page.value.items, "next": page.value.next, "position": page.position}),
     ))
 }
 
@@ -87,11 +85,7 @@ pub async fn show(
     Path(id): Path<String>,
     Query(q): Query<AsOfQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let device = match q.as_of()? {
-        None => fresh(&app, |p| p.devices().get(&id)).await.0,
-        // A device's inventory is a fold of its own stream, so the past is exact.
-        Some(as_of) => fold_stream_as_of(&app, &id, as_of).await?.devices().get(&id),
-    };
+    let device = app.queries().device(&id, q.as_of()?).await?;
     let device = device.ok_or_else(|| ApiError::not_found(format!("no enrollment {id}")))?;
     Ok(Json(
         serde_json::to_value(device).map_err(|e| ApiError::internal(e.to_string()))?,
@@ -103,32 +97,9 @@ pub async fn queue(
     _caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let ((known, commands), position) = fresh(&app, |p| (p.devices().contains(&id), p.commands().queue(&id))).await;
-    if !known {
-        return Err(ApiError::not_found(format!("no enrollment {id}")));
-    }
+    let queue = app.queries().queue(&id).await;
+    let queue = queue.ok_or_else(|| ApiError::not_found(format!("no enrollment {id}")))?;
     Ok(Json(
-        json!({"enrollment": id, "commands": commands, "position": position}),
+        json!({"enrollment": id, "commands": queue.value, "position": queue.position}),
     ))
-}
-
-/// Folds the enrollment's stream page by page up to `as_of`: a long history with large answers
-/// never sits in memory whole.
-async fn fold_stream_as_of(app: &AppState, id: &str, as_of: AsOf) -> Result<Projections, ApiError> {
-    let stream = stream_name(id);
-    let mut projections = Projections::new();
-    let mut next = 1;
-    loop {
-        let page = app.store.read_stream(&stream, next, 500).await?;
-        let Some(last) = page.last().map(|e| e.stream_version) else {
-            return Ok(projections);
-        };
-        for e in &page {
-            if !as_of.includes(e) {
-                return Ok(projections);
-            }
-            projections.apply(e);
-        }
-        next = last + 1;
-    }
 }

@@ -68,6 +68,15 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+impl From<crate::readmodel::QueryError> for ApiError {
+    fn from(e: crate::readmodel::QueryError) -> Self {
+        match e {
+            crate::readmodel::QueryError::Store(e) => e.into(),
+            crate::readmodel::QueryError::ReadModel(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::service::projector::ProjectorError> for ApiError {
     fn from(e: crate::service::projector::ProjectorError) -> Self {
         use crate::readmodel::ReadModelError;

@@ -12,7 +12,6 @@ use super::error::ApiError;
 use super::extract::Query;
 use super::render::{event_json, RawView};
 use crate::domain::access::Caller;
-use crate::domain::enrollment::stream_name;
 use crate::http::AppState;
 
 pub const MAX_PAGE: usize = 1000;
@@ -31,6 +30,16 @@ pub struct HistoryQuery {
     pub include_raw: bool,
 }
 
+impl HistoryQuery {
+    fn as_of(&self) -> Result<Option<annal_projections::AsOf>, ApiError> {
+        super::devices::AsOfQuery {
+            as_of_position: self.as_of_position,
+            as_of_time: self.as_of_time,
+        }
+        .as_of()
+    }
+}
+
 pub async fn history(
     State(app): State<AppState>,
     caller: Caller,
@@ -38,30 +47,15 @@ pub async fn history(
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
-    let stream = stream_name(&id);
-    let first = q
-        .after
-        .checked_add(1)
-        .ok_or_else(|| ApiError::invalid_at("after is out of range", "after"))?;
-    let page = app.store.read_stream(&stream, first, limit + 1).await?;
-    if page.is_empty() && q.after == 0 {
-        return Err(ApiError::not_found(format!("no enrollment {id}")));
+    if q.after == u64::MAX {
+        return Err(ApiError::invalid_at("after is out of range", "after"));
     }
-    let in_view = |e: &&annal_schemas::RecordedEvent| {
-        q.as_of_position.is_none_or(|p| e.global_position <= p) && q.as_of_time.is_none_or(|t| e.recorded_at <= t)
-    };
-    // Stream order is global order within a stream, so the first event past the "as of" point
-    // ends the history.
-    let visible: Vec<_> = page.iter().take(limit).take_while(|e| in_view(e)).collect();
-    let more = visible.len() == limit && page.len() > limit && in_view(&&page[limit]);
-    let next = if more {
-        visible.last().map(|e| e.stream_version)
-    } else {
-        None
-    };
+    let page = app.queries().history(&id, q.after, limit, q.as_of()?).await?;
+    let page = page.ok_or_else(|| ApiError::not_found(format!("no enrollment {id}")))?;
+    let view = RawView::of(q.include_raw, caller.role);
     Ok(Json(json!({
         "enrollment": id,
-        "events": visible.iter().map(|e| event_json(e, RawView::of(q.include_raw, caller.role))).collect::<Vec<_>>(),
-        "next": next,
+        "events": page.events.iter().map(|e| event_json(e, view)).collect::<Vec<_>>(),
+        "next": page.next,
     })))
 }

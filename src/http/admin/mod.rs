@@ -17,7 +17,6 @@ mod keys;
 mod openapi;
 mod push;
 mod push_health;
-mod read;
 mod render;
 mod scep;
 mod submit;

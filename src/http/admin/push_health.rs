@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::extract::Query;
-use super::read::fresh;
 use crate::http::AppState;
 use crate::service::admin::push_health::{self, Filter};
 use crate::service::admin::Caller;
@@ -31,12 +30,13 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let listing = push_health::listing(&q.filter, q.silent_for_secs, q.limit)?;
     let (after, limit) = (q.after.as_deref(), listing.limit);
-    let (page, position) = match listing.filter {
-        Filter::TokenDead => fresh(&app, |p| p.push().token_dead(after, limit)).await,
-        Filter::Silent(silent_for) => fresh(&app, |p| p.push().silent(Utc::now(), silent_for, after, limit)).await,
+    let queries = app.queries();
+    let page = match listing.filter {
+        Filter::TokenDead => queries.push_token_dead(after, limit).await,
+        Filter::Silent(silent_for) => queries.push_silent(Utc::now(), silent_for, after, limit).await,
     };
     Ok(Json(
-        json!({"enrollments": page.items, "next": page.next, "position": position}),
+        json!({"enrollments": page.value.items, "next": page.value.next, "position": page.position}),
     ))
 }
 
@@ -45,7 +45,7 @@ pub async fn show(
     _caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (record, _) = fresh(&app, |p| p.push().get(&id)).await;
+    let record = app.queries().push_record(&id).await;
     let record = record.ok_or_else(|| ApiError::not_found(format!("no push record for {id}")))?;
     serde_json::to_value(record)
         .map(Json)

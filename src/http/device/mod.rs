@@ -113,7 +113,8 @@ async fn serve(
     let signature = headers.get("Mdm-Signature").and_then(|v| v.to_str().ok());
     let identity = app.device_auth.identify(client_certificates, signature, &body, now)?;
     let push_topic = || app.push.topic();
-    let user_channels = |prefix: &str| app.projector.read(|p| p.devices().enrolled_with_prefix(prefix));
+    let queries = app.queries();
+    let user_channels = |prefix: &str| queries.user_channels(prefix);
     let device = Device {
         enrollments: &app.enrollments,
         data_key: &app.data_key,

@@ -1,4 +1,4 @@
-//! Queries that reach settled documents: finished commands and their audit entries leave the
+//! The queries that reach settled documents (behind `queries.rs`): finished commands and their audit entries leave the
 //! projector's memory once persisted (`Projections::evict`), so these read what memory still
 //! holds and the rest from the read-model database.
 //!
@@ -13,13 +13,13 @@ use annal_projections::commands::{command_key, Commands, FanOut};
 use annal_projections::Page;
 use serde::de::DeserializeOwned;
 
-use super::projector::{Projector, ProjectorError};
+use crate::service::projector::{Projector, ProjectorError};
 
 /// Stored audit entries read per round trip.
 const BATCH: usize = 1000;
 
 /// Every command queued under `command_uuid`, by enrollment, with counts per status.
-pub async fn fan_out(projector: &Projector, command_uuid: &str) -> Result<FanOut, ProjectorError> {
+pub(super) async fn fan_out(projector: &Projector, command_uuid: &str) -> Result<FanOut, ProjectorError> {
     let live = projector.read(|p| p.commands().by_command_uuid(command_uuid));
     let stored = projector
         .db
@@ -41,7 +41,7 @@ pub async fn fan_out(projector: &Projector, command_uuid: &str) -> Result<FanOut
 }
 
 /// Up to `limit` audit entries matching `filter` queued after position `after`, oldest first.
-pub async fn audit(
+pub(super) async fn audit(
     projector: &Projector,
     filter: &AuditFilter,
     after: Option<u64>,
