@@ -1,5 +1,6 @@
 //! The event envelope: what every backend stores for every event, whatever its type.
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -21,8 +22,9 @@ pub struct NewEvent {
     pub causation_id: Option<Uuid>,
     /// The event's JSON body, kept as the exact bytes so the hash chain can be recomputed.
     pub data: Vec<u8>,
-    /// The device's original plist bytes, where the event came from a device.
-    pub raw: Option<Vec<u8>>,
+    /// The device's original plist bytes, where the event came from a device: shared with the
+    /// request body, so retrying an append copies nothing.
+    pub raw: Option<Bytes>,
 }
 
 impl NewEvent {
@@ -41,8 +43,8 @@ impl NewEvent {
         }
     }
 
-    pub fn with_raw(mut self, raw: Vec<u8>) -> Self {
-        self.raw = Some(raw);
+    pub fn with_raw(mut self, raw: impl Into<Bytes>) -> Self {
+        self.raw = Some(raw.into());
         self
     }
 
@@ -98,7 +100,7 @@ impl RecordedEvent {
             correlation_id: new.correlation_id,
             causation_id: new.causation_id,
             data: new.data,
-            raw: new.raw,
+            raw: new.raw.map(Vec::from),
             hash: [0; 32],
         };
         event.hash = crate::chain::chain_hash(previous_hash, &event);
@@ -116,7 +118,7 @@ impl RecordedEvent {
             correlation_id: self.correlation_id,
             causation_id: self.causation_id,
             data: self.data,
-            raw: self.raw,
+            raw: self.raw.map(bytes::Bytes::from),
         };
         (self.stream, new)
     }

@@ -249,8 +249,8 @@ impl<A: Aggregate> Repository<A> {
     }
 }
 
-/// The envelopes of a decision's events. The raw bytes are copied here once per append: the
-/// store takes its events by value.
+/// The envelopes of a decision's events. The store takes its events by value; the raw bytes
+/// are shared (`Bytes`), so building them again for a retried append copies no body.
 fn new_events(events: &[(Event, Option<Bytes>)], actor: &str, correlation: Option<Uuid>) -> Vec<NewEvent> {
     events
         .iter()
@@ -262,7 +262,7 @@ fn new_events(events: &[(Event, Option<Bytes>)], actor: &str, correlation: Optio
             correlation_id: correlation,
             causation_id: None,
             data: event.to_data(),
-            raw: raw.as_ref().map(|r| r.to_vec()),
+            raw: raw.clone(),
         })
         .collect()
 }

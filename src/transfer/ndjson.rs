@@ -115,7 +115,7 @@ mod tests {
             correlation_id: Some(Uuid::now_v7()),
             causation_id: None,
             data: data.to_vec(),
-            raw,
+            raw: raw.map(Into::into),
         };
         RecordedEvent::place(
             new,

@@ -88,7 +88,11 @@ pub fn event(n: u64) -> NewEvent {
         correlation_id: Some(Uuid::now_v7()),
         causation_id: None,
         data: format!(r#"{{"n":{n}}}"#).into_bytes(),
-        raw: Some(format!("<plist><dict><key>N</key><integer>{n}</integer></dict></plist>").into_bytes()),
+        raw: Some(
+            format!("<plist><dict><key>N</key><integer>{n}</integer></dict></plist>")
+                .into_bytes()
+                .into(),
+        ),
     }
 }
 

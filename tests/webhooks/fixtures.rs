@@ -109,7 +109,7 @@ pub fn plist(udid: &str, keys: &str) -> Vec<u8> {
 
 pub fn event<E: EventData>(body: &E, raw: Option<Vec<u8>>) -> NewEvent {
     let mut e = NewEvent::new("cd".repeat(32), body);
-    e.raw = raw;
+    e.raw = raw.map(Into::into);
     e
 }
 

@@ -177,8 +177,8 @@ pub enum Input {
         input: Box<DeviceInput>,
         device: DeviceRef,
         identity: Identity,
-        /// The request body as received (or sealed, when it carries secrets), shared: copied
-        /// once per append attempt, into the store's event.
+        /// The request body as received (or sealed, when it carries secrets), shared with the
+        /// store's event: never copied on the way.
         raw: Bytes,
         /// For a user channel (`<device>:<user>`): the identity bound to its device channel,
         /// which the user channel's first TokenUpdate must come from.

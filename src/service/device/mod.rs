@@ -32,8 +32,8 @@ pub use translate::UNREADABLE_RAW_KEPT;
 
 /// One device request, as the HTTP layer read it.
 pub struct DeviceRequest {
-    /// The body as received: shared, not copied, down to the decision; the store's event
-    /// takes one copy of it per append attempt (`NewEvent.raw` is owned bytes).
+    /// The body as received: shared, not copied, from here to the store's event (`NewEvent.raw`
+    /// is `Bytes` too, so an append retried after a conflict copies nothing).
     pub body: Bytes,
     /// Who is asking, already verified.
     pub identity: Identity,

@@ -126,7 +126,11 @@ mod tests {
             user_long_name: None,
         };
         let mut new = NewEvent::new("cd".repeat(32), &body);
-        new.raw = Some(b"<plist><dict><key>PushMagic</key><string>MAGIC-secret</string></dict></plist>".to_vec());
+        new.raw = Some(
+            b"<plist><dict><key>PushMagic</key><string>MAGIC-secret</string></dict></plist>"
+                .to_vec()
+                .into(),
+        );
         let at = chrono::Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
         RecordedEvent::place(new, "enrollment-UDID-1", 2, 3_000_000_000, at, &GENESIS_HASH)
     }

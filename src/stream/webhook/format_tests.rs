@@ -36,7 +36,7 @@ fn plist(message: &str, extra: &str) -> Vec<u8> {
 
 fn recorded<E: EventData>(body: &E, raw: Option<Vec<u8>>) -> RecordedEvent {
     let mut new = NewEvent::new("device", body);
-    new.raw = raw;
+    new.raw = raw.map(Into::into);
     RecordedEvent::place(new, "UDID-A", 1, 7, chrono::Utc::now(), &GENESIS_HASH)
 }
 

@@ -48,7 +48,7 @@ pub fn sample_event(i: u64) -> NewEvent {
         correlation_id: None,
         causation_id: None,
         data: data.into_bytes(),
-        raw: Some(raw.into_bytes()),
+        raw: Some(raw.into_bytes().into()),
     }
 }
 
