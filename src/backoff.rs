@@ -1,7 +1,8 @@
 //! The one backoff: how long to wait before trying again, exponential from `initial` and capped
-//! at `max`. Stream sinks add jitter so many nodes (or webhooks) do not retry in lockstep; the
-//! push worker, the read-model writer, the event follower, the KurrentDB subscription and the
-//! push-certificate suspension double a wait they keep (`next`). Each use picks its own bounds.
+//! at `max`. Stream sinks and the subscription runner's resubscription add jitter so many nodes
+//! (or webhooks) do not retry in lockstep; the push worker, the read-model writer, the event
+//! follower, the KurrentDB subscription and the push-certificate suspension double a wait they
+//! keep (`next`). Each use picks its own bounds.
 
 use std::time::Duration;
 

@@ -26,7 +26,7 @@ async fn all_events(log: &Log) -> Vec<RecordedEvent> {
     log.store.read_all(1, 100_000).await.unwrap()
 }
 
-fn start(log: &Log, config: NatsConfig) -> annal::stream::subscription::SinkHandle {
+fn start(log: &Log, config: NatsConfig) -> annal::stream::sink::SinkHandle {
     nats::spawn(log.store.clone(), log.readmodels.clone(), config).unwrap()
 }
 

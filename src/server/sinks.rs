@@ -6,7 +6,7 @@ use crate::config::ServerConfig;
 use crate::readmodel::ReadModelDb;
 use crate::secrets::DataKey;
 use crate::store::EventStore;
-use crate::stream::subscription::SinkHandle;
+use crate::stream::sink::SinkHandle;
 
 use super::ServerError;
 

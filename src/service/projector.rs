@@ -16,11 +16,14 @@ use annal_projections::audit::AuditTrail;
 use annal_projections::commands::Commands;
 use annal_projections::devices::Inventory;
 use annal_projections::{Change, ProjectionError, Projections};
+use annal_schemas::RecordedEvent;
 use futures::StreamExt;
 use tokio::sync::watch;
 
+use crate::backoff::Backoff;
 use crate::readmodel::{DocWrite, ReadModelDb, ReadModelError};
 use crate::store::{EventStore, StoreError};
+use crate::stream::subscription::{self, Consumer, Handled, Options};
 
 /// The checkpoint of one projection version: each projection keeps its own, written with its
 /// documents, so a new version of one finds no checkpoint and only that one is folded from
@@ -77,6 +80,10 @@ pub async fn persisted_position(db: &dyn ReadModelDb) -> Result<Option<u64>, Rea
 /// change keeps persistence cheap, and a restart refolds at most that second.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 const BATCH: usize = 1000;
+/// Waits before following the log again after its subscription failed.
+const RESUBSCRIBE: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
+/// Waits before writing drained documents again after a failed write.
+const PERSIST_RETRY: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectorError {
@@ -128,7 +135,7 @@ impl Projector {
         });
         // Subscribed here, before `shutdown` can be called, so no stop is missed.
         let stop = projector.stop.subscribe();
-        let task = tokio::spawn(follow(projector.clone(), store, db, from + 1, stop));
+        let task = tokio::spawn(follow(projector.clone(), store, db, from, stop));
         if let Ok(mut slot) = projector.task.lock() {
             *slot = Some(task);
         }
@@ -295,6 +302,11 @@ pub fn doc_writes(changes: Vec<Change>) -> Vec<DocWrite> {
         .collect()
 }
 
+/// Follows the log after `from` (the position restored) on the subscription runner until
+/// `shutdown`: folds each batch into memory and, once a second, writes what changed under the
+/// read-model lease. Only the lease holder writes; the others keep their changes marked until
+/// they hold it (when the holder stops), then write them all: every write comes from one
+/// complete fold.
 async fn follow(
     projector: Arc<Projector>,
     store: Arc<dyn EventStore>,
@@ -302,46 +314,51 @@ async fn follow(
     from: u64,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut from = from;
-    // Only the lease holder writes; the others keep their changes marked until they hold it
-    // (when the holder stops), then write them all: every write comes from one complete fold.
-    let mut lease = None;
-    loop {
-        let mut events = store.clone().subscribe_all(from).ready_chunks(BATCH);
-        let mut flush = tokio::time::interval(FLUSH_EVERY);
-        let ended = loop {
-            tokio::select! {
-                // The sender lives in `projector`, which this task holds: `changed` cannot fail.
-                _ = stop.changed() => if *stop.borrow_and_update() {
-                    catch_up(&projector, store.as_ref()).await;
-                    persist(&projector, db.as_ref(), &mut lease).await;
-                    tracing::info!(position = projector.position(), "read models saved");
-                    return;
-                },
-                batch = events.next() => match batch {
-                    None => break None,
-                    Some(batch) => {
-                        let mut good = Vec::with_capacity(batch.len());
-                        let mut failure = None;
-                        for item in batch {
-                            match item {
-                                Ok(e) => good.push(e),
-                                Err(e) => { failure = Some(e); break; }
-                            }
-                        }
-                        projector.apply(&good);
-                        if let Some(e) = failure { break Some(e); }
-                    }
-                },
-                _ = flush.tick() => persist(&projector, db.as_ref(), &mut lease).await,
-            }
-        };
-        persist(&projector, db.as_ref(), &mut lease).await;
-        if let Some(e) = ended {
-            tracing::warn!(error = %e, "projection subscription ended; resubscribing");
-        }
-        from = projector.position() + 1;
-        tokio::time::sleep(Duration::from_secs(1)).await;
+    let options = Options {
+        batch: BATCH,
+        // Time alone decides: see FLUSH_EVERY.
+        every: u64::MAX,
+        interval: FLUSH_EVERY,
+        backoff: RESUBSCRIBE,
+        lease: Some(db.clone()),
+    };
+    let mut follower = Follower {
+        projector: projector.clone(),
+        store: store.clone(),
+        db,
+    };
+    subscription::run(store, &mut follower, from, options, &mut stop).await;
+    tracing::info!(position = projector.position(), "read models saved");
+}
+
+/// The projector as a consumer of the log.
+struct Follower {
+    projector: Arc<Projector>,
+    store: Arc<dyn EventStore>,
+    db: Arc<dyn ReadModelDb>,
+}
+
+impl Consumer for Follower {
+    const KIND: &'static str = "projector";
+
+    async fn handle(&mut self, batch: &[RecordedEvent], _stop: &mut watch::Receiver<bool>) -> Handled {
+        self.projector.apply(batch);
+        Handled::All
+    }
+
+    /// The runner calls this only while this node holds the lease.
+    async fn save(&mut self, _position: u64) -> bool {
+        persist(&self.projector, self.db.as_ref()).await
+    }
+
+    async fn finish(&mut self, _position: u64) -> u64 {
+        catch_up(&self.projector, self.store.as_ref()).await;
+        self.projector.position()
+    }
+
+    /// One node per fleet does fleet-wide chores (re-push): the one that writes the read models.
+    fn lease_changed(&mut self, held: bool) {
+        self.projector.leader.store(held, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -361,27 +378,9 @@ async fn catch_up(projector: &Projector, store: &dyn EventStore) {
     }
 }
 
-async fn persist(projector: &Projector, db: &dyn ReadModelDb, lease: &mut Option<crate::readmodel::Lease>) {
-    if lease.as_ref().is_some_and(|l| !l.is_held()) {
-        // Writing on without it would make two writers once another node takes it.
-        tracing::warn!("the read-model lease was lost with its database connection; taking it again");
-        *lease = None;
-        projector.leader.store(false, std::sync::atomic::Ordering::Relaxed);
-    }
-    if lease.is_none() {
-        match db.try_lease().await {
-            Ok(Some(l)) => {
-                tracing::info!("this node now writes the read models");
-                *lease = Some(l);
-                projector.leader.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "read-model lease");
-                return;
-            }
-        }
-    }
+/// Writes the changed documents with every projection's checkpoint; for the lease holder only.
+/// False when a projection folded again could not be cleared first (retried at the next flush).
+async fn persist(projector: &Projector, db: &dyn ReadModelDb) -> bool {
     // A projection folded from 0 starts its table over: a stored checkpoint ahead of the fold
     // would refuse its writes as behind. The changes kept since start-up include every
     // document of its fold, so nothing is lost.
@@ -389,7 +388,7 @@ async fn persist(projector: &Projector, db: &dyn ReadModelDb, lease: &mut Option
     for (model, version) in &refold {
         if let Err(e) = db.reset(&checkpoint_name(model, *version), &[(model, *version)]).await {
             tracing::warn!(error = %e, model, "clearing a read model before folding it again");
-            return;
+            return false;
         }
         if let Ok(mut r) = projector.refold.lock() {
             r.retain(|m| m != &(*model, *version));
@@ -397,7 +396,7 @@ async fn persist(projector: &Projector, db: &dyn ReadModelDb, lease: &mut Option
     }
     let (checkpoints, changes) = projector.drain();
     if changes.is_empty() {
-        return;
+        return true;
     }
     // A large batch (a start-up folding a long log, a big fan-out) leaves pages of events and
     // serialised documents freed behind it.
@@ -410,12 +409,11 @@ async fn persist(projector: &Projector, db: &dyn ReadModelDb, lease: &mut Option
         .collect();
     // Drained documents exist only in memory until written: retry until they are (the
     // database shares the log's fate, so while it is down nothing new arrives anyway).
-    let retry = crate::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-    let mut backoff = retry.initial;
+    let mut wait = PERSIST_RETRY.initial;
     while let Err(e) = commit_each(db, &checkpoints, writes.clone()).await {
-        tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "persisting read models failed");
-        tokio::time::sleep(backoff).await;
-        backoff = retry.next(backoff);
+        tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "persisting read models failed");
+        tokio::time::sleep(wait).await;
+        wait = PERSIST_RETRY.next(wait);
     }
     // Written: what no event changes any more can leave memory, so memory holds a fleet's
     // current state rather than its history (queries read the rest from the database).
@@ -424,6 +422,7 @@ async fn persist(projector: &Projector, db: &dyn ReadModelDb, lease: &mut Option
         drop(writes);
         release_freed_memory();
     }
+    true
 }
 
 /// Returns the allocator's free memory to the system. glibc's malloc keeps freed small

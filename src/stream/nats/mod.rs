@@ -21,7 +21,7 @@ use crate::backoff::Backoff;
 use crate::readmodel::ReadModelDb;
 use crate::store::EventStore;
 use crate::stream::redact::redacted_url;
-use crate::stream::subscription::{self, Checkpointing, SinkHandle};
+use crate::stream::sink::{self, Checkpointing, SinkHandle};
 use std::sync::Arc;
 
 pub const DEFAULT_STREAM: &str = "ANNAL";
@@ -166,7 +166,7 @@ pub fn spawn(
         interval: config.checkpoint_interval,
         backoff: config.backoff,
     };
-    Ok(subscription::spawn(
+    Ok(sink::spawn(
         store,
         readmodels,
         publish::NatsSink::new(config),

@@ -11,7 +11,7 @@ use tokio::sync::{watch, Mutex};
 use super::envelope::{cloud_event, subject, CONTENT_TYPE};
 use super::NatsConfig;
 use crate::stream::retry::{millis, until_ok};
-use crate::stream::subscription::{Sink, Step};
+use crate::stream::sink::{Sink, Step};
 
 pub(super) struct NatsSink {
     config: NatsConfig,

@@ -24,7 +24,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 pub use super::redact::{clear_raw, RedactError, SECRET_KEYS};
-pub use super::subscription::SinkHandle as WebhookHandle;
+pub use super::sink::SinkHandle as WebhookHandle;
 pub use crate::backoff::Backoff;
 pub use deliver::{ConfigError, Timeouts};
 pub use format::{format, route, FormatError, FormatOptions, Route, Webhook, CONNECT_TOPIC};
@@ -33,7 +33,7 @@ pub use sign::{Signer, SIGNATURE_HEADER};
 use crate::readmodel::ReadModelDb;
 use crate::secrets::DataKey;
 use crate::store::EventStore;
-use crate::stream::subscription::{self, Checkpointing};
+use crate::stream::sink::{self, Checkpointing};
 
 #[derive(Clone)]
 pub struct WebhookConfig {
@@ -111,7 +111,7 @@ pub fn spawn(
         interval: config.checkpoint_interval,
         backoff: config.backoff,
     };
-    Ok(subscription::spawn(store, readmodels, sink, checkpointing))
+    Ok(sink::spawn(store, readmodels, sink, checkpointing))
 }
 
 #[cfg(test)]

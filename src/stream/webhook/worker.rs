@@ -1,5 +1,5 @@
 //! The webhook sink: turns each event into a webhook and delivers it, retrying until the
-//! receiver accepts. The checkpointed subscription around it is `stream::subscription`.
+//! receiver accepts. The checkpointed subscription around it is `stream::sink`.
 
 use annal_schemas::RecordedEvent;
 use tokio::sync::watch;
@@ -9,7 +9,7 @@ use super::format::{format, FormatOptions};
 use crate::backoff::Backoff;
 use crate::secrets::DataKey;
 use crate::stream::retry::{millis, until_ok};
-use crate::stream::subscription::{Sink, Step};
+use crate::stream::sink::{Sink, Step};
 use std::sync::Arc;
 
 pub(super) struct WebhookSink {
