@@ -127,27 +127,68 @@ pub async fn run(global: &super::Global, args: ServeArgs) -> anyhow::Result<Exit
     for name in super::config::validate::unknown_env(&<super::Cli as clap::CommandFactory>::command()) {
         tracing::warn!(%name, "an ANNAL_* environment variable is set that no option reads");
     }
-    let server = annal::server::build(config).await?;
+    // Caught from here on, not only once serving: a start-up can take a while (restoring the
+    // read models of a large fleet), and a stop asked meanwhile ends it cleanly. Nothing has
+    // been acknowledged to anyone yet, so abandoning the start loses nothing.
+    let mut stop = Box::pin(shutdown_signal(Signals::install()));
+    let server = tokio::select! {
+        server = annal::server::build(config) => server?,
+        _ = &mut stop => {
+            tracing::info!("stopped during start-up");
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let listener = annal::server::bind(server.config()).await?;
-    server.serve(listener, shutdown_signal()).await?;
+    server.serve(listener, stop).await?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGINT and SIGTERM, registered when installed (not when first awaited).
+struct Signals {
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Self {
+                interrupt: signal(SignalKind::interrupt()).ok(),
+                terminate: signal(SignalKind::terminate()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+}
+
+async fn shutdown_signal(signals: Signals) {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return ctrl_c.await.unwrap_or(()),
+        let Signals { interrupt, terminate } = signals;
+        // A signal that could not be registered never fires (its default action stays).
+        let next = |s: Option<tokio::signal::unix::Signal>| async move {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
         };
         tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
+            _ = next(interrupt) => {},
+            _ = next(terminate) => {},
         }
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    {
+        let _ = signals;
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 #[cfg(test)]

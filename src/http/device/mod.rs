@@ -57,7 +57,7 @@ pub async fn handle(
             // Logged without the body or any header value: they may carry secrets.
             match e {
                 // Why the store refused (a full disk, a lost connection) is what an operator needs.
-                DeviceError::Unavailable(detail) => {
+                DeviceError::Failure(crate::service::device::DeviceFailure::Unavailable(detail)) => {
                     tracing::warn!(status = e.status().as_u16(), kind = e.kind(), reason = %e, %detail, "device request refused")
                 }
                 _ => {
