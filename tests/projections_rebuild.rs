@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use annal::readmodel::{ReadModelDb, SqliteReadModels};
 use annal::service::projector::{checkpoint_name, persisted_position, rebuild, restore, ProjectorError};
+use annal::store::EventStore;
 use annal::testkit::sim::run;
 use annal_projections::Projections;
 use common::admin::{call, get};
@@ -81,8 +82,9 @@ async fn live_equals_rebuilt(server: &Server, live_db: &dyn ReadModelDb, rebuilt
 
 /// Each projection keeps its own checkpoint: a projection whose version finds none (here: its
 /// checkpoint and documents cleared, as a bumped VERSION would find them) is folded again from
-/// position 0, and the others restore theirs.
-async fn one_new_version_refolds_only_itself(db: &dyn ReadModelDb) {
+/// position 0, and the others restore theirs. Each folds from the events alone: the audit trail,
+/// cleared too, is folded again by itself, and makes the entries the rebuild wrote.
+async fn one_new_version_refolds_only_itself(db: &dyn ReadModelDb, store: &dyn EventStore) {
     let models = Projections::models();
     let restored = restore(db).await.unwrap();
     assert!(restored.refold.is_empty(), "{:?}", restored.refold);
@@ -101,17 +103,59 @@ async fn one_new_version_refolds_only_itself(db: &dyn ReadModelDb) {
             assert_eq!(restored.projections.checkpoint(model), Some(*position), "{model}");
         }
     }
-    // A crash between the per-projection commits: the command projection's checkpoint is past
-    // the audit trail's. The audit trail reads command state while it folds, so it and what it
-    // reads are folded again together; the push projection still has none.
-    let (commands, commands_version) = *models.iter().find(|(m, _)| *m == "commands").expect("commands");
-    let at = restored.projections.checkpoint(commands).unwrap();
-    db.commit(&checkpoint_name(commands, commands_version), at + 1, Vec::new())
+
+    // The audit trail's documents as the rebuild wrote them, settled entries included.
+    let (audit, audit_version) = *models.iter().find(|(m, _)| *m == "audit").expect("an audit trail");
+    let rebuilt: Docs = all_docs(db)
+        .await
+        .into_iter()
+        .filter(|((model, _), _)| model == audit)
+        .collect();
+    assert!(
+        rebuilt.values().filter(|doc| doc.get("command_uuid").is_some()).count() >= 5,
+        "{rebuilt:?}"
+    );
+    db.reset(&checkpoint_name(audit, audit_version), &[(audit, audit_version)])
         .await
         .unwrap();
-    let mut refold: Vec<&str> = restore(db).await.unwrap().refold.iter().map(|(m, _)| *m).collect();
+    let restored = restore(db).await.unwrap();
+    let mut refold: Vec<&str> = restored.refold.iter().map(|(m, _)| *m).collect();
     refold.sort();
-    assert_eq!(refold, ["audit", "commands", "devices", "push"]);
+    assert_eq!(
+        refold,
+        ["audit", "push"],
+        "the audit trail refolds without what it records"
+    );
+    for ((model, _), position) in models.iter().zip(&before) {
+        if *model != push && *model != audit {
+            assert_eq!(restored.projections.checkpoint(model), Some(*position), "{model}");
+        }
+    }
+    // Folded from position 0 beside the others restored at the head, it writes what the
+    // rebuild wrote.
+    let mut projections = restored.projections;
+    let head = store.head().await.unwrap().position;
+    let mut from = 1;
+    loop {
+        let page = store.read_all(from, 1000).await.unwrap();
+        let Some(last) = page.last() else { break };
+        from = last.global_position + 1;
+        for event in &page {
+            projections.apply(event);
+        }
+    }
+    assert_eq!(projections.checkpoint(audit), Some(head));
+    let changes = projections.drain_changes();
+    assert!(
+        changes.iter().all(|c| c.model == audit || c.model == push),
+        "only the two folded again change"
+    );
+    let refolded: Docs = changes
+        .into_iter()
+        .filter(|c| c.model == audit)
+        .map(|c| ((c.model.to_string(), c.key), c.doc.unwrap()))
+        .collect();
+    assert_eq!(refolded, rebuilt);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,10 +174,11 @@ async fn sqlite_live_read_models_equal_a_rebuild_and_survive_a_restart() {
     assert!(matches!(refused, Err(ProjectorError::Leased)), "{refused:?}");
     drop(server);
     // Stopped, it may: the rebuild replaces them, and the next start restores the rebuilt ones.
-    rebuild(store, &live, |_| {}).await.unwrap();
-    one_new_version_refolds_only_itself(&live).await;
+    rebuild(store.clone(), &live, |_| {}).await.unwrap();
+    one_new_version_refolds_only_itself(&live, store.as_ref()).await;
 
-    // A restart restores the documents and their checkpoint instead of refolding.
+    // A restart restores the documents and their checkpoint instead of refolding (the audit
+    // trail and push health, cleared, are folded again alone).
     let server = Server::start_with(dir.path(), &store_url, &[]).await;
     let (_, after) = get(&server.client(), "/v1/audit?limit=100", &server.api_key()).await;
     assert_eq!(before["entries"], after["entries"]);

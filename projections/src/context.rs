@@ -7,13 +7,16 @@
 //! `Event::decode` for everything else.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 
 use annal_schemas::catalog::EventData;
 use annal_schemas::events::command::{CommandAcknowledged, CommandDelivered, CommandFormatError, CommandNotNow};
 use annal_schemas::{Event, EventType, RecordedEvent};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
+use crate::plist_json::answer_dictionary;
 use crate::route::{route, Feeds, Read, Route};
 
 const ENROLLMENT_STREAM: &str = "enrollment-";
@@ -42,6 +45,49 @@ pub(crate) struct CommandRef<'a> {
     pub request_type: Cow<'a, str>,
     #[serde(default)]
     pub attempt: u32,
+    /// The answer's dictionary, once a projection has read it ([`CommandRef::answer`]).
+    #[serde(skip)]
+    answer: OnceCell<Option<Map<String, Value>>>,
+}
+
+/// The answers whose raw plist the read models read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AnswerKind {
+    /// Its `QueryResponses`.
+    DeviceInformation,
+    /// Its `SecurityInfo`.
+    SecurityInfo,
+}
+
+impl AnswerKind {
+    pub fn of(request_type: &str) -> Option<Self> {
+        match request_type {
+            "DeviceInformation" => Some(AnswerKind::DeviceInformation),
+            "SecurityInfo" => Some(AnswerKind::SecurityInfo),
+            _ => None,
+        }
+    }
+
+    fn dictionary(self) -> &'static str {
+        match self {
+            AnswerKind::DeviceInformation => "QueryResponses",
+            AnswerKind::SecurityInfo => "SecurityInfo",
+        }
+    }
+}
+
+impl CommandRef<'_> {
+    /// The dictionary of an answer of an [`AnswerKind`] in the device's raw plist, as JSON;
+    /// `None` for other answers and for raw bodies without it. The raw plist is the costliest
+    /// thing a rebuild reads: it is parsed once, however many projections read it.
+    pub fn answer(&self, raw: Option<&[u8]>) -> Option<&Map<String, Value>> {
+        self.answer
+            .get_or_init(|| {
+                let kind = AnswerKind::of(&self.request_type)?;
+                answer_dictionary(raw?, kind.dictionary())
+            })
+            .as_ref()
+    }
 }
 
 /// The device's answers that carry nothing but their status.
@@ -138,6 +184,7 @@ fn command_ref<E: EventData>(version: u32, data: &[u8]) -> Option<CommandRef<'_>
         command_uuid: Cow::Owned(uuid.to_owned()),
         request_type: Cow::Owned(request_type.to_owned()),
         attempt,
+        answer: OnceCell::new(),
     };
     match Event::decode(E::EVENT_TYPE, version, data).ok()? {
         Event::CommandDelivered(e) => Some(owned(&e.command_uuid, &e.request_type, e.attempt)),

@@ -133,7 +133,7 @@ impl Projections {
             self.commands.apply(&cx, &input);
         }
         if audit && feeds.has(Feeds::AUDIT) {
-            self.audit.apply(&cx, &input, &self.commands, &self.devices);
+            self.audit.apply(&cx, &input);
         }
         if push && feeds.has(Feeds::PUSH) {
             self.push.apply(&cx, &input);

@@ -63,7 +63,9 @@ const SKIP: Route = route_to(Read::Skip, Feeds::NONE);
 /// The route of an event type on an enrollment stream.
 pub(crate) const fn route(event_type: EventType) -> Route {
     match event_type {
-        EventType::Authenticate | EventType::TokenUpdate | EventType::CheckOut => route_to(Read::Decode, SEEN),
+        // The audit trail records the UDID and serial number a check-in reports.
+        EventType::Authenticate | EventType::TokenUpdate => route_to(Read::Decode, SEEN.and(Feeds::AUDIT)),
+        EventType::CheckOut => route_to(Read::Decode, SEEN),
         EventType::UserAuthenticate
         | EventType::SetBootstrapToken
         | EventType::GetBootstrapToken
@@ -74,7 +76,8 @@ pub(crate) const fn route(event_type: EventType) -> Route {
             route_to(Read::Decode, COMMAND)
         }
         EventType::CommandDelivered => route_to(Read::Delivered, COMMAND),
-        // Answers are device messages too; an acknowledged command may change the inventory.
+        // Answers are device messages too; an acknowledged command may change the inventory (and
+        // a DeviceInformation answer the serial number the audit trail records).
         EventType::CommandAcknowledged => route_to(Read::Answered(Answer::Acknowledged), SEEN.and(COMMAND)),
         EventType::CommandNotNow => route_to(Read::Answered(Answer::NotNow), SEEN.and(COMMAND)),
         EventType::CommandFormatError => route_to(Read::Answered(Answer::CommandFormatError), SEEN.and(COMMAND)),

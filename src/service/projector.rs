@@ -12,9 +12,6 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use annal_projections::audit::AuditTrail;
-use annal_projections::commands::Commands;
-use annal_projections::devices::Inventory;
 use annal_projections::{Change, ProjectionError, Projections};
 use annal_schemas::RecordedEvent;
 use futures::StreamExt;
@@ -39,11 +36,6 @@ fn shared_checkpoint_name() -> String {
     let versions: Vec<String> = Projections::models().iter().map(|(m, v)| format!("{m}.v{v}")).collect();
     format!("projections:{}", versions.join(","))
 }
-
-/// The projections the audit trail reads while it folds (it copies each command's progress and
-/// the device's identifiers): folding the audit trail again needs them folded from the same
-/// point, so they are refolded with it.
-const AUDIT_READS: [&str; 2] = [Commands::NAME, Inventory::NAME];
 
 /// Reads every projection's checkpoint (in `Projections::models()` order) and, with `models`,
 /// their documents, in one transaction. The checkpoint all projections shared before each kept
@@ -231,29 +223,17 @@ pub struct Restored {
 }
 
 /// Reads every projection's persisted documents with the checkpoint they were written with, in
-/// one transaction. A projection without a checkpoint is folded from position 0; so are the
-/// projections the audit trail reads when it is, or when its checkpoint and theirs disagree.
+/// one transaction. A projection without a checkpoint is folded from position 0, alone: each
+/// folds from the events only (none reads another while it folds), so the others go on from
+/// their own checkpoints, whatever they are.
 pub async fn restore(db: &dyn ReadModelDb) -> Result<Restored, ProjectorError> {
     let models = Projections::models();
     let (checkpoints, docs) = load_checkpoints(db, &models).await?;
-    // Every projection's position moves with every event and all are committed together, so
-    // the audit trail and what it reads disagree only when one of them is being folded again;
-    // the audit trail must not fold against command state newer than its own: fold the three.
-    let position_of = |model: &str| {
-        models
-            .iter()
-            .zip(&checkpoints)
-            .find(|((m, _), _)| *m == model)
-            .and_then(|(_, c)| *c)
-    };
-    let audit_at = position_of(AuditTrail::NAME);
-    let audit_refolds = audit_at.is_none() || AUDIT_READS.iter().any(|m| position_of(m) != audit_at);
     let mut projections = Projections::new();
     let mut refold = Vec::new();
     for ((model, version), checkpoint) in models.iter().zip(&checkpoints) {
-        let with_audit = *model == AuditTrail::NAME || AUDIT_READS.contains(model);
-        match checkpoint.filter(|_| !(audit_refolds && with_audit)) {
-            Some(position) => projections.set_checkpoint(model, position)?,
+        match checkpoint {
+            Some(position) => projections.set_checkpoint(model, *position)?,
             None => refold.push((*model, *version)),
         }
     }

@@ -1,82 +1,117 @@
-//! The audit trail follows the command status projection: an entry is created when a
-//! security-relevant command is queued and copies the command's progress as it changes.
+//! How each event changes the audit trail: an entry is created when a security-relevant command
+//! is queued (with the device's identifiers as the trail knows them then) and moves with the
+//! command's steps; check-ins and DeviceInformation answers keep those identifiers current.
 
+use annal_schemas::events::command::CommandQueued;
 use annal_schemas::events::identity::EnrollmentRefused;
 use annal_schemas::{CommandClass, Event};
 use base64::Engine;
 
 use super::{AuditEntry, AuditTrail, RawAnswer};
-use crate::commands::{write_key, CommandState, CommandStatus, Commands};
-use crate::context::{Context, Input};
-use crate::devices::Inventory;
+use crate::commands::progress::{Progress, Step, Target};
+use crate::commands::{command_key, write_key, CommandState};
+use crate::context::{Answer, AnswerKind, CommandRef, Context, Input};
+use crate::devices::ids::DeviceIds;
+use crate::docs::DocStore;
 use crate::plist_json::{classify, RawKind};
 use crate::{Change, ProjectionError};
 
 impl AuditTrail {
-    /// Applied after the command status and inventory projections have seen the event.
-    pub(crate) fn apply(&mut self, cx: &Context<'_>, input: &Input<'_>, commands: &Commands, devices: &Inventory) {
-        let uuid: &str = match input {
+    pub(crate) fn apply(&mut self, cx: &Context<'_>, input: &Input<'_>) {
+        match input {
             Input::Event(Event::CommandQueued(e)) => {
                 if CommandClass::of(&e.request_type).is_security_relevant() {
-                    write_key(&mut self.scratch, cx.key, &e.command_uuid);
-                    if let Some(c) = commands.get_by_key(&self.scratch) {
-                        self.queued(c, devices);
-                    }
+                    self.queued(cx, e);
                 }
                 return;
             }
             Input::Event(Event::EnrollmentRefused(e)) => {
-                self.refused(cx, e, devices);
+                self.refused(cx, e);
                 return;
             }
-            Input::Push { .. } => {
-                for uuid in commands.pending_uuids(cx.key) {
-                    write_key(&mut self.scratch, cx.key, uuid);
-                    if let Some(c) = commands.get_by_key(&self.scratch) {
-                        self.follow(c);
-                    }
-                }
+            // As the inventory: an enrollment is known from its first check-in on.
+            Input::Event(Event::Authenticate(e)) => {
+                self.identify(cx.key, true, |ids| ids.authenticated(cx.key, e));
                 return;
             }
-            Input::Delivered(c) | Input::Answered(_, c) => &c.command_uuid,
-            Input::Event(Event::CommandCancelled(e)) => &e.command_uuid,
-            Input::Event(Event::CommandExpired(e)) => &e.command_uuid,
-            Input::Event(Event::CommandErrored(e)) => &e.command_uuid,
-            _ => return,
-        };
-        write_key(&mut self.scratch, cx.key, uuid);
-        let Some(c) = commands.get_by_key(&self.scratch) else {
+            Input::Event(Event::TokenUpdate(e)) => {
+                self.identify(cx.key, true, |ids| ids.token_updated(cx.key, e));
+                return;
+            }
+            Input::Answered(Answer::Acknowledged, c) => self.answered(cx, c),
+            _ => {}
+        }
+        let Some((target, step)) = Step::of(input) else {
             return;
         };
-        self.follow(c);
-        // The command projection records this event as the command's result only when it was
-        // still pending: a retried answer does not replace the first one.
-        if c.result_position == Some(cx.position) {
-            write_key(&mut self.scratch, cx.key, uuid);
-            if let Some(entry) = self.docs.update(&self.scratch) {
-                entry.answer = cx.raw.map(raw_answer);
-                entry.result_position = Some(cx.position);
+        match target {
+            Target::Command(uuid) => {
+                if step_entry(&mut self.docs, &mut self.scratch, cx, uuid, &step) {
+                    self.unpend(cx.key, uuid);
+                }
+            }
+            // A push moves no command out of the queue.
+            Target::Pending => {
+                for uuid in self.pending.get(cx.key).into_iter().flatten() {
+                    step_entry(&mut self.docs, &mut self.scratch, cx, uuid, &step);
+                }
             }
         }
     }
 
-    fn queued(&mut self, c: &CommandStatus, devices: &Inventory) {
-        let (udid, serial_number) = devices.udid_and_serial(&c.enrollment);
+    /// Changes the enrollment's identifiers (creating them first when `create`), if that
+    /// changes them: a check-in that repeats them writes nothing.
+    fn identify(&mut self, enrollment: &str, create: bool, change: impl FnOnce(&mut DeviceIds)) {
+        let mut ids = match self.devices.get(enrollment) {
+            Some(ids) => ids.clone(),
+            None if create => DeviceIds::default(),
+            None => return,
+        };
+        change(&mut ids);
+        if self.devices.get(enrollment) != Some(&ids) {
+            self.devices.insert(enrollment, ids);
+        }
+    }
+
+    /// A DeviceInformation answer may report another serial number.
+    fn answered(&mut self, cx: &Context<'_>, c: &CommandRef<'_>) {
+        if AnswerKind::of(&c.request_type) != Some(AnswerKind::DeviceInformation) || self.devices.get(cx.key).is_none()
+        {
+            return;
+        }
+        if let Some(answer) = c.answer(cx.raw) {
+            self.identify(cx.key, false, |ids| ids.answered(answer));
+        }
+    }
+
+    /// The device's UDID and serial number as the trail knows them now.
+    fn identifiers(&self, enrollment: &str) -> (Option<String>, Option<String>) {
+        match self.devices.get(enrollment) {
+            Some(ids) => (
+                ids.udid(enrollment).map(str::to_owned),
+                ids.serial_number().map(str::to_owned),
+            ),
+            None => (None, None),
+        }
+    }
+
+    fn queued(&mut self, cx: &Context<'_>, e: &CommandQueued) {
+        let (udid, serial_number) = self.identifiers(cx.key);
         let entry = AuditEntry {
-            enrollment: c.enrollment.clone(),
-            command_uuid: c.command_uuid.clone(),
-            request_type: c.request_type.clone(),
-            class: c.class.clone(),
+            enrollment: cx.key.to_owned(),
+            command_uuid: e.command_uuid.clone(),
+            request_type: e.request_type.clone(),
+            class: CommandClass::of(&e.request_type).as_str().to_owned(),
             udid,
             serial_number,
-            requester: c.requester.clone(),
-            reason: c.reason.clone(),
-            queued_at: c.queued_at,
-            queued_position: c.queued_position,
+            requester: cx.actor.to_owned(),
+            reason: e.reason.clone(),
+            queued_at: cx.at,
+            queued_position: cx.position,
             pushed_at: None,
             delivered_at: None,
             result_at: None,
-            status: c.status,
+            status: CommandState::Queued,
             error_chain: Vec::new(),
             cancel_reason: None,
             error_reason: None,
@@ -85,17 +120,16 @@ impl AuditTrail {
             fingerprint_sha256: None,
             bound_fingerprint_sha256: None,
         };
-        write_key(&mut self.scratch, &c.enrollment, &c.command_uuid);
-        if let Some(old) = self.docs.insert(&self.scratch, entry) {
-            self.by_position.remove(&old.queued_position);
-        }
-        self.by_position.insert(c.queued_position, self.scratch.clone());
+        // A CommandUUID may be queued again once the earlier command left the queue.
+        let key = command_key(cx.key, &e.command_uuid);
+        let old = self.docs.insert(&key, entry);
+        self.reindex(&key, old);
     }
 
     /// A refused enrollment: who asked (the request's actor) with which certificate, for which
     /// device, and why it was refused.
-    fn refused(&mut self, cx: &Context<'_>, e: &EnrollmentRefused, devices: &Inventory) {
-        let (udid, serial_number) = devices.udid_and_serial(cx.key);
+    fn refused(&mut self, cx: &Context<'_>, e: &EnrollmentRefused) {
+        let (udid, serial_number) = self.identifiers(cx.key);
         let command_uuid = format!("refused-{}", cx.position);
         let entry = AuditEntry {
             enrollment: cx.key.to_owned(),
@@ -120,48 +154,103 @@ impl AuditTrail {
             fingerprint_sha256: Some(e.fingerprint_sha256.clone()),
             bound_fingerprint_sha256: e.bound_fingerprint_sha256.clone(),
         };
-        write_key(&mut self.scratch, cx.key, &command_uuid);
-        if let Some(old) = self.docs.insert(&self.scratch, entry) {
-            self.by_position.remove(&old.queued_position);
-        }
-        self.by_position.insert(cx.position, self.scratch.clone());
+        let key = command_key(cx.key, &command_uuid);
+        let old = self.docs.insert(&key, entry);
+        self.reindex(&key, old);
     }
 
-    /// Copies the command's progress into its entry, if it has one and it changed.
-    fn follow(&mut self, c: &CommandStatus) {
-        write_key(&mut self.scratch, &c.enrollment, &c.command_uuid);
-        let Some(entry) = self.docs.get(&self.scratch) else {
-            return;
-        };
-        let same = entry.pushed_at == c.pushed_at
-            && entry.delivered_at == c.delivered_at
-            && entry.result_at == c.completed_at
-            && entry.status == c.status
-            && entry.cancel_reason == c.cancel_reason
-            && entry.error_reason == c.error_reason
-            && entry.error_chain == c.error_chain;
-        if same {
-            return;
+    /// Keeps the trail's order and the pending index in step with the entry under `key` that
+    /// replaced `old` (or removed it, or left memory).
+    pub(super) fn reindex(&mut self, key: &str, old: Option<AuditEntry>) {
+        if let Some(old) = old {
+            self.by_position.remove(&old.queued_position);
+            if old.status.is_pending() {
+                self.unpend(&old.enrollment, &old.command_uuid);
+            }
         }
-        if let Some(entry) = self.docs.update(&self.scratch) {
-            entry.pushed_at = c.pushed_at;
-            entry.delivered_at = c.delivered_at;
-            entry.result_at = c.completed_at;
-            entry.status = c.status;
-            entry.cancel_reason = c.cancel_reason;
-            entry.error_reason = c.error_reason;
-            entry.error_chain.clone_from(&c.error_chain);
+        if let Some(entry) = self.docs.get(key) {
+            self.by_position.insert(entry.queued_position, key.to_owned());
+            if entry.status.is_pending() {
+                let uuids = self.pending.entry(entry.enrollment.clone()).or_default();
+                if !uuids.contains(&entry.command_uuid) {
+                    uuids.push(entry.command_uuid.clone());
+                }
+            }
+        }
+    }
+
+    /// The entry (`enrollment`, `uuid`) is no longer pending.
+    fn unpend(&mut self, enrollment: &str, uuid: &str) {
+        if let Some(uuids) = self.pending.get_mut(enrollment) {
+            uuids.retain(|u| u != uuid);
+            if uuids.is_empty() {
+                self.pending.remove(enrollment);
+            }
         }
     }
 
     pub(crate) fn restore(&mut self, change: &Change) -> Result<(), ProjectionError> {
-        if let Some(old) = self.docs.restore(Self::NAME, &change.key, change.doc.as_ref())? {
-            self.by_position.remove(&old.queued_position);
+        if !change.key.contains('/') {
+            return self
+                .devices
+                .restore(Self::NAME, &change.key, change.doc.as_ref())
+                .map(drop);
         }
-        if let Some(entry) = self.docs.get(&change.key) {
-            self.by_position.insert(entry.queued_position, change.key.clone());
-        }
+        let old = self.docs.restore(Self::NAME, &change.key, change.doc.as_ref())?;
+        self.reindex(&change.key, old);
         Ok(())
+    }
+}
+
+/// Moves the entry (`cx.key`, `uuid`), if it has one, a step; returns whether the step took it
+/// out of the queue. The device's result brings its raw answer.
+fn step_entry(
+    docs: &mut DocStore<AuditEntry>,
+    scratch: &mut String,
+    cx: &Context<'_>,
+    uuid: &str,
+    step: &Step<'_>,
+) -> bool {
+    write_key(scratch, cx.key, uuid);
+    let Some(mut progress) = docs.get(scratch).map(AuditEntry::progress) else {
+        return false;
+    };
+    if !progress.apply(step, cx) {
+        return false;
+    }
+    let Some(entry) = docs.update(scratch) else {
+        return false;
+    };
+    entry.set_progress(progress);
+    if let Step::Result { .. } = step {
+        entry.answer = cx.raw.map(raw_answer);
+    }
+    !entry.status.is_pending()
+}
+
+impl AuditEntry {
+    fn progress(&self) -> Progress {
+        Progress {
+            status: self.status,
+            pushed_at: self.pushed_at,
+            delivered_at: self.delivered_at,
+            completed_at: self.result_at,
+            result_position: self.result_position,
+            error_chain: self.error_chain.clone(),
+            cancel_reason: self.cancel_reason,
+            error_reason: self.error_reason,
+        }
+    }
+
+    fn set_progress(&mut self, p: Progress) {
+        self.status = p.status;
+        self.pushed_at = p.pushed_at;
+        self.delivered_at = p.delivered_at;
+        self.result_at = p.completed_at;
+        self.result_position = p.result_position;
+        self.error_chain = p.error_chain;
+        self.cancel_reason = p.cancel_reason;
+        self.error_reason = p.error_reason;
     }
 }
 

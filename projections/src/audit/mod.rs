@@ -4,6 +4,13 @@
 //! device's raw answer. Keyed like the command status (`<enrollment>/<CommandUUID>`). Refused
 //! enrollments (`EnrollmentRefused`, an attempt to take a device over with another identity)
 //! are entries too, keyed `<enrollment>/refused-<position>`, with status `refused`.
+//!
+//! The trail folds from the events alone: it follows each audited command's progress by the
+//! rules the command status follows (`commands/progress.rs`) and keeps, per enrollment,
+//! the device's UDID and serial number (`DeviceIds`, the inventory's rules) to record with each
+//! entry. Those are documents of this model too, keyed by the bare enrollment key: enrollment
+//! keys never contain `/`, so no entry's key is one. They have no tag, so the queries over
+//! stored entries (by tag, the queued position) never meet them.
 
 mod fold;
 mod query;
@@ -12,9 +19,11 @@ use std::collections::BTreeMap;
 
 use annal_schemas::events::command::{CancelReason, ErrorChainItem, ErrorReason};
 use chrono::{DateTime, Utc};
+use foldhash::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::commands::CommandState;
+use crate::devices::ids::DeviceIds;
 use crate::docs::{plain_document, DocStore};
 use crate::Change;
 
@@ -83,6 +92,12 @@ pub fn audit_tag(queued_position: u64) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct AuditTrail {
     docs: DocStore<AuditEntry>,
+    /// The UDID and serial number of each enrollment that has checked in, by enrollment key.
+    devices: DocStore<DeviceIds>,
+    /// The CommandUUIDs of each enrollment's pending entries (a push is a step of each); only
+    /// enrollments that have one are listed. Pending entries are never evicted, so a restart
+    /// rebuilds this from the entries it restores.
+    pending: HashMap<String, Vec<String>>,
     /// Document keys by queued position: the trail's order.
     by_position: BTreeMap<u64, String>,
     scratch: String,
@@ -90,24 +105,32 @@ pub struct AuditTrail {
 
 impl AuditTrail {
     pub const NAME: &'static str = "audit";
-    pub const VERSION: u32 = 2;
+    /// 3: folded from the events alone, with the devices' identifiers as documents.
+    pub const VERSION: u32 = 3;
 
     pub(crate) fn drain(&mut self, out: &mut Vec<Change>) {
+        let start = out.len();
         self.docs.drain(Self::NAME, Self::VERSION, out);
+        self.devices.drain(Self::NAME, Self::VERSION, out);
+        // One model's documents come out in key order, whichever store holds them.
+        out[start..].sort_by(|a, b| a.key.cmp(&b.key));
     }
 
     pub(crate) fn snapshot(&self, out: &mut Vec<Change>) {
+        let start = out.len();
         self.docs.snapshot(Self::NAME, Self::VERSION, out);
+        self.devices.snapshot(Self::NAME, Self::VERSION, out);
+        out[start..].sort_by(|a, b| a.key.cmp(&b.key));
     }
 
-    /// Drops a persisted settled entry from memory.
+    /// Drops a persisted settled entry from memory: no step moves it any more, so the trail
+    /// folds on without it.
     pub(crate) fn evict(&mut self, key: &str) {
         if self.docs.get(key).is_none_or(|e| e.status.is_pending()) {
             return;
         }
-        if let Some(old) = self.docs.evict(key) {
-            self.by_position.remove(&old.queued_position);
-        }
+        let old = self.docs.evict(key);
+        self.reindex(key, old);
     }
 
     pub fn get(&self, enrollment: &str, command_uuid: &str) -> Option<&AuditEntry> {

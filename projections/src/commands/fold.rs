@@ -1,57 +1,36 @@
 //! How each event changes command status, and the indexes kept beside the documents.
 
-use annal_schemas::events::command::{CommandQueued, ErrorChainItem};
+use annal_schemas::events::command::CommandQueued;
 use annal_schemas::{CommandClass, Event};
 
+use super::progress::{Progress, Step, Target};
 use super::{write_key, CommandState, CommandStatus, Commands};
-use crate::context::{Answer, Context, Input};
+use crate::context::{Context, Input};
+use crate::docs::DocStore;
 use crate::{Change, ProjectionError};
 
 impl Commands {
     pub(crate) fn apply(&mut self, cx: &Context<'_>, input: &Input<'_>) {
-        match input {
-            Input::Push { .. } => self.pushed(cx),
-            Input::Delivered(c) => {
-                self.change_pending(cx.key, &c.command_uuid, |s| {
-                    s.delivered_at.get_or_insert(cx.at);
-                    s.deliveries = s.deliveries.max(c.attempt);
-                    s.status = CommandState::Delivered;
-                });
-            }
-            Input::Answered(Answer::NotNow, c) => {
-                self.change_pending(cx.key, &c.command_uuid, |s| {
-                    s.not_now_count += 1;
-                    s.last_not_now_at = Some(cx.at);
-                    s.status = CommandState::NotNow;
-                });
-            }
-            Input::Answered(Answer::Acknowledged, c) => {
-                self.result(cx, &c.command_uuid, CommandState::Acknowledged, &[]);
-            }
-            Input::Answered(Answer::CommandFormatError, c) => {
-                self.result(cx, &c.command_uuid, CommandState::CommandFormatError, &[]);
-            }
-            Input::Event(Event::CommandQueued(e)) => self.queued(cx, e),
-            Input::Event(Event::CommandErrored(e)) => {
-                self.result(cx, &e.command_uuid, CommandState::Error, &e.error_chain);
-                if e.reason.is_some() {
-                    let detail = e.unparseable.as_ref().map(|u| u.detail.clone());
-                    self.change_result(cx, &e.command_uuid, |c| {
-                        c.error_reason = e.reason;
-                        c.error_detail = detail;
-                    });
+        if let Input::Event(Event::CommandQueued(e)) = input {
+            self.queued(cx, e);
+            return;
+        }
+        let Some((target, step)) = Step::of(input) else {
+            return;
+        };
+        match target {
+            Target::Command(uuid) => {
+                if step_command(&mut self.docs, &mut self.scratch, cx, uuid, &step) {
+                    self.dequeue(cx.key, |(_, u)| u == uuid);
                 }
             }
-            Input::Event(Event::CommandCancelled(e)) => self.complete(cx.key, &e.command_uuid, |s| {
-                s.status = CommandState::Cancelled;
-                s.cancel_reason = Some(e.reason);
-                s.completed_at = Some(cx.at);
-            }),
-            Input::Event(Event::CommandExpired(e)) => self.complete(cx.key, &e.command_uuid, |s| {
-                s.status = CommandState::Expired;
-                s.completed_at = Some(e.expired_at);
-            }),
-            _ => {}
+            // A push wakes the device for every command it has not fetched yet, and takes
+            // none out of the queue.
+            Target::Pending => {
+                for (_, uuid) in self.queues.get(cx.key).into_iter().flatten() {
+                    step_command(&mut self.docs, &mut self.scratch, cx, uuid, &step);
+                }
+            }
         }
     }
 
@@ -85,65 +64,6 @@ impl Commands {
         // A CommandUUID may be queued again once the earlier command left the queue.
         let replaced = self.docs.insert(&self.scratch, doc);
         self.reindex(replaced.as_ref(), cx.key, &e.command_uuid, Some(cx.position), true);
-    }
-
-    /// A push wakes the device for every command it has not fetched yet.
-    fn pushed(&mut self, cx: &Context<'_>) {
-        let Some(queue) = self.queues.get(cx.key) else { return };
-        for (_, uuid) in queue {
-            write_key(&mut self.scratch, cx.key, uuid);
-            if self.docs.get(&self.scratch).is_some_and(|c| c.delivered_at.is_none()) {
-                if let Some(c) = self.docs.update(&self.scratch) {
-                    c.pushed_at = Some(cx.at);
-                }
-            }
-        }
-    }
-
-    fn result(&mut self, cx: &Context<'_>, uuid: &str, status: CommandState, error_chain: &[ErrorChainItem]) {
-        self.complete(cx.key, uuid, |c| {
-            c.status = status;
-            c.completed_at = Some(cx.at);
-            c.result_position = Some(cx.position);
-            c.error_chain = error_chain.to_vec();
-        });
-    }
-
-    /// Adds to the result `cx` just recorded, if it was the command's result (not a retried
-    /// answer to a command that had already left the queue).
-    fn change_result(&mut self, cx: &Context<'_>, uuid: &str, change: impl FnOnce(&mut CommandStatus)) {
-        write_key(&mut self.scratch, cx.key, uuid);
-        let recorded = Some(cx.position);
-        if self
-            .docs
-            .get(&self.scratch)
-            .is_none_or(|c| c.result_position != recorded)
-        {
-            return;
-        }
-        if let Some(c) = self.docs.update(&self.scratch) {
-            change(c);
-        }
-    }
-
-    /// Changes a command still in the queue. Answers to commands no longer pending (a retried
-    /// answer, one from before a re-enrollment) are in the log but change nothing here.
-    fn change_pending(&mut self, enrollment: &str, uuid: &str, change: impl FnOnce(&mut CommandStatus)) -> bool {
-        write_key(&mut self.scratch, enrollment, uuid);
-        if !self.docs.get(&self.scratch).is_some_and(|c| c.status.is_pending()) {
-            return false;
-        }
-        if let Some(c) = self.docs.update(&self.scratch) {
-            change(c);
-        }
-        true
-    }
-
-    /// Changes a pending command into a final state and takes it out of the queue.
-    fn complete(&mut self, enrollment: &str, uuid: &str, change: impl FnOnce(&mut CommandStatus)) {
-        if self.change_pending(enrollment, uuid, change) {
-            self.dequeue(enrollment, |(_, u)| u == uuid);
-        }
     }
 
     /// Takes the commands `leaves` picks out of the enrollment's queue; an empty queue goes.
@@ -229,5 +149,67 @@ impl Commands {
             .into_iter()
             .flatten()
             .map(|(_, u)| u.as_str())
+    }
+}
+
+/// Moves the command (`cx.key`, `uuid`) a step, with what only this projection counts; returns
+/// whether the step took it out of the queue.
+fn step_command(
+    docs: &mut DocStore<CommandStatus>,
+    scratch: &mut String,
+    cx: &Context<'_>,
+    uuid: &str,
+    step: &Step<'_>,
+) -> bool {
+    write_key(scratch, cx.key, uuid);
+    let Some(mut progress) = docs.get(scratch).map(CommandStatus::progress) else {
+        return false;
+    };
+    if !progress.apply(step, cx) {
+        return false;
+    }
+    let Some(c) = docs.update(scratch) else {
+        return false;
+    };
+    c.set_progress(progress);
+    match *step {
+        Step::Delivered { attempt } => c.deliveries = c.deliveries.max(attempt),
+        Step::NotNow => {
+            c.not_now_count += 1;
+            c.last_not_now_at = Some(cx.at);
+        }
+        Step::Result {
+            error_reason: Some(_),
+            error_detail,
+            ..
+        } => c.error_detail = error_detail.map(str::to_owned),
+        _ => {}
+    }
+    !c.status.is_pending()
+}
+
+impl CommandStatus {
+    fn progress(&self) -> Progress {
+        Progress {
+            status: self.status,
+            pushed_at: self.pushed_at,
+            delivered_at: self.delivered_at,
+            completed_at: self.completed_at,
+            result_position: self.result_position,
+            error_chain: self.error_chain.clone(),
+            cancel_reason: self.cancel_reason,
+            error_reason: self.error_reason,
+        }
+    }
+
+    fn set_progress(&mut self, p: Progress) {
+        self.status = p.status;
+        self.pushed_at = p.pushed_at;
+        self.delivered_at = p.delivered_at;
+        self.completed_at = p.completed_at;
+        self.result_position = p.result_position;
+        self.error_chain = p.error_chain;
+        self.cancel_reason = p.cancel_reason;
+        self.error_reason = p.error_reason;
     }
 }

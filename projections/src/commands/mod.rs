@@ -3,6 +3,7 @@
 //! NotNow answers to its result, cancellation or expiry.
 
 mod fold;
+pub(crate) mod progress;
 mod query;
 
 use annal_schemas::events::command::{CancelReason, ErrorChainItem, ErrorReason};

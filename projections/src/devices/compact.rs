@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::ids::DeviceIds;
 use super::{Channel, Device, DeviceState};
 
 /// Strings many devices share, one allocation each. Bounded in count and size: past `LIMIT`
@@ -57,15 +58,6 @@ pub(crate) fn own(value: Option<&str>) -> Own {
     value.map(Box::from)
 }
 
-/// The UDID: usually the enrollment key itself.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-enum Udid {
-    #[default]
-    None,
-    Key,
-    Other(Box<str>),
-}
-
 /// Hex SHA-256 fingerprints as 32 bytes; anything else as it came.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 enum Fingerprint {
@@ -86,9 +78,9 @@ struct Rare {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct DeviceDoc {
-    udid: Udid,
+    /// The UDID and serial number.
+    pub ids: DeviceIds,
     rare: Option<Box<Rare>>,
-    pub serial_number: Own,
     pub device_name: Own,
     pub model: Shared,
     pub model_name: Shared,
@@ -118,9 +110,8 @@ pub(crate) struct DeviceDoc {
 impl DeviceDoc {
     pub fn new(enrollment: &str) -> Self {
         Self {
-            udid: Udid::None,
+            ids: DeviceIds::default(),
             rare: None,
-            serial_number: None,
             device_name: None,
             model: Shared::default(),
             model_name: Shared::default(),
@@ -149,22 +140,6 @@ impl DeviceDoc {
             query_responses: None,
             security_info: None,
         }
-    }
-
-    pub fn udid<'a>(&'a self, key: &'a str) -> Option<&'a str> {
-        match &self.udid {
-            Udid::None => None,
-            Udid::Key => Some(key),
-            Udid::Other(u) => Some(u),
-        }
-    }
-
-    pub fn set_udid(&mut self, key: &str, udid: &str) {
-        self.udid = if udid == key {
-            Udid::Key
-        } else {
-            Udid::Other(udid.into())
-        };
     }
 
     fn rare(&self) -> Rare {
@@ -219,11 +194,11 @@ impl DeviceDoc {
         let shared = |s: &Shared| s.as_deref().map(str::to_owned);
         Device {
             enrollment: key.to_owned(),
-            udid: self.udid(key).map(str::to_owned),
+            udid: self.ids.udid(key).map(str::to_owned),
             enrollment_id: text(&rare.enrollment_id),
             user_id: text(&rare.user_id),
             channel: self.channel,
-            serial_number: text(&self.serial_number),
+            serial_number: self.ids.serial_number().map(str::to_owned),
             imei: text(&rare.imei),
             meid: text(&rare.meid),
             model: shared(&self.model),
@@ -251,16 +226,13 @@ impl DeviceDoc {
 
     pub fn from_device(key: &str, d: &Device) -> Self {
         let mut doc = Self::new(key);
-        if let Some(udid) = &d.udid {
-            doc.set_udid(key, udid);
-        }
+        doc.ids = DeviceIds::restored(key, d.udid.as_deref(), d.serial_number.as_deref());
         doc.change_rare(|enrollment_id, user_id, imei, meid| {
             *enrollment_id = own(d.enrollment_id.as_deref());
             *user_id = own(d.user_id.as_deref());
             *imei = own(d.imei.as_deref());
             *meid = own(d.meid.as_deref());
         });
-        doc.serial_number = own(d.serial_number.as_deref());
         doc.device_name = own(d.device_name.as_deref());
         doc.model.set(d.model.as_deref());
         doc.model_name.set(d.model_name.as_deref());

@@ -7,8 +7,7 @@ use serde_json::{Map, Value};
 
 use super::compact::{own, DeviceDoc};
 use super::{DeviceState, Inventory};
-use crate::context::{Answer, Context, Input};
-use crate::plist_json::answer_dictionary;
+use crate::context::{Answer, AnswerKind, CommandRef, Context, Input};
 
 impl Inventory {
     pub(crate) fn apply(&mut self, cx: &Context<'_>, input: &Input<'_>) {
@@ -49,7 +48,7 @@ impl Inventory {
                     d.token_dead = true;
                 }
             }
-            Input::Answered(Answer::Acknowledged, c) => acknowledged(self, cx, &c.request_type),
+            Input::Answered(Answer::Acknowledged, c) => acknowledged(self, cx, c),
             _ => {}
         }
         if input.is_device_message() {
@@ -62,7 +61,8 @@ impl Inventory {
 }
 
 fn authenticate(d: &mut DeviceDoc, e: &Authenticate, key: &str) {
-    identifiers(d, &e.device, key);
+    d.ids.authenticated(key, e);
+    identifiers(d, &e.device);
     d.state = DeviceState::Authenticated;
     d.generation = e.generation;
     d.topic.set(Some(&e.topic));
@@ -71,13 +71,8 @@ fn authenticate(d: &mut DeviceDoc, e: &Authenticate, key: &str) {
     // A new generation has not completed enrollment yet.
     d.enrolled_at = None;
     // What the device says at enrollment is current; what it leaves out stays as last known.
-    for (field, value) in [
-        (&mut d.serial_number, &e.serial_number),
-        (&mut d.device_name, &e.device_name),
-    ] {
-        if value.is_some() {
-            *field = own(value.as_deref());
-        }
+    if e.device_name.is_some() {
+        d.device_name = own(e.device_name.as_deref());
     }
     let shared = [
         (&mut d.os_version, &e.os_version),
@@ -101,7 +96,8 @@ fn authenticate(d: &mut DeviceDoc, e: &Authenticate, key: &str) {
 }
 
 fn token_update(d: &mut DeviceDoc, e: &TokenUpdate, cx: &Context<'_>) {
-    identifiers(d, &e.device, cx.key);
+    d.ids.token_updated(cx.key, e);
+    identifiers(d, &e.device);
     if d.state != DeviceState::Enrolled || d.enrolled_at.is_none() {
         d.enrolled_at = Some(cx.at);
     }
@@ -115,10 +111,8 @@ fn token_update(d: &mut DeviceDoc, e: &TokenUpdate, cx: &Context<'_>) {
     d.token_dead = false;
 }
 
-fn identifiers(d: &mut DeviceDoc, device: &DeviceRef, key: &str) {
-    if let Some(udid) = &device.udid {
-        d.set_udid(key, udid);
-    }
+/// The identifiers of a User Enrollment or a user channel (the UDID: `DeviceIds`).
+fn identifiers(d: &mut DeviceDoc, device: &DeviceRef) {
     let user = device.user_id.as_ref().or(device.enrollment_user_id.as_ref());
     if device.enrollment_id.is_some() || user.is_some() {
         d.change_rare(|enrollment_id, user_id, _, _| {
@@ -132,49 +126,50 @@ fn identifiers(d: &mut DeviceDoc, device: &DeviceRef, key: &str) {
     }
 }
 
-/// Only the answers to DeviceInformation and SecurityInfo are parsed: the raw plist is the
-/// costliest thing a rebuild reads.
-fn acknowledged(inventory: &mut Inventory, cx: &Context<'_>, request_type: &str) {
-    let dictionary = match request_type {
-        "DeviceInformation" => "QueryResponses",
-        "SecurityInfo" => "SecurityInfo",
-        _ => return,
+/// Only the answers to DeviceInformation and SecurityInfo are read ([`CommandRef::answer`]).
+fn acknowledged(inventory: &mut Inventory, cx: &Context<'_>, c: &CommandRef<'_>) {
+    let kind = match AnswerKind::of(&c.request_type) {
+        Some(kind) => kind,
+        None => return,
     };
     if !inventory.contains(cx.key) {
         return;
     }
-    let Some(answer) = cx.raw.and_then(|raw| answer_dictionary(raw, dictionary)) else {
+    let Some(answer) = c.answer(cx.raw) else {
         return;
     };
     let Some(d) = inventory.docs.update(cx.key) else {
         return;
     };
-    if dictionary == "SecurityInfo" {
-        d.set_security_info(Some(&answer));
-        d.security_info_at = Some(cx.at);
-    } else {
-        merge_query_responses(d, answer);
-        d.query_responses_at = Some(cx.at);
+    match kind {
+        AnswerKind::SecurityInfo => {
+            d.set_security_info(Some(answer));
+            d.security_info_at = Some(cx.at);
+        }
+        AnswerKind::DeviceInformation => {
+            merge_query_responses(d, answer);
+            d.query_responses_at = Some(cx.at);
+        }
     }
 }
 
 /// Merged key by key: a later DeviceInformation asking for fewer keys keeps the older ones.
-fn merge_query_responses(d: &mut DeviceDoc, answer: Map<String, Value>) {
+fn merge_query_responses(d: &mut DeviceDoc, answer: &Map<String, Value>) {
+    d.ids.answered(answer);
     let mut merged = d.query_responses();
     for (key, value) in answer {
         if let Some(text) = value.as_str() {
-            set_top_level_field(d, &key, text);
+            set_top_level_field(d, key, text);
         }
-        merged.insert(key, value);
+        merged.insert(key.clone(), value.clone());
     }
     d.set_query_responses(&merged);
 }
 
-/// The inventory field a DeviceInformation query also sets.
+/// The inventory field a DeviceInformation query also sets (the serial number: `DeviceIds`).
 fn set_top_level_field(d: &mut DeviceDoc, query: &str, text: &str) {
     match query {
         "DeviceName" => d.device_name = own(Some(text)),
-        "SerialNumber" => d.serial_number = own(Some(text)),
         "OSVersion" => d.os_version.set(Some(text)),
         "BuildVersion" => d.build_version.set(Some(text)),
         "ModelName" => d.model_name.set(Some(text)),

@@ -4,6 +4,7 @@
 
 mod compact;
 mod fold;
+pub(crate) mod ids;
 mod query;
 
 use chrono::{DateTime, Utc};
@@ -106,17 +107,6 @@ impl Inventory {
 
     pub fn contains(&self, enrollment: &str) -> bool {
         self.docs.get(enrollment).is_some()
-    }
-
-    /// The device's UDID and serial number (what the audit trail records of it).
-    pub(crate) fn udid_and_serial(&self, enrollment: &str) -> (Option<String>, Option<String>) {
-        match self.docs.get(enrollment) {
-            Some(d) => (
-                d.udid(enrollment).map(str::to_owned),
-                d.serial_number.as_deref().map(str::to_owned),
-            ),
-            None => (None, None),
-        }
     }
 
     pub fn len(&self) -> usize {

@@ -36,7 +36,7 @@ impl DeviceFilter {
     fn matches_doc(&self, d: &DeviceDoc, model_needle: Option<&str>) -> bool {
         let facts = Facts {
             state: d.state,
-            serial_number: d.serial_number.as_deref(),
+            serial_number: d.ids.serial_number(),
             topic: d.topic.as_deref(),
             os_version: d.os_version.as_deref(),
             models: [d.model.as_deref(), d.model_name.as_deref(), d.product_name.as_deref()],

@@ -1,11 +1,9 @@
 //! Drained changes, restoring from them, and folds "as of" a point.
 
-use std::collections::BTreeMap;
-
 use annal_schemas::RecordedEvent;
 use serde_json::json;
 
-use super::support::Log;
+use super::support::{persist, persist_and_evict, Log, Table};
 use crate::audit::AuditFilter;
 use crate::synthetic::{fleet, FakeDevice, FleetSpec};
 use crate::{AsOf, Change, ProjectionError, Projections};
@@ -28,6 +26,8 @@ fn drain_returns_each_changed_document_once_at_its_latest_value() {
         [
             ("devices", d.udid.as_str()),
             ("commands", lock_key.as_str()),
+            // The audit trail's own record of the device's identifiers, then the lock.
+            ("audit", d.udid.as_str()),
             ("audit", lock_key.as_str()),
             ("push", d.udid.as_str())
         ]
@@ -36,6 +36,16 @@ fn drain_returns_each_changed_document_once_at_its_latest_value() {
     let device = &changes[0].doc.as_ref().unwrap();
     assert_eq!(device["pending_commands"], json!(1));
     assert_eq!(device["state"], json!("enrolled"));
+    let ids = &changes[2];
+    assert_eq!(
+        ids.doc,
+        Some(json!({"udid": d.udid, "serial_number": d.serial})),
+        "the audit trail's identifiers are the inventory's"
+    );
+    assert!(
+        !ids.settled && ids.tag.is_none(),
+        "never settled, never met by a query by tag"
+    );
     assert!(p.drain_changes().is_empty());
 
     // One more poll changes the device's and its push health's documents, nothing else.
@@ -44,19 +54,6 @@ fn drain_returns_each_changed_document_once_at_its_latest_value() {
     let changes = p.drain_changes();
     let models: Vec<&str> = changes.iter().map(|c| c.model).collect();
     assert_eq!(models, ["devices", "push"]);
-}
-
-/// A key-value table standing in for the persisted documents.
-type Table = BTreeMap<(&'static str, String), Change>;
-
-fn persist(table: &mut Table, changes: Vec<Change>) {
-    for change in changes {
-        let key = (change.model, change.key.clone());
-        match change.doc {
-            Some(_) => table.insert(key, change),
-            None => table.remove(&key),
-        };
-    }
 }
 
 /// Everything a query can see, one line per document, queue and fan-out.
@@ -198,18 +195,6 @@ fn restore_refuses_unknown_models_old_versions_and_bad_documents() {
         Err(ProjectionError::Document { model: "commands", .. })
     ));
     assert!(p.snapshot().is_empty());
-}
-
-/// Drains into `table` as a node persists, then evicts the settled documents it wrote.
-fn persist_and_evict(node: &mut Projections, table: &mut Table) {
-    let changes = node.drain_changes();
-    let settled: Vec<(&'static str, String)> = changes
-        .iter()
-        .filter(|c| c.settled)
-        .map(|c| (c.model, c.key.clone()))
-        .collect();
-    persist(table, changes);
-    node.evict(settled.iter().map(|(m, k)| (*m, k.as_str())));
 }
 
 #[test]

@@ -1,12 +1,14 @@
 //! A log under construction for one or more fake devices, with a clock tests can read.
 
+use std::collections::BTreeMap;
+
 use annal_schemas::catalog::EventData;
 use annal_schemas::events::command::CommandQueued;
 use annal_schemas::RecordedEvent;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
 use crate::synthetic::{push_accepted, push_attempted, queued, FakeDevice, LogBuilder};
-use crate::Projections;
+use crate::{Change, Projections};
 
 pub const ADMIN: &str = "api-key:alice";
 
@@ -99,4 +101,29 @@ pub fn dict(pairs: &[(&str, plist::Value)]) -> plist::Dictionary {
 /// `{"QueryResponses": {..pairs}}`.
 pub fn query_responses(pairs: &[(&str, plist::Value)]) -> plist::Dictionary {
     dict(&[("QueryResponses", plist::Value::Dictionary(dict(pairs)))])
+}
+
+/// A key-value table standing in for the persisted documents.
+pub type Table = BTreeMap<(&'static str, String), Change>;
+
+pub fn persist(table: &mut Table, changes: Vec<Change>) {
+    for change in changes {
+        let key = (change.model, change.key.clone());
+        match change.doc {
+            Some(_) => table.insert(key, change),
+            None => table.remove(&key),
+        };
+    }
+}
+
+/// Drains into `table` as a node persists, then evicts the settled documents it wrote.
+pub fn persist_and_evict(node: &mut Projections, table: &mut Table) {
+    let changes = node.drain_changes();
+    let settled: Vec<(&'static str, String)> = changes
+        .iter()
+        .filter(|c| c.settled)
+        .map(|c| (c.model, c.key.clone()))
+        .collect();
+    persist(table, changes);
+    node.evict(settled.iter().map(|(m, k)| (*m, k.as_str())));
 }
