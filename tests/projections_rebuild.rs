@@ -7,8 +7,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use annal::readmodel::projector::{checkpoint_name, persisted_position, rebuild, restore, ProjectorError};
 use annal::readmodel::{ReadModelDb, SqliteReadModels};
-use annal::service::projector::{checkpoint_name, persisted_position, rebuild, restore, ProjectorError};
 use annal::store::EventStore;
 use annal::testkit::sim::run;
 use annal_projections::Projections;

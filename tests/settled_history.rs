@@ -8,8 +8,8 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use annal::readmodel::projector::Projector;
 use annal::readmodel::{PostgresReadModels, Queries, ReadModelDb, SqliteReadModels};
-use annal::service::projector::Projector;
 use annal::store::{EventStore, ExpectedVersion};
 use annal_projections::audit::AuditFilter;
 use annal_projections::synthetic::{fleet, FleetSpec};

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use annal::service::projector::persisted_position;
+use annal::readmodel::projector::persisted_position;
 use annal::store::StoreUrl;
 use annal::transfer::import_file;
 use anyhow::Context;

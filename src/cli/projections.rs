@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use annal::service::projector::{persisted_position, rebuild};
+use annal::readmodel::projector::{persisted_position, rebuild};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ProjectionsCommand {

@@ -27,7 +27,7 @@ pub struct AppState {
     pub data_key: Arc<DataKey>,
     pub admin: Arc<admin::AdminAuth>,
     pub scep: Arc<crate::service::scep::ScepService>,
-    pub projector: Arc<crate::service::projector::Projector>,
+    pub projector: Arc<crate::readmodel::projector::Projector>,
     /// Enrollment profiles (`GET /enroll`, the OTA profile service).
     pub enroll: Arc<enroll::EnrollConfig>,
     /// Turns true when the server starts shutting down.

@@ -11,7 +11,7 @@ use chrono::{TimeDelta, Utc};
 use tokio::sync::{watch, Notify};
 
 use super::service::{PushError, PushService};
-use crate::service::projector::Projector;
+use crate::readmodel::projector::Projector;
 
 /// A push to try again after `wait` (429, 5xx, no answer).
 pub(super) struct Retry {

@@ -10,6 +10,7 @@
 //! from memory, this database or the log.
 
 mod postgres;
+pub mod projector;
 mod queries;
 mod settled;
 mod sqlite;

@@ -18,9 +18,9 @@ use annal_projections::{AsOf, Page, Projections};
 use annal_schemas::RecordedEvent;
 use chrono::{DateTime, Utc};
 
+use super::projector::{Projector, ProjectorError};
 use super::settled;
 use crate::domain::enrollment::stream_name;
-use crate::service::projector::{Projector, ProjectorError};
 use crate::store::{EventStore, StoreError};
 
 /// How long a read waits for the read models to include this node's latest append.

@@ -13,7 +13,7 @@ use annal_projections::commands::{command_key, Commands, FanOut};
 use annal_projections::Page;
 use serde::de::DeserializeOwned;
 
-use crate::service::projector::{Projector, ProjectorError};
+use super::projector::{Projector, ProjectorError};
 
 /// Stored audit entries read per round trip.
 const BATCH: usize = 1000;

@@ -40,7 +40,7 @@ pub enum ServerError {
     #[error("starting the NATS sink")]
     Nats(#[source] crate::stream::nats::ConfigError),
     #[error("restoring the read models")]
-    Projector(#[source] crate::service::projector::ProjectorError),
+    Projector(#[source] crate::readmodel::projector::ProjectorError),
     #[error(transparent)]
     Enroll(#[from] super::enroll::EnrollError),
     #[error(transparent)]

@@ -14,9 +14,9 @@ use crate::observe::writes::WriteHealth;
 use crate::observe::Observer;
 use crate::pki::{Ca, TrustAnchors};
 use crate::push::PushService;
+use crate::readmodel::projector::Projector;
 use crate::service::api_keys::ApiKeys;
 use crate::service::enrollments::Enrollments;
-use crate::service::projector::Projector;
 use crate::service::scep::ScepService;
 
 use super::{admin_key, data_key, enroll, metrics, sinks, Server, ServerError};

@@ -10,5 +10,4 @@ pub mod device;
 pub mod enrollments;
 pub mod identities;
 pub mod machine_info;
-pub mod projector;
 pub mod scep;

@@ -2,7 +2,7 @@
 //! checkpointed subscription (`sink::spawn` from its saved position), so a restart resumes where
 //! it stopped instead of replaying the log or losing what was appended meanwhile; what a sink
 //! sends is redacted by `redact`. `subscription` is the runner the sinks and the projector
-//! (`service::projector`) follow the log with.
+//! (`readmodel::projector`) follow the log with.
 
 pub mod nats;
 pub mod redact;

@@ -1,5 +1,5 @@
 //! The one subscription runner every long-running consumer of the log runs on: the projector
-//! (`service::projector`) and the sinks (`stream::sink`: webhooks, NATS). It subscribes from a
+//! (`readmodel::projector`) and the sinks (`stream::sink`: webhooks, NATS). It subscribes from a
 //! position, hands the consumer the events in batches, saves on a cadence (every `every` events
 //! or `interval`, and at stop), resubscribes after a failure with the one backoff type, stops on
 //! a watch channel and, for a consumer that says so, saves only while this node holds the

@@ -77,10 +77,10 @@ impl From<crate::readmodel::QueryError> for ApiError {
     }
 }
 
-impl From<crate::service::projector::ProjectorError> for ApiError {
-    fn from(e: crate::service::projector::ProjectorError) -> Self {
+impl From<crate::readmodel::projector::ProjectorError> for ApiError {
+    fn from(e: crate::readmodel::projector::ProjectorError) -> Self {
+        use crate::readmodel::projector::ProjectorError;
         use crate::readmodel::ReadModelError;
-        use crate::service::projector::ProjectorError;
         match e {
             ProjectorError::ReadModel(ReadModelError::Unavailable(m)) => ApiError::unavailable(m),
             ProjectorError::ReadModel(ReadModelError::Database(m)) => ApiError::unavailable(m),

@@ -11,8 +11,8 @@ use annal_schemas::NewEvent;
 use futures::StreamExt;
 use serde::Serialize;
 
+use crate::readmodel::projector::{rebuild, ProjectorError, RebuildReport};
 use crate::readmodel::ReadModelDb;
-use crate::service::projector::{rebuild, ProjectorError, RebuildReport};
 use crate::store::{EventStore, ExpectedVersion, StoreError};
 
 #[derive(Debug, Clone, Serialize)]

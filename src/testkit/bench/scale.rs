@@ -25,8 +25,8 @@ use sha2::{Digest, Sha256};
 use super::mdm::{admin_key, drive, spawn_server_within, BenchError, MdmBenchResult, ServerProcess};
 use super::projections::load;
 use crate::pki::Ca;
+use crate::readmodel::projector::{persisted_position, rebuild, ProjectorError, RebuildReport};
 use crate::readmodel::ReadModelDb;
-use crate::service::projector::{persisted_position, rebuild, ProjectorError, RebuildReport};
 use crate::store::{EventStore, StoreUrl};
 use crate::testkit::sim::{Client, SimConfig};
 

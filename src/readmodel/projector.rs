@@ -17,8 +17,8 @@ use annal_schemas::RecordedEvent;
 use futures::StreamExt;
 use tokio::sync::watch;
 
+use super::{DocWrite, ReadModelDb, ReadModelError};
 use crate::backoff::Backoff;
-use crate::readmodel::{DocWrite, ReadModelDb, ReadModelError};
 use crate::store::{EventStore, StoreError};
 use crate::stream::subscription::{self, Consumer, Handled, Options};
 
