@@ -401,7 +401,7 @@ async fn queue_cancel_fan_out_and_clear_passcode_with_the_escrowed_token() {
     let (status, cleared) = submit(
         &client,
         &admin,
-        json!({"enrollments": [ids[2]], "command": {"RequestType": "ClearPasscode"}}),
+        json!({"enrollments": [ids[2]], "command": {"RequestType": "ClearPasscode"}, "reason": "forgot the passcode, ticket 88"}),
     )
     .await;
     assert_eq!(status, 200, "{cleared}");

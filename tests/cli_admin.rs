@@ -50,6 +50,29 @@ async fn an_admin_works_a_device_from_the_command_line() {
         "--reason",
         "lost",
     ];
+    // A destructive command names its devices and waits for a person to type their number:
+    // with no terminal to ask, nothing is sent; --dry-run shows the list and sends nothing.
+    let unasked = annal(&server, &admin, &args);
+    assert!(!unasked.status.success());
+    assert!(
+        String::from_utf8_lossy(&unasked.stderr).contains("--yes"),
+        "{}",
+        String::from_utf8_lossy(&unasked.stderr)
+    );
+    let mut dry = args.to_vec();
+    dry.push("--dry-run");
+    let plan = annal(&server, &admin, &dry);
+    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+    assert!(stdout(&plan).contains(d.udid.as_str()));
+    let mut typo = dry.clone();
+    typo[1] = "NO-SUCH-UDID";
+    let typo = annal(&server, &admin, &typo);
+    assert!(!typo.status.success(), "an id that names nothing fails the dry run");
+    assert!(String::from_utf8_lossy(&typo.stdout).contains("UNKNOWN"));
+    let no_reason = annal(&server, &admin, &args[..args.len() - 2]);
+    assert!(String::from_utf8_lossy(&no_reason.stderr).contains("give --reason"));
+    let mut args = args.to_vec();
+    args.push("--yes");
     let refused = annal(&server, &operator, &args);
     assert!(!refused.status.success());
     assert!(
@@ -62,7 +85,17 @@ async fn an_admin_works_a_device_from_the_command_line() {
     let bad = annal(
         &server,
         &admin,
-        &["enqueue", &d.udid, "-t", "DeviceLock", "-k", "Bogus=1"],
+        &[
+            "enqueue",
+            &d.udid,
+            "-t",
+            "DeviceLock",
+            "-k",
+            "Bogus=1",
+            "--reason",
+            "x",
+            "--yes",
+        ],
     );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("Bogus"));

@@ -410,7 +410,7 @@ async fn a_sealed_command_this_node_cannot_open_is_not_recorded_as_delivered() {
             .put(
                 &format!("/v1/enqueue/{}", d.udid),
                 "application/xml",
-                &[("Authorization", &auth)],
+                &[("Authorization", &auth), ("X-Annal-Reason", "reported lost")],
                 annal::testkit::sim::encode(lock),
             )
             .await

@@ -261,7 +261,14 @@ fn read_model_schemas_match_the_documents() {
             .cloned()
             .collect();
         let mut seen = std::collections::BTreeSet::new();
-        for change in projections.snapshot().into_iter().filter(|c| c.model == model) {
+        // The audit trail also keeps its own index of devices (keyed by the bare enrollment,
+        // never shown by the API); its entries are keyed `<enrollment>/<CommandUUID>`.
+        let shown = |c: &annal_projections::Change| c.model != "audit" || c.key.contains('/');
+        for change in projections
+            .snapshot()
+            .into_iter()
+            .filter(|c| c.model == model && shown(c))
+        {
             let fields = change.doc.as_ref().and_then(|d| d.as_object()).unwrap();
             for (k, _) in fields {
                 assert!(documented.contains(k), "{model} field {k:?} is not in {component}");

@@ -169,6 +169,7 @@ mod tests {
         let e = Event::from(CommandCancelled {
             command_uuid: "0001_EraseDevice".into(),
             reason: CancelReason::Reenrolled,
+            note: None,
         });
         let back = Event::decode(e.event_type(), e.schema_version(), &e.to_data()).unwrap();
         assert_eq!(back, e);

@@ -37,6 +37,9 @@ pub enum CommandsCommand {
         /// The device's key.
         id: String,
         command_uuid: String,
+        /// Why: recorded with the cancellation and shown in the audit trail beside who asked.
+        #[arg(long)]
+        reason: Option<String>,
     },
 }
 
@@ -44,9 +47,10 @@ pub fn show_request(command_uuid: &str) -> ApiRequest {
     ApiRequest::get(format!("/v1/commands/{}", encode(command_uuid)))
 }
 
-pub fn cancel_request(id: &str, command_uuid: &str) -> ApiRequest {
+pub fn cancel_request(id: &str, command_uuid: &str, reason: Option<&str>) -> ApiRequest {
     ApiRequest {
         method: Method::DELETE,
+        headers: reason.map(|r| ("X-Annal-Reason", r.to_string())).into_iter().collect(),
         ..ApiRequest::get(format!("/v1/devices/{}/commands/{}", encode(id), encode(command_uuid)))
     }
 }
@@ -141,8 +145,12 @@ pub async fn run(data_dir: &Path, args: CommandsArgs) -> anyhow::Result<ExitCode
                 table::emit(&status_table(&devices))?;
             }
         }
-        CommandsCommand::Cancel { id, command_uuid } => {
-            api.json(&cancel_request(&id, &command_uuid)).await?;
+        CommandsCommand::Cancel {
+            id,
+            command_uuid,
+            reason,
+        } => {
+            api.json(&cancel_request(&id, &command_uuid, reason.as_deref())).await?;
             eprintln!("cancelled {command_uuid} for {id}");
         }
     }
@@ -157,9 +165,11 @@ mod tests {
     #[test]
     fn requests_encode_ids_into_the_path() {
         assert_eq!(show_request("AB-1").path, "/v1/commands/AB-1");
-        let cancel = cancel_request("dev/1", "C 1");
+        let cancel = cancel_request("dev/1", "C 1", Some("wrong device"));
         assert_eq!(cancel.method, Method::DELETE);
         assert_eq!(cancel.path, "/v1/devices/dev%2F1/commands/C%201");
+        assert_eq!(cancel.headers, vec![("X-Annal-Reason", "wrong device".to_string())]);
+        assert!(cancel_request("d", "c", None).headers.is_empty());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use hyper::Method;
 use serde_json::{Map, Value};
 
 use super::client::{Api, ApiArgs, ApiRequest};
+use super::enqueue_rails as rails;
 use super::query::{parse_time, time_param, Time};
 use super::table;
 
@@ -28,6 +29,10 @@ pub const FAN_OUT: usize = 10_000;
 /// Key names are Apple's (developer.apple.com/documentation/devicemanagement). Values given
 /// as `Name=Value` are strings; `Name:=<json>` sends JSON (numbers, booleans, arrays). Secrets
 /// such as a PIN on the command line are visible to other local users: prefer a file.
+///
+/// A destructive command (EraseDevice, DeviceLock, ClearPasscode, RemoveProfile, …) needs
+/// --reason; the devices are then looked up and listed, and you type their number to send it
+/// (or pass --yes, after checking the list with --dry-run).
 ///
 /// Prints one line per device (queued, duplicate, or why not) and exits 1 if any failed.
 #[derive(Debug, clap::Args)]
@@ -72,6 +77,14 @@ pub struct EnqueueArgs {
     /// Print the API's JSON answer.
     #[arg(long)]
     pub json: bool,
+    /// Send a destructive command without asking: for scripts, after checking the list with
+    /// --dry-run. The device count is still confirmed to the server.
+    #[arg(long)]
+    pub yes: bool,
+    /// Check the command and look every device up, show what would be sent to which devices,
+    /// and send nothing (exits 1 if an id names no enrollment).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -302,12 +315,47 @@ pub async fn run(data_dir: &Path, args: EnqueueArgs) -> anyhow::Result<ExitCode>
     }
     let ids = expand_ids(&args.ids, std::io::stdin().lock())?;
     let command = command_body(&args)?;
+    let request_type = rails::request_type_of(&command);
+    rails::check_reason(request_type.as_deref(), args.reason.as_deref())?;
+    let guarded = request_type.as_deref().is_some_and(annal::domain::rails::guarded);
     let api = Api::connect(data_dir, &args.api)?;
+    if args.dry_run || (guarded && !args.yes) {
+        let targets = rails::look_up(&api, &ids).await?;
+        let unknown = rails::show_plan(request_type.as_deref(), args.reason.as_deref(), &targets)?;
+        if args.dry_run {
+            return Ok(if unknown == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+        // Only a destructive command without --yes gets here.
+        let request_type = request_type.as_deref().unwrap_or_default();
+        if unknown > 0 {
+            return Err(rails::RailError::Unknown(unknown).into());
+        }
+        if !rails::can_ask(args.ids.iter().any(|i| i == "-") || reads_stdin) {
+            return Err(rails::cannot_ask(request_type).into());
+        }
+        rails::confirm(
+            request_type,
+            ids.len(),
+            &mut std::io::stdin().lock(),
+            &mut std::io::stderr(),
+        )?;
+    }
     let mut uuid = args.command_uuid.clone();
     let mut merged = Map::new();
     let mut status = Map::new();
     for chunk in ids.chunks(FAN_OUT) {
-        let answer = match api.json(&build_request(&args, chunk, &command, uuid.as_deref())).await {
+        let mut request = build_request(&args, chunk, &command, uuid.as_deref());
+        if guarded {
+            // Confirmed above (typed, or --yes): the server checks the list has this length.
+            if let Some(Value::Object(body)) = request.body.as_mut() {
+                body.insert("confirm_count".into(), Value::from(chunk.len()));
+            }
+        }
+        let answer = match api.json(&request).await {
             Ok((_, answer)) => answer,
             Err(e) if !status.is_empty() => {
                 print_results(&args, &merged, &status)?;

@@ -16,6 +16,7 @@ mod data_key;
 mod debug;
 mod devices;
 mod enqueue;
+mod enqueue_rails;
 mod enroll;
 mod enroll_args;
 mod events;

@@ -6,4 +6,5 @@ pub mod api_keys;
 pub mod enrollment;
 pub mod identities;
 pub mod push;
+pub mod rails;
 pub mod scep_challenges;

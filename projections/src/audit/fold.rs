@@ -114,6 +114,8 @@ impl AuditTrail {
             status: CommandState::Queued,
             error_chain: Vec::new(),
             cancel_reason: None,
+            cancelled_by: None,
+            cancel_note: None,
             error_reason: None,
             answer: None,
             result_position: None,
@@ -148,6 +150,8 @@ impl AuditTrail {
             status: CommandState::Refused,
             error_chain: Vec::new(),
             cancel_reason: None,
+            cancelled_by: None,
+            cancel_note: None,
             error_reason: None,
             answer: None,
             result_position: None,
@@ -238,6 +242,8 @@ impl AuditEntry {
             result_position: self.result_position,
             error_chain: self.error_chain.clone(),
             cancel_reason: self.cancel_reason,
+            cancelled_by: self.cancelled_by.clone(),
+            cancel_note: self.cancel_note.clone(),
             error_reason: self.error_reason,
         }
     }
@@ -250,6 +256,8 @@ impl AuditEntry {
         self.result_position = p.result_position;
         self.error_chain = p.error_chain;
         self.cancel_reason = p.cancel_reason;
+        self.cancelled_by = p.cancelled_by;
+        self.cancel_note = p.cancel_note;
         self.error_reason = p.error_reason;
     }
 }

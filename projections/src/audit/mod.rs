@@ -61,6 +61,11 @@ pub struct AuditEntry {
     pub status: CommandState,
     pub error_chain: Vec<ErrorChainItem>,
     pub cancel_reason: Option<CancelReason>,
+    /// Who cancelled it (an API key's name, or `system`) and why, in their words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_note: Option<String>,
     /// Set when Annal ended the command as an error itself (`unparseable_report`).
     #[serde(default)]
     pub error_reason: Option<ErrorReason>,
@@ -106,7 +111,7 @@ pub struct AuditTrail {
 impl AuditTrail {
     pub const NAME: &'static str = "audit";
     /// 3: folded from the events alone, with the devices' identifiers as documents.
-    pub const VERSION: u32 = 3;
+    pub const VERSION: u32 = 4;
 
     pub(crate) fn drain(&mut self, out: &mut Vec<Change>) {
         let start = out.len();

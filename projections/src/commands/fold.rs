@@ -57,6 +57,8 @@ impl Commands {
             result_position: None,
             error_chain: Vec::new(),
             cancel_reason: None,
+            cancelled_by: None,
+            cancel_note: None,
             error_reason: None,
             error_detail: None,
         };
@@ -198,6 +200,8 @@ impl CommandStatus {
             result_position: self.result_position,
             error_chain: self.error_chain.clone(),
             cancel_reason: self.cancel_reason,
+            cancelled_by: self.cancelled_by.clone(),
+            cancel_note: self.cancel_note.clone(),
             error_reason: self.error_reason,
         }
     }
@@ -210,6 +214,8 @@ impl CommandStatus {
         self.result_position = p.result_position;
         self.error_chain = p.error_chain;
         self.cancel_reason = p.cancel_reason;
+        self.cancelled_by = p.cancelled_by;
+        self.cancel_note = p.cancel_note;
         self.error_reason = p.error_reason;
     }
 }

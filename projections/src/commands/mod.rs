@@ -88,6 +88,11 @@ pub struct CommandStatus {
     pub result_position: Option<u64>,
     pub error_chain: Vec<ErrorChainItem>,
     pub cancel_reason: Option<CancelReason>,
+    /// Who cancelled it (an API key's name, or `system`) and why, in their words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_note: Option<String>,
     /// Set when Annal ended the command as an error itself (`unparseable_report`: the device's
     /// answer could not be read), with what could not be read in `error_detail`.
     #[serde(default)]
@@ -118,7 +123,7 @@ pub struct Commands {
 
 impl Commands {
     pub const NAME: &'static str = "commands";
-    pub const VERSION: u32 = 2;
+    pub const VERSION: u32 = 3;
 
     pub(crate) fn drain(&mut self, out: &mut Vec<Change>) {
         self.docs.drain(Self::NAME, Self::VERSION, out);

@@ -24,6 +24,9 @@ pub(crate) struct Progress {
     pub result_position: Option<u64>,
     pub error_chain: Vec<ErrorChainItem>,
     pub cancel_reason: Option<CancelReason>,
+    /// Who cancelled it (the event's actor) and why, in their words: set with `cancel_reason`.
+    pub cancelled_by: Option<String>,
+    pub cancel_note: Option<String>,
     pub error_reason: Option<ErrorReason>,
 }
 
@@ -44,7 +47,10 @@ pub(crate) enum Step<'a> {
         error_reason: Option<ErrorReason>,
         error_detail: Option<&'a str>,
     },
-    Cancelled(CancelReason),
+    Cancelled {
+        reason: CancelReason,
+        note: Option<&'a str>,
+    },
     /// At the expiry's own time, not the event's.
     Expired(DateTime<Utc>),
 }
@@ -86,7 +92,13 @@ impl<'a> Step<'a> {
                     error_detail: e.unparseable.as_ref().map(|u| u.detail.as_str()),
                 },
             ),
-            Input::Event(Event::CommandCancelled(e)) => one(&e.command_uuid, Step::Cancelled(e.reason)),
+            Input::Event(Event::CommandCancelled(e)) => one(
+                &e.command_uuid,
+                Step::Cancelled {
+                    reason: e.reason,
+                    note: e.note.as_deref(),
+                },
+            ),
             Input::Event(Event::CommandExpired(e)) => one(&e.command_uuid, Step::Expired(e.expired_at)),
             _ => None,
         }
@@ -128,9 +140,11 @@ impl Progress {
                     self.error_reason = error_reason;
                 }
             }
-            Step::Cancelled(reason) => {
+            Step::Cancelled { reason, note } => {
                 self.status = CommandState::Cancelled;
                 self.cancel_reason = Some(reason);
+                self.cancelled_by = Some(cx.actor.to_owned());
+                self.cancel_note = note.map(str::to_owned);
                 self.completed_at = Some(cx.at);
             }
             Step::Expired(at) => {

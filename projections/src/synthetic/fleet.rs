@@ -187,6 +187,7 @@ impl Fleet {
                 let cancel = CommandCancelled {
                     command_uuid: u,
                     reason: CancelReason::Admin,
+                    note: Some("queued to the wrong device".into()),
                 };
                 self.log.record(&key, ADMIN, &cancel, None);
             }
@@ -246,6 +247,7 @@ impl Fleet {
         let cancel = CommandCancelled {
             command_uuid: pending,
             reason,
+            note: None,
         };
         if check_out {
             self.log.record(&key, &d.fingerprint, &d.check_out(), None);

@@ -71,6 +71,7 @@ fn story() -> Vec<RecordedEvent> {
     let cancel = CommandCancelled {
         command_uuid: "INST".into(),
         reason: CancelReason::Admin,
+        note: None,
     };
     log.builder.record(&a_user.key(), ADMIN, &cancel, None);
     log.queue(&b, "RM", "RemoveProfile");

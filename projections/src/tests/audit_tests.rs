@@ -76,6 +76,7 @@ fn binary_sealed_errored_and_cancelled_commands_in_the_trail() {
     let cancel = CommandCancelled {
         command_uuid: "INST".into(),
         reason: CancelReason::Admin,
+        note: None,
     };
     log.builder.record(&d.key(), ADMIN, &cancel, None);
 

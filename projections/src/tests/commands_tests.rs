@@ -96,6 +96,7 @@ fn cancelled_by_an_admin_and_by_re_enrollment() {
     let cancel = |uuid: &str, reason| CommandCancelled {
         command_uuid: uuid.into(),
         reason,
+        note: None,
     };
     log.builder
         .record(&d.key(), ADMIN, &cancel("A", CancelReason::Admin), None);

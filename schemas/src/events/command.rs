@@ -146,6 +146,10 @@ pub enum CancelReason {
 pub struct CommandCancelled {
     pub command_uuid: String,
     pub reason: CancelReason,
+    /// Why an admin cancelled it, in their words (`reason` says only that an admin did); who
+    /// did is the event's actor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// The command's `expires_at` passed before the device answered it.

@@ -384,7 +384,15 @@ fn end_queue(s: &mut Enrollment, out: &mut Outcome, event: impl Into<Event>, raw
     let pending: Vec<String> = s.queue.iter().map(|p| p.command_uuid.clone()).collect();
     out.push(s, event, raw);
     for command_uuid in pending {
-        out.push(s, CommandCancelled { command_uuid, reason }, None);
+        out.push(
+            s,
+            CommandCancelled {
+                command_uuid,
+                reason,
+                note: None,
+            },
+            None,
+        );
     }
 }
 
@@ -504,6 +512,7 @@ fn report(
                 let cancelled = CommandCancelled {
                     command_uuid: next.command_uuid,
                     reason: CancelReason::IdentityChanged,
+                    note: None,
                 };
                 out.push(s, cancelled, None);
             }
@@ -629,7 +638,7 @@ fn decide_admin(s: &mut Enrollment, out: &mut Outcome, input: AdminInput) -> Res
             }
             out.reply = Some(Reply::Empty);
         }
-        AdminInput::Cancel { command_uuid } => {
+        AdminInput::Cancel { command_uuid, note } => {
             if s.pending(&command_uuid).is_none() {
                 return Err(Refusal::UnknownCommand(command_uuid));
             }
@@ -638,6 +647,7 @@ fn decide_admin(s: &mut Enrollment, out: &mut Outcome, input: AdminInput) -> Res
                 CommandCancelled {
                     command_uuid,
                     reason: CancelReason::Admin,
+                    note,
                 },
                 None,
             );

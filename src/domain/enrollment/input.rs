@@ -132,6 +132,8 @@ pub enum AdminInput {
     },
     Cancel {
         command_uuid: String,
+        /// The admin's reason, recorded with the cancellation.
+        note: Option<String>,
     },
     /// The device channel checked out or enrolled again: this user channel ends with it.
     EndUserChannel {
@@ -141,9 +143,7 @@ pub enum AdminInput {
     },
     /// The device's enrollment is over (`annal devices forget`): its identity stops working
     /// and a new one may enroll.
-    Forget {
-        reason: Option<String>,
-    },
+    Forget { reason: Option<String> },
     /// The admin revoked this certificate; if it is the bound one, the enrollment stops
     /// accepting it.
     RevokeIdentity {

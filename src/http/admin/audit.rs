@@ -116,6 +116,8 @@ const COLUMNS: &[&str] = &[
     "status",
     "error_chain",
     "cancel_reason",
+    "cancelled_by",
+    "cancel_note",
     "error_reason",
     "answer",
     "result_position",

@@ -33,15 +33,25 @@ pub async fn status(
     })))
 }
 
+/// Why a command is cancelled: the `X-Annal-Reason` header, as for an enqueue.
 pub async fn cancel(
     State(app): State<AppState>,
     caller: Caller,
     Path((target, command_uuid)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let cancelled = app
-        .commands()
-        .cancel(&caller, CancelRequest { target, command_uuid })
-        .await?;
+    // UTF-8, not only ASCII: a reason is written in the admin's language.
+    let reason = match headers.get("X-Annal-Reason").map(|v| std::str::from_utf8(v.as_bytes())) {
+        None => None,
+        Some(Ok(reason)) => Some(reason.to_string()),
+        Some(Err(_)) => return Err(ApiError::invalid_at("X-Annal-Reason is not UTF-8 text", "reason")),
+    };
+    let request = CancelRequest {
+        target,
+        command_uuid,
+        reason,
+    };
+    let cancelled = app.commands().cancel(&caller, request).await?;
     Ok(Json(
         json!({"cancelled": true, "enrollment": cancelled.enrollment, "command_uuid": cancelled.command_uuid}),
     ))

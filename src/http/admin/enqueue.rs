@@ -1,8 +1,10 @@
 //! `PUT /v1/enqueue/{ids}`: queue one raw command plist for one or more enrollments
 //! (comma-separated), as NanoMDM's API does, so its tools work unchanged. The plist may be a
 //! full envelope (`CommandUUID` + `Command`) or a bare `Command` dictionary; a CommandUUID is
-//! assigned if absent. Optional headers: `Idempotency-Key`, `X-Annal-Reason`; `?nopush=1`
-//! queues without pushing (NanoMDM's parameter).
+//! assigned if absent. Optional headers: `Idempotency-Key`, `X-Annal-Reason` (required for a
+//! destructive command, which NanoMDM's tools do not send: deliberately not NanoMDM's
+//! behaviour), `X-Annal-Confirm-Count` (required for a destructive command to more than ten
+//! devices); `?nopush=1` queues without pushing (NanoMDM's parameter).
 //!
 //! Also the answer of every enqueue (this one and `POST /v1/commands`): the service's verdict
 //! as the status, each enrollment's outcome under NanoMDM's `status` field, and whether a push
@@ -31,12 +33,26 @@ pub async fn enqueue(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    // UTF-8, not only ASCII: a reason is written in the admin's language.
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+            .map(str::to_string)
+    };
     let req = EnqueueRequest {
         targets: vec![ids],
         command: CommandSource::Raw(body),
         idempotency_key: header("Idempotency-Key"),
         reason: header("X-Annal-Reason"),
+        confirm_count: match header("X-Annal-Confirm-Count").map(|v| v.trim().parse::<usize>()) {
+            None => None,
+            Some(Ok(n)) => Some(n),
+            Some(Err(_)) => {
+                return ApiError::invalid_at("X-Annal-Confirm-Count is not a number of devices", "confirm_count")
+                    .into_response()
+            }
+        },
         expires_at: None,
         no_push: q.nopush.as_deref().is_some_and(|v| !matches!(v, "" | "0" | "false")),
     };

@@ -29,6 +29,9 @@ pub struct SubmitRequest {
     pub command_uuid: Option<String>,
     pub idempotency_key: Option<String>,
     pub reason: Option<String>,
+    /// How many devices `enrollments` names: required for a destructive command to more than
+    /// ten devices, refused when it disagrees with the list.
+    pub confirm_count: Option<usize>,
     pub expires_at: Option<DateTime<Utc>>,
     /// Wake the devices with an APNs push (default true; needs the push issue's APNs client).
     #[serde(default = "yes")]
@@ -53,6 +56,7 @@ impl From<SubmitRequest> for EnqueueRequest {
             }),
             idempotency_key: req.idempotency_key,
             reason: req.reason,
+            confirm_count: req.confirm_count,
             expires_at: req.expires_at,
             no_push: !req.push,
         }

@@ -12,6 +12,7 @@ use super::answer::{EnqueueResult, PushRequest, TargetOutcome};
 use super::request::{check_command_uuid, check_request_type, sealed, targets, Command, EnqueueRequest};
 use super::Commands;
 use crate::domain::enrollment::{AdminInput, Input, Reply};
+use crate::domain::rails;
 use crate::mdm::command_envelope;
 use crate::service::admin::{authorize, Action, AdminError, Caller};
 
@@ -28,8 +29,8 @@ struct Shared<'r> {
 
 impl Commands<'_> {
     /// Queues the command for each target. Refusals of the request as a whole (a bad list, an
-    /// invalid command, a role that may not queue it) come before anything is queued, in the
-    /// order the API has always checked them.
+    /// invalid command, a role that may not queue it, a destructive command without its reason
+    /// or confirmed count) come before anything is queued.
     pub async fn enqueue(&self, caller: &Caller, req: EnqueueRequest) -> Result<EnqueueResult, AdminError> {
         let ids = targets(&req.targets)?;
         let command = req.command.command()?;
@@ -40,6 +41,13 @@ impl Commands<'_> {
             },
         )?;
         check_request_type(&command.request_type)?;
+        rails::check(
+            &command.request_type,
+            req.reason.as_deref(),
+            ids.len(),
+            req.confirm_count,
+        )
+        .map_err(|r| AdminError::invalid_at(r.to_string(), r.field()))?;
         let command_uuid = command
             .command_uuid
             .clone()

@@ -20,6 +20,9 @@ pub struct EnqueueRequest {
     pub command: CommandSource,
     pub idempotency_key: Option<String>,
     pub reason: Option<String>,
+    /// How many devices the caller means: required for a destructive command to many
+    /// devices (`domain::rails`), and checked against the list whenever given.
+    pub confirm_count: Option<usize>,
     pub expires_at: Option<DateTime<Utc>>,
     /// Queue without waking the devices with an APNs push.
     pub no_push: bool,

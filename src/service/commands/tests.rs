@@ -116,7 +116,9 @@ fn request(targets: &[&str], command: CommandSource) -> EnqueueRequest {
         targets: targets.iter().map(|t| t.to_string()).collect(),
         command,
         idempotency_key: None,
-        reason: None,
+        // Destructive commands need one (`domain::rails`); the rails test takes it away.
+        reason: Some("INC-1: test".into()),
+        confirm_count: None,
         expires_at: None,
         no_push: false,
     }
@@ -194,6 +196,59 @@ async fn every_enrollment_took_it() {
         again.outcomes["E1"],
         TargetOutcome::Queued { duplicate: true, .. }
     ));
+}
+
+#[tokio::test]
+async fn a_destructive_command_without_its_reason_or_confirmed_count_queues_nothing() {
+    let f = Fixture::sqlite();
+    let ids: Vec<String> = (0..11).map(|i| format!("R{i}")).collect();
+    for id in &ids {
+        f.authenticated(id).await;
+    }
+    let targets: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut unexplained = request(&targets[..1], raw("EraseDevice", "WIPE-1"));
+    unexplained.reason = Some("   ".into());
+    let refused = f.commands().enqueue(&admin(), unexplained).await;
+    assert!(
+        matches!(&refused, Err(AdminError::Invalid { path: Some(p), .. }) if p == "reason"),
+        "{refused:?}"
+    );
+    let uncounted = f
+        .commands()
+        .enqueue(&admin(), request(&targets, raw("DeviceLock", "LOCK-1")))
+        .await;
+    assert!(
+        matches!(&uncounted, Err(AdminError::Invalid { path: Some(p), message }) if p == "confirm_count" && message.contains("11")),
+        "{uncounted:?}"
+    );
+    let mut miscounted = request(&targets, raw("DeviceLock", "LOCK-1"));
+    miscounted.confirm_count = Some(10);
+    assert!(f.commands().enqueue(&admin(), miscounted).await.is_err());
+    // Nothing reached any device's stream: each still holds only its Authenticate.
+    for id in &ids {
+        let stream = f
+            .store
+            .read_stream(&format!("enrollment-{id}"), 1, 10)
+            .await
+            .expect("read");
+        assert_eq!(
+            stream.len(),
+            1,
+            "{id}: {:?}",
+            stream.iter().map(|e| &e.event_type).collect::<Vec<_>>()
+        );
+    }
+    let mut counted = request(&targets, raw("DeviceLock", "LOCK-1"));
+    counted.confirm_count = Some(11);
+    let result = f.commands().enqueue(&admin(), counted).await.expect("queued");
+    assert_eq!(result.overall, Overall::AllQueued);
+    // A routine command needs neither.
+    let mut routine = request(&targets, raw("DeviceInformation", "DI-9"));
+    routine.reason = None;
+    assert_eq!(
+        f.commands().enqueue(&admin(), routine).await.expect("queued").overall,
+        Overall::AllQueued
+    );
 }
 
 #[tokio::test]
@@ -290,6 +345,7 @@ async fn cancelling_a_command_that_is_not_pending_is_not_found() {
     let cancel = |uuid: &str| CancelRequest {
         target: "E1".into(),
         command_uuid: uuid.into(),
+        reason: Some(" INC-7: queued to the wrong device ".into()),
     };
     let unknown = commands.cancel(&admin(), cancel("NEVER")).await;
     assert!(
@@ -308,6 +364,20 @@ async fn cancelling_a_command_that_is_not_pending_is_not_found() {
             command_uuid: "DI-1".into()
         }
     );
+    // Who cancelled it is the event's actor; why, in the admin's words, its note.
+    let events = f.store.read_stream("enrollment-E1", 1, 10).await.expect("read");
+    let recorded = events
+        .iter()
+        .find(|e| e.event_type == "CommandCancelled")
+        .expect("the cancellation is in the log");
+    assert_eq!(recorded.actor, "api-key:ops");
+    match recorded.decode() {
+        Ok(annal_schemas::Event::CommandCancelled(c)) => {
+            assert_eq!(c.note.as_deref(), Some("INC-7: queued to the wrong device"));
+            assert_eq!(c.reason, annal_schemas::events::command::CancelReason::Admin);
+        }
+        other => panic!("{other:?}"),
+    }
     // No longer pending: as for a command the device already answered.
     let again = commands.cancel(&admin(), cancel("DI-1")).await;
     assert!(matches!(again, Err(AdminError::NotFound(_))), "{again:?}");
@@ -317,6 +387,7 @@ async fn cancelling_a_command_that_is_not_pending_is_not_found() {
             CancelRequest {
                 target: "GHOST".into(),
                 command_uuid: "DI-1".into(),
+                reason: None,
             },
         )
         .await;

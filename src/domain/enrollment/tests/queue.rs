@@ -159,6 +159,7 @@ fn enqueue_is_idempotent_on_its_key_and_cancel_needs_a_pending_command() {
     let cancel = |uuid: &str| {
         Input::Admin(AdminInput::Cancel {
             command_uuid: uuid.into(),
+            note: None,
         })
     };
     assert_eq!(
