@@ -421,3 +421,74 @@ async fn store_head(server: &Server) -> u64 {
     let store = annal::store::open(&server.store_url.parse().unwrap()).await.unwrap();
     store.head().await.unwrap().position
 }
+
+/// APNs out of reach (a firewall, DNS, a dead proxy): every failed push is counted by class,
+/// the outage is logged when it starts, the alarm is raised once it lasts, and no command is
+/// shown as pushed.
+#[tokio::test]
+async fn an_unreachable_apns_is_logged_counted_and_alarmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_apns, ca) = mock(dir.path()).await;
+    // Nothing listens there: every push ends without an answer.
+    let closed = format!("https://127.0.0.1:{}", common::server::free_port());
+    let ca = ca.display().to_string();
+    let args = [
+        "--apns-url",
+        closed.as_str(),
+        "--apns-ca-file",
+        ca.as_str(),
+        "--push-backoff-max-secs",
+        "1",
+        "--push-max-attempts",
+        "4",
+        "--push-unreachable-alarm-secs",
+        "1",
+    ];
+    let log = dir.path().join("server.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", data.path().join("annal.db").display());
+    let server = Server::start_configured(data.path(), &store, &args, |c| {
+        c.stderr(file).env("ANNAL_LOG", "info");
+    })
+    .await;
+    let (client, key) = (server.client(), server.api_key());
+    let (cert, cert_key) = push_cert(dir.path(), "push", TOPIC, 365);
+    assert!(install(&server, &cert, &cert_key, &[]).status.success());
+    wait_installed(&client, &key, None).await;
+    let d = device(&server, 1);
+    enroll(&client, &d).await;
+    let body = json!({"enrollments": [d.udid], "command": {"RequestType": "DeviceInformation", "Queries": ["UDID"]}});
+    let (code, queued) = call(&client, Method::POST, "/v1/commands", Some(&key), Some(body)).await;
+    assert_eq!(code, 200, "{queued}");
+    let uuid = queued["command_uuid"].as_str().unwrap().to_owned();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let metrics = loop {
+        let (_, metrics) = get_text(&client, "/metrics", &key).await;
+        if metrics.lines().any(|l| l == "annal_push_apns_alarm 1") {
+            break metrics;
+        }
+        assert!(Instant::now() < deadline, "no alarm:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let unanswered: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("annal_push_failures_total{class=\"unreachable\"} "))
+        .expect("failures counted by class")
+        .parse()
+        .unwrap();
+    assert!(unanswered >= 2.0, "{metrics}");
+    assert!(metrics
+        .lines()
+        .any(|l| l.starts_with("annal_push_apns_unreachable_seconds ")));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("APNs does not answer"), "{text}");
+    assert!(text.contains("APNs has not answered for minutes"), "{text}");
+    // Every attempt failed: the command was never pushed, whatever was attempted.
+    let (_, status) = get(&client, &format!("/v1/commands/{uuid}"), &key).await;
+    assert_eq!(status["devices"][0]["pushed_at"], Value::Null, "{status}");
+    let attempts = push_events(&client, &key, &d.udid).await;
+    assert!(attempts.iter().all(|(t, _)| t != "PushAccepted"), "{attempts:?}");
+    assert!(attempts.iter().any(|(t, _)| t == "PushFailed"), "{attempts:?}");
+}

@@ -83,7 +83,8 @@ pub(crate) const fn route(event_type: EventType) -> Route {
         EventType::CommandFormatError => route_to(Read::Answered(Answer::CommandFormatError), SEEN.and(COMMAND)),
         EventType::CommandErrored => route_to(Read::Decode, SEEN.and(COMMAND)),
         // A push is a step of every pending command of the enrollment.
-        EventType::PushAttempted => route_to(Read::Push { accepted: false }, COMMAND.and(Feeds::PUSH)),
+        // An attempt is not a push the device got: only push health counts it.
+        EventType::PushAttempted => route_to(Read::Push { accepted: false }, Feeds::PUSH),
         EventType::PushAccepted => route_to(Read::Push { accepted: true }, COMMAND.and(Feeds::PUSH)),
         // A dead token shows in the inventory as well.
         EventType::PushFailed => route_to(Read::Decode, Feeds::DEVICES.and(Feeds::PUSH)),

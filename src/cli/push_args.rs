@@ -29,6 +29,10 @@ pub struct PushArgs {
     /// it keeps refusing, up to an hour; installing a certificate resumes at once).
     #[arg(long, env = "ANNAL_PUSH_SUSPEND_SECS", default_value_t = 300)]
     pub push_suspend_secs: u64,
+    /// APNs giving no answer for this long (network, DNS, a proxy) raises the alarm: an error
+    /// in the log and `annal_push_apns_alarm` 1 at /metrics, in seconds.
+    #[arg(long, env = "ANNAL_PUSH_UNREACHABLE_ALARM_SECS", default_value_t = 300)]
+    pub push_unreachable_alarm_secs: u64,
 }
 
 impl PushArgs {
@@ -41,6 +45,7 @@ impl PushArgs {
             max_attempts: self.push_max_attempts,
             backoff_max_secs: self.push_backoff_max_secs,
             suspend_secs: self.push_suspend_secs,
+            unreachable_alarm_secs: self.push_unreachable_alarm_secs,
         }
     }
 }

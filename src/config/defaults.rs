@@ -49,6 +49,7 @@ impl ServerConfig {
                 max_attempts: 5,
                 backoff_max_secs: 60,
                 suspend_secs: 300,
+                unreachable_alarm_secs: 300,
             },
             enroll: EnrollOptions {
                 organization: "Annal".into(),

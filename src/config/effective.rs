@@ -107,6 +107,7 @@ impl PushOptions {
         settings.max_attempts = self.max_attempts.max(1);
         settings.backoff_max = Duration::from_secs(self.backoff_max_secs.max(1));
         settings.suspend_for = Duration::from_secs(self.suspend_secs.max(1));
+        settings.unreachable_alarm_after = Duration::from_secs(self.unreachable_alarm_secs.max(1));
         settings.repush_interval =
             (self.repush_interval_secs > 0).then(|| Duration::from_secs(self.repush_interval_secs));
         Ok(settings)

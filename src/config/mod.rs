@@ -91,6 +91,7 @@ pub struct PushOptions {
     pub max_attempts: u32,
     pub backoff_max_secs: u64,
     pub suspend_secs: u64,
+    pub unreachable_alarm_secs: u64,
 }
 
 /// What enrollment profiles say about this server.

@@ -157,6 +157,7 @@ mod tests {
                 max_attempts: 1,
                 backoff_max_secs: 1,
                 suspend_secs: 1,
+                unreachable_alarm_secs: 1,
             },
             enroll: EnrollOptions {
                 challenge: Some("challenge-s3cret".into()),

@@ -90,6 +90,24 @@ pub fn classify(status: u16, reason: Option<&str>) -> Verdict {
     }
 }
 
+/// Why a push failed, for operators (a log line and `annal_push_failures_total{class}` each):
+/// `unreachable` (no answer: network, DNS, TLS), `throttled` (429), `apns_error` (5xx),
+/// `certificate_refused`, `token_dead`, `rejected` (any other refusal of this push). `None` for
+/// an accepted push.
+pub fn failure_class(status: u16, verdict: Verdict) -> Option<&'static str> {
+    Some(match verdict {
+        Verdict::Accepted => return None,
+        Verdict::TokenDead => "token_dead",
+        Verdict::CertificateRejected => "certificate_refused",
+        Verdict::Failed => "rejected",
+        Verdict::Retry => match status {
+            0 => "unreachable",
+            429 => "throttled",
+            _ => "apns_error",
+        },
+    })
+}
+
 /// APNs refuses a revoked, expired or unknown client certificate in the TLS handshake, with a
 /// fatal alert rustls reports as e.g. "received fatal alert: CertificateExpired" (or
 /// UnknownCA, AccessDenied, HandshakeFailure): retrying cannot help, so every received fatal
@@ -164,6 +182,25 @@ pub struct TopicConflict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_failure_has_a_class_an_operator_can_act_on() {
+        let class = |status, reason| failure_class(status, classify(status, reason));
+        assert_eq!(class(200, None), None);
+        assert_eq!(
+            class(0, Some("tcp connect error: Connection refused")),
+            Some("unreachable")
+        );
+        assert_eq!(
+            class(0, Some("received fatal alert: CertificateExpired")),
+            Some("certificate_refused")
+        );
+        assert_eq!(class(403, Some("BadCertificate")), Some("certificate_refused"));
+        assert_eq!(class(429, Some("TooManyRequests")), Some("throttled"));
+        assert_eq!(class(503, Some("ServiceUnavailable")), Some("apns_error"));
+        assert_eq!(class(410, Some("Unregistered")), Some("token_dead"));
+        assert_eq!(class(400, Some("PayloadEmpty")), Some("rejected"));
+    }
 
     #[test]
     fn classifies_apns_answers() {

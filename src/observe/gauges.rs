@@ -56,6 +56,11 @@ pub async fn refresh<'a>(sources: impl Into<Sources<'a>>) {
     // Known from the appends themselves, so it stays true while head reads fail too.
     let writable = if observer.writes.refusing() { 0.0 } else { 1.0 };
     metrics::gauge!("annal_store_writable").set(writable);
+    // Computed now rather than at the last push, so the alarm shows even when nothing is
+    // retried any more.
+    let (unreachable, alarm) = push.apns_unreachable();
+    metrics::gauge!("annal_push_apns_unreachable_seconds").set(unreachable.map_or(0.0, |d| d.as_secs_f64()));
+    metrics::gauge!("annal_push_apns_alarm").set(if alarm { 1.0 } else { 0.0 });
     let certificates = [
         ("ca", observer.ca_not_after()),
         ("tls", observer.tls_not_after()),

@@ -11,6 +11,11 @@ pub(super) fn outcome(verdict: Verdict) {
     metrics::counter!("annal_push_total", "outcome" => verdict.label()).increment(1);
 }
 
+/// One failed push, by class (`domain::push::failure_class`).
+pub(super) fn failure(class: &'static str) {
+    metrics::counter!("annal_push_failures_total", "class" => class).increment(1);
+}
+
 pub(super) fn skipped(reason: &'static str) {
     metrics::counter!("annal_push_skipped_total", "reason" => reason).increment(1);
 }

@@ -7,6 +7,7 @@ pub mod certificate;
 mod dispatch;
 pub mod installed;
 mod metrics;
+mod reachability;
 mod service;
 mod suspension;
 

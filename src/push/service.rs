@@ -49,6 +49,8 @@ pub struct PushSettings {
     pub suspend_for: Duration,
     /// Re-push enrollments with pending commands that have been silent this long (None: never).
     pub repush_interval: Option<Duration>,
+    /// APNs giving no answer this long raises the alarm (log error, `annal_push_apns_alarm`).
+    pub unreachable_alarm_after: Duration,
 }
 
 impl PushSettings {
@@ -59,6 +61,7 @@ impl PushSettings {
             backoff_max: Duration::from_secs(60),
             suspend_for: Duration::from_secs(300),
             repush_interval: Some(Duration::from_secs(3600)),
+            unreachable_alarm_after: Duration::from_secs(300),
         }
     }
 }
@@ -136,6 +139,7 @@ pub struct PushService {
     /// Why the installed certificate cannot be used here, if it cannot.
     unusable: RwLock<Option<String>>,
     pub(super) suspension: Suspender,
+    pub(super) reachability: super::reachability::Reachability,
     pub(super) queue: super::dispatch::Coalescer,
     pub(super) retries: tokio::sync::mpsc::UnboundedSender<super::dispatch::Retry>,
     pub(super) retry_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<super::dispatch::Retry>>>,
@@ -167,6 +171,7 @@ impl PushService {
             topic: RwLock::new(None),
             unusable: RwLock::new(None),
             suspension: Suspender::new(settings.suspend_for),
+            reachability: super::reachability::Reachability::new(settings.unreachable_alarm_after),
             queue: Default::default(),
         })
     }
@@ -324,6 +329,7 @@ impl PushService {
         };
         let verdict = classify(status, reason.as_deref());
         super::metrics::outcome(verdict);
+        self.observe(key, status, verdict, reason.as_deref(), attempt);
         let answer = if verdict == Verdict::Accepted {
             PushAnswer::Accepted(PushAccepted {
                 push_id,
@@ -386,6 +392,66 @@ impl PushService {
             reason,
             retry_in_secs: retry_in,
         })
+    }
+}
+
+impl PushService {
+    /// Says what went wrong where an operator looks: a log line and a counter per failure
+    /// class, and the start, alarm and end of an outage when APNs stops answering. Neither the
+    /// token nor the PushMagic is logged.
+    fn observe(&self, key: &str, status: u16, verdict: Verdict, reason: Option<&str>, attempt: u32) {
+        use super::reachability::Change;
+        let now = Instant::now();
+        let class = crate::domain::push::failure_class(status, verdict);
+        let change = if class == Some("unreachable") {
+            self.reachability.unanswered(now)
+        } else {
+            self.reachability.answered(now)
+        };
+        match change {
+            Some(Change::Lost) => {
+                tracing::warn!(reason = reason.unwrap_or_default(), "APNs does not answer: pushes are retried")
+            }
+            Some(Change::Alarm(gone)) => tracing::error!(
+                unreachable_secs = gone.as_secs(),
+                reason = reason.unwrap_or_default(),
+                "APNs has not answered for minutes: devices are not being woken (check the network path to APNs, DNS and any proxy)"
+            ),
+            Some(Change::Back(gone)) => {
+                tracing::info!(unreachable_secs = gone.as_secs(), "APNs answers again")
+            }
+            None => {}
+        }
+        let Some(class) = class else {
+            return;
+        };
+        super::metrics::failure(class);
+        match class {
+            // Each unanswered push is not news once the outage was said.
+            "unreachable" => tracing::debug!(enrollment = key, attempt, "push got no answer"),
+            "token_dead" => {
+                tracing::info!(
+                    enrollment = key,
+                    status,
+                    reason = reason.unwrap_or_default(),
+                    "push token dead"
+                )
+            }
+            _ => tracing::warn!(
+                enrollment = key,
+                class,
+                status,
+                attempt,
+                reason = reason.unwrap_or_default(),
+                "push failed"
+            ),
+        }
+    }
+
+    /// How long APNs has not answered, if it has not; and whether that is long enough to alarm.
+    pub fn apns_unreachable(&self) -> (Option<Duration>, bool) {
+        let now = Instant::now();
+        (self.reachability.unreachable_for(now), self.reachability.alarming(now))
     }
 }
 

@@ -14,7 +14,8 @@ use crate::context::{Answer, Context, Input};
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Progress {
     pub status: CommandState,
-    /// The latest push to the device after it was queued and before it was first delivered.
+    /// The latest push APNs accepted for the device after it was queued and before it was
+    /// first delivered.
     pub pushed_at: Option<DateTime<Utc>>,
     /// The first delivery.
     pub delivered_at: Option<DateTime<Utc>>,
@@ -33,7 +34,7 @@ pub(crate) struct Progress {
 /// One event in a command's life after it was queued.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Step<'a> {
-    /// A push woke the device: a step of every pending command of the enrollment.
+    /// APNs accepted a push for the device: a step of every pending command of the enrollment.
     Pushed,
     Delivered {
         attempt: u32,
@@ -76,7 +77,9 @@ impl<'a> Step<'a> {
             error_detail: None,
         };
         match input {
-            Input::Push { .. } => Some((Target::Pending, Step::Pushed)),
+            // Only a push APNs took: an attempt that failed woke nobody, and a `pushed_at` that
+            // moved with every failed attempt would tell an auditor the device was pushed.
+            Input::Push { accepted: true } => Some((Target::Pending, Step::Pushed)),
             Input::Delivered(c) => one(&c.command_uuid, Step::Delivered { attempt: c.attempt }),
             Input::Answered(Answer::NotNow, c) => one(&c.command_uuid, Step::NotNow),
             Input::Answered(Answer::Acknowledged, c) => one(&c.command_uuid, result(CommandState::Acknowledged, &[])),

@@ -235,3 +235,25 @@ fn a_command_uuid_queued_again_after_it_ended_starts_a_new_life() {
     assert_eq!((all[0].status, all[0].queued_position), (CommandState::Queued, again));
     assert_eq!(p.commands().queue(&d.udid).len(), 1);
 }
+
+/// `pushed_at` is when APNs took a push for the device: attempts that failed (APNs down, the
+/// certificate refused) woke nobody, so they leave it as it was.
+#[test]
+fn only_an_accepted_push_is_the_command_s_push() {
+    use crate::synthetic::{push_attempted, push_failed};
+    let d = FakeDevice::new(1);
+    let mut log = Log::new();
+    log.enroll(&d); // t0+0..2
+    log.queue(&d, "C1", "DeviceLock"); // t0+3
+    log.system(&d, push_attempted(90)); // t0+4
+    log.system(&d, push_failed(90, 503, "ServiceUnavailable", false)); // t0+5
+    let p = log.fold();
+    assert_eq!(p.commands().get(&d.udid, "C1").unwrap().pushed_at, None);
+    assert_eq!(p.audit().get(&d.udid, "C1").unwrap().pushed_at, None);
+    log.push(&d); // attempted t0+6, accepted t0+7
+    log.system(&d, push_attempted(91)); // t0+8, fails again
+    log.system(&d, push_failed(91, 503, "ServiceUnavailable", false)); // t0+9
+    let p = log.fold();
+    assert_eq!(p.commands().get(&d.udid, "C1").unwrap().pushed_at, Some(at(7)));
+    assert_eq!(p.audit().get(&d.udid, "C1").unwrap().pushed_at, Some(at(7)));
+}
