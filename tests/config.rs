@@ -150,8 +150,25 @@ fn config_check_never_prints_secrets() {
     chmod(&config, 0o644);
     let out = annal(&["--config", &config, "config", "check"], &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("other users may read it"));
+    let refusal = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(refusal.contains("other users may read it"), "{refusal}");
+    assert!(
+        refusal.contains("admin_api_key") && refusal.contains("enroll.challenge"),
+        "{refusal}"
+    );
     chmod(&config, 0o600);
+    // The refusal names what it found: a webhook URL (its path often carries a token) alone.
+    let hook = write(
+        dir.path(),
+        "hook.toml",
+        "[webhook]\nurl = \"https://hooks.example.com/T0K3N\"\n",
+    );
+    chmod(&hook, 0o644);
+    let out = annal(&["--config", &hook, "config", "check"], &[]);
+    let refusal = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{refusal}");
+    assert!(refusal.contains("holds secrets (webhook.url)"), "{refusal}");
+    assert!(!refusal.contains("T0K3N"), "{refusal}");
 
     let hmac = write(dir.path(), "hmac.key", "an-hmac-key-that-is-long-enough\n");
     let env = [
@@ -291,4 +308,33 @@ fn plain_get(port: u16, path: &str) -> Option<String> {
     let mut answer = String::new();
     stream.read_to_string(&mut answer).ok()?;
     Some(answer)
+}
+
+/// A wrong `--tls-cert` path fails the start naming the option, before the data directory, the
+/// store or the admin key is created.
+#[test]
+fn a_missing_tls_certificate_is_named_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = annal(
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            "/nonexistent/server.pem",
+            "--tls-key",
+            "/nonexistent/server.key",
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("--tls-cert") && stderr.contains("/nonexistent/server.pem"),
+        "{stderr}"
+    );
+    assert!(!data.exists(), "the data directory was created: {stderr}");
 }

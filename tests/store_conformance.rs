@@ -372,3 +372,35 @@ conformance!(postgres, Some(common::postgres().await));
 // Runs only where a live KurrentDB is named; none can be installed on the project's machines.
 #[cfg(feature = "kurrentdb")]
 conformance!(kurrentdb, common::kurrentdb().await);
+
+/// The mistakes of a first PostgreSQL setup are named with what to do, not "db error"; a store
+/// URL Annal cannot use says which ones it can.
+#[tokio::test]
+async fn postgres_setup_mistakes_say_what_to_do() {
+    use annal::store::PostgresStore;
+    // postgres://user[:password]@host:port/database[?options]
+    let base = common::postgres_base_url();
+    let (scheme, rest) = base.split_once("://").unwrap();
+    let (user, rest) = rest.split_once('@').unwrap();
+    let (host_port, database) = rest.split_once('/').unwrap();
+    let host = host_port.split(':').next().unwrap();
+    let missing_db = format!("{scheme}://{user}@{host_port}/annal_no_such_database_4711");
+    let e = PostgresStore::connect(&missing_db).await.err().expect("refused");
+    assert!(
+        e.to_string().contains("3D000") && e.to_string().contains("database does not exist"),
+        "{e}"
+    );
+    let missing_role = format!("{scheme}://annal_no_such_role_4711@{host_port}/{database}");
+    let e = PostgresStore::connect(&missing_role).await.err().expect("refused");
+    assert!(e.to_string().contains("role is unknown"), "{e}");
+    let free = std::net::TcpListener::bind((host, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let closed = format!("{scheme}://{user}@{host}:{free}/{database}");
+    let e = PostgresStore::connect(&closed).await.err().expect("refused");
+    assert!(e.to_string().contains("nothing listens"), "{e}");
+    let e = "mysql://x".parse::<annal::store::StoreUrl>().expect_err("refused");
+    assert!(e.to_string().starts_with("--store \"mysql://x\" is not a store"), "{e}");
+}

@@ -31,6 +31,7 @@ pub fn error_kind(e: &StoreError) -> &'static str {
         StoreError::WrongExpectedVersion { .. } => "wrong_expected_version",
         StoreError::IdempotencyConflict { .. } => "idempotency_conflict",
         StoreError::Invalid(_) => "invalid",
+        StoreError::Config(_) => "config",
         StoreError::Unavailable(_) => "unavailable",
         StoreError::Corrupt(_) => "corrupt",
     }

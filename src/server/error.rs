@@ -45,6 +45,9 @@ pub enum ServerError {
     Enroll(#[from] super::enroll::EnrollError),
     #[error(transparent)]
     Tls(#[from] super::tls::TlsError),
+    /// The certificate given with `--tls-cert`/`--tls-key` cannot be served.
+    #[error("--tls-cert / --tls-key (tls_cert, tls_key)")]
+    TlsOption(#[source] super::tls::TlsError),
     #[error("binding {addr}")]
     Bind {
         addr: SocketAddr,

@@ -25,6 +25,11 @@ pub async fn build(config: ServerConfig) -> Result<Server, ServerError> {
     config.relations()?;
     // Before any of them is read: a key others could read is a key others may have.
     config.check_key_files()?;
+    // A certificate given on the command line is checked before anything is created (the
+    // data directory, the store, the admin key): a typo in its path must leave nothing behind.
+    if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+        super::tls::check_pair(cert, key).map_err(ServerError::TlsOption)?;
+    }
     let metrics = metrics::install().map_err(ServerError::Metrics)?;
     let url = config.store_url()?;
     let writes = Arc::new(WriteHealth::default());

@@ -65,6 +65,9 @@ pub enum StoreError {
     IdempotencyConflict { event_id: uuid::Uuid, detail: String },
     #[error("invalid append: {0}")]
     Invalid(String),
+    /// The store is configured wrongly (its URL, its connection string): nothing to retry.
+    #[error("{0}")]
+    Config(String),
     /// The backend cannot be reached or refused the write; the caller may retry (HTTP 503).
     #[error("event store unavailable: {0}")]
     Unavailable(String),

@@ -21,7 +21,7 @@ impl std::str::FromStr for StoreUrl {
     fn from_str(s: &str) -> Result<Self, StoreError> {
         if let Some(path) = s.strip_prefix("sqlite://").or_else(|| s.strip_prefix("sqlite:")) {
             if path.is_empty() {
-                return Err(StoreError::Invalid("sqlite: URL without a path".into()));
+                return Err(StoreError::Config("--store sqlite: URL without a path".into()));
             }
             return Ok(StoreUrl::Sqlite(PathBuf::from(path)));
         }
@@ -31,8 +31,8 @@ impl std::str::FromStr for StoreUrl {
         if s.starts_with("kurrentdb://") || s.starts_with("esdb://") || s.starts_with("kurrentdb+discover://") {
             return Ok(StoreUrl::KurrentDb(s.to_string()));
         }
-        Err(StoreError::Invalid(format!(
-            "unknown store URL {:?}: use sqlite:<path>, postgres://… or kurrentdb://…",
+        Err(StoreError::Config(format!(
+            "--store {:?} is not a store Annal can use: give sqlite:<path>, postgres://… or kurrentdb://… (MySQL and others are not supported)",
             redact(s)
         )))
     }
@@ -110,7 +110,7 @@ pub async fn open(url: &StoreUrl) -> Result<Arc<dyn EventStore>, StoreError> {
         #[cfg(feature = "kurrentdb")]
         StoreUrl::KurrentDb(u) => Ok(Arc::new(super::kurrentdb::KurrentStore::connect(u).await?)),
         #[cfg(not(feature = "kurrentdb"))]
-        StoreUrl::KurrentDb(_) => Err(StoreError::Invalid(
+        StoreUrl::KurrentDb(_) => Err(StoreError::Config(
             "this build has no KurrentDB backend: build with `--features kurrentdb`".into(),
         )),
     }

@@ -50,8 +50,9 @@ pub fn load(path: &Path, root: &Command) -> Result<FileValues, String> {
             errors.join("\n  ")
         )
     })?;
-    if values.iter().any(|(k, _)| k.secret) {
-        check_private(path)?;
+    let secrets: Vec<String> = values.iter().filter(|(k, _)| k.secret).map(|(k, _)| k.path()).collect();
+    if !secrets.is_empty() {
+        check_private(path, &secrets)?;
     }
     Ok(FileValues {
         path: path.to_path_buf(),
@@ -153,8 +154,9 @@ fn find_arg<'a>(root: &'a Command, key: &Key) -> Option<&'a Arg> {
     cmd.get_arguments().find(|a| a.get_id() == key.id.as_str())
 }
 
-/// A file that holds a secret must not be readable by other users.
-fn check_private(path: &Path) -> Result<(), String> {
+/// A file that holds a secret must not be readable by other users; the refusal names the keys
+/// it found, so the operator knows what to move out (a webhook URL may carry its token).
+fn check_private(path: &Path, secrets: &[String]) -> Result<(), String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -164,8 +166,9 @@ fn check_private(path: &Path) -> Result<(), String> {
             .mode();
         if mode & 0o077 != 0 {
             return Err(format!(
-                "the config file {} holds a secret (admin_api_key or enroll.challenge) but other users may read it (mode {:o}): chmod 600 it, or keep the secret in a file of its own",
+                "the config file {} holds secrets ({}) but other users may read it (mode {:o}): chmod 600 it, or keep the secrets in files of their own",
                 path.display(),
+                secrets.join(", "),
                 mode & 0o777
             ));
         }

@@ -89,7 +89,9 @@ impl KurrentStore {
             let detail = e
                 .error()
                 .map_or_else(|| "unsupported scheme, host or option".to_string(), |p| p.to_string());
-            StoreError::Invalid(format!("KurrentDB connection string: {detail}"))
+            StoreError::Config(format!(
+                "--store: the KurrentDB connection string is not valid: {detail}"
+            ))
         })?;
         // `Client::new` returns an eyre report, which is not a std error.
         let client = Client::new(settings).map_err(|e| StoreError::Unavailable(format!("KurrentDB client: {e}")))?;

@@ -61,7 +61,7 @@ impl PostgresStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let mut config: tokio_postgres::Config = url
             .parse()
-            .map_err(|e| StoreError::Invalid(format!("PostgreSQL URL: {e}")))?;
+            .map_err(|e| StoreError::Config(format!("--store: the PostgreSQL URL is not valid: {e}")))?;
         // A prepared statement's generic plan is fixed from the statistics of the moment it is
         // made: made while the log is empty (where a sequential scan is cheapest), it would stay
         // in use as the log grows. Custom plans are made per execution from the actual values.
@@ -82,7 +82,7 @@ impl PostgresStore {
         let pool = Pool::builder(manager)
             .max_size(16)
             .build()
-            .map_err(|e| StoreError::Invalid(format!("PostgreSQL pool: {e}")))?;
+            .map_err(|e| StoreError::Config(format!("PostgreSQL pool: {e}")))?;
         let client = pool.get().await.map_err(pool_error)?;
         rows::migrate(&client).await?;
         let channel = rows::notify_channel(&client).await?;
@@ -189,7 +189,7 @@ async fn schema_statement(base_url: &str, schema: &str, statement: &str) -> Resu
     }
     let config: tokio_postgres::Config = base_url
         .parse()
-        .map_err(|e| StoreError::Invalid(format!("PostgreSQL URL: {e}")))?;
+        .map_err(|e| StoreError::Config(format!("--store: the PostgreSQL URL is not valid: {e}")))?;
     let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
     let driver = tokio::spawn(connection);
     let cascade = if statement.starts_with("DROP") { " CASCADE" } else { "" };
@@ -203,13 +203,39 @@ async fn schema_statement(base_url: &str, schema: &str, statement: &str) -> Resu
 }
 
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
-    StoreError::Unavailable(format!("PostgreSQL: {e}"))
+    match e {
+        // A connection the pool could not make: the driver's error says why.
+        deadpool_postgres::PoolError::Backend(e) => pg(e),
+        other => StoreError::Unavailable(format!("PostgreSQL: {other}")),
+    }
 }
 
 pub(super) fn pg(e: tokio_postgres::Error) -> StoreError {
-    // The driver's Display says only "db error"; the server's code and message say what failed.
+    // The driver's Display says only "db error"; the server's code and message say what failed,
+    // and for the mistakes of a first setup, what to do about it.
     match e.as_db_error() {
-        Some(db) => StoreError::Unavailable(format!("PostgreSQL {}: {}", db.code().code(), db.message())),
-        None => StoreError::Unavailable(format!("PostgreSQL: {e}")),
+        Some(db) => {
+            let code = db.code().code();
+            let hint = match code {
+                "3D000" => " (the database does not exist: create it, e.g. `createdb`, or fix the URL's path)",
+                "28000" | "28P01" => {
+                    " (the role is unknown or its password is wrong: create the role, or fix the URL's user and password)"
+                }
+                "42501" => " (the role may not do this: grant it CREATE on the database, or use its owner)",
+                _ => "",
+            };
+            StoreError::Unavailable(format!("PostgreSQL {code}: {}{hint}", db.message()))
+        }
+        None => {
+            let refused = std::error::Error::source(&e)
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused);
+            let hint = if refused {
+                " (nothing listens at the URL's host and port: is PostgreSQL running there?)"
+            } else {
+                ""
+            };
+            StoreError::Unavailable(format!("PostgreSQL: {e}{hint}"))
+        }
     }
 }
