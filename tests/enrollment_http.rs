@@ -358,14 +358,53 @@ async fn enroll_profile_cli_writes_a_signed_profile_and_refuses_a_bad_topic() {
     let profile: Dictionary = plist::from_bytes(&openssl(&server.data_dir, &line)).expect("plist");
     assert_eq!(payload_of(&profile, "com.apple.mdm")["Topic"].as_string(), Some(TOPIC));
 
-    let unsigned = annal(&["--topic", TOPIC, "--unsigned"]);
+    // The file carries the challenge: only its owner may read it.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&out_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "profile mode {:o}", mode & 0o777);
+    // No challenge: no device could enroll with it, so it is refused unless asked for.
+    let unchallenged = annal(&["--topic", TOPIC, "--unsigned"]);
+    assert!(!unchallenged.status.success());
+    assert!(String::from_utf8_lossy(&unchallenged.stderr).contains("no SCEP challenge"));
+    let unsigned = annal(&["--topic", TOPIC, "--unsigned", "--no-challenge"]);
     assert!(unsigned.status.success() && unsigned.stdout.starts_with(b"<?xml"));
+    // The [enroll] table of --config gives it the same challenge file `serve` reads.
+    let challenge_file = server.data_dir.join("scep-challenge");
+    std::fs::write(&challenge_file, "from-the-config-file\n").unwrap();
+    std::fs::set_permissions(&challenge_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = server.data_dir.join("annal.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[enroll]\nscep_challenge_file = {:?}\n",
+            challenge_file.display().to_string()
+        ),
+    )
+    .unwrap();
+    let configured = Command::new(env!("CARGO_BIN_EXE_annal"))
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "enroll",
+            "profile",
+            "--data-dir",
+            &data_dir,
+        ])
+        .args(["--base-url", "https://mdm.example.com", "--topic", TOPIC, "--unsigned"])
+        .output()
+        .expect("annal runs");
+    assert!(
+        configured.status.success(),
+        "{}",
+        String::from_utf8_lossy(&configured.stderr)
+    );
+    assert!(String::from_utf8_lossy(&configured.stdout).contains("from-the-config-file"));
     let bad = annal(&["--topic", "com.example.push"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("com.apple.mgmt."));
 
     // Without --topic: the installed push certificate's topic, read from the log.
-    let none = annal(&["--unsigned"]);
+    let none = annal(&["--unsigned", "--no-challenge"]);
     assert!(!none.status.success());
     assert!(String::from_utf8_lossy(&none.stderr).contains("no push certificate is installed"));
     let (cert, key) = common::push::push_cert(&server.data_dir, "push", TOPIC, 30);
@@ -375,7 +414,7 @@ async fn enroll_profile_cli_writes_a_signed_profile_and_refuses_a_bad_topic() {
         "{}",
         String::from_utf8_lossy(&installed.stderr)
     );
-    let from_log = annal(&["--unsigned"]);
+    let from_log = annal(&["--unsigned", "--challenge", "c2"]);
     assert!(
         from_log.status.success(),
         "{}",

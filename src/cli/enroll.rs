@@ -25,6 +25,10 @@ pub enum EnrollCommand {
         /// Write the plain XML plist, unsigned (devices then show it as "Not Verified").
         #[arg(long)]
         unsigned: bool,
+        /// Write a profile without a SCEP challenge (another tool puts one in): without this, a
+        /// profile with no challenge is refused, since no device could enroll with it.
+        #[arg(long, conflicts_with_all = ["challenge", "scep_challenge_file"])]
+        no_challenge: bool,
         /// The signing certificate chain (PEM, leaf first). Default: the server's TLS
         /// certificate in <data-dir>/tls/server.pem.
         #[arg(long, requires = "sign_key", conflicts_with = "unsigned")]
@@ -40,6 +44,7 @@ pub async fn run(global: &super::Global, cmd: EnrollCommand) -> anyhow::Result<E
         args,
         out,
         unsigned,
+        no_challenge,
         sign_cert,
         sign_key,
     } = cmd;
@@ -56,6 +61,10 @@ pub async fn run(global: &super::Global, cmd: EnrollCommand) -> anyhow::Result<E
         None => installed_topic(global).await?,
     };
     let settings = args.settings(base_url, topic, &ca)?;
+    anyhow::ensure!(
+        settings.challenge.is_some() || no_challenge,
+        "no SCEP challenge for the profile: give --scep-challenge-file (the same file `annal serve` is given, or the [enroll] table of --config), a one-time challenge from POST /v1/scep/challenges with --challenge, or --no-challenge if another tool adds one"
+    );
     let signer = if unsigned {
         None
     } else {
@@ -78,7 +87,7 @@ pub async fn run(global: &super::Global, cmd: EnrollCommand) -> anyhow::Result<E
     let bytes = mobileconfig(profile, signer.as_ref())?;
     match out {
         Some(path) => {
-            std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+            write_private(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
             eprintln!(
                 "wrote {} ({})",
                 path.display(),
@@ -91,6 +100,21 @@ pub async fn run(global: &super::Global, cmd: EnrollCommand) -> anyhow::Result<E
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `bytes` readable by the owner only: the profile carries the SCEP challenge, which
+/// gets any device that knows it an identity.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    // An existing file keeps its mode on open: narrow it too.
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    file.write_all(bytes)
 }
 
 /// The topic of the push certificate installed in the log (`annal push-cert install`).

@@ -189,7 +189,14 @@ pub fn apply(mut root: Command, file: &FileValues) -> Command {
             continue;
         }
         for path in CONFIGURED {
-            root = mut_path(root, path, &|c: Command| c.mut_arg(key.id.as_str(), set));
+            // A subcommand with some of serve's options (`enroll profile`) takes just those.
+            root = mut_path(root, path, &|c: Command| {
+                if c.get_arguments().any(|a| a.get_id() == key.id.as_str()) {
+                    c.mut_arg(key.id.as_str(), set)
+                } else {
+                    c
+                }
+            });
         }
     }
     root

@@ -13,7 +13,7 @@ use clap::{Arg, ArgAction, Command};
 
 /// The subcommands whose options the file configures: the server, and `config check`, which
 /// takes the same options to show what the server would run with.
-pub const CONFIGURED: &[&[&str]] = &[&["serve"], &["config", "check"]];
+pub const CONFIGURED: &[&[&str]] = &[&["serve"], &["config", "check"], &["enroll", "profile"]];
 
 /// Options that are no configuration: the file's own path, and clap's.
 const NOT_KEYS: &[&str] = &["config", "help", "version", "json"];
