@@ -1,6 +1,6 @@
 //! `annal api-key create | list | revoke`: keys for the admin API, kept in the log (hashed).
 //! Run on the server's host: it writes to the event store directly, as the person who holds the
-//! data directory (recorded as actor `cli:<user>`).
+//! data directory (recorded as actor `cli:<person>@<host>`, the person behind sudo if any).
 
 use std::process::ExitCode;
 
@@ -53,15 +53,11 @@ impl From<RoleArg> for Role {
     }
 }
 
-fn cli_actor() -> String {
-    format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
-}
-
 pub async fn run(global: &super::Global, cmd: ApiKeyCommand) -> anyhow::Result<ExitCode> {
     let keys = ApiKeys::new(global.open_store().await?);
     match cmd {
         ApiKeyCommand::Create { name, role, json } => {
-            let (key, info) = keys.create(&name, role.into(), &cli_actor()).await?;
+            let (key, info) = keys.create(&name, role.into(), &super::actor::local_actor()).await?;
             if json {
                 println!(
                     "{}",
@@ -93,7 +89,7 @@ pub async fn run(global: &super::Global, cmd: ApiKeyCommand) -> anyhow::Result<E
             }
         }
         ApiKeyCommand::Revoke { key_id, reason } => {
-            keys.revoke(&key_id, reason, &cli_actor()).await?;
+            keys.revoke(&key_id, reason, &super::actor::local_actor()).await?;
             eprintln!("revoked API key {key_id}");
         }
     }

@@ -13,7 +13,7 @@ use super::table;
 ///
 /// Everything the log recorded for one enrollment: check-ins, commands queued, delivered and
 /// answered, pushes, identity changes. Table columns: POS (global log position), TIME, EVENT,
-/// ACTOR (device, api-key:<name>, cli:<user>) and a summary of the event's data.
+/// ACTOR (device, api-key:<name>, cli:<person>@<host>) and a summary of the event's data.
 #[derive(Debug, clap::Args)]
 pub struct HistoryArgs {
     #[command(flatten)]

@@ -1,6 +1,7 @@
 //! Command-line parsing and one module per subcommand. This is the binary's edge: errors are
 //! `anyhow` here and typed everywhere below.
 
+mod actor;
 mod api_key;
 mod audit;
 mod audit_export;

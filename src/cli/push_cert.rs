@@ -148,7 +148,7 @@ async fn install(
     let bar = super::progress::events_bar(head.position, "reading enrolled topics", json);
     let topics = installed::enrolled_topics(store.as_ref(), |p| bar.set_position(p)).await?;
     bar.finish_and_clear();
-    let actor = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+    let actor = super::actor::local_actor();
     let event = match installed::install(store.as_ref(), &data_key, &cert, &topics, force, &actor).await {
         Ok(e) => e,
         Err(e @ InstalledError::Topic(_)) => {
