@@ -338,3 +338,45 @@ fn a_missing_tls_certificate_is_named_and_leaves_nothing_behind() {
     );
     assert!(!data.exists(), "the data directory was created: {stderr}");
 }
+
+/// `config check` tries what only trying shows: the data directory can be written and the
+/// store answers (without creating anything in it).
+#[test]
+fn config_check_reaches_the_store_and_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let fresh = annal(&["--data-dir", data, "config", "check"], &[]);
+    let stderr = String::from_utf8_lossy(&fresh.stderr);
+    assert!(fresh.status.success(), "{stderr}");
+    assert!(stderr.contains("does not exist yet: serve creates it"), "{stderr}");
+
+    let base =
+        std::env::var("ANNAL_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let (server, _) = base.rsplit_once('/').unwrap();
+    let missing = format!("{server}/annal_config_check_no_such_db");
+    let out = annal(&["--data-dir", data, "--store", &missing, "config", "check"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("does not answer") && stderr.contains("database does not exist"),
+        "{stderr}"
+    );
+    let reachable = annal(&["--data-dir", data, "--store", &base, "config", "check"], &[]);
+    assert!(
+        reachable.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reachable.stderr)
+    );
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let out = annal(&["--data-dir", file.to_str().unwrap(), "config", "check"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("is not a directory"), "{stderr}");
+    assert!(
+        !std::path::Path::new(data).exists(),
+        "config check created the data directory"
+    );
+}

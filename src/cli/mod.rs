@@ -175,7 +175,7 @@ impl Command {
 pub async fn run(parsed: config::Parsed) -> anyhow::Result<ExitCode> {
     let cli = parsed.cli;
     match cli.command {
-        Command::Config(cmd) => config::run(&cli.global, cmd, &parsed.matches, parsed.file.as_ref()),
+        Command::Config(cmd) => config::run(&cli.global, cmd, &parsed.matches, parsed.file.as_ref()).await,
         Command::Serve(args) => serve::run(&cli.global, *args).await,
         Command::Ca(cmd) => ca::run(&cli.global, cmd),
         Command::Sim(args) => sim::run_sim(&cli.global, args).await,

@@ -33,7 +33,7 @@ pub use postgres::{drop_schema, url_with_new_schema, PostgresStore};
 pub use rules::ExpectedVersion;
 pub use sqlite::SqliteStore;
 pub use subscription::poll_subscription;
-pub use url::{open, redact_with as redact_url_with, StoreUrl};
+pub use url::{open, probe, redact_with as redact_url_with, StoreUrl};
 
 /// The outcome of a successful append.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! Choosing a backend from one URL, as `--store` and `ANNAL_STORE` give it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{EventStore, PostgresStore, SqliteStore, StoreError};
@@ -103,6 +103,33 @@ mod redact_tests {
 }
 
 /// Opens the backend `url` names.
+/// Reaches the store without changing it (no schema made, no file created): what `annal config
+/// check` asks before a first start. KurrentDB is not probed.
+pub async fn probe(url: &StoreUrl) -> Result<(), StoreError> {
+    match url {
+        StoreUrl::Sqlite(path) => {
+            if path.exists() {
+                return std::fs::File::open(path)
+                    .map(|_| ())
+                    .map_err(|e| StoreError::Config(format!("--store {}: {e}", path.display())));
+            }
+            // Missing directories are made at the first start (the data directory's are);
+            // what exists on the way must be a directory.
+            let existing = path.ancestors().skip(1).find(|a| a.exists()).unwrap_or(Path::new("."));
+            if !existing.is_dir() {
+                return Err(StoreError::Config(format!(
+                    "--store {}: {} is not a directory",
+                    path.display(),
+                    existing.display()
+                )));
+            }
+            Ok(())
+        }
+        StoreUrl::Postgres(u) => super::postgres::probe(u).await,
+        StoreUrl::KurrentDb(_) => Ok(()),
+    }
+}
+
 pub async fn open(url: &StoreUrl) -> Result<Arc<dyn EventStore>, StoreError> {
     match url {
         StoreUrl::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path)?)),

@@ -53,7 +53,7 @@ pub fn parse_from(args: Vec<OsString>) -> Parsed {
     Parsed { cli, matches, file }
 }
 
-pub fn run(
+pub async fn run(
     global: &Global,
     cmd: ConfigCommand,
     matches: &ArgMatches,
@@ -66,11 +66,22 @@ pub fn run(
         .ok_or_else(|| anyhow::anyhow!("config check: no matches"))?;
     let root = Cli::command();
     let settings = effective::settings(&keys::keys(&root), check, file);
-    let errors = validate::problems(global, &serve);
-    let warnings: Vec<String> = validate::unknown_env(&root)
+    let mut errors = validate::problems(global, &serve);
+    let mut warnings: Vec<String> = validate::unknown_env(&root)
         .into_iter()
         .map(|name| format!("{name} is set but no option reads it"))
         .collect();
+    // What only trying shows: where serve will write, and whether the store answers.
+    match validate::data_dir(&global.data_dir) {
+        Ok(Some(note)) => warnings.push(note),
+        Ok(None) => {}
+        Err(e) => errors.push(e),
+    }
+    if let Ok(url) = serve.config(global).store_url() {
+        if let Err(e) = annal::store::probe(&url).await {
+            errors.push(format!("the event store {url} does not answer: {e}"));
+        }
+    }
     let config_file = file.map(|f| f.path.display().to_string());
     if json {
         let doc = json!({

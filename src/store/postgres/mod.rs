@@ -202,6 +202,20 @@ async fn schema_statement(base_url: &str, schema: &str, statement: &str) -> Resu
     Ok(())
 }
 
+/// Connects once and asks `SELECT 1`, changing nothing (`annal config check`).
+pub(super) async fn probe(url: &str) -> Result<(), StoreError> {
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| StoreError::Config(format!("--store: the PostgreSQL URL is not valid: {e}")))?;
+    config.connect_timeout(OPERATION_TIMEOUT);
+    let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
+    let driver = tokio::spawn(connection);
+    let answered = client.simple_query("SELECT 1").await.map(|_| ()).map_err(pg);
+    drop(client);
+    let _ = driver.await;
+    answered
+}
+
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
     match e {
         // A connection the pool could not make: the driver's error says why.
