@@ -129,8 +129,29 @@ async fn an_admin_locks_a_device_and_the_audit_trail_proves_it() {
         .unwrap()
         .iter()
         .all(|e| e["request_type"] != "DeviceInformation"));
+    // The keys used here were made on the host: who made them is in the trail too.
+    let (_, made) = get(&client, "/v1/audit?request_type=ApiKeyCreated", &auditor).await;
+    let made = made["entries"].as_array().unwrap();
+    assert!(made.len() >= 2, "{made:?}");
+    for e in made {
+        assert_eq!(
+            (e["class"].as_str(), e["status"].as_str()),
+            (Some("administration"), Some("recorded"))
+        );
+        let by = e["requester"].as_str().unwrap();
+        assert!(
+            by.starts_with("cli:") && by.contains('@') && !by.contains("unknown"),
+            "{e}"
+        );
+    }
+    assert!(
+        made.iter()
+            .any(|e| e["subject"].as_str().unwrap().contains("\"alice\"")),
+        "{made:?}"
+    );
     let (_, csv) = get_text(&client, "/v1/audit?format=csv", &auditor).await;
     assert!(csv.lines().next().unwrap().contains("requester"));
+    assert!(csv.lines().next().unwrap().ends_with("subject"));
     assert!(csv.contains("\"api-key:alice\"") && csv.contains("\"DeviceLock\""));
 
     // Command status of the lock: delivered twice, one NotNow, acknowledged.

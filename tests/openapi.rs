@@ -245,6 +245,22 @@ fn read_model_schemas_match_the_documents() {
         last.recorded_at,
         &last.hash,
     ));
+    // An administrative action: the audit trail's third kind of entry.
+    let last = events.last().unwrap().clone();
+    let created = annal_schemas::events::apikey::ApiKeyCreated {
+        key_id: "K1".into(),
+        name: "lobby".into(),
+        role: annal_schemas::events::apikey::Role::Enrollment,
+        secret_sha256: "00".repeat(32),
+    };
+    events.push(annal_schemas::RecordedEvent::place(
+        annal_schemas::NewEvent::new("api-key:alice", &created),
+        "api-keys",
+        1,
+        last.global_position + 1,
+        last.recorded_at,
+        &last.hash,
+    ));
     let projections = Projections::fold(&events);
     let components = [
         ("devices", "Device"),

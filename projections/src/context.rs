@@ -22,11 +22,23 @@ use crate::route::{route, Feeds, Read, Route};
 const ENROLLMENT_STREAM: &str = "enrollment-";
 /// Refused re-enrollments of an enrollment, kept apart from it (`refused-<enrollment>`).
 const REFUSED_STREAM: &str = "refused-";
+/// The streams of administrative actions the audit trail records (who created or revoked an
+/// API key or enrollment token, who installed a push certificate); their key is the stream.
+const ADMIN_STREAMS: [&str; 2] = ["api-keys", "push-certificates"];
+
+/// Whether an event type belongs on an administrative stream.
+fn administrative(event_type: EventType) -> bool {
+    matches!(
+        event_type,
+        EventType::ApiKeyCreated | EventType::ApiKeyRevoked | EventType::PushCertificateInstalled
+    )
+}
 
 /// Where and when an event happened, and who caused it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Context<'a> {
-    /// The enrollment key of the stream (UDID, EnrollmentID or `<device>:<user>`).
+    /// The enrollment key of the stream (UDID, EnrollmentID or `<device>:<user>`); for an
+    /// administrative event, its stream (`api-keys`, `push-certificates`).
     pub key: &'a str,
     pub position: u64,
     pub at: DateTime<Utc>,
@@ -136,15 +148,20 @@ impl Input<'_> {
 /// bodies that do not decode). Which projections read which type is decided in one place,
 /// [`route`].
 pub(crate) fn read(event: &RecordedEvent) -> Option<(Context<'_>, Input<'_>)> {
-    let (key, refused) = match event.stream.strip_prefix(ENROLLMENT_STREAM) {
-        Some(key) => (key, false),
-        None => (event.stream.strip_prefix(REFUSED_STREAM)?, true),
-    };
     let event_type = EventType::from_name(&event.event_type)?;
-    // A refused stream holds the refusal only; the enrollment's own events are on its stream.
-    if refused != (event_type == EventType::EnrollmentRefused) {
-        return None;
-    }
+    let key = match event.stream.strip_prefix(ENROLLMENT_STREAM) {
+        Some(key) if !administrative(event_type) && event_type != EventType::EnrollmentRefused => key,
+        Some(_) => return None,
+        // A refused stream holds the refusal only; the enrollment's own events are on its stream.
+        None => match event.stream.strip_prefix(REFUSED_STREAM) {
+            Some(key) if event_type == EventType::EnrollmentRefused => key,
+            Some(_) => return None,
+            None if ADMIN_STREAMS.contains(&event.stream.as_str()) && administrative(event_type) => {
+                event.stream.as_str()
+            }
+            None => return None,
+        },
+    };
     let Route { read, feeds } = route(event_type);
     let (version, data) = (event.schema_version, event.data.as_slice());
     let input = match read {

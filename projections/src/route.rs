@@ -95,12 +95,13 @@ pub(crate) const fn route(event_type: EventType) -> Route {
         EventType::EnrollmentRefused => route_to(Read::Decode, Feeds::AUDIT),
         // Certificates, keys, challenges and the fleet's push certificate have no read model
         // of these four; the machine information is only a step before enrollment.
-        EventType::PushCertificateInstalled
-        | EventType::IdentityClaimed
+        // Who created or revoked a key or enrollment token, who installed a push certificate.
+        EventType::PushCertificateInstalled | EventType::ApiKeyCreated | EventType::ApiKeyRevoked => {
+            route_to(Read::Decode, Feeds::AUDIT)
+        }
+        EventType::IdentityClaimed
         | EventType::CertificateIssued
         | EventType::IdentityRevoked
-        | EventType::ApiKeyCreated
-        | EventType::ApiKeyRevoked
         | EventType::ScepChallengeIssued
         | EventType::ScepChallengeConsumed
         | EventType::MachineInfoReceived => SKIP,

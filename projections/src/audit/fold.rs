@@ -29,6 +29,34 @@ impl AuditTrail {
                 self.refused(cx, e);
                 return;
             }
+            Input::Event(Event::ApiKeyCreated(e)) => {
+                let role = serde_json::to_value(e.role).ok();
+                let role = role.as_ref().and_then(|r| r.as_str()).unwrap_or("unknown");
+                let subject = format!("{role} key {:?} ({})", e.name, e.key_id);
+                self.administration(cx, "ApiKeyCreated", subject, None);
+                return;
+            }
+            Input::Event(Event::ApiKeyRevoked(e)) => {
+                let subject = format!("key {}", e.key_id);
+                self.administration(cx, "ApiKeyRevoked", subject, e.reason.clone());
+                return;
+            }
+            Input::Event(Event::PushCertificateInstalled(e)) => {
+                let mut subject = format!(
+                    "push certificate {} (SHA-256 {}, valid until {})",
+                    e.topic,
+                    e.fingerprint_sha256,
+                    e.not_after.to_rfc3339()
+                );
+                if e.forced {
+                    subject.push_str(&format!(
+                        ", forced over topic {}",
+                        e.replaced_topic.as_deref().unwrap_or("?")
+                    ));
+                }
+                self.administration(cx, "PushCertificateInstalled", subject, None);
+                return;
+            }
             // As the inventory: an enrollment is known from its first check-in on.
             Input::Event(Event::Authenticate(e)) => {
                 self.identify(cx.key, true, |ids| ids.authenticated(cx.key, e));
@@ -121,6 +149,7 @@ impl AuditTrail {
             result_position: None,
             fingerprint_sha256: None,
             bound_fingerprint_sha256: None,
+            subject: None,
         };
         // A CommandUUID may be queued again once the earlier command left the queue.
         let key = command_key(cx.key, &e.command_uuid);
@@ -157,6 +186,42 @@ impl AuditTrail {
             result_position: None,
             fingerprint_sha256: Some(e.fingerprint_sha256.clone()),
             bound_fingerprint_sha256: e.bound_fingerprint_sha256.clone(),
+            subject: None,
+        };
+        let key = command_key(cx.key, &command_uuid);
+        let old = self.docs.insert(&key, entry);
+        self.reindex(&key, old);
+    }
+
+    /// An administrative action: who did what to which key, token or certificate, and why when
+    /// they said. Keyed `<stream>/<EventType>-<position>`.
+    fn administration(&mut self, cx: &Context<'_>, request_type: &str, subject: String, reason: Option<String>) {
+        let command_uuid = format!("{request_type}-{}", cx.position);
+        let entry = AuditEntry {
+            enrollment: cx.key.to_owned(),
+            command_uuid: command_uuid.clone(),
+            request_type: request_type.to_owned(),
+            class: "administration".to_owned(),
+            udid: None,
+            serial_number: None,
+            requester: cx.actor.to_owned(),
+            reason,
+            queued_at: cx.at,
+            queued_position: cx.position,
+            pushed_at: None,
+            delivered_at: None,
+            result_at: Some(cx.at),
+            status: CommandState::Recorded,
+            error_chain: Vec::new(),
+            cancel_reason: None,
+            cancelled_by: None,
+            cancel_note: None,
+            error_reason: None,
+            answer: None,
+            result_position: None,
+            fingerprint_sha256: None,
+            bound_fingerprint_sha256: None,
+            subject: Some(subject),
         };
         let key = command_key(cx.key, &command_uuid);
         let old = self.docs.insert(&key, entry);

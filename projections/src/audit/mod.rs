@@ -3,7 +3,10 @@
 //! the device it went to as it was then, the times of queue, push, delivery and result, and the
 //! device's raw answer. Keyed like the command status (`<enrollment>/<CommandUUID>`). Refused
 //! enrollments (`EnrollmentRefused`, an attempt to take a device over with another identity)
-//! are entries too, keyed `<enrollment>/refused-<position>`, with status `refused`.
+//! are entries too, keyed `<enrollment>/refused-<position>`, with status `refused`; so are
+//! administrative actions (an API key or enrollment token created or revoked, a push
+//! certificate installed), keyed `<stream>/<EventType>-<position>`, class `administration`,
+//! status `recorded`, with who did it and what it was done to (`subject`).
 //!
 //! The trail folds from the events alone: it follows each audited command's progress by the
 //! rules the command status follows (`commands/progress.rs`) and keeps, per enrollment,
@@ -78,6 +81,10 @@ pub struct AuditEntry {
     pub fingerprint_sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bound_fingerprint_sha256: Option<String>,
+    /// An administrative action (`class` administration): what it was done to, e.g. `admin key
+    /// "alice" (K1)` or the push certificate's topic, fingerprint and expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 // Settled with its command; indexed by queued position, the trail's order, zero-padded so the

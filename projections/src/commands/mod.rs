@@ -33,6 +33,9 @@ pub enum CommandState {
     /// Audit trail only: not a command but a refused enrollment (`EnrollmentRefused`), an
     /// attempt to take a device over with another identity.
     Refused,
+    /// Audit trail only: an administrative action (an API key or enrollment token created or
+    /// revoked, a push certificate installed), done when recorded.
+    Recorded,
 }
 
 impl CommandState {
@@ -55,6 +58,7 @@ impl CommandState {
             CommandState::Cancelled => "cancelled",
             CommandState::Expired => "expired",
             CommandState::Refused => "refused",
+            CommandState::Recorded => "recorded",
         }
     }
 }

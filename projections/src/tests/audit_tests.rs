@@ -214,3 +214,91 @@ fn a_refused_enrollment_is_an_audit_entry_and_touches_nothing_else() {
     // The enrollment itself is unchanged: its lock is still pending.
     assert_eq!(p.audit().get(&d.udid, "LOCK").unwrap().status, CommandState::Queued);
 }
+
+/// Who created or revoked a key or an enrollment token, and who installed a push certificate,
+/// are in the trail with what they acted on; the same events anywhere else are not.
+#[test]
+fn administrative_actions_are_in_the_trail_with_who_and_what() {
+    use annal_schemas::events::apikey::{ApiKeyCreated, ApiKeyRevoked, Role};
+    use annal_schemas::events::push::PushCertificateInstalled;
+    let mut log = Log::new();
+    let created = ApiKeyCreated {
+        key_id: "K1".into(),
+        name: "lobby".into(),
+        role: Role::Enrollment,
+        secret_sha256: "00".repeat(32),
+    };
+    log.builder.record_on("api-keys", "api-key:alice", &created, None);
+    let revoked = ApiKeyRevoked {
+        key_id: "K1".into(),
+        reason: Some("the lobby kiosk was stolen".into()),
+    };
+    log.builder.record_on("api-keys", "cli:bob@mdm1", &revoked, None);
+    let now = log.builder.now();
+    let installed: PushCertificateInstalled = serde_json::from_value(serde_json::json!({
+        "topic": "com.apple.mgmt.External.test",
+        "fingerprint_sha256": "ab".repeat(32),
+        "serial_hex": "01",
+        "subject": "CN=APSP:test",
+        "issuer": "CN=Apple",
+        "not_before": now,
+        "not_after": now + chrono::TimeDelta::days(365),
+        "certificate_pem": "",
+        "key": {"alg": "A256GCM", "key_id": "k", "nonce": "", "ciphertext": ""},
+    }))
+    .expect("an install");
+    log.builder
+        .record_on("push-certificates", "cli:bob@mdm1", &installed, None);
+    // Not an administrative stream: ignored.
+    log.builder.record_on("enrollment-X", "api-key:mallory", &created, None);
+
+    let p = log.fold();
+    let trail = p.audit().query(&AuditFilter::default(), None, 10).items;
+    let summary: Vec<_> = trail
+        .iter()
+        .map(|e| {
+            (
+                e.request_type.as_str(),
+                e.requester.as_str(),
+                e.status,
+                e.class.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "ApiKeyCreated",
+                "api-key:alice",
+                CommandState::Recorded,
+                "administration"
+            ),
+            (
+                "ApiKeyRevoked",
+                "cli:bob@mdm1",
+                CommandState::Recorded,
+                "administration"
+            ),
+            (
+                "PushCertificateInstalled",
+                "cli:bob@mdm1",
+                CommandState::Recorded,
+                "administration"
+            ),
+        ]
+    );
+    assert_eq!(trail[0].subject.as_deref(), Some("enrollment key \"lobby\" (K1)"));
+    assert_eq!(trail[1].reason.as_deref(), Some("the lobby kiosk was stolen"));
+    let cert = trail[2].subject.as_deref().unwrap();
+    assert!(
+        cert.contains("com.apple.mgmt.External.test") && cert.contains(&"ab".repeat(32)),
+        "{cert}"
+    );
+    // Filters work on them as on commands.
+    let by_bob = AuditFilter {
+        requester: Some("cli:bob@mdm1".into()),
+        ..AuditFilter::default()
+    };
+    assert_eq!(p.audit().query(&by_bob, None, 10).items.len(), 2);
+}

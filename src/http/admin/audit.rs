@@ -121,6 +121,7 @@ const COLUMNS: &[&str] = &[
     "error_reason",
     "answer",
     "result_position",
+    "subject",
 ];
 
 /// RFC 4180 CSV: one row per entry, every field quoted, nested values as JSON text.
