@@ -126,30 +126,16 @@ impl AuditTrail {
     fn queued(&mut self, cx: &Context<'_>, e: &CommandQueued) {
         let (udid, serial_number) = self.identifiers(cx.key);
         let entry = AuditEntry {
-            enrollment: cx.key.to_owned(),
-            command_uuid: e.command_uuid.clone(),
-            request_type: e.request_type.clone(),
-            class: CommandClass::of(&e.request_type).as_str().to_owned(),
             udid,
             serial_number,
-            requester: cx.actor.to_owned(),
             reason: e.reason.clone(),
-            queued_at: cx.at,
-            queued_position: cx.position,
-            pushed_at: None,
-            delivered_at: None,
-            result_at: None,
-            status: CommandState::Queued,
-            error_chain: Vec::new(),
-            cancel_reason: None,
-            cancelled_by: None,
-            cancel_note: None,
-            error_reason: None,
-            answer: None,
-            result_position: None,
-            fingerprint_sha256: None,
-            bound_fingerprint_sha256: None,
-            subject: None,
+            ..AuditEntry::new(
+                cx,
+                e.command_uuid.clone(),
+                &e.request_type,
+                CommandClass::of(&e.request_type).as_str(),
+                CommandState::Queued,
+            )
         };
         // A CommandUUID may be queued again once the earlier command left the queue.
         let key = command_key(cx.key, &e.command_uuid);
@@ -163,30 +149,19 @@ impl AuditTrail {
         let (udid, serial_number) = self.identifiers(cx.key);
         let command_uuid = format!("refused-{}", cx.position);
         let entry = AuditEntry {
-            enrollment: cx.key.to_owned(),
-            command_uuid: command_uuid.clone(),
-            request_type: "EnrollmentRefused".to_owned(),
-            class: "enrollment".to_owned(),
             udid: e.udid.clone().or(udid),
             serial_number,
-            requester: cx.actor.to_owned(),
             reason: Some(e.reason.clone()),
-            queued_at: cx.at,
-            queued_position: cx.position,
-            pushed_at: None,
-            delivered_at: None,
             result_at: Some(cx.at),
-            status: CommandState::Refused,
-            error_chain: Vec::new(),
-            cancel_reason: None,
-            cancelled_by: None,
-            cancel_note: None,
-            error_reason: None,
-            answer: None,
-            result_position: None,
             fingerprint_sha256: Some(e.fingerprint_sha256.clone()),
             bound_fingerprint_sha256: e.bound_fingerprint_sha256.clone(),
-            subject: None,
+            ..AuditEntry::new(
+                cx,
+                command_uuid.clone(),
+                "EnrollmentRefused",
+                "enrollment",
+                CommandState::Refused,
+            )
         };
         let key = command_key(cx.key, &command_uuid);
         let old = self.docs.insert(&key, entry);
@@ -198,30 +173,16 @@ impl AuditTrail {
     fn administration(&mut self, cx: &Context<'_>, request_type: &str, subject: String, reason: Option<String>) {
         let command_uuid = format!("{request_type}-{}", cx.position);
         let entry = AuditEntry {
-            enrollment: cx.key.to_owned(),
-            command_uuid: command_uuid.clone(),
-            request_type: request_type.to_owned(),
-            class: "administration".to_owned(),
-            udid: None,
-            serial_number: None,
-            requester: cx.actor.to_owned(),
             reason,
-            queued_at: cx.at,
-            queued_position: cx.position,
-            pushed_at: None,
-            delivered_at: None,
             result_at: Some(cx.at),
-            status: CommandState::Recorded,
-            error_chain: Vec::new(),
-            cancel_reason: None,
-            cancelled_by: None,
-            cancel_note: None,
-            error_reason: None,
-            answer: None,
-            result_position: None,
-            fingerprint_sha256: None,
-            bound_fingerprint_sha256: None,
             subject: Some(subject),
+            ..AuditEntry::new(
+                cx,
+                command_uuid.clone(),
+                request_type,
+                "administration",
+                CommandState::Recorded,
+            )
         };
         let key = command_key(cx.key, &command_uuid);
         let old = self.docs.insert(&key, entry);
@@ -298,6 +259,37 @@ fn step_entry(
 }
 
 impl AuditEntry {
+    /// An entry made at `cx` by its actor, with nothing done yet: the three kinds (a command, a
+    /// refused enrollment, an administrative action) fill in what they know.
+    fn new(cx: &Context<'_>, command_uuid: String, request_type: &str, class: &str, status: CommandState) -> Self {
+        AuditEntry {
+            enrollment: cx.key.to_owned(),
+            command_uuid,
+            request_type: request_type.to_owned(),
+            class: class.to_owned(),
+            udid: None,
+            serial_number: None,
+            requester: cx.actor.to_owned(),
+            reason: None,
+            queued_at: cx.at,
+            queued_position: cx.position,
+            pushed_at: None,
+            delivered_at: None,
+            result_at: None,
+            status,
+            error_chain: Vec::new(),
+            cancel_reason: None,
+            cancelled_by: None,
+            cancel_note: None,
+            error_reason: None,
+            answer: None,
+            result_position: None,
+            fingerprint_sha256: None,
+            bound_fingerprint_sha256: None,
+            subject: None,
+        }
+    }
+
     fn progress(&self) -> Progress {
         Progress {
             status: self.status,
