@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue, Version};
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum_server::tls::TlsInfo;
 use chrono::Utc;
@@ -33,11 +33,13 @@ pub async fn handle(
     State(app): State<AppState>,
     Extension(sizes): Extension<BodySizes>,
     tls: Option<Extension<Arc<TlsInfo>>>,
+    version: Version,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, DeviceError> {
+) -> Response {
     let mut kind = MessageKind::default();
     let client_certificates = tls.as_deref().map(|t| t.peer_certificates.as_slice());
+    let mut body_read = false;
     let result = async {
         // Who is asking is settled from the headers before the body is read: a stranger (or,
         // without --insecure-accept-unsigned-devices, nobody) gets its 403 without the server
@@ -48,6 +50,7 @@ pub async fn handle(
             Screened::Unidentified => sizes.unidentified,
         };
         let body = read_body(body, &headers, limit).await?;
+        body_read = true;
         serve(&app, client_certificates, &headers, body, &mut kind).await
     }
     .await;
@@ -74,7 +77,17 @@ pub async fn handle(
         "http_status" => http_status.to_string()
     )
     .increment(1);
-    result
+    let mut response = result.into_response();
+    // Refused before its body was read (a stranger, a body over the limit, a stalled one): on
+    // HTTP/1.1 the rest of the body may still be on the way, so the connection cannot carry
+    // another request. Saying so lets the client open a new one instead of reusing this one
+    // and failing (HTTP/2 ends just the stream).
+    if !body_read && version < Version::HTTP_2 {
+        response
+            .headers_mut()
+            .insert(axum::http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// The body, up to `limit` bytes: a declared Content-Length over it is refused before anything
