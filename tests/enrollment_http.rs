@@ -143,8 +143,16 @@ async fn tokens_guard_a_signed_profile_and_the_three_ota_phases() {
     .await;
     assert_eq!((status, bad["error"]["path"].as_str()), (400, Some("name")));
 
-    // The token opens the profile and nothing else.
+    // The token opens the profile and nothing else: not the audit trail (which now names keys and
+    // tokens), not a cancel, not a destructive command even with its reason and count.
     assert_eq!(get(&client, "/v1/devices", &token).await.0, 403);
+    assert_eq!(get(&client, "/v1/audit", &token).await.0, 403);
+    let cancel = call(&client, Method::DELETE, "/v1/devices/X/commands/Y", Some(&token), None).await;
+    assert_eq!(cancel.0, 403, "{}", cancel.1);
+    let wipe =
+        json!({"enrollments": ["X"], "command": {"RequestType": "EraseDevice"}, "reason": "r", "confirm_count": 1});
+    let wiped = call(&client, Method::POST, "/v1/commands", Some(&token), Some(wipe)).await;
+    assert_eq!(wiped.0, 403, "{}", wiped.1);
     let answer = client.get(&format!("/enroll?token={token}")).await.expect("GET");
     assert_eq!(answer.status.as_u16(), 200);
     assert_eq!(answer.content_type(), Some("application/x-apple-aspen-config"));

@@ -87,7 +87,8 @@ pub async fn run(global: &super::Global, cmd: EnrollCommand) -> anyhow::Result<E
     let bytes = mobileconfig(profile, signer.as_ref())?;
     match out {
         Some(path) => {
-            write_private(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+            annal::store::private::write_private(&path, &bytes)
+                .with_context(|| format!("writing {}", path.display()))?;
             eprintln!(
                 "wrote {} ({})",
                 path.display(),
@@ -100,21 +101,6 @@ pub async fn run(global: &super::Global, cmd: EnrollCommand) -> anyhow::Result<E
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Writes `bytes` readable by the owner only: the profile carries the SCEP challenge, which
-/// gets any device that knows it an identity.
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    // An existing file keeps its mode on open: narrow it too.
-    #[cfg(unix)]
-    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-    file.write_all(bytes)
 }
 
 /// The topic of the push certificate installed in the log (`annal push-cert install`).

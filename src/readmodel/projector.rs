@@ -5,7 +5,7 @@
 //! Queries read the in-memory state, which is updated as soon as an event is seen; the
 //! database copy trails it by at most one flush interval, and matters at the next start and for
 //! settled documents: once the lease holder has written a finished command (or its audit entry)
-//! it drops it from memory, and the history queries (src/service/history.rs) read it from the
+//! it drops it from memory, and the history queries (`readmodel/settled.rs`, behind `Queries`) read it from the
 //! database. A node that does not hold the lease writes nothing and so keeps everything it
 //! folded until it takes the lease over.
 

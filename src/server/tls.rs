@@ -142,7 +142,7 @@ pub fn server_files(
     let (cert_pem, key_pem) = ca.issue_server_tls(&dns, &ips).map_err(TlsError::Issue)?;
     crate::store::private::create_dir_all(&dir)?;
     std::fs::write(&cert, cert_pem)?;
-    write_private(&key, key_pem.as_bytes())?;
+    crate::store::private::write_private(&key, key_pem.as_bytes())?;
     tracing::info!(path = %cert.display(), "issued a server certificate from Annal's CA");
     Ok(TlsFiles {
         cert,
@@ -254,13 +254,4 @@ pub fn server_config(
         .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok((Arc::new(config), info))
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(bytes)
 }

@@ -10,3 +10,21 @@ pub mod retry;
 pub mod sink;
 pub mod subscription;
 pub mod webhook;
+
+/// `n` small events for the subscription runner's and the sinks' tests (their bodies matter to
+/// no consumer there).
+#[cfg(test)]
+fn test_events(n: usize) -> Vec<annal_schemas::NewEvent> {
+    (0..n)
+        .map(|_| annal_schemas::NewEvent {
+            event_id: uuid::Uuid::now_v7(),
+            event_type: "Idle".into(),
+            schema_version: 1,
+            actor: "t".into(),
+            correlation_id: None,
+            causation_id: None,
+            data: b"{}".to_vec(),
+            raw: None,
+        })
+        .collect()
+}

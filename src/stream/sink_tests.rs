@@ -4,8 +4,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use annal_schemas::NewEvent;
-
 use super::*;
 use crate::readmodel::SqliteReadModels;
 use crate::store::{ExpectedVersion, SqliteStore};
@@ -60,18 +58,7 @@ fn log() -> Log {
 }
 
 async fn append(log: &Log, n: usize) {
-    let events = (0..n)
-        .map(|_| NewEvent {
-            event_id: uuid::Uuid::now_v7(),
-            event_type: "Idle".into(),
-            schema_version: 1,
-            actor: "t".into(),
-            correlation_id: None,
-            causation_id: None,
-            data: b"{}".to_vec(),
-            raw: None,
-        })
-        .collect();
+    let events = super::super::test_events(n);
     log.store.append("UDID-1", ExpectedVersion::Any, events).await.unwrap();
 }
 

@@ -59,9 +59,7 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects, applies migrations and starts the writer and the LISTEN task.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Config(format!("--store: the PostgreSQL URL is not valid: {e}")))?;
+        let mut config = parse_url(url)?;
         // A prepared statement's generic plan is fixed from the statistics of the moment it is
         // made: made while the log is empty (where a sequential scan is cheapest), it would stay
         // in use as the log grows. Custom plans are made per execution from the actual values.
@@ -70,8 +68,6 @@ impl PostgresStore {
             config.get_options().unwrap_or_default()
         );
         config.options(options.trim());
-        // A new connection to a database that does not answer fails instead of waiting on TCP.
-        config.connect_timeout(OPERATION_TIMEOUT);
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -187,33 +183,33 @@ async fn schema_statement(base_url: &str, schema: &str, statement: &str) -> Resu
             "schema name {schema:?}: use letters, digits and _"
         )));
     }
-    let config: tokio_postgres::Config = base_url
-        .parse()
-        .map_err(|e| StoreError::Config(format!("--store: the PostgreSQL URL is not valid: {e}")))?;
-    let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
-    let driver = tokio::spawn(connection);
     let cascade = if statement.starts_with("DROP") { " CASCADE" } else { "" };
-    client
-        .batch_execute(&format!("{statement} {schema}{cascade}"))
-        .await
-        .map_err(pg)?;
-    drop(client);
-    let _ = driver.await;
-    Ok(())
+    run_once(base_url, &format!("{statement} {schema}{cascade}")).await
 }
 
 /// Connects once and asks `SELECT 1`, changing nothing (`annal config check`).
 pub(super) async fn probe(url: &str) -> Result<(), StoreError> {
+    run_once(url, "SELECT 1").await
+}
+
+/// The connection settings of `url`; a new connection to a database that does not answer fails
+/// instead of waiting on TCP.
+fn parse_url(url: &str) -> Result<tokio_postgres::Config, StoreError> {
     let mut config: tokio_postgres::Config = url
         .parse()
         .map_err(|e| StoreError::Config(format!("--store: the PostgreSQL URL is not valid: {e}")))?;
     config.connect_timeout(OPERATION_TIMEOUT);
-    let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
+    Ok(config)
+}
+
+/// Runs `sql` on a connection of its own, outside the pool.
+async fn run_once(url: &str, sql: &str) -> Result<(), StoreError> {
+    let (client, connection) = parse_url(url)?.connect(NoTls).await.map_err(pg)?;
     let driver = tokio::spawn(connection);
-    let answered = client.simple_query("SELECT 1").await.map(|_| ()).map_err(pg);
+    let done = client.batch_execute(sql).await.map_err(pg);
     drop(client);
     let _ = driver.await;
-    answered
+    done
 }
 
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
