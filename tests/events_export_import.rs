@@ -55,6 +55,43 @@ async fn a_round_trip_through_a_file_is_lossless() {
     assert_eq!(audit_head(&target), head);
     assert_verifies(&target);
 
+    // A copy cut short at the end of a line verifies as a shorter log: the import says to
+    // compare heads rather than claiming the export's, and --expect-head refuses it whole.
+    let cut = dir.path().join("cut.ndjson");
+    let keep: usize = lines[..lines.len() - 3].iter().map(|l| l.len() + 1).sum();
+    std::fs::write(&cut, &text[..keep]).unwrap();
+    let short = sqlite_url(dir.path(), "short.db");
+    let run = annal(&[
+        "events",
+        "import",
+        cut.to_str().unwrap(),
+        "--store",
+        &short,
+        "--expect-head",
+        &head,
+    ]);
+    assert!(!run.status.success());
+    assert!(stderr(&run).contains("not the whole export"), "{}", stderr(&run));
+    assert!(
+        !dir.path().join("short.db").exists(),
+        "a refused import creates no store"
+    );
+    let run = annal(&["events", "import", cut.to_str().unwrap(), "--store", &short]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(!stderr(&run).contains("the head the export"), "{}", stderr(&run));
+    assert!(stderr(&run).contains("Compare this head"), "{}", stderr(&run));
+    let full = sqlite_url(dir.path(), "full.db");
+    let run = annal(&[
+        "events",
+        "import",
+        file.to_str().unwrap(),
+        "--store",
+        &full,
+        "--expect-head",
+        &head,
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+
     let again = dir.path().join("again.ndjson");
     export(&target, &again);
     assert_eq!(std::fs::read(&again).unwrap(), text, "the re-export differs");

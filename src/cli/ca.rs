@@ -14,9 +14,11 @@ use super::tls::{record_external, server_files, TlsSource};
 #[derive(Debug, clap::Subcommand)]
 pub enum CaCommand {
     /// Create Annal's CA (ca/ca.key 0600, ca/ca.pem) and the server's TLS certificate, or
-    /// record the admin's own (`--tls-cert/--tls-key`). A second run changes nothing.
+    /// record the admin's own (`--tls-cert/--tls-key`). A second run keeps the CA; it issues a
+    /// new server certificate only when the hostnames changed or it is close to expiry.
+    /// Reads `hostnames`, `tls_cert` and `tls_key` from --config like `serve`.
     Init {
-        /// Names for the server certificate Annal issues.
+        /// Names for the server certificate Annal issues (the configuration's `hostnames`).
         #[arg(long = "hostname", value_delimiter = ',', default_value = "localhost,127.0.0.1")]
         hostnames: Vec<String>,
         /// Your own server certificate chain (PEM) instead of one from Annal's CA.
@@ -67,6 +69,7 @@ pub fn run(global: &super::Global, cmd: CaCommand) -> anyhow::Result<ExitCode> {
                 let how = match tls.source {
                     TlsSource::Issued => "issued by Annal's CA",
                     TlsSource::Existing => "exists",
+                    TlsSource::Renewed => "reissued by Annal's CA (the hostnames changed or it was close to expiry)",
                     TlsSource::External => "your own (checked: key matches, valid now)",
                 };
                 println!("Server TLS certificate {how}: {}", tls.cert.display());

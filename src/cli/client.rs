@@ -27,15 +27,23 @@ const JSON_TIMEOUT: Duration = Duration::from_secs(120);
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Admin API connection")]
 pub struct ApiArgs {
-    /// The server's base URL.
+    /// The server's base URL. With --config, derived from the file's `listen` (a wildcard
+    /// address becomes loopback) and `behind_proxy`.
     #[arg(long, global = true, env = "ANNAL_SERVER", default_value = "https://127.0.0.1:8443")]
     pub server: String,
+    /// The name to check the server's certificate against when --server is an address the
+    /// certificate does not name (default: --server's host; with --config, the file's first
+    /// `hostnames` entry when the certificate does not name the loopback address).
+    #[arg(long, global = true, env = "ANNAL_SERVER_NAME")]
+    pub server_name: Option<String>,
     /// The admin API key (default: the bootstrap key in <data-dir>/admin-api-key). Prefer the
     /// environment variable or the file: a command-line flag is visible to other local users.
     #[arg(long, global = true, env = "ANNAL_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
     /// PEM file with the CA certificate(s) that issued the server's TLS certificate
-    /// (default: Annal's own CA, <data-dir>/ca/ca.pem).
+    /// (default: Annal's own CA, <data-dir>/ca/ca.pem, and the CA that issued the certificate
+    /// in <data-dir>/tls/ should a CA rotation have kept it; with --config, the file's
+    /// `tls_cert` chain when it names one).
     #[arg(long, global = true, env = "ANNAL_CA_FILE")]
     pub ca_file: Option<PathBuf>,
 }
@@ -126,16 +134,22 @@ impl Api {
         let roots = if args.server.starts_with("http://") {
             Vec::new()
         } else {
-            let path = args
-                .ca_file
-                .clone()
-                .unwrap_or_else(|| data_dir.join("ca").join("ca.pem"));
-            read_certs(&path)?
+            match &args.ca_file {
+                Some(path) => read_certs(path)?,
+                None => default_roots(data_dir)?,
+            }
         };
-        Api::new(&args.server, &key, roots)
+        let api = Api::new(&args.server, &key, roots, args.server_name.as_deref())?;
+        Ok(api)
     }
 
-    pub fn new(base: &str, key: &str, roots: Vec<CertificateDer<'static>>) -> Result<Api, ClientError> {
+    /// `server_name`: check the certificate against this name rather than the URL's host.
+    pub fn new(
+        base: &str,
+        key: &str,
+        roots: Vec<CertificateDer<'static>>,
+        server_name: Option<&str>,
+    ) -> Result<Api, ClientError> {
         let mut store = rustls::RootCertStore::empty();
         for cert in roots {
             store.add(cert).map_err(|e| ClientError::Tls(e.to_string()))?;
@@ -149,11 +163,18 @@ impl Api {
         let mut http = HttpConnector::new();
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));
         http.enforce_http(false);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+            .https_or_http();
+        let builder = match server_name {
+            Some(name) => {
+                let name = rustls::pki_types::ServerName::try_from(name.to_owned())
+                    .map_err(|e| ClientError::Tls(format!("--server-name {name:?}: {e}")))?;
+                builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+            }
+            None => builder,
+        };
+        let connector = builder.enable_http1().wrap_connector(http);
         Ok(Api {
             http: HyperClient::builder(TokioExecutor::new()).build(connector),
             base: base.trim_end_matches('/').to_string(),
@@ -188,7 +209,7 @@ impl Api {
             .http
             .request(request)
             .await
-            .map_err(|e| transport(error_chain(&e)))?;
+            .map_err(|e| transport(with_tls_hint(error_chain(&e))))?;
         if response.status().is_success() {
             return Ok(response);
         }
@@ -238,6 +259,35 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ClientError> 
         return Err(ca_err("no PEM certificate in the file".into()));
     }
     Ok(certs)
+}
+
+/// Annal's CA, plus the CA(s) that issued the certificate the server serves from the data
+/// directory: after a CA rotation that kept the old server certificate, that is the old CA.
+fn default_roots(data_dir: &Path) -> Result<Vec<CertificateDer<'static>>, ClientError> {
+    let mut roots = read_certs(&data_dir.join("ca").join("ca.pem"))?;
+    let served = data_dir.join("tls").join("server.pem");
+    if served.exists() {
+        if let Ok(chain) = annal::server::tls::issuer_chain(&served) {
+            roots.extend(chain.into_iter().filter(|c| !roots.contains(c)).collect::<Vec<_>>());
+        }
+    }
+    Ok(roots)
+}
+
+/// A certificate the CLI does not trust is the one TLS failure an admin can fix from here.
+fn with_tls_hint(detail: String) -> String {
+    let untrusted = ["UnknownIssuer", "BadSignature", "invalid peer certificate"];
+    if detail.contains("NotValidForName") || detail.contains("not valid for name") {
+        return format!(
+            "{detail} (the server's certificate does not name this host: pass --server-name with a name it carries, or --server with one)"
+        );
+    }
+    if untrusted.iter().any(|u| detail.contains(u)) {
+        return format!(
+            "{detail} (the server's certificate was not issued by the CA the CLI trusts: pass --ca-file with the CA that issued it)"
+        );
+    }
+    detail
 }
 
 /// hyper's errors say "client error (Connect)" at the top; the cause (refused, TLS) is below.
@@ -317,6 +367,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let args = ApiArgs {
             server: "http://127.0.0.1:1".into(),
+            server_name: None,
             api_key: None,
             ca_file: None,
         };

@@ -105,6 +105,13 @@ pub struct DeviceFilters {
     /// Only devices last seen after this time (RFC 3339).
     #[arg(long, value_parser = parse_time)]
     pub last_seen_after: Option<Time>,
+    /// Only devices whose identity certificate's issuer name contains this (e.g. the old CA's
+    /// name during a CA rotation: none left means every device moved).
+    #[arg(long)]
+    pub identity_issuer: Option<String>,
+    /// Only devices whose identity certificate expires before this time (RFC 3339).
+    #[arg(long, value_parser = parse_time)]
+    pub identity_expires_before: Option<Time>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -137,6 +144,11 @@ pub fn list_request(filters: &DeviceFilters, limit: Option<u32>, after: Option<&
             ("topic", f.topic.clone()),
             ("last_seen_before", time_param(f.last_seen_before.as_ref())),
             ("last_seen_after", time_param(f.last_seen_after.as_ref())),
+            ("identity_issuer", f.identity_issuer.clone()),
+            (
+                "identity_expires_before",
+                time_param(f.identity_expires_before.as_ref()),
+            ),
             ("after", after.map(str::to_string)),
             ("limit", limit.map(|l| l.to_string())),
         ],
@@ -250,6 +262,15 @@ pub fn device_details(d: &Value) -> String {
             (*k, v)
         })
         .collect();
+    let mut pairs = pairs;
+    if let Some(fingerprint) = d.get("identity_fingerprint").and_then(Value::as_str) {
+        pairs.push(("identity", table::clean(fingerprint)));
+    }
+    if let Some(cert) = d.get("identity_certificate").filter(|c| c.is_object()) {
+        pairs.push(("identity_issuer", table::field(cert, "issuer")));
+        pairs.push(("identity_serial", table::field(cert, "serial_hex")));
+        pairs.push(("identity_expires", table::time(cert.get("not_after"))));
+    }
     let mut out = table::details(&pairs);
     if let Some(Value::Object(answers)) = d.get("query_responses") {
         if !answers.is_empty() {

@@ -59,15 +59,21 @@ impl Ca {
                 let cert_pem = fs::read_to_string(&cert_path).map_err(|e| io_err("reading", &cert_path, e))?;
                 Self::from_der(pem_find(&cert_pem, "CERTIFICATE")?, &pem_find(&key_pem, "PRIVATE KEY")?)
             }
-            (false, false) => Self::init(dir, &key_path, &cert_path),
+            (false, false) => Self::init(dir, &key_path, &cert_path, &ca_name()?),
             _ => Err(PkiError::IncompleteCa(dir.to_path_buf())),
         }
     }
 
-    fn init(dir: &Path, key_path: &Path, cert_path: &Path) -> Result<Ca, PkiError> {
+    /// A CA named `name` in `dir`: tests that need two CAs with one name (a forged issuer).
+    #[cfg(test)]
+    pub(crate) fn init_named(dir: &Path, name: &str) -> Result<Ca, PkiError> {
+        Self::init(dir, &dir.join("ca.key"), &dir.join("ca.pem"), name)
+    }
+
+    fn init(dir: &Path, key_path: &Path, cert_path: &Path, name: &str) -> Result<Ca, PkiError> {
         let key_der = generate_pkcs8(KeyKind::Rsa2048)?;
         let key = rcgen_key(&key_der, KeyKind::Rsa2048)?;
-        let mut params = base_params("Annal CA", CA_VALIDITY_DAYS)?;
+        let mut params = base_params(name, CA_VALIDITY_DAYS)?;
         params.distinguished_name.push(DnType::OrganizationName, "Annal");
         // Path length 0: this CA issues only end-entity certificates.
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -209,6 +215,16 @@ fn base_params(common_name: &str, days: i64) -> Result<CertificateParams, PkiErr
         now + Duration::days(days),
     );
     Ok(params)
+}
+
+/// `Annal CA 2026-12-05 3f9a1c`: the date and a random tag tell a rotated CA from the one it
+/// replaced wherever only names are shown (a device's identity issuer, a TLS error, a
+/// profile's payload list).
+fn ca_name() -> Result<String, PkiError> {
+    let mut tag = [0u8; 3];
+    aws_lc_rs::rand::fill(&mut tag).map_err(|_| PkiError::Crypto("random CA name"))?;
+    let tag: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("Annal CA {} {tag}", chrono::Utc::now().format("%Y-%m-%d")))
 }
 
 /// 128 random bits with the top bit cleared (a positive INTEGER of at most 16 bytes) and the

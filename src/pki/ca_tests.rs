@@ -120,3 +120,16 @@ fn server_tls_has_names_and_chain() {
     assert!(san.general_names.contains(&GeneralName::IPAddress(&[127, 0, 0, 1])));
     assert!(ca().issue_server_tls(&["b\u{e4}d.example".to_owned()], &[]).is_err());
 }
+
+#[test]
+fn a_new_ca_is_named_apart_from_the_one_it_replaces() {
+    let (a, b) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let subject = |dir: &std::path::Path| {
+        let ca = Ca::load_or_init(dir).expect("init");
+        crate::pki::certificate_info(ca.cert_der()).expect("info").subject
+    };
+    let (first, second) = (subject(a.path()), subject(b.path()));
+    let today = Utc::now().format("%Y-%m-%d").to_string();
+    assert!(first.starts_with(&format!("CN=Annal CA {today} ")), "{first}");
+    assert_ne!(first, second, "two CAs made the same day must not share a name");
+}

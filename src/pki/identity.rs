@@ -161,6 +161,41 @@ fn serial_hex(raw: &[u8]) -> String {
     hex_lower(&raw[start..])
 }
 
+/// The DNS names and IP addresses a certificate's subjectAltName lists, as text: what a TLS
+/// client checks a server's name against (the subject CN is not read by modern clients).
+pub fn subject_alt_names(cert_der: &[u8]) -> Result<Vec<String>, PkiError> {
+    use x509_parser::extensions::GeneralName;
+    let cert = parse_cert(cert_der)?;
+    let Some(san) = cert
+        .subject_alternative_name()
+        .map_err(|e| PkiError::Certificate(e.to_string()))?
+    else {
+        return Ok(Vec::new());
+    };
+    Ok(san
+        .value
+        .general_names
+        .iter()
+        .filter_map(|name| match name {
+            GeneralName::DNSName(dns) => Some(dns.to_ascii_lowercase()),
+            GeneralName::IPAddress(bytes) => ip_text(bytes),
+            _ => None,
+        })
+        .collect())
+}
+
+fn ip_text(bytes: &[u8]) -> Option<String> {
+    match bytes.len() {
+        4 => <[u8; 4]>::try_from(bytes)
+            .ok()
+            .map(|b| std::net::Ipv4Addr::from(b).to_string()),
+        16 => <[u8; 16]>::try_from(bytes)
+            .ok()
+            .map(|b| std::net::Ipv6Addr::from(b).to_string()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,7 +47,9 @@ pub use ca::Ca;
 pub use cms_envelope::envelope;
 pub use cms_sign::{CmsSigner, MdmDigest};
 pub(crate) use codec::{pem_decode_all as pem_blocks, pem_encode as pem_block};
-pub use identity::{certificate_info, fingerprint_sha256, has_rsa_key, DeviceIdentity, KeyKind, VerifiedIdentity};
+pub use identity::{
+    certificate_info, fingerprint_sha256, has_rsa_key, subject_alt_names, DeviceIdentity, KeyKind, VerifiedIdentity,
+};
 pub use mdm_signature::{verify_attached, verify_mdm_signature, SignedContent};
 pub use signer::trusted_signer;
 pub use trust::TrustAnchors;

@@ -8,7 +8,8 @@ use super::{Ca, DeviceIdentity, KeyKind, TrustAnchors};
 fn new_ca() -> Ca {
     // The CA lives in memory after loading; its directory is not needed afterwards.
     let dir = tempfile::tempdir().expect("temp dir");
-    Ca::load_or_init(dir.path()).expect("CA")
+    // One fixed name for both test CAs: a forged issuer must be caught by its signature.
+    Ca::init_named(dir.path(), "Annal CA").expect("CA")
 }
 
 /// Annal's CA for the tests.

@@ -19,6 +19,7 @@ pub mod preflight;
 mod sinks;
 mod state;
 pub mod tls;
+mod tls_issued;
 mod tls_reload;
 
 use std::future::Future;
@@ -112,13 +113,19 @@ impl Server {
             let files = tls::serve_files(&self.ca, &self.config)?;
             let (tls, info) = tls::server_config(&files.cert, &files.key, &self.anchors)?;
             self.state.observer.set_tls_not_after(info.not_after);
+            self.check_base_url(&files.cert);
             let rustls = axum_server::tls_rustls::RustlsConfig::from_config(tls);
+            let renewal = (files.source != tls::TlsSource::External).then(|| tls_reload::Renewal {
+                ca: self.ca.clone(),
+                hostnames: self.config.hostnames.clone(),
+            });
             let reloader = tls_reload::TlsReloader {
                 cert: files.cert,
                 key: files.key,
                 anchors: self.anchors.clone(),
                 config: rustls.clone(),
                 observer: self.state.observer.clone(),
+                renewal,
             };
             reloader.spawn(self.config.tls_reload_interval(), stopping.clone());
             tracing::info!(listen = %local, store = %url, head_position, "annal serving HTTPS");
@@ -135,6 +142,25 @@ impl Server {
         Ok(())
     }
 
+    /// Devices are sent to the base URL (profiles, enrollment): a certificate that does not
+    /// name its host fails every device's TLS with nothing in Annal's log to say why.
+    fn check_base_url(&self, cert: &std::path::Path) {
+        let base_url = self.config.base_url();
+        let Some(host) = url_host(&base_url) else {
+            return;
+        };
+        match tls::certificate_names(cert) {
+            Ok(names) if tls_issued::covers(&names, host) => {}
+            Ok(names) => tracing::warn!(
+                %base_url, cert = %cert.display(), names = %names.join(","),
+                "the server certificate does not name the base URL's host: devices sent there will fail TLS (set --hostname, or give a certificate that names it)"
+            ),
+            Err(e) => {
+                tracing::warn!(cert = %cert.display(), error = %chain(&e), "could not read the server certificate's names")
+            }
+        }
+    }
+
     /// Stops every worker: the push worker and streams at once, then the sinks and the read
     /// models after what they have in flight (their checkpoints saved).
     pub async fn shutdown(self) {
@@ -148,5 +174,30 @@ impl Server {
                 "the read models could not be saved in time; the next start refolds from their last checkpoint"
             );
         }
+    }
+}
+
+/// `https://host:port/path` → `host` (an IPv6 literal keeps its brackets).
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    if authority.starts_with('[') {
+        return authority.split_inclusive(']').next();
+    }
+    authority.split(':').next().filter(|h| !h.is_empty())
+}
+
+#[cfg(test)]
+mod url_host_tests {
+    #[test]
+    fn the_host_of_a_base_url() {
+        assert_eq!(
+            super::url_host("https://mdm.example.com:8443/x"),
+            Some("mdm.example.com")
+        );
+        assert_eq!(super::url_host("https://mdm.example.com"), Some("mdm.example.com"));
+        assert_eq!(super::url_host("https://[::1]:8443"), Some("[::1]"));
+        assert_eq!(super::url_host("nope"), None);
     }
 }

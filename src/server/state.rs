@@ -105,6 +105,7 @@ pub async fn build(config: ServerConfig) -> Result<Server, ServerError> {
         ),
         scep: Arc::new(ScepService::new(store, ca.clone(), static_challenge)?),
     };
+    state.admin.warn_if_bootstrap_only().await;
     let router = router(state.clone(), config.body_sizes(), config.limits.pace());
     Ok(Server {
         router,

@@ -11,6 +11,7 @@ use annal_schemas::events::identity::CertificateInfo;
 use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 
+use super::tls_issued::{self, Issued, Verdict};
 use crate::config::ServerConfig;
 use crate::pki::{Ca, CmsSigner, PkiError};
 
@@ -47,6 +48,8 @@ pub enum TlsError {
     NoCertificate(PathBuf),
     #[error("{} is not valid now (valid {} to {})", path.display(), info.not_before, info.not_after)]
     NotValidNow { path: PathBuf, info: Box<CertificateInfo> },
+    #[error("the server certificate {} cannot serve: {why}", path.display())]
+    WrongNames { path: PathBuf, why: String },
     #[error("issuing the server certificate")]
     Issue(#[source] PkiError),
     #[error("loading the signing identity {}", .0.display())]
@@ -91,6 +94,9 @@ pub enum TlsSource {
     Issued,
     /// Issued by Annal's CA on an earlier start.
     Existing,
+    /// Issued by Annal's CA just now, replacing one that named other hosts or was close to
+    /// expiry.
+    Renewed,
     /// Given by the admin (`--tls-cert/--tls-key`, or recorded by `annal ca init`).
     External,
 }
@@ -132,23 +138,106 @@ pub fn server_files(
     let dir = data_dir.join("tls");
     let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
     if cert.exists() && key.exists() {
-        return Ok(TlsFiles {
-            cert,
-            key,
-            source: TlsSource::Existing,
-        });
+        let source = match decide_existing(&cert, ca, hostnames)? {
+            Verdict::Keep => TlsSource::Existing,
+            Verdict::KeepWithWarning(why) => {
+                tracing::warn!(path = %cert.display(), "the server certificate is kept although {why}");
+                TlsSource::Existing
+            }
+            Verdict::Refuse(why) => return Err(TlsError::WrongNames { path: cert, why }),
+            Verdict::Reissue(why) => {
+                issue(ca, hostnames, &cert, &key)?;
+                tracing::warn!(path = %cert.display(), hostnames = %hostnames.join(","), "issued a new server certificate from Annal's CA: the old one was replaced because {why}");
+                metrics::counter!("annal_tls_certificate_renewals_total", "outcome" => "issued").increment(1);
+                TlsSource::Renewed
+            }
+        };
+        return Ok(TlsFiles { cert, key, source });
     }
-    let (dns, ips) = split_hostnames(hostnames);
-    let (cert_pem, key_pem) = ca.issue_server_tls(&dns, &ips).map_err(TlsError::Issue)?;
-    crate::store::private::create_dir_all(&dir)?;
-    std::fs::write(&cert, cert_pem)?;
-    crate::store::private::write_private(&key, key_pem.as_bytes())?;
-    tracing::info!(path = %cert.display(), "issued a server certificate from Annal's CA");
+    issue(ca, hostnames, &cert, &key)?;
+    tracing::info!(path = %cert.display(), hostnames = %hostnames.join(","), "issued a server certificate from Annal's CA");
     Ok(TlsFiles {
         cert,
         key,
         source: TlsSource::Issued,
     })
+}
+
+/// Issues a certificate for `hostnames` into `cert`/`key`, each written whole then renamed so
+/// the reloader never reads half a file; the key first, since a certificate without its new
+/// key is refused (and retried) while the old pair keeps serving.
+fn issue(ca: &Ca, hostnames: &[String], cert: &Path, key: &Path) -> Result<(), TlsError> {
+    let (dns, ips) = split_hostnames(hostnames);
+    let (cert_pem, key_pem) = ca.issue_server_tls(&dns, &ips).map_err(TlsError::Issue)?;
+    if let Some(dir) = cert.parent() {
+        crate::store::private::create_dir_all(dir)?;
+    }
+    let staged_key = key.with_extension("key.new");
+    crate::store::private::write_private(&staged_key, key_pem.as_bytes())?;
+    let staged_cert = cert.with_extension("pem.new");
+    std::fs::write(&staged_cert, cert_pem)?;
+    std::fs::rename(&staged_key, key)?;
+    std::fs::rename(&staged_cert, cert)?;
+    Ok(())
+}
+
+/// Reads the certificate an earlier start issued and decides whether it still serves
+/// `hostnames`. The file is leaf then issuing CA, as `issue` writes it.
+fn decide_existing(cert: &Path, ca: &Ca, hostnames: &[String]) -> Result<Verdict, TlsError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(pem(cert))?
+        .collect::<Result<_, _>>()
+        .map_err(pem(cert))?;
+    let leaf = chain
+        .first()
+        .ok_or_else(|| TlsError::NoCertificate(cert.to_path_buf()))?;
+    let info = crate::pki::certificate_info(leaf.as_ref())?;
+    let issued = Issued {
+        names: crate::pki::subject_alt_names(leaf.as_ref())?,
+        not_after: info.not_after,
+        from_current_ca: chain.get(1).is_some_and(|c| c.as_ref() == ca.cert_der()),
+    };
+    Ok(tls_issued::decide(&issued, hostnames, chrono::Utc::now()))
+}
+
+/// The running server's daily check of a certificate Annal issued: renews it when it is
+/// close to expiry (the reloader then serves the new files). Returns whether it did.
+pub fn renew_if_due(ca: &Ca, cert: &Path, key: &Path, hostnames: &[String]) -> Result<bool, TlsError> {
+    match decide_existing(cert, ca, hostnames)? {
+        Verdict::Reissue(why) => {
+            issue(ca, hostnames, cert, key)?;
+            tracing::warn!(path = %cert.display(), "renewed the server certificate from Annal's CA: {why}");
+            metrics::counter!("annal_tls_certificate_renewals_total", "outcome" => "issued").increment(1);
+            Ok(true)
+        }
+        Verdict::KeepWithWarning(why) | Verdict::Refuse(why) => {
+            tracing::warn!(path = %cert.display(), "the server certificate cannot be renewed by Annal: {why}");
+            Ok(false)
+        }
+        Verdict::Keep => Ok(false),
+    }
+}
+
+/// The names the leaf in `cert` carries: checked at start against the base URL devices are
+/// sent to.
+pub fn certificate_names(cert: &Path) -> Result<Vec<String>, TlsError> {
+    let leaf = CertificateDer::pem_file_iter(cert)
+        .map_err(pem(cert))?
+        .next()
+        .ok_or_else(|| TlsError::NoCertificate(cert.to_path_buf()))?
+        .map_err(pem(cert))?;
+    Ok(crate::pki::subject_alt_names(leaf.as_ref())?)
+}
+
+/// The certificates after the leaf in a chain file: the CA (or intermediates) that issued the
+/// server's certificate, which the admin CLI trusts besides Annal's current CA so that a CA
+/// rotation that keeps the old server certificate does not lock the CLI out.
+pub fn issuer_chain(cert: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(pem(cert))?
+        .collect::<Result<_, _>>()
+        .map_err(pem(cert))?;
+    Ok(chain.into_iter().skip(1).collect())
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::observe::Observer;
+use crate::pki::Ca;
 use axum_server::tls_rustls::RustlsConfig;
 use tokio::sync::watch;
 
@@ -17,7 +18,20 @@ pub struct TlsReloader {
     pub anchors: Vec<Vec<u8>>,
     pub config: RustlsConfig,
     pub observer: Arc<Observer>,
+    /// Set when Annal's CA issued the files: it renews them before they expire. `None` for
+    /// the admin's own certificate, which is only warned about.
+    pub renewal: Option<Renewal>,
 }
+
+/// What renewing an Annal-issued certificate needs.
+pub struct Renewal {
+    pub ca: Arc<Ca>,
+    pub hostnames: Vec<String>,
+}
+
+/// How often the certificate's expiry is checked: often enough that a 30-day margin is never
+/// missed, rare enough to cost nothing.
+const EXPIRY_CHECK: Duration = Duration::from_secs(6 * 3600);
 
 type Stamp = (Option<SystemTime>, Option<SystemTime>);
 
@@ -45,6 +59,30 @@ impl TlsReloader {
         }
     }
 
+    /// Renews an Annal-issued certificate that is due (then serves it), or warns about the
+    /// admin's own certificate close to expiry.
+    fn check_expiry(&self) -> bool {
+        match &self.renewal {
+            Some(r) => match super::tls::renew_if_due(&r.ca, &self.cert, &self.key, &r.hostnames) {
+                Ok(renewed) => renewed && self.reload("renewed before expiry"),
+                Err(e) => {
+                    metrics::counter!("annal_tls_certificate_renewals_total", "outcome" => "failed").increment(1);
+                    tracing::error!(cert = %self.cert.display(), error = %crate::server::chain(&e), "renewing the server's TLS certificate failed");
+                    false
+                }
+            },
+            None => {
+                if let Some(not_after) = self.observer.tls_not_after() {
+                    let left = not_after - chrono::Utc::now();
+                    if left < chrono::Duration::days(super::tls_issued::RENEW_BEFORE_DAYS) {
+                        tracing::warn!(cert = %self.cert.display(), %not_after, "the server's TLS certificate (your own, not Annal's) expires soon: replace the files; they are reloaded when they change");
+                    }
+                }
+                false
+            }
+        }
+    }
+
     /// Runs until `stopping` turns true. `interval`: how often the files are checked for a
     /// change (`None`: only on SIGHUP).
     pub fn spawn(self, interval: Option<Duration>, mut stopping: watch::Receiver<bool>) {
@@ -53,6 +91,7 @@ impl TlsReloader {
             let mut seen = self.stamp();
             let mut tick = tokio::time::interval(interval.unwrap_or(Duration::from_secs(3600)));
             tick.tick().await;
+            let mut expiry = tokio::time::interval(EXPIRY_CHECK);
             loop {
                 tokio::select! {
                     _ = stopping.wait_for(|s| *s) => return,
@@ -67,6 +106,11 @@ impl TlsReloader {
                         // clock step) is tried again at every tick until it loads.
                         if now != seen && self.reload("the certificate files changed") {
                             seen = now;
+                        }
+                    }
+                    _ = expiry.tick() => {
+                        if self.check_expiry() {
+                            seen = self.stamp();
                         }
                     }
                 }

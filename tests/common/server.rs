@@ -129,7 +129,15 @@ impl Server {
             .to_string()
     }
 
+    /// A client trusting the CA that issued the served certificate: Annal's CA, or the old
+    /// one when a CA rotation kept the server certificate (`tls/server.pem` is leaf then CA).
     pub fn client(&self) -> Client {
+        let served = self.data_dir.join("tls").join("server.pem");
+        if let Ok(chain) = annal::server::tls::issuer_chain(&served) {
+            if let Some(issuer) = chain.first() {
+                return Client::new(&self.base, issuer.as_ref()).unwrap();
+            }
+        }
         Client::new(&self.base, self.ca().cert_der()).unwrap()
     }
 }

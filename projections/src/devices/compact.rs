@@ -9,8 +9,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use annal_schemas::events::identity::CertificateInfo;
+
 use super::ids::DeviceIds;
-use super::{Channel, Device, DeviceState};
+use super::{Channel, Device, DeviceState, IdentityCertificate};
 
 /// Strings many devices share, one allocation each. Bounded in count and size: past `LIMIT`
 /// distinct values, or for a value longer than any real model, OS version or topic (devices
@@ -67,6 +69,28 @@ enum Fingerprint {
     Other(Box<str>),
 }
 
+impl Fingerprint {
+    fn parse(hex_sha256: &str) -> Self {
+        let mut bytes = [0u8; 32];
+        match hex::decode_to_slice(hex_sha256, &mut bytes) {
+            // Only lowercase hex round-trips through the bytes.
+            Ok(()) if hex_sha256.bytes().all(|b| !b.is_ascii_uppercase()) => Fingerprint::Sha256(bytes),
+            _ => Fingerprint::Other(hex_sha256.into()),
+        }
+    }
+}
+
+/// The bound identity certificate's issuer, serial and expiry, from IdentityBound or
+/// IdentityRotated; shown only while it is still the certificate the device uses (its
+/// fingerprint is the enrollment's). Issuers are few: shared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Certificate {
+    fingerprint: Fingerprint,
+    issuer: Shared,
+    serial_hex: Own,
+    not_after: DateTime<Utc>,
+}
+
 /// What only some enrollments have (User Enrollment, cellular devices).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Rare {
@@ -89,6 +113,7 @@ pub(crate) struct DeviceDoc {
     pub build_version: Shared,
     pub topic: Shared,
     fingerprint: Fingerprint,
+    certificate: Option<Box<Certificate>>,
     pub channel: Channel,
     pub state: DeviceState,
     pub token_dead: bool,
@@ -120,6 +145,7 @@ impl DeviceDoc {
             build_version: Shared::default(),
             topic: Shared::default(),
             fingerprint: Fingerprint::None,
+            certificate: None,
             // Enrollment keys of user channels are `<device>:<user>`; device identifiers never
             // contain `:` (the protocol layer refuses them).
             channel: if enrollment.contains(':') {
@@ -159,12 +185,39 @@ impl DeviceDoc {
     }
 
     pub fn set_fingerprint(&mut self, hex_sha256: &str) {
-        let mut bytes = [0u8; 32];
-        self.fingerprint = match hex::decode_to_slice(hex_sha256, &mut bytes) {
-            // Only lowercase hex round-trips through the bytes.
-            Ok(()) if hex_sha256.bytes().all(|b| !b.is_ascii_uppercase()) => Fingerprint::Sha256(bytes),
-            _ => Fingerprint::Other(hex_sha256.into()),
-        };
+        self.fingerprint = Fingerprint::parse(hex_sha256);
+    }
+
+    /// The certificate bound (or rotated to) becomes the enrollment's identity.
+    pub fn set_certificate(&mut self, info: &CertificateInfo) {
+        let fingerprint = Fingerprint::parse(&info.fingerprint_sha256);
+        let mut issuer = Shared::default();
+        issuer.set(Some(&info.issuer));
+        self.certificate = Some(Box::new(Certificate {
+            fingerprint: fingerprint.clone(),
+            issuer,
+            serial_hex: own(Some(&info.serial_hex)),
+            not_after: info.not_after,
+        }));
+        self.fingerprint = fingerprint;
+    }
+
+    /// The current identity certificate's issuer and expiry, for filters.
+    pub fn certificate_facts(&self) -> Option<(&str, DateTime<Utc>)> {
+        let c = self.certificate.as_deref()?;
+        (c.fingerprint == self.fingerprint).then(|| (c.issuer.as_deref().unwrap_or_default(), c.not_after))
+    }
+
+    fn certificate(&self) -> Option<IdentityCertificate> {
+        let c = self.certificate.as_deref()?;
+        if c.fingerprint != self.fingerprint {
+            return None;
+        }
+        Some(IdentityCertificate {
+            issuer: c.issuer.as_deref().unwrap_or_default().to_owned(),
+            serial_hex: c.serial_hex.as_deref().unwrap_or_default().to_owned(),
+            not_after: c.not_after,
+        })
     }
 
     fn fingerprint(&self) -> Option<String> {
@@ -211,6 +264,7 @@ impl DeviceDoc {
             state: self.state,
             generation: self.generation,
             identity_fingerprint: self.fingerprint(),
+            identity_certificate: self.certificate(),
             enrolled_at: self.enrolled_at,
             last_seen_at: self.last_seen_at,
             last_seen_position: self.last_seen_position,
@@ -242,6 +296,16 @@ impl DeviceDoc {
         doc.topic.set(d.topic.as_deref());
         if let Some(f) = &d.identity_fingerprint {
             doc.set_fingerprint(f);
+            if let Some(c) = &d.identity_certificate {
+                let mut issuer = Shared::default();
+                issuer.set(Some(&c.issuer));
+                doc.certificate = Some(Box::new(Certificate {
+                    fingerprint: doc.fingerprint.clone(),
+                    issuer,
+                    serial_hex: own(Some(&c.serial_hex)),
+                    not_after: c.not_after,
+                }));
+            }
         }
         doc.channel = d.channel;
         doc.state = d.state;

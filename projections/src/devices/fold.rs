@@ -35,12 +35,12 @@ impl Inventory {
             }
             Input::Event(Event::IdentityBound(e)) => {
                 if let Some(d) = docs.update(cx.key) {
-                    d.set_fingerprint(&e.certificate.fingerprint_sha256);
+                    d.set_certificate(&e.certificate);
                 }
             }
             Input::Event(Event::IdentityRotated(e)) => {
                 if let Some(d) = docs.update(cx.key) {
-                    d.set_fingerprint(&e.certificate.fingerprint_sha256);
+                    d.set_certificate(&e.certificate);
                 }
             }
             Input::Event(Event::PushFailed(e)) if e.token_dead => {

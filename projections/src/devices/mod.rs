@@ -70,6 +70,10 @@ pub struct Device {
     pub generation: u64,
     /// Hex SHA-256 of the identity certificate bound to the enrollment.
     pub identity_fingerprint: Option<String>,
+    /// That certificate's issuer, serial and expiry (what a CA rotation is checked with);
+    /// `None` until an IdentityBound names it.
+    #[serde(default)]
+    pub identity_certificate: Option<IdentityCertificate>,
     /// When the current generation completed enrollment (its first TokenUpdate).
     pub enrolled_at: Option<DateTime<Utc>>,
     /// The last message from the device, Idle polls included.
@@ -91,6 +95,15 @@ pub struct Device {
     pub security_info_at: Option<DateTime<Utc>>,
 }
 
+/// The identity certificate a device uses, as the log recorded it when it was bound.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdentityCertificate {
+    /// The issuer's distinguished name (`CN=Annal CA 2026-12-05 3f9a1c, O=Annal`).
+    pub issuer: String,
+    pub serial_hex: String,
+    pub not_after: DateTime<Utc>,
+}
+
 /// The device inventory projection.
 #[derive(Debug, Clone, Default)]
 pub struct Inventory {
@@ -99,7 +112,8 @@ pub struct Inventory {
 
 impl Inventory {
     pub const NAME: &'static str = "devices";
-    pub const VERSION: u32 = 1;
+    // 2: identity_certificate.
+    pub const VERSION: u32 = 2;
 
     pub fn get(&self, enrollment: &str) -> Option<Device> {
         self.docs.get(enrollment).map(|d| d.to_device(enrollment))

@@ -20,6 +20,11 @@ pub struct DeviceFilter {
     pub last_seen_before: Option<DateTime<Utc>>,
     /// Last seen at or after this time.
     pub last_seen_after: Option<DateTime<Utc>>,
+    /// Substring of the identity certificate's issuer name (a CA rotation is done when no
+    /// device matches the old CA's name).
+    pub identity_issuer: Option<String>,
+    /// Identity certificate expiring strictly before this time.
+    pub identity_expires_before: Option<DateTime<Utc>>,
 }
 
 /// The fields a filter reads, borrowed from either form of a device.
@@ -30,6 +35,7 @@ struct Facts<'a> {
     os_version: Option<&'a str>,
     models: [Option<&'a str>; 3],
     last_seen_at: Option<DateTime<Utc>>,
+    certificate: Option<(&'a str, DateTime<Utc>)>,
 }
 
 impl DeviceFilter {
@@ -41,6 +47,7 @@ impl DeviceFilter {
             os_version: d.os_version.as_deref(),
             models: [d.model.as_deref(), d.model_name.as_deref(), d.product_name.as_deref()],
             last_seen_at: d.last_seen_at,
+            certificate: d.certificate_facts(),
         };
         self.matches_facts(&facts, model_needle)
     }
@@ -66,6 +73,13 @@ impl DeviceFilter {
             && self
                 .last_seen_after
                 .is_none_or(|t| d.last_seen_at.is_some_and(|seen| seen >= t))
+            && self
+                .identity_issuer
+                .as_deref()
+                .is_none_or(|want| d.certificate.is_some_and(|(issuer, _)| issuer.contains(want)))
+            && self
+                .identity_expires_before
+                .is_none_or(|t| d.certificate.is_some_and(|(_, not_after)| not_after < t))
     }
 }
 

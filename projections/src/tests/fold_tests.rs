@@ -182,7 +182,7 @@ fn restore_refuses_unknown_models_old_versions_and_bad_documents() {
         p.restore(&change("devices", 99, json!({}))),
         Err(ProjectionError::VersionMismatch {
             found: 99,
-            expected: 1,
+            expected: 2,
             ..
         })
     ));

@@ -199,7 +199,24 @@ pub fn apply(mut root: Command, file: &FileValues) -> Command {
             });
         }
     }
+    for (id, default) in super::client::defaults(&file.values) {
+        root = default_everywhere(root, id, &default);
+    }
     root
+}
+
+/// Sets `default` on argument `id` wherever a subcommand defines it (the admin API
+/// connection is flattened into each API subcommand).
+fn default_everywhere(cmd: Command, id: &str, default: &str) -> Command {
+    let cmd = if cmd.get_arguments().any(|a| a.get_id() == id) {
+        cmd.mut_arg(id, |a| a.default_value(default.to_owned()))
+    } else {
+        cmd
+    };
+    let names: Vec<String> = cmd.get_subcommands().map(|c| c.get_name().to_owned()).collect();
+    names.iter().fold(cmd, |cmd, name| {
+        cmd.mut_subcommand(name, |sub| default_everywhere(sub, id, default))
+    })
 }
 
 fn mut_path(cmd: Command, path: &[&str], f: &dyn Fn(Command) -> Command) -> Command {

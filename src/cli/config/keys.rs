@@ -11,9 +11,15 @@ use std::any::TypeId;
 
 use clap::{Arg, ArgAction, Command};
 
-/// The subcommands whose options the file configures: the server, and `config check`, which
-/// takes the same options to show what the server would run with.
-pub const CONFIGURED: &[&[&str]] = &[&["serve"], &["config", "check"], &["enroll", "profile"]];
+/// The subcommands whose options the file configures: the server, `config check`, which
+/// takes the same options to show what the server would run with, and the commands that make
+/// what the server serves (`enroll profile`, `ca init`), which take some of them.
+pub const CONFIGURED: &[&[&str]] = &[
+    &["serve"],
+    &["config", "check"],
+    &["enroll", "profile"],
+    &["ca", "init"],
+];
 
 /// Options that are no configuration: the file's own path, and clap's.
 const NOT_KEYS: &[&str] = &["config", "help", "version", "json"];

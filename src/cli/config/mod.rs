@@ -1,5 +1,6 @@
 //! The configuration file (`--config FILE` / ANNAL_CONFIG) and `annal config check`.
 
+mod client;
 mod effective;
 pub mod file;
 pub mod keys;

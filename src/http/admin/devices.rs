@@ -25,6 +25,8 @@ pub struct ListQuery {
     pub topic: Option<String>,
     pub last_seen_before: Option<DateTime<Utc>>,
     pub last_seen_after: Option<DateTime<Utc>>,
+    pub identity_issuer: Option<String>,
+    pub identity_expires_before: Option<DateTime<Utc>>,
     pub after: Option<String>,
     pub limit: Option<usize>,
 }
@@ -54,6 +56,8 @@ pub async fn list(
         topic: q.topic,
         last_seen_before: q.last_seen_before,
         last_seen_after: q.last_seen_after,
+        identity_issuer: q.identity_issuer,
+        identity_expires_before: q.identity_expires_before,
     };
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
     let page = app.queries().devices(&filter, q.after.as_deref(), limit).await;
