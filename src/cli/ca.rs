@@ -19,7 +19,9 @@ pub enum CaCommand {
     /// Reads `hostnames`, `tls_cert` and `tls_key` from --config like `serve`.
     Init {
         /// Names for the server certificate Annal issues (the configuration's `hostnames`).
-        #[arg(long = "hostname", value_delimiter = ',', default_value = "localhost,127.0.0.1")]
+        /// Without them an existing certificate keeps its names, and a new one gets
+        /// `localhost,127.0.0.1`.
+        #[arg(long = "hostname", value_delimiter = ',')]
         hostnames: Vec<String>,
         /// Your own server certificate chain (PEM) instead of one from Annal's CA.
         #[arg(long, requires = "tls_key")]

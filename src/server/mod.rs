@@ -115,10 +115,8 @@ impl Server {
             self.state.observer.set_tls_not_after(info.not_after);
             self.check_base_url(&files.cert);
             let rustls = axum_server::tls_rustls::RustlsConfig::from_config(tls);
-            let renewal = (files.source != tls::TlsSource::External).then(|| tls_reload::Renewal {
-                ca: self.ca.clone(),
-                hostnames: self.config.hostnames.clone(),
-            });
+            let renewal =
+                (files.source != tls::TlsSource::External).then(|| tls_reload::Renewal { ca: self.ca.clone() });
             let reloader = tls_reload::TlsReloader {
                 cert: files.cert,
                 key: files.key,

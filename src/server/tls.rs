@@ -108,7 +108,9 @@ fn external_record(data_dir: &Path) -> PathBuf {
 }
 
 /// The server certificate to use: the flags, else the recorded external files, else the one
-/// in `<data-dir>/tls/` (issued by `ca` for `hostnames` when missing).
+/// in `<data-dir>/tls/` (issued by `ca` for `hostnames` when missing or naming others).
+/// Empty `hostnames`: the names the existing certificate has (only its expiry counts), or
+/// the defaults for a new one.
 pub fn server_files(
     data_dir: &Path,
     ca: &Ca,
@@ -138,7 +140,10 @@ pub fn server_files(
     let dir = data_dir.join("tls");
     let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
     if cert.exists() && key.exists() {
-        let source = match decide_existing(&cert, ca, hostnames)? {
+        let wanted = (!hostnames.is_empty()).then_some(hostnames);
+        let (verdict, hostnames) = decide_existing(&cert, ca, wanted)?;
+        let hostnames = hostnames.as_slice();
+        let source = match verdict {
             Verdict::Keep => TlsSource::Existing,
             Verdict::KeepWithWarning(why) => {
                 tracing::warn!(path = %cert.display(), "the server certificate is kept although {why}");
@@ -154,6 +159,8 @@ pub fn server_files(
         };
         return Ok(TlsFiles { cert, key, source });
     }
+    let defaults = crate::config::ServerConfig::new(data_dir).hostnames;
+    let hostnames = if hostnames.is_empty() { &defaults } else { hostnames };
     issue(ca, hostnames, &cert, &key)?;
     tracing::info!(path = %cert.display(), hostnames = %hostnames.join(","), "issued a server certificate from Annal's CA");
     Ok(TlsFiles {
@@ -182,8 +189,9 @@ fn issue(ca: &Ca, hostnames: &[String], cert: &Path, key: &Path) -> Result<(), T
 }
 
 /// Reads the certificate an earlier start issued and decides whether it still serves
-/// `hostnames`. The file is leaf then issuing CA, as `issue` writes it.
-fn decide_existing(cert: &Path, ca: &Ca, hostnames: &[String]) -> Result<Verdict, TlsError> {
+/// `hostnames` (`None`: the names it carries, so only its expiry counts). The file is leaf
+/// then issuing CA, as `issue` writes it.
+fn decide_existing(cert: &Path, ca: &Ca, hostnames: Option<&[String]>) -> Result<(Verdict, Vec<String>), TlsError> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(pem(cert))?
         .collect::<Result<_, _>>()
@@ -197,15 +205,19 @@ fn decide_existing(cert: &Path, ca: &Ca, hostnames: &[String]) -> Result<Verdict
         not_after: info.not_after,
         from_current_ca: chain.get(1).is_some_and(|c| c.as_ref() == ca.cert_der()),
     };
-    Ok(tls_issued::decide(&issued, hostnames, chrono::Utc::now()))
+    let wanted = hostnames.map_or_else(|| issued.names.clone(), <[String]>::to_vec);
+    Ok((tls_issued::decide(&issued, &wanted, chrono::Utc::now()), wanted))
 }
 
-/// The running server's daily check of a certificate Annal issued: renews it when it is
-/// close to expiry (the reloader then serves the new files). Returns whether it did.
-pub fn renew_if_due(ca: &Ca, cert: &Path, key: &Path, hostnames: &[String]) -> Result<bool, TlsError> {
-    match decide_existing(cert, ca, hostnames)? {
+/// The running server's check of a certificate Annal issued: renews it, for the names it
+/// carries, when it is close to expiry (the reloader then serves the new files). The names
+/// are the file's, not the running server's `--hostname`: `ca init` may have issued one for
+/// new names that the next start will use. Returns whether it renewed.
+pub fn renew_if_due(ca: &Ca, cert: &Path, key: &Path) -> Result<bool, TlsError> {
+    let (verdict, names) = decide_existing(cert, ca, None)?;
+    match verdict {
         Verdict::Reissue(why) => {
-            issue(ca, hostnames, cert, key)?;
+            issue(ca, &names, cert, key)?;
             tracing::warn!(path = %cert.display(), "renewed the server certificate from Annal's CA: {why}");
             metrics::counter!("annal_tls_certificate_renewals_total", "outcome" => "issued").increment(1);
             Ok(true)

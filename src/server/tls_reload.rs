@@ -26,7 +26,6 @@ pub struct TlsReloader {
 /// What renewing an Annal-issued certificate needs.
 pub struct Renewal {
     pub ca: Arc<Ca>,
-    pub hostnames: Vec<String>,
 }
 
 /// How often the certificate's expiry is checked: often enough that a 30-day margin is never
@@ -63,7 +62,7 @@ impl TlsReloader {
     /// admin's own certificate close to expiry.
     fn check_expiry(&self) -> bool {
         match &self.renewal {
-            Some(r) => match super::tls::renew_if_due(&r.ca, &self.cert, &self.key, &r.hostnames) {
+            Some(r) => match super::tls::renew_if_due(&r.ca, &self.cert, &self.key) {
                 Ok(renewed) => renewed && self.reload("renewed before expiry"),
                 Err(e) => {
                     metrics::counter!("annal_tls_certificate_renewals_total", "outcome" => "failed").increment(1);
