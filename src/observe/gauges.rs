@@ -71,6 +71,12 @@ pub async fn refresh<'a>(sources: impl Into<Sources<'a>>) {
             metrics::gauge!("annal_certificate_expiry_seconds", "certificate" => name).set(seconds_left(t, now));
         }
     }
+    // As for the push certificate: 1 while the server's certificate is inside the renewal
+    // window. Annal renews its own then; one that stays at 1 is the admin's to replace.
+    if let Some(t) = observer.tls_not_after() {
+        let expiring = t - now < chrono::Duration::days(crate::server::tls::RENEW_BEFORE_DAYS);
+        metrics::gauge!("annal_tls_certificate_expiring").set(if expiring { 1.0 } else { 0.0 });
+    }
 }
 
 fn seconds_left(not_after: DateTime<Utc>, now: DateTime<Utc>) -> f64 {

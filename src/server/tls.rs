@@ -11,6 +11,7 @@ use annal_schemas::events::identity::CertificateInfo;
 use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 
+pub use super::tls_issued::RENEW_BEFORE_DAYS;
 use super::tls_issued::{self, Issued, Verdict};
 use crate::config::ServerConfig;
 use crate::pki::{Ca, CmsSigner, PkiError};
