@@ -45,6 +45,8 @@ const SUBSTITUTIONS: &[(&str, &str)] = &[
     ("/backup", "{dir}/backup"),
     // The backup to restore is today's (the backup block names it with `$(date +%F)`).
     ("YYYY-MM-DD", "$(date +%F)"),
+    // The device a runbook pushes: the first of the simulated devices a stand-in enrolled.
+    ("<UDID>", "0000SIM0-0000000000000000"),
     // A database of the test server instead of the documents' database host.
     ("postgres://annal@db.example.com/annal", "{postgres}"),
 ];
@@ -104,6 +106,17 @@ walk_ready
 annal sim --server "$ANNAL_SERVER" --devices 5 --rounds 2
 "#;
 
+/// Last year's push certificate, 19 days before it expires, installed on a server that pushes
+/// to the mock APNs and has enrolled three simulated devices with its topic.
+const EXPIRING_PUSH_CERT_STAND_IN: &str = r#"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout push.key -subj '/UID=com.apple.mgmt.External.walkthrough/CN=APSP:last year' -days 19 -out MDM_old.pem 2>/dev/null
+annal serve &
+walk_ready
+annal push-cert install MDM_old.pem --key push.key
+walk_wait_for 'curl -fsS --cacert data/ca/ca.pem -H "Authorization: Bearer $(cat data/admin-api-key)" "$ANNAL_SERVER/v1/push-certificate" | jq -e .installed'
+annal sim --server "$ANNAL_SERVER" --devices 3 --rounds 1 --topic com.apple.mgmt.External.walkthrough
+"#;
+
 const WALKTHROUGHS: &[Walkthrough] = &[
     Walkthrough {
         name: "enrollment",
@@ -127,6 +140,46 @@ const WALKTHROUGHS: &[Walkthrough] = &[
         ],
     },
     Walkthrough {
+        name: "push-certificate-renewal",
+        document: "ops/runbooks/push-certificate-renewal.md",
+        stand_ins: &[
+            StandIn {
+                before: Some("API="),
+                what: "Apple's APNs: Annal's mock APNs (annal debug mock-apns)",
+                script: MOCK_APNS_STAND_IN,
+            },
+            StandIn {
+                before: Some("API="),
+                what: "last year's certificate, expiring, and enrolled devices",
+                script: EXPIRING_PUSH_CERT_STAND_IN,
+            },
+            StandIn {
+                before: Some("annal vendor sign"),
+                what: "the vendor certificate and Apple's chain: self-signed stand-ins",
+                script: VENDOR_STAND_IN,
+            },
+            StandIn {
+                before: Some("annal push-cert inspect"),
+                what: "Apple's portal: a renewed certificate, same key, same topic",
+                script: r#"
+openssl req -x509 -key push.key -subj '/UID=com.apple.mgmt.External.walkthrough/CN=APSP:renewed' -days 365 -out MDM_new.pem
+"#,
+            },
+            StandIn {
+                before: None,
+                what: "the renewal took, the push was accepted, another Apple ID's certificate is refused",
+                script: r#"
+curl -fsS --cacert data/ca/ca.pem -H "Authorization: Bearer $KEY" "$API/v1/push-certificate" | jq -e '.expiring_soon == false and .days_left > 300'
+curl -fsS -X POST --cacert data/ca/ca.pem -H "Authorization: Bearer $KEY" "$API/v1/push/0000SIM0-0000000000000000" | jq -e '.status[].outcome == "accepted"'
+openssl req -x509 -key push.key -subj '/UID=com.apple.mgmt.External.other-apple-id/CN=APSP:other' -days 365 -out MDM_other.pem
+status=0
+annal push-cert install MDM_other.pem --key push.key || status=$?
+test "$status" = 3
+"#,
+            },
+        ],
+    },
+    Walkthrough {
         name: "backup-and-restore",
         document: "ops/runbooks/backup-and-restore.md",
         stand_ins: &[
@@ -142,10 +195,18 @@ const WALKTHROUGHS: &[Walkthrough] = &[
             },
             StandIn {
                 before: None,
-                what: "the restored server serves the devices of the backup, and new ones",
+                what: "the restored server serves the devices of the backup, and new ones; \
+                       a restore without the data key fails loudly (disaster-recovery.md)",
                 script: r#"
 test "$(annal devices list --json | jq '.devices | length')" = 5
 annal sim --server "$ANNAL_SERVER" --devices 2 --rounds 1
+walk_stop
+mv data/secrets.key lost-secrets.key
+status=0
+timeout 60 annal serve > without-key.out 2>&1 || status=$?
+cat without-key.out
+test "$status" = 1
+grep -q 'but the data key ./data/secrets.key is missing' without-key.out
 "#,
             },
         ],
@@ -178,6 +239,11 @@ annal sim --server "$ANNAL_SERVER" --devices 2 --rounds 1
 #[test]
 fn enrollment_from_nothing_to_an_enrollment_profile() {
     run("enrollment");
+}
+
+#[test]
+fn push_certificate_renewal() {
+    run("push-certificate-renewal");
 }
 
 #[test]
@@ -221,7 +287,8 @@ fn every_marked_walkthrough_runs() {
 #[test]
 fn markers_select_the_blocks_that_follow_them() {
     let text = "intro\n<!-- walkthrough: a -->\n\n   ```sh\n   one \\\n     two\n   ```\n\
-                ```sh\nnot marked\n```\n<!-- walkthrough: b -->\n```\nno language\n```\n";
+                ```sh\nnot marked\n```\n<!-- walkthrough: b -->\n```\nno language\n```\n\
+                ````markdown\n<!-- walkthrough: example -->\n```sh\nshown\n```\n````\n";
     let found = blocks(text);
     assert_eq!(
         found.len(),
@@ -293,9 +360,25 @@ fn blocks(text: &str) -> Vec<Block> {
     let lines: Vec<&str> = text.lines().collect();
     let mut found = Vec::new();
     let mut i = 0;
+    // The backticks of the unmarked block we are in: a marker shown inside one (as the
+    // runbooks' README shows the convention) is an example, not a marker.
+    let mut inside: Option<usize> = None;
     while i < lines.len() {
-        let Some(name) = lines[i]
-            .trim()
+        let trimmed = lines[i].trim();
+        let ticks = trimmed.len() - trimmed.trim_start_matches('`').len();
+        if let Some(open) = inside {
+            if ticks >= open && trimmed.len() == ticks {
+                inside = None;
+            }
+            i += 1;
+            continue;
+        }
+        if ticks >= 3 {
+            inside = Some(ticks);
+            i += 1;
+            continue;
+        }
+        let Some(name) = trimmed
             .strip_prefix("<!-- walkthrough:")
             .and_then(|rest| rest.strip_suffix("-->"))
         else {
