@@ -40,6 +40,9 @@ const SUBSTITUTIONS: &[(&str, &str)] = &[
     ("https://mdm.example.com", "https://localhost:{port}"),
     ("mdm.example.com", "localhost"),
     ("0.0.0.0:443", "127.0.0.1:{port}"),
+    // The default address (`serve`'s `--listen`, the CLI's `--server`), as the README shows it.
+    ("127.0.0.1:8443", "127.0.0.1:{port}"),
+    ("localhost:8443", "localhost:{port}"),
     // Absolute paths of a real host, inside the walk-through's directory instead.
     ("/etc/annal", "{dir}/etc/annal"),
     ("/backup", "{dir}/backup"),
@@ -52,9 +55,11 @@ const SUBSTITUTIONS: &[(&str, &str)] = &[
 ];
 
 /// The environment of every walk-through besides PATH: where the default server address
-/// (`serve --listen`, the CLI's `--server`) points, and which database `psql` opens.
+/// (`serve --listen`, the CLI's `--server`) points, and which database `psql` opens. (Logs
+/// without colour codes only make the output shown on a failure easier to read.)
 fn environment(port: u16, postgres: &Postgres) -> Vec<(String, String)> {
     vec![
+        ("NO_COLOR".into(), "1".into()),
         ("ANNAL_LISTEN".into(), format!("127.0.0.1:{port}")),
         ("ANNAL_SERVER".into(), format!("https://127.0.0.1:{port}")),
         ("PGHOST".into(), postgres.host.clone()),
@@ -62,10 +67,14 @@ fn environment(port: u16, postgres: &Postgres) -> Vec<(String, String)> {
         ("PGUSER".into(), postgres.user.clone()),
         ("PGDATABASE".into(), postgres.database.clone()),
     ]
+    .into_iter()
+    .chain(postgres.password.clone().map(|p| ("PGPASSWORD".into(), p)))
+    .collect()
 }
 
 /// Shell run in place of what the document leaves to Apple or to time, `before` the first line
-/// of the walk-through that starts with that text (`None`: after the last line).
+/// of the walk-through that starts with that text (`None`: after the last line, to check what
+/// the walk-through should have achieved). Stand-ins run as written, without substitutions.
 struct StandIn {
     before: Option<&'static str>,
     what: &'static str,
@@ -104,6 +113,14 @@ const SERVED_DEVICES_STAND_IN: &str = r#"
 annal serve &
 walk_ready
 annal sim --server "$ANNAL_SERVER" --devices 5 --rounds 2
+"#;
+
+/// The same, then stopped: what a runbook that begins with "stop the server" starts from.
+const SERVED_DEVICES_STOPPED_STAND_IN: &str = r#"
+annal serve &
+walk_ready
+annal sim --server "$ANNAL_SERVER" --devices 5 --rounds 2
+walk_stop
 "#;
 
 /// Last year's push certificate, 19 days before it expires, installed on a server that pushes
@@ -218,11 +235,7 @@ grep -q 'but the data key ./data/secrets.key is missing' without-key.out
             StandIn {
                 before: Some("annal migrate"),
                 what: "a SQLite log that has served devices, its server stopped (step 2)",
-                script: concat!(
-                    "annal serve &\nwalk_ready\n",
-                    "annal sim --server \"$ANNAL_SERVER\" --devices 5 --rounds 2\n",
-                    "walk_stop\n"
-                ),
+                script: SERVED_DEVICES_STOPPED_STAND_IN,
             },
             StandIn {
                 before: None,
@@ -333,6 +346,24 @@ fn a_failing_command_is_named_and_its_server_stopped() {
     assert!(
         !Path::new(&format!("/proc/{}", pid.trim())).exists(),
         "annal serve (pid {pid}) was left running"
+    );
+}
+
+/// The database URL of a walk-through keeps everything of the test server's URL but the name.
+#[test]
+fn a_walkthrough_database_is_on_the_test_server() {
+    let url = "postgres://annal:secret@db:5433/test?sslmode=disable";
+    assert_eq!(
+        with_database(url, "walk_x"),
+        "postgres://annal:secret@db:5433/walk_x?sslmode=disable"
+    );
+    assert_eq!(
+        user_host_port(url),
+        ("annal".into(), Some("secret".into()), "db".into(), 5433)
+    );
+    assert_eq!(
+        user_host_port("postgres://postgres@127.0.0.1/test"),
+        ("postgres".into(), None, "127.0.0.1".into(), 5432)
     );
 }
 
@@ -463,6 +494,7 @@ struct Postgres {
     host: String,
     port: u16,
     user: String,
+    password: Option<String>,
     database: String,
     url: String,
     admin_url: String,
@@ -474,13 +506,14 @@ impl Postgres {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
         let database = format!("walk_{}_{}", name.replace('-', "_"), std::process::id());
         let url = with_database(&admin_url, &database);
-        let (user, host, port) = user_host_port(&admin_url);
+        let (user, password, host, port) = user_host_port(&admin_url);
         psql(&admin_url, &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"));
         psql(&admin_url, &format!("CREATE DATABASE {database}"));
         Postgres {
             host,
             port,
             user,
+            password,
             database,
             url,
             admin_url,
@@ -527,15 +560,17 @@ fn with_database(url: &str, database: &str) -> String {
     }
 }
 
-/// The user, host and port of a `postgres://user@host:port/…` URL, for psql's variables.
-fn user_host_port(url: &str) -> (String, String, u16) {
+/// The user, password, host and port of a `postgres://user:password@host:port/…` URL, for
+/// psql's variables.
+fn user_host_port(url: &str) -> (String, Option<String>, String, u16) {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let (user, hostport) = authority.rsplit_once('@').unwrap_or(("postgres", authority));
-    let user = user.split(':').next().unwrap_or("postgres");
+    let (userinfo, hostport) = authority.rsplit_once('@').unwrap_or(("postgres", authority));
+    let (user, password) = userinfo.split_once(':').map_or((userinfo, None), |(u, p)| (u, Some(p)));
     let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, "5432"));
     (
         user.to_string(),
+        password.map(str::to_string),
         host.to_string(),
         port.parse().expect("PostgreSQL port"),
     )
@@ -668,7 +703,6 @@ fn rehearse(walk: &Walkthrough, text: &str, dir: &Path) -> Result<(), String> {
     command
         .envs(environment(port, &postgres))
         .env("PATH", path)
-        .env("NO_COLOR", "1")
         .env("WALK_PORT", port.to_string())
         .env("WALK_FAILED_AT", &failed_at);
     // Its own process group, so that whatever the script leaves behind can be stopped at once.
