@@ -14,7 +14,9 @@
 //! - A line whose command ends in `&` starts something long-running (`annal serve`; the documents
 //!   say "or in another terminal"). Bash runs it in the background; the harness then waits until
 //!   `/healthz` answers on the walk-through's port before the next line, and stops every
-//!   background process when the script ends, whether it succeeded or not.
+//!   background process when the script ends, whether it succeeded or not. A document stops one
+//!   itself with `kill %N` (`%1`: its first); the harness then waits until it has exited, as an
+//!   admin would before starting the next server on the same port.
 //! - Every other line runs literally, except for the [`SUBSTITUTIONS`] and [`environment`], the
 //!   one place that lists what the rehearsal changes (host names, ports, absolute paths, the
 //!   PostgreSQL database), and each walk-through's [`StandIn`]s: what only Apple has (the vendor
@@ -106,6 +108,8 @@ annal debug mock-apns --dir . > mock-apns.out &
 walk_wait_for 'grep -q "^mock APNs at" mock-apns.out'
 export ANNAL_APNS_URL=$(sed -n 's/^mock APNs at \([^ ]*\) .*/\1/p' mock-apns.out)
 export ANNAL_APNS_CA_FILE=$PWD/mock-ca.pem
+# Not one of the document's jobs: its `%1` is its own first server, as for an admin.
+disown
 "#;
 
 /// A server on a fresh data directory that has enrolled and served simulated devices.
@@ -319,25 +323,39 @@ fn markers_select_the_blocks_that_follow_them() {
     assert_eq!(found[1].lines, vec![(13, "no language".to_string())]);
 }
 
-/// The harness itself: a failing command is named with its document line (the whole command,
+/// The harness itself: a server stopped with `kill %1` has exited before the next one starts on
+/// its port; a failing command is named with its document line (the whole command,
 /// continuation lines too), nothing after it runs, and a background process is stopped.
 #[test]
 fn a_failing_command_is_named_and_its_server_stopped() {
-    let text = "# Doc\n\n<!-- walkthrough: self-test -->\n```sh\nannal serve &\n\
-                echo ran > before\nannal no-such-command \\\n  --flag\necho ran > after\n```\n";
+    let text = "# Doc\n\n<!-- walkthrough: self-test -->\n```sh\nannal serve &\nkill %1\n\
+                annal serve --log-format json &\necho ran > before\nannal no-such-command \\\n  --flag\n\
+                echo ran > after\n```\n";
     let walk = Walkthrough {
         name: "self-test",
         document: "self-test.md",
-        stand_ins: &[StandIn {
-            before: Some("echo ran > before"),
-            what: "the server's process id, to see it stopped",
-            script: "echo $! > serve.pid\n",
-        }],
+        stand_ins: &[
+            StandIn {
+                before: Some("kill %1"),
+                what: "the first server's process id",
+                script: "first=$!\n",
+            },
+            StandIn {
+                before: Some("annal serve --log-format json"),
+                what: "the first server has exited (and been reaped) when the next starts",
+                script: "test ! -e /proc/$first\n",
+            },
+            StandIn {
+                before: Some("echo ran > before"),
+                what: "the second server runs; its process id, to see it stopped",
+                script: "kill -0 $!\necho $! > serve.pid\n",
+            },
+        ],
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let failure = rehearse(&walk, text, dir.path()).expect_err("the unknown command fails");
     assert!(
-        failure.contains("self-test.md:7: annal no-such-command --flag"),
+        failure.contains("self-test.md:9: annal no-such-command --flag"),
         "{failure}"
     );
     assert!(dir.path().join("before").exists(), "the lines before it ran");
@@ -365,6 +383,19 @@ fn a_walkthrough_database_is_on_the_test_server() {
         user_host_port("postgres://postgres@127.0.0.1/test"),
         ("postgres".into(), None, "127.0.0.1".into(), 5432)
     );
+}
+
+/// Which lines start or stop a background server.
+#[test]
+fn background_lines_and_stops_are_recognised() {
+    assert!(is_background("annal serve &"));
+    assert!(is_background("  --scep-challenge-file f &   # or in another terminal"));
+    assert!(!is_background("make && make install"));
+    assert!(!is_background("echo '&' # &"));
+    assert_eq!(stopped_jobs("kill %1"), vec!["%1"]);
+    assert_eq!(stopped_jobs("kill -TERM %2 %% # both"), vec!["%2", "%%"]);
+    assert!(stopped_jobs("kill -HUP %1").is_empty());
+    assert!(stopped_jobs("skill %1").is_empty());
 }
 
 fn collect_markdown(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -611,9 +642,15 @@ fn script(walk: &Walkthrough, blocks: &[Block], values: &[(&str, String)]) -> (S
             }
             let origin = Origin::Document { line: *number };
             let background = is_background(&line);
+            let stopped = stopped_jobs(&line);
             lines.push((line, origin.clone()));
             if background {
-                lines.push(("walk_ready".into(), origin));
+                lines.push(("walk_ready".into(), origin.clone()));
+            }
+            // An admin sees the server exit before starting the next one; a script must wait
+            // for it, or the next `serve &` finds the port taken and the old server answering.
+            for job in stopped {
+                lines.push((format!("wait {job} 2>/dev/null || true"), origin.clone()));
             }
         }
     }
@@ -639,12 +676,34 @@ fn script(walk: &Walkthrough, blocks: &[Block], values: &[(&str, String)]) -> (S
 
 /// A command that ends in `&` (before a comment): started in the background.
 fn is_background(line: &str) -> bool {
-    let code = match line.find(" #") {
+    let code = code(line).trim_end();
+    code.ends_with('&') && !code.ends_with("&&")
+}
+
+/// The jobs a `kill %N` line stops (`%%` too); none for a signal that does not stop them
+/// (`kill -HUP %1` reloads the TLS certificate).
+fn stopped_jobs(line: &str) -> Vec<String> {
+    let words: Vec<&str> = code(line).split_whitespace().collect();
+    let stops = words
+        .iter()
+        .skip(1)
+        .all(|w| !w.starts_with('-') || matches!(*w, "-TERM" | "-INT" | "-15" | "-2" | "-KILL" | "-9"));
+    if words.first() != Some(&"kill") || !stops {
+        return Vec::new();
+    }
+    words
+        .iter()
+        .filter(|w| w.starts_with('%'))
+        .map(|w| w.trim_end_matches(';').to_string())
+        .collect()
+}
+
+/// A line without its comment.
+fn code(line: &str) -> &str {
+    match line.find(" #") {
         Some(comment) => &line[..comment],
         None => line,
     }
-    .trim_end();
-    code.ends_with('&') && !code.ends_with("&&")
 }
 
 fn run(name: &str) {
