@@ -54,6 +54,8 @@ const SUBSTITUTIONS: &[(&str, &str)] = &[
     ("<UDID>", "0000SIM0-0000000000000000"),
     // A database of the test server instead of the documents' database host.
     ("postgres://annal@db.example.com/annal", "{postgres}"),
+    // No systemd: ops/annal.service's ExecReload is SIGHUP to the server, the rehearsal's first.
+    ("systemctl reload annal", "kill -HUP %1"),
 ];
 
 /// The environment of every walk-through besides PATH: where the default server address
@@ -251,7 +253,76 @@ annal sim --server "$ANNAL_SERVER" --devices 2 --rounds 1
             },
         ],
     },
+    Walkthrough {
+        name: "tls-certificate",
+        document: "ops/runbooks/tls-certificate.md",
+        stand_ins: &[
+            StandIn {
+                before: Some("annal ca init --json"),
+                what: "a running server",
+                script: "annal serve &\nwalk_ready\n",
+            },
+            StandIn {
+                before: None,
+                what: "the server serves the certificate step 3 issued, not the one set aside",
+                script: r#"
+served() { openssl s_client -connect "$ANNAL_LISTEN" -servername localhost </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256; }
+on_disk() { openssl x509 -in "$1" -noout -fingerprint -sha256; }
+walk_wait_for 'test "$(served)" = "$(on_disk data/tls/server.pem)"'
+test "$(on_disk data/tls/server.pem)" != "$(on_disk data/tls-old/server.pem)"
+openssl x509 -in data/tls/server.pem -noout -ext subjectAltName | grep -q 'DNS:localhost'
+"#,
+            },
+        ],
+    },
+    Walkthrough {
+        name: "ca-rotation",
+        document: "ops/runbooks/ca-rotation.md",
+        stand_ins: &[
+            StandIn {
+                before: Some("OLD_CA="),
+                what: "a server that served devices, stopped (step 2)",
+                script: SERVED_DEVICES_STOPPED_STAND_IN,
+            },
+            StandIn {
+                before: Some("annal ca init"),
+                what: "step 3's third choice: the old TLS certificate set aside",
+                script: "mv data/tls data/tls-old\n",
+            },
+            StandIn {
+                before: Some("annal devices list --state enrolled"),
+                what: "step 5: the devices, all on the old CA, re-enroll under the new one",
+                script: r#"
+test "$(annal devices list --json --state enrolled --identity-issuer "$OLD_CA" | jq '.devices | length')" = 5
+for udid in $(annal devices list --json | jq -r '.devices[].udid'); do
+  annal devices forget "$udid" --reason "re-enrolls under the new CA" > /dev/null
+done
+annal sim --server "$ANNAL_SERVER" --devices 5 --rounds 1
+"#,
+            },
+            StandIn {
+                before: None,
+                what: "no enrolled device is left on the old CA; the device shows the new one",
+                script: r#"
+test "$(annal devices list --json --state enrolled --identity-issuer "$OLD_CA" | jq '.devices | length')" = 0
+NEW_CA=$(annal ca show --json | jq -r .subject)
+test "$NEW_CA" != "$OLD_CA"
+annal devices show 0000SIM0-0000000000000000 --json | jq -e --arg ca "$NEW_CA" '.identity_certificate.issuer == $ca'
+"#,
+            },
+        ],
+    },
 ];
+
+#[test]
+fn tls_certificate_names_and_renewal() {
+    run("tls-certificate");
+}
+
+#[test]
+fn ca_rotation() {
+    run("ca-rotation");
+}
 
 #[test]
 fn enrollment_from_nothing_to_an_enrollment_profile() {
