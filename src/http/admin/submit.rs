@@ -1,11 +1,13 @@
-//! `POST /v1/commands`: queue a command for one or many enrollments, written either as JSON in
-//! Apple's key names (`{"RequestType": "DeviceLock", "Message": "…"}`) or as a command plist,
-//! both checked against Apple's schema first. An invalid command is refused whole with the
+//! `POST /v1/commands`: queue a command for one or many enrollments (or a group, or a filter,
+//! resolved when it is queued), written either as JSON in Apple's key names
+//! (`{"RequestType": "DeviceLock", "Message": "…"}`) or as a command plist, both checked
+//! against Apple's schema first. An invalid command is refused whole with the
 //! exact key path; a valid one is queued per enrollment with a result for each.
 //!
 //! ClearPasscode needs the device's UnlockToken: when the request leaves it out, each
 //! enrollment's escrowed token (from its TokenUpdate) is put in that enrollment's command.
 
+use annal_schemas::events::group::TargetFilter;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -18,7 +20,6 @@ use crate::http::AppState;
 use crate::service::admin::Caller;
 use crate::service::commands::{CheckedCommand, CommandSource, EnqueueRequest};
 use crate::service::groups::Selection;
-use annal_schemas::events::group::TargetFilter;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -30,8 +30,9 @@ struct Shared<'r> {
 
 impl Commands<'_> {
     /// Queues the command for each target. Refusals of the request as a whole (a bad list, an
-    /// invalid command, a role that may not queue it, a destructive command without its reason
-    /// or confirmed count) come before anything is queued.
+    /// invalid command, a role that may not queue it, a group that means nobody, a destructive
+    /// command without its reason or confirmed count) come before anything is queued; a group's
+    /// resolution is recorded before the first enrollment is.
     pub async fn enqueue(&self, caller: &Caller, req: EnqueueRequest) -> Result<EnqueueResult, AdminError> {
         let listed = match (&req.selection, req.targets.is_empty()) {
             (None, _) => Some(targets(&req.targets)?),
