@@ -136,3 +136,82 @@ async fn an_admin_works_a_device_from_the_command_line() {
     assert!(!wrong.status.success());
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("403"));
 }
+
+/// Groups from the command line: tag devices, define a group on the tag, see whom it means,
+/// and send a wipe to it: the devices are listed first (the dry run sends nothing) and the count
+/// confirmed to the server is the group's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_sends_a_command_to_a_group_from_the_command_line() {
+    let server = Server::start(&[]).await;
+    let admin = create_key(&server, "alice", "admin");
+    let auditor = create_key(&server, "audrey", "auditor");
+    let (a, b) = (device(&server, 1), device(&server, 2));
+    enroll(&server.client(), &a).await;
+    enroll(&server.client(), &b).await;
+
+    stdout(&annal(
+        &server,
+        &admin,
+        &["devices", "tag", &a.udid, "lab,site:b2", "--reason", "moved"],
+    ));
+    let tags = stdout(&annal(&server, &auditor, &["devices", "tags", &a.udid]));
+    assert_eq!(tags.lines().collect::<Vec<_>>(), ["lab", "site:b2"]);
+    let refused = annal(&server, &auditor, &["devices", "tag", &b.udid, "lab"]);
+    assert!(!refused.status.success(), "an auditor tags nothing");
+    let listed = stdout(&annal(&server, &admin, &["devices", "list", "--tag", "lab"]));
+    assert!(listed.contains(&a.serial) && !listed.contains(&b.serial), "{listed}");
+
+    let set = [
+        "groups",
+        "set",
+        "lab",
+        "--tag",
+        "lab",
+        "--last-seen-after",
+        "1d",
+        "--reason",
+        "INC-7",
+    ];
+    stdout(&annal(&server, &admin, &set));
+    let groups = stdout(&annal(&server, &auditor, &["groups", "list"]));
+    assert!(groups.contains("lab") && groups.contains("tags=lab"), "{groups}");
+    let show = stdout(&annal(&server, &auditor, &["groups", "show", "lab"]));
+    assert!(show.contains(&a.udid) && !show.contains(&b.udid), "{show}");
+
+    let wipe = [
+        "enqueue",
+        "--group",
+        "lab",
+        "-t",
+        "EraseDevice",
+        "--reason",
+        "lab reset",
+    ];
+    let mut dry = wipe.to_vec();
+    dry.push("--dry-run");
+    let plan = annal(&server, &admin, &dry);
+    let shown = stdout(&plan);
+    assert!(shown.contains(&a.udid) && !shown.contains(&b.udid), "{shown}");
+    let (_, queue) = common::admin::get(&server.client(), &format!("/v1/devices/{}/queue", a.udid), &admin).await;
+    assert!(
+        queue["commands"].as_array().unwrap().is_empty(),
+        "a dry run sends nothing"
+    );
+    let unasked = annal(&server, &admin, &wipe);
+    assert!(!unasked.status.success(), "nobody to ask and no --yes: nothing is sent");
+
+    let mut yes = wipe.to_vec();
+    yes.push("--yes");
+    let sent = stdout(&annal(&server, &admin, &yes));
+    assert!(sent.contains(&a.udid) && !sent.contains(&b.udid), "{sent}");
+    let (_, queue) = common::admin::get(&server.client(), &format!("/v1/devices/{}/queue", a.udid), &admin).await;
+    assert_eq!(queue["commands"][0]["request_type"], "EraseDevice");
+
+    stdout(&annal(
+        &server,
+        &admin,
+        &["groups", "delete", "lab", "--reason", "done"],
+    ));
+    let gone = annal(&server, &auditor, &["groups", "show", "lab"]);
+    assert!(!gone.status.success());
+}

@@ -24,13 +24,22 @@ const ENROLLMENT_STREAM: &str = "enrollment-";
 const REFUSED_STREAM: &str = "refused-";
 /// The streams of administrative actions the audit trail records (who created or revoked an
 /// API key or enrollment token, who installed a push certificate); their key is the stream.
-const ADMIN_STREAMS: [&str; 2] = ["api-keys", "push-certificates"];
+const ADMIN_STREAMS: [&str; 4] = ["api-keys", "push-certificates", "groups", "device-tags"];
+/// Which devices a group meant for one command (`targets-<CommandUUID>`).
+const TARGETS_STREAM: &str = "targets-";
 
 /// Whether an event type belongs on an administrative stream.
 fn administrative(event_type: EventType) -> bool {
     matches!(
         event_type,
-        EventType::ApiKeyCreated | EventType::ApiKeyRevoked | EventType::PushCertificateInstalled
+        EventType::ApiKeyCreated
+            | EventType::ApiKeyRevoked
+            | EventType::PushCertificateInstalled
+            | EventType::GroupDefined
+            | EventType::GroupRemoved
+            | EventType::DeviceTagged
+            | EventType::DeviceUntagged
+            | EventType::TargetsResolved
     )
 }
 
@@ -156,6 +165,10 @@ pub(crate) fn read(event: &RecordedEvent) -> Option<(Context<'_>, Input<'_>)> {
         None => match event.stream.strip_prefix(REFUSED_STREAM) {
             Some(key) if event_type == EventType::EnrollmentRefused => key,
             Some(_) => return None,
+            None if event_type == EventType::TargetsResolved => event
+                .stream
+                .starts_with(TARGETS_STREAM)
+                .then_some(event.stream.as_str())?,
             None if ADMIN_STREAMS.contains(&event.stream.as_str()) && administrative(event_type) => {
                 event.stream.as_str()
             }

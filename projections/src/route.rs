@@ -99,6 +99,12 @@ pub(crate) const fn route(event_type: EventType) -> Route {
         EventType::PushCertificateInstalled | EventType::ApiKeyCreated | EventType::ApiKeyRevoked => {
             route_to(Read::Decode, Feeds::AUDIT)
         }
+        // Who changed a group or a device's tags, and which devices a group meant for a command.
+        EventType::GroupDefined
+        | EventType::GroupRemoved
+        | EventType::DeviceTagged
+        | EventType::DeviceUntagged
+        | EventType::TargetsResolved => route_to(Read::Decode, Feeds::AUDIT),
         EventType::IdentityClaimed
         | EventType::CertificateIssued
         | EventType::IdentityRevoked

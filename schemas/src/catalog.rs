@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::events::{ade::*, apikey::*, checkin::*, command::*, identity::*, push::*, scep::*};
+use crate::events::{ade::*, apikey::*, checkin::*, command::*, group::*, identity::*, push::*, scep::*};
 
 /// A typed event body with its stable name and schema version.
 pub trait EventData: Serialize + DeserializeOwned + JsonSchema {
@@ -138,6 +138,7 @@ catalog! {
     ApiKeyCreated, ApiKeyRevoked,
     ScepChallengeIssued, ScepChallengeConsumed,
     MachineInfoReceived,
+    GroupDefined, GroupRemoved, DeviceTagged, DeviceUntagged, TargetsResolved,
 }
 
 pub(crate) fn schema_value<T: JsonSchema>(name: &str, version: u32) -> serde_json::Value {

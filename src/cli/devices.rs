@@ -1,5 +1,5 @@
 //! `annal devices list | show | queue`: the inventory and a device's pending commands, from the
-//! admin API; `forget` and `revoke-identity` (admin role) end a device's enrollment or its
+//! admin API; `tag | untag | tags` the admin tags group filters match on; `forget` and `revoke-identity` (admin role) end a device's enrollment or its
 //! identity certificate.
 
 use std::path::Path;
@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::client::{Api, ApiArgs, ApiRequest};
 use super::query::{encode, parse_time, time_param, with_query, AsOf, Time};
-use super::{commands, table};
+use super::{commands, table, tags};
 
 /// Devices (admin API): list, show one, or its pending commands.
 ///
@@ -53,6 +53,31 @@ pub enum DevicesCommand {
         /// Why, kept in the log.
         #[arg(long)]
         reason: Option<String>,
+    },
+    /// Put admin tags on a device (group filters match on them). Admin or operator role.
+    Tag {
+        id: String,
+        /// One or more tags (comma-separated or repeated).
+        #[arg(required = true, value_delimiter = ',')]
+        tags: Vec<String>,
+        /// Why, kept in the log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Take admin tags off a device. Admin or operator role.
+    Untag {
+        id: String,
+        #[arg(required = true, value_delimiter = ',')]
+        tags: Vec<String>,
+        /// Why, kept in the log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// The admin tags a device carries.
+    Tags {
+        id: String,
+        #[arg(long)]
+        json: bool,
     },
     /// Revoke a device identity certificate by its SHA-256 fingerprint: every request with it
     /// is refused (403) from then on, and it cannot renew or enroll. Admin role.
@@ -112,6 +137,9 @@ pub struct DeviceFilters {
     /// Only devices whose identity certificate expires before this time (RFC 3339).
     #[arg(long, value_parser = parse_time)]
     pub identity_expires_before: Option<Time>,
+    /// Only devices carrying this admin tag (repeatable: all of them).
+    #[arg(long = "tag", value_delimiter = ',')]
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -149,6 +177,7 @@ pub fn list_request(filters: &DeviceFilters, limit: Option<u32>, after: Option<&
                 "identity_expires_before",
                 time_param(f.identity_expires_before.as_ref()),
             ),
+            ("tag", (!f.tags.is_empty()).then(|| f.tags.join(","))),
             ("after", after.map(str::to_string)),
             ("limit", limit.map(|l| l.to_string())),
         ],
@@ -311,6 +340,9 @@ pub async fn run(data_dir: &Path, args: DevicesArgs) -> anyhow::Result<ExitCode>
             table::emit_json(&answer)?;
             Ok(ExitCode::SUCCESS)
         }
+        DevicesCommand::Tag { id, tags, reason } => tags::tag(&api, &id, &tags, reason.as_deref()).await,
+        DevicesCommand::Untag { id, tags, reason } => tags::untag(&api, &id, &tags, reason.as_deref()).await,
+        DevicesCommand::Tags { id, json } => tags::show(&api, &id, json).await,
         DevicesCommand::Queue { id, json } => {
             let (_, queue) = api.json(&queue_request(&id)).await?;
             if json {

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::client::{Api, ApiArgs, ApiRequest};
 use super::enqueue_rails as rails;
 use super::query::{parse_time, time_param, Time};
-use super::table;
+use super::{groups, table};
 
 /// Most enrollments the server takes in one request; larger lists are sent in chunks that
 /// share the first chunk's CommandUUID.
@@ -42,8 +42,13 @@ pub struct EnqueueArgs {
     #[command(flatten)]
     pub api: ApiArgs,
     /// Device keys; each may be a comma-separated list; `-` reads keys from stdin, one a line.
-    #[arg(required = true, value_name = "ID")]
+    #[arg(required_unless_present = "group", value_name = "ID")]
     pub ids: Vec<String>,
+    /// Send to a device group (`annal groups`) instead: the server resolves it when it queues
+    /// the command and records which devices it meant. The devices are shown first for a
+    /// destructive command or with --dry-run.
+    #[arg(long, conflicts_with = "ids")]
+    pub group: Option<String>,
     /// The command's RequestType, with its keys given by --key.
     #[arg(long, short = 't')]
     pub request_type: Option<String>,
@@ -308,10 +313,109 @@ fn command_body(args: &EnqueueArgs) -> anyhow::Result<CommandBody> {
     Ok(CommandBody::Plist(plist_xml(&bytes)?))
 }
 
+/// The `POST /v1/commands` request for a group: the server resolves it.
+pub fn build_group_request(args: &EnqueueArgs, group: &str, command: &CommandBody) -> ApiRequest {
+    let mut request = build_request(args, &[], command, args.command_uuid.as_deref());
+    if let Some(Value::Object(body)) = request.body.as_mut() {
+        body.remove("enrollments");
+        body.insert("group".into(), Value::String(group.to_string()));
+    }
+    request
+}
+
+/// Shows the devices and, for a destructive command without --yes, asks for their number.
+/// `Some` is the exit code of a dry run: nothing is to be sent.
+async fn plan(
+    api: &Api,
+    args: &EnqueueArgs,
+    ids: &[String],
+    request_type: Option<&str>,
+    stdin_busy: bool,
+) -> anyhow::Result<Option<ExitCode>> {
+    let targets = rails::look_up(api, ids).await?;
+    let unknown = rails::show_plan(request_type, args.reason.as_deref(), &targets)?;
+    if args.dry_run {
+        return Ok(Some(if unknown == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }));
+    }
+    // Only a destructive command without --yes gets here.
+    let request_type = request_type.unwrap_or_default();
+    if unknown > 0 {
+        return Err(rails::RailError::Unknown(unknown).into());
+    }
+    if !rails::can_ask(stdin_busy) {
+        return Err(rails::cannot_ask(request_type).into());
+    }
+    rails::confirm(
+        request_type,
+        ids.len(),
+        &mut std::io::stdin().lock(),
+        &mut std::io::stderr(),
+    )?;
+    Ok(None)
+}
+
+/// `--group`: the devices the group means now are shown (and confirmed) as a list would be;
+/// the count confirmed is the one the server checks its own resolution against.
+async fn run_group(api: &Api, args: &EnqueueArgs, group: &str, command: CommandBody) -> anyhow::Result<ExitCode> {
+    let request_type = rails::request_type_of(&command);
+    let guarded = request_type.as_deref().is_some_and(annal::domain::rails::guarded);
+    let (_, answer) = api.json(&groups::show_request(group)).await?;
+    let ids = groups::resolved(&answer);
+    eprintln!(
+        "group {}: {}; {} devices now",
+        table::clean(group),
+        groups::describe(answer.get("definition").unwrap_or(&Value::Null)),
+        ids.len()
+    );
+    if ids.is_empty() {
+        anyhow::bail!(
+            "group {} means no enrolled device now: nothing was sent",
+            table::clean(group)
+        );
+    }
+    let stdin_busy = args.plist_file.as_deref() == Some(Path::new("-"));
+    if args.dry_run || (guarded && !args.yes) {
+        if let Some(exit) = plan(api, args, &ids, request_type.as_deref(), stdin_busy).await? {
+            return Ok(exit);
+        }
+    }
+    let mut request = build_group_request(args, group, &command);
+    if guarded {
+        if let Some(Value::Object(body)) = request.body.as_mut() {
+            body.insert("confirm_count".into(), Value::from(ids.len()));
+        }
+    }
+    let (_, answer) = api.json(&request).await?;
+    let status = match answer.get("status") {
+        Some(Value::Object(s)) => s.clone(),
+        _ => Map::new(),
+    };
+    let merged = match answer {
+        Value::Object(a) => a,
+        _ => Map::new(),
+    };
+    let failed = print_results(args, &merged, &status)?;
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 pub async fn run(data_dir: &Path, args: EnqueueArgs) -> anyhow::Result<ExitCode> {
     let reads_stdin = args.plist_file.as_deref() == Some(Path::new("-"));
     if reads_stdin && args.ids.iter().any(|i| i == "-") {
         anyhow::bail!("stdin cannot hold both the ids and the plist");
+    }
+    if let Some(group) = &args.group {
+        let command = command_body(&args)?;
+        rails::check_reason(rails::request_type_of(&command).as_deref(), args.reason.as_deref())?;
+        let api = Api::connect(data_dir, &args.api)?;
+        return run_group(&api, &args, group, command).await;
     }
     let ids = expand_ids(&args.ids, std::io::stdin().lock())?;
     let command = command_body(&args)?;
@@ -320,29 +424,10 @@ pub async fn run(data_dir: &Path, args: EnqueueArgs) -> anyhow::Result<ExitCode>
     let guarded = request_type.as_deref().is_some_and(annal::domain::rails::guarded);
     let api = Api::connect(data_dir, &args.api)?;
     if args.dry_run || (guarded && !args.yes) {
-        let targets = rails::look_up(&api, &ids).await?;
-        let unknown = rails::show_plan(request_type.as_deref(), args.reason.as_deref(), &targets)?;
-        if args.dry_run {
-            return Ok(if unknown == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            });
+        let stdin_busy = args.ids.iter().any(|i| i == "-") || reads_stdin;
+        if let Some(exit) = plan(&api, &args, &ids, request_type.as_deref(), stdin_busy).await? {
+            return Ok(exit);
         }
-        // Only a destructive command without --yes gets here.
-        let request_type = request_type.as_deref().unwrap_or_default();
-        if unknown > 0 {
-            return Err(rails::RailError::Unknown(unknown).into());
-        }
-        if !rails::can_ask(args.ids.iter().any(|i| i == "-") || reads_stdin) {
-            return Err(rails::cannot_ask(request_type).into());
-        }
-        rails::confirm(
-            request_type,
-            ids.len(),
-            &mut std::io::stdin().lock(),
-            &mut std::io::stderr(),
-        )?;
     }
     let mut uuid = args.command_uuid.clone();
     let mut merged = Map::new();

@@ -149,3 +149,26 @@ fn results_count_failures_and_show_error_paths() {
     assert_eq!(rows[2], ["c", "failed: not_found: no such enrollment"]);
     assert_eq!(rows[3], ["d", "failed: invalid: bad (at Command.PIN)"]);
 }
+
+#[test]
+fn a_group_replaces_the_ids_and_the_server_resolves_it() {
+    let a = parse(&[
+        "enqueue",
+        "--group",
+        "lab-ipads",
+        "-t",
+        "EraseDevice",
+        "--reason",
+        "reset",
+    ])
+    .unwrap();
+    assert!(a.ids.is_empty());
+    let command = CommandBody::Json(command_from_keys("EraseDevice", &[]).unwrap());
+    let b = build_group_request(&a, "lab-ipads", &command).body.unwrap();
+    assert_eq!(b["group"], "lab-ipads");
+    assert!(b.get("enrollments").is_none());
+    assert_eq!(b["reason"], "reset");
+    // Ids and a group together, or neither, are refused before anything is asked.
+    assert!(parse(&["enqueue", "A", "--group", "lab-ipads", "-t", "DeviceInformation"]).is_err());
+    assert!(parse(&["enqueue", "-t", "DeviceInformation"]).is_err());
+}

@@ -23,6 +23,7 @@ mod enroll_args;
 mod events;
 mod events_export;
 mod events_import;
+mod groups;
 mod history;
 mod limits_args;
 pub mod logging;
@@ -37,6 +38,7 @@ pub mod serve;
 mod sim;
 mod sse;
 mod table;
+mod tags;
 pub mod tls;
 mod vendor;
 mod webhook_args;
@@ -131,6 +133,7 @@ pub enum Command {
     Devices(devices::DevicesArgs),
     History(history::HistoryArgs),
     Enqueue(enqueue::EnqueueArgs),
+    Groups(groups::GroupsArgs),
     Commands(commands::CommandsArgs),
     Events(events::EventsArgs),
     Migrate(migrate::MigrateArgs),
@@ -184,6 +187,7 @@ pub async fn run(parsed: config::Parsed) -> anyhow::Result<ExitCode> {
         Command::Devices(args) => devices::run(&cli.global.data_dir, args).await,
         Command::History(args) => history::run(&cli.global.data_dir, args).await,
         Command::Enqueue(args) => enqueue::run(&cli.global.data_dir, args).await,
+        Command::Groups(args) => groups::run(&cli.global.data_dir, args).await,
         Command::Commands(args) => commands::run(&cli.global.data_dir, args).await,
         Command::Events(args) => events::run(&cli.global, args).await,
         Command::Migrate(args) => migrate::run(&cli.global, args).await,

@@ -36,6 +36,9 @@ pub enum Action<'a> {
     ManageIdentities,
     /// Fetch the enrollment profile (`GET /enroll`, the over-the-air profile service).
     Enroll,
+    /// Define or remove device groups, tag devices: who a command reaches is still decided by
+    /// the command's own rule, so an operator may keep the groups.
+    ManageGroups,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -146,7 +149,7 @@ pub fn authorize(role: Role, action: Action<'_>) -> Result<(), Denied> {
                 })
             }
         }
-        (Role::Operator, Action::Cancel | Action::Push) => Ok(()),
+        (Role::Operator, Action::Cancel | Action::Push | Action::ManageGroups) => Ok(()),
     }
 }
 
@@ -159,6 +162,9 @@ mod tests {
         assert_eq!(authorize(Role::Auditor, Action::Read), Ok(()));
         assert_eq!(authorize(Role::Auditor, Action::Cancel), Err(Denied::ReadOnly));
         assert_eq!(authorize(Role::Auditor, Action::Push), Err(Denied::ReadOnly));
+        assert_eq!(authorize(Role::Auditor, Action::ManageGroups), Err(Denied::ReadOnly));
+        assert_eq!(authorize(Role::Operator, Action::ManageGroups), Ok(()));
+        assert_eq!(authorize(Role::Admin, Action::ManageGroups), Ok(()));
         assert_eq!(
             authorize(
                 Role::Auditor,

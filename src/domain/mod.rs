@@ -4,6 +4,7 @@
 pub mod access;
 pub mod api_keys;
 pub mod enrollment;
+pub mod groups;
 pub mod identities;
 pub mod push;
 pub mod rails;

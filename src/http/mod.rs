@@ -37,6 +37,8 @@ pub struct AppState {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Certificate expiry and the readiness threshold, for /metrics and /readyz.
     pub observer: Arc<crate::observe::Observer>,
+    /// Device groups and admin tags.
+    pub groups: Arc<crate::service::groups::Groups>,
 }
 
 impl AppState {
@@ -48,6 +50,7 @@ impl AppState {
     /// The commands use case over this server's enrollments, data key and push worker.
     pub fn commands(&self) -> crate::service::commands::Commands<'_> {
         crate::service::commands::Commands::new(&self.enrollments, &self.data_key, &self.push)
+            .with_targeting(&self.groups, Box::new(self.queries()))
     }
 }
 

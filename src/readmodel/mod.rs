@@ -9,6 +9,7 @@
 //! Reads go through one facade, [`Queries`] (`queries.rs`), which hides whether an answer comes
 //! from memory, this database or the log.
 
+mod inventory;
 mod postgres;
 pub mod projector;
 mod queries;

@@ -103,6 +103,7 @@ pub async fn build(config: ServerConfig) -> Result<Server, ServerError> {
         admin: Arc::new(
             AdminAuth::new(&admin_key, Arc::new(ApiKeys::new(store.clone()))).map_err(ServerError::AdminAuth)?,
         ),
+        groups: Arc::new(crate::service::groups::Groups::new(store.clone())),
         scep: Arc::new(ScepService::new(store, ca.clone(), static_challenge)?),
     };
     state.admin.warn_if_bootstrap_only().await;

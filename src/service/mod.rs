@@ -8,6 +8,7 @@ pub mod api_keys;
 pub mod commands;
 pub mod device;
 pub mod enrollments;
+pub mod groups;
 pub mod identities;
 pub mod machine_info;
 pub mod scep;

@@ -3,6 +3,7 @@
 //! command's steps; check-ins and DeviceInformation answers keep those identifiers current.
 
 use annal_schemas::events::command::CommandQueued;
+use annal_schemas::events::group::GroupDefinition;
 use annal_schemas::events::identity::EnrollmentRefused;
 use annal_schemas::{CommandClass, Event};
 use base64::Engine;
@@ -15,6 +16,14 @@ use crate::devices::ids::DeviceIds;
 use crate::docs::DocStore;
 use crate::plist_json::{classify, RawKind};
 use crate::{Change, ProjectionError};
+
+/// A group's definition in one line, as the trail shows it.
+fn describe(definition: &GroupDefinition) -> String {
+    match definition {
+        GroupDefinition::Members(ids) => format!("{} listed enrollments", ids.len()),
+        GroupDefinition::Filter(f) => serde_json::to_string(f).unwrap_or_default(),
+    }
+}
 
 impl AuditTrail {
     pub(crate) fn apply(&mut self, cx: &Context<'_>, input: &Input<'_>) {
@@ -39,6 +48,41 @@ impl AuditTrail {
             Input::Event(Event::ApiKeyRevoked(e)) => {
                 let subject = format!("key {}", e.key_id);
                 self.administration(cx, "ApiKeyRevoked", subject, e.reason.clone());
+                return;
+            }
+            Input::Event(Event::GroupDefined(e)) => {
+                let subject = format!("group {:?}: {}", e.name, describe(&e.definition));
+                self.administration(cx, "GroupDefined", subject, e.reason.clone());
+                return;
+            }
+            Input::Event(Event::GroupRemoved(e)) => {
+                self.administration(cx, "GroupRemoved", format!("group {:?}", e.name), e.reason.clone());
+                return;
+            }
+            Input::Event(Event::DeviceTagged(e)) => {
+                let subject = format!("tag {:?} on {}", e.tag, e.enrollment_id);
+                self.administration(cx, "DeviceTagged", subject, e.reason.clone());
+                return;
+            }
+            Input::Event(Event::DeviceUntagged(e)) => {
+                let subject = format!("tag {:?} off {}", e.tag, e.enrollment_id);
+                self.administration(cx, "DeviceUntagged", subject, e.reason.clone());
+                return;
+            }
+            Input::Event(Event::TargetsResolved(e)) => {
+                let group = e
+                    .group
+                    .as_deref()
+                    .map_or("a filter".to_string(), |g| format!("group {g:?}"));
+                let subject = format!(
+                    "{} {} to {group} ({}): {} devices: {}",
+                    e.request_type,
+                    e.command_uuid,
+                    describe(&e.definition),
+                    e.enrollments.len(),
+                    e.enrollments.join(", ")
+                );
+                self.administration(cx, "TargetsResolved", subject, e.reason.clone());
                 return;
             }
             Input::Event(Event::PushCertificateInstalled(e)) => {

@@ -1,5 +1,8 @@
 //! Inventory queries: filters and cursor pagination in enrollment-key order.
 
+use std::collections::BTreeSet;
+use std::ops::Bound;
+
 use chrono::{DateTime, Utc};
 
 use super::compact::DeviceDoc;
@@ -25,6 +28,9 @@ pub struct DeviceFilter {
     pub identity_issuer: Option<String>,
     /// Identity certificate expiring strictly before this time.
     pub identity_expires_before: Option<DateTime<Utc>>,
+    /// Only these enrollments: what another model chose, such as the devices carrying an admin
+    /// tag, joined here so paging stays in key order.
+    pub keys: Option<BTreeSet<String>>,
 }
 
 /// The fields a filter reads, borrowed from either form of a device.
@@ -88,11 +94,40 @@ impl Inventory {
     /// page's `next` as `after` to read on.
     pub fn list(&self, filter: &DeviceFilter, after: Option<&str>, limit: usize) -> Page<Device> {
         let needle = filter.model.as_ref().map(|m| m.to_lowercase());
+        if let Some(keys) = &filter.keys {
+            return self.list_keys(keys, filter, needle.as_deref(), after, limit);
+        }
         self.docs.page(
             after,
             limit,
             |d| filter.matches_doc(d, needle.as_deref()),
             |key, d| d.to_device(key),
         )
+    }
+
+    /// As `list`, walking the given keys rather than the whole inventory.
+    fn list_keys(
+        &self,
+        keys: &BTreeSet<String>,
+        filter: &DeviceFilter,
+        needle: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Page<Device> {
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut matching = keys
+            .range::<str, _>((start, Bound::Unbounded))
+            .filter_map(|k| self.docs.get(k).map(|d| (k, d)))
+            .filter(|(_, d)| filter.matches_doc(d, needle));
+        let items: Vec<_> = matching.by_ref().take(limit).collect();
+        let more = limit > 0 && matching.next().is_some();
+        Page {
+            next: if more {
+                items.last().map(|(k, _)| k.to_string())
+            } else {
+                None
+            },
+            items: items.into_iter().map(|(k, d)| d.to_device(k)).collect(),
+        }
     }
 }

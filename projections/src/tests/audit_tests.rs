@@ -302,3 +302,75 @@ fn administrative_actions_are_in_the_trail_with_who_and_what() {
     };
     assert_eq!(p.audit().query(&by_bob, None, 10).items.len(), 2);
 }
+
+/// Who defined or removed a group, who tagged a device, and whom a group meant for a command
+/// are in the trail with what they acted on; the same events on another stream are not.
+#[test]
+fn group_and_tag_changes_and_resolutions_are_in_the_trail() {
+    use annal_schemas::events::group::{
+        DeviceTagged, GroupDefined, GroupDefinition, GroupRemoved, TargetFilter, TargetsResolved,
+    };
+    let mut log = Log::new();
+    let definition = GroupDefinition::Filter(TargetFilter {
+        model: Some("iPad".into()),
+        tags: vec!["lab".into()],
+        ..TargetFilter::default()
+    });
+    let defined = GroupDefined {
+        name: "lab-ipads".into(),
+        definition: definition.clone(),
+        reason: Some("INC-7".into()),
+    };
+    log.builder.record_on("groups", "api-key:alice", &defined, None);
+    let tagged = DeviceTagged {
+        enrollment_id: "UDID-1".into(),
+        tag: "lab".into(),
+        reason: None,
+    };
+    log.builder.record_on("device-tags", "api-key:olaf", &tagged, None);
+    let resolved = TargetsResolved {
+        command_uuid: "C1".into(),
+        request_type: "EraseDevice".into(),
+        group: Some("lab-ipads".into()),
+        definition,
+        last_seen_before: None,
+        last_seen_after: None,
+        inventory_position: Some(2),
+        enrollments: vec!["UDID-1".into(), "UDID-2".into()],
+        reason: Some("lab reset".into()),
+    };
+    log.builder.record_on("targets-C1", "api-key:alice", &resolved, None);
+    let removed = GroupRemoved {
+        name: "lab-ipads".into(),
+        reason: None,
+    };
+    log.builder.record_on("groups", "api-key:alice", &removed, None);
+    // Not where they belong: ignored.
+    log.builder.record_on("enrollment-X", "api-key:mallory", &tagged, None);
+    log.builder.record_on("api-keys", "api-key:mallory", &resolved, None);
+
+    let p = log.fold();
+    let trail = p.audit().query(&AuditFilter::default(), None, 10).items;
+    let summary: Vec<_> = trail
+        .iter()
+        .map(|e| (e.request_type.as_str(), e.requester.as_str(), e.class.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("GroupDefined", "api-key:alice", "administration"),
+            ("DeviceTagged", "api-key:olaf", "administration"),
+            ("TargetsResolved", "api-key:alice", "administration"),
+            ("GroupRemoved", "api-key:alice", "administration"),
+        ]
+    );
+    assert_eq!(trail[0].reason.as_deref(), Some("INC-7"));
+    assert!(trail[0].subject.as_deref().unwrap().contains("lab-ipads"));
+    assert_eq!(trail[1].subject.as_deref(), Some("tag \"lab\" on UDID-1"));
+    let meant = trail[2].subject.as_deref().unwrap();
+    assert!(
+        meant.contains("EraseDevice C1") && meant.contains("2 devices: UDID-1, UDID-2"),
+        "{meant}"
+    );
+    assert_eq!(trail[2].reason.as_deref(), Some("lab reset"));
+}

@@ -89,6 +89,42 @@ fn filters_match_every_set_field() {
     assert_eq!(keys(&p, &stale_enrolled), [udid(0), udid(1)]);
 }
 
+/// A join with another model's choice (the devices carrying a tag) keeps only those keys, still
+/// with every other field applied, and pages through them in key order.
+#[test]
+fn a_key_set_narrows_the_filter_and_pages_in_order() {
+    let (devices, p) = fleet();
+    let udid = |n: usize| devices[n].udid.clone();
+    let mut chosen: Vec<String> = vec![udid(0), udid(1), udid(3), "NOT-ENROLLED".into()];
+    let only = DeviceFilter {
+        keys: Some(chosen.iter().cloned().collect()),
+        ..DeviceFilter::default()
+    };
+    chosen.retain(|k| k != "NOT-ENROLLED");
+    chosen.sort();
+    assert_eq!(keys(&p, &only), chosen);
+    let enrolled = DeviceFilter {
+        state: Some(DeviceState::Enrolled),
+        ..only.clone()
+    };
+    assert_eq!(keys(&p, &enrolled), {
+        let mut k = vec![udid(0), udid(1)];
+        k.sort();
+        k
+    });
+    let first = p.devices().list(&only, None, 2);
+    assert_eq!(first.next.as_deref(), Some(chosen[1].as_str()));
+    let rest = p.devices().list(&only, first.next.as_deref(), 2);
+    assert_eq!(rest.items.len(), 1);
+    assert_eq!(rest.items[0].enrollment, chosen[2]);
+    assert_eq!(rest.next, None);
+    let none = DeviceFilter {
+        keys: Some(Default::default()),
+        ..DeviceFilter::default()
+    };
+    assert!(keys(&p, &none).is_empty());
+}
+
 #[test]
 fn pages_follow_key_order_and_the_last_page_has_no_cursor() {
     let (devices, p) = fleet();

@@ -6,6 +6,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
+use super::extract::reason_header;
 use crate::http::AppState;
 use crate::service::admin::Caller;
 use crate::service::commands::CancelRequest;
@@ -25,12 +26,18 @@ pub async fn status(
         .iter()
         .map(|(state, n)| (state.as_str().to_string(), json!(n)))
         .collect();
-    Ok(Json(json!({
+    // Sent to a group or filter: whom it meant, as recorded before anything was queued.
+    let targeting = app.groups.recorded(&command_uuid).await?;
+    let mut body = json!({
         "command_uuid": command_uuid,
         "summary": summary,
         "devices": fan_out.commands,
         "position": position,
-    })))
+    });
+    if !targeting.is_empty() {
+        body["targeting"] = json!(targeting);
+    }
+    Ok(Json(body))
 }
 
 /// Why a command is cancelled: the `X-Annal-Reason` header, as for an enqueue.
@@ -40,12 +47,7 @@ pub async fn cancel(
     Path((target, command_uuid)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    // UTF-8, not only ASCII: a reason is written in the admin's language.
-    let reason = match headers.get("X-Annal-Reason").map(|v| std::str::from_utf8(v.as_bytes())) {
-        None => None,
-        Some(Ok(reason)) => Some(reason.to_string()),
-        Some(Err(_)) => return Err(ApiError::invalid_at("X-Annal-Reason is not UTF-8 text", "reason")),
-    };
+    let reason = reason_header(&headers)?;
     let request = CancelRequest {
         target,
         command_uuid,

@@ -27,13 +27,15 @@ pub struct ListQuery {
     pub last_seen_after: Option<DateTime<Utc>>,
     pub identity_issuer: Option<String>,
     pub identity_expires_before: Option<DateTime<Utc>>,
+    /// Admin tags, comma-separated: devices carrying all of them.
+    pub tag: Option<String>,
     pub after: Option<String>,
     pub limit: Option<usize>,
 }
 
 pub async fn list(
     State(app): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let state = q
@@ -58,12 +60,25 @@ pub async fn list(
         last_seen_after: q.last_seen_after,
         identity_issuer: q.identity_issuer,
         identity_expires_before: q.identity_expires_before,
+        // `tag=` with nothing in it filters nothing, rather than meaning "any tagged device".
+        keys: match q.tag.as_deref().map(split_tags).filter(|t| !t.is_empty()) {
+            Some(tags) => Some(app.groups.carrying(&caller, &tags).await?),
+            None => None,
+        },
     };
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
     let page = app.queries().devices(&filter, q.after.as_deref(), limit).await;
     Ok(Json(
         json!({"devices": page.value.items, "next": page.value.next, "position": page.position}),
     ))
+}
+
+fn split_tags(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 #[derive(Debug, Deserialize)]

@@ -42,6 +42,7 @@ pub async fn enqueue(
     };
     let req = EnqueueRequest {
         targets: vec![ids],
+        selection: None,
         command: CommandSource::Raw(body),
         idempotency_key: header("Idempotency-Key"),
         reason: header("X-Annal-Reason"),

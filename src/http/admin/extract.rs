@@ -41,3 +41,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
 fn json_error(e: JsonRejection) -> ApiError {
     ApiError::invalid_at(format!("invalid JSON body: {}", e.body_text()), "body")
 }
+
+/// Why the caller acts, from `X-Annal-Reason` (as for an enqueue or a cancel): UTF-8, not
+/// only ASCII, since a reason is written in the admin's language.
+pub fn reason_header(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get("X-Annal-Reason").map(|v| std::str::from_utf8(v.as_bytes())) {
+        None => Ok(None),
+        Some(Ok(reason)) => Ok(Some(reason.to_string())),
+        Some(Err(_)) => Err(ApiError::invalid_at("X-Annal-Reason is not UTF-8 text", "reason")),
+    }
+}

@@ -11,6 +11,7 @@ mod enrollment_tokens;
 pub mod error;
 mod events;
 pub(crate) mod extract;
+mod groups;
 mod history;
 mod identities;
 mod keys;
@@ -20,6 +21,7 @@ mod push_health;
 mod render;
 mod scep;
 mod submit;
+mod tags;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
@@ -60,4 +62,11 @@ pub fn routes(max_body: usize) -> Router<AppState> {
         .route("/v1/devices/{id}/forget", post(identities::forget))
         .route("/v1/enrollment-tokens", post(enrollment_tokens::create))
         .route("/v1/enrollment-tokens/{token_id}", delete(enrollment_tokens::revoke))
+        .route("/v1/groups", get(groups::list))
+        .route(
+            "/v1/groups/{name}",
+            get(groups::show).put(groups::define).delete(groups::remove),
+        )
+        .route("/v1/devices/{id}/tags", get(tags::list))
+        .route("/v1/devices/{id}/tags/{tag}", put(tags::tag).delete(tags::untag))
 }

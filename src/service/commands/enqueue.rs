@@ -15,6 +15,7 @@ use crate::domain::enrollment::{AdminInput, Input, Reply};
 use crate::domain::rails;
 use crate::mdm::command_envelope;
 use crate::service::admin::{authorize, Action, AdminError, Caller};
+use crate::service::groups::{Resolution, Selection};
 
 /// Enrollments queued to at once within one fan-out.
 const FAN_OUT_CONCURRENCY: usize = 256;
@@ -29,10 +30,20 @@ struct Shared<'r> {
 
 impl Commands<'_> {
     /// Queues the command for each target. Refusals of the request as a whole (a bad list, an
-    /// invalid command, a role that may not queue it, a destructive command without its reason
-    /// or confirmed count) come before anything is queued.
+    /// invalid command, a role that may not queue it, a group that means nobody, a destructive
+    /// command without its reason or confirmed count) come before anything is queued; a group's
+    /// resolution is recorded before the first enrollment is.
     pub async fn enqueue(&self, caller: &Caller, req: EnqueueRequest) -> Result<EnqueueResult, AdminError> {
-        let ids = targets(&req.targets)?;
+        let listed = match (&req.selection, req.targets.is_empty()) {
+            (None, _) => Some(targets(&req.targets)?),
+            (Some(_), true) => None,
+            (Some(_), false) => {
+                return Err(AdminError::invalid_at(
+                    "give enrollments or a group (or filter), not both",
+                    "group",
+                ))
+            }
+        };
         let command = req.command.command()?;
         authorize(
             caller,
@@ -40,6 +51,12 @@ impl Commands<'_> {
                 request_type: &command.request_type,
             },
         )?;
+        // A group is resolved only for a caller who may send the command: the rails below
+        // then count the devices it means now.
+        let (ids, resolution) = match listed {
+            Some(ids) => (ids, None),
+            None => self.resolve(caller, &req).await?,
+        };
         check_request_type(&command.request_type)?;
         rails::check(
             &command.request_type,
@@ -53,6 +70,17 @@ impl Commands<'_> {
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string().to_uppercase());
         check_command_uuid(&command_uuid)?;
+        if let (Some(resolution), Some(t)) = (&resolution, &self.targeting) {
+            t.groups
+                .record(
+                    resolution,
+                    &command_uuid,
+                    &command.request_type,
+                    req.reason.as_deref(),
+                    &caller.actor,
+                )
+                .await?;
+        }
         let shared = Shared {
             command_uuid: &command_uuid,
             request_type: &command.request_type,
@@ -89,6 +117,32 @@ impl Commands<'_> {
             }
         };
         Ok(result)
+    }
+
+    /// The enrollments the request's group or filter means now; none is a refusal, since
+    /// queueing to nobody is never what was meant.
+    async fn resolve(
+        &self,
+        caller: &Caller,
+        req: &EnqueueRequest,
+    ) -> Result<(Vec<String>, Option<Resolution>), AdminError> {
+        let (Some(selection), Some(t)) = (&req.selection, &self.targeting) else {
+            return Err(AdminError::invalid_at("groups are not available here", "group"));
+        };
+        let resolution = t
+            .groups
+            .resolve(caller, selection, t.inventory.as_ref(), Utc::now())
+            .await?;
+        if resolution.enrollments.is_empty() {
+            let what = match selection {
+                Selection::Group(name) => format!("group {name:?}"),
+                Selection::Filter(_) => "the filter".to_string(),
+            };
+            return Err(AdminError::Conflict(format!(
+                "{what} matches no enrolled device now: nothing was queued"
+            )));
+        }
+        Ok((resolution.enrollments.clone(), Some(resolution)))
     }
 
     /// The command for one enrollment: ClearPasscode differs per device, it carries that

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use crate::push::PushService;
 use crate::secrets::DataKey;
 use crate::service::enrollments::Enrollments;
+use crate::service::groups::{Groups, Inventory};
 
 pub use answer::{EnqueueResult, Overall, PushRequest, TargetOutcome};
 pub use cancel::{CancelRequest, Cancelled};
@@ -34,6 +35,15 @@ pub struct Commands<'a> {
     pub enrollments: &'a Enrollments,
     pub data_key: &'a DataKey,
     pub push: &'a Arc<PushService>,
+    /// Groups and the inventory they are resolved against; without them only lists of
+    /// enrollments are accepted.
+    pub targeting: Option<Targeting<'a>>,
+}
+
+/// What resolving a group or filter needs.
+pub struct Targeting<'a> {
+    pub groups: &'a Groups,
+    pub inventory: Box<dyn Inventory + 'a>,
 }
 
 impl<'a> Commands<'a> {
@@ -42,6 +52,12 @@ impl<'a> Commands<'a> {
             enrollments,
             data_key,
             push,
+            targeting: None,
         }
+    }
+
+    pub fn with_targeting(mut self, groups: &'a Groups, inventory: Box<dyn Inventory + 'a>) -> Self {
+        self.targeting = Some(Targeting { groups, inventory });
+        self
     }
 }

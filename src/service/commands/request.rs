@@ -8,6 +8,7 @@ use plist::{Dictionary, Value as Plist};
 use crate::mdm::commands::{from_json, validate, CommandError, Platform};
 use crate::mdm::parse_command;
 use crate::service::admin::AdminError;
+use crate::service::groups::Selection;
 
 /// Most enrollments one request may name; a bigger fan-out is split by the client.
 pub const MAX_FAN_OUT: usize = 10_000;
@@ -17,6 +18,8 @@ pub const MAX_FAN_OUT: usize = 10_000;
 pub struct EnqueueRequest {
     /// Enrollment ids; each entry may itself be a comma-separated list (NanoMDM's path form).
     pub targets: Vec<String>,
+    /// A group or filter instead of `targets`, resolved when the command is queued.
+    pub selection: Option<Selection>,
     pub command: CommandSource,
     pub idempotency_key: Option<String>,
     pub reason: Option<String>,

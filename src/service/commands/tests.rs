@@ -114,6 +114,7 @@ fn raw(request_type: &str, uuid: &str) -> CommandSource {
 fn request(targets: &[&str], command: CommandSource) -> EnqueueRequest {
     EnqueueRequest {
         targets: targets.iter().map(|t| t.to_string()).collect(),
+        selection: None,
         command,
         idempotency_key: None,
         // Destructive commands need one (`domain::rails`); the rails test takes it away.
