@@ -262,17 +262,29 @@ pub(crate) fn rcgen_key(pkcs8: &[u8], kind: KeyKind) -> Result<KeyPair, PkiError
 }
 
 /// Creates `path` (failing if it exists) with `mode` on Unix, and flushes it to disk.
+/// Writes `path` whole or not at all, never replacing a file that exists: the contents go to
+/// a staging file first, which is then linked under the final name (a link, unlike a rename,
+/// fails when the name is taken). Another process that sees the name reads it complete.
 fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
+    let mut staged = path.as_os_str().to_owned();
+    staged.push(".new");
+    let staged = std::path::PathBuf::from(staged);
+    // A stray staging file from a crash keeps its mode when reopened: start a fresh one.
+    let _ = fs::remove_file(&staged);
     let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
     #[cfg(not(unix))]
     let _ = mode;
-    let mut file = options.open(path).map_err(|e| io_err("creating", path, e))?;
+    let mut file = options.open(&staged).map_err(|e| io_err("creating", &staged, e))?;
     file.write_all(contents)
         .and_then(|()| file.sync_all())
-        .map_err(|e| io_err("writing", path, e))
+        .map_err(|e| io_err("writing", &staged, e))?;
+    let linked = fs::hard_link(&staged, path).map_err(|e| io_err("creating", path, e));
+    // The staging name goes either way; a failure to remove it leaves only a stray copy.
+    let _ = fs::remove_file(&staged);
+    linked
 }
 
 fn io_err(action: &'static str, path: &Path, source: std::io::Error) -> PkiError {
