@@ -148,6 +148,7 @@ pub fn token_update(key: &DataKey, udid: &str) -> NewEvent {
         awaiting_configuration: Some(false),
         user_short_name: None,
         user_long_name: None,
+        token_update_tally: Some(1),
     };
     let raw = plist(
         udid,

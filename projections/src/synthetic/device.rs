@@ -109,6 +109,7 @@ impl FakeDevice {
             awaiting_configuration: None,
             user_short_name: None,
             user_long_name: None,
+            token_update_tally: Some(1),
         }
     }
 

@@ -54,6 +54,11 @@ pub struct TokenUpdate {
     pub user_short_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_long_name: Option<String>,
+    /// How many TokenUpdates this enrollment has sent since it enrolled, this one included (1:
+    /// the first, when a server sends its initial commands). NanoMDM's `token_update_tally`;
+    /// absent in events recorded before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_update_tally: Option<u64>,
 }
 
 /// `CheckOut`: the MDM profile was removed; the enrollment ends.

@@ -282,6 +282,7 @@ fn decide_device(
                 awaiting_configuration: m.awaiting_configuration,
                 user_short_name: m.user_short_name,
                 user_long_name: m.user_long_name,
+                token_update_tally: Some(s.token_updates + 1),
             };
             out.push(s, e, raw);
             Reply::Empty

@@ -73,6 +73,9 @@ pub struct Enrollment {
     pub erased: bool,
     /// An admin revoked the bound identity.
     pub identity_revoked: bool,
+    /// TokenUpdates since the enrollment began (its Authenticate, or for a user channel its
+    /// first TokenUpdate after a checkout).
+    pub token_updates: u64,
 }
 
 impl Enrollment {
@@ -103,6 +106,7 @@ impl Enrollment {
                 self.phase = Phase::CheckedOut;
                 self.token_hex = None;
                 self.push_magic = None;
+                self.token_updates = 0;
             }
             Event::TokenUpdate(e) => {
                 self.phase = Phase::Enrolled;
@@ -113,6 +117,7 @@ impl Enrollment {
                 self.token_hex = Some(e.token_hex.clone());
                 self.push_magic = Some(e.push_magic.clone());
                 self.token_dead = false;
+                self.token_updates += 1;
                 // Devices send UnlockToken in their first TokenUpdate only; later ones keep it.
                 if e.unlock_token.is_some() {
                     self.unlock_token = e.unlock_token.clone();
@@ -122,6 +127,7 @@ impl Enrollment {
                 self.phase = Phase::CheckedOut;
                 self.token_hex = None;
                 self.push_magic = None;
+                self.token_updates = 0;
             }
             Event::PushFailed(e) if e.token_dead => self.token_dead = true,
             Event::SetBootstrapToken(e) => self.bootstrap_token = e.bootstrap_token.clone(),

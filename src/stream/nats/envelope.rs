@@ -124,6 +124,7 @@ mod tests {
             awaiting_configuration: Some(false),
             user_short_name: None,
             user_long_name: None,
+            token_update_tally: None,
         };
         let mut new = NewEvent::new("cd".repeat(32), &body);
         new.raw = Some(

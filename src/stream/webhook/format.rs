@@ -10,7 +10,9 @@
 //! ```
 //!
 //! `event_id` is Annal's event id, stable across re-deliveries, so a receiver can drop
-//! duplicates. `created_at` is when the log recorded the event. `url_params` is never sent:
+//! duplicates. `created_at` is when the log recorded the event. As NanoMDM 0.9 does, each
+//! event carries `ids` (the channel's enrollment id, its type and a user channel's device), a
+//! TokenUpdate its `token_update_tally`, and Idle no `command_uuid`. `url_params` is never sent:
 //! Annal does not record the query string of device requests. The raw payload never carries a
 //! secret (see `redact`).
 
@@ -105,7 +107,12 @@ struct CheckinEvent<'a> {
     udid: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     enrollment_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ids: Option<Ids>,
     raw_payload: String,
+    /// TokenUpdate only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_update_tally: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -114,10 +121,62 @@ struct AcknowledgeEvent<'a> {
     udid: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     enrollment_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ids: Option<Ids>,
     status: &'static str,
-    /// Empty for Idle, as MicroMDM and NanoMDM send it.
-    command_uuid: &'a str,
+    /// Left out on Idle, as NanoMDM does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    command_uuid: Option<&'a str>,
     raw_payload: String,
+}
+
+/// NanoMDM's resolved enrollment: which channel sent the message. `id` is the channel's
+/// enrollment id (a user channel's is `<device id>:<user id>`), `parent_id` a user channel's
+/// device channel, `type` NanoMDM's name for the kind of enrollment.
+#[derive(Debug, PartialEq, Serialize)]
+pub struct Ids {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+/// The UserID a Shared iPad user connects with; its user is named by UserShortName instead.
+const SHARED_IPAD_USER_ID: &str = "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF";
+
+/// The ids of the channel `device` names, as NanoMDM resolves them; `user_short_name` names a
+/// Shared iPad user. None when the message names no device (only a damaged log has one).
+pub fn enrollment_ids(device: &DeviceRef, user_short_name: Option<&str>) -> Option<Ids> {
+    let (device_id, user, device_kind) = match (&device.udid, &device.enrollment_id) {
+        (Some(udid), _) => {
+            let user = match device.user_id.as_deref() {
+                Some(SHARED_IPAD_USER_ID) => user_short_name
+                    .or(Some(SHARED_IPAD_USER_ID))
+                    .map(|u| (u, "Shared iPad")),
+                Some(user) => Some((user, "User")),
+                None => None,
+            };
+            (udid, user, "Device")
+        }
+        (None, Some(enrollment_id)) => {
+            let user = device.enrollment_user_id.as_deref().map(|u| (u, "User Enrollment"));
+            (enrollment_id, user, "User Enrollment (Device)")
+        }
+        (None, None) => return None,
+    };
+    Some(match user {
+        Some((user, kind)) => Ids {
+            id: format!("{device_id}:{user}"),
+            parent_id: Some(device_id.clone()),
+            kind,
+        },
+        None => Ids {
+            id: device_id.clone(),
+            parent_id: None,
+            kind: device_kind,
+        },
+    })
 }
 
 /// The webhook for `event`, or None when the event is not one receivers get (or is an Idle
@@ -142,12 +201,19 @@ pub fn format(event: &RecordedEvent, key: &DataKey, options: FormatOptions) -> R
         Some(Err(e)) => (String::new(), Some(e)),
     };
     let (udid, enrollment_id) = (device.udid.as_deref(), device.enrollment_id.as_deref());
+    let (tally, short_name) = match &decoded {
+        Event::TokenUpdate(e) => (e.token_update_tally, e.user_short_name.as_deref()),
+        _ => (None, None),
+    };
+    let ids = enrollment_ids(device, short_name);
     let (topic, checkin_event, acknowledge_event) = match route {
         Route::Checkin(topic) => {
             let checkin = CheckinEvent {
                 udid,
                 enrollment_id,
+                ids,
                 raw_payload,
+                token_update_tally: tally,
             };
             (topic, Some(checkin), None)
         }
@@ -155,8 +221,9 @@ pub fn format(event: &RecordedEvent, key: &DataKey, options: FormatOptions) -> R
             let ack = AcknowledgeEvent {
                 udid,
                 enrollment_id,
+                ids,
                 status,
-                command_uuid: command_uuid.unwrap_or(""),
+                command_uuid,
                 raw_payload,
             };
             (CONNECT_TOPIC, None, Some(ack))

@@ -130,12 +130,20 @@ fn checkins_with_secrets_are_opened_and_redacted() {
         awaiting_configuration: None,
         user_short_name: None,
         user_long_name: None,
+        token_update_tally: Some(1),
     };
     let raw = sealed(
         "<key>PushMagic</key><string>MAGIC-1</string><key>UnlockToken</key><data>VU5MT0NL</data>",
         "TokenUpdate",
     );
-    let plain = String::from_utf8(assert_checkin(&recorded(&token_update, Some(raw)), "mdm.TokenUpdate")).unwrap();
+    let event = recorded(&token_update, Some(raw));
+    let (json, _) = webhook(&event, FormatOptions::default()).unwrap();
+    assert_eq!(json["checkin_event"]["token_update_tally"], 1);
+    assert_eq!(
+        json["checkin_event"]["ids"],
+        serde_json::json!({"id": "UDID-A", "type": "Device"})
+    );
+    let plain = String::from_utf8(assert_checkin(&event, "mdm.TokenUpdate")).unwrap();
     assert!(plain.contains("<string>TokenUpdate</string>"));
     assert!(!plain.contains("PushMagic") && !plain.contains("MAGIC-1") && !plain.contains("VU5MT0NL"));
 
@@ -255,11 +263,14 @@ fn idle_is_a_connect_without_command_and_can_be_turned_off() {
     );
     let (json, _) = webhook(&idle, FormatOptions::default()).unwrap();
     let ack = &json["acknowledge_event"];
-    assert_eq!(
-        (ack["status"].as_str(), ack["command_uuid"].as_str()),
-        (Some("Idle"), Some(""))
-    );
+    assert_eq!(ack["status"], "Idle");
+    // NanoMDM leaves command_uuid out on Idle; a Go receiver reads it as "".
+    assert!(ack.get("command_uuid").is_none(), "{ack}");
     assert_eq!(ack["enrollment_id"], "ENR-9");
+    assert_eq!(
+        ack["ids"],
+        serde_json::json!({"id": "ENR-9", "type": "User Enrollment (Device)"})
+    );
     assert!(ack.get("udid").is_none());
     assert!(webhook(&idle, FormatOptions { include_idle: false }).is_none());
 }
@@ -327,4 +338,44 @@ fn a_refused_enrollment_is_an_annal_webhook_naming_both_certificates() {
     assert_eq!(body["fingerprint_sha256"], "ee".repeat(32));
     assert_eq!(body["bound_fingerprint_sha256"], "ab".repeat(32));
     assert!(body["reason"].as_str().unwrap().contains("another identity"));
+}
+
+/// NanoMDM's `ids` for every kind of channel: the id a NanoMDM receiver keys enrollments by.
+#[test]
+fn every_kind_of_channel_gets_nanomdm_ids() {
+    let ids = |device: DeviceRef, short: Option<&str>| {
+        let ids = enrollment_ids(&device, short).expect("ids");
+        (ids.id, ids.parent_id, ids.kind)
+    };
+    let udid = |user: Option<&str>| DeviceRef {
+        udid: Some("UDID-A".into()),
+        user_id: user.map(Into::into),
+        ..DeviceRef::default()
+    };
+    assert_eq!(ids(udid(None), None), ("UDID-A".into(), None, "Device"));
+    assert_eq!(
+        ids(udid(Some("U-1")), None),
+        ("UDID-A:U-1".into(), Some("UDID-A".into()), "User")
+    );
+    assert_eq!(
+        ids(
+            udid(Some("FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF")),
+            Some("ann@example.com")
+        ),
+        ("UDID-A:ann@example.com".into(), Some("UDID-A".into()), "Shared iPad")
+    );
+    let byod = |user: Option<&str>| DeviceRef {
+        enrollment_id: Some("ENR-9".into()),
+        enrollment_user_id: user.map(Into::into),
+        ..DeviceRef::default()
+    };
+    assert_eq!(
+        ids(byod(None), None),
+        ("ENR-9".into(), None, "User Enrollment (Device)")
+    );
+    assert_eq!(
+        ids(byod(Some("EU-1")), None),
+        ("ENR-9:EU-1".into(), Some("ENR-9".into()), "User Enrollment")
+    );
+    assert!(enrollment_ids(&DeviceRef::default(), None).is_none());
 }

@@ -248,3 +248,24 @@ fn a_user_channel_opens_with_a_token_update_from_its_device_identity() {
         Refusal::NotAuthenticated
     );
 }
+
+/// NanoMDM's `token_update_tally`: 1 on an enrollment's first TokenUpdate (when servers send
+/// their initial commands), counting on; a checkout and a new Authenticate start again.
+#[test]
+fn token_updates_are_counted_from_each_enrollment() {
+    let tally = |state: &Enrollment| {
+        let out = decide(state, token_update(), t0()).expect("token update");
+        match &out.events[0].0 {
+            Event::TokenUpdate(e) => e.token_update_tally,
+            other => panic!("{other:?}"),
+        }
+    };
+    let mut inputs = vec![authenticate("A")];
+    assert_eq!(tally(&given(inputs.clone())), Some(1));
+    inputs.push(token_update());
+    inputs.push(token_update());
+    assert_eq!(tally(&given(inputs.clone())), Some(3));
+    inputs.push(device_input(DeviceInput::CheckOut(CheckOut { topic: "t".into() }), "A"));
+    inputs.push(authenticate("A"));
+    assert_eq!(tally(&given(inputs)), Some(1));
+}
