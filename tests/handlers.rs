@@ -105,6 +105,46 @@ async fn the_admin_api_wants_a_key_and_refuses_a_wrong_one() {
     let (status, devices) = app.get("/v1/devices", Some(ADMIN_KEY)).await;
     assert_eq!(status, StatusCode::OK, "{devices}");
     assert_eq!(app.head().await, 0, "reading appends nothing");
+    app.server.shutdown().await;
+}
+
+/// NanoMDM's routes answer as NanoMDM does: a missing or wrong key is a 401 with its Basic
+/// challenge (its Go clients and `curl -u` expect it); Annal's own routes name their scheme on a
+/// 401 too. `GET /version` needs no key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nanomdm_routes_challenge_as_nanomdm_does() {
+    let app = app().await;
+    let challenge = |key: Option<&str>, path: &str| {
+        let mut request = Request::builder().method(Method::PUT).uri(path);
+        if let Some(key) = key {
+            request = request.header("Authorization", format!("Bearer {key}"));
+        }
+        request.body(Body::empty()).unwrap()
+    };
+    for key in [None, Some("annal_0123456789abcdef_nope")] {
+        let response = app
+            .server
+            .router
+            .clone()
+            .oneshot(challenge(key, "/v1/enqueue/UDID-1"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{key:?}");
+        assert_eq!(response.headers()["www-authenticate"], r#"Basic realm="nanomdm""#);
+    }
+    let response = app
+        .server
+        .router
+        .clone()
+        .oneshot(Request::get("/v1/devices").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()["www-authenticate"], r#"Bearer realm="annal""#);
+    let (status, body) = app.get("/version", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    app.server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

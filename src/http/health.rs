@@ -53,3 +53,8 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
         ),
     }
 }
+
+/// `GET /version`, as NanoMDM answers it (no key needed): tools check what they talk to.
+pub async fn version() -> Json<Value> {
+    Json(serde_json::json!({ "version": env!("CARGO_PKG_VERSION") }))
+}

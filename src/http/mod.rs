@@ -97,6 +97,7 @@ pub fn router(state: AppState, sizes: limits::BodySizes, pace: limits::BodyPace)
     let device = put(device::handle).layer(axum::Extension(sizes));
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/version", get(health::version))
         .route("/readyz", get(health::readyz))
         .route("/mdm", device.clone())
         .route("/checkin", device.clone())

@@ -48,6 +48,10 @@ impl FromRequestParts<AppState> for Caller {
         // which are handed to device users, whatever a handler checks after.
         let checked = match state.admin.check(&parts.headers).await {
             Ok(caller) => require(&caller, Action::Read).map(|()| caller),
+            // NanoMDM answers a missing and a wrong key alike, 401 with its challenge.
+            Err(ApiError::Unauthenticated | ApiError::BadKey) if is_nanomdm_route(parts.uri.path()) => {
+                Err(ApiError::NanoMdmUnauthorized)
+            }
             Err(e) => Err(e),
         };
         // Every call is attributed, reads included: the log records who changed what, this
@@ -62,6 +66,12 @@ impl FromRequestParts<AppState> for Caller {
         }
         checked
     }
+}
+
+/// The routes NanoMDM's tools call, which answer as NanoMDM does (Annal's own routes keep
+/// 401 for a missing key and 403 for a wrong one).
+fn is_nanomdm_route(path: &str) -> bool {
+    ["/v1/enqueue/", "/v1/push/"].iter().any(|p| path.starts_with(p))
 }
 
 /// Refuses a caller whose role does not allow `action`.

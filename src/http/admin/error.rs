@@ -16,6 +16,10 @@ pub enum ApiError {
     Unauthenticated,
     #[error("the API key is not valid")]
     BadKey,
+    /// A NanoMDM route refused a missing or wrong key: NanoMDM's 401 with its Basic challenge,
+    /// which its clients (and curl `-u`) expect.
+    #[error("an API key is required: HTTP Basic with the key as password")]
+    NanoMdmUnauthorized,
     #[error(transparent)]
     Admin(#[from] AdminError),
 }
@@ -49,6 +53,7 @@ impl ApiError {
         match self {
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             ApiError::BadKey => (StatusCode::FORBIDDEN, "bad_key"),
+            ApiError::NanoMdmUnauthorized => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             ApiError::Admin(e) => match e {
                 AdminError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
                 AdminError::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid"),
@@ -105,7 +110,20 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, _) = self.status_and_code();
-        (status, Json(json!({ "error": self.body() }))).into_response()
+        let challenge = match self {
+            ApiError::NanoMdmUnauthorized => Some(r#"Basic realm="nanomdm""#),
+            // RFC 9110: a 401 names how to authenticate.
+            ApiError::Unauthenticated => Some(r#"Bearer realm="annal""#),
+            _ => None,
+        };
+        let mut response = (status, Json(json!({ "error": self.body() }))).into_response();
+        if let Some(challenge) = challenge {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static(challenge),
+            );
+        }
+        response
     }
 }
 
