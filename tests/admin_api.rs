@@ -443,3 +443,55 @@ async fn queue_cancel_fan_out_and_clear_passcode_with_the_escrowed_token() {
     assert!(dead["enrollments"].as_array().unwrap().is_empty());
     assert_eq!(get(&client, "/v1/push-health?filter=bogus", &admin).await.0, 400);
 }
+
+/// NanoMDM's own routes answer as NanoMDM does, so its tools read failures as failures:
+/// `command_error` per enrollment and 500 when no enrollment took the command, `no_push` for
+/// any `nopush` value, POST as PUT, and `/v1/push` 500 with each `push_error` when nothing can
+/// be pushed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nanomdm_routes_answer_as_nanomdm() {
+    let server = Server::start(&[]).await;
+    let client = server.client();
+    let admin = server.api_key();
+    let d = device(&server, 3);
+    enroll(&client, &d).await;
+    let plist = |uuid: &str| {
+        let mut command = plist::Dictionary::new();
+        command.insert("RequestType".into(), "ProfileList".into());
+        annal::mdm::command_envelope(uuid, command).unwrap()
+    };
+    let send = |method: Method, path: String, body: Vec<u8>| {
+        let client = client.clone();
+        let auth = format!("Bearer {admin}");
+        async move {
+            let answer = client
+                .send(
+                    method,
+                    &path,
+                    Some("application/xml"),
+                    &[("Authorization", &auth)],
+                    body,
+                )
+                .await
+                .unwrap();
+            let json: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+            (answer.status.as_u16(), json)
+        }
+    };
+    // Every id refused: 500, each with its command_error string.
+    let (status, body) = send(Method::PUT, "/v1/enqueue/NOPE-1,NOPE-2".into(), plist("N-1")).await;
+    assert_eq!(status, 500, "{body}");
+    for id in ["NOPE-1", "NOPE-2"] {
+        assert!(body["status"][id]["command_error"].is_string(), "{body}");
+    }
+    // Some refused: 207; the queued one has no command_error.
+    let path = format!("/v1/enqueue/{},NOPE-1?nopush=0", d.udid);
+    let (status, body) = send(Method::POST, path, plist("N-2")).await;
+    assert_eq!(status, 207, "{body}");
+    assert!(body["status"][d.udid.as_str()].get("command_error").is_none(), "{body}");
+    assert_eq!(body["no_push"], true, "nopush=0 skips the push, as NanoMDM reads it");
+    // No push certificate: every id's push_error, 500.
+    let (status, body) = send(Method::POST, format!("/v1/push/{}", d.udid), Vec::new()).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body["status"][d.udid.as_str()]["push_error"].is_string(), "{body}");
+}

@@ -543,6 +543,13 @@ async fn operators_queue_only_routine_commands_and_see_no_secrets_in_raws() {
     let (status, body) = enqueue_raw(&server, &admin, &d.udid, "EraseDevice ", "AD-1").await;
     assert_eq!(status, 400, "{body}");
     assert!(body.to_string().contains(r#"did you mean \"EraseDevice\""#), "{body}");
+    // NanoMDM's clients read a refusal from `command_error`.
+    assert!(
+        body["command_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("EraseDevice")),
+        "{body}"
+    );
     assert_eq!(head(&server).await, before, "a refused command appended an event");
     // An admin may queue a RequestType Annal does not know: it is stored sealed.
     let (status, body) = enqueue_raw(&server, &admin, &d.udid, "FutureCommand", "AD-2").await;

@@ -4,7 +4,8 @@
 //! assigned if absent. Optional headers: `Idempotency-Key`, `X-Annal-Reason` (required for a
 //! destructive command, which NanoMDM's tools do not send: deliberately not NanoMDM's
 //! behaviour), `X-Annal-Confirm-Count` (required for a destructive command to more than ten
-//! devices); `?nopush=1` queues without pushing (NanoMDM's parameter).
+//! devices); `?nopush=<anything>` queues without pushing (NanoMDM's parameter). PUT and POST
+//! alike, as NanoMDM; the answer is NanoMDM's (see `nanomdm_answer`).
 //!
 //! Also the answer of every enqueue (this one and `POST /v1/commands`): the service's verdict
 //! as the status, each enrollment's outcome under NanoMDM's `status` field, and whether a push
@@ -40,6 +41,8 @@ pub async fn enqueue(
             .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
             .map(str::to_string)
     };
+    // NanoMDM skips the push for any value of `nopush`, `0` included.
+    let no_push = q.nopush.as_deref().is_some_and(|v| !v.is_empty());
     let req = EnqueueRequest {
         targets: vec![ids],
         selection: None,
@@ -50,23 +53,76 @@ pub async fn enqueue(
             None => None,
             Some(Ok(n)) => Some(n),
             Some(Err(_)) => {
-                return ApiError::invalid_at("X-Annal-Confirm-Count is not a number of devices", "confirm_count")
-                    .into_response()
+                return nanomdm_refusal(ApiError::invalid_at(
+                    "X-Annal-Confirm-Count is not a number of devices",
+                    "confirm_count",
+                ))
             }
         },
         expires_at: None,
-        no_push: q.nopush.as_deref().is_some_and(|v| !matches!(v, "" | "0" | "false")),
+        no_push,
     };
     match app.commands().enqueue(&caller, req).await {
-        Ok(result) => answer(result),
-        Err(e) => ApiError::from(e).into_response(),
+        Ok(result) => nanomdm_answer(result, no_push),
+        Err(e) => nanomdm_refusal(ApiError::from(e)),
     }
 }
 
 #[derive(Debug, serde::Deserialize)]
 pub struct EnqueueQuery {
-    /// Any value but empty, `0` or `false` queues without pushing.
+    /// Any non-empty value (`0` too, as NanoMDM reads it) queues without pushing.
     pub nopush: Option<String>,
+}
+
+/// NanoMDM's answer: `status` per enrollment with `command_error` for one that did not take
+/// the command (what its Go clients read; Annal's `queued` and `error` ride along), `no_push`
+/// when asked, 200 when every enrollment took it, 207 when some, 500 when none (503 when the
+/// store was unavailable: worth retrying).
+fn nanomdm_answer(result: EnqueueResult, no_push: bool) -> Response {
+    let queued = result
+        .outcomes
+        .values()
+        .filter(|o| matches!(o, TargetOutcome::Queued { .. }))
+        .count();
+    let code = match result.overall {
+        Overall::Partial if queued == 0 => StatusCode::INTERNAL_SERVER_ERROR,
+        overall => status_of(overall),
+    };
+    let push = push_header(result.push);
+    let status: BTreeMap<String, Value> = result
+        .outcomes
+        .into_iter()
+        .map(|(id, outcome)| {
+            let mut entry = outcome_json(outcome);
+            if let Some(message) = entry.pointer("/error/message").cloned() {
+                entry["command_error"] = message;
+            }
+            (id, entry)
+        })
+        .collect();
+    let mut body = json!({
+        "command_uuid": result.command_uuid,
+        "request_type": result.request_type,
+        "status": status,
+    });
+    if no_push {
+        body["no_push"] = true.into();
+    }
+    let mut response = (code, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert("x-annal-push", HeaderValue::from_static(push));
+    response
+}
+
+/// A request NanoMDM's route refuses as a whole: its `command_error` string (what NanoMDM's
+/// clients read), with Annal's error object beside it. The status stays Annal's precise one:
+/// NanoMDM answers a command that does not parse with 500, which tells a client to retry what
+/// can never succeed; its clients treat any status but 200 and 207 as a failure either way.
+fn nanomdm_refusal(error: ApiError) -> Response {
+    let (status, _) = error.status_and_code();
+    let body = json!({ "command_error": error.to_string(), "error": error.body() });
+    (status, Json(body)).into_response()
 }
 
 pub fn status_of(overall: Overall) -> StatusCode {

@@ -49,7 +49,7 @@ impl ApiError {
         AdminError::Forbidden(denied).into()
     }
 
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             ApiError::BadKey => (StatusCode::FORBIDDEN, "bad_key"),

@@ -35,7 +35,9 @@ pub fn routes(max_body: usize) -> Router<AppState> {
     Router::new()
         .route(
             "/v1/enqueue/{ids}",
-            put(enqueue::enqueue).layer(DefaultBodyLimit::max(max_body)),
+            put(enqueue::enqueue)
+                .post(enqueue::enqueue)
+                .layer(DefaultBodyLimit::max(max_body)),
         )
         .route("/v1/push/{ids}", post(push::push).get(push::push))
         .route("/v1/push-certificate", get(push::certificate))

@@ -1,5 +1,5 @@
 //! `POST /v1/push/{ids}` (NanoMDM's push endpoint): pushes each enrollment now and answers with
-//! APNs' verdict per enrollment; `GET /v1/push-certificate`: the installed push certificate, its
+//! APNs' verdict per enrollment, with NanoMDM's statuses; `GET /v1/push-certificate`: the installed push certificate, its
 //! expiry warning and whether APNs refused it.
 
 use std::collections::BTreeMap;
@@ -14,14 +14,29 @@ use super::auth::require;
 use super::error::ApiError;
 use crate::http::AppState;
 use crate::push::PushStatus;
-use crate::service::admin::{Action, Caller};
-use crate::service::commands::{PushOutcome, PushOverall};
+use crate::service::admin::{Action, AdminError, Caller};
+use crate::service::commands::{targets, PushOutcome, PushOverall};
 
+/// Answers as NanoMDM does: 200 when APNs accepted every push, 207 when some, 500 when none,
+/// and 500 with each enrollment's `push_error` when nothing can be pushed at all (no push
+/// certificate, one APNs refused).
 pub async fn push(State(app): State<AppState>, caller: Caller, Path(ids): Path<String>) -> Result<Response, ApiError> {
-    let result = app.commands().push_now(&caller, &[ids]).await?;
+    let result = match app.commands().push_now(&caller, std::slice::from_ref(&ids)).await {
+        Ok(result) => result,
+        Err(AdminError::PushUnavailable(message)) => {
+            let status: BTreeMap<String, Value> = targets(&[ids])?
+                .into_iter()
+                .map(|id| (id, json!({ "push_error": message })))
+                .collect();
+            let body = json!({ "status": status, "push_error": message });
+            return Ok((StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let code = match result.overall {
         PushOverall::AllAccepted => StatusCode::OK,
         PushOverall::Partial => StatusCode::MULTI_STATUS,
+        PushOverall::NoneAccepted => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let status: BTreeMap<String, Value> = result
         .outcomes

@@ -26,6 +26,8 @@ pub enum PushOutcome {
 pub enum PushOverall {
     AllAccepted,
     Partial,
+    /// APNs accepted none of them.
+    NoneAccepted,
 }
 
 #[derive(Debug)]
@@ -71,13 +73,14 @@ impl Commands<'_> {
             .buffer_unordered(CONCURRENT)
             .collect()
             .await;
-        let all_accepted = outcomes
+        let accepted = outcomes
             .values()
-            .all(|o| matches!(o, PushOutcome::Sent { accepted: true, .. }));
-        let overall = if all_accepted {
-            PushOverall::AllAccepted
-        } else {
-            PushOverall::Partial
+            .filter(|o| matches!(o, PushOutcome::Sent { accepted: true, .. }))
+            .count();
+        let overall = match accepted {
+            n if n == outcomes.len() => PushOverall::AllAccepted,
+            0 => PushOverall::NoneAccepted,
+            _ => PushOverall::Partial,
         };
         Ok(PushResult { outcomes, overall })
     }
