@@ -19,6 +19,11 @@ pub struct WebhookArgs {
     /// PEM CA certificate(s) to trust for an https receiver (default: the system's roots).
     #[arg(long, env = "ANNAL_WEBHOOK_CA_FILE", requires = "webhook_url")]
     pub webhook_ca_file: Option<PathBuf>,
+    /// Leave device secrets (PushMagic, UnlockToken, BootstrapToken, …) in `raw_payload`, for a
+    /// receiver that needs them (NanoMDM sends them). Refused unless the URL is https:// or a
+    /// loopback address; logged at start.
+    #[arg(long, env = "ANNAL_WEBHOOK_INCLUDE_SECRETS", requires = "webhook_url")]
+    pub webhook_include_secrets: bool,
     /// Longest wait between retries of a failing receiver, in seconds.
     #[arg(long, env = "ANNAL_WEBHOOK_BACKOFF_MAX_SECS", default_value_t = 60)]
     pub webhook_backoff_max_secs: u64,
@@ -32,6 +37,7 @@ impl WebhookArgs {
             no_idle: self.webhook_no_idle,
             ca_file: self.webhook_ca_file.clone(),
             backoff_max_secs: self.webhook_backoff_max_secs,
+            include_secrets: self.webhook_include_secrets,
         }
     }
 }

@@ -130,12 +130,95 @@ impl WebhookOptions {
             config.hmac_key = Some(key);
         }
         config.include_idle = !self.no_idle;
+        if self.include_secrets {
+            if !secrets_may_go_to(url) {
+                return Err(ConfigError::WebhookSecretsInClear(scheme_and_host(url)));
+            }
+            config.include_secrets = true;
+        }
         if let Some(path) = &self.ca_file {
             let pem = std::fs::read(path).map_err(ConfigError::read(path))?;
             config.ca_certs_der = pem_certs(&pem)?;
         }
         config.backoff.max = Duration::from_secs(self.backoff_max_secs.max(1));
         Ok(Some(config))
+    }
+}
+
+/// Secrets travel only encrypted, or not off the machine: https, or http to a loopback host.
+fn secrets_may_go_to(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// What the refusal may show of a URL that can carry a token in its path: scheme and host.
+fn scheme_and_host(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            format!("{scheme}://{host}")
+        }
+        None => "a URL without a scheme".into(),
+    }
+}
+
+#[cfg(test)]
+mod webhook_secrets_tests {
+    #[test]
+    fn secrets_go_only_over_https_or_to_this_machine() {
+        for ok in [
+            "https://hooks.example.com/x",
+            "http://127.0.0.1:9000/h",
+            "http://localhost/h",
+            "http://[::1]:80/",
+        ] {
+            assert!(super::secrets_may_go_to(ok), "{ok}");
+        }
+        for refused in [
+            "http://hooks.example.com/x",
+            "http://10.0.0.1/",
+            "http://localhost.evil.com/",
+            "ftp://x",
+        ] {
+            assert!(!super::secrets_may_go_to(refused), "{refused}");
+        }
+        assert_eq!(
+            super::scheme_and_host("http://u:p@hooks.example.com/T0K3N"),
+            "http://hooks.example.com"
+        );
+    }
+
+    #[test]
+    fn a_server_refuses_to_send_secrets_in_clear_naming_the_host_not_the_token() {
+        let options = |url: &str| crate::config::WebhookOptions {
+            url: Some(url.into()),
+            include_secrets: true,
+            backoff_max_secs: 60,
+            ..Default::default()
+        };
+        let refused = options("http://hooks.example.com/T0K3N")
+            .config()
+            .err()
+            .expect("refused");
+        let message = refused.to_string();
+        assert!(
+            message.contains("http://hooks.example.com") && !message.contains("T0K3N"),
+            "{message}"
+        );
+        let config = options("https://hooks.example.com/T0K3N").config().unwrap().unwrap();
+        assert!(config.include_secrets);
     }
 }
 

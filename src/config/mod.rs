@@ -66,6 +66,9 @@ pub struct WebhookOptions {
     pub no_idle: bool,
     pub ca_file: Option<PathBuf>,
     pub backoff_max_secs: u64,
+    /// Device secrets (PushMagic, UnlockToken, …) left in `raw_payload`, for a receiver that
+    /// needs them; only to an https or loopback URL.
+    pub include_secrets: bool,
 }
 
 /// The log's events published to NATS JetStream.
@@ -146,6 +149,11 @@ pub enum ConfigError {
     WebhookCaPem(#[source] rustls::pki_types::pem::Error),
     #[error("the webhook CA file holds no certificate")]
     WebhookCaEmpty,
+    #[error(
+        "--webhook-include-secrets sends device secrets (PushMagic, UnlockToken, BootstrapToken) in raw_payload: \
+         the webhook URL must be https:// or a loopback address, not {0}"
+    )]
+    WebhookSecretsInClear(String),
     #[error("reading the permissions of {}", path.display())]
     Permissions {
         path: PathBuf,

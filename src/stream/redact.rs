@@ -59,6 +59,15 @@ pub enum RedactError {
 
 /// The raw as a receiver may see it: opened if sealed, without any [`SECRET_KEYS`]. A plist
 /// with nothing to remove keeps its original bytes; one with secrets is re-serialised as XML.
+/// The device's plist as it sent it, secrets included: opened when sealed. Only for a receiver
+/// the admin opted in (`--webhook-include-secrets`).
+pub fn open_raw(raw: &[u8], key: &DataKey) -> Result<Vec<u8>, RedactError> {
+    if annal_schemas::is_sealed_raw(raw) {
+        return Ok(key.open_raw(raw)?);
+    }
+    Ok(raw.to_vec())
+}
+
 pub fn clear_raw(raw: &[u8], key: &DataKey) -> Result<Vec<u8>, RedactError> {
     let opened;
     let plain = if annal_schemas::is_sealed_raw(raw) {

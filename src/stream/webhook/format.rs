@@ -24,7 +24,7 @@ use chrono::SecondsFormat;
 use serde::Serialize;
 
 use crate::secrets::DataKey;
-use crate::stream::redact::{clear_raw, RedactError};
+use crate::stream::redact::{clear_raw, open_raw, RedactError};
 
 /// The command-channel topic: every `Status` report, Idle included.
 pub const CONNECT_TOPIC: &str = "mdm.Connect";
@@ -37,11 +37,17 @@ pub struct FormatOptions {
     /// Whether `Status: Idle` polls are sent (as `mdm.Connect` with status `Idle`, as NanoMDM
     /// does). They are the bulk of the traffic of an idle fleet.
     pub include_idle: bool,
+    /// Whether `raw_payload` keeps the device's secrets (PushMagic, UnlockToken, …), for a
+    /// receiver that needs them; off unless the admin opts in.
+    pub include_secrets: bool,
 }
 
 impl Default for FormatOptions {
     fn default() -> Self {
-        Self { include_idle: true }
+        Self {
+            include_idle: true,
+            include_secrets: false,
+        }
     }
 }
 
@@ -195,7 +201,14 @@ pub fn format(event: &RecordedEvent, key: &DataKey, options: FormatOptions) -> R
     let Some((device, command_uuid)) = ids(&decoded) else {
         return Ok(None);
     };
-    let (raw_payload, raw_withheld) = match event.raw.as_deref().map(|raw| clear_raw(raw, key)) {
+    let opened = |raw: &[u8]| {
+        if options.include_secrets {
+            open_raw(raw, key)
+        } else {
+            clear_raw(raw, key)
+        }
+    };
+    let (raw_payload, raw_withheld) = match event.raw.as_deref().map(opened) {
         None => (String::new(), None),
         Some(Ok(plain)) => (B64.encode(plain), None),
         Some(Err(e)) => (String::new(), Some(e)),

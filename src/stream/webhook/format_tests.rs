@@ -146,6 +146,14 @@ fn checkins_with_secrets_are_opened_and_redacted() {
     let plain = String::from_utf8(assert_checkin(&event, "mdm.TokenUpdate")).unwrap();
     assert!(plain.contains("<string>TokenUpdate</string>"));
     assert!(!plain.contains("PushMagic") && !plain.contains("MAGIC-1") && !plain.contains("VU5MT0NL"));
+    // Opted in (--webhook-include-secrets): the device's plist as it sent it.
+    let with_secrets = FormatOptions {
+        include_secrets: true,
+        ..FormatOptions::default()
+    };
+    let (_, raw) = webhook(&event, with_secrets).unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    assert!(raw.contains("MAGIC-1") && raw.contains("VU5MT0NL"), "{raw}");
 
     let set_bt = SetBootstrapToken {
         device: device(),
@@ -272,7 +280,11 @@ fn idle_is_a_connect_without_command_and_can_be_turned_off() {
         serde_json::json!({"id": "ENR-9", "type": "User Enrollment (Device)"})
     );
     assert!(ack.get("udid").is_none());
-    assert!(webhook(&idle, FormatOptions { include_idle: false }).is_none());
+    let no_idle = FormatOptions {
+        include_idle: false,
+        ..FormatOptions::default()
+    };
+    assert!(webhook(&idle, no_idle).is_none());
 }
 
 #[test]

@@ -43,6 +43,9 @@ pub struct WebhookConfig {
     pub hmac_key: Option<Vec<u8>>,
     /// Send `Status: Idle` polls as `mdm.Connect` events.
     pub include_idle: bool,
+    /// Leave device secrets in `raw_payload` (opt-in; checked to go only over https or to a
+    /// loopback receiver).
+    pub include_secrets: bool,
     pub timeouts: Timeouts,
     pub backoff: Backoff,
     /// DER certificates to trust for an https receiver instead of the system roots (a receiver
@@ -60,6 +63,7 @@ impl WebhookConfig {
             url: url.into(),
             hmac_key: None,
             include_idle: true,
+            include_secrets: false,
             timeouts: Timeouts::default(),
             backoff: Backoff::default(),
             ca_certs_der: Vec::new(),
@@ -76,6 +80,7 @@ impl std::fmt::Debug for WebhookConfig {
             .field("checkpoint", &checkpoint_name(&self.url))
             .field("hmac_key", &self.hmac_key.as_ref().map(|_| "<set>"))
             .field("include_idle", &self.include_idle)
+            .field("include_secrets", &self.include_secrets)
             .field("timeouts", &self.timeouts)
             .field("backoff", &self.backoff)
             .finish_non_exhaustive()
@@ -96,12 +101,26 @@ pub fn spawn(
     config: WebhookConfig,
 ) -> Result<WebhookHandle, ConfigError> {
     let signer = config.hmac_key.as_deref().map(Signer::new);
+    if config.include_secrets {
+        // Only the host: the URL's path may be its token.
+        let host = config
+            .url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split(['/', '?', '#']).next())
+            .map(|authority| authority.rsplit_once('@').map_or(authority, |(_, h)| h))
+            .unwrap_or_default();
+        tracing::warn!(
+            receiver = %host,
+            "webhooks carry device secrets (PushMagic, UnlockToken, BootstrapToken) in raw_payload (--webhook-include-secrets)"
+        );
+    }
     let deliverer = deliver::Deliverer::new(&config.url, signer, config.timeouts, &config.ca_certs_der)?;
     let sink = worker::WebhookSink {
         data_key,
         deliverer,
         options: FormatOptions {
             include_idle: config.include_idle,
+            include_secrets: config.include_secrets,
         },
         backoff: config.backoff,
     };
