@@ -174,6 +174,40 @@ fn scheme_and_host(url: &str) -> String {
     }
 }
 
+fn pem_certs(pem: &[u8]) -> Result<Vec<Vec<u8>>, ConfigError> {
+    use rustls::pki_types::pem::PemObject;
+    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .map(|c| c.map(|c| c.to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ConfigError::WebhookCaPem)?;
+    if certs.is_empty() {
+        return Err(ConfigError::WebhookCaEmpty);
+    }
+    Ok(certs)
+}
+
+impl NatsOptions {
+    /// `None`: no NATS URL, no NATS sink.
+    pub fn config(&self) -> Result<Option<NatsConfig>, ConfigError> {
+        let Some(url) = &self.url else {
+            return Ok(None);
+        };
+        let mut config = NatsConfig::new(url.clone());
+        config.stream = self.stream.clone();
+        config.subject_prefix = self.subject_prefix.clone();
+        config.source = match &self.source {
+            Some(source) => source.clone(),
+            None => format!("annal://{}", self.stream),
+        };
+        if let Some(path) = &self.creds_file {
+            let creds = std::fs::read_to_string(path).map_err(ConfigError::read(path))?;
+            config.credentials = Some(creds);
+        }
+        config.backoff.max = Duration::from_secs(self.backoff_max_secs.max(1));
+        Ok(Some(config))
+    }
+}
+
 #[cfg(test)]
 mod webhook_secrets_tests {
     #[test]
@@ -208,10 +242,7 @@ mod webhook_secrets_tests {
             backoff_max_secs: 60,
             ..Default::default()
         };
-        let refused = options("http://hooks.example.com/T0K3N")
-            .config()
-            .err()
-            .expect("refused");
+        let refused = options("http://hooks.example.com/T0K3N").config().expect_err("refused");
         let message = refused.to_string();
         assert!(
             message.contains("http://hooks.example.com") && !message.contains("T0K3N"),
@@ -219,39 +250,5 @@ mod webhook_secrets_tests {
         );
         let config = options("https://hooks.example.com/T0K3N").config().unwrap().unwrap();
         assert!(config.include_secrets);
-    }
-}
-
-fn pem_certs(pem: &[u8]) -> Result<Vec<Vec<u8>>, ConfigError> {
-    use rustls::pki_types::pem::PemObject;
-    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(pem)
-        .map(|c| c.map(|c| c.to_vec()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(ConfigError::WebhookCaPem)?;
-    if certs.is_empty() {
-        return Err(ConfigError::WebhookCaEmpty);
-    }
-    Ok(certs)
-}
-
-impl NatsOptions {
-    /// `None`: no NATS URL, no NATS sink.
-    pub fn config(&self) -> Result<Option<NatsConfig>, ConfigError> {
-        let Some(url) = &self.url else {
-            return Ok(None);
-        };
-        let mut config = NatsConfig::new(url.clone());
-        config.stream = self.stream.clone();
-        config.subject_prefix = self.subject_prefix.clone();
-        config.source = match &self.source {
-            Some(source) => source.clone(),
-            None => format!("annal://{}", self.stream),
-        };
-        if let Some(path) = &self.creds_file {
-            let creds = std::fs::read_to_string(path).map_err(ConfigError::read(path))?;
-            config.credentials = Some(creds);
-        }
-        config.backoff.max = Duration::from_secs(self.backoff_max_secs.max(1));
-        Ok(Some(config))
     }
 }
