@@ -494,4 +494,29 @@ async fn nanomdm_routes_answer_as_nanomdm() {
     let (status, body) = send(Method::POST, format!("/v1/push/{}", d.udid), Vec::new()).await;
     assert_eq!(status, 500, "{body}");
     assert!(body["status"][d.udid.as_str()]["push_error"].is_string(), "{body}");
+
+    // /v1/pushcert: the PEM certificate and key in one body; another Apple ID's topic would
+    // strand the enrolled device: refused (NanoMDM would install it).
+    let (status, _) = send(Method::GET, "/v1/pushcert".into(), Vec::new()).await;
+    assert_eq!(status, 404);
+    let dir = tempfile::tempdir().unwrap();
+    let pem = |name: &str, topic: &str| {
+        let (cert, key) = common::push::push_cert(dir.path(), name, topic, 365);
+        [std::fs::read(cert).unwrap(), std::fs::read(key).unwrap()].concat()
+    };
+    let (status, body) = send(
+        Method::PUT,
+        "/v1/pushcert".into(),
+        pem("other", "com.apple.mgmt.External.other"),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = send(Method::PUT, "/v1/pushcert".into(), pem("ours", common::server::TOPIC)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["topic"], common::server::TOPIC);
+    assert!(body["not_after"].is_string(), "{body}");
+    let (status, got) = send(Method::GET, "/v1/pushcert".into(), Vec::new()).await;
+    assert_eq!((status, &got["topic"]), (200, &body["topic"]));
+    let (status, body) = send(Method::PUT, "/v1/pushcert".into(), b"not a certificate".to_vec()).await;
+    assert_eq!(status, 400, "{body}");
 }

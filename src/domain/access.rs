@@ -39,6 +39,8 @@ pub enum Action<'a> {
     /// Define or remove device groups, tag devices: who a command reaches is still decided by
     /// the command's own rule, so an operator may keep the groups.
     ManageGroups,
+    /// Install (renew) the push certificate: it decides which devices can be woken at all.
+    InstallPushCertificate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +53,8 @@ pub enum Denied {
     ScepAdminOnly,
     #[error("only the admin role may revoke identities or forget devices")]
     IdentityAdminOnly,
+    #[error("only the admin role may install the push certificate")]
+    PushCertificateAdminOnly,
     #[error("the signer certificate is not accepted: {0}")]
     Untrusted(String),
     #[error("an enrollment token only fetches the enrollment profile")]
@@ -138,6 +142,7 @@ pub fn authorize(role: Role, action: Action<'_>) -> Result<(), Denied> {
         (_, Action::ManageKeys) => Err(Denied::AdminOnly),
         (_, Action::IssueScepChallenge) => Err(Denied::ScepAdminOnly),
         (_, Action::ManageIdentities) => Err(Denied::IdentityAdminOnly),
+        (_, Action::InstallPushCertificate) => Err(Denied::PushCertificateAdminOnly),
         (Role::Auditor, _) => Err(Denied::ReadOnly),
         (Role::Operator, Action::Enqueue { request_type }) => {
             if OPERATOR_COMMANDS.contains(&request_type) {
@@ -165,6 +170,11 @@ mod tests {
         assert_eq!(authorize(Role::Auditor, Action::ManageGroups), Err(Denied::ReadOnly));
         assert_eq!(authorize(Role::Operator, Action::ManageGroups), Ok(()));
         assert_eq!(authorize(Role::Admin, Action::ManageGroups), Ok(()));
+        assert_eq!(
+            authorize(Role::Operator, Action::InstallPushCertificate),
+            Err(Denied::PushCertificateAdminOnly)
+        );
+        assert_eq!(authorize(Role::Admin, Action::InstallPushCertificate), Ok(()));
         assert_eq!(
             authorize(
                 Role::Auditor,

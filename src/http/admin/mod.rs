@@ -41,6 +41,7 @@ pub fn routes(max_body: usize) -> Router<AppState> {
         )
         .route("/v1/push/{ids}", post(push::push).get(push::push))
         .route("/v1/push-certificate", get(push::certificate))
+        .route("/v1/pushcert", get(push::pushcert).put(push::install_pushcert))
         .route("/metrics", get(push::metrics))
         .route("/v1/devices", get(devices::list))
         .route("/v1/devices/{id}", get(devices::show))

@@ -80,3 +80,27 @@ pub async fn metrics(State(app): State<AppState>, caller: Caller) -> Result<Resp
     let body = app.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
     Ok(([("content-type", "text/plain; version=0.0.4")], body).into_response())
 }
+
+/// `GET /v1/pushcert` (NanoMDM): the installed push certificate's topic and expiry, read from
+/// the log (so right after a `PUT` too, before the nodes have loaded it).
+pub async fn pushcert(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    require(&caller, Action::Read)?;
+    let installed = crate::push::installed::latest(app.store.as_ref(), &app.data_key)
+        .await
+        .map_err(|e| ApiError::from(AdminError::Unavailable(e.to_string())))?;
+    match installed {
+        Some(i) => Ok(Json(json!({"topic": i.event.topic, "not_after": i.event.not_after})).into_response()),
+        None => Err(AdminError::NotFound("no push certificate is installed".into()).into()),
+    }
+}
+
+/// `PUT /v1/pushcert` (NanoMDM): installs the PEM certificate and key in the body; admin role,
+/// and refused (409) when its topic is not the enrolled devices' (see `service::admin::push_cert`).
+pub async fn install_pushcert(
+    State(app): State<AppState>,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let event = crate::service::admin::push_cert::install(app.store.as_ref(), &app.data_key, &caller, &body).await?;
+    Ok(Json(json!({"topic": event.topic, "not_after": event.not_after})).into_response())
+}

@@ -8,6 +8,7 @@ pub mod challenges;
 pub mod error;
 pub mod identities;
 pub mod keys;
+pub mod push_cert;
 pub mod push_health;
 
 pub use crate::domain::access::{Action, Caller, Denied};
