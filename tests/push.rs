@@ -82,7 +82,7 @@ async fn pushes_reach_the_mock_exactly_and_every_answer_is_recorded() {
     let (code, body) = push(&client, &key, &d.udid).await;
     assert_eq!(
         (code, body["error"]["code"].as_str()),
-        (503, Some("push_unavailable")),
+        (500, Some("push_unavailable")),
         "{body}"
     );
 
@@ -143,8 +143,9 @@ async fn pushes_reach_the_mock_exactly_and_every_answer_is_recorded() {
         &[(429, "TooManyRequests"), (500, "InternalServerError")],
     );
     let before = apns.count();
+    // One id, not accepted (yet): NanoMDM's 500.
     let (code, body) = push(&client, &key, &d.udid).await;
-    assert_eq!(code, 207);
+    assert_eq!(code, 500);
     assert_eq!(body["status"][&d.udid]["outcome"], "retry");
     assert_eq!(body["status"][&d.udid]["http_status"], 429);
     let events = wait_push_events(&client, &key, &d.udid, 4 + 6).await;
@@ -168,11 +169,11 @@ async fn pushes_reach_the_mock_exactly_and_every_answer_is_recorded() {
     // 410 Unregistered: the token is dead; no more pushes until the next TokenUpdate.
     apns.script(&token_hex(&d), &[(410, "Unregistered")]);
     let (code, body) = push(&client, &key, &d.udid).await;
-    assert_eq!(code, 207);
+    assert_eq!(code, 500);
     assert_eq!(body["status"][&d.udid]["outcome"], "token_dead");
     let sent = apns.count();
     let (code, body) = push(&client, &key, &d.udid).await;
-    assert_eq!(code, 207);
+    assert_eq!(code, 500);
     assert_eq!(body["status"][&d.udid]["error"]["code"], "conflict", "{body}");
     assert_eq!(apns.count(), sent, "a dead token is not pushed");
     let (_, health) = get(&client, &format!("/v1/devices/{}/push", d.udid), &key).await;
@@ -189,11 +190,15 @@ async fn pushes_reach_the_mock_exactly_and_every_answer_is_recorded() {
     // 403: APNs refuses the certificate. Pushing stops (no hammering), the alarm is raised.
     apns.answer_all(Some((403, "BadCertificate")));
     let (code, body) = push(&client, &key, &d.udid).await;
-    assert_eq!(code, 207);
+    assert_eq!(code, 500);
     assert_eq!(body["status"][&d.udid]["outcome"], "certificate_rejected");
     let sent = apns.count();
     let (code, body) = push(&client, &key, &d.udid).await;
-    assert_eq!(code, 503, "{body}");
+    assert_eq!(code, 500, "{body}");
+    assert!(body["status"][&d.udid]["push_error"]
+        .as_str()
+        .unwrap()
+        .contains("suspended"));
     assert!(body["error"]["message"].as_str().unwrap().contains("suspended"));
     let (_, status) = get(&client, "/v1/push-certificate", &key).await;
     assert!(

@@ -23,12 +23,14 @@ use crate::service::commands::{targets, PushOutcome, PushOverall};
 pub async fn push(State(app): State<AppState>, caller: Caller, Path(ids): Path<String>) -> Result<Response, ApiError> {
     let result = match app.commands().push_now(&caller, std::slice::from_ref(&ids)).await {
         Ok(result) => result,
-        Err(AdminError::PushUnavailable(message)) => {
+        Err(e @ AdminError::PushUnavailable(_)) => {
+            let message = e.to_string();
             let status: BTreeMap<String, Value> = targets(&[ids])?
                 .into_iter()
                 .map(|id| (id, json!({ "push_error": message })))
                 .collect();
-            let body = json!({ "status": status, "push_error": message });
+            // NanoMDM's fields, and Annal's error object for scripts written against it.
+            let body = json!({ "status": status, "push_error": message, "error": ApiError::from(e).body() });
             return Ok((StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response());
         }
         Err(e) => return Err(e.into()),
