@@ -23,3 +23,4 @@ pub mod store;
 pub mod stream;
 pub mod testkit;
 pub mod transfer;
+pub mod urls;

@@ -519,4 +519,46 @@ async fn nanomdm_routes_answer_as_nanomdm() {
     assert_eq!((status, &got["topic"]), (200, &body["topic"]));
     let (status, body) = send(Method::PUT, "/v1/pushcert".into(), b"not a certificate".to_vec()).await;
     assert_eq!(status, 400, "{body}");
+
+    // What one enrollment token (handed to device users) can do on these routes: nothing. It
+    // cannot install a push certificate, queue or push, and its refusal is a 403, not
+    // NanoMDM's 401 (the key is valid, its role is not).
+    let (status, token) = call(
+        &client,
+        Method::POST,
+        "/v1/enrollment-tokens",
+        Some(&admin),
+        Some(json!({"name": "lobby"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{token}");
+    let token = token["token"].as_str().unwrap().to_owned();
+    let store = annal::store::open(&server.store_url.parse().unwrap()).await.unwrap();
+    let before = store.head().await.unwrap().position;
+    for (method, path, body) in [
+        (
+            Method::PUT,
+            "/v1/pushcert".to_string(),
+            pem("token", common::server::TOPIC),
+        ),
+        (Method::PUT, format!("/v1/enqueue/{}", d.udid), plist("T-1")),
+        (Method::POST, format!("/v1/push/{}", d.udid), Vec::new()),
+    ] {
+        let answer = client
+            .send(
+                method,
+                &path,
+                Some("application/xml"),
+                &[("Authorization", &format!("Bearer {token}"))],
+                body,
+            )
+            .await
+            .unwrap();
+        assert_eq!(answer.status.as_u16(), 403, "{path}");
+    }
+    assert_eq!(
+        store.head().await.unwrap().position,
+        before,
+        "an enrollment token appended something"
+    );
 }

@@ -149,17 +149,27 @@ impl<T> DocStore<T> {
         show: impl Fn(&str, &T) -> U,
     ) -> Page<U> {
         let start = after.map_or(Bound::Unbounded, Bound::Excluded);
-        let mut matching = self.ordered(start).filter(|(_, doc)| keep(doc));
-        let items: Vec<(&Arc<str>, &T)> = matching.by_ref().take(limit).collect();
-        let more = limit > 0 && matching.next().is_some();
-        Page {
-            next: if more {
-                items.last().map(|(k, _)| k.to_string())
-            } else {
-                None
-            },
-            items: items.into_iter().map(|(k, doc)| show(k, doc)).collect(),
-        }
+        let matching = self.ordered(start).filter(|(_, doc)| keep(doc));
+        take_page(matching, limit, |k, doc| show(k, doc))
+    }
+}
+
+/// The first `limit` of `matching` (already in key order, after the cursor) as a page; `next`
+/// only when another one follows, so the last page says it is the last.
+pub(crate) fn take_page<K: AsRef<str>, D, U>(
+    mut matching: impl Iterator<Item = (K, D)>,
+    limit: usize,
+    show: impl Fn(&K, D) -> U,
+) -> Page<U> {
+    let items: Vec<(K, D)> = matching.by_ref().take(limit).collect();
+    let more = limit > 0 && matching.next().is_some();
+    Page {
+        next: if more {
+            items.last().map(|(k, _)| k.as_ref().to_string())
+        } else {
+            None
+        },
+        items: items.into_iter().map(|(k, doc)| show(&k, doc)).collect(),
     }
 }
 

@@ -132,7 +132,7 @@ impl WebhookOptions {
         config.include_idle = !self.no_idle;
         if self.include_secrets {
             if !secrets_may_go_to(url) {
-                return Err(ConfigError::WebhookSecretsInClear(scheme_and_host(url)));
+                return Err(ConfigError::WebhookSecretsInClear(crate::urls::scheme_and_host(url)));
             }
             config.include_secrets = true;
         }
@@ -147,31 +147,7 @@ impl WebhookOptions {
 
 /// Secrets travel only encrypted, or not off the machine: https, or http to a loopback host.
 fn secrets_may_go_to(url: &str) -> bool {
-    if url.starts_with("https://") {
-        return true;
-    }
-    let Some(rest) = url.strip_prefix("http://") else {
-        return false;
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => host.split(':').next().unwrap_or_default(),
-    };
-    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-/// What the refusal may show of a URL that can carry a token in its path: scheme and host.
-fn scheme_and_host(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-            format!("{scheme}://{host}")
-        }
-        None => "a URL without a scheme".into(),
-    }
+    url.starts_with("https://") || (url.starts_with("http://") && crate::urls::is_loopback(url))
 }
 
 fn pem_certs(pem: &[u8]) -> Result<Vec<Vec<u8>>, ConfigError> {
@@ -229,7 +205,7 @@ mod webhook_secrets_tests {
             assert!(!super::secrets_may_go_to(refused), "{refused}");
         }
         assert_eq!(
-            super::scheme_and_host("http://u:p@hooks.example.com/T0K3N"),
+            crate::urls::scheme_and_host("http://u:p@hooks.example.com/T0K3N"),
             "http://hooks.example.com"
         );
     }

@@ -144,7 +144,7 @@ impl Server {
     /// name its host fails every device's TLS with nothing in Annal's log to say why.
     fn check_base_url(&self, cert: &std::path::Path) {
         let base_url = self.config.base_url();
-        let Some(host) = url_host(&base_url) else {
+        let Some(host) = crate::urls::host(&base_url) else {
             return;
         };
         match tls::certificate_names(cert) {
@@ -172,30 +172,5 @@ impl Server {
                 "the read models could not be saved in time; the next start refolds from their last checkpoint"
             );
         }
-    }
-}
-
-/// `https://host:port/path` → `host` (an IPv6 literal keeps its brackets).
-fn url_host(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
-    if authority.starts_with('[') {
-        return authority.split_inclusive(']').next();
-    }
-    authority.split(':').next().filter(|h| !h.is_empty())
-}
-
-#[cfg(test)]
-mod url_host_tests {
-    #[test]
-    fn the_host_of_a_base_url() {
-        assert_eq!(
-            super::url_host("https://mdm.example.com:8443/x"),
-            Some("mdm.example.com")
-        );
-        assert_eq!(super::url_host("https://mdm.example.com"), Some("mdm.example.com"));
-        assert_eq!(super::url_host("https://[::1]:8443"), Some("[::1]"));
-        assert_eq!(super::url_host("nope"), None);
     }
 }

@@ -193,10 +193,7 @@ fn issue(ca: &Ca, hostnames: &[String], cert: &Path, key: &Path) -> Result<(), T
 /// `hostnames` (`None`: the names it carries, so only its expiry counts). The file is leaf
 /// then issuing CA, as `issue` writes it.
 fn decide_existing(cert: &Path, ca: &Ca, hostnames: Option<&[String]>) -> Result<(Verdict, Vec<String>), TlsError> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(pem(cert))?
-        .collect::<Result<_, _>>()
-        .map_err(pem(cert))?;
+    let chain = read_chain(cert)?;
     let leaf = chain
         .first()
         .ok_or_else(|| TlsError::NoCertificate(cert.to_path_buf()))?;
@@ -234,11 +231,10 @@ pub fn renew_if_due(ca: &Ca, cert: &Path, key: &Path) -> Result<bool, TlsError> 
 /// The names the leaf in `cert` carries: checked at start against the base URL devices are
 /// sent to.
 pub fn certificate_names(cert: &Path) -> Result<Vec<String>, TlsError> {
-    let leaf = CertificateDer::pem_file_iter(cert)
-        .map_err(pem(cert))?
-        .next()
-        .ok_or_else(|| TlsError::NoCertificate(cert.to_path_buf()))?
-        .map_err(pem(cert))?;
+    let chain = read_chain(cert)?;
+    let leaf = chain
+        .first()
+        .ok_or_else(|| TlsError::NoCertificate(cert.to_path_buf()))?;
     Ok(crate::pki::subject_alt_names(leaf.as_ref())?)
 }
 
@@ -246,11 +242,7 @@ pub fn certificate_names(cert: &Path) -> Result<Vec<String>, TlsError> {
 /// server's certificate, which the admin CLI trusts besides Annal's current CA so that a CA
 /// rotation that keeps the old server certificate does not lock the CLI out.
 pub fn issuer_chain(cert: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(pem(cert))?
-        .collect::<Result<_, _>>()
-        .map_err(pem(cert))?;
-    Ok(chain.into_iter().skip(1).collect())
+    Ok(read_chain(cert)?.into_iter().skip(1).collect())
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -303,12 +295,17 @@ pub fn check_pair(cert: &Path, key: &Path) -> Result<CertificateInfo, TlsError> 
 }
 
 fn load_pair(cert: &Path, key: &Path) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(pem(cert))?
-        .collect::<Result<_, _>>()
-        .map_err(pem(cert))?;
+    let chain = read_chain(cert)?;
     let key = PrivateKeyDer::from_pem_file(key).map_err(pem(key))?;
     Ok((chain, key))
+}
+
+/// Every certificate in a PEM chain file, leaf first.
+fn read_chain(cert: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    CertificateDer::pem_file_iter(cert)
+        .map_err(pem(cert))?
+        .collect::<Result<_, _>>()
+        .map_err(pem(cert))
 }
 
 /// The identity that signs enrollment profiles: a certificate chain file (leaf first) and its key.

@@ -287,6 +287,11 @@ impl Decided {
     pub fn one(event: impl Into<Event>) -> Self {
         Self(vec![(event.into(), None)])
     }
+
+    /// One event or none (a command that would change nothing records nothing).
+    pub fn optional(event: Option<impl Into<Event>>) -> Self {
+        Self(event.map(|e| (e.into(), None)).into_iter().collect())
+    }
 }
 
 impl Decision for Decided {

@@ -115,19 +115,10 @@ impl Inventory {
         limit: usize,
     ) -> Page<Device> {
         let start = after.map_or(Bound::Unbounded, Bound::Excluded);
-        let mut matching = keys
+        let matching = keys
             .range::<str, _>((start, Bound::Unbounded))
             .filter_map(|k| self.docs.get(k).map(|d| (k, d)))
             .filter(|(_, d)| filter.matches_doc(d, needle));
-        let items: Vec<_> = matching.by_ref().take(limit).collect();
-        let more = limit > 0 && matching.next().is_some();
-        Page {
-            next: if more {
-                items.last().map(|(k, _)| k.to_string())
-            } else {
-                None
-            },
-            items: items.into_iter().map(|(k, d)| d.to_device(k)).collect(),
-        }
+        crate::docs::take_page(matching, limit, |k, d| d.to_device(k))
     }
 }

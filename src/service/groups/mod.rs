@@ -42,12 +42,11 @@ impl Aggregate for GroupBook {
                 name,
                 definition,
                 reason,
-            } => Ok(Decided(
-                self.decide_define(name, definition, reason.as_deref())?
-                    .map(|e| (Event::from(e), None))
-                    .into_iter()
-                    .collect(),
-            )),
+            } => Ok(Decided::optional(self.decide_define(
+                name,
+                definition,
+                reason.as_deref(),
+            )?)),
             GroupCommand::Remove { name, reason } => self.decide_remove(name, reason.as_deref()).map(Decided::one),
         }
     }
@@ -82,12 +81,11 @@ impl Aggregate for TagBook {
                 enrollment_id,
                 tag,
                 reason,
-            } => Ok(Decided(
-                self.decide_tag(enrollment_id, tag, reason.as_deref())?
-                    .map(|e| (Event::from(e), None))
-                    .into_iter()
-                    .collect(),
-            )),
+            } => Ok(Decided::optional(self.decide_tag(
+                enrollment_id,
+                tag,
+                reason.as_deref(),
+            )?)),
             TagCommand::Untag {
                 enrollment_id,
                 tag,

@@ -103,14 +103,8 @@ pub fn spawn(
     let signer = config.hmac_key.as_deref().map(Signer::new);
     if config.include_secrets {
         // Only the host: the URL's path may be its token.
-        let host = config
-            .url
-            .split_once("://")
-            .and_then(|(_, rest)| rest.split(['/', '?', '#']).next())
-            .map(|authority| authority.rsplit_once('@').map_or(authority, |(_, h)| h))
-            .unwrap_or_default();
         tracing::warn!(
-            receiver = %host,
+            receiver = %crate::urls::scheme_and_host(&config.url),
             "webhooks carry device secrets (PushMagic, UnlockToken, BootstrapToken) in raw_payload (--webhook-include-secrets)"
         );
     }
