@@ -7,6 +7,7 @@ pub mod enroll;
 mod health;
 pub mod limits;
 pub mod listener;
+pub mod refusal;
 pub mod scep;
 
 use std::sync::Arc;
@@ -121,6 +122,8 @@ pub fn router(state: AppState, sizes: limits::BodySizes, pace: limits::BodyPace)
                 .layer(DefaultBodyLimit::max(enroll::ota::MAX_BODY)),
         )
         .merge(admin::routes(max_body))
+        // Inside the pace layer: a refused body is drained under the same time bounds.
+        .layer(axum::middleware::from_fn(refusal::drain_refused))
         .layer(axum::middleware::from_fn_with_state(pace, limits::timed_bodies))
         .layer(axum::middleware::map_response(retry_after))
         .layer(axum::middleware::from_fn(crate::observe::http::track))
