@@ -511,6 +511,8 @@ async fn nanomdm_routes_answer_as_nanomdm() {
     )
     .await;
     assert_eq!(status, 409, "{body}");
+    // NanoMDM's error shape, which its clients read: a string, not Annal's error object.
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("topic")), "{body}");
     let (status, body) = send(Method::PUT, "/v1/pushcert".into(), pem("ours", common::server::TOPIC)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["topic"], common::server::TOPIC);
@@ -519,6 +521,7 @@ async fn nanomdm_routes_answer_as_nanomdm() {
     assert_eq!((status, &got["topic"]), (200, &body["topic"]));
     let (status, body) = send(Method::PUT, "/v1/pushcert".into(), b"not a certificate".to_vec()).await;
     assert_eq!(status, 400, "{body}");
+    assert!(body["error"].is_string(), "{body}");
 
     // What one enrollment token (handed to device users) can do on these routes: nothing. It
     // cannot install a push certificate, queue or push, and its refusal is a 403, not

@@ -132,3 +132,33 @@ impl From<crate::service::scep::ScepServiceError> for ApiError {
         crate::service::admin::challenges::challenge_error(e).into()
     }
 }
+
+/// An error in NanoMDM's shape, `{"error": "<message>"}` (its `ErrorResponse`), for the NanoMDM
+/// routes whose clients read that shape (`/v1/pushcert`, `/v1/escrowkeyunlock`); the status is
+/// Annal's, and a refused key keeps its challenge.
+pub struct NanoMdmError(pub ApiError);
+
+impl From<ApiError> for NanoMdmError {
+    fn from(e: ApiError) -> Self {
+        NanoMdmError(e)
+    }
+}
+
+impl From<AdminError> for NanoMdmError {
+    fn from(e: AdminError) -> Self {
+        NanoMdmError(e.into())
+    }
+}
+
+impl IntoResponse for NanoMdmError {
+    fn into_response(self) -> Response {
+        let message = self.0.to_string();
+        let annal = self.0.into_response();
+        let mut nano = (annal.status(), Json(json!({ "error": message }))).into_response();
+        if let Some(challenge) = annal.headers().get(axum::http::header::WWW_AUTHENTICATE) {
+            nano.headers_mut()
+                .insert(axum::http::header::WWW_AUTHENTICATE, challenge.clone());
+        }
+        nano
+    }
+}

@@ -11,7 +11,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::auth::require;
-use super::error::ApiError;
+use super::error::{ApiError, NanoMdmError};
 use crate::http::AppState;
 use crate::push::PushStatus;
 use crate::service::admin::{Action, AdminError, Caller};
@@ -98,11 +98,13 @@ pub async fn pushcert(State(app): State<AppState>, caller: Caller) -> Result<Res
 
 /// `PUT /v1/pushcert` (NanoMDM): installs the PEM certificate and key in the body; admin role,
 /// and refused (409) when its topic is not the enrolled devices' (see `service::admin::push_cert`).
+/// Errors come in NanoMDM's shape (`{"error": "<message>"}`), which its clients read.
 pub async fn install_pushcert(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: Result<Caller, ApiError>,
     body: axum::body::Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, NanoMdmError> {
+    let caller = caller?;
     let event = crate::service::admin::push_cert::install(app.store.as_ref(), &app.data_key, &caller, &body).await?;
     Ok(Json(json!({"topic": event.topic, "not_after": event.not_after})).into_response())
 }

@@ -86,6 +86,7 @@ impl From<EnrollError> for ApiError {
     fn from(e: EnrollError) -> Self {
         match e {
             EnrollError::Unavailable(detail) => ApiError::unavailable(detail),
+            EnrollError::NoPushTopic(detail) => crate::service::admin::AdminError::PushUnavailable(detail).into(),
             EnrollError::Internal(detail) => ApiError::internal(detail),
             EnrollError::Invalid { message, path } => {
                 crate::service::admin::AdminError::Invalid { message, path }.into()

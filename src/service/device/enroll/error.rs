@@ -5,9 +5,12 @@ use crate::service::scep::ScepServiceError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnrollError {
-    /// The server cannot serve enrollment now (no push topic, the store).
+    /// The store cannot serve enrollment now.
     #[error("{0}")]
     Unavailable(String),
+    /// No push topic is configured: a setup step is missing, not a store failure.
+    #[error("{0}")]
+    NoPushTopic(String),
     /// The server's own configuration cannot make the profile.
     #[error("{0}")]
     Internal(String),

@@ -73,7 +73,7 @@ impl Enrolling<'_> {
                     tracing::warn!(error = %e, "reading the installed push certificate");
                 }
                 self.push.topic().ok_or_else(|| {
-                    EnrollError::Unavailable(
+                    EnrollError::NoPushTopic(
                         "enrollment needs a push topic: install a push certificate (annal push-cert install) or start annal serve with --topic".to_owned(),
                     )
                 })?
