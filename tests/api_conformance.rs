@@ -65,7 +65,8 @@ fn run(server: &Server, document: &str, auth: &[&str], config: &Path, max_time: 
         .args(["--checks", "no_unexplained_server_error,response_schema_conformance"])
         .args(["--max-time", &max_time.to_string(), "--request-timeout", "20"])
         .args(["--seed", "20261205"])
-        .current_dir(conformance_dir())
+        // Its crash cache goes beside the run's config, not into the repository.
+        .current_dir(config.parent().unwrap_or(config))
         .env("SCHEMATHESIS_HOOKS", "annal_checks")
         .env("PYTHONPATH", conformance_dir())
         .output()
