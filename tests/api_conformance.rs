@@ -93,7 +93,9 @@ fn tested(output: &str) -> usize {
 async fn both_openapi_documents_hold_against_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let (apns, apns_ca) = mock(dir.path()).await;
-    let args = serve_args(&apns, &apns_ca);
+    let mut args = serve_args(&apns, &apns_ca);
+    // Activation Lock bypasses go to the mock too, never to Apple.
+    args.extend(["--escrow-key-unlock-url".to_string(), apns.escrow_key_unlock_url()]);
     let server = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>()).await;
     let (cert, key) = push_cert(dir.path(), "push", TOPIC, 365);
     let installed = install(&server, &cert, &key, &[]);

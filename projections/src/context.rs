@@ -24,7 +24,13 @@ const ENROLLMENT_STREAM: &str = "enrollment-";
 const REFUSED_STREAM: &str = "refused-";
 /// The streams of administrative actions the audit trail records (who created or revoked an
 /// API key or enrollment token, who installed a push certificate); their key is the stream.
-const ADMIN_STREAMS: [&str; 4] = ["api-keys", "push-certificates", "groups", "device-tags"];
+const ADMIN_STREAMS: [&str; 5] = [
+    "api-keys",
+    "push-certificates",
+    "groups",
+    "device-tags",
+    "escrow-key-unlock",
+];
 /// Which devices a group meant for one command (`targets-<CommandUUID>`).
 const TARGETS_STREAM: &str = "targets-";
 
@@ -40,6 +46,8 @@ fn administrative(event_type: EventType) -> bool {
             | EventType::DeviceTagged
             | EventType::DeviceUntagged
             | EventType::TargetsResolved
+            | EventType::EscrowKeyUnlockRequested
+            | EventType::EscrowKeyUnlockAnswered
     )
 }
 

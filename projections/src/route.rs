@@ -105,6 +105,10 @@ pub(crate) const fn route(event_type: EventType) -> Route {
         | EventType::DeviceTagged
         | EventType::DeviceUntagged
         | EventType::TargetsResolved => route_to(Read::Decode, Feeds::AUDIT),
+        // Who asked Apple to remove a device's Activation Lock, and what Apple answered.
+        EventType::EscrowKeyUnlockRequested | EventType::EscrowKeyUnlockAnswered => {
+            route_to(Read::Decode, Feeds::AUDIT)
+        }
         EventType::IdentityClaimed
         | EventType::CertificateIssued
         | EventType::IdentityRevoked

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::events::{ade::*, apikey::*, checkin::*, command::*, group::*, identity::*, push::*, scep::*};
+use crate::events::{ade::*, apikey::*, checkin::*, command::*, escrow::*, group::*, identity::*, push::*, scep::*};
 
 /// A typed event body with its stable name and schema version.
 pub trait EventData: Serialize + DeserializeOwned + JsonSchema {
@@ -139,6 +139,7 @@ catalog! {
     ScepChallengeIssued, ScepChallengeConsumed,
     MachineInfoReceived,
     GroupDefined, GroupRemoved, DeviceTagged, DeviceUntagged, TargetsResolved,
+    EscrowKeyUnlockRequested, EscrowKeyUnlockAnswered,
 }
 
 pub(crate) fn schema_value<T: JsonSchema>(name: &str, version: u32) -> serde_json::Value {

@@ -33,6 +33,11 @@ pub struct PushArgs {
     /// in the log and `annal_push_apns_alarm` 1 at /metrics, in seconds.
     #[arg(long, env = "ANNAL_PUSH_UNREACHABLE_ALARM_SECS", default_value_t = 300)]
     pub push_unreachable_alarm_secs: u64,
+    /// Apple's Activation Lock bypass endpoint (`POST /v1/escrowkeyunlock` forwards to it with
+    /// the push certificate); a proxy or a local mock in tests. Trusted as APNs is
+    /// (`--apns-ca-file`).
+    #[arg(long, env = "ANNAL_ESCROW_KEY_UNLOCK_URL", default_value = annal::push::escrow::ESCROW_KEY_UNLOCK_URL)]
+    pub escrow_key_unlock_url: String,
 }
 
 impl PushArgs {
@@ -46,6 +51,7 @@ impl PushArgs {
             backoff_max_secs: self.push_backoff_max_secs,
             suspend_secs: self.push_suspend_secs,
             unreachable_alarm_secs: self.push_unreachable_alarm_secs,
+            escrow_key_unlock_url: self.escrow_key_unlock_url.clone(),
         }
     }
 }

@@ -50,6 +50,7 @@ impl ServerConfig {
                 backoff_max_secs: 60,
                 suspend_secs: 300,
                 unreachable_alarm_secs: 300,
+                escrow_key_unlock_url: crate::push::escrow::ESCROW_KEY_UNLOCK_URL.to_owned(),
             },
             enroll: EnrollOptions {
                 organization: "Annal".into(),

@@ -108,6 +108,10 @@ impl PushOptions {
         settings.backoff_max = Duration::from_secs(self.backoff_max_secs.max(1));
         settings.suspend_for = Duration::from_secs(self.suspend_secs.max(1));
         settings.unreachable_alarm_after = Duration::from_secs(self.unreachable_alarm_secs.max(1));
+        if !self.escrow_key_unlock_url.starts_with("https://") {
+            return Err(ConfigError::EscrowKeyUnlockUrl(self.escrow_key_unlock_url.clone()));
+        }
+        settings.escrow_key_unlock_url = self.escrow_key_unlock_url.clone();
         settings.repush_interval =
             (self.repush_interval_secs > 0).then(|| Duration::from_secs(self.repush_interval_secs));
         Ok(settings)

@@ -95,6 +95,8 @@ pub struct PushOptions {
     pub backoff_max_secs: u64,
     pub suspend_secs: u64,
     pub unreachable_alarm_secs: u64,
+    /// Apple's Activation Lock bypass endpoint, or a proxy or mock (https://).
+    pub escrow_key_unlock_url: String,
 }
 
 /// What enrollment profiles say about this server.
@@ -137,6 +139,8 @@ pub enum ConfigError {
     EmptyChallenge(PathBuf),
     #[error("--apns-url must be production, sandbox or an https:// URL, not {0:?}")]
     ApnsUrl(String),
+    #[error("--escrow-key-unlock-url must be an https:// URL, not {0:?}")]
+    EscrowKeyUnlockUrl(String),
     #[error("reading CA certificates from {}", path.display())]
     ApnsCa {
         path: PathBuf,

@@ -158,6 +158,7 @@ mod tests {
                 backoff_max_secs: 1,
                 suspend_secs: 1,
                 unreachable_alarm_secs: 1,
+                escrow_key_unlock_url: String::new(),
             },
             enroll: EnrollOptions {
                 challenge: Some("challenge-s3cret".into()),

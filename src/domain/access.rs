@@ -41,6 +41,9 @@ pub enum Action<'a> {
     ManageGroups,
     /// Install (renew) the push certificate: it decides which devices can be woken at all.
     InstallPushCertificate,
+    /// Ask Apple to remove a device's Activation Lock: it hands a lost or stolen device to
+    /// whoever holds it.
+    BypassActivationLock,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,6 +58,8 @@ pub enum Denied {
     IdentityAdminOnly,
     #[error("only the admin role may install the push certificate")]
     PushCertificateAdminOnly,
+    #[error("only the admin role may bypass an Activation Lock")]
+    ActivationLockAdminOnly,
     #[error("the signer certificate is not accepted: {0}")]
     Untrusted(String),
     #[error("an enrollment token only fetches the enrollment profile")]
@@ -143,6 +148,7 @@ pub fn authorize(role: Role, action: Action<'_>) -> Result<(), Denied> {
         (_, Action::IssueScepChallenge) => Err(Denied::ScepAdminOnly),
         (_, Action::ManageIdentities) => Err(Denied::IdentityAdminOnly),
         (_, Action::InstallPushCertificate) => Err(Denied::PushCertificateAdminOnly),
+        (_, Action::BypassActivationLock) => Err(Denied::ActivationLockAdminOnly),
         (Role::Auditor, _) => Err(Denied::ReadOnly),
         (Role::Operator, Action::Enqueue { request_type }) => {
             if OPERATOR_COMMANDS.contains(&request_type) {
@@ -170,6 +176,13 @@ mod tests {
         assert_eq!(authorize(Role::Auditor, Action::ManageGroups), Err(Denied::ReadOnly));
         assert_eq!(authorize(Role::Operator, Action::ManageGroups), Ok(()));
         assert_eq!(authorize(Role::Admin, Action::ManageGroups), Ok(()));
+        assert_eq!(authorize(Role::Admin, Action::BypassActivationLock), Ok(()));
+        for role in [Role::Operator, Role::Auditor] {
+            assert_eq!(
+                authorize(role, Action::BypassActivationLock),
+                Err(Denied::ActivationLockAdminOnly)
+            );
+        }
         assert_eq!(
             authorize(Role::Operator, Action::InstallPushCertificate),
             Err(Denied::PushCertificateAdminOnly)

@@ -2,6 +2,7 @@
 //! events to append and what to answer. The HTTP edge loads, calls `decide`, appends, replies.
 
 pub mod access;
+pub mod activation_lock;
 pub mod api_keys;
 pub mod enrollment;
 pub mod groups;

@@ -5,6 +5,7 @@
 pub mod apns;
 pub mod certificate;
 mod dispatch;
+pub mod escrow;
 pub mod installed;
 mod metrics;
 mod reachability;

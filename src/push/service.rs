@@ -9,7 +9,7 @@ use annal_schemas::events::push::{PushAccepted, PushAttempted, PushFailed};
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::apns::{ApnsClient, ApnsConfig};
+use super::apns::{ApnsClient, ApnsConfig, ApnsError};
 use super::certificate::Expiry;
 use super::installed::{self, Installed, InstalledError};
 use super::suspension::{Suspender, Suspension};
@@ -51,6 +51,8 @@ pub struct PushSettings {
     pub repush_interval: Option<Duration>,
     /// APNs giving no answer this long raises the alarm (log error, `annal_push_apns_alarm`).
     pub unreachable_alarm_after: Duration,
+    /// Apple's Activation Lock bypass endpoint (a mock in tests); trusted as APNs is.
+    pub escrow_key_unlock_url: String,
 }
 
 impl PushSettings {
@@ -62,6 +64,7 @@ impl PushSettings {
             suspend_for: Duration::from_secs(300),
             repush_interval: Some(Duration::from_secs(3600)),
             unreachable_alarm_after: Duration::from_secs(300),
+            escrow_key_unlock_url: super::escrow::ESCROW_KEY_UNLOCK_URL.to_owned(),
         }
     }
 }
@@ -259,6 +262,19 @@ impl PushService {
             apns_url: self.settings.apns.base_url.clone(),
             waiting: self.queue.waiting(),
         }
+    }
+
+    /// Asks Apple to remove an Activation Lock (`query` and `form` already encoded) with the
+    /// push certificate loaded last (`refresh_certificate`) as the TLS client identity. `Ok(Err(…))`: Apple was not
+    /// reached.
+    pub async fn escrow_key_unlock(
+        &self,
+        query: &str,
+        form: String,
+    ) -> Result<Result<super::escrow::EscrowAnswer, ApnsError>, PushError> {
+        let current = self.current().ok_or_else(|| self.not_usable())?;
+        let url = &self.settings.escrow_key_unlock_url;
+        Ok(super::escrow::unlock(&current.installed.certificate, &self.settings.apns, url, query, form).await)
     }
 
     /// The topic every Authenticate must carry, once a push certificate is installed.

@@ -30,6 +30,8 @@ use crate::pki::{fingerprint_sha256, Ca};
 pub struct Received {
     pub method: String,
     pub path: String,
+    /// The query string, if any (Apple's Activation Lock endpoint takes the device's there).
+    pub query: Option<String>,
     pub topic: Option<String>,
     pub push_type: Option<String>,
     pub priority: Option<String>,
@@ -112,6 +114,11 @@ impl MockApns {
         format!("https://127.0.0.1:{}", self.addr.port())
     }
 
+    /// The mock's Activation Lock bypass endpoint (`annal serve --escrow-key-unlock-url`).
+    pub fn escrow_key_unlock_url(&self) -> String {
+        format!("{}{ESCROW_KEY_UNLOCK_PATH}", self.base_url())
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.shared.received.lock().map(|r| r.clone()).unwrap_or_default()
     }
@@ -179,6 +186,7 @@ async fn answer(shared: &Shared, req: Request<Incoming>, fingerprint: String, ht
     let mut received = Received {
         method: req.method().to_string(),
         path: req.uri().path().to_owned(),
+        query: req.uri().query().map(str::to_owned),
         topic: header("apns-topic"),
         push_type: header("apns-push-type"),
         priority: header("apns-priority"),
@@ -190,6 +198,9 @@ async fn answer(shared: &Shared, req: Request<Incoming>, fingerprint: String, ht
         Ok(b) => b.to_bytes().to_vec(),
         Err(_) => Vec::new(),
     };
+    if received.path == ESCROW_KEY_UNLOCK_PATH {
+        return escrow_answer(shared, received);
+    }
     let token = received.path.strip_prefix("/3/device/").unwrap_or_default().to_owned();
     let scripted = shared.all.lock().ok().and_then(|a| a.clone()).or_else(|| {
         shared
@@ -228,6 +239,39 @@ async fn answer(shared: &Shared, req: Request<Incoming>, fingerprint: String, ht
     };
     response
         .body(Full::new(body))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+/// Where the mock answers as Apple's Activation Lock bypass endpoint does.
+pub const ESCROW_KEY_UNLOCK_PATH: &str = "/deviceservicesworkers/escrowKeyUnlock";
+
+/// Apple's Activation Lock endpoint: 200 for a form POST naming a serial and product type with
+/// a bypass code, 400 for one that does not; `answer_all` overrides it (404: unknown device or
+/// wrong code).
+fn escrow_answer(shared: &Shared, received: Received) -> Response<Full<Bytes>> {
+    let query = received.query.as_deref().unwrap_or_default();
+    let body = String::from_utf8_lossy(&received.body);
+    let complete = received.method == "POST"
+        && query.contains("serial=")
+        && query.contains("productType=")
+        && body.contains("escrowKey=");
+    let scripted = shared.all.lock().ok().and_then(|a| a.clone());
+    let (status, reason) = match scripted {
+        Some(answer) => answer,
+        None if complete => (200, String::new()),
+        None => (400, "BadRequest".to_owned()),
+    };
+    shared.count.fetch_add(1, Ordering::Relaxed);
+    if shared.record {
+        if let Ok(mut r) = shared.received.lock() {
+            r.push(received);
+        }
+    }
+    let text = if status == 200 { "OK".to_owned() } else { reason };
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain")
+        .body(Full::new(Bytes::from(text)))
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
 

@@ -85,6 +85,25 @@ impl AuditTrail {
                 self.administration(cx, "TargetsResolved", subject, e.reason.clone());
                 return;
             }
+            Input::Event(Event::EscrowKeyUnlockRequested(e)) => {
+                let subject = format!(
+                    "Activation Lock bypass for {} ({}), for {:?} of {:?}, with the certificate of {}",
+                    e.serial_number, e.product_type, e.guid, e.org_name, e.topic
+                );
+                self.administration(cx, "EscrowKeyUnlockRequested", subject, None);
+                return;
+            }
+            Input::Event(Event::EscrowKeyUnlockAnswered(e)) => {
+                let answer = match (e.status, &e.error) {
+                    (Some(200), _) => "Apple removed the Activation Lock (200)".to_string(),
+                    (Some(status), _) => format!("Apple refused it ({status})"),
+                    (None, Some(error)) => format!("Apple was not reached: {error}"),
+                    (None, None) => "no answer".to_string(),
+                };
+                let subject = format!("Activation Lock bypass for {}: {answer}", e.serial_number);
+                self.administration(cx, "EscrowKeyUnlockAnswered", subject, None);
+                return;
+            }
             Input::Event(Event::PushCertificateInstalled(e)) => {
                 let mut subject = format!(
                     "push certificate {} (SHA-256 {}, valid until {})",

@@ -71,7 +71,8 @@ impl FromRequestParts<AppState> for Caller {
 /// The routes NanoMDM's tools call, which answer as NanoMDM does (Annal's own routes keep
 /// 401 for a missing key and 403 for a wrong one).
 fn is_nanomdm_route(path: &str) -> bool {
-    ["/v1/enqueue/", "/v1/push/"].iter().any(|p| path.starts_with(p)) || path == "/v1/pushcert"
+    ["/v1/enqueue/", "/v1/push/"].iter().any(|p| path.starts_with(p))
+        || ["/v1/pushcert", "/v1/escrowkeyunlock"].contains(&path)
 }
 
 /// Refuses a caller whose role does not allow `action`.

@@ -9,6 +9,7 @@ mod devices;
 mod enqueue;
 mod enrollment_tokens;
 pub mod error;
+mod escrow;
 mod events;
 pub(crate) mod extract;
 mod groups;
@@ -42,6 +43,7 @@ pub fn routes(max_body: usize) -> Router<AppState> {
         .route("/v1/push/{ids}", post(push::push).get(push::push))
         .route("/v1/push-certificate", get(push::certificate))
         .route("/v1/pushcert", get(push::pushcert).put(push::install_pushcert))
+        .route("/v1/escrowkeyunlock", post(escrow::escrow_key_unlock))
         .route("/metrics", get(push::metrics))
         .route("/v1/devices", get(devices::list))
         .route("/v1/devices/{id}", get(devices::show))

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod challenges;
 pub mod error;
+pub mod escrow;
 pub mod identities;
 pub mod keys;
 pub mod push_cert;
