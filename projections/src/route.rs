@@ -106,6 +106,7 @@ pub(crate) const fn route(event_type: EventType) -> Route {
         | EventType::DeviceUntagged
         | EventType::TargetsResolved => route_to(Read::Decode, Feeds::AUDIT),
         EventType::IdentityClaimed
+        | EventType::IdentityImported
         | EventType::CertificateIssued
         | EventType::IdentityRevoked
         | EventType::ScepChallengeIssued
