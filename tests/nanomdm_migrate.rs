@@ -89,6 +89,50 @@ async fn store_device(db: &Client, device: &VirtualDevice) {
     .unwrap();
 }
 
+const USER: &str = "A1B2C3D4-0000-0000-0000-00000000USER";
+
+/// A user channel's message: `MessageType` (or `Status` for a report) with the user's ids.
+fn user_message(device: &VirtualDevice, pairs: &[(&str, Value)]) -> Vec<u8> {
+    let mut d = Dictionary::new();
+    d.insert("UDID".into(), Value::String(device.udid.clone()));
+    d.insert("UserID".into(), Value::String(USER.into()));
+    for (k, v) in pairs {
+        d.insert((*k).into(), v.clone());
+    }
+    annal::testkit::sim::encode(d)
+}
+
+/// What NanoMDM stores for a user channel's TokenUpdate (`storeUserTokenUpdate`), under the id
+/// its default normalizer gives a user channel: `<UDID>:<UserID>`.
+async fn store_user(db: &Client, device: &VirtualDevice) -> String {
+    let id = format!("{}:{USER}", device.udid);
+    let token_update = user_message(
+        device,
+        &[
+            ("MessageType", Value::String("TokenUpdate".into())),
+            ("Topic", Value::String(TOPIC.into())),
+            ("Token", Value::Data(b"user-token".to_vec())),
+            ("PushMagic", Value::String("user-magic".into())),
+            ("UserShortName", Value::String("alice".into())),
+        ],
+    );
+    db.execute(
+        "INSERT INTO users (id, device_id, user_short_name, token_update, token_update_at) \
+         VALUES ($1, $2, 'alice', $3, CURRENT_TIMESTAMP)",
+        &[&id, &device.udid, &String::from_utf8(token_update).unwrap()],
+    )
+    .await
+    .unwrap();
+    db.execute(
+        "INSERT INTO enrollments (id, device_id, user_id, type, topic, push_magic, token_hex, last_seen_at) \
+         VALUES ($1, $2, $1, 'User', $3, 'user-magic', $4, CURRENT_TIMESTAMP)",
+        &[&id, &device.udid, &TOPIC, &hex::encode(b"user-token")],
+    )
+    .await
+    .unwrap();
+    id
+}
+
 /// A command queued to `id` as NanoMDM's `enqueue` does, `seconds` ago.
 async fn queue(db: &Client, id: &str, uuid: &str, request_type: &str, seconds: i32) {
     db.execute(
@@ -171,6 +215,8 @@ async fn a_migrated_nanomdm_device_keeps_working_and_only_its_certificate_gets_i
     )
     .await
     .unwrap();
+    let user_channel = store_user(&db, &device).await;
+    queue(&db, &user_channel, "U1-user", "ProfileList", 5).await;
 
     let dir = tempfile::tempdir().unwrap();
     let store_url = format!("sqlite:{}", dir.path().join("annal.db").display());
@@ -190,13 +236,14 @@ async fn a_migrated_nanomdm_device_keeps_working_and_only_its_certificate_gets_i
         &["--source", &source, "--to", &store_url, "--json"],
     ));
     assert_eq!(done["device_channels"], 1);
+    assert_eq!(done["user_channels"], 1);
     assert_eq!(
         (
             &done["commands"]["pending"],
             &done["commands"]["answered"],
             &done["commands"]["cleared"]
         ),
-        (&Json::from(2), &Json::from(1), &Json::from(1))
+        (&Json::from(3), &Json::from(1), &Json::from(1))
     );
     let written = done["events"].as_u64().unwrap();
     assert_eq!(store.head().await.unwrap().position, written);
@@ -234,7 +281,11 @@ async fn a_migrated_nanomdm_device_keeps_working_and_only_its_certificate_gets_i
     for e in &all {
         for bytes in [Some(&e.data), e.raw.as_ref()].into_iter().flatten() {
             let text = String::from_utf8_lossy(bytes);
-            assert!(!text.contains("-magic"), "PushMagic in clear in {}", e.event_type);
+            assert!(
+                !text.contains("-magic") && !text.contains("user-magic"),
+                "PushMagic in clear in {}",
+                e.event_type
+            );
             assert!(!text.contains("WlpaWlpa"), "UnlockToken in clear in {}", e.event_type);
             assert!(
                 !text.contains("bootstrap-secret") && !text.contains("Ym9vdHN0cmFw"),
@@ -275,6 +326,9 @@ async fn a_migrated_nanomdm_device_keeps_working_and_only_its_certificate_gets_i
     );
     let ack = device.result("C3-security", "Acknowledged", Dictionary::new());
     assert_eq!(next_command(&client, &device, ack).await, None);
+    // The user channel speaks with its device's identity and gets its own queue.
+    let idle = user_message(&device, &[("Status", Value::String("Idle".into()))]);
+    assert_eq!(next_command(&client, &device, idle).await.as_deref(), Some("U1-user"));
     // A TokenUpdate with the old certificate is accepted, as NanoMDM accepted it.
     let (status, _) = signed(&client, &device, CHECKIN, device.token_update(TOPIC)).await;
     assert_eq!(status, 200);
