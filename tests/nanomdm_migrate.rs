@@ -411,3 +411,136 @@ async fn a_thousand_devices() {
     );
     assert_eq!(done["device_channels"], 1000);
 }
+
+const MYSQL_SCHEMA_SQL: &str = include_str!("fixtures/nanomdm/mysql-schema.sql");
+
+/// A NanoMDM database of its own on the MySQL (MariaDB) server named by ANNAL_TEST_MYSQL_URL
+/// (default: the local one), with NanoMDM's MySQL schema loaded: (connection, URL).
+async fn nanomdm_mysql() -> (mysql_async::Conn, String) {
+    use mysql_async::prelude::Queryable;
+    let base = std::env::var("ANNAL_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
+    let name = format!("nanomdm_{}", uuid::Uuid::now_v7().simple());
+    let mut admin = mysql_async::Conn::from_url(&base)
+        .await
+        .unwrap_or_else(|e| panic!("MySQL is required for this test and could not be reached at {base}: {e}"));
+    admin.query_drop(format!("CREATE DATABASE {name}")).await.unwrap();
+    drop(admin);
+    let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+    let mut conn = mysql_async::Conn::from_url(&url).await.unwrap();
+    // schema.sql is a list of statements, each ending a line with `;`.
+    for statement in MYSQL_SCHEMA_SQL.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
+        conn.query_drop(statement).await.expect("NanoMDM's MySQL schema loads");
+    }
+    (conn, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_migrated_from_nanomdm_on_mysql_gets_its_queue() {
+    use mysql_async::prelude::Queryable;
+    let (mut db, source) = nanomdm_mysql().await;
+    let old_ca_dir = tempfile::tempdir().unwrap();
+    let old_ca = Ca::load_or_init(old_ca_dir.path()).unwrap();
+    let device = VirtualDevice::new(
+        3,
+        old_ca
+            .issue_device_identity("nano-my", KeyKind::EcdsaP256, 365)
+            .unwrap(),
+    );
+    // As NanoMDM's MySQL backend stores them: the UnlockToken as bytes in a MEDIUMBLOB.
+    db.exec_drop(
+        "INSERT INTO nano_devices (id, identity_cert, serial_number, authenticate, authenticate_at, \
+         token_update, token_update_at, unlock_token, unlock_token_at) \
+         VALUES (?, ?, ?, ?, CURRENT_TIMESTAMP, ?, CURRENT_TIMESTAMP, ?, CURRENT_TIMESTAMP)",
+        (
+            &device.udid,
+            device.identity.cert_pem(),
+            &device.serial,
+            String::from_utf8(device.authenticate(TOPIC)).unwrap(),
+            String::from_utf8(device.token_update(TOPIC)).unwrap(),
+            vec![0x5a_u8; 64],
+        ),
+    )
+    .await
+    .unwrap();
+    db.exec_drop(
+        "INSERT INTO nano_enrollments (id, device_id, type, topic, push_magic, token_hex, last_seen_at) \
+         VALUES (?, ?, 'Device', ?, ?, ?, CURRENT_TIMESTAMP)",
+        (
+            &device.udid,
+            &device.udid,
+            TOPIC,
+            format!("{}-magic", device.serial),
+            hex::encode(device.udid.as_bytes().repeat(2)),
+        ),
+    )
+    .await
+    .unwrap();
+    db.exec_drop(
+        "INSERT INTO nano_cert_auth_associations (id, sha256) VALUES (?, ?)",
+        (&device.udid, annal::pki::fingerprint_sha256(&device.identity.cert_der)),
+    )
+    .await
+    .unwrap();
+    for (uuid, request_type, age) in [("M1-done", "ProfileList", 20), ("M2-due", "DeviceInformation", 10)] {
+        db.exec_drop(
+            "INSERT INTO nano_commands (command_uuid, request_type, command) VALUES (?, ?, ?)",
+            (uuid, request_type, command_plist(uuid, request_type)),
+        )
+        .await
+        .unwrap();
+        db.exec_drop(
+            "INSERT INTO nano_enrollment_queue (id, command_uuid, created_at) \
+             VALUES (?, ?, CURRENT_TIMESTAMP - INTERVAL ? SECOND)",
+            (&device.udid, uuid, age),
+        )
+        .await
+        .unwrap();
+    }
+    db.exec_drop(
+        "INSERT INTO nano_command_results (id, command_uuid, status, result) VALUES (?, ?, 'Acknowledged', ?)",
+        (
+            &device.udid,
+            "M1-done",
+            String::from_utf8(device.result("M1-done", "Acknowledged", Dictionary::new())).unwrap(),
+        ),
+    )
+    .await
+    .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let store_url = format!("sqlite:{}", dir.path().join("annal.db").display());
+    let done = report(&migrate(
+        dir.path(),
+        &["--source", &source, "--to", &store_url, "--json"],
+    ));
+    assert_eq!(done["device_channels"], 1);
+    assert_eq!(
+        (&done["commands"]["pending"], &done["commands"]["answered"]),
+        (&Json::from(1), &Json::from(1))
+    );
+    let store = annal::store::open(&store_url.parse().unwrap()).await.unwrap();
+    for e in store.read_all(1, 10_000).await.unwrap() {
+        for bytes in [Some(&e.data), e.raw.as_ref()].into_iter().flatten() {
+            let text = String::from_utf8_lossy(bytes);
+            assert!(
+                !text.contains("-magic") && !text.contains("WlpaWlpa"),
+                "a secret in clear in {}",
+                e.event_type
+            );
+        }
+    }
+    drop(store);
+
+    let server = Server::start_with(dir.path(), &store_url, &[]).await;
+    let client = server.client();
+    let (idle, _) = device.idle().unwrap();
+    assert_eq!(next_command(&client, &device, idle).await.as_deref(), Some("M2-due"));
+    let other = VirtualDevice::new(
+        3,
+        old_ca
+            .issue_device_identity("nano-my-2", KeyKind::EcdsaP256, 365)
+            .unwrap(),
+    );
+    let (idle, _) = other.idle().unwrap();
+    assert_eq!(signed(&client, &other, COMMAND, idle).await.0, 403);
+}

@@ -13,9 +13,9 @@ use serde_json::json;
 
 /// Import a NanoMDM deployment: its devices keep working against Annal without enrolling again.
 ///
-/// Reads NanoMDM's PostgreSQL database (read-only, in one snapshot) and writes, into Annal's
-/// log, what its devices and admins did there, replayed through Annal's own device path and
-/// marked as imported (actor `import:nanomdm …`, identity proof `nanomdm-import`):
+/// Reads NanoMDM's PostgreSQL or MySQL database (read-only, in one snapshot) and writes, into
+/// Annal's log, what its devices and admins did there, replayed through Annal's own device path
+/// and marked as imported (actor `import:nanomdm …`, identity proof `nanomdm-import`):
 ///
 /// - each enabled device channel: its last Authenticate and TokenUpdate (push token, topic;
 ///   PushMagic and UnlockToken sealed with the data key), its escrowed BootstrapToken;
@@ -35,7 +35,8 @@ use serde_json::json;
 #[command(verbatim_doc_comment)]
 pub struct FromNanoMdmArgs {
     /// NanoMDM's database: `postgres://user@host/nanomdm` (add
-    /// `?options=-c%20search_path%3D<schema>` for a schema other than public).
+    /// `?options=-c%20search_path%3D<schema>` for a schema other than public) or
+    /// `mysql://user:password@host:3306/nanomdm`.
     #[arg(long, value_name = "URL")]
     pub source: String,
     /// Annal's store to import into (default: --store, or the configured store, or

@@ -2,7 +2,7 @@
 //! and queues as events in Annal's log, so its devices keep working without enrolling again.
 //!
 //! - `rows.rs`: NanoMDM's state as plain rows, whatever it was stored in;
-//! - `pgsql.rs`: reading them from NanoMDM's PostgreSQL schema;
+//! - `pgsql.rs`, `mysql.rs`: reading them from NanoMDM's PostgreSQL or MySQL schema;
 //! - `map.rs`: replaying them through the device path's translation and the enrollment's
 //!   `decide` (secrets sealed there, as for a device), marked as imported;
 //! - `write.rs`: checking the target log and writing every event in one atomic import.
@@ -13,6 +13,7 @@
 //! exactly those certificates at start, never their CA.
 
 mod map;
+mod mysql;
 mod pgsql;
 pub mod rows;
 mod write;
@@ -32,6 +33,8 @@ pub enum Source {
     /// `postgres://…` or `postgresql://…` (tokio-postgres' URL form, `options=-c search_path=…`
     /// for a schema other than `public`).
     Postgres(String),
+    /// `mysql://user:password@host:3306/nanomdm` (NanoMDM's MySQL or MariaDB schema).
+    Mysql(String),
 }
 
 impl FromStr for Source {
@@ -41,6 +44,9 @@ impl FromStr for Source {
         if s.starts_with("postgres://") || s.starts_with("postgresql://") {
             return Ok(Source::Postgres(s.to_owned()));
         }
+        if s.starts_with("mysql://") {
+            return Ok(Source::Mysql(s.to_owned()));
+        }
         Err(NanoError::Url(s.to_owned()))
     }
 }
@@ -49,7 +55,7 @@ impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             // The password, if the URL has one, is not printed.
-            Source::Postgres(url) => f.write_str(&redact(url)),
+            Source::Postgres(url) | Source::Mysql(url) => f.write_str(&redact(url)),
         }
     }
 }
@@ -58,6 +64,7 @@ impl fmt::Display for Source {
 pub async fn read(source: &Source) -> Result<Snapshot, NanoError> {
     match source {
         Source::Postgres(url) => pgsql::read(url).await,
+        Source::Mysql(url) => mysql::read(url).await,
     }
 }
 
@@ -71,7 +78,7 @@ pub enum NanoError {
     },
     #[error("reading {what}: {detail}")]
     Source { what: String, detail: String },
-    #[error("--source {0}: give NanoMDM's PostgreSQL database as postgres://…")]
+    #[error("--source {0}: give NanoMDM's database as postgres://… or mysql://…")]
     Url(String),
     #[error("{0}")]
     Conflict(String),
