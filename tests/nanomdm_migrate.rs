@@ -544,3 +544,96 @@ async fn a_device_migrated_from_nanomdm_on_mysql_gets_its_queue() {
     let (idle, _) = other.idle().unwrap();
     assert_eq!(signed(&client, &other, COMMAND, idle).await.0, 403);
 }
+
+/// NanoMDM's file store as its `FileStorage` writes it: one directory per enrollment id.
+fn write_file_store(root: &Path, device: &VirtualDevice) {
+    let dir = root.join(&device.udid);
+    let write = |path: std::path::PathBuf, bytes: &[u8]| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    };
+    let hash = annal::pki::fingerprint_sha256(&device.identity.cert_der);
+    write(dir.join("Identity.pem"), device.identity.cert_pem().as_bytes());
+    write(dir.join("SerialNumber.txt"), device.serial.as_bytes());
+    write(dir.join("Authenticate.plist"), &device.authenticate(TOPIC));
+    write(dir.join("UnlockToken.dat"), &[0x5a; 64]);
+    write(dir.join("TokenUpdate.plist"), &device.token_update(TOPIC));
+    write(dir.join("BootstrapToken.dat"), b"bootstrap-secret");
+    write(dir.join("CertAuth.sha256.txt"), hash.as_bytes());
+    write(
+        root.join("CertAuth.txt"),
+        format!("{},{hash}\n", device.udid).as_bytes(),
+    );
+    write(
+        dir.join("QueueDone/F1-done.plist"),
+        command_plist("F1-done", "ProfileList").as_bytes(),
+    );
+    write(
+        dir.join("QueueDone/F1-done.result.plist"),
+        &device.result("F1-done", "Acknowledged", Dictionary::new()),
+    );
+    write(
+        dir.join("Queue/F2-due.plist"),
+        command_plist("F2-due", "DeviceInformation").as_bytes(),
+    );
+    write(
+        dir.join("QueueInactive/F3-cleared.plist"),
+        command_plist("F3-cleared", "CertificateList").as_bytes(),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_migrated_from_nanomdm_file_store_gets_its_queue() {
+    let old_ca_dir = tempfile::tempdir().unwrap();
+    let old_ca = Ca::load_or_init(old_ca_dir.path()).unwrap();
+    let device = VirtualDevice::new(
+        5,
+        old_ca
+            .issue_device_identity("nano-file", KeyKind::EcdsaP256, 365)
+            .unwrap(),
+    );
+    let nano = tempfile::tempdir().unwrap();
+    write_file_store(nano.path(), &device);
+    let source = format!("file:{}", nano.path().display());
+
+    let dir = tempfile::tempdir().unwrap();
+    let store_url = format!("sqlite:{}", dir.path().join("annal.db").display());
+    let done = report(&migrate(
+        dir.path(),
+        &["--source", &source, "--to", &store_url, "--json"],
+    ));
+    assert_eq!(done["device_channels"], 1);
+    assert_eq!(
+        (
+            &done["commands"]["pending"],
+            &done["commands"]["answered"],
+            &done["commands"]["cleared"]
+        ),
+        (&Json::from(1), &Json::from(1), &Json::from(1))
+    );
+    let store = annal::store::open(&store_url.parse().unwrap()).await.unwrap();
+    for e in store.read_all(1, 10_000).await.unwrap() {
+        for bytes in [Some(&e.data), e.raw.as_ref()].into_iter().flatten() {
+            let text = String::from_utf8_lossy(bytes);
+            assert!(
+                !text.contains("-magic") && !text.contains("WlpaWlpa") && !text.contains("bootstrap-secret"),
+                "a secret in clear in {}",
+                e.event_type
+            );
+        }
+    }
+    drop(store);
+
+    let server = Server::start_with(dir.path(), &store_url, &[]).await;
+    let client = server.client();
+    let (idle, _) = device.idle().unwrap();
+    assert_eq!(next_command(&client, &device, idle).await.as_deref(), Some("F2-due"));
+    let other = VirtualDevice::new(
+        5,
+        old_ca
+            .issue_device_identity("nano-file-2", KeyKind::EcdsaP256, 365)
+            .unwrap(),
+    );
+    let (idle, _) = other.idle().unwrap();
+    assert_eq!(signed(&client, &other, COMMAND, idle).await.0, 403);
+}

@@ -13,9 +13,10 @@ use serde_json::json;
 
 /// Import a NanoMDM deployment: its devices keep working against Annal without enrolling again.
 ///
-/// Reads NanoMDM's PostgreSQL or MySQL database (read-only, in one snapshot) and writes, into
-/// Annal's log, what its devices and admins did there, replayed through Annal's own device path
-/// and marked as imported (actor `import:nanomdm …`, identity proof `nanomdm-import`):
+/// Reads NanoMDM's PostgreSQL or MySQL database (read-only, in one snapshot) or its file store
+/// (stop NanoMDM first) and writes, into Annal's log, what its devices and admins did there,
+/// replayed through Annal's own device path and marked as imported (actor `import:nanomdm …`,
+/// identity proof `nanomdm-import`):
 ///
 /// - each enabled device channel: its last Authenticate and TokenUpdate (push token, topic;
 ///   PushMagic and UnlockToken sealed with the data key), its escrowed BootstrapToken;
@@ -36,7 +37,7 @@ use serde_json::json;
 pub struct FromNanoMdmArgs {
     /// NanoMDM's database: `postgres://user@host/nanomdm` (add
     /// `?options=-c%20search_path%3D<schema>` for a schema other than public) or
-    /// `mysql://user:password@host:3306/nanomdm`.
+    /// `mysql://user:password@host:3306/nanomdm`, or its file store: `file:/var/db/nanomdm`.
     #[arg(long, value_name = "URL")]
     pub source: String,
     /// Annal's store to import into (default: --store, or the configured store, or

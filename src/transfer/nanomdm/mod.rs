@@ -2,7 +2,8 @@
 //! and queues as events in Annal's log, so its devices keep working without enrolling again.
 //!
 //! - `rows.rs`: NanoMDM's state as plain rows, whatever it was stored in;
-//! - `pgsql.rs`, `mysql.rs`: reading them from NanoMDM's PostgreSQL or MySQL schema;
+//! - `pgsql.rs`, `mysql.rs`, `file.rs`: reading them from NanoMDM's PostgreSQL or MySQL
+//!   schema, or its file store;
 //! - `map.rs`: replaying them through the device path's translation and the enrollment's
 //!   `decide` (secrets sealed there, as for a device), marked as imported;
 //! - `write.rs`: checking the target log and writing every event in one atomic import.
@@ -12,6 +13,7 @@
 //! NanoMDM associated with it) and claims it for that enrollment alone; the server trusts
 //! exactly those certificates at start, never their CA.
 
+mod file;
 mod map;
 mod mysql;
 mod pgsql;
@@ -19,6 +21,7 @@ pub mod rows;
 mod write;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 pub use map::{plan, Channel, Counts, Plan, Skipped, ACTOR, PROOF};
@@ -35,6 +38,8 @@ pub enum Source {
     Postgres(String),
     /// `mysql://user:password@host:3306/nanomdm` (NanoMDM's MySQL or MariaDB schema).
     Mysql(String),
+    /// `file:<directory>`: NanoMDM's file store (`-storage file`).
+    File(PathBuf),
 }
 
 impl FromStr for Source {
@@ -47,6 +52,11 @@ impl FromStr for Source {
         if s.starts_with("mysql://") {
             return Ok(Source::Mysql(s.to_owned()));
         }
+        if let Some(path) = s.strip_prefix("file://").or_else(|| s.strip_prefix("file:")) {
+            if !path.is_empty() {
+                return Ok(Source::File(PathBuf::from(path)));
+            }
+        }
         Err(NanoError::Url(s.to_owned()))
     }
 }
@@ -56,6 +66,7 @@ impl fmt::Display for Source {
         match self {
             // The password, if the URL has one, is not printed.
             Source::Postgres(url) | Source::Mysql(url) => f.write_str(&redact(url)),
+            Source::File(path) => write!(f, "file:{}", path.display()),
         }
     }
 }
@@ -65,6 +76,16 @@ pub async fn read(source: &Source) -> Result<Snapshot, NanoError> {
     match source {
         Source::Postgres(url) => pgsql::read(url).await,
         Source::Mysql(url) => mysql::read(url).await,
+        Source::File(root) => {
+            let root = root.clone();
+            // A directory walk: off the async runtime's threads.
+            tokio::task::spawn_blocking(move || file::read(&root))
+                .await
+                .map_err(|e| NanoError::Source {
+                    what: "NanoMDM's file store".into(),
+                    detail: e.to_string(),
+                })?
+        }
     }
 }
 
@@ -78,7 +99,9 @@ pub enum NanoError {
     },
     #[error("reading {what}: {detail}")]
     Source { what: String, detail: String },
-    #[error("--source {0}: give NanoMDM's database as postgres://… or mysql://…")]
+    #[error(
+        "--source {0}: give NanoMDM's database as postgres://… or mysql://…, or its file store as file:<directory>"
+    )]
     Url(String),
     #[error("{0}")]
     Conflict(String),
