@@ -637,3 +637,47 @@ async fn a_device_migrated_from_nanomdm_file_store_gets_its_queue() {
     let (idle, _) = other.idle().unwrap();
     assert_eq!(signed(&client, &other, COMMAND, idle).await.0, 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_topic_other_than_the_installed_certificates_is_refused() {
+    let old_ca_dir = tempfile::tempdir().unwrap();
+    let old_ca = Ca::load_or_init(old_ca_dir.path()).unwrap();
+    let device = VirtualDevice::new(
+        9,
+        old_ca
+            .issue_device_identity("nano-topic", KeyKind::EcdsaP256, 365)
+            .unwrap(),
+    );
+    let nano = tempfile::tempdir().unwrap();
+    write_file_store(nano.path(), &device);
+    let dir = tempfile::tempdir().unwrap();
+    let store_url = format!("sqlite:{}", dir.path().join("annal.db").display());
+    // `push-cert install` acts on an existing log: make it.
+    let store = annal::store::open(&store_url.parse().unwrap()).await.unwrap();
+    let (cert, key) = common::push::push_cert(dir.path(), "other", "com.apple.mgmt.other", 30);
+    let installed = Command::new(env!("CARGO_BIN_EXE_annal"))
+        .args([
+            "push-cert",
+            "install",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ])
+        .args(["--store", &store_url])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        installed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    let head = store.head().await.unwrap().position;
+    let source = format!("file:{}", nano.path().display());
+    let out = migrate(dir.path(), &["--source", &source, "--to", &store_url]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("uses the push topic com.apple.mgmt.test"), "{stderr}");
+    assert_eq!(store.head().await.unwrap().position, head, "nothing written");
+}

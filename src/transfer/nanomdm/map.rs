@@ -44,6 +44,8 @@ pub struct Channel {
     /// The device channel this user channel belongs to (its Annal key).
     pub parent: Option<String>,
     pub certificate: CertificateInfo,
+    /// The push topic its TokenUpdate names.
+    pub topic: Option<String>,
     pub decisions: Vec<Decision>,
     pub commands: Counts,
 }
@@ -200,6 +202,7 @@ impl<'a> Context<'a> {
             source_id: enrollment.map_or_else(|| device.id.clone(), |e| e.id.clone()),
             parent: None,
             certificate,
+            topic: state.topic.clone(),
             decisions,
             commands,
         })
@@ -240,6 +243,7 @@ impl<'a> Context<'a> {
             source_id: enrollment.id.clone(),
             parent: Some(parent.to_owned()),
             certificate: certificate.clone(),
+            topic: state.topic.clone(),
             decisions,
             commands,
         })

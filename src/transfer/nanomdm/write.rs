@@ -29,14 +29,27 @@ pub struct Written {
 
 /// The enrollments of `plan` the target log already holds (their Annal keys), in plan order.
 /// A certificate the log gives to another enrollment is refused outright: importing it would
-/// let one device speak as another.
+/// let one device speak as another. So is a push topic other than the installed push
+/// certificate's: the server would refuse that device's next TokenUpdate, and could not push it.
 pub async fn existing(
     plan: &Plan,
     target: &dyn EventStore,
     mut progress: impl FnMut(u64),
 ) -> Result<Vec<String>, NanoError> {
+    let installed = crate::push::installed::latest_topic(target)
+        .await
+        .map_err(|e| NanoError::Conflict(format!("reading the installed push certificate: {e}")))?;
     let mut found = Vec::new();
     for (n, channel) in plan.channels.iter().enumerate() {
+        if let (Some(installed), Some(topic)) = (&installed, &channel.topic) {
+            if topic != installed {
+                return Err(NanoError::Conflict(format!(
+                    "NanoMDM's enrollment {} uses the push topic {topic}, but this log's push certificate is for {installed}: \
+                     install NanoMDM's push certificate (`annal push-cert install`) before importing; nothing was imported",
+                    channel.source_id
+                )));
+            }
+        }
         let held = !target.read_stream(&stream_name(&channel.key), 1, 1).await?.is_empty();
         if channel.parent.is_none() {
             let record = identity_record(target, &channel.certificate.fingerprint_sha256).await?;
