@@ -100,7 +100,8 @@ pub async fn run(global: &crate::cli::Global, args: FromNanoMdmArgs) -> anyhow::
         return Ok(ExitCode::SUCCESS);
     }
     let actor = format!("{} by {}", nanomdm::ACTOR, crate::cli::actor::local_actor());
-    let bar = crate::cli::progress::items_bar(report.events, "writing", "events", args.json);
+    // One atomic batch: a spinner, since there is nothing to count until it is committed.
+    let bar = crate::cli::progress::items_bar(0, &format!("writing {} events", report.events), "", args.json);
     let written = nanomdm::write(&plan, target.as_ref(), &actor, Utc::now()).await;
     bar.finish_and_clear();
     let written = written?;

@@ -67,7 +67,6 @@ fn read_device(snapshot: &mut Snapshot, dir: &Path, id: &str) -> Result<(), Nano
             id: id.to_owned(),
             device_id: id.to_owned(),
             user_id: None,
-            kind: "Device".into(),
             enabled: !dir.join("Disabled").exists(),
         });
         read_queue(snapshot, dir, id)?;
@@ -85,7 +84,6 @@ fn read_user(snapshot: &mut Snapshot, dir: &Path, id: &str, device_id: &str) -> 
         id: id.to_owned(),
         device_id: device_id.to_owned(),
         user_id: Some(id.to_owned()),
-        kind: "User".into(),
         enabled: !dir.join("Disabled").exists(),
     });
     read_queue(snapshot, dir, id)?;

@@ -63,7 +63,7 @@ async fn read_all(conn: &mut Conn) -> Result<Snapshot, NanoError> {
     .collect::<Result<_, NanoError>>()?;
     let enrollments = query(
         conn,
-        "SELECT id, device_id, user_id, type, enabled FROM nano_enrollments ORDER BY created_at, id",
+        "SELECT id, device_id, user_id, enabled FROM nano_enrollments ORDER BY created_at, id",
         "nano_enrollments",
     )
     .await?
@@ -73,8 +73,7 @@ async fn read_all(conn: &mut Conn) -> Result<Snapshot, NanoError> {
             id: get(r, "nano_enrollments", 0)?,
             device_id: get(r, "nano_enrollments", 1)?,
             user_id: get(r, "nano_enrollments", 2)?,
-            kind: get(r, "nano_enrollments", 3)?,
-            enabled: get(r, "nano_enrollments", 4)?,
+            enabled: get(r, "nano_enrollments", 3)?,
         })
     })
     .collect::<Result<_, NanoError>>()?;

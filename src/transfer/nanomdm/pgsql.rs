@@ -64,7 +64,7 @@ async fn read_all(client: &mut Client) -> Result<Snapshot, NanoError> {
     })
     .collect::<Result<_, NanoError>>()?;
     let enrollments = query(
-        "SELECT id, device_id, user_id, type, enabled FROM enrollments ORDER BY created_at, id",
+        "SELECT id, device_id, user_id, enabled FROM enrollments ORDER BY created_at, id",
         "the enrollments table",
     )
     .await?
@@ -74,8 +74,7 @@ async fn read_all(client: &mut Client) -> Result<Snapshot, NanoError> {
             id: get(r, "enrollments", 0)?,
             device_id: get(r, "enrollments", 1)?,
             user_id: get(r, "enrollments", 2)?,
-            kind: get(r, "enrollments", 3)?,
-            enabled: get(r, "enrollments", 4)?,
+            enabled: get(r, "enrollments", 3)?,
         })
     })
     .collect::<Result<_, NanoError>>()?;

@@ -31,8 +31,6 @@ pub struct EnrollmentRow {
     pub id: String,
     pub device_id: String,
     pub user_id: Option<String>,
-    /// NanoMDM's enrollment type (`Device`, `User Enrollment (Device)`, `User`, …).
-    pub kind: String,
     /// false after a CheckOut (or an Authenticate that was not followed by a TokenUpdate).
     pub enabled: bool,
 }
