@@ -69,6 +69,11 @@ pub async fn run(global: &crate::cli::Global, args: FromNanoMdmArgs) -> anyhow::
     let spinner = crate::cli::progress::items_bar(0, "reading NanoMDM", "rows", args.json);
     let snapshot = nanomdm::read(&source).await?;
     spinner.finish_and_clear();
+    // A wrong directory or database name reads as an empty NanoMDM: say so rather than import nothing.
+    anyhow::ensure!(
+        !snapshot.devices.is_empty(),
+        "no NanoMDM devices found in {source}: is --source NanoMDM's store? nothing was imported"
+    );
     let rows = snapshot.rows();
     let target = annal::store::open(&to)
         .await
