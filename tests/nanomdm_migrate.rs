@@ -681,3 +681,46 @@ async fn a_push_topic_other_than_the_installed_certificates_is_refused() {
     assert!(stderr.contains("uses the push topic com.apple.mgmt.test"), "{stderr}");
     assert_eq!(store.head().await.unwrap().position, head, "nothing written");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_into_a_postgresql_log_that_holds_other_events_continues_its_chain() {
+    let old_ca_dir = tempfile::tempdir().unwrap();
+    let old_ca = Ca::load_or_init(old_ca_dir.path()).unwrap();
+    let device = VirtualDevice::new(
+        11,
+        old_ca
+            .issue_device_identity("nano-pg", KeyKind::EcdsaP256, 365)
+            .unwrap(),
+    );
+    let nano = tempfile::tempdir().unwrap();
+    write_file_store(nano.path(), &device);
+    let backend = common::postgres().await;
+    let dir = tempfile::tempdir().unwrap();
+    // The server's data key, made with its log; the import seals with it.
+    annal::server::data_key::load(dir.path(), None, 0).unwrap();
+    // The log already holds something: the import goes after it, on the same chain.
+    backend
+        .store
+        .append("unrelated", annal::store::ExpectedVersion::Any, common::events(3))
+        .await
+        .unwrap();
+    let source = format!("file:{}", nano.path().display());
+    let done = report(&migrate(
+        dir.path(),
+        &["--source", &source, "--to", &backend.url, "--json"],
+    ));
+    let head = backend.store.head().await.unwrap();
+    assert_eq!(head.position, 3 + done["events"].as_u64().unwrap());
+    let verified = annal::integrity::verify(backend.store.as_ref(), None, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(verified.first_problem, None);
+    let pins = annal::service::imported_identities::fingerprints(backend.store.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(pins.len(), 1);
+    assert_eq!(
+        hex::encode(pins[0]),
+        annal::pki::fingerprint_sha256(&device.identity.cert_der)
+    );
+}
