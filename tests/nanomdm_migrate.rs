@@ -333,6 +333,18 @@ async fn a_migrated_nanomdm_device_keeps_working_and_only_its_certificate_gets_i
     let (status, _) = signed(&client, &device, CHECKIN, device.token_update(TOPIC)).await;
     assert_eq!(status, 200);
 
+    // The same identity as a TLS client certificate (no Mdm-Signature) is accepted too.
+    let mtls = annal::testkit::sim::Client::with_identity(
+        &server.base,
+        server.ca().cert_der(),
+        &device.identity.cert_der,
+        &device.identity.key_pkcs8_der,
+    )
+    .unwrap();
+    let (idle, _) = device.idle().unwrap();
+    let answer = mtls.put("/mdm", COMMAND, &[], idle).await.unwrap();
+    assert_eq!(answer.status.as_u16(), 200);
+
     // Another certificate from the same old CA gets nowhere: not as this device, not as a new one.
     let stranger_identity = old_ca.issue_device_identity("nano-2", KeyKind::EcdsaP256, 365).unwrap();
     let impostor = VirtualDevice::new(7, stranger_identity.clone());
@@ -342,6 +354,21 @@ async fn a_migrated_nanomdm_device_keeps_working_and_only_its_certificate_gets_i
     let newcomer = VirtualDevice::new(8, stranger_identity);
     let (status, _) = signed(&client, &newcomer, CHECKIN, newcomer.authenticate(TOPIC)).await;
     assert_eq!(status, 403, "the old CA enrolls nobody new");
+    // Nor over mTLS: the handshake itself refuses it.
+    let stranger_tls = annal::testkit::sim::Client::with_identity(
+        &server.base,
+        server.ca().cert_der(),
+        &newcomer.identity.cert_der,
+        &newcomer.identity.key_pkcs8_der,
+    )
+    .unwrap();
+    let (idle, _) = newcomer.idle().unwrap();
+    let refused = stranger_tls.put("/mdm", COMMAND, &[], idle).await;
+    assert!(
+        refused.as_ref().map_or(true, |a| a.status.as_u16() == 403),
+        "another certificate of the old CA over mTLS: {:?}",
+        refused.map(|a| a.status)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

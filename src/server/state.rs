@@ -90,7 +90,7 @@ pub async fn build(config: ServerConfig) -> Result<Server, ServerError> {
     if !imported.is_empty() {
         tracing::info!(
             count = imported.len(),
-            "identities imported from another MDM server are accepted by their exact certificate (Mdm-Signature), not their CA"
+            "identities imported from another MDM server are accepted by their exact certificate (Mdm-Signature or mTLS), not their CA"
         );
     }
     let state = AppState {
@@ -103,7 +103,7 @@ pub async fn build(config: ServerConfig) -> Result<Server, ServerError> {
         push,
         metrics: Some(metrics),
         device_auth: Arc::new(DeviceAuth::new(
-            TrustAnchors::new(anchors.clone())?.pinning(imported),
+            TrustAnchors::new(anchors.clone())?.pinning(imported.iter().copied()),
             annal_issuer,
             config.insecure_accept_unsigned_devices,
         )),
@@ -120,7 +120,10 @@ pub async fn build(config: ServerConfig) -> Result<Server, ServerError> {
         router,
         state,
         ca,
-        anchors,
+        trust: super::client_trust::ClientTrust {
+            anchors,
+            pinned: std::sync::Arc::new(imported.into_iter().collect()),
+        },
         sinks,
         stop,
         store_url: url,

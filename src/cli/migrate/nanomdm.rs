@@ -26,7 +26,7 @@ use serde_json::json;
 ///   are cancelled;
 /// - each device's identity certificate, by the SHA-256 NanoMDM associated with it: claimed by
 ///   its enrollment, and trusted by Annal for exactly that certificate (never NanoMDM's CA).
-///   Devices must sign with Mdm-Signature (the profile's SignMessage), as NanoMDM requires.
+///   Devices prove it with Mdm-Signature or as their TLS client certificate, as with NanoMDM.
 ///
 /// Every row is read and checked before anything is written; then everything is written in one
 /// atomic batch. An enrollment the log already holds is refused (or skipped with
