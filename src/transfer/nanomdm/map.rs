@@ -8,7 +8,7 @@
 //! device messages name has the proof [`PROOF`] (instead of `mdm-signature` or `mtls`), so a
 //! device's history and the audit trail both say where these events came from.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use annal_schemas::events::identity::CertificateInfo;
 use annal_schemas::Event;
@@ -134,6 +134,8 @@ struct Context<'a> {
     cert_auth: HashMap<&'a str, &'a CertAuthRow>,
     queue: HashMap<&'a str, Vec<&'a QueueRow>>,
     results: HashMap<(&'a str, &'a str), &'a ResultRow>,
+    /// Each enrollment id's results, in the order they were read.
+    results_of: HashMap<&'a str, Vec<&'a ResultRow>>,
     snapshot: &'a Snapshot,
 }
 
@@ -142,6 +144,10 @@ impl<'a> Context<'a> {
         let mut queue: HashMap<&str, Vec<&QueueRow>> = HashMap::new();
         for q in &snapshot.queue {
             queue.entry(q.id.as_str()).or_default().push(q);
+        }
+        let mut results_of: HashMap<&str, Vec<&ResultRow>> = HashMap::new();
+        for r in &snapshot.results {
+            results_of.entry(r.id.as_str()).or_default().push(r);
         }
         Self {
             key,
@@ -155,6 +161,7 @@ impl<'a> Context<'a> {
                 .iter()
                 .map(|r| ((r.id.as_str(), r.command_uuid.as_str()), r))
                 .collect(),
+            results_of,
             snapshot,
         }
     }
@@ -261,13 +268,16 @@ impl<'a> Context<'a> {
     ) -> Result<Counts, NanoError> {
         let mut counts = Counts::default();
         let queued = self.queue.get(id).map(Vec::as_slice).unwrap_or_default();
-        let mut seen: Vec<&str> = Vec::with_capacity(queued.len());
+        let mut seen: HashSet<&str> = HashSet::with_capacity(queued.len());
+        let in_queue: HashSet<&str> = queued.iter().map(|q| q.command_uuid.as_str()).collect();
         // Results whose queue row is gone (NanoMDM deletes the row, not always the result).
         let orphans = self
-            .snapshot
-            .results
+            .results_of
+            .get(id)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
             .iter()
-            .filter(|r| r.id == id && !queued.iter().any(|q| q.command_uuid == r.command_uuid));
+            .filter(|r| !in_queue.contains(r.command_uuid.as_str()));
         let items = queued
             .iter()
             .map(|q| (q.command_uuid.as_str(), q.active, "enrollment_queue"))
@@ -275,10 +285,9 @@ impl<'a> Context<'a> {
         for (uuid, active, table) in items {
             let row_id = format!("{id}/{uuid}");
             let row = |detail: String| NanoError::row(table, &row_id, detail);
-            if seen.contains(&uuid) {
+            if !seen.insert(uuid) {
                 continue;
             }
-            seen.push(uuid);
             let command = self
                 .snapshot
                 .commands
