@@ -437,6 +437,18 @@ async fn a_thousand_devices() {
         done["rows_per_second"].as_f64().unwrap()
     );
     assert_eq!(done["device_channels"], 1000);
+    // The same source into a PostgreSQL log.
+    let pg = common::postgres_url_for_new_schema().await;
+    let pg_dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let done = report(&migrate(pg_dir.path(), &["--source", &source, "--to", &pg, "--json"]));
+    eprintln!(
+        "1,000 devices into PostgreSQL: {} events in {:.2}s ({:.0} rows/s)",
+        done["events"],
+        started.elapsed().as_secs_f64(),
+        done["rows_per_second"].as_f64().unwrap()
+    );
+    assert_eq!(done["device_channels"], 1000);
 }
 
 const MYSQL_SCHEMA_SQL: &str = include_str!("fixtures/nanomdm/mysql-schema.sql");
