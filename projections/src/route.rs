@@ -110,6 +110,7 @@ pub(crate) const fn route(event_type: EventType) -> Route {
             route_to(Read::Decode, Feeds::AUDIT)
         }
         EventType::IdentityClaimed
+        | EventType::IdentityImported
         | EventType::CertificateIssued
         | EventType::IdentityRevoked
         | EventType::ScepChallengeIssued

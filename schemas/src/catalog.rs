@@ -134,7 +134,7 @@ catalog! {
     CommandNotNow, CommandCancelled, CommandExpired,
     PushAttempted, PushAccepted, PushFailed, PushCertificateInstalled,
     IdentityClaimed, IdentityBound, IdentityRotated, CertificateIssued, IdentityRevoked,
-    DeviceForgotten, EnrollmentRefused,
+    DeviceForgotten, EnrollmentRefused, IdentityImported,
     ApiKeyCreated, ApiKeyRevoked,
     ScepChallengeIssued, ScepChallengeConsumed,
     MachineInfoReceived,

@@ -1,5 +1,8 @@
 //! `annal migrate --from <store> --to <store>`: the whole log into another, empty store (e.g.
 //! from the embedded SQLite file to PostgreSQL), verbatim and verified at both ends.
+//! `annal migrate from-nanomdm`: another server's state into the log (migrate/nanomdm.rs).
+
+mod nanomdm;
 
 use std::process::ExitCode;
 
@@ -12,14 +15,30 @@ use indicatif::ProgressBar;
 ///
 /// Stop the servers writing to the source first: the copy ends at the head the source had when
 /// it started. The source is verified before anything is written and the target after.
+///
+/// `annal migrate from-nanomdm` imports a NanoMDM deployment instead (see its --help).
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct MigrateArgs {
     /// The store to copy from, e.g. `sqlite:data/annal.db`.
-    #[arg(long)]
-    pub from: StoreUrl,
+    #[arg(long, required = true)]
+    pub from: Option<StoreUrl>,
     /// The empty store to copy into, e.g. `postgres://annal@db.example.com/annal`.
-    #[arg(long)]
-    pub to: StoreUrl,
+    #[arg(long, required = true)]
+    pub to: Option<StoreUrl>,
+    #[command(subcommand)]
+    pub source: Option<MigrateSource>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum MigrateSource {
+    FromNanomdm(nanomdm::FromNanoMdmArgs),
+}
+
+/// The two stores of a log copy.
+struct LogCopy {
+    from: StoreUrl,
+    to: StoreUrl,
 }
 
 struct Bars {
@@ -43,6 +62,20 @@ impl MigrateProgress for Bars {
 }
 
 pub async fn run(global: &super::Global, args: MigrateArgs) -> anyhow::Result<ExitCode> {
+    let (from, to) = match args {
+        MigrateArgs {
+            source: Some(MigrateSource::FromNanomdm(nano)),
+            ..
+        } => return nanomdm::run(global, nano).await,
+        MigrateArgs {
+            from: Some(from),
+            to: Some(to),
+            ..
+        } => (from, to),
+        // clap requires both without a subcommand.
+        _ => anyhow::bail!("give --from and --to, or a subcommand (from-nanomdm)"),
+    };
+    let args = LogCopy { from, to };
     if let StoreUrl::Sqlite(path) = &args.from {
         // Opening a SQLite store creates the file: a mistyped source would migrate nothing.
         anyhow::ensure!(path.exists(), "the source {} does not exist", args.from);

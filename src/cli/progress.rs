@@ -28,3 +28,17 @@ fn bar(total: u64, template: &str, hidden: bool) -> ProgressBar {
     }
     bar
 }
+
+/// A bar over `total` things (`unit`), or a spinner while their number is unknown (`total` 0).
+pub fn items_bar(total: u64, doing: &str, unit: &str, hidden: bool) -> ProgressBar {
+    if total == 0 {
+        let spinner = bar(0, &format!("{doing} {{spinner}} {{elapsed}}"), hidden);
+        spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+        return spinner;
+    }
+    bar(
+        total,
+        &format!("{doing} {{bar:40}} {{pos}}/{{len}} {unit} ({{per_sec}}, {{eta}})"),
+        hidden,
+    )
+}

@@ -6,6 +6,7 @@
 //! because the server verifies a certificate on every signed request; leaves that verified are
 //! memoized (leaf_cache.rs).
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -38,6 +39,10 @@ pub struct TrustAnchors {
     cache: LeafCache,
     /// Device identities: a leaf must allow clientAuth or name no extended key usage.
     client_auth: bool,
+    /// SHA-256 of the DER of certificates trusted by themselves, whatever their issuer: the
+    /// identities a migration imported (`IdentityImported`). Exact certificates, never their
+    /// CA, so nothing else the old CA signed gets in.
+    pinned: HashSet<[u8; 32]>,
 }
 
 impl std::fmt::Debug for TrustAnchors {
@@ -59,6 +64,7 @@ impl TrustAnchors {
             anchors,
             cache: LeafCache::default(),
             client_auth: false,
+            pinned: HashSet::new(),
         })
     }
 
@@ -68,6 +74,19 @@ impl TrustAnchors {
     pub fn requiring_client_auth(mut self) -> Self {
         self.client_auth = true;
         self
+    }
+
+    /// These anchors plus exactly the certificates whose DER hashes (SHA-256) are `pinned`,
+    /// accepted without their issuer (validity and key usage are still checked). Set before any
+    /// leaf is verified.
+    pub fn pinning(mut self, pinned: impl IntoIterator<Item = [u8; 32]>) -> Self {
+        self.pinned.extend(pinned);
+        self
+    }
+
+    /// How many certificates are trusted by their hash alone.
+    pub fn pinned(&self) -> usize {
+        self.pinned.len()
     }
 
     /// Anchors from every `CERTIFICATE` block of a PEM file (an external CA bundle).
@@ -88,6 +107,7 @@ impl TrustAnchors {
     /// valid: adding anchors never makes a verified leaf untrusted.
     pub fn merged(mut self, other: TrustAnchors) -> Self {
         self.anchors.extend(other.anchors);
+        self.pinned.extend(other.pinned);
         self
     }
 
@@ -149,7 +169,13 @@ impl TrustAnchors {
             asn1_to_chrono(validity.not_after)?,
             now,
         )?;
-        let anchor = self.issuing_anchor(cert, now)?;
+        let trusted_until = match self.issuing_anchor(cert, now) {
+            Ok(anchor) => anchor.not_after,
+            // This exact certificate was an enrollment's identity on the server the log was
+            // migrated from: trusted by its bytes, its issuer still not at all.
+            Err(_) if self.pinned.contains(&fingerprint) => asn1_to_chrono(validity.not_after)?.timestamp(),
+            Err(e) => return Err(e),
+        };
         if self.client_auth {
             check_client_auth(cert)?;
         }
@@ -157,7 +183,7 @@ impl TrustAnchors {
         let spki = cert.public_key();
         let key = KeyAlg::from_spki(spki).ok();
         let key_bytes = key.map(|k| public_key_bytes(spki, k).to_vec()).unwrap_or_default();
-        let leaf = Arc::new(TrustedLeaf::new(identity, key, key_bytes, anchor.not_after));
+        let leaf = Arc::new(TrustedLeaf::new(identity, key, key_bytes, trusted_until));
         self.cache.insert(fingerprint, Arc::clone(&leaf));
         Ok(leaf)
     }

@@ -162,3 +162,32 @@ fn a_leaf_without_extended_key_usage_is_a_device_identity() {
         .expect("no EKU: a device identity");
     assert_eq!(verified.subject, "CN=apple-like device");
 }
+
+#[test]
+fn a_pinned_certificate_is_trusted_alone_not_its_issuer() {
+    use sha2::{Digest, Sha256};
+    let old_ca = other_ca();
+    let imported = old_ca
+        .issue_device_identity("imported", KeyKind::EcdsaP256, 30)
+        .expect("issue");
+    let sibling = old_ca
+        .issue_device_identity("sibling", KeyKind::EcdsaP256, 30)
+        .expect("issue");
+    let pin: [u8; 32] = Sha256::digest(&imported.cert_der).into();
+    let trust = anchors().requiring_client_auth().pinning([pin]);
+    assert_eq!(trust.pinned(), 1);
+    let verified = trust.verify_leaf(&imported.cert_der, Utc::now()).expect("pinned");
+    assert_eq!(verified.cert_der, imported.cert_der);
+    // Annal's own leaves still verify by their chain.
+    trust
+        .verify_leaf(&identity(KeyKind::EcdsaP256).cert_der, Utc::now())
+        .expect("anchored");
+    // The same CA's other certificate is refused, as it was before the pin.
+    assert!(trust.verify_leaf(&sibling.cert_der, Utc::now()).is_err());
+    // A pinned certificate is still bound by its validity.
+    let later = Utc::now() + chrono::Duration::days(400);
+    assert!(matches!(
+        trust.verify_leaf(&imported.cert_der, later),
+        Err(PkiError::Expired(_))
+    ));
+}

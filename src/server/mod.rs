@@ -9,6 +9,7 @@
 //! after the last request, so their checkpoints hold everything that was served.
 
 mod admin_key;
+mod client_trust;
 pub mod data_key;
 mod enroll;
 mod error;
@@ -44,8 +45,8 @@ pub struct Server {
     pub state: AppState,
     config: ServerConfig,
     ca: Arc<Ca>,
-    /// Trust anchors for client certificates (Annal's CA, and --external-ca).
-    anchors: Vec<Vec<u8>>,
+    /// Trust for client certificates: Annal's CA, --external-ca's, and the imported identities.
+    trust: client_trust::ClientTrust,
     sinks: sinks::Sinks,
     stop: watch::Sender<bool>,
     store_url: StoreUrl,
@@ -111,7 +112,7 @@ impl Server {
                 .map_err(ServerError::Serve)?;
         } else {
             let files = tls::serve_files(&self.ca, &self.config)?;
-            let (tls, info) = tls::server_config(&files.cert, &files.key, &self.anchors)?;
+            let (tls, info) = tls::server_config(&files.cert, &files.key, &self.trust)?;
             self.state.observer.set_tls_not_after(info.not_after);
             self.check_base_url(&files.cert);
             let rustls = axum_server::tls_rustls::RustlsConfig::from_config(tls);
@@ -120,7 +121,7 @@ impl Server {
             let reloader = tls_reload::TlsReloader {
                 cert: files.cert,
                 key: files.key,
-                anchors: self.anchors.clone(),
+                trust: self.trust.clone(),
                 config: rustls.clone(),
                 observer: self.state.observer.clone(),
                 renewal,

@@ -85,6 +85,14 @@ pub async fn build(config: ServerConfig) -> Result<Server, ServerError> {
     let enroll = enroll::config(&config, &ca, static_challenge.clone())?;
     let ca_not_after = crate::pki::certificate_info(ca.cert_der())?.not_after;
     let observer = Arc::new(Observer::new(Some(ca_not_after), config.ready_max_lag, writes));
+    // Certificates a migration imported (`annal migrate from-nanomdm`), trusted one by one.
+    let imported = crate::service::imported_identities::fingerprints(store.as_ref()).await?;
+    if !imported.is_empty() {
+        tracing::info!(
+            count = imported.len(),
+            "identities imported from another MDM server are accepted by their exact certificate (Mdm-Signature or mTLS), not their CA"
+        );
+    }
     let state = AppState {
         observer,
         enroll,
@@ -95,7 +103,7 @@ pub async fn build(config: ServerConfig) -> Result<Server, ServerError> {
         push,
         metrics: Some(metrics),
         device_auth: Arc::new(DeviceAuth::new(
-            TrustAnchors::new(anchors.clone())?,
+            TrustAnchors::new(anchors.clone())?.pinning(imported.iter().copied()),
             annal_issuer,
             config.insecure_accept_unsigned_devices,
         )),
@@ -112,7 +120,10 @@ pub async fn build(config: ServerConfig) -> Result<Server, ServerError> {
         router,
         state,
         ca,
-        anchors,
+        trust: super::client_trust::ClientTrust {
+            anchors,
+            pinned: std::sync::Arc::new(imported.into_iter().collect()),
+        },
         sinks,
         stop,
         store_url: url,

@@ -11,6 +11,7 @@ use annal_schemas::events::identity::CertificateInfo;
 use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 
+use super::client_trust::{ClientTrust, PinnedOrChained};
 pub use super::tls_issued::RENEW_BEFORE_DAYS;
 use super::tls_issued::{self, Issued, Verdict};
 use crate::config::ServerConfig;
@@ -335,18 +336,22 @@ pub fn split_hostnames(names: &[String]) -> (Vec<String>, Vec<IpAddr>) {
 pub fn server_config(
     cert: &Path,
     key: &Path,
-    anchors: &[Vec<u8>],
+    trust: &ClientTrust,
 ) -> Result<(Arc<rustls::ServerConfig>, CertificateInfo), TlsError> {
     let info = check_pair(cert, key)?;
     let (chain, key) = load_pair(cert, key)?;
     let mut roots = rustls::RootCertStore::empty();
-    for der in anchors {
+    for der in &trust.anchors {
         roots.add(CertificateDer::from(der.clone()))?;
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+    let chained = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .allow_unauthenticated()
         .build()?;
+    let verifier = Arc::new(PinnedOrChained {
+        chained,
+        pinned: trust.pinned.clone(),
+    });
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)

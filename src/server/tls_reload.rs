@@ -15,7 +15,7 @@ use tokio::sync::watch;
 pub struct TlsReloader {
     pub cert: PathBuf,
     pub key: PathBuf,
-    pub anchors: Vec<Vec<u8>>,
+    pub trust: super::client_trust::ClientTrust,
     pub config: RustlsConfig,
     pub observer: Arc<Observer>,
     /// Set when Annal's CA issued the files: it renews them before they expire. `None` for
@@ -42,7 +42,7 @@ impl TlsReloader {
 
     /// Loads the files and swaps them in; returns whether it did.
     pub fn reload(&self, why: &str) -> bool {
-        match super::tls::server_config(&self.cert, &self.key, &self.anchors) {
+        match super::tls::server_config(&self.cert, &self.key, &self.trust) {
             Ok((config, info)) => {
                 self.config.reload_from_config(config);
                 self.observer.set_tls_not_after(info.not_after);

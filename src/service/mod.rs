@@ -10,5 +10,6 @@ pub mod device;
 pub mod enrollments;
 pub mod groups;
 pub mod identities;
+pub mod imported_identities;
 pub mod machine_info;
 pub mod scep;

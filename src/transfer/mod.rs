@@ -6,6 +6,7 @@
 mod export;
 mod file;
 mod migrate;
+pub mod nanomdm;
 pub mod ndjson;
 
 use std::fmt;

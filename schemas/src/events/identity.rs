@@ -108,7 +108,25 @@ pub struct IdentityClaimed {
     pub enrollment: String,
 }
 
+/// A certificate another MDM server's CA issued, trusted because a migration imported it with
+/// the enrollment it served there (`annal migrate from-nanomdm`). Kept in the stream
+/// `imported-identities`, one event per certificate: the server accepts exactly these
+/// certificates (by the SHA-256 of their DER) besides those chaining to its own trust anchors,
+/// never any other certificate of the old CA. Each is also claimed (`IdentityClaimed`) by its
+/// enrollment, so it serves that enrollment alone, and an admin can revoke it as any other.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct IdentityImported {
+    pub fingerprint_sha256: String,
+    /// The Annal enrollment key it is bound to.
+    pub enrollment: String,
+    /// Where it came from: `nanomdm`.
+    pub source: String,
+    /// The source's id for the enrollment (NanoMDM's `enrollments.id`).
+    pub source_id: String,
+}
+
 event_data! {
+    IdentityImported => "IdentityImported" v 1,
     IdentityClaimed => "IdentityClaimed" v 1,
     IdentityBound => "IdentityBound" v 1,
     IdentityRotated => "IdentityRotated" v 1,

@@ -29,6 +29,8 @@ use crate::store::StoreError;
 pub use kind::MessageKind;
 pub use reply::DeviceReply;
 pub use translate::UNREADABLE_RAW_KEPT;
+// A migration replays another server's stored check-ins and answers through the same translation.
+pub use translate::{checkin as translate_checkin, report as translate_report, Translated};
 
 /// One device request, as the HTTP layer read it.
 pub struct DeviceRequest {
