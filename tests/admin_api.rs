@@ -524,7 +524,7 @@ async fn nanomdm_routes_answer_as_nanomdm() {
     assert!(body["error"].is_string(), "{body}");
 
     // What one enrollment token (handed to device users) can do on these routes: nothing. It
-    // cannot install a push certificate, queue or push, and its refusal is a 403, not
+    // cannot install a push certificate, queue, push or bypass an Activation Lock, and its refusal is a 403, not
     // NanoMDM's 401 (the key is valid, its role is not).
     let (status, token) = call(
         &client,
@@ -546,6 +546,17 @@ async fn nanomdm_routes_answer_as_nanomdm() {
         ),
         (Method::PUT, format!("/v1/enqueue/{}", d.udid), plist("T-1")),
         (Method::POST, format!("/v1/push/{}", d.udid), Vec::new()),
+        // Nor ask Apple to lift a device's Activation Lock (refused on its role, before its form
+        // is read).
+        (
+            Method::POST,
+            "/v1/escrowkeyunlock".to_string(),
+            format!(
+                "topic={}&serial=S&productType=iPad4%2C1&escrowKey=K&orgName=O&guid=G",
+                common::server::TOPIC
+            )
+            .into_bytes(),
+        ),
     ] {
         let answer = client
             .send(

@@ -25,10 +25,19 @@ pub const DRAIN_MAX: usize = 1 << 20;
 /// The longest a refusal waits for the rest of its body.
 pub const DRAIN_WAIT: Duration = Duration::from_secs(2);
 
+/// A body declared this small fits HTTP/2's initial flow-control window (64 KiB): the client
+/// has sent all of it before any answer, so dropping it unread resets nothing. Check-ins and
+/// Idle polls (a few KiB, with Content-Length) pass untouched: no wrapper on the device path.
+pub const SMALL_BODY: u64 = 16 << 10;
+
 /// The layer: every request body with content is watched; a refusal (4xx) whose body was left
 /// unread drains it before answering.
 pub async fn drain_refused(request: Request, next: Next) -> Response {
-    if http_body::Body::is_end_stream(request.body()) {
+    let body = request.body();
+    let small = http_body::Body::size_hint(body)
+        .exact()
+        .is_some_and(|n| n <= SMALL_BODY);
+    if small || http_body::Body::is_end_stream(body) {
         return next.run(request).await;
     }
     let left = Arc::new(Mutex::new(None));

@@ -7,9 +7,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, NanoMdmError};
-use crate::domain::activation_lock::BypassRequest;
 use crate::http::AppState;
-use crate::service::admin::{AdminError, Caller};
+use crate::service::admin::Caller;
 
 pub async fn escrow_key_unlock(
     State(app): State<AppState>,
@@ -17,13 +16,7 @@ pub async fn escrow_key_unlock(
     body: Bytes,
 ) -> Result<Response, NanoMdmError> {
     let caller = caller?;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|e| {
-        AdminError::invalid(format!(
-            "the body must be a form (application/x-www-form-urlencoded): {e}"
-        ))
-    })?;
-    let request = BypassRequest::from_form(&pairs).map_err(|e| AdminError::invalid_at(e.to_string(), e.field()))?;
-    let answer = crate::service::admin::escrow::unlock(app.store.as_ref(), &app.push, &caller, &request).await?;
+    let answer = crate::service::admin::escrow::unlock(app.store.as_ref(), &app.push, &caller, &body).await?;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut response = (status, answer.body).into_response();
     if let Some(value) = answer.content_type.and_then(|c| c.parse().ok()) {

@@ -16,15 +16,23 @@ use crate::store::{EventStore, ExpectedVersion};
 /// The stream both events go on.
 pub const STREAM: &str = "escrow-key-unlock";
 
-/// Checks, records, forwards and records the answer. Apple's answer is relayed whatever it is;
-/// an Apple that cannot be reached is a 503 (recorded too).
+/// Checks the caller, then the form (`application/x-www-form-urlencoded`), records, forwards
+/// and records the answer. Apple's answer is relayed whatever it is; an Apple that cannot be
+/// reached is a 503 (recorded too).
 pub async fn unlock(
     store: &dyn EventStore,
     push: &PushService,
     caller: &Caller,
-    request: &BypassRequest,
+    form: &[u8],
 ) -> Result<EscrowAnswer, AdminError> {
+    // The role first: a key that may not do this learns nothing about what the form lacks.
     authorize(caller, Action::BypassActivationLock)?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(form).map_err(|e| {
+        AdminError::invalid(format!(
+            "the body must be a form (application/x-www-form-urlencoded): {e}"
+        ))
+    })?;
+    let request = &BypassRequest::from_form(&pairs).map_err(|e| AdminError::invalid_at(e.to_string(), e.field()))?;
     // A certificate installed a moment ago (by another node, or the CLI) counts.
     if let Err(e) = push.refresh_certificate().await {
         tracing::warn!(error = %e, "reading the installed push certificate");

@@ -8,7 +8,8 @@ pub enum EnrollError {
     /// The store cannot serve enrollment now.
     #[error("{0}")]
     Unavailable(String),
-    /// No push topic is configured: a setup step is missing, not a store failure.
+    /// No usable push topic (none configured, or not an MDM topic): a setup step is missing,
+    /// not a store failure.
     #[error("{0}")]
     NoPushTopic(String),
     /// The server's own configuration cannot make the profile.
@@ -44,7 +45,7 @@ impl EnrollError {
 /// certificate whose topic is not an MDM topic is one Annal cannot enroll devices with yet.
 pub fn profile_error(e: ProfileError) -> EnrollError {
     match e {
-        ProfileError::Topic(_) => EnrollError::Unavailable(e.to_string()),
+        ProfileError::Topic(_) => EnrollError::NoPushTopic(e.to_string()),
         other => EnrollError::Internal(other.to_string()),
     }
 }
