@@ -100,8 +100,9 @@ impl Rig {
         let under_load = ledger.outcomes();
         load::drain(&self.target, &ledger, &self.devices).await;
         ledger.assert_only(allowed);
-        proof::check_read_models(&self.server.client(), &self.key, &ledger).await;
+        // The log first: a read-model failure then tells a lagging projection from a lost event.
         let proof = proof::check(store_url, &ledger).await;
+        proof::check_read_models(&self.server.client(), &self.key, &ledger).await;
         Recovery {
             first_2xx,
             ready,
