@@ -25,6 +25,7 @@ fn identity() -> Identity {
         proof: "mdm-signature",
         issued_by_annal: true,
         vouched: Default::default(),
+        url_params: Default::default(),
     }
 }
 

@@ -79,3 +79,51 @@ async fn a_running_server_delivers_signed_redacted_webhooks() {
         "checkpoint {checkpoint} < {token_update_position}"
     );
 }
+
+/// A device whose profile's URLs carry a query string (`?profile=sales`): each message records
+/// the parameters with its identity and the webhook carries them as `url_params`, as NanoMDM
+/// sends them. A query over the recorded bound is refused 414 and appends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn url_params_reach_the_webhook_and_an_oversized_query_is_refused() {
+    let receiver = Receiver::start(vec![], Duration::ZERO).await;
+    let server = Server::start(&["--webhook-url", &receiver.url, "--webhook-backoff-max-secs", "1"]).await;
+    let d = device(&server, 4);
+    let client = server.client();
+    let send = |path: &'static str, content_type: &'static str, body: Vec<u8>| {
+        let (client, signature) = (client.clone(), d.sign(&body).unwrap());
+        async move {
+            let a = client
+                .put(path, content_type, &[("Mdm-Signature", &signature)], body)
+                .await
+                .unwrap();
+            a.status.as_u16()
+        }
+    };
+    const CHECKIN: &str = "application/x-apple-aspen-mdm-checkin";
+    let query = "/mdm?profile=sales+team&site=b%C3%A9rn&profile=ignored";
+    assert_eq!(send(query, CHECKIN, d.authenticate(common::server::TOPIC)).await, 200);
+    assert_eq!(send(query, CHECKIN, d.token_update(common::server::TOPIC)).await, 200);
+    let (idle, _) = d.idle().unwrap();
+    assert_eq!(send("/mdm", "application/x-apple-aspen-mdm", idle).await, 200);
+
+    let got = receiver.wait_for_accepted(3).await;
+    let expected = serde_json::json!({"profile": "sales team", "site": "b\u{e9}rn"});
+    assert_eq!(got[0].json()["checkin_event"]["url_params"], expected);
+    assert_eq!(got[1].json()["checkin_event"]["url_params"], expected);
+    assert_eq!(got[2].json()["acknowledge_event"]["status"], "Idle");
+    assert!(
+        got[2].json()["acknowledge_event"].get("url_params").is_none(),
+        "no query, no url_params: {}",
+        got[2].json()
+    );
+
+    let store = annal::store::open(&server.store_url.parse().unwrap()).await.unwrap();
+    let before = store.head().await.unwrap().position;
+    let long: &'static str = Box::leak(format!("/mdm?a={}", "x".repeat(3000)).into_boxed_str());
+    assert_eq!(send(long, CHECKIN, d.authenticate(common::server::TOPIC)).await, 414);
+    assert_eq!(
+        store.head().await.unwrap().position,
+        before,
+        "a refused request appended"
+    );
+}

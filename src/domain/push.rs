@@ -273,6 +273,7 @@ mod tests {
                 proof: "mtls",
                 issued_by_annal: true,
                 vouched: Default::default(),
+                url_params: Default::default(),
             },
             raw: bytes::Bytes::new(),
             parent: None,

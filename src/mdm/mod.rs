@@ -14,6 +14,7 @@ pub mod machine_info;
 pub mod report;
 mod salvage;
 pub mod secret;
+pub mod url_params;
 
 pub use bounded::{parse_dict, parse_plist, MAX_DEPTH};
 pub use checkin::{parse_checkin, CheckinMessage};

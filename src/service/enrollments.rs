@@ -178,6 +178,7 @@ impl Enrollments {
                     identity: IdentityRef {
                         fingerprint_sha256: identity.certificate.fingerprint_sha256.clone(),
                         proof: identity.proof.to_string(),
+                        url_params: identity.url_params.clone(),
                     },
                 });
                 Box::pin(self.handle(key, end, actor, now)).await?;

@@ -88,6 +88,7 @@ pub fn who() -> IdentityRef {
     IdentityRef {
         fingerprint_sha256: "cd".repeat(32),
         proof: "mtls".into(),
+        url_params: Default::default(),
     }
 }
 

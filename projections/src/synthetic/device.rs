@@ -63,6 +63,7 @@ impl FakeDevice {
         IdentityRef {
             fingerprint_sha256: self.fingerprint.clone(),
             proof: "mtls".to_owned(),
+            url_params: Default::default(),
         }
     }
 

@@ -36,6 +36,12 @@ pub struct IdentityRef {
     pub fingerprint_sha256: String,
     /// How the identity was proven: `mtls` or `mdm-signature`.
     pub proof: String,
+    /// The query parameters of the URL the request came on (the enrollment profile's
+    /// CheckInURL or ServerURL), the first value of each name, as the device sent them:
+    /// MicroMDM's and NanoMDM's webhook `url_params`. Kept beside the identity because they say
+    /// which profile the device enrolled with; they prove nothing and nothing trusts them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub url_params: std::collections::BTreeMap<String, String>,
 }
 
 macro_rules! event_data {

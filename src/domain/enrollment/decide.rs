@@ -239,6 +239,7 @@ fn decide_device(
     let identity = IdentityRef {
         fingerprint_sha256: verified.certificate.fingerprint_sha256.clone(),
         proof: verified.proof.to_string(),
+        url_params: verified.url_params,
     };
     let raw = Some(raw);
     let reply = match input {

@@ -21,6 +21,9 @@ pub struct Identity {
     /// What the log says vouched for the certificate (the service fills it in from the
     /// certificate's stream; the edge leaves it empty). Its subject proves nothing.
     pub vouched: Vouched,
+    /// The request URL's query parameters, recorded with the identity (see
+    /// `IdentityRef::url_params`); they prove nothing.
+    pub url_params: std::collections::BTreeMap<String, String>,
 }
 
 /// How Annal's CA issued a certificate, as recorded in `CertificateIssued`.

@@ -85,6 +85,7 @@ mod tests {
             identity: IdentityRef {
                 fingerprint_sha256: "ab".into(),
                 proof: "mtls".into(),
+                url_params: Default::default(),
             },
         };
         let new = NewEvent::new("device", &body).with_raw(raw.to_vec());

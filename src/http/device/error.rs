@@ -25,6 +25,9 @@ pub enum DeviceError {
     /// The connection failed while the body was read.
     #[error("the request body could not be read: {0}")]
     Body(String),
+    /// The URL's query string is over what is recorded with each message.
+    #[error(transparent)]
+    Query(#[from] crate::mdm::url_params::UrlParamsError),
 }
 
 impl DeviceError {
@@ -35,6 +38,7 @@ impl DeviceError {
             | DeviceError::Body(_) => StatusCode::BAD_REQUEST,
             DeviceError::Identity(_) | DeviceError::Failure(DeviceFailure::Refused(_)) => StatusCode::FORBIDDEN,
             DeviceError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            DeviceError::Query(_) => StatusCode::URI_TOO_LONG,
             DeviceError::SlowBody(_) => StatusCode::REQUEST_TIMEOUT,
             DeviceError::Failure(DeviceFailure::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             DeviceError::Failure(DeviceFailure::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -54,6 +58,7 @@ impl DeviceError {
             DeviceError::TooLarge(_) => "too_large",
             DeviceError::SlowBody(_) => "slow_body",
             DeviceError::Body(_) => "body",
+            DeviceError::Query(_) => "query",
         }
     }
 }

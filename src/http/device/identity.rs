@@ -102,6 +102,7 @@ impl DeviceAuth {
                 proof: "insecure",
                 issued_by_annal: false,
                 vouched: Default::default(),
+                url_params: Default::default(),
             });
         }
         Err(no_identity())
@@ -130,6 +131,7 @@ impl DeviceAuth {
             proof,
             issued_by_annal,
             vouched: Default::default(),
+            url_params: Default::default(),
         }
     }
 }

@@ -10,11 +10,12 @@
 mod error;
 pub mod identity;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Version};
+use axum::http::{HeaderMap, HeaderValue, Uri, Version};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum_server::tls::TlsInfo;
@@ -34,6 +35,7 @@ pub async fn handle(
     Extension(sizes): Extension<BodySizes>,
     tls: Option<Extension<Arc<TlsInfo>>>,
     version: Version,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -49,9 +51,10 @@ pub async fn handle(
             Screened::Identified => sizes.identified,
             Screened::Unidentified => sizes.unidentified,
         };
+        let url_params = crate::mdm::url_params::parse(uri.query())?;
         let body = read_body(body, &headers, limit).await?;
         body_read = true;
-        serve(&app, client_certificates, &headers, body, &mut kind).await
+        serve(&app, client_certificates, &headers, url_params, body, &mut kind).await
     }
     .await;
     let http_status = match &result {
@@ -113,6 +116,7 @@ async fn serve(
     app: &AppState,
     client_certificates: Option<&[Vec<u8>]>,
     headers: &HeaderMap,
+    url_params: BTreeMap<String, String>,
     body: Bytes,
     kind: &mut MessageKind,
 ) -> Result<Response, DeviceError> {
@@ -124,7 +128,8 @@ async fn serve(
         .and_then(|v| v.split(';').next())
         .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case(CHECKIN));
     let signature = headers.get("Mdm-Signature").and_then(|v| v.to_str().ok());
-    let identity = app.device_auth.identify(client_certificates, signature, &body, now)?;
+    let mut identity = app.device_auth.identify(client_certificates, signature, &body, now)?;
+    identity.url_params = url_params;
     let push_topic = || app.push.topic();
     let queries = app.queries();
     let user_channels = |prefix: &str| queries.user_channels(prefix);

@@ -77,6 +77,7 @@ impl Fixture {
             identity: IdentityRef {
                 fingerprint_sha256: format!("{id:0>64}"),
                 proof: "mdm-signature".into(),
+                url_params: Default::default(),
             },
             topic: "com.apple.mgmt.test".into(),
             generation: 1,

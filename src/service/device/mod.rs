@@ -158,6 +158,7 @@ fn ends_user_channels(request: &translate::Translated) -> Option<(DeviceRef, Ide
             IdentityRef {
                 fingerprint_sha256: identity.certificate.fingerprint_sha256.clone(),
                 proof: identity.proof.to_string(),
+                url_params: identity.url_params.clone(),
             },
         )),
         _ => None,

@@ -209,6 +209,7 @@ mod tests {
             proof: "mdm-signature",
             issued_by_annal: true,
             vouched: Default::default(),
+            url_params: Default::default(),
         }
     }
 

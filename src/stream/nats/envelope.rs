@@ -116,6 +116,7 @@ mod tests {
             identity: IdentityRef {
                 fingerprint_sha256: "cd".repeat(32),
                 proof: "mtls".into(),
+                url_params: Default::default(),
             },
             topic: "com.apple.mgmt.External.test".into(),
             token_hex: "0a0b0c0d".into(),

@@ -12,11 +12,13 @@
 //! `event_id` is Annal's event id, stable across re-deliveries, so a receiver can drop
 //! duplicates. `created_at` is when the log recorded the event. As NanoMDM 0.9 does, each
 //! event carries `ids` (the channel's enrollment id, its type and a user channel's device), a
-//! TokenUpdate its `token_update_tally`, and Idle no `command_uuid`. `url_params` is never sent:
-//! Annal does not record the query string of device requests. The raw payload never carries a
-//! secret (see `redact`).
+//! TokenUpdate its `token_update_tally`, Idle no `command_uuid`, and a message sent on a URL
+//! with a query string its `url_params` (first value of each name, as the device sent them).
+//! The raw payload never carries a secret (see `redact`).
 
-use annal_schemas::events::DeviceRef;
+use std::collections::BTreeMap;
+
+use annal_schemas::events::{DeviceRef, IdentityRef};
 use annal_schemas::{DecodeError, Event, RecordedEvent};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -119,6 +121,8 @@ struct CheckinEvent<'a> {
     /// TokenUpdate only.
     #[serde(skip_serializing_if = "Option::is_none")]
     token_update_tally: Option<u64>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    url_params: &'a BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -134,6 +138,8 @@ struct AcknowledgeEvent<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     command_uuid: Option<&'a str>,
     raw_payload: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    url_params: &'a BTreeMap<String, String>,
 }
 
 /// NanoMDM's resolved enrollment: which channel sent the message. `id` is the channel's
@@ -198,7 +204,7 @@ pub fn format(event: &RecordedEvent, key: &DataKey, options: FormatOptions) -> R
         return Ok(None);
     }
     let decoded = event.decode()?;
-    let Some((device, command_uuid)) = ids(&decoded) else {
+    let Some((device, command_uuid, identity)) = ids(&decoded) else {
         return Ok(None);
     };
     let opened = |raw: &[u8]| {
@@ -227,6 +233,7 @@ pub fn format(event: &RecordedEvent, key: &DataKey, options: FormatOptions) -> R
                 ids,
                 raw_payload,
                 token_update_tally: tally,
+                url_params: &identity.url_params,
             };
             (topic, Some(checkin), None)
         }
@@ -238,6 +245,7 @@ pub fn format(event: &RecordedEvent, key: &DataKey, options: FormatOptions) -> R
                 status,
                 command_uuid,
                 raw_payload,
+                url_params: &identity.url_params,
             };
             (CONNECT_TOPIC, None, Some(ack))
         }
@@ -283,22 +291,23 @@ fn enrollment_refused(event: &RecordedEvent) -> Result<Option<Webhook>, FormatEr
     }))
 }
 
-/// The enrollment ids and (for command results) the CommandUUID a device message carried.
-fn ids(event: &Event) -> Option<(&DeviceRef, Option<&str>)> {
+/// The enrollment ids, (for command results) the CommandUUID, and the identity a device
+/// message carried.
+fn ids(event: &Event) -> Option<(&DeviceRef, Option<&str>, &IdentityRef)> {
     let ids = match event {
-        Event::Authenticate(e) => (&e.device, None),
-        Event::TokenUpdate(e) => (&e.device, None),
-        Event::CheckOut(e) => (&e.device, None),
-        Event::UserAuthenticate(e) => (&e.device, None),
-        Event::SetBootstrapToken(e) => (&e.device, None),
-        Event::GetBootstrapToken(e) => (&e.device, None),
-        Event::GetToken(e) => (&e.device, None),
-        Event::DeclarativeManagement(e) => (&e.device, None),
-        Event::Idle(e) => (&e.device, None),
-        Event::CommandAcknowledged(e) => (&e.device, Some(e.command_uuid.as_str())),
-        Event::CommandErrored(e) => (&e.device, Some(e.command_uuid.as_str())),
-        Event::CommandFormatError(e) => (&e.device, Some(e.command_uuid.as_str())),
-        Event::CommandNotNow(e) => (&e.device, Some(e.command_uuid.as_str())),
+        Event::Authenticate(e) => (&e.device, None, &e.identity),
+        Event::TokenUpdate(e) => (&e.device, None, &e.identity),
+        Event::CheckOut(e) => (&e.device, None, &e.identity),
+        Event::UserAuthenticate(e) => (&e.device, None, &e.identity),
+        Event::SetBootstrapToken(e) => (&e.device, None, &e.identity),
+        Event::GetBootstrapToken(e) => (&e.device, None, &e.identity),
+        Event::GetToken(e) => (&e.device, None, &e.identity),
+        Event::DeclarativeManagement(e) => (&e.device, None, &e.identity),
+        Event::Idle(e) => (&e.device, None, &e.identity),
+        Event::CommandAcknowledged(e) => (&e.device, Some(e.command_uuid.as_str()), &e.identity),
+        Event::CommandErrored(e) => (&e.device, Some(e.command_uuid.as_str()), &e.identity),
+        Event::CommandFormatError(e) => (&e.device, Some(e.command_uuid.as_str()), &e.identity),
+        Event::CommandNotNow(e) => (&e.device, Some(e.command_uuid.as_str()), &e.identity),
         _ => return None,
     };
     Some(ids)

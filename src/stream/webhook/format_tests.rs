@@ -22,6 +22,7 @@ fn who() -> IdentityRef {
     IdentityRef {
         fingerprint_sha256: "ab".repeat(32),
         proof: "mtls".into(),
+        url_params: Default::default(),
     }
 }
 
@@ -285,6 +286,50 @@ fn idle_is_a_connect_without_command_and_can_be_turned_off() {
         ..FormatOptions::default()
     };
     assert!(webhook(&idle, no_idle).is_none());
+}
+
+#[test]
+fn url_params_are_sent_as_recorded_and_left_out_when_there_are_none() {
+    let mut with_params = who();
+    with_params.url_params = [("profile", "sales"), ("site", "b\u{e9}rn")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let checkout = recorded(
+        &CheckOut {
+            device: device(),
+            identity: with_params.clone(),
+            topic: "com.apple.mgmt.t".into(),
+            with_device_channel: false,
+        },
+        Some(plist("CheckOut", "")),
+    );
+    let (json, _) = webhook(&checkout, FormatOptions::default()).unwrap();
+    assert_eq!(
+        json["checkin_event"]["url_params"],
+        serde_json::json!({"profile": "sales", "site": "b\u{e9}rn"})
+    );
+    let acknowledged = recorded(
+        &CommandAcknowledged {
+            command_uuid: "C-1".into(),
+            request_type: "DeviceLock".into(),
+            device: device(),
+            identity: with_params,
+        },
+        Some(plist("", "<key>Status</key><string>Acknowledged</string>")),
+    );
+    let (json, _) = webhook(&acknowledged, FormatOptions::default()).unwrap();
+    assert_eq!(json["acknowledge_event"]["url_params"]["profile"], "sales");
+    // NanoMDM leaves the field out when the URL had no query.
+    let idle = recorded(
+        &Idle {
+            device: device(),
+            identity: who(),
+        },
+        Some(plist("", "<key>Status</key><string>Idle</string>")),
+    );
+    let (json, _) = webhook(&idle, FormatOptions::default()).unwrap();
+    assert!(json["acknowledge_event"].get("url_params").is_none(), "{json}");
 }
 
 #[test]

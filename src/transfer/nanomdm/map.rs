@@ -449,6 +449,7 @@ fn imported_identity(certificate: &CertificateInfo) -> Identity {
         proof: PROOF,
         issued_by_annal: false,
         vouched: Default::default(),
+        url_params: Default::default(),
     }
 }
 

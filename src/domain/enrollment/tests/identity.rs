@@ -58,6 +58,7 @@ fn another_certificate_is_refused() {
             proof: "mtls",
             issued_by_annal: true,
             vouched: Vouched::default(),
+            url_params: Default::default(),
         };
     }
     assert_eq!(decide(&state, idle, t0()).unwrap_err(), Refusal::IdentityMismatch);

@@ -36,6 +36,7 @@ pub(super) fn identity(fingerprint: &str) -> Identity {
         proof: "mdm-signature",
         issued_by_annal: true,
         vouched: Vouched::default(),
+        url_params: Default::default(),
     }
 }
 
@@ -59,6 +60,7 @@ pub(super) fn who(fp: &str) -> IdentityRef {
     IdentityRef {
         fingerprint_sha256: fp.into(),
         proof: "mdm-signature".into(),
+        url_params: Default::default(),
     }
 }
 
