@@ -74,6 +74,14 @@ pub struct ServeArgs {
     /// over, as in NanoMDM (anyone with an enrollment token can then take over a device).
     #[arg(long, env = "ANNAL_REENROLLMENT", value_enum, default_value_t = ReenrollmentArg::Guarded)]
     pub reenrollment: ReenrollmentArg,
+    /// Serve NanoMDM's /migration: an admin key replays another server's Authenticate and
+    /// TokenUpdate messages (micro2nano and the like), enrolling devices without their
+    /// certificates; each such enrollment is then claimed by the first certificate from
+    /// --external-ca (never Annal's own CA) that speaks for it and belongs to no other
+    /// enrollment, recorded as IdentityBound with migration_claim. Logged at start as a risk:
+    /// turn it off once the migrated devices have checked in.
+    #[arg(long, env = "ANNAL_MIGRATION")]
+    pub migration: bool,
     /// How often the TLS certificate and key files are checked for a change and reloaded, in
     /// seconds (0: only on SIGHUP). A pair that does not load is refused and the current one kept.
     #[arg(long, env = "ANNAL_TLS_RELOAD_INTERVAL_SECS", default_value_t = 60)]
@@ -111,6 +119,7 @@ impl ServeArgs {
             max_body_bytes: self.max_body_bytes,
             insecure_accept_unsigned_devices: self.insecure_accept_unsigned_devices,
             reenrollment: self.reenrollment.policy(),
+            migration: self.migration,
             tls_reload_interval_secs: self.tls_reload_interval_secs,
             ready_max_lag: self.ready_max_lag,
             webhook: self.webhook.options(),

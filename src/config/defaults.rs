@@ -29,6 +29,7 @@ impl ServerConfig {
             max_body_bytes: crate::http::DEFAULT_MAX_BODY,
             insecure_accept_unsigned_devices: false,
             reenrollment: Default::default(),
+            migration: false,
             tls_reload_interval_secs: 60,
             ready_max_lag: 10_000,
             webhook: WebhookOptions {

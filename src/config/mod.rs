@@ -46,6 +46,8 @@ pub struct ServerConfig {
     /// DEVELOPMENT ONLY: device requests without any identity are accepted.
     pub insecure_accept_unsigned_devices: bool,
     pub reenrollment: Reenrollment,
+    /// Serve `/migration` and let migrated enrollments be claimed (see `annal serve --help`).
+    pub migration: bool,
     /// Seconds between checks of the TLS files for a change (0: only on SIGHUP).
     pub tls_reload_interval_secs: u64,
     /// /readyz answers 503 while the read models trail the log by more than this many events.

@@ -53,6 +53,7 @@ impl fmt::Debug for ServerConfig {
                 &self.insecure_accept_unsigned_devices,
             )
             .field("reenrollment", &self.reenrollment)
+            .field("migration", &self.migration)
             .field("tls_reload_interval_secs", &self.tls_reload_interval_secs)
             .field("ready_max_lag", &self.ready_max_lag)
             .field("webhook", &self.webhook)
@@ -139,6 +140,7 @@ mod tests {
             max_body_bytes: 1,
             insecure_accept_unsigned_devices: false,
             reenrollment: Default::default(),
+            migration: false,
             tls_reload_interval_secs: 60,
             ready_max_lag: 1,
             webhook: WebhookOptions {

@@ -44,6 +44,9 @@ pub enum Action<'a> {
     /// Ask Apple to remove a device's Activation Lock: it hands a lost or stolen device to
     /// whoever holds it.
     BypassActivationLock,
+    /// Replay another server's check-ins (`/migration`): it enrolls devices no certificate
+    /// speaks for yet.
+    MigrateEnrollment,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +63,8 @@ pub enum Denied {
     PushCertificateAdminOnly,
     #[error("only the admin role may bypass an Activation Lock")]
     ActivationLockAdminOnly,
+    #[error("only the admin role may migrate enrollments")]
+    MigrationAdminOnly,
     #[error("the signer certificate is not accepted: {0}")]
     Untrusted(String),
     #[error("an enrollment token only fetches the enrollment profile")]
@@ -149,6 +154,7 @@ pub fn authorize(role: Role, action: Action<'_>) -> Result<(), Denied> {
         (_, Action::ManageIdentities) => Err(Denied::IdentityAdminOnly),
         (_, Action::InstallPushCertificate) => Err(Denied::PushCertificateAdminOnly),
         (_, Action::BypassActivationLock) => Err(Denied::ActivationLockAdminOnly),
+        (_, Action::MigrateEnrollment) => Err(Denied::MigrationAdminOnly),
         (Role::Auditor, _) => Err(Denied::ReadOnly),
         (Role::Operator, Action::Enqueue { request_type }) => {
             if OPERATOR_COMMANDS.contains(&request_type) {
@@ -182,7 +188,16 @@ mod tests {
                 authorize(role, Action::BypassActivationLock),
                 Err(Denied::ActivationLockAdminOnly)
             );
+            assert_eq!(
+                authorize(role, Action::MigrateEnrollment),
+                Err(Denied::MigrationAdminOnly)
+            );
         }
+        assert_eq!(authorize(Role::Admin, Action::MigrateEnrollment), Ok(()));
+        assert_eq!(
+            authorize(Role::Enrollment, Action::MigrateEnrollment),
+            Err(Denied::EnrollmentOnly)
+        );
         assert_eq!(
             authorize(Role::Operator, Action::InstallPushCertificate),
             Err(Denied::PushCertificateAdminOnly)

@@ -64,7 +64,14 @@ pub async fn build(config: ServerConfig) -> Result<Server, ServerError> {
         .map_err(ServerError::Projector)?;
     // Long-lived responses (SSE streams) and every worker end when shutdown starts.
     let (stop, stopping) = watch::channel(false);
-    let enrollments = Arc::new(Enrollments::new(store.clone()).with_reenrollment(config.reenrollment));
+    let enrollments = Arc::new(
+        Enrollments::new(store.clone())
+            .with_reenrollment(config.reenrollment)
+            .with_migration_claims(config.migration),
+    );
+    if config.migration {
+        tracing::warn!("RISK: --migration: /migration enrolls devices without certificates, and the first certificate from --external-ca to speak for such an enrollment claims it; turn it off once the migrated devices have checked in");
+    }
     if config.reenrollment == Reenrollment::Allow {
         tracing::warn!("RISK: --reenrollment allow: any Authenticate replaces a device's enrollment, so a holder of any enrollment token can take over an enrolled device (its queued commands, PINs included)");
     }

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use super::aggregate::{Aggregate, Decision, Hooks, Loaded, Options, Repository, RunError};
 use crate::domain::enrollment::{
     decide_with, stream_name, AdminInput, DeviceInput, Enrollment, Input, Outcome, Phase, Reenrollment, Refusal,
-    Vouched,
+    Vouched, MIGRATION_PROOF,
 };
 use crate::domain::identities::{ClaimRefusal, IdentityRecord};
 use crate::store::{EventStore, ExpectedVersion};
@@ -97,6 +97,7 @@ pub struct Enrollments {
     repository: Repository<Enrollment>,
     identities: Repository<IdentityRecord>,
     reenrollment: Reenrollment,
+    migration_claims: bool,
 }
 
 impl Enrollments {
@@ -112,7 +113,21 @@ impl Enrollments {
             identities: super::identities::repository(store.clone()),
             repository: Repository::new(store, options),
             reenrollment: Reenrollment::Guarded,
+            migration_claims: false,
         }
+    }
+
+    /// `--migration`: an enrollment replayed through `/migration` (no certificate) is claimed
+    /// by the first certificate from an external CA that speaks for it and belongs to no other
+    /// enrollment. Off, such an enrollment refuses every certificate.
+    pub fn with_migration_claims(mut self, accept: bool) -> Self {
+        self.migration_claims = accept;
+        self
+    }
+
+    /// Whether `/migration` is on (it is with the claims: one without the other is useless).
+    pub fn accepts_migration(&self) -> bool {
+        self.migration_claims
     }
 
     /// `--reenrollment`: whether a device enrolled under one identity may re-enroll under any other.
@@ -263,7 +278,8 @@ impl Enrollments {
         else {
             return Ok(None);
         };
-        if identity.proof == "insecure" {
+        // Nothing to claim: no certificate was presented.
+        if identity.proof == "insecure" || identity.proof == MIGRATION_PROOF {
             return Ok(None);
         }
         let fingerprint = identity.certificate.fingerprint_sha256.clone();
@@ -287,8 +303,11 @@ impl Enrollments {
                 udid: issued.udid,
                 serial_number: issued.serial_number,
                 admin_bound: issued.admin_bound,
+                migration_claim: false,
             };
         }
+        // Annal's own certificates are out: anyone with an enrollment token can get one.
+        identity.vouched.migration_claim = self.migration_claims && bound == Some("") && !identity.issued_by_annal;
         Ok(Some(fingerprint))
     }
 

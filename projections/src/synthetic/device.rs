@@ -96,6 +96,7 @@ impl FakeDevice {
                 not_after: not_before + chrono::TimeDelta::days(365),
             },
             generation,
+            migration_claim: false,
         }
     }
 

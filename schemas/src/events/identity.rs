@@ -17,11 +17,17 @@ pub struct CertificateInfo {
     pub not_after: DateTime<Utc>,
 }
 
-/// Authenticate bound this certificate to the enrollment.
+/// Authenticate bound this certificate to the enrollment (or, `migration_claim`, the first
+/// message of a device whose enrollment was migrated without one).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct IdentityBound {
     pub certificate: CertificateInfo,
     pub generation: u64,
+    /// The enrollment came through `/migration` (another server's check-ins, no certificate)
+    /// and this certificate, from an external CA and claimed by no other enrollment, was the
+    /// first to speak for it while the server accepted migration claims.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub migration_claim: bool,
 }
 
 /// The device presented a renewal issued by Annal's CA for the same device.

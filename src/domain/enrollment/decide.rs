@@ -138,6 +138,7 @@ pub fn decide_with(
                 let bound = IdentityBound {
                     certificate: identity.certificate.clone(),
                     generation: state.generation,
+                    migration_claim: false,
                 };
                 out.push(&mut scratch, bound, None);
             } else if !(matches!(*input, DeviceInput::Authenticate(_))
@@ -171,6 +172,16 @@ fn check_identity(
     }
     let presented = &identity.certificate;
     if bound.fingerprint_sha256 == presented.fingerprint_sha256 {
+        return Ok(());
+    }
+    // Migrated without a certificate: the first one the service vouched may claim it.
+    if bound.fingerprint_sha256.is_empty() && identity.vouched.migration_claim {
+        let claimed = IdentityBound {
+            certificate: presented.clone(),
+            generation: state.generation,
+            migration_claim: true,
+        };
+        out.push(scratch, claimed, None);
         return Ok(());
     }
     if identity.vouched.renewal_of.as_deref() == Some(bound.fingerprint_sha256.as_str()) {
@@ -219,7 +230,15 @@ fn check_reenrollment(
     let bound_here = vouched.admin_bound
         && ((vouched.udid.is_some() && vouched.udid.as_deref() == device.udid.as_deref())
             || (vouched.serial_number.is_some() && vouched.serial_number.as_deref() == known_serial));
-    if bound.fingerprint_sha256 == presented || state.erased || state.identity_revoked || renews_bound || bound_here {
+    // An enrollment migrated without a certificate, re-enrolled by a certificate that may claim it.
+    let claims_migrated = bound.fingerprint_sha256.is_empty() && vouched.migration_claim;
+    if bound.fingerprint_sha256 == presented
+        || state.erased
+        || state.identity_revoked
+        || renews_bound
+        || bound_here
+        || claims_migrated
+    {
         return Ok(());
     }
     Err(Refusal::Reenrollment {
@@ -267,6 +286,7 @@ fn decide_device(
                 IdentityBound {
                     certificate: verified.certificate,
                     generation,
+                    migration_claim: false,
                 },
                 None,
             );

@@ -10,6 +10,10 @@ use annal_schemas::Sealed;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
+/// The proof of a check-in replayed through `/migration`: no certificate at all. The
+/// enrollment it makes is bound to the empty fingerprint until a device claims it.
+pub const MIGRATION_PROOF: &str = "migration";
+
 /// The verified identity a device request came with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Identity {
@@ -36,6 +40,10 @@ pub struct Vouched {
     pub serial_number: Option<String>,
     /// An admin bound the challenge to `udid` / `serial_number`.
     pub admin_bound: bool,
+    /// The enrollment was migrated without a certificate (`/migration`) and this one may claim
+    /// it: the service found it from an external CA, claimed by no other enrollment, on a
+    /// server that accepts migration claims.
+    pub migration_claim: bool,
 }
 
 /// Whether a device enrolled under one identity may re-enroll under another.

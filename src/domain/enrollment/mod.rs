@@ -31,7 +31,7 @@ mod tests;
 pub use decide::{decide, decide_with, DdmReply, Outcome, Refusal, Reply};
 pub use input::{
     AdminInput, Authenticate, CheckOut, DeviceInput, Identity, Input, PushAnswer, Reenrollment, ReportStatus,
-    SetBootstrapToken, TokenUpdate, UserAuthenticate, Vouched,
+    SetBootstrapToken, TokenUpdate, UserAuthenticate, Vouched, MIGRATION_PROOF,
 };
 pub use state::{BoundIdentity, Enrollment, Pending, Phase};
 

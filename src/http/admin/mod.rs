@@ -16,6 +16,7 @@ mod groups;
 mod history;
 mod identities;
 mod keys;
+mod migration;
 mod openapi;
 mod push;
 mod push_health;
@@ -44,6 +45,12 @@ pub fn routes(max_body: usize) -> Router<AppState> {
         .route("/v1/push-certificate", get(push::certificate))
         .route("/v1/pushcert", get(push::pushcert).put(push::install_pushcert))
         .route("/v1/escrowkeyunlock", post(escrow::escrow_key_unlock))
+        .route(
+            "/migration",
+            put(migration::replay)
+                .post(migration::replay)
+                .layer(DefaultBodyLimit::max(max_body)),
+        )
         .route("/metrics", get(push::metrics))
         .route("/v1/devices", get(devices::list))
         .route("/v1/devices/{id}", get(devices::show))

@@ -9,6 +9,7 @@ pub mod error;
 pub mod escrow;
 pub mod identities;
 pub mod keys;
+pub mod migration;
 pub mod push_cert;
 pub mod push_health;
 

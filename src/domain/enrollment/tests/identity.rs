@@ -270,3 +270,91 @@ fn token_updates_are_counted_from_each_enrollment() {
     inputs.push(authenticate("A"));
     assert_eq!(tally(&given(inputs)), Some(1));
 }
+
+/// An enrollment replayed through `/migration`: bound to no certificate (the empty
+/// fingerprint), until one the service vouched as a migration claim speaks for it.
+fn migrated() -> Enrollment {
+    let no_certificate = |input: Input| match input {
+        Input::Device {
+            input,
+            device,
+            mut identity,
+            raw,
+            parent,
+        } => {
+            identity.certificate.fingerprint_sha256 = String::new();
+            identity.proof = crate::domain::enrollment::MIGRATION_PROOF;
+            identity.issued_by_annal = false;
+            Input::Device {
+                input,
+                device,
+                identity,
+                raw,
+                parent,
+            }
+        }
+        other => other,
+    };
+    given(vec![no_certificate(authenticate("A")), no_certificate(token_update())])
+}
+
+fn idle_from(fingerprint: &str, migration_claim: bool) -> Input {
+    let mut idle = report(ReportStatus::Idle, None);
+    if let Input::Device { identity, .. } = &mut idle {
+        identity.certificate.fingerprint_sha256 = fingerprint.into();
+        identity.issued_by_annal = false;
+        identity.vouched.migration_claim = migration_claim;
+    }
+    idle
+}
+
+#[test]
+fn a_migrated_enrollment_is_claimed_only_by_a_vouched_certificate_and_then_only_by_it() {
+    let state = migrated();
+    assert_eq!(
+        (
+            state.phase,
+            state.identity.as_ref().unwrap().fingerprint_sha256.as_str()
+        ),
+        (Phase::Enrolled, "")
+    );
+    // Not vouched (claims off, Annal's own CA, claimed elsewhere): refused.
+    assert_eq!(
+        decide(&state, idle_from("OLD-1", false), t0()).unwrap_err(),
+        Refusal::IdentityMismatch
+    );
+    let out = decide(&state, idle_from("OLD-1", true), t0()).unwrap();
+    assert_eq!(types(&out), vec!["IdentityBound", "Idle"]);
+    assert!(matches!(&out.events[0].0, Event::IdentityBound(b) if b.migration_claim
+        && b.certificate.fingerprint_sha256 == "OLD-1"));
+    let mut claimed = state.clone();
+    for (event, raw) in &out.events {
+        claimed.evolve(event, raw.as_deref());
+    }
+    // Claimed: a second claimant is refused even if vouched, the claimant goes on unclaimed.
+    assert_eq!(
+        decide(&claimed, idle_from("OLD-2", true), t0()).unwrap_err(),
+        Refusal::IdentityMismatch
+    );
+    assert_eq!(
+        types(&decide(&claimed, idle_from("OLD-1", false), t0()).unwrap()),
+        vec!["Idle"]
+    );
+}
+
+#[test]
+fn a_migrated_enrollment_is_re_enrolled_only_by_a_vouched_certificate() {
+    let state = migrated();
+    let mut auth = authenticate("NEW");
+    assert!(matches!(
+        decide(&state, auth.clone(), t0()),
+        Err(Refusal::Reenrollment { .. })
+    ));
+    if let Input::Device { identity, .. } = &mut auth {
+        identity.vouched.migration_claim = true;
+    }
+    assert_eq!(
+        types(&decide(&state, auth, t0()).unwrap()),
+        vec!["Authenticate", "IdentityBound"]
+    );
+}
