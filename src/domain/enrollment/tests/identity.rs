@@ -274,26 +274,13 @@ fn token_updates_are_counted_from_each_enrollment() {
 /// An enrollment replayed through `/migration`: bound to no certificate (the empty
 /// fingerprint), until one the service vouched as a migration claim speaks for it.
 fn migrated() -> Enrollment {
-    let no_certificate = |input: Input| match input {
-        Input::Device {
-            input,
-            device,
-            mut identity,
-            raw,
-            parent,
-        } => {
+    let no_certificate = |mut input: Input| {
+        if let Input::Device { identity, .. } = &mut input {
             identity.certificate.fingerprint_sha256 = String::new();
             identity.proof = crate::domain::enrollment::MIGRATION_PROOF;
             identity.issued_by_annal = false;
-            Input::Device {
-                input,
-                device,
-                identity,
-                raw,
-                parent,
-            }
         }
-        other => other,
+        input
     };
     given(vec![no_certificate(authenticate("A")), no_certificate(token_update())])
 }
