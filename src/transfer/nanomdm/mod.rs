@@ -18,6 +18,7 @@ mod map;
 mod mysql;
 mod pgsql;
 pub mod rows;
+mod sql;
 mod write;
 
 use std::fmt;
