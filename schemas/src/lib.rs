@@ -8,6 +8,7 @@
 pub mod catalog;
 pub mod chain;
 pub mod command_class;
+pub mod ddm;
 pub mod envelope;
 pub mod events;
 pub mod migrations;

@@ -9,7 +9,8 @@ use super::NanoError;
 pub trait Cells {
     fn opt_text(&self, i: usize) -> Result<Option<String>, String>;
     fn text(&self, i: usize) -> Result<String, String> {
-        self.opt_text(i)?.ok_or_else(|| "NULL where text is required".to_owned())
+        self.opt_text(i)?
+            .ok_or_else(|| "NULL where text is required".to_owned())
     }
     fn flag(&self, i: usize) -> Result<bool, String>;
     /// The UnlockToken's bytes, however this store keeps them.
