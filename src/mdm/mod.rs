@@ -7,6 +7,7 @@ mod bounded;
 pub mod checkin;
 pub mod command;
 pub mod commands;
+pub mod declarations;
 pub mod error;
 mod fields;
 pub mod ids;

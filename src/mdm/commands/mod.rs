@@ -11,7 +11,7 @@ mod error;
 mod json;
 mod platform;
 mod profile;
-mod schema;
+pub(crate) mod schema;
 mod validate;
 
 pub use builders::Command;

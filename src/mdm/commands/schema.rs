@@ -166,10 +166,14 @@ pub(crate) struct Schema {
 }
 
 /// Which name a schema file is filed under.
+// The variants are the schema's own key names (requesttype, payloadtype, declarationtype).
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NameField {
     RequestType,
     PayloadType,
+    /// Declarative Device Management declarations (`declarative/declarations/*/*.yaml`).
+    DeclarationType,
 }
 
 impl Schema {
@@ -229,6 +233,7 @@ pub(crate) fn compile_all(
 struct RawPayload {
     requesttype: Option<String>,
     payloadtype: Option<String>,
+    declarationtype: Option<String>,
     #[serde(rename = "supportedOS", default)]
     supported_os: BTreeMap<String, Option<RawOs>>,
 }
@@ -257,12 +262,14 @@ fn compile_command(file: &str, raw: RawFile, field: NameField) -> Result<Command
     let name = match field {
         NameField::RequestType => raw.payload.requesttype,
         NameField::PayloadType => raw.payload.payloadtype,
+        NameField::DeclarationType => raw.payload.declarationtype,
     };
     let name = name.ok_or_else(|| SchemaError::Unnamed {
         file: file.to_owned(),
         field: match field {
             NameField::RequestType => "requesttype",
             NameField::PayloadType => "payloadtype",
+            NameField::DeclarationType => "declarationtype",
         },
     })?;
     // A command lists every OS it knows of; one it leaves out is not available there.
