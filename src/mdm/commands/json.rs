@@ -53,7 +53,11 @@ pub(crate) fn from_json_in(
     Ok(dict)
 }
 
-fn convert_object(object: &Map<String, Json>, keys: &[KeySpec], path: &str) -> Result<Dictionary, CommandError> {
+pub(crate) fn convert_object(
+    object: &Map<String, Json>,
+    keys: &[KeySpec],
+    path: &str,
+) -> Result<Dictionary, CommandError> {
     object
         .iter()
         .map(|(name, value)| {
@@ -139,7 +143,7 @@ fn rfc3339_date(s: &str, path: &str) -> Result<plist::Date, CommandError> {
 }
 
 /// The JSON type of `value`, named as plist types are in messages.
-fn json_kind(value: &Json) -> &'static str {
+pub(crate) fn json_kind(value: &Json) -> &'static str {
     match value {
         Json::Null => "null",
         Json::Bool(_) => "boolean",

@@ -7,12 +7,12 @@
 
 pub mod builders;
 mod embedded;
-mod error;
-mod json;
+pub(crate) mod error;
+pub(crate) mod json;
 mod platform;
 mod profile;
 pub(crate) mod schema;
-mod validate;
+pub(crate) mod validate;
 
 pub use builders::Command;
 pub use error::CommandError;

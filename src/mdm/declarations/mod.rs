@@ -2,11 +2,15 @@
 //! (`schemas/apple/declarative/`, MIT, embedded in the binary), compiled once on first use by
 //! the same compiler as the MDM commands and profile payloads (`mdm::commands::schema`).
 //!
-//! Built so far: the catalog of declaration types Apple defines and their category. Validating a
-//! declaration's payload, and everything else of DDM, is designed in docs/design/ddm.md and not
-//! built yet.
+//! Built so far: the catalog of declaration types Apple defines and their category, and
+//! [`validate_declaration`] for a declaration's envelope and payload. Everything else of DDM
+//! (declarations as events, assignment, the device protocol, status) is designed in
+//! docs/design/ddm.md and not built yet.
 
 mod embedded;
+mod validate;
+
+pub use validate::{validate_declaration, Checked, MAX_IDENTIFIER};
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
