@@ -90,6 +90,14 @@ async fn migrated_enrollments_are_claimed_once_by_the_old_ca_and_never_by_annals
     assert_eq!(status, 400, "{body}");
     let (status, body) = replay(&client, Some(&admin), Method::PUT, b"<plist><dict>".to_vec()).await;
     assert_eq!(status, 400, "{body}");
+    // A user channel could never be claimed (it speaks with its device channel's identity).
+    let mut user_token_update: plist::Dictionary = plist::from_bytes(&a.token_update(TOPIC)).unwrap();
+    user_token_update.insert("UserID".into(), "B0B0B0B0-0000-0000-0000-000000000001".into());
+    let mut user_body = Vec::new();
+    plist::to_writer_xml(&mut user_body, &user_token_update).unwrap();
+    let (status, body) = replay(&client, Some(&admin), Method::PUT, user_body).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("user channels are not migrated"), "{body}");
     assert_eq!(store.head().await.unwrap().position, head, "a refused replay appended");
 
     // The tool replays both devices' Authenticate and TokenUpdate (PUT and POST alike).

@@ -29,7 +29,7 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_scalar(&Value::String(key.clone()), out);
+                write_string(key, out);
                 out.push(b':');
                 write_canonical(item, out);
             }
@@ -53,6 +53,11 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
 fn write_scalar(value: &Value, out: &mut Vec<u8>) {
     // Writing a scalar to a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, value);
+}
+
+fn write_string(s: &str, out: &mut Vec<u8>) {
+    // Writing a string to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 /// The first 16 bytes of SHA-256 over `domain` and `content`, as lowercase hex (32 characters;

@@ -56,9 +56,10 @@ pub fn validate_declaration(declaration: &Json) -> Result<Checked, CommandError>
         .map_err(|e| CommandError::new("Type", format!("declaration schema unavailable: {e}")))?
         .get(declaration_type)
         .ok_or_else(|| CommandError::new("Type", format!("unknown declaration type: {}", quote(declaration_type))))?;
+    let empty = Map::new();
     let payload = match object.get("Payload") {
-        None => Map::new(),
-        Some(Json::Object(payload)) => payload.clone(),
+        None => &empty,
+        Some(Json::Object(payload)) => payload,
         Some(other) => {
             return Err(CommandError::wrong_type(
                 "Payload",
@@ -68,7 +69,7 @@ pub fn validate_declaration(declaration: &Json) -> Result<Checked, CommandError>
         }
     };
     let keys = &known.spec.keys;
-    let dict = convert_object(&payload, keys, "Payload")?;
+    let dict = convert_object(payload, keys, "Payload")?;
     let open = keys.iter().any(|k| k.name == ANY_KEY && k.ty == KeyType::Any);
     check_keys(keys, open, &dict, "Payload", None, None)?;
     Ok(Checked {

@@ -44,9 +44,18 @@ impl Migration<'_> {
         // The role first: a key that may not do this learns nothing about the body.
         authorize(caller, Action::MigrateEnrollment)?;
         let translated = translate_checkin(&body, no_certificate(now), self.data_key).map_err(invalid)?;
-        let Input::Device { input, .. } = &translated.input else {
+        let Input::Device { input, device, .. } = &translated.input else {
             return Err(AdminError::invalid(MIGRATABLE));
         };
+        // A user channel speaks with its device channel's identity, which a migrated device
+        // channel does not have until it is claimed: one bound now to no certificate could never
+        // be claimed. It opens again by itself, with the user's next TokenUpdate, once the
+        // device channel is claimed.
+        if device.user_id.is_some() || device.enrollment_user_id.is_some() {
+            return Err(AdminError::invalid(
+                "user channels are not migrated: they open again with their next TokenUpdate once the device has claimed its enrollment",
+            ));
+        }
         let message_type = match **input {
             DeviceInput::Authenticate(_) => "Authenticate",
             DeviceInput::TokenUpdate(_) => "TokenUpdate",
