@@ -24,12 +24,13 @@ const ENROLLMENT_STREAM: &str = "enrollment-";
 const REFUSED_STREAM: &str = "refused-";
 /// The streams of administrative actions the audit trail records (who created or revoked an
 /// API key or enrollment token, who installed a push certificate); their key is the stream.
-const ADMIN_STREAMS: [&str; 5] = [
+const ADMIN_STREAMS: [&str; 6] = [
     "api-keys",
     "push-certificates",
     "groups",
     "device-tags",
     "escrow-key-unlock",
+    "declarations",
 ];
 /// Which devices a group meant for one command (`targets-<CommandUUID>`).
 const TARGETS_STREAM: &str = "targets-";
@@ -48,6 +49,10 @@ fn administrative(event_type: EventType) -> bool {
             | EventType::TargetsResolved
             | EventType::EscrowKeyUnlockRequested
             | EventType::EscrowKeyUnlockAnswered
+            | EventType::DeclarationDefined
+            | EventType::DeclarationRemoved
+            | EventType::DeclarationAssigned
+            | EventType::DeclarationUnassigned
     )
 }
 
@@ -154,7 +159,11 @@ impl Input<'_> {
             Input::Push { .. } | Input::Delivered(_) => false,
             Input::Event(e) => matches!(
                 e,
-                Event::Authenticate(_) | Event::TokenUpdate(_) | Event::CheckOut(_) | Event::CommandErrored(_)
+                Event::Authenticate(_)
+                    | Event::TokenUpdate(_)
+                    | Event::CheckOut(_)
+                    | Event::CommandErrored(_)
+                    | Event::DeclarationStatusReported(_)
             ),
         }
     }

@@ -105,6 +105,13 @@ pub(crate) const fn route(event_type: EventType) -> Route {
         | EventType::DeviceTagged
         | EventType::DeviceUntagged
         | EventType::TargetsResolved => route_to(Read::Decode, Feeds::AUDIT),
+        // Who defined, changed, assigned or removed a declaration.
+        EventType::DeclarationDefined
+        | EventType::DeclarationRemoved
+        | EventType::DeclarationAssigned
+        | EventType::DeclarationUnassigned => route_to(Read::Decode, Feeds::AUDIT),
+        // A device message: it is seen, and its status joins the inventory.
+        EventType::DeclarationStatusReported => route_to(Read::Decode, SEEN),
         // Who asked Apple to remove a device's Activation Lock, and what Apple answered.
         EventType::EscrowKeyUnlockRequested | EventType::EscrowKeyUnlockAnswered => {
             route_to(Read::Decode, Feeds::AUDIT)

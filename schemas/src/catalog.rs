@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::events::{ade::*, apikey::*, checkin::*, command::*, escrow::*, group::*, identity::*, push::*, scep::*};
+use crate::events::{
+    ade::*, apikey::*, checkin::*, command::*, declaration::*, escrow::*, group::*, identity::*, push::*, scep::*,
+};
 
 /// A typed event body with its stable name and schema version.
 pub trait EventData: Serialize + DeserializeOwned + JsonSchema {
@@ -140,6 +142,8 @@ catalog! {
     MachineInfoReceived,
     GroupDefined, GroupRemoved, DeviceTagged, DeviceUntagged, TargetsResolved,
     EscrowKeyUnlockRequested, EscrowKeyUnlockAnswered,
+    DeclarationDefined, DeclarationRemoved, DeclarationAssigned, DeclarationUnassigned,
+    DeclarationStatusReported,
 }
 
 pub(crate) fn schema_value<T: JsonSchema>(name: &str, version: u32) -> serde_json::Value {

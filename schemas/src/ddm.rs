@@ -67,6 +67,11 @@ fn token(domain: &[u8], content: &[u8]) -> String {
     hex::encode(&digest[..16])
 }
 
+/// A short digest naming content that is not a declaration (an assignment's filter).
+pub fn content_digest(content: &[u8]) -> String {
+    token(b"annal-ddm-content-v1\n", content)
+}
+
 /// The ServerToken of a declaration: its whole content (Identifier, Type, Payload), so any
 /// change to any of them is a new token and the same content is the same token everywhere.
 pub fn server_token(identifier: &str, declaration_type: &str, payload: &Value) -> String {

@@ -47,6 +47,9 @@ pub enum Action<'a> {
     /// Replay another server's check-ins (`/migration`): it enrolls devices no certificate
     /// speaks for yet.
     MigrateEnrollment,
+    /// Define, change, assign or remove DDM declarations: they install settings, trust and
+    /// software-update policy on every device they reach.
+    ManageDeclarations,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +68,8 @@ pub enum Denied {
     ActivationLockAdminOnly,
     #[error("only the admin role may migrate enrollments")]
     MigrationAdminOnly,
+    #[error("only the admin role may change declarations or their assignments")]
+    DeclarationsAdminOnly,
     #[error("the signer certificate is not accepted: {0}")]
     Untrusted(String),
     #[error("an enrollment token only fetches the enrollment profile")]
@@ -155,6 +160,7 @@ pub fn authorize(role: Role, action: Action<'_>) -> Result<(), Denied> {
         (_, Action::InstallPushCertificate) => Err(Denied::PushCertificateAdminOnly),
         (_, Action::BypassActivationLock) => Err(Denied::ActivationLockAdminOnly),
         (_, Action::MigrateEnrollment) => Err(Denied::MigrationAdminOnly),
+        (_, Action::ManageDeclarations) => Err(Denied::DeclarationsAdminOnly),
         (Role::Auditor, _) => Err(Denied::ReadOnly),
         (Role::Operator, Action::Enqueue { request_type }) => {
             if OPERATOR_COMMANDS.contains(&request_type) {
@@ -183,6 +189,15 @@ mod tests {
         assert_eq!(authorize(Role::Operator, Action::ManageGroups), Ok(()));
         assert_eq!(authorize(Role::Admin, Action::ManageGroups), Ok(()));
         assert_eq!(authorize(Role::Admin, Action::BypassActivationLock), Ok(()));
+        assert_eq!(authorize(Role::Admin, Action::ManageDeclarations), Ok(()));
+        assert_eq!(
+            authorize(Role::Operator, Action::ManageDeclarations),
+            Err(Denied::DeclarationsAdminOnly)
+        );
+        assert_eq!(
+            authorize(Role::Auditor, Action::ManageDeclarations),
+            Err(Denied::DeclarationsAdminOnly)
+        );
         for role in [Role::Operator, Role::Auditor] {
             assert_eq!(
                 authorize(role, Action::BypassActivationLock),

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod activation_lock;
 pub mod api_keys;
+pub mod declarations;
 pub mod enrollment;
 pub mod groups;
 pub mod identities;

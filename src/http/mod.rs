@@ -40,6 +40,8 @@ pub struct AppState {
     pub observer: Arc<crate::observe::Observer>,
     /// Device groups and admin tags.
     pub groups: Arc<crate::service::groups::Groups>,
+    /// Declarative Device Management: the declaration catalog and device sets.
+    pub declarations: Arc<crate::service::declarations::Declarations>,
 }
 
 impl AppState {

@@ -48,6 +48,10 @@ pub enum ParseError {
     /// (Apple's declarativemanagement example1.plist has this shape; a device rejects it).
     #[error("Command is itself an envelope (Command.Command); expected Command.RequestType")]
     NestedEnvelope,
+    /// A `Data` value that is not what its message carries (a DDM status report that is not a
+    /// JSON object).
+    #[error("{key}: {reason}")]
+    InvalidData { key: &'static str, reason: String },
 }
 
 /// Why a command could not be turned into the plist sent to a device.

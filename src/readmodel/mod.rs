@@ -9,6 +9,8 @@
 //! Reads go through one facade, [`Queries`] (`queries.rs`), which hides whether an answer comes
 //! from memory, this database or the log.
 
+mod declarations;
+pub use declarations::ReadModelFacts;
 mod inventory;
 mod postgres;
 pub mod projector;

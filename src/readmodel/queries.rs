@@ -190,7 +190,7 @@ impl<'a> Queries<'a> {
 
     /// Runs `f` over read models that include the log's head as of the call (or, if they lag
     /// more than two seconds behind, over what they have).
-    async fn fresh<T>(&self, f: impl FnOnce(&Projections) -> T) -> AtPosition<T> {
+    pub(super) async fn fresh<T>(&self, f: impl FnOnce(&Projections) -> T) -> AtPosition<T> {
         self.caught_up().await;
         let (value, position) = self.projector.read(|p| (f(p), p.position()));
         AtPosition { value, position }

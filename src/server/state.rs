@@ -100,6 +100,27 @@ pub async fn build(config: ServerConfig) -> Result<Server, ServerError> {
             "identities imported from another MDM server are accepted by their exact certificate (Mdm-Signature or mTLS), not their CA"
         );
     }
+    let groups = Arc::new(crate::service::groups::Groups::new(store.clone()));
+    let declarations = Arc::new(crate::service::declarations::Declarations::new(
+        store.clone(),
+        groups.clone(),
+    ));
+    crate::service::declarations::SyncWorker {
+        declarations: declarations.clone(),
+        enrollments: enrollments.clone(),
+        data_key: data_key.clone(),
+        push: push.clone(),
+        facts: Arc::new(crate::readmodel::ReadModelFacts {
+            projector: projector.clone(),
+            store: store.clone(),
+        }),
+        is_leader: {
+            let projector = projector.clone();
+            Arc::new(move || projector.is_leader())
+        },
+        interval: crate::service::declarations::SYNC_INTERVAL,
+    }
+    .spawn(stopping.clone());
     let state = AppState {
         observer,
         enroll,
@@ -118,7 +139,8 @@ pub async fn build(config: ServerConfig) -> Result<Server, ServerError> {
         admin: Arc::new(
             AdminAuth::new(&admin_key, Arc::new(ApiKeys::new(store.clone()))).map_err(ServerError::AdminAuth)?,
         ),
-        groups: Arc::new(crate::service::groups::Groups::new(store.clone())),
+        groups: groups.clone(),
+        declarations: declarations.clone(),
         scep: Arc::new(ScepService::new(store, ca.clone(), static_challenge)?),
     };
     state.admin.warn_if_bootstrap_only().await;

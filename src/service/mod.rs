@@ -6,6 +6,7 @@ pub mod aggregate;
 mod aggregate_cache;
 pub mod api_keys;
 pub mod commands;
+pub mod declarations;
 pub mod device;
 pub mod enrollments;
 pub mod groups;

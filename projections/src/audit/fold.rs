@@ -3,6 +3,7 @@
 //! command's steps; check-ins and DeviceInformation answers keep those identifiers current.
 
 use annal_schemas::events::command::CommandQueued;
+use annal_schemas::events::declaration::AssignmentTarget;
 use annal_schemas::events::group::GroupDefinition;
 use annal_schemas::events::identity::EnrollmentRefused;
 use annal_schemas::{CommandClass, Event};
@@ -83,6 +84,34 @@ impl AuditTrail {
                     e.enrollments.join(", ")
                 );
                 self.administration(cx, "TargetsResolved", subject, e.reason.clone());
+                return;
+            }
+            Input::Event(Event::DeclarationDefined(e)) => {
+                let subject = format!(
+                    "{} declaration {:?} ({}), ServerToken {}",
+                    e.category, e.identifier, e.declaration_type, e.server_token
+                );
+                self.administration(cx, "DeclarationDefined", subject, e.reason.clone());
+                return;
+            }
+            Input::Event(Event::DeclarationRemoved(e)) => {
+                let subject = format!("{} declaration {:?}", e.category, e.identifier);
+                self.administration(cx, "DeclarationRemoved", subject, e.reason.clone());
+                return;
+            }
+            Input::Event(Event::DeclarationAssigned(e)) => {
+                let target = match &e.target {
+                    AssignmentTarget::Enrollment(key) => format!("enrollment {key}"),
+                    AssignmentTarget::Group(name) => format!("group {name:?}"),
+                    AssignmentTarget::Filter(f) => describe(&GroupDefinition::Filter(f.clone())),
+                };
+                let subject = format!("declaration {:?} to {target} ({})", e.identifier, e.assignment_id);
+                self.administration(cx, "DeclarationAssigned", subject, e.reason.clone());
+                return;
+            }
+            Input::Event(Event::DeclarationUnassigned(e)) => {
+                let subject = format!("declaration {:?} ({})", e.identifier, e.assignment_id);
+                self.administration(cx, "DeclarationUnassigned", subject, e.reason.clone());
                 return;
             }
             Input::Event(Event::EscrowKeyUnlockRequested(e)) => {

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use annal_schemas::events::identity::CertificateInfo;
 
 use super::ids::DeviceIds;
-use super::{Channel, Device, DeviceState, IdentityCertificate};
+use super::{Channel, DdmStatus, Device, DeviceState, IdentityCertificate};
 
 /// Strings many devices share, one allocation each. Bounded in count and size: past `LIMIT`
 /// distinct values, or for a value longer than any real model, OS version or topic (devices
@@ -20,6 +20,28 @@ use super::{Channel, Device, DeviceState, IdentityCertificate};
 fn shared(value: &str) -> Arc<str> {
     const LIMIT: usize = 50_000;
     const LONGEST: usize = 128;
+    if value.len() > LONGEST {
+        return Arc::from(value);
+    }
+    static TABLE: OnceLock<Mutex<hashbrown::HashSet<Arc<str>>>> = OnceLock::new();
+    let Ok(mut table) = TABLE.get_or_init(Default::default).lock() else {
+        return Arc::from(value);
+    };
+    if let Some(s) = table.get(value) {
+        return Arc::clone(s);
+    }
+    let s: Arc<str> = Arc::from(value);
+    if table.len() < LIMIT {
+        table.insert(Arc::clone(&s));
+    }
+    s
+}
+
+/// A DDM status many devices share (the same declarations, all valid and active), one
+/// allocation each; bounded as `shared`, for longer texts.
+fn shared_status(value: &str) -> Arc<str> {
+    const LIMIT: usize = 10_000;
+    const LONGEST: usize = 64 * 1024;
     if value.len() > LONGEST {
         return Arc::from(value);
     }
@@ -130,6 +152,9 @@ pub(crate) struct DeviceDoc {
     query_responses: Own,
     /// JSON text of the latest SecurityInfo dictionary.
     security_info: Own,
+    /// JSON text of the DDM status (`DdmStatus`), shared between devices reporting the same.
+    ddm_status: Option<Arc<str>>,
+    pub ddm_status_at: Option<DateTime<Utc>>,
 }
 
 impl DeviceDoc {
@@ -165,6 +190,8 @@ impl DeviceDoc {
             last_seen_position: None,
             query_responses: None,
             security_info: None,
+            ddm_status: None,
+            ddm_status_at: None,
         }
     }
 
@@ -240,6 +267,32 @@ impl DeviceDoc {
         self.security_info = map.map(|m| Value::Object(m.clone()).to_string().into());
     }
 
+    pub fn ddm_status(&self) -> Option<DdmStatus> {
+        // The text was written from a DdmStatus by this module: it parses back.
+        serde_json::from_str(self.ddm_status.as_deref()?).ok()
+    }
+
+    pub fn set_ddm_status(&mut self, status: Option<&DdmStatus>) {
+        self.ddm_status = status
+            .and_then(|s| serde_json::to_string(s).ok())
+            .map(|text| shared_status(&text));
+    }
+
+    pub fn facts(&self, key: &str) -> super::Facts {
+        super::Facts {
+            enrollment: key.to_owned(),
+            udid: self.ids.udid(key).map(str::to_owned),
+            serial_number: self.ids.serial_number().map(str::to_owned),
+            state: self.state,
+            generation: self.generation,
+            models: [&self.model, &self.model_name, &self.product_name]
+                .into_iter()
+                .filter_map(|s| s.as_deref().map(str::to_owned))
+                .collect(),
+            os_version: self.os_version.as_deref().map(str::to_owned),
+        }
+    }
+
     /// The public, served form.
     pub fn to_device(&self, key: &str) -> Device {
         let rare = self.rare();
@@ -275,6 +328,8 @@ impl DeviceDoc {
             query_responses_at: self.query_responses_at,
             security_info: parse_map(self.security_info.as_deref()),
             security_info_at: self.security_info_at,
+            declaration_status: self.ddm_status(),
+            declaration_status_at: self.ddm_status_at,
         }
     }
 
@@ -320,6 +375,8 @@ impl DeviceDoc {
         doc.security_info_at = d.security_info_at;
         doc.set_query_responses(&d.query_responses);
         doc.set_security_info(d.security_info.as_ref());
+        doc.set_ddm_status(d.declaration_status.as_ref());
+        doc.ddm_status_at = d.declaration_status_at;
         doc
     }
 }

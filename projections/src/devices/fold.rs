@@ -48,6 +48,14 @@ impl Inventory {
                     d.token_dead = true;
                 }
             }
+            Input::Event(Event::DeclarationStatusReported(e)) => {
+                if let Some(d) = docs.update(cx.key) {
+                    let mut status = d.ddm_status().unwrap_or_default();
+                    status.apply(e.full_report, &e.report);
+                    d.set_ddm_status(Some(&status));
+                    d.ddm_status_at = Some(cx.at);
+                }
+            }
             Input::Answered(Answer::Acknowledged, c) => acknowledged(self, cx, c),
             _ => {}
         }

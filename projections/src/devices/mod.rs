@@ -3,6 +3,7 @@
 //! DeviceInformation and SecurityInfo answers.
 
 mod compact;
+pub mod ddm;
 mod fold;
 pub(crate) mod ids;
 mod query;
@@ -12,9 +13,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::docs::DocStore;
-use crate::{Change, ProjectionError};
+use crate::{Change, Page, ProjectionError};
 use compact::DeviceDoc;
 
+pub use ddm::{DdmStatus, DeclarationStatus, StatusItems};
 pub use query::DeviceFilter;
 
 /// Which channel an enrollment is: the device itself, or a macOS user on it.
@@ -93,6 +95,25 @@ pub struct Device {
     /// The `SecurityInfo` dictionary of the latest SecurityInfo answer.
     pub security_info: Option<Map<String, Value>>,
     pub security_info_at: Option<DateTime<Utc>>,
+    /// The Declarative Device Management status the device's reports add up to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declaration_status: Option<DdmStatus>,
+    /// When the device last reported its DDM status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declaration_status_at: Option<DateTime<Utc>>,
+}
+
+/// The facts of an enrollment a declaration assignment matches on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facts {
+    pub enrollment: String,
+    pub udid: Option<String>,
+    pub serial_number: Option<String>,
+    pub state: DeviceState,
+    pub generation: u64,
+    /// Model, model name, product name: those reported.
+    pub models: Vec<String>,
+    pub os_version: Option<String>,
 }
 
 /// The identity certificate a device uses, as the log recorded it when it was bound.
@@ -117,6 +138,32 @@ impl Inventory {
 
     pub fn get(&self, enrollment: &str) -> Option<Device> {
         self.docs.get(enrollment).map(|d| d.to_device(enrollment))
+    }
+
+    /// What a declaration assignment matches on, without building the whole `Device`.
+    pub fn facts(&self, enrollment: &str) -> Option<Facts> {
+        self.docs.get(enrollment).map(|d| d.facts(enrollment))
+    }
+
+    /// Enrolled enrollments after `after`, in key order, as `facts`.
+    pub fn enrolled_facts(&self, after: Option<&str>, limit: usize) -> Page<Facts> {
+        self.docs
+            .page(after, limit, |d| d.state == DeviceState::Enrolled, |k, d| d.facts(k))
+    }
+
+    /// Enrolled enrollments after `after`, in key order, with their DDM status and when they
+    /// last reported it.
+    pub fn enrolled_reports(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Page<(Facts, Option<DdmStatus>, Option<DateTime<Utc>>)> {
+        self.docs.page(
+            after,
+            limit,
+            |d| d.state == DeviceState::Enrolled,
+            |k, d| (d.facts(k), d.ddm_status(), d.ddm_status_at),
+        )
     }
 
     pub fn contains(&self, enrollment: &str) -> bool {

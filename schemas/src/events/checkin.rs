@@ -131,6 +131,13 @@ pub struct DeclarativeManagement {
     pub endpoint: String,
     /// The HTTP status Annal answered with.
     pub http_status: u16,
+    /// The DeclarationsToken served (`tokens`, `declaration-items`): which revision of its
+    /// set the device was shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declarations_token: Option<String>,
+    /// The ServerToken of the declaration served (`declaration/…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_token: Option<String>,
 }
 
 /// The device polled the command channel with `Status: Idle`.

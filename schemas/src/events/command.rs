@@ -140,6 +140,8 @@ pub enum CancelReason {
     IdentityChanged,
     /// An admin forgot the device, or revoked its identity.
     Forgotten,
+    /// A DeclarativeManagement sync the device had not fetched, replaced by a newer one.
+    Superseded,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

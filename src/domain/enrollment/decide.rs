@@ -6,14 +6,16 @@ use annal_schemas::events::command::{
     CancelReason, CommandAcknowledged, CommandCancelled, CommandDelivered, CommandErrored, CommandExpired,
     CommandFormatError, CommandNotNow, CommandQueued, ErrorReason, UnparseableReport,
 };
+use annal_schemas::events::declaration::DeclarationStatusReported;
 use annal_schemas::events::identity::{DeviceForgotten, IdentityBound, IdentityRevoked, IdentityRotated};
 use annal_schemas::events::{DeviceRef, IdentityRef};
 use annal_schemas::{Event, Sealed};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use super::input::{AdminInput, DeviceInput, Identity, Input, PushAnswer, Reenrollment, ReportStatus};
-use super::state::{Enrollment, Phase};
+use super::input::{AdminInput, DdmRequest, DeviceInput, Identity, Input, PushAnswer, Reenrollment, ReportStatus};
+use super::state::{Enrollment, Phase, DDM_COMMAND_PREFIX};
+use crate::domain::declarations::DeclSet;
 
 /// What to answer the device (or the admin).
 #[derive(Debug, Clone, PartialEq)]
@@ -40,15 +42,14 @@ pub enum Reply {
     },
 }
 
-/// Annal serves an empty declaration set until declarations are built; these are the
-/// protocol's shapes for "nothing declared".
+/// The answer to a DDM request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DdmReply {
-    Tokens,
-    DeclarationItems,
+    /// 200 with this JSON: tokens, declaration items or one declaration.
+    Json(String),
     /// `status` reports are accepted with an empty 200.
     StatusAccepted,
-    /// `declaration/<type>/<id>`: no such declaration (404).
+    /// `declaration/<category>/<id>` not in the device's set, or an unknown endpoint (404).
     NotFound,
 }
 
@@ -363,23 +364,49 @@ fn decide_device(
             out.push(s, body, raw);
             Reply::Declined(detail)
         }
-        DeviceInput::DeclarativeManagement { endpoint } => {
-            let (reply, http_status) = match endpoint.as_str() {
-                "tokens" => (DdmReply::Tokens, 200),
-                "declaration-items" => (DdmReply::DeclarationItems, 200),
-                "status" => (DdmReply::StatusAccepted, 200),
-                _ => (DdmReply::NotFound, 404),
+        DeviceInput::DeclarativeManagement { endpoint, request, set } => {
+            let set = set.unwrap_or_else(|| std::sync::Arc::new(DeclSet::empty()));
+            let mut served = checkin::DeclarativeManagement {
+                device,
+                identity,
+                endpoint,
+                http_status: 200,
+                declarations_token: None,
+                server_token: None,
             };
-            out.push(
-                s,
-                checkin::DeclarativeManagement {
-                    device,
-                    identity,
-                    endpoint,
-                    http_status,
+            let reply = match request {
+                DdmRequest::Tokens => {
+                    served.declarations_token = Some(set.declarations_token.clone());
+                    DdmReply::Json(set.tokens_json())
+                }
+                DdmRequest::DeclarationItems => {
+                    served.declarations_token = Some(set.declarations_token.clone());
+                    DdmReply::Json(set.items_json())
+                }
+                DdmRequest::Declaration { category, identifier } => match set.find(category, &identifier) {
+                    Some(item) => {
+                        served.server_token = Some(item.server_token.clone());
+                        DdmReply::Json(item.served.to_string())
+                    }
+                    None => DdmReply::NotFound,
                 },
-                raw,
-            );
+                DdmRequest::Status { full_report, report } => {
+                    let reported = DeclarationStatusReported {
+                        device: served.device,
+                        identity: served.identity,
+                        full_report,
+                        report,
+                    };
+                    out.push(s, reported, raw);
+                    out.reply = Some(Reply::Ddm(DdmReply::StatusAccepted));
+                    return;
+                }
+                DdmRequest::Unknown => DdmReply::NotFound,
+            };
+            if reply == DdmReply::NotFound {
+                served.http_status = 404;
+            }
+            out.push(s, served, raw);
             Reply::Ddm(reply)
         }
         DeviceInput::Report {
@@ -659,6 +686,51 @@ fn decide_admin(s: &mut Enrollment, out: &mut Outcome, input: AdminInput) -> Res
                 end_queue(s, out, revoked, None, CancelReason::Forgotten);
             }
             out.reply = Some(Reply::Empty);
+        }
+        AdminInput::SyncDeclarations {
+            declarations_token,
+            payload,
+        } => {
+            let command_uuid = format!("{DDM_COMMAND_PREFIX}{declarations_token}");
+            // A device never given a set needs none while its set is empty.
+            let never_needed = s.ddm_token.is_none() && declarations_token == DeclSet::empty().declarations_token;
+            if never_needed || s.ddm_token.as_deref() == Some(declarations_token.as_str()) {
+                out.reply = Some(Reply::Queued {
+                    command_uuid,
+                    duplicate: true,
+                });
+                return Ok(());
+            }
+            // An older sync the device has not fetched would only make it sync twice.
+            let superseded: Vec<String> = s
+                .queue
+                .iter()
+                .filter(|p| p.command_uuid.starts_with(DDM_COMMAND_PREFIX) && p.deliveries == 0)
+                .map(|p| p.command_uuid.clone())
+                .collect();
+            for command_uuid in superseded {
+                let cancelled = CommandCancelled {
+                    command_uuid,
+                    reason: CancelReason::Superseded,
+                    note: None,
+                };
+                out.push(s, cancelled, None);
+            }
+            let queued = CommandQueued {
+                command_uuid: command_uuid.clone(),
+                request_type: "DeclarativeManagement".into(),
+                generation: s.generation,
+                idempotency_key: None,
+                reason: None,
+                expires_at: None,
+                raw_sealed: true,
+                identity_fingerprint_sha256: s.identity.as_ref().map(|i| i.fingerprint_sha256.clone()),
+            };
+            out.push(s, queued, Some(Bytes::from(payload)));
+            out.reply = Some(Reply::Queued {
+                command_uuid,
+                duplicate: false,
+            });
         }
         AdminInput::Cancel { command_uuid, note } => {
             if s.pending(&command_uuid).is_none() {

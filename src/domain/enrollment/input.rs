@@ -71,8 +71,12 @@ pub enum DeviceInput {
     GetToken {
         token_service_type: String,
     },
+    /// A DDM request: `endpoint` as the device wrote it, `request` as read, and the device's
+    /// current declaration set (looked up by the service; `None`: an empty set).
     DeclarativeManagement {
         endpoint: String,
+        request: DdmRequest,
+        set: Option<std::sync::Arc<crate::domain::declarations::DeclSet>>,
     },
     /// A command-channel request: Idle or the result of a command.
     Report {
@@ -84,6 +88,33 @@ pub enum DeviceInput {
         /// same unreadable answer forever.
         unparseable: Option<UnparseableReport>,
     },
+}
+
+/// What a DDM request asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DdmRequest {
+    Tokens,
+    DeclarationItems,
+    Declaration {
+        category: crate::mdm::declarations::Category,
+        identifier: String,
+    },
+    /// A status report: its JSON as sent.
+    Status {
+        full_report: bool,
+        report: serde_json::Value,
+    },
+    Unknown,
+}
+
+impl DdmRequest {
+    /// Whether answering needs the device's declaration set.
+    pub fn needs_set(&self) -> bool {
+        matches!(
+            self,
+            DdmRequest::Tokens | DdmRequest::DeclarationItems | DdmRequest::Declaration { .. }
+        )
+    }
 }
 
 /// Authenticate: the device asks to enroll (device channel only). The parsed message itself:
@@ -140,6 +171,13 @@ pub enum AdminInput {
         idempotency_key: Option<String>,
         reason: Option<String>,
         expires_at: Option<DateTime<Utc>>,
+    },
+    /// Give the device its declaration set's tokens: queue `DeclarativeManagement` with
+    /// CommandUUID `DDM-<declarations_token>`, unless that token was the last one given.
+    SyncDeclarations {
+        declarations_token: String,
+        /// The command plist, sealed (Apple's DeclarativeManagement may carry a set's data).
+        payload: Vec<u8>,
     },
     Cancel {
         command_uuid: String,

@@ -30,10 +30,10 @@ mod tests;
 
 pub use decide::{decide, decide_with, DdmReply, Outcome, Refusal, Reply};
 pub use input::{
-    AdminInput, Authenticate, CheckOut, DeviceInput, Identity, Input, PushAnswer, Reenrollment, ReportStatus,
-    SetBootstrapToken, TokenUpdate, UserAuthenticate, Vouched, MIGRATION_PROOF,
+    AdminInput, Authenticate, CheckOut, DdmRequest, DeviceInput, Identity, Input, PushAnswer, Reenrollment,
+    ReportStatus, SetBootstrapToken, TokenUpdate, UserAuthenticate, Vouched, MIGRATION_PROOF,
 };
-pub use state::{BoundIdentity, Enrollment, Pending, Phase};
+pub use state::{BoundIdentity, Enrollment, Pending, Phase, DDM_COMMAND_PREFIX};
 
 /// The stream that holds an enrollment's events.
 pub fn stream_name(enrollment_key: &str) -> String {

@@ -7,6 +7,10 @@ use annal_schemas::events::identity::CertificateInfo;
 use annal_schemas::{Event, Sealed};
 use chrono::{DateTime, Utc};
 
+/// The CommandUUID prefix of the DeclarativeManagement commands that give a device its
+/// declaration set's tokens: `DDM-<DeclarationsToken>`.
+pub const DDM_COMMAND_PREFIX: &str = "DDM-";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Phase {
     /// No Authenticate yet.
@@ -76,6 +80,8 @@ pub struct Enrollment {
     /// TokenUpdates since the enrollment began (its Authenticate, or for a user channel its
     /// first TokenUpdate after a checkout).
     pub token_updates: u64,
+    /// The DeclarationsToken of the last DeclarativeManagement sync queued in this generation.
+    pub ddm_token: Option<String>,
 }
 
 impl Enrollment {
@@ -135,6 +141,11 @@ impl Enrollment {
             Event::CommandQueued(e) => {
                 if let Some(key) = &e.idempotency_key {
                     self.idempotency.insert(key.clone(), e.command_uuid.clone());
+                }
+                if e.request_type == "DeclarativeManagement" {
+                    if let Some(token) = e.command_uuid.strip_prefix(DDM_COMMAND_PREFIX) {
+                        self.ddm_token = Some(token.to_string());
+                    }
                 }
                 self.queue.push(Pending {
                     command_uuid: e.command_uuid.clone(),

@@ -126,23 +126,36 @@ const COLUMNS: &[&str] = &[
 
 /// RFC 4180 CSV: one row per entry, every field quoted, nested values as JSON text.
 pub fn to_csv(entries: &[AuditEntry]) -> String {
-    let mut out = COLUMNS.join(",");
+    csv(
+        COLUMNS,
+        entries.iter().map(|e| serde_json::to_value(e).unwrap_or(Value::Null)),
+    )
+}
+
+/// RFC 4180 CSV of JSON objects: a header of `columns`, then one row per object with every
+/// field quoted, absent and null fields empty, arrays and objects as JSON text.
+pub fn csv(columns: &[&str], rows: impl IntoIterator<Item = Value>) -> String {
+    let mut out = columns.join(",");
     out.push_str("\r\n");
-    for e in entries {
-        let v = serde_json::to_value(e).unwrap_or(Value::Null);
-        let row: Vec<String> = COLUMNS
-            .iter()
-            .map(|c| {
-                let text = match v.get(*c) {
-                    None | Some(Value::Null) => String::new(),
-                    Some(Value::String(s)) => s.clone(),
-                    Some(other) => other.to_string(),
-                };
-                format!("\"{}\"", text.replace('"', "\"\""))
-            })
-            .collect();
-        out.push_str(&row.join(","));
-        out.push_str("\r\n");
+    for v in rows {
+        csv_row(columns, &v, &mut out);
     }
     out
+}
+
+/// One CSV row of `v` (see [`csv`]).
+pub fn csv_row(columns: &[&str], v: &Value, out: &mut String) {
+    let row: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            let text = match v.get(*c) {
+                None | Some(Value::Null) => String::new(),
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+            };
+            format!("\"{}\"", text.replace('"', "\"\""))
+        })
+        .collect();
+    out.push_str(&row.join(","));
+    out.push_str("\r\n");
 }

@@ -5,6 +5,8 @@
 mod audit;
 mod auth;
 mod commands;
+mod declaration_status;
+mod declarations;
 mod devices;
 mod enqueue;
 mod enrollment_tokens;
@@ -81,4 +83,31 @@ pub fn routes(max_body: usize) -> Router<AppState> {
         )
         .route("/v1/devices/{id}/tags", get(tags::list))
         .route("/v1/devices/{id}/tags/{tag}", put(tags::tag).delete(tags::untag))
+        .route("/v1/declarations", get(declarations::list))
+        .route("/v1/declarations/validate", post(declarations::validate))
+        .route("/v1/declarations/status", get(declaration_status::fleet))
+        .route("/v1/declarations/status/export", get(declaration_status::export))
+        .route(
+            "/v1/declarations/{identifier}",
+            get(declarations::show)
+                .put(declarations::define)
+                .delete(declarations::remove),
+        )
+        .route(
+            "/v1/declarations/{identifier}/assignments",
+            get(declarations::assignments).post(declarations::assign),
+        )
+        .route(
+            "/v1/declarations/{identifier}/assignments/{assignment_id}",
+            delete(declarations::unassign),
+        )
+        .route(
+            "/v1/declarations/{identifier}/status",
+            get(declaration_status::declaration),
+        )
+        .route("/v1/devices/{id}/declarations", get(declaration_status::device))
+        .route(
+            "/v1/devices/{id}/declarations/status/history",
+            get(declaration_status::history),
+        )
 }

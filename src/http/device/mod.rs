@@ -138,6 +138,7 @@ async fn serve(
         data_key: &app.data_key,
         push_topic: &push_topic,
         user_channels: &user_channels,
+        declarations: Some((&app.declarations, &queries)),
     };
     let request = DeviceRequest {
         body,

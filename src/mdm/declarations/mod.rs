@@ -8,8 +8,10 @@
 //! docs/design/ddm.md and not built yet.
 
 mod embedded;
+mod endpoint;
 mod validate;
 
+pub use endpoint::{parse_endpoint, parse_status, Endpoint};
 pub use validate::{validate_declaration, Checked, MAX_IDENTIFIER};
 
 use std::collections::BTreeMap;

@@ -24,6 +24,8 @@ use chrono::{DateTime, Utc};
 use crate::domain::enrollment::{DeviceInput, Identity, Input, Refusal, Reply};
 use crate::mdm::ParseError;
 use crate::secrets::DataKey;
+use crate::service::admin::AdminError;
+use crate::service::declarations::{Declarations, Facts};
 use crate::service::enrollments::{Enrollments, ServiceError};
 use crate::store::StoreError;
 pub use kind::MessageKind;
@@ -82,6 +84,8 @@ pub struct Device<'a> {
     /// The user channels (enrollment keys) the read model knows under a device channel's
     /// key prefix (`<device>:`).
     pub user_channels: &'a (dyn Fn(&str) -> Vec<String> + Sync),
+    /// The declaration catalog and the facts sets are computed from (DDM requests).
+    pub declarations: Option<(&'a Declarations, &'a dyn Facts)>,
 }
 
 impl Device<'_> {
@@ -98,12 +102,13 @@ impl Device<'_> {
         // generic (third-party simulators and proxies send none, `application/xml` or
         // `octet-stream`), and NanoMDM serves those too. So anything not labelled a check-in is
         // served by what its body is, never refused for its Content-Type.
-        let translated = if labeled_checkin {
+        let mut translated = if labeled_checkin {
             translate::checkin(&body, identity, self.data_key)?
         } else {
             translate::by_body(&body, identity, self.data_key)?
         };
         *kind = MessageKind::of(&translated.input);
+        self.with_declaration_set(&mut translated).await?;
         let ends_user_channels = ends_user_channels(&translated);
         crate::domain::push::check_topic(&translated.input, self.push_topic).map_err(DeviceFailure::Refused)?;
         let prepare = |outcome: &crate::domain::enrollment::Outcome| {
@@ -135,6 +140,30 @@ impl Device<'_> {
             }
         }
         Ok(reply)
+    }
+}
+
+impl Device<'_> {
+    /// A DDM request that reads the device's set gets it looked up here, so deciding stays
+    /// pure; without a catalog the set is empty.
+    async fn with_declaration_set(&self, translated: &mut translate::Translated) -> Result<(), DeviceFailure> {
+        let Input::Device { input, .. } = &mut translated.input else {
+            return Ok(());
+        };
+        let DeviceInput::DeclarativeManagement { request, set, .. } = input.as_mut() else {
+            return Ok(());
+        };
+        if let (true, Some((declarations, facts))) = (request.needs_set(), self.declarations) {
+            let found = declarations
+                .set_of(&translated.enrollment_key, facts)
+                .await
+                .map_err(|e| match e {
+                    AdminError::Unavailable(detail) => DeviceFailure::Unavailable(detail),
+                    other => DeviceFailure::Internal(other.to_string()),
+                })?;
+            *set = Some(std::sync::Arc::new(found));
+        }
+        Ok(())
     }
 }
 

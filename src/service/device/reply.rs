@@ -4,9 +4,6 @@
 use crate::domain::enrollment::{DdmReply, Reply};
 use crate::secrets::DataKey;
 
-/// Annal declares nothing yet: one fixed token for the empty declaration set.
-const EMPTY_DECLARATIONS_TOKEN: &str = "annal-empty-declarations-1";
-
 /// What the device is answered; the HTTP layer only encodes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeviceReply {
@@ -51,19 +48,7 @@ pub fn device_reply(reply: &Reply, key: &DataKey) -> Result<DeviceReply, String>
         }
         Reply::Gone => DeviceReply::Gone,
         Reply::Declined(reason) => DeviceReply::Declined(reason.clone()),
-        Reply::Ddm(DdmReply::Tokens) => DeviceReply::Json(
-            serde_json::json!({
-                "SyncTokens": { "DeclarationsToken": EMPTY_DECLARATIONS_TOKEN, "Timestamp": "1970-01-01T00:00:00Z" }
-            })
-            .to_string(),
-        ),
-        Reply::Ddm(DdmReply::DeclarationItems) => DeviceReply::Json(
-            serde_json::json!({
-                "Declarations": { "Activations": [], "Assets": [], "Configurations": [], "Management": [] },
-                "DeclarationsToken": EMPTY_DECLARATIONS_TOKEN
-            })
-            .to_string(),
-        ),
+        Reply::Ddm(DdmReply::Json(body)) => DeviceReply::Json(body.clone()),
         Reply::Ddm(DdmReply::NotFound) => DeviceReply::NotFound("no such declaration"),
         // An admin's answer never comes out of a device request.
         Reply::Queued { .. } => return Err("an enqueue answer to a device request".into()),

@@ -7,8 +7,9 @@ use bytes::Bytes;
 
 use super::DeviceFailure as DeviceError;
 use crate::domain::enrollment::{
-    CheckOut, DeviceInput, Identity, Input, ReportStatus, SetBootstrapToken, TokenUpdate, UserAuthenticate,
+    CheckOut, DdmRequest, DeviceInput, Identity, Input, ReportStatus, SetBootstrapToken, TokenUpdate, UserAuthenticate,
 };
+use crate::mdm::declarations::{parse_endpoint, parse_status, Endpoint};
 use crate::mdm::{parse_checkin, read_report, CheckinMessage, ParseError, ReadReport, Status};
 use crate::secrets::DataKey;
 use crate::stream::redact::SECRET_KEYS;
@@ -86,7 +87,11 @@ pub fn checkin(raw: &Bytes, identity: Identity, key: &DataKey) -> Result<Transla
         CheckinMessage::GetToken(m) => DeviceInput::GetToken {
             token_service_type: m.token_service_type,
         },
-        CheckinMessage::DeclarativeManagement(m) => DeviceInput::DeclarativeManagement { endpoint: m.endpoint },
+        CheckinMessage::DeclarativeManagement(m) => DeviceInput::DeclarativeManagement {
+            request: ddm_request(&m.endpoint, m.data.as_deref())?,
+            endpoint: m.endpoint,
+            set: None,
+        },
     };
     // The body is shared with the request, not copied; only a sealed one is new bytes.
     let raw = if carries_secrets {
@@ -104,6 +109,21 @@ pub fn checkin(raw: &Bytes, identity: Identity, key: &DataKey) -> Result<Transla
             raw,
             parent: None,
         },
+    })
+}
+
+/// What a DDM request asks for; a status report that is not a JSON object is refused here, so
+/// nothing is appended for it.
+fn ddm_request(endpoint: &str, data: Option<&[u8]>) -> Result<DdmRequest, DeviceError> {
+    Ok(match parse_endpoint(endpoint) {
+        Endpoint::Tokens => DdmRequest::Tokens,
+        Endpoint::DeclarationItems => DdmRequest::DeclarationItems,
+        Endpoint::Declaration { category, identifier } => DdmRequest::Declaration { category, identifier },
+        Endpoint::Status => {
+            let (full_report, report) = parse_status(data)?;
+            DdmRequest::Status { full_report, report }
+        }
+        Endpoint::Unknown => DdmRequest::Unknown,
     })
 }
 

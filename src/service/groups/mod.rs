@@ -139,6 +139,11 @@ impl Groups {
         Ok(self.tags.load(TAGS_STREAM).await.map_err(tag_error)?.state)
     }
 
+    /// Both books as they are now (for the declaration sets, which follow groups and tags).
+    pub(crate) async fn books(&self) -> Result<(GroupBook, TagBook), AdminError> {
+        Ok((self.book().await?, self.tag_book().await?))
+    }
+
     pub async fn list(&self, caller: &Caller) -> Result<Vec<GroupInfo>, AdminError> {
         authorize(caller, Action::Read)?;
         let book = self.book().await?;
@@ -268,7 +273,7 @@ fn tag_refused(r: TagRefusal) -> AdminError {
 }
 
 /// The runner's failures other than a refusal, as the admin API reports them.
-fn run_failure<R>(e: RunError<R>, refusal: impl FnOnce(R) -> AdminError) -> AdminError {
+pub(crate) fn run_failure<R>(e: RunError<R>, refusal: impl FnOnce(R) -> AdminError) -> AdminError {
     match e {
         RunError::Refused(r) => refusal(r),
         RunError::Store(e) => e.into(),

@@ -87,7 +87,8 @@ pub fn route(event_type: &str) -> Option<Route> {
         "SetBootstrapToken" => Route::Checkin("mdm.SetBootstrapToken"),
         "GetBootstrapToken" => Route::Checkin("mdm.GetBootstrapToken"),
         "GetToken" => Route::Checkin("mdm.GetToken"),
-        "DeclarativeManagement" => Route::Checkin("mdm.DeclarativeManagement"),
+        // A status report is a DeclarativeManagement check-in to the device (and to NanoMDM).
+        "DeclarativeManagement" | "DeclarationStatusReported" => Route::Checkin("mdm.DeclarativeManagement"),
         "Idle" => Route::Connect("Idle"),
         "CommandAcknowledged" => Route::Connect("Acknowledged"),
         "CommandErrored" => Route::Connect("Error"),
@@ -303,6 +304,7 @@ fn ids(event: &Event) -> Option<(&DeviceRef, Option<&str>, &IdentityRef)> {
         Event::GetBootstrapToken(e) => (&e.device, None, &e.identity),
         Event::GetToken(e) => (&e.device, None, &e.identity),
         Event::DeclarativeManagement(e) => (&e.device, None, &e.identity),
+        Event::DeclarationStatusReported(e) => (&e.device, None, &e.identity),
         Event::Idle(e) => (&e.device, None, &e.identity),
         Event::CommandAcknowledged(e) => (&e.device, Some(e.command_uuid.as_str()), &e.identity),
         Event::CommandErrored(e) => (&e.device, Some(e.command_uuid.as_str()), &e.identity),

@@ -109,9 +109,21 @@ fn authenticate_checkout_and_the_other_checkins_carry_their_raw() {
         identity: who(),
         endpoint: "tokens".into(),
         http_status: 200,
+        declarations_token: Some("0123".into()),
+        server_token: None,
     };
     assert_checkin(
         &recorded(&ddm, Some(plist("DeclarativeManagement", ""))),
+        "mdm.DeclarativeManagement",
+    );
+    let status = annal_schemas::events::declaration::DeclarationStatusReported {
+        device: device(),
+        identity: who(),
+        full_report: true,
+        report: serde_json::json!({"StatusItems": {}, "FullReport": true}),
+    };
+    assert_checkin(
+        &recorded(&status, Some(plist("DeclarativeManagement", ""))),
         "mdm.DeclarativeManagement",
     );
 }

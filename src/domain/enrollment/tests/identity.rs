@@ -162,7 +162,7 @@ fn bootstrap_token_is_escrowed_returned_and_cleared() {
 }
 
 #[test]
-fn user_authenticate_is_declined_get_token_refused_and_ddm_serves_an_empty_set() {
+fn user_authenticate_is_declined_and_get_token_refused() {
     let state = given(enrolled());
     let ua = device_input(
         DeviceInput::UserAuthenticate(UserAuthenticate {
@@ -190,20 +190,6 @@ fn user_authenticate_is_declined_get_token_refused_and_ddm_serves_an_empty_set()
         decide(&state, gt, t0()).unwrap().reply,
         Some(Reply::Declined(_))
     ));
-    for (endpoint, reply) in [
-        ("tokens", DdmReply::Tokens),
-        ("declaration-items", DdmReply::DeclarationItems),
-        ("status", DdmReply::StatusAccepted),
-        ("declaration/configuration/x", DdmReply::NotFound),
-    ] {
-        let ddm = device_input(
-            DeviceInput::DeclarativeManagement {
-                endpoint: endpoint.into(),
-            },
-            "A",
-        );
-        assert_eq!(decide(&state, ddm, t0()).unwrap().reply, Some(Reply::Ddm(reply)));
-    }
 }
 
 #[test]

@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::*;
 
+mod ddm;
 mod identity;
 mod queue;
 mod reenrollment;

@@ -4,12 +4,14 @@
 //! Secrets a command carries (Find My PIN, UnlockToken, profile payloads that may hold passwords)
 //! are held in [`Secret`], so `Debug` on a builder never prints them.
 
+mod declarative;
 mod device;
 mod inventory;
 mod profiles;
 
 use plist::{Dictionary, Value};
 
+pub use declarative::DeclarativeManagement;
 pub use device::{ClearPasscode, DeviceLock, EraseDevice, ObliterationBehavior, ReturnToService};
 pub use inventory::{
     CertificateList, DeviceInformation, InstalledApplicationList, ProfileList, ProvisioningProfileList,

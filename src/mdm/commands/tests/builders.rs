@@ -73,6 +73,10 @@ fn all_builders() -> Vec<Box<dyn Command>> {
         Box::new(RemoveProvisioningProfile {
             uuid: "A1B2C3D4-0000-0000-0000-000000000000".into(),
         }),
+        Box::new(DeclarativeManagement {
+            declarations_token: "0123456789abcdef0123456789abcdef".into(),
+            timestamp: "2026-12-01T10:00:00Z".into(),
+        }),
     ]
 }
 
@@ -93,7 +97,11 @@ fn every_builder_validates() {
     }
     let mut types: Vec<&str> = builders.iter().map(|b| b.request_type()).collect();
     types.dedup();
-    assert_eq!(types.len(), 14, "every command in the seed papers has a builder");
+    assert_eq!(
+        types.len(),
+        15,
+        "every command in the seed papers has a builder, and DDM's sync"
+    );
 }
 
 fn keys(command: &Dictionary) -> Vec<&str> {
