@@ -2,95 +2,25 @@
 //! groups and tags defined through the admin API, commands sent to a group, the devices a group
 //! meant recorded with the command, the rails counting the resolved devices, and the roles.
 
-use annal::config::ServerConfig;
-use annal::server::Server;
 use annal::testkit::sim::VirtualDevice;
 use annal_schemas::events::apikey::Role;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
-const CHECKIN: &str = "application/x-apple-aspen-mdm-checkin";
-const TOPIC: &str = "com.apple.mgmt.test";
-const ADMIN_KEY: &str = "annal_groups-test-admin-key";
+mod common;
 
-struct App {
-    server: Server,
-    _dir: tempfile::TempDir,
+use common::inprocess::{app, App, ADMIN_KEY};
+
+/// What this file adds to the in-process harness.
+trait GroupsApp {
+    async fn tag(&self, key: &str, d: &VirtualDevice, tag: &str) -> StatusCode;
+    async fn recorded(&self, command_uuid: &str) -> Vec<annal_schemas::RecordedEvent>;
 }
 
-async fn app() -> App {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = ServerConfig::new(dir.path());
-    config.admin_api_key = Some(ADMIN_KEY.into());
-    let server = annal::server::build(config).await.unwrap();
-    App { server, _dir: dir }
-}
-
-impl App {
-    async fn call(&self, method: Method, path: &str, key: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("Authorization", format!("Bearer {key}"))
-            .header("Content-Type", "application/json");
-        let body = body.map_or(Body::empty(), |b| Body::from(b.to_string()));
-        let response = self
-            .server
-            .router
-            .clone()
-            .oneshot(request.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, key, None).await
-    }
-
-    async fn key(&self, name: &str, role: Role) -> String {
-        let keys = self.server.state.admin.keys();
-        keys.create(name, role, "test").await.unwrap().0
-    }
-
-    /// Enrolls device `index` as a `product` on OS `os`.
-    async fn enroll(&self, index: usize, product: &str, os: &str) -> VirtualDevice {
-        let identity = self
-            .server
-            .ca()
-            .issue_device_identity(&format!("dev-{index}"), annal::pki::KeyKind::EcdsaP256, 30)
-            .unwrap();
-        let d = VirtualDevice::new(index, identity);
-        let mut auth: plist::Dictionary = plist::from_bytes(&d.authenticate(TOPIC)).unwrap();
-        auth.insert("ProductName".into(), plist::Value::String(product.into()));
-        auth.insert("OSVersion".into(), plist::Value::String(os.into()));
-        for body in [annal::testkit::sim::encode(auth), d.token_update(TOPIC)] {
-            let signature = d.sign(&body).unwrap();
-            let request = Request::builder()
-                .method(Method::PUT)
-                .uri("/mdm")
-                .header("Content-Type", CHECKIN)
-                .header("Mdm-Signature", signature)
-                .body(Body::from(body))
-                .unwrap();
-            let response = self.server.router.clone().oneshot(request).await.unwrap();
-            assert_eq!(response.status(), StatusCode::OK);
-        }
-        d
-    }
-
+impl GroupsApp for App {
     async fn tag(&self, key: &str, d: &VirtualDevice, tag: &str) -> StatusCode {
         let path = format!("/v1/devices/{}/tags/{tag}", d.udid);
         self.call(Method::PUT, &path, key, None).await.0
-    }
-
-    async fn head(&self) -> u64 {
-        self.server.state.store.head().await.unwrap().position
     }
 
     async fn recorded(&self, command_uuid: &str) -> Vec<annal_schemas::RecordedEvent> {
