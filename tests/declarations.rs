@@ -274,3 +274,102 @@ async fn a_filter_assignment_reaches_the_matching_devices_and_their_status_comes
     assert_eq!(not_in_force["devices"][0]["state"], "stale");
     app.server.shutdown().await;
 }
+
+fn profile() -> Vec<u8> {
+    let mut dict = plist::Dictionary::new();
+    dict.insert("PayloadType".into(), "Configuration".into());
+    dict.insert("PayloadIdentifier".into(), "com.example.wifi".into());
+    dict.insert("PayloadUUID".into(), "5C1A2D3E-0000-4000-8000-000000000001".into());
+    dict.insert("PayloadVersion".into(), 1.into());
+    dict.insert("PayloadContent".into(), plist::Value::Array(Vec::new()));
+    let mut out = Vec::new();
+    plist::Value::Dictionary(dict).to_writer_xml(&mut out).expect("plist");
+    out
+}
+
+async fn upload(app: &App, key: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    let request = axum::http::Request::builder()
+        .method(Method::PUT)
+        .uri("/v1/declarations/data")
+        .header("Authorization", format!("Bearer {key}"))
+        .header("Content-Type", "application/x-apple-aspen-config")
+        .body(axum::body::Body::from(body))
+        .expect("request");
+    let (status, bytes) = app.send(request).await;
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// The flagship legacy-profile case: a profile stored in the log, served by Annal to exactly
+/// the devices whose set points at it, over the device's own identity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_profile_is_served_as_an_asset_only_to_the_devices_given_it() {
+    let app = app().await;
+    let ipad = app.enroll(1, "iPad13,18", "18.1").await;
+    let phone = app.enroll(2, "iPhone15,2", "18.1").await;
+    let operator = app.key("ops", Role::Operator).await;
+    assert_eq!(upload(&app, &operator, profile()).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        upload(&app, ADMIN_KEY, b"not a profile".to_vec()).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let (status, stored) = upload(&app, ADMIN_KEY, profile()).await;
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    assert_eq!(stored["stored"], true);
+    let (_, again) = upload(&app, ADMIN_KEY, profile()).await;
+    assert_eq!(again["stored"], false, "content-addressed: the same bytes once");
+    let url = stored["url"].as_str().unwrap_or_default().to_string();
+    let sha = stored["sha256"].as_str().unwrap_or_default().to_string();
+    assert!(url.ends_with(&format!("/ddm/data/{sha}")), "{url}");
+
+    let legacy = "com.apple.configuration.legacy";
+    let missing = url.replace(&sha, &"0".repeat(64));
+    let (status, answer) = put(
+        &app,
+        ADMIN_KEY,
+        "cfg.wifi",
+        json!({"Type": legacy, "Payload": {"ProfileURL": missing}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["error"]["path"], "Payload.ProfileURL");
+    let (status, answer) = put(
+        &app,
+        ADMIN_KEY,
+        "cfg.wifi",
+        json!({"Type": legacy, "Payload": {"ProfileURL": url}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/v1/declarations/cfg.wifi/assignments",
+            ADMIN_KEY,
+            Some(json!({"enrollment": ipad.udid})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let path = format!("/ddm/data/{sha}");
+    let (status, body) = app.device_get(&ipad, &path, true).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body.as_ref(), profile().as_slice(), "the bytes as stored");
+    let (status, _) = app.device_get(&phone, &path, true).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "not in the phone's set");
+    let (status, _) = app.device_get(&ipad, &path, false).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no identity, no data");
+    // Both fetches are in the devices' histories, with what they were answered.
+    for (d, http_status) in [(&ipad, 200), (&phone, 404)] {
+        let (_, history) = app
+            .get(&format!("/v1/devices/{}/history?limit=1000", d.udid), ADMIN_KEY)
+            .await;
+        let fetched = history["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["event_type"] == "DeclarativeManagement")
+            .any(|e| e["data"]["endpoint"] == format!("data/{sha}") && e["data"]["http_status"] == http_status);
+        assert!(fetched, "{history}");
+    }
+    app.server.shutdown().await;
+}

@@ -34,6 +34,8 @@ const ADMIN_STREAMS: [&str; 6] = [
 ];
 /// Which devices a group meant for one command (`targets-<CommandUUID>`).
 const TARGETS_STREAM: &str = "targets-";
+/// Data declarations point devices at (`declaration-data-<sha256>`).
+const DECLARATION_DATA_STREAM: &str = "declaration-data-";
 
 /// Whether an event type belongs on an administrative stream.
 fn administrative(event_type: EventType) -> bool {
@@ -185,6 +187,10 @@ pub(crate) fn read(event: &RecordedEvent) -> Option<(Context<'_>, Input<'_>)> {
             None if event_type == EventType::TargetsResolved => event
                 .stream
                 .starts_with(TARGETS_STREAM)
+                .then_some(event.stream.as_str())?,
+            None if event_type == EventType::DeclarationDataStored => event
+                .stream
+                .starts_with(DECLARATION_DATA_STREAM)
                 .then_some(event.stream.as_str())?,
             None if ADMIN_STREAMS.contains(&event.stream.as_str()) && administrative(event_type) => {
                 event.stream.as_str()

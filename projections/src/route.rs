@@ -109,7 +109,8 @@ pub(crate) const fn route(event_type: EventType) -> Route {
         EventType::DeclarationDefined
         | EventType::DeclarationRemoved
         | EventType::DeclarationAssigned
-        | EventType::DeclarationUnassigned => route_to(Read::Decode, Feeds::AUDIT),
+        | EventType::DeclarationUnassigned
+        | EventType::DeclarationDataStored => route_to(Read::Decode, Feeds::AUDIT),
         // A device message: it is seen, and its status joins the inventory.
         EventType::DeclarationStatusReported => route_to(Read::Decode, SEEN),
         // Who asked Apple to remove a device's Activation Lock, and what Apple answered.

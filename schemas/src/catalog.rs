@@ -143,7 +143,7 @@ catalog! {
     GroupDefined, GroupRemoved, DeviceTagged, DeviceUntagged, TargetsResolved,
     EscrowKeyUnlockRequested, EscrowKeyUnlockAnswered,
     DeclarationDefined, DeclarationRemoved, DeclarationAssigned, DeclarationUnassigned,
-    DeclarationStatusReported,
+    DeclarationStatusReported, DeclarationDataStored,
 }
 
 pub(crate) fn schema_value<T: JsonSchema>(name: &str, version: u32) -> serde_json::Value {

@@ -105,6 +105,7 @@ pub fn router(state: AppState, sizes: limits::BodySizes, pace: limits::BodyPace)
         .route("/mdm", device.clone())
         .route("/checkin", device.clone())
         .route("/connect", device)
+        .route("/ddm/data/{sha256}", get(device::ddm_data::fetch))
         .route(
             "/scep",
             get(scep::get)

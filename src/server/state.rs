@@ -104,6 +104,7 @@ pub async fn build(config: ServerConfig) -> Result<Server, ServerError> {
     let declarations = Arc::new(crate::service::declarations::Declarations::new(
         store.clone(),
         groups.clone(),
+        &config.base_url(),
     ));
     crate::service::declarations::SyncWorker {
         declarations: declarations.clone(),

@@ -87,6 +87,15 @@ impl App {
         self.send(request.body(Body::from(body)).expect("request")).await
     }
 
+    /// A device's GET, signed over the empty body (Apple's "MDM" authentication for DDM data).
+    pub async fn device_get(&self, d: &VirtualDevice, path: &str, signed: bool) -> (StatusCode, bytes::Bytes) {
+        let mut request = Request::builder().uri(path);
+        if signed {
+            request = request.header("Mdm-Signature", d.sign(b"").expect("signed"));
+        }
+        self.send(request.body(Body::empty()).expect("request")).await
+    }
+
     /// Enrolls device `index` as a `product` on OS `os`.
     pub async fn enroll(&self, index: usize, product: &str, os: &str) -> VirtualDevice {
         let identity = self

@@ -114,6 +114,11 @@ impl AuditTrail {
                 self.administration(cx, "DeclarationUnassigned", subject, e.reason.clone());
                 return;
             }
+            Input::Event(Event::DeclarationDataStored(e)) => {
+                let subject = format!("declaration data {} ({}, {} bytes)", e.sha256, e.content_type, e.size);
+                self.administration(cx, "DeclarationDataStored", subject, e.reason.clone());
+                return;
+            }
             Input::Event(Event::EscrowKeyUnlockRequested(e)) => {
                 let subject = format!(
                     "Activation Lock bypass for {} ({}), for {:?} of {:?}, with the certificate of {}",

@@ -83,7 +83,21 @@ pub struct DeclarationStatusReported {
     pub report: serde_json::Value,
 }
 
+/// Data a declaration points devices at (a legacy profile's `ProfileURL`, an asset's
+/// `DataURL`), stored in the log content-addressed on `declaration-data-<sha256>`. The bytes
+/// are the event's raw, sealed with the data key: a profile may hold credentials.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DeclarationDataStored {
+    /// Hex SHA-256 of the bytes.
+    pub sha256: String,
+    pub size: u64,
+    pub content_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 event_data! {
+    DeclarationDataStored => "DeclarationDataStored" v 1,
     DeclarationDefined => "DeclarationDefined" v 1,
     DeclarationRemoved => "DeclarationRemoved" v 1,
     DeclarationAssigned => "DeclarationAssigned" v 1,

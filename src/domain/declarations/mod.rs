@@ -34,7 +34,7 @@ pub const MAX_ASSIGNMENTS: usize = 2_000;
 pub const MAX_DECLARATION_BYTES: usize = 256 * 1024;
 
 /// Identifiers the admin API uses as paths under `/v1/declarations/`.
-const RESERVED_IDENTIFIERS: [&str; 2] = ["status", "validate"];
+const RESERVED_IDENTIFIERS: [&str; 3] = ["data", "status", "validate"];
 
 /// A declaration as the catalog holds it.
 #[derive(Debug, Clone, PartialEq)]

@@ -401,7 +401,8 @@ fn decide_device(
                     out.reply = Some(Reply::Ddm(DdmReply::StatusAccepted));
                     return;
                 }
-                DdmRequest::Unknown => DdmReply::NotFound,
+                DdmRequest::Unknown | DdmRequest::Data { found: false } => DdmReply::NotFound,
+                DdmRequest::Data { found: true } => DdmReply::StatusAccepted,
             };
             if reply == DdmReply::NotFound {
                 served.http_status = 404;

@@ -105,6 +105,11 @@ pub enum DdmRequest {
         report: serde_json::Value,
     },
     Unknown,
+    /// A fetch of data a declaration in the device's set points at (`GET /ddm/data/…`),
+    /// served by the edge; recorded here with whether it was found.
+    Data {
+        found: bool,
+    },
 }
 
 impl DdmRequest {

@@ -64,6 +64,27 @@ pub struct Assign {
     reason: Option<String>,
 }
 
+/// Stores a configuration profile for declarations to point at (a legacy configuration's
+/// `ProfileURL`); answers where devices fetch it.
+pub async fn store_data(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    // Kept in the log and shown again: plain, short text only.
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| t.len() <= 128 && t.chars().all(|c| c.is_ascii_graphic() || c == ' '))
+        .unwrap_or("application/x-apple-aspen-config");
+    let info = app
+        .declarations
+        .store_data(&caller, &body, content_type, reason_header(&headers)?, &app.data_key)
+        .await?;
+    Ok(Json(json!(info)))
+}
+
 pub async fn list(State(app): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     let declarations = app.declarations.list(&caller).await?;
     Ok(Json(json!({ "declarations": declarations })))

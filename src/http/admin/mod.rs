@@ -85,6 +85,7 @@ pub fn routes(max_body: usize) -> Router<AppState> {
         .route("/v1/devices/{id}/tags/{tag}", put(tags::tag).delete(tags::untag))
         .route("/v1/declarations", get(declarations::list))
         .route("/v1/declarations/validate", post(declarations::validate))
+        .route("/v1/declarations/data", put(declarations::store_data))
         .route("/v1/declarations/status", get(declaration_status::fleet))
         .route("/v1/declarations/status/export", get(declaration_status::export))
         .route(

@@ -7,6 +7,7 @@
 //! Here only HTTP: screen and verify the identity (TLS, `Mdm-Signature`), read a bounded body,
 //! hand both to the device use case (`service::device`), and encode its reply or refusal.
 
+pub mod ddm_data;
 mod error;
 pub mod identity;
 

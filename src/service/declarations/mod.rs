@@ -3,6 +3,7 @@
 //! device's declaration set (`set_of`), its status (`status.rs`) and the worker that gives
 //! devices their new tokens (`sync.rs`).
 
+mod data;
 mod status;
 mod sync;
 
@@ -21,6 +22,7 @@ use crate::service::admin::{authorize, Action, AdminError, Caller};
 use crate::service::groups::Groups;
 use crate::store::EventStore;
 
+pub use data::{DataInfo, FetchError, DATA_PATH, MAX_DATA_BYTES};
 pub use status::{DeclarationSummary, FleetStatus, StatusRow};
 pub use sync::{PassReport, SyncWorker, SYNC_ACTOR, SYNC_INTERVAL};
 
@@ -165,10 +167,12 @@ pub struct Declarations {
     groups: Arc<Groups>,
     /// Wakes the sync worker after a change made on this node.
     changed: tokio::sync::Notify,
+    /// The URL devices reach this server at: data declarations point under it.
+    base_url: String,
 }
 
 impl Declarations {
-    pub fn new(store: Arc<dyn EventStore>, groups: Arc<Groups>) -> Self {
+    pub fn new(store: Arc<dyn EventStore>, groups: Arc<Groups>, base_url: &str) -> Self {
         // One stream, cached: a use reads only what the stream gained since the last one.
         let options = Options {
             cache: Some((1, 1)),
@@ -179,7 +183,12 @@ impl Declarations {
             catalog: Repository::new(store, options),
             groups,
             changed: tokio::sync::Notify::new(),
+            base_url: base_url.trim_end_matches('/').to_string(),
         }
+    }
+
+    pub(crate) fn store(&self) -> &Arc<dyn EventStore> {
+        self.catalog.store()
     }
 
     pub(crate) async fn catalog(&self) -> Result<Catalog, AdminError> {
@@ -228,6 +237,7 @@ impl Declarations {
         catalog
             .decide_define(identifier, declaration_type, payload, None, Utc::now())
             .map_err(refused)?;
+        self.check_data_refs(payload).await?;
         Ok(annal_schemas::ddm::server_token(identifier, declaration_type, payload))
     }
 
@@ -239,6 +249,9 @@ impl Declarations {
         payload: Json,
         reason: Option<String>,
     ) -> Result<Changed, AdminError> {
+        authorize(caller, Action::ManageDeclarations)?;
+        // A rule that needs the log beside the catalog: data a declaration points at must exist.
+        self.check_data_refs(&payload).await?;
         let server_token = annal_schemas::ddm::server_token(identifier, declaration_type, &payload);
         let command = CatalogCommand::Define {
             identifier: identifier.to_string(),
