@@ -215,3 +215,246 @@ async fn an_admin_sends_a_command_to_a_group_from_the_command_line() {
     let gone = annal(&server, &auditor, &["groups", "show", "lab"]);
     assert!(!gone.status.success());
 }
+
+/// Declarative Device Management from the command line: define a declaration from its file,
+/// see it listed with its ServerToken, be refused an invalid one with the key path, check one
+/// without recording it, assign it, see what the devices report, export, remove.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_manages_declarations_from_the_command_line() {
+    let server = Server::start(&[]).await;
+    let admin = create_key(&server, "alice", "admin");
+    let auditor = create_key(&server, "audrey", "auditor");
+    let d = device(&server, 3);
+    enroll(&server.client(), &d).await;
+    let passcode = "com.apple.configuration.passcode.settings";
+    let write = |name: &str, json: Value| {
+        let path = server.data_dir.join(name);
+        std::fs::write(&path, json.to_string()).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let good = write(
+        "passcode.json",
+        serde_json::json!({"Type": passcode, "Identifier": "com.example.passcode", "Payload": {"MinimumLength": 6}}),
+    );
+    let bad_payload = write("bad-payload.json", serde_json::json!({"MinimumLength": "six"}));
+    let bad = write(
+        "bad.json",
+        serde_json::json!({"Type": passcode, "Identifier": "com.example.bad", "Payload": {"MinimumLength": "six"}}),
+    );
+    let other = write(
+        "other.json",
+        serde_json::json!({"Type": passcode, "Identifier": "com.example.other", "Payload": {"MinimumLength": 8}}),
+    );
+
+    // put from a declaration file as Apple writes it; list shows it with its ServerToken.
+    let put: Value = serde_json::from_str(&stdout(&annal(
+        &server,
+        &admin,
+        &[
+            "declarations",
+            "put",
+            "com.example.passcode",
+            "--file",
+            &good,
+            "--reason",
+            "CIS",
+            "--json",
+        ],
+    )))
+    .unwrap();
+    assert_eq!(put["changed"], true, "{put}");
+    let token = put["server_token"].as_str().unwrap().to_string();
+    let list = stdout(&annal(&server, &auditor, &["declarations", "list"]));
+    assert!(list.lines().next().unwrap().contains("SERVER TOKEN"), "{list}");
+    let row = list
+        .lines()
+        .find(|l| l.starts_with("com.example.passcode"))
+        .expect("listed");
+    assert!(row.contains(&token) && row.contains(passcode), "{list}");
+    let again = stdout(&annal(
+        &server,
+        &admin,
+        &["declarations", "put", "com.example.passcode", "--file", &good],
+    ));
+    assert!(again.contains(&token) && again.contains("unchanged"), "{again}");
+    let refused = annal(
+        &server,
+        &auditor,
+        &["declarations", "put", "com.example.other", "--file", &other],
+    );
+    assert!(!refused.status.success(), "an auditor changes nothing");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("403"), "{err}");
+    let mismatch = annal(
+        &server,
+        &admin,
+        &["declarations", "put", "com.example.x", "--file", &good],
+    );
+    let err = String::from_utf8_lossy(&mismatch.stderr);
+    assert!(!mismatch.status.success() && err.contains("(at Identifier)"), "{err}");
+
+    // An invalid payload: the server's reason and key path, a non-zero exit, nothing recorded.
+    for args in [
+        &[
+            "declarations",
+            "put",
+            "com.example.bad",
+            "--type",
+            passcode,
+            "--payload-file",
+            &bad_payload,
+        ][..],
+        &["declarations", "validate", "--file", &bad][..],
+    ] {
+        let out = annal(&server, &admin, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            err.contains("Payload.MinimumLength") && err.contains("400"),
+            "{args:?}: {err}"
+        );
+    }
+
+    // validate: a dry run prints the token and appends nothing.
+    let head = |server: &Server| {
+        let out = stdout(&annal(server, &admin, &["declarations", "list", "--json"]));
+        serde_json::from_str::<Value>(&out).unwrap()
+    };
+    let before = head(&server);
+    assert_eq!(before["declarations"].as_array().unwrap().len(), 1, "{before}");
+    let valid = stdout(&annal(&server, &admin, &["declarations", "validate", "--file", &other]));
+    assert!(
+        valid.contains("com.example.other") && valid.contains("valid"),
+        "{valid}"
+    );
+    assert_eq!(head(&server), before, "validate records nothing");
+
+    // assign to an inventory filter, and to the enrolled device; show lists both.
+    let assigned = stdout(&annal(
+        &server,
+        &admin,
+        &[
+            "declarations",
+            "assign",
+            "com.example.passcode",
+            "--filter-model",
+            "iPhone",
+            "--reason",
+            "fleet",
+        ],
+    ));
+    let filter_id = assigned.split_whitespace().next().unwrap().to_string();
+    assert!(filter_id.starts_with("com.example.passcode@filter:"), "{assigned}");
+    stdout(&annal(
+        &server,
+        &admin,
+        &[
+            "declarations",
+            "assign",
+            "com.example.passcode",
+            "--enrollment",
+            &d.udid,
+        ],
+    ));
+    let show = stdout(&annal(
+        &server,
+        &auditor,
+        &["declarations", "show", "com.example.passcode"],
+    ));
+    assert!(
+        show.contains(&filter_id) && show.contains("filter model=iPhone"),
+        "{show}"
+    );
+    assert!(
+        show.contains(&format!("enrollment {}", d.udid)) && show.contains(&token),
+        "{show}"
+    );
+
+    // unassign takes the id as show lists it (with its `@` and `:`).
+    stdout(&annal(
+        &server,
+        &admin,
+        &[
+            "declarations",
+            "unassign",
+            "com.example.passcode",
+            &filter_id,
+            "--reason",
+            "narrower",
+        ],
+    ));
+    let show = stdout(&annal(
+        &server,
+        &auditor,
+        &["declarations", "show", "com.example.passcode"],
+    ));
+    assert!(!show.contains(&filter_id) && show.contains(&d.udid), "{show}");
+
+    // status: the device's set holds the declaration; the fleet view counts it.
+    let view: Value = serde_json::from_str(&stdout(&annal(
+        &server,
+        &auditor,
+        &["declarations", "status", "--device", &d.udid, "--json"],
+    )))
+    .unwrap();
+    assert_eq!(view["declarations"][0]["identifier"], "com.example.passcode", "{view}");
+    let table = stdout(&annal(
+        &server,
+        &auditor,
+        &["declarations", "status", "--device", &d.udid],
+    ));
+    assert!(
+        table.contains("declarations_token") && table.contains("com.example.passcode"),
+        "{table}"
+    );
+    let fleet = stdout(&annal(&server, &auditor, &["declarations", "status"]));
+    let row = fleet
+        .lines()
+        .find(|l| l.starts_with("com.example.passcode"))
+        .expect(&fleet);
+    assert_eq!(row.split_whitespace().nth(2), Some("1"), "one device holds it: {fleet}");
+
+    // export: CSV with its header, to stdout or a file.
+    let csv = stdout(&annal(
+        &server,
+        &auditor,
+        &["declarations", "export", "--format", "csv"],
+    ));
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .starts_with("enrollment,udid,serial_number,identifier"),
+        "{csv}"
+    );
+    assert!(csv.contains("com.example.passcode") && csv.contains(&d.udid), "{csv}");
+    let file = server.data_dir.join("ddm.ndjson");
+    stdout(&annal(
+        &server,
+        &auditor,
+        &[
+            "declarations",
+            "export",
+            "--format",
+            "ndjson",
+            "--identifier",
+            "com.example.passcode",
+            "-o",
+            file.to_str().unwrap(),
+        ],
+    ));
+    let line: Value = serde_json::from_str(std::fs::read_to_string(&file).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(line["identifier"], "com.example.passcode");
+
+    // rm removes it and its assignments.
+    stdout(&annal(
+        &server,
+        &admin,
+        &["declarations", "rm", "com.example.passcode", "--reason", "retired"],
+    ));
+    let list = stdout(&annal(&server, &auditor, &["declarations", "list"]));
+    assert!(!list.contains("com.example.passcode"), "{list}");
+    let gone = annal(&server, &auditor, &["declarations", "show", "com.example.passcode"]);
+    assert!(!gone.status.success());
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("404"));
+}

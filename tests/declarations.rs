@@ -373,3 +373,91 @@ async fn a_legacy_profile_is_served_as_an_asset_only_to_the_devices_given_it() {
     }
     app.server.shutdown().await;
 }
+
+/// An operator keeps groups and tags, but not the ones a declaration follows: changing those
+/// would decide which devices get settings installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_cannot_move_devices_into_what_a_declaration_follows() {
+    let app = app().await;
+    let ipad = app.enroll(1, "iPad13,18", "18.1").await;
+    let operator = app.key("ops", Role::Operator).await;
+    put(
+        &app,
+        ADMIN_KEY,
+        "cfg.passcode",
+        json!({"Type": PASSCODE, "Payload": {}}),
+    )
+    .await;
+    for (key, group) in [(ADMIN_KEY, "lab"), (ADMIN_KEY, "tagged"), (ADMIN_KEY, "free")] {
+        let definition = if group == "tagged" {
+            json!({"filter": {"tags": ["kiosk"]}})
+        } else {
+            json!({"members": [ipad.udid]})
+        };
+        let (status, _) = app
+            .call(Method::PUT, &format!("/v1/groups/{group}"), key, Some(definition))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    for target in [
+        json!({"group": "lab"}),
+        json!({"group": "tagged"}),
+        json!({"filter": {"tags": ["vip"]}}),
+    ] {
+        let (status, _) = app
+            .call(
+                Method::POST,
+                "/v1/declarations/cfg.passcode/assignments",
+                ADMIN_KEY,
+                Some(target),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let head = app.head().await;
+    let refused = [
+        (
+            Method::PUT,
+            "/v1/groups/lab".to_string(),
+            Some(json!({"members": ["OTHER-UDID"]})),
+        ),
+        (Method::DELETE, "/v1/groups/lab".to_string(), None),
+        (Method::PUT, format!("/v1/devices/{}/tags/kiosk", ipad.udid), None),
+        (Method::PUT, format!("/v1/devices/{}/tags/vip", ipad.udid), None),
+    ];
+    for (method, path, body) in refused {
+        let (status, answer) = app.call(method, &path, &operator, body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {answer}");
+    }
+    assert_eq!(app.head().await, head, "nothing appended");
+    // What no declaration follows stays the operator's.
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            "/v1/groups/free",
+            &operator,
+            Some(json!({"members": ["OTHER-UDID"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &format!("/v1/devices/{}/tags/spare", ipad.udid),
+            &operator,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // The admin may.
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &format!("/v1/devices/{}/tags/vip", ipad.udid),
+            ADMIN_KEY,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    app.server.shutdown().await;
+}

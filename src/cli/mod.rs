@@ -15,6 +15,7 @@ mod commands;
 pub mod config;
 mod data_key;
 mod debug;
+mod declarations;
 mod devices;
 mod enqueue;
 mod enqueue_rails;
@@ -134,6 +135,7 @@ pub enum Command {
     History(history::HistoryArgs),
     Enqueue(enqueue::EnqueueArgs),
     Groups(groups::GroupsArgs),
+    Declarations(declarations::DeclarationsArgs),
     Commands(commands::CommandsArgs),
     Events(events::EventsArgs),
     Migrate(migrate::MigrateArgs),
@@ -188,6 +190,7 @@ pub async fn run(parsed: config::Parsed) -> anyhow::Result<ExitCode> {
         Command::History(args) => history::run(&cli.global.data_dir, args).await,
         Command::Enqueue(args) => enqueue::run(&cli.global.data_dir, args).await,
         Command::Groups(args) => groups::run(&cli.global.data_dir, args).await,
+        Command::Declarations(args) => declarations::run(&cli.global.data_dir, args).await,
         Command::Commands(args) => commands::run(&cli.global.data_dir, args).await,
         Command::Events(args) => events::run(&cli.global, args).await,
         Command::Migrate(args) => migrate::run(&cli.global, args).await,

@@ -63,6 +63,10 @@ fn schema_errors_name_the_key_path_and_an_identifier_keeps_its_category() {
         .decide_define("cfg", "com.apple.configuration.nope", &json!({}), None, t(1))
         .unwrap_err();
     assert_eq!(err.path(), "Type");
+    for reserved in ["status", "validate", "data"] {
+        let err = c.decide_define(reserved, PASSCODE, &json!({}), None, t(1)).unwrap_err();
+        assert_eq!(err.path(), "Identifier", "{reserved} is an admin API path");
+    }
     let mut c = Catalog::default();
     define(&mut c, "x", PASSCODE, json!({}));
     let err = c

@@ -72,6 +72,7 @@ pub async fn define(
         }
     };
     let reason = body.reason.or(reason_header(&headers)?);
+    app.declarations.guard_targeting(&caller, Some(&name), None).await?;
     let changed = app.groups.define(&caller, &name, definition.clone(), reason).await?;
     Ok(Json(
         json!({"name": name, "definition": definition, "changed": changed}),
@@ -84,6 +85,7 @@ pub async fn remove(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
+    app.declarations.guard_targeting(&caller, Some(&name), None).await?;
     app.groups.remove(&caller, &name, reason_header(&headers)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

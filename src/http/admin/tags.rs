@@ -27,6 +27,7 @@ pub async fn tag(
     Path((id, tag)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
+    app.declarations.guard_targeting(&caller, None, Some(&tag)).await?;
     let changed = app.groups.tag(&caller, &id, &tag, reason_header(&headers)?).await?;
     Ok(Json(json!({"enrollment": id, "tag": tag, "changed": changed})))
 }
@@ -37,6 +38,7 @@ pub async fn untag(
     Path((id, tag)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
+    app.declarations.guard_targeting(&caller, None, Some(&tag)).await?;
     app.groups.untag(&caller, &id, &tag, reason_header(&headers)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

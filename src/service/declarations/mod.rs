@@ -377,3 +377,45 @@ fn refused(r: CatalogRefusal) -> AdminError {
 fn catalog_error(e: RunError<CatalogRefusal>) -> AdminError {
     crate::service::groups::run_failure(e, refused)
 }
+
+impl Declarations {
+    /// An operator keeps groups and tags (`ManageGroups`), but not those declarations follow:
+    /// changing one of those decides which devices get settings installed, which is the
+    /// admin's (`ManageDeclarations`). `group` is the group to be defined or removed, `tag` the
+    /// tag to be put on or taken off a device.
+    pub async fn guard_targeting(
+        &self,
+        caller: &Caller,
+        group: Option<&str>,
+        tag: Option<&str>,
+    ) -> Result<(), AdminError> {
+        if authorize(caller, Action::ManageDeclarations).is_ok() {
+            return Ok(());
+        }
+        let catalog = self.catalog().await?;
+        if catalog.assignments.is_empty() {
+            return Ok(());
+        }
+        let (groups, _) = self.groups.books().await?;
+        let names_tag = |filter: &annal_schemas::events::group::TargetFilter| {
+            tag.is_some_and(|t| filter.tags.iter().any(|have| have == t))
+        };
+        let followed = catalog.assignments.values().any(|a| match &a.target {
+            AssignmentTarget::Enrollment(_) => false,
+            AssignmentTarget::Filter(filter) => names_tag(filter),
+            AssignmentTarget::Group(name) => {
+                group == Some(name.as_str())
+                    || matches!(
+                        groups.groups.get(name),
+                        Some(annal_schemas::events::group::GroupDefinition::Filter(f)) if names_tag(f)
+                    )
+            }
+        });
+        if followed {
+            return Err(AdminError::Forbidden(
+                crate::domain::access::Denied::DeclarationsAdminOnly,
+            ));
+        }
+        Ok(())
+    }
+}

@@ -208,7 +208,22 @@ impl Declarations {
     /// The fleet view: every declaration's summary and the status items' counts.
     pub async fn fleet_status(&self, caller: &Caller, facts: &dyn Facts) -> Result<FleetStatus, AdminError> {
         authorize(caller, Action::Read)?;
-        let mut fleet = FleetStatus::default();
+        // Every declaration is listed, those no device holds with zeros.
+        let declarations = self
+            .catalog()
+            .await?
+            .declarations
+            .iter()
+            .map(|(identifier, d)| DeclarationSummary {
+                identifier: identifier.clone(),
+                category: d.category.as_str(),
+                ..DeclarationSummary::default()
+            })
+            .collect();
+        let mut fleet = FleetStatus {
+            declarations,
+            ..FleetStatus::default()
+        };
         self.visit(facts, |device, rows| fleet.count(device, &rows)).await?;
         Ok(fleet)
     }
