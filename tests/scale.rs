@@ -38,6 +38,7 @@ async fn a_hundred_thousand_enrolled_devices() {
         loop_rounds: 2,
         loop_concurrency: 16,
         ready_within: Duration::from_secs(600),
+        ddm: false,
     };
     let report = run(&config, std::sync::Arc::new(|_: &str, _, _| {})).await.unwrap();
     println!("{}", serde_json::to_string_pretty(&report).unwrap());

@@ -33,6 +33,11 @@ pub struct ScaleBenchArgs {
     /// compare with.
     #[arg(long)]
     pub server_exe: Option<std::path::PathBuf>,
+    /// Declarative Device Management at this scale: every device's log ends with a DDM status
+    /// report (so memory per device includes its status), and on the warm server one
+    /// declaration set assigned to every device (time until every device has its sync queued).
+    #[arg(long)]
+    pub ddm: bool,
     /// Longest start-up allowed, in seconds.
     #[arg(long, default_value_t = 3600)]
     pub ready_within_secs: u64,
@@ -56,6 +61,7 @@ pub async fn run_scale(global: &super::Global, args: ScaleBenchArgs) -> anyhow::
         loop_rounds: args.loop_rounds,
         loop_concurrency: args.loop_concurrency,
         ready_within: Duration::from_secs(args.ready_within_secs),
+        ddm: args.ddm,
     };
     let bars = MultiProgress::new();
     if args.json {
@@ -125,6 +131,12 @@ fn print_table(r: &ScaleReport) {
     );
     println!("| warm listing = cold listing | {} |", r.warm_lists_as_cold);
     println!("| saved documents = rebuilt documents | {} |", r.saved_equals_rebuilt);
+    if let Some(d) = &r.ddm_change {
+        println!(
+            "| DDM: a set assigned to every device → its sync queued on each | {} of {} in {:.2} s, **{:.0} devices/s** |",
+            d.queued, r.devices, d.seconds, d.devices_per_sec
+        );
+    }
     if let Some(l) = &r.device_loop {
         println!(
             "| device loop: {} devices, {} messages | **{:.0} messages/s**, p50 {:.2} ms, p99 {:.2} ms, {} errors |",

@@ -8,7 +8,6 @@ use super::projector::Projector;
 use super::Queries;
 use crate::domain::declarations::DeviceFacts;
 use crate::service::declarations::{Facts, Reported};
-use crate::store::EventStore;
 
 fn device_facts(f: InventoryFacts) -> DeviceFacts {
     DeviceFacts {
@@ -52,29 +51,37 @@ impl Facts for Queries<'_> {
     }
 }
 
-/// The same, owning what it reads from: for the sync worker, which outlives any request.
+/// The same for the sync worker, which outlives any request: it reads the read models as they
+/// are, without waiting for them to reach the log's head (its own appends move the head all
+/// through a pass); what they have yet to fold is caught by the next pass.
 pub struct ReadModelFacts {
     pub projector: Arc<Projector>,
-    pub store: Arc<dyn EventStore>,
 }
 
 #[async_trait::async_trait]
 impl Facts for ReadModelFacts {
     async fn facts(&self, enrollment_key: &str) -> Option<DeviceFacts> {
-        Queries::new(&self.projector, self.store.as_ref())
-            .facts(enrollment_key)
-            .await
+        self.projector
+            .read(|p| p.devices().facts(enrollment_key))
+            .map(device_facts)
     }
 
     async fn enrolled(&self, after: Option<&str>, limit: usize) -> (Vec<DeviceFacts>, Option<String>) {
-        Queries::new(&self.projector, self.store.as_ref())
-            .enrolled(after, limit)
-            .await
+        let page = self.projector.read(|p| p.devices().enrolled_facts(after, limit));
+        (page.items.into_iter().map(device_facts).collect(), page.next)
     }
 
     async fn enrolled_reports(&self, after: Option<&str>, limit: usize) -> (Vec<Reported>, Option<String>) {
-        Queries::new(&self.projector, self.store.as_ref())
-            .enrolled_reports(after, limit)
-            .await
+        let page = self.projector.read(|p| p.devices().enrolled_reports(after, limit));
+        let reports = page
+            .items
+            .into_iter()
+            .map(|(facts, status, reported_at)| Reported {
+                facts: device_facts(facts),
+                status,
+                reported_at,
+            })
+            .collect();
+        (reports, page.next)
     }
 }

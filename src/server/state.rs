@@ -113,7 +113,6 @@ pub async fn build(config: ServerConfig) -> Result<Server, ServerError> {
         push: push.clone(),
         facts: Arc::new(crate::readmodel::ReadModelFacts {
             projector: projector.clone(),
-            store: store.clone(),
         }),
         is_leader: {
             let projector = projector.clone();

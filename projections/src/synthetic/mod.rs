@@ -2,6 +2,7 @@
 //! bodies a real one causes, and a generated fleet log for rebuild benchmarks and tests.
 
 mod answers;
+mod ddm;
 mod device;
 mod enrolled;
 mod fleet;
@@ -14,6 +15,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
 pub use answers::{device_information_answer, IpadFacts};
+pub use ddm::{enrolled_device_with_status, status_report};
 pub use device::{push_accepted, push_attempted, push_failed, queued, FakeDevice};
 pub use enrolled::{enrolled_device, enrolled_fleet, DEVICE_INFORMATION_QUERIES};
 pub use fleet::{fleet, FleetSpec};

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use annal_projections::synthetic::enrolled_device;
+use annal_projections::synthetic::{enrolled_device, enrolled_device_with_status};
 use annal_projections::Projections;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -49,6 +49,18 @@ pub struct ScaleConfig {
     pub loop_concurrency: usize,
     /// How long a start-up may take before the run fails.
     pub ready_within: Duration,
+    /// Each device's log ends with a DDM status report, and the warm server gets one
+    /// declaration set assigned to every device (`DdmChange`).
+    pub ddm: bool,
+}
+
+/// A declaration set assigned to the whole fleet at once.
+#[derive(Debug, Clone, Serialize)]
+pub struct DdmChange {
+    /// The assignment's answer to every device having its `DDM-<token>` sync queued.
+    pub seconds: f64,
+    pub queued: u64,
+    pub devices_per_sec: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -81,6 +93,8 @@ pub struct ScaleReport {
     /// The device loop on the warm server.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_loop: Option<MdmBenchResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ddm_change: Option<DdmChange>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +129,7 @@ pub async fn run(config: &ScaleConfig, progress: Progress) -> Result<ScaleReport
 
     let store = crate::store::open(&url).await?;
     let load_started = Instant::now();
-    append_fleet(store.clone(), config.devices, &progress).await?;
+    append_fleet(store.clone(), config.devices, config.ddm, &progress).await?;
     let load_seconds = load_started.elapsed().as_secs_f64();
     let events = store.head().await?.position;
     drop(store);
@@ -134,7 +148,7 @@ pub async fn run(config: &ScaleConfig, progress: Progress) -> Result<ScaleReport
     drop(db);
 
     progress("warm start", 0, 1);
-    let (warm, warm_listing, device_loop) = warm_run(config, empty_rss_bytes, &progress).await?;
+    let (warm, warm_listing, device_loop, ddm_change) = warm_run(config, empty_rss_bytes, &progress).await?;
     Ok(ScaleReport {
         devices: config.devices,
         events,
@@ -148,16 +162,27 @@ pub async fn run(config: &ScaleConfig, progress: Progress) -> Result<ScaleReport
         warm_lists_as_cold: warm_listing == cold_listing,
         saved_equals_rebuilt: saved == rebuilt,
         device_loop,
+        ddm_change,
     })
 }
 
 /// Generates and appends the fleet, `CHUNK` devices at a time, one append per device stream.
-pub async fn append_fleet(store: Arc<dyn EventStore>, devices: u64, progress: &Progress) -> Result<(), ScaleError> {
+pub async fn append_fleet(
+    store: Arc<dyn EventStore>,
+    devices: u64,
+    ddm: bool,
+    progress: &Progress,
+) -> Result<(), ScaleError> {
+    let device = if ddm {
+        enrolled_device_with_status
+    } else {
+        enrolled_device
+    };
     for first in (0..devices).step_by(CHUNK as usize) {
         let last = (first + CHUNK).min(devices);
         let streams: Vec<_> = (first..last)
             .map(|n| {
-                let events: Vec<_> = enrolled_device(n).into_iter().map(|e| e.into_new()).collect();
+                let events: Vec<_> = device(n).into_iter().map(|e| e.into_new()).collect();
                 let stream = events.first().map(|(s, _)| s.clone()).unwrap_or_default();
                 (stream, events.into_iter().map(|(_, e)| e).collect())
             })
@@ -205,10 +230,16 @@ async fn warm_run(
     config: &ScaleConfig,
     empty: u64,
     progress: &Progress,
-) -> Result<(StartUp, [u8; 32], Option<MdmBenchResult>), ScaleError> {
+) -> Result<(StartUp, [u8; 32], Option<MdmBenchResult>, Option<DdmChange>), ScaleError> {
     let (server, base, mut startup) = start(config, empty).await?;
     let (listed, digest) = list_devices(config, &base, progress).await?;
     startup.listed = listed;
+    let ddm_change = if config.ddm {
+        progress("DDM: a set for every device", 0, config.devices);
+        Some(ddm_change(config, &base, progress).await?)
+    } else {
+        None
+    };
     let device_loop = if config.loop_devices > 0 {
         progress("device loop", 0, 1);
         let sim = SimConfig {
@@ -233,7 +264,91 @@ async fn warm_run(
         None
     };
     stopped(server)?;
-    Ok((startup, digest, device_loop))
+    Ok((startup, digest, device_loop, ddm_change))
+}
+
+/// Defines a declaration set (a passcode and a software-update configuration under one
+/// activation), assigns it to every enrolled device with an empty filter, and waits until each
+/// device has its `DDM-<token>` sync queued: the whole path of a fleet-wide change (catalog,
+/// sets, the sync worker, one enrollment append per device), measured from outside.
+async fn ddm_change(config: &ScaleConfig, base: &str, progress: &Progress) -> Result<DdmChange, ScaleError> {
+    let ca = Ca::load_or_init(&config.data_dir.join("ca")).map_err(BenchError::from)?;
+    let client = Client::new(base, ca.cert_der()).map_err(|e| ScaleError::Failed(e.to_string()))?;
+    let auth = format!("Bearer {}", admin_key(&config.data_dir)?);
+    let call = |method: hyper::Method, path: String, body: Option<serde_json::Value>| {
+        let (client, auth) = (&client, &auth);
+        async move {
+            let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+            let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+            let answer = client
+                .send(method, &path, None, &headers, bytes)
+                .await
+                .map_err(|e| ScaleError::Failed(e.to_string()))?;
+            if !answer.status.is_success() {
+                return Err(ScaleError::Failed(format!("{path}: {}", answer.status)));
+            }
+            serde_json::from_slice::<serde_json::Value>(&answer.body).map_err(|e| ScaleError::Failed(e.to_string()))
+        }
+    };
+    for (id, body) in [
+        (
+            "cfg.passcode",
+            serde_json::json!({"Type": "com.apple.configuration.passcode.settings", "Payload": {"MinimumLength": 6}}),
+        ),
+        (
+            "cfg.softwareupdate",
+            serde_json::json!({"Type": "com.apple.configuration.softwareupdate.enforcement.specific",
+                "Payload": {"TargetOSVersion": "18.2", "TargetLocalDateTime": "2027-01-15T20:00:00"}}),
+        ),
+        (
+            "act.baseline",
+            serde_json::json!({"Type": "com.apple.activation.simple",
+                "Payload": {"StandardConfigurations": ["cfg.passcode", "cfg.softwareupdate"]}}),
+        ),
+    ] {
+        call(hyper::Method::PUT, format!("/v1/declarations/{id}"), Some(body)).await?;
+    }
+    let started = Instant::now();
+    let assign = serde_json::json!({"filter": {}, "reason": "bench: the whole fleet"});
+    call(
+        hyper::Method::POST,
+        "/v1/declarations/act.baseline/assignments".into(),
+        Some(assign),
+    )
+    .await?;
+    // Every device has the same set, so one token and one CommandUUID across the fleet.
+    let first = enrolled_device(0)
+        .first()
+        .and_then(|e| e.stream.strip_prefix("enrollment-").map(str::to_string))
+        .unwrap_or_default();
+    let view = call(hyper::Method::GET, format!("/v1/devices/{first}/declarations"), None).await?;
+    let token = view["declarations_token"].as_str().unwrap_or_default().to_string();
+    let deadline = Instant::now() + config.ready_within;
+    loop {
+        let status = call(hyper::Method::GET, format!("/v1/commands/DDM-{token}"), None)
+            .await
+            .unwrap_or_default();
+        let queued = status["summary"]
+            .as_object()
+            .map_or(0, |c| c.values().filter_map(|v| v.as_u64()).sum());
+        progress("DDM: a set for every device", queued, config.devices);
+        if queued >= config.devices {
+            let seconds = started.elapsed().as_secs_f64();
+            return Ok(DdmChange {
+                seconds,
+                queued,
+                devices_per_sec: queued as f64 / seconds.max(1e-9),
+            });
+        }
+        if Instant::now() > deadline {
+            return Err(ScaleError::Failed(format!(
+                "{queued} of {} devices had their DDM sync queued in time",
+                config.devices
+            )));
+        }
+        // The answer lists every device: asked for now and then, not in a tight loop.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
 }
 
 async fn start(config: &ScaleConfig, empty: u64) -> Result<(ServerProcess, String, StartUp), ScaleError> {
