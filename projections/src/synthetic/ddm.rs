@@ -25,10 +25,10 @@ pub const REPORTED: [(&str, &str); 5] = [
 pub fn status_report(n: u64) -> Value {
     let os = ["17.6.1", "18.1", "18.2"][(n % 3) as usize];
     let state = ["none", "downloading", "prepared", "installing"][(n % 4) as usize];
-    let compliant = n % 10 != 0;
+    let compliant = !n.is_multiple_of(10);
     let mut declarations = json!({"activations": [], "assets": [], "configurations": [], "management": []});
     for (category, identifier) in REPORTED {
-        let valid = !(identifier == "cfg.passcode" && !compliant);
+        let valid = identifier != "cfg.passcode" || compliant;
         let mut entry = json!({
             "identifier": identifier,
             "server-token": format!("{:0>32}", identifier.len()),
