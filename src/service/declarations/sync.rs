@@ -98,10 +98,12 @@ impl SyncWorker {
         let (groups, tags) = self.declarations.groups.books().await?;
         let mut report = PassReport::default();
         let mut queued = Vec::new();
+        let mut enrolled = std::collections::HashSet::new();
         let mut after: Option<String> = None;
         loop {
             let (page, next) = self.facts.enrolled(after.as_deref(), PAGE).await;
             report.devices += page.len();
+            enrolled.extend(page.iter().map(|f| f.key.clone()));
             let work: Vec<(String, u64, DeclSet)> = page
                 .into_iter()
                 .filter_map(|mut facts| {
@@ -140,6 +142,8 @@ impl SyncWorker {
                 None => break,
             }
         }
+        // Devices no longer enrolled leave the cache (a new enrollment starts a new generation).
+        given.retain(|key, _| enrolled.contains(key));
         if !queued.is_empty() && self.push.topic().is_some() {
             self.push.request(queued, "ddm-sync");
         }
