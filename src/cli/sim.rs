@@ -1,9 +1,10 @@
 //! `annal sim`: simulated devices against a running server.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use annal::pki::Ca;
-use annal::testkit::sim::{run, Client, Enrollment, SimConfig};
+use annal::testkit::sim::{Client, Enrollment, Fleet, SimConfig};
 use anyhow::Context;
 use hyper::Method;
 
@@ -60,6 +61,14 @@ pub struct SimArgs {
     /// Pace device requests to this many per second (default: as fast as answered).
     #[arg(long)]
     pub rate: Option<f64>,
+    /// After the rounds, keep the devices reachable this many seconds: each polls (Idle) every
+    /// --poll-secs and answers what the server queued meanwhile, e.g. the DeclarativeManagement
+    /// commands that make it sync its declarations and report their status.
+    #[arg(long, default_value_t = 0)]
+    pub listen_secs: u64,
+    /// How often a listening device polls (no push reaches a simulated device).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub poll_secs: u64,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -121,14 +130,22 @@ pub async fn run_sim(global: &super::Global, args: SimArgs) -> anyhow::Result<Ex
             Enrollment::Direct
         },
     };
-    let report = run(&config, &ca).await?;
+    let mut fleet = Fleet::enroll(&config, &ca).await?;
+    fleet.command_rounds(&config).await?;
+    if args.listen_secs > 0 {
+        fleet.listen(Duration::from_secs(args.poll_secs));
+        tokio::time::sleep(Duration::from_secs(args.listen_secs)).await;
+        fleet.stop().await;
+    }
+    let report = fleet.report();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "{} devices enrolled in {:.2} s; {} messages in {:.2} s: {:.0} messages/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} acknowledged, {} NotNow, {} errors; {} BER signatures, {} reconnects",
+            "{} devices enrolled in {:.2} s; {} messages in {:.2} s: {:.0} messages/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} acknowledged, {} NotNow, {} errors; {} BER signatures, {} reconnects; {} DDM syncs, {} declarations fetched, {} status reports",
             report.devices, report.enroll_seconds, report.messages, report.seconds, report.messages_per_sec, report.p50_ms, report.p90_ms,
-            report.p99_ms, report.max_ms, report.acknowledged, report.not_now, report.errors, report.ber_signatures, report.reconnects
+            report.p99_ms, report.max_ms, report.acknowledged, report.not_now, report.errors, report.ber_signatures, report.reconnects,
+            report.ddm_syncs, report.declarations_fetched, report.status_reports
         );
     }
     Ok(if report.errors == 0 {

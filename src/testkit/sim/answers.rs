@@ -3,7 +3,7 @@
 use annal_projections::synthetic::{device_information_answer, IpadFacts};
 use plist::{Dictionary, Value};
 
-use super::device::VirtualDevice;
+use super::device::{VirtualDevice, BUILD_VERSION, OS_VERSION};
 
 fn s(v: &str) -> Value {
     Value::String(v.into())
@@ -30,8 +30,8 @@ pub fn answer(device: &VirtualDevice, request_type: &str, command: &Dictionary) 
                 device_name: &name,
                 serial: &device.serial,
                 udid: &device.udid,
-                os_version: "18.1",
-                build_version: "22B83",
+                os_version: OS_VERSION,
+                build_version: BUILD_VERSION,
             };
             for q in queries.iter().filter_map(Value::as_string) {
                 if let Some(value) = device_information_answer(q, &facts) {

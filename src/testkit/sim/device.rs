@@ -1,12 +1,19 @@
 //! One virtual device: its identity and the bodies it sends.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use base64::Engine as _;
 use chrono::Utc;
 use plist::{Dictionary, Value};
 
+use super::ddm::DdmState;
 use crate::pki::{DeviceIdentity, MdmDigest, PkiError};
+
+/// The OS every simulated device runs: one value for Authenticate, DeviceInformation and the
+/// DDM status report, so the server sees one consistent device.
+pub const OS_VERSION: &str = "18.1";
+pub const BUILD_VERSION: &str = "22B83";
 
 pub struct VirtualDevice {
     pub udid: String,
@@ -18,6 +25,9 @@ pub struct VirtualDevice {
     /// The Idle body is the same on every poll: its signature (DER) is reused, as the load
     /// generator must stay cheap beside the server on two cores.
     idle: Mutex<Option<(Vec<u8>, Vec<u8>)>>,
+    /// The declarations it holds. An async lock: a sync holds it across its requests, so two
+    /// sessions of one device never sync at once.
+    pub(super) ddm: tokio::sync::Mutex<DdmState>,
 }
 
 impl VirtualDevice {
@@ -28,6 +38,7 @@ impl VirtualDevice {
             identity,
             digest: MdmDigest::Sha256,
             idle: Mutex::new(None),
+            ddm: tokio::sync::Mutex::new(DdmState::default()),
         }
     }
 
@@ -54,8 +65,8 @@ impl VirtualDevice {
         let mut d = self.base(Some("Authenticate"));
         d.insert("Topic".into(), Value::String(topic.into()));
         d.insert("SerialNumber".into(), Value::String(self.serial.clone()));
-        d.insert("OSVersion".into(), Value::String("18.1".into()));
-        d.insert("BuildVersion".into(), Value::String("22B83".into()));
+        d.insert("OSVersion".into(), Value::String(OS_VERSION.into()));
+        d.insert("BuildVersion".into(), Value::String(BUILD_VERSION.into()));
         d.insert("ProductName".into(), Value::String("iPad13,18".into()));
         encode(d)
     }
@@ -63,10 +74,36 @@ impl VirtualDevice {
     pub fn token_update(&self, topic: &str) -> Vec<u8> {
         let mut d = self.base(Some("TokenUpdate"));
         d.insert("Topic".into(), Value::String(topic.into()));
-        d.insert("Token".into(), Value::Data(self.udid.as_bytes().repeat(2)));
+        d.insert("Token".into(), Value::Data(self.push_token()));
         d.insert("PushMagic".into(), Value::String(format!("{}-magic", self.serial)));
         d.insert("UnlockToken".into(), Value::Data(vec![0x5a; 64]));
         encode(d)
+    }
+
+    /// The push token it reports in TokenUpdate: what APNs (or the mock) is asked to wake.
+    pub fn push_token(&self) -> Vec<u8> {
+        self.udid.as_bytes().repeat(2)
+    }
+
+    /// A `DeclarativeManagement` check-in: `endpoint` (`tokens`, `declaration-items`,
+    /// `declaration/<category>/<identifier>`, `status`) and, for `status`, the report's JSON.
+    pub fn declarative_management(&self, endpoint: &str, data: Option<Vec<u8>>) -> Vec<u8> {
+        let mut d = self.base(Some("DeclarativeManagement"));
+        d.insert("Endpoint".into(), Value::String(endpoint.into()));
+        if let Some(data) = data {
+            d.insert("Data".into(), Value::Data(data));
+        }
+        encode(d)
+    }
+
+    /// The DeclarationsToken of the set it last synced, if any.
+    pub async fn declarations_token(&self) -> Option<String> {
+        self.ddm.lock().await.token().map(str::to_owned)
+    }
+
+    /// The declarations it holds: identifier → the ServerToken it processed.
+    pub async fn declarations_held(&self) -> BTreeMap<String, String> {
+        self.ddm.lock().await.held()
     }
 
     /// The Idle body and its Mdm-Signature header value, made once.

@@ -1,5 +1,6 @@
 //! The simulation: enroll N devices, then rounds of (queue a command for every device, let
-//! every device run its command-channel session), measuring every device request.
+//! every device run its command-channel session), measuring every device request; afterwards
+//! the devices may stay reachable (`Fleet::listen`), polling when woken or at an interval.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,7 +12,9 @@ use serde::Serialize;
 use super::answers::answer;
 use super::channel::{Channel, Clients};
 use super::client::{Answer, Client, ClientError};
+use super::ddm::{self, DdmError};
 use super::device::{encode, VirtualDevice};
+use super::fleet::Fleet;
 use super::profile::ProfileReadError;
 use super::wire::WireProfile;
 use crate::mdm::{self, parse_command};
@@ -86,6 +89,13 @@ pub struct SimReport {
     pub reconnects: u64,
     /// Requests whose Mdm-Signature was BER with indefinite lengths.
     pub ber_signatures: u64,
+    /// DDM syncs run after a `DeclarativeManagement` command announced a set the device did
+    /// not hold.
+    pub ddm_syncs: u64,
+    /// Declarations fetched (only those whose ServerToken changed).
+    pub declarations_fetched: u64,
+    /// DDM status reports posted.
+    pub status_reports: u64,
     /// When each timed command round ran, so a harness can attribute the server's CPU time to
     /// the device loop alone (not to enrollment or the admin enqueues between rounds).
     #[serde(skip)]
@@ -104,15 +114,17 @@ pub enum SimError {
     Scep(#[from] ScepError),
     #[error("the SCEP server refused the request: {}", .0.map_or("no failInfo", FailInfo::name))]
     ScepRefused(Option<FailInfo>),
+    #[error(transparent)]
+    Ddm(#[from] DdmError),
     #[error("{0}")]
     Protocol(String),
 }
 
 /// Hands out send times `1/rate` apart: each request waits for its slot, so the offered load
 /// is the rate whatever the server's latency (up to the concurrency bound).
-struct Pacer {
-    interval: Duration,
-    next: Mutex<Instant>,
+pub(super) struct Pacer {
+    pub(super) interval: Duration,
+    pub(super) next: Mutex<Instant>,
 }
 
 impl Pacer {
@@ -129,13 +141,33 @@ impl Pacer {
     }
 }
 
+/// What the devices did, shared by their sessions.
 #[derive(Default)]
-struct Stats {
-    pacer: Option<Pacer>,
-    latencies_us: Mutex<Vec<u64>>,
-    acknowledged: AtomicU64,
-    not_now: AtomicU64,
-    errors: AtomicU64,
+pub(super) struct Stats {
+    pub(super) pacer: Option<Pacer>,
+    pub(super) latencies_us: Mutex<Vec<u64>>,
+    pub(super) acknowledged: AtomicU64,
+    pub(super) not_now: AtomicU64,
+    pub(super) errors: AtomicU64,
+    pub(super) ddm_syncs: AtomicU64,
+    pub(super) declarations_fetched: AtomicU64,
+    pub(super) status_reports: AtomicU64,
+}
+
+impl Stats {
+    /// Waits for this request's slot when the run is paced.
+    pub(super) async fn pace(&self) {
+        if let Some(pacer) = &self.pacer {
+            pacer.wait().await;
+        }
+    }
+
+    /// Counts a device request and its latency.
+    pub(super) fn record(&self, answer: &Answer) {
+        if let Ok(mut l) = self.latencies_us.lock() {
+            l.push(answer.latency.as_micros() as u64);
+        }
+    }
 }
 
 /// Issues one identity per device from `ca` (kept apart from `run_devices` so a benchmark can
@@ -162,34 +194,22 @@ pub fn issue_devices_for(count: usize, ca: &Ca, wire: &WireProfile) -> Result<Ve
 }
 
 pub async fn run(config: &SimConfig, ca: &Ca) -> Result<SimReport, SimError> {
-    let clients = Clients::new(ca.cert_der());
-    let (enrolled, took) = match &config.enrollment {
-        Enrollment::Direct => {
-            let devices = issue_devices_for(config.devices, ca, &config.wire)?;
-            let started = Instant::now();
-            (enroll_direct(config, &clients, devices).await?, started.elapsed())
-        }
-        Enrollment::Profile { token } => {
-            let started = Instant::now();
-            let enrolled = super::enroll::enroll_via_profile(config, &clients, ca, token.as_deref()).await?;
-            (enrolled, started.elapsed())
-        }
-    };
-    command_rounds(config, &clients, enrolled, took).await
+    let mut fleet = Fleet::enroll(config, ca).await?;
+    fleet.command_rounds(config).await?;
+    Ok(fleet.report())
 }
 
 /// Enrolls `devices` (identities already issued) directly, then runs the command rounds.
 pub async fn run_devices(config: &SimConfig, ca: &Ca, devices: Vec<Arc<VirtualDevice>>) -> Result<SimReport, SimError> {
-    let clients = Clients::new(ca.cert_der());
-    let started = Instant::now();
-    let enrolled = enroll_direct(config, &clients, devices).await?;
-    command_rounds(config, &clients, enrolled, started.elapsed()).await
+    let mut fleet = Fleet::enroll_devices(config, ca, devices).await?;
+    fleet.command_rounds(config).await?;
+    Ok(fleet.report())
 }
 
 /// A device and how it reaches the server, once enrolled.
 pub type Enrolled = (Arc<VirtualDevice>, Channel);
 
-async fn enroll_direct(
+pub(super) async fn enroll_direct(
     config: &SimConfig,
     clients: &Clients,
     devices: Vec<Arc<VirtualDevice>>,
@@ -223,12 +243,12 @@ async fn enroll_direct(
         .collect()
 }
 
-fn is_reenrollment_refusal(e: &SimError) -> bool {
+pub(super) fn is_reenrollment_refusal(e: &SimError) -> bool {
     matches!(e, SimError::Protocol(m) if m.contains("403") && m.contains("enrolled under another identity"))
 }
 
 /// `POST /v1/devices/{udid}/forget` with the simulator's admin key, the reason saying why.
-async fn forget(client: &Client, config: &SimConfig, udid: &str) -> Result<(), SimError> {
+pub(super) async fn forget(client: &Client, config: &SimConfig, udid: &str) -> Result<(), SimError> {
     let auth = format!("Bearer {}", config.api_key);
     let body = br#"{"reason": "annal sim: a simulated device enrolls again with a new identity"}"#.to_vec();
     let a = client
@@ -252,64 +272,8 @@ pub(super) async fn check_in(device: &VirtualDevice, channel: &Channel) -> Resul
     Ok(())
 }
 
-/// The command rounds over enrolled devices: queue one command for every device, let every
-/// device run its command-channel session, measuring every device request.
-async fn command_rounds(
-    config: &SimConfig,
-    clients: &Clients,
-    enrolled: Vec<Enrolled>,
-    enroll_time: Duration,
-) -> Result<SimReport, SimError> {
-    let admin = clients.shared(&config.server)?;
-    let (devices, channels): (Vec<_>, Vec<_>) = enrolled.into_iter().unzip();
-    let channels: Vec<Arc<Channel>> = channels.into_iter().map(Arc::new).collect();
-    let pacer = config.rate.filter(|r| *r > 0.0).map(|r| Pacer {
-        interval: Duration::from_secs_f64(1.0 / r),
-        next: Mutex::new(Instant::now()),
-    });
-    let stats = Arc::new(Stats {
-        pacer,
-        ..Stats::default()
-    });
-    let kinds = [
-        "DeviceInformation",
-        "SecurityInfo",
-        "ProfileList",
-        "CertificateList",
-        "InstalledApplicationList",
-    ];
-    let mut windows = Vec::new();
-    for round in 0..config.rounds {
-        enqueue_all(&admin, config, &devices, kinds[round % kinds.len()]).await?;
-        let start = Instant::now();
-        stream::iter(devices.iter().cloned().enumerate())
-            .map(|(i, d)| {
-                let (channel, stats) = (channels[i].clone(), stats.clone());
-                let not_now = (i as u64 * 37 + round as u64 * 11) % 100 < config.not_now_percent;
-                async move { session(&channel, &d, not_now, &stats).await }
-            })
-            .buffer_unordered(config.concurrency)
-            .for_each(|r| {
-                if let Err(e) = r {
-                    stats.errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(error = %e, "device session failed");
-                }
-                futures::future::ready(())
-            })
-            .await;
-        windows.push((start, Instant::now()));
-    }
-    let mut report = report(devices.len(), enroll_time, &stats, windows);
-    for channel in &channels {
-        let (reconnects, ber) = channel.wire_totals();
-        report.reconnects += reconnects;
-        report.ber_signatures += ber;
-    }
-    Ok(report)
-}
-
 /// Queues one command for every device through the admin API, 200 devices per request.
-async fn enqueue_all(
+pub(super) async fn enqueue_all(
     client: &Client,
     config: &SimConfig,
     devices: &[Arc<VirtualDevice>],
@@ -347,8 +311,15 @@ async fn enqueue_all(
 
 /// One command-channel session: Idle, then answer each command until the server has nothing
 /// more. With `not_now`, the first command is answered NotNow and picked up again by a new
-/// Idle, as a device does when it becomes able to run it.
-async fn session(channel: &Channel, device: &VirtualDevice, mut not_now: bool, stats: &Stats) -> Result<(), SimError> {
+/// Idle, as a device does when it becomes able to run it. A `DeclarativeManagement` command is
+/// acknowledged at once and its sync runs once the command channel is done, as a device
+/// acknowledges first and syncs in the background.
+pub(super) async fn session(
+    channel: &Channel,
+    device: &VirtualDevice,
+    mut not_now: bool,
+    stats: &Stats,
+) -> Result<(), SimError> {
     let (idle, idle_signature) = channel.idle(device)?;
     let mut next = send(channel, idle, idle_signature, stats).await?;
     while let Some(command) = next {
@@ -357,6 +328,17 @@ async fn session(channel: &Channel, device: &VirtualDevice, mut not_now: bool, s
         let body = if not_now {
             stats.not_now.fetch_add(1, Ordering::Relaxed);
             device.result(&uuid, "NotNow", Default::default())
+        } else if request_type == "DeclarativeManagement" {
+            match ddm::announce(device, &dict).await {
+                Ok(()) => {
+                    stats.acknowledged.fetch_add(1, Ordering::Relaxed);
+                    device.result(&uuid, "Acknowledged", Default::default())
+                }
+                Err(e) => {
+                    tracing::warn!(udid = %device.udid, error = %e, "DeclarativeManagement answered Error");
+                    device.result(&uuid, "Error", Default::default())
+                }
+            }
         } else {
             match answer(device, &request_type, &dict) {
                 Some(response) => {
@@ -374,23 +356,19 @@ async fn session(channel: &Channel, device: &VirtualDevice, mut not_now: bool, s
             next = send(channel, idle, idle_signature, stats).await?;
         }
     }
-    Ok(())
+    ddm::sync_if_due(channel, device, stats).await
 }
 
 /// Sends a command-channel request; returns the next command, or None for the empty reply.
-async fn send(
+pub(super) async fn send(
     channel: &Channel,
     body: Vec<u8>,
     signature: Option<String>,
     stats: &Stats,
 ) -> Result<Option<Vec<u8>>, SimError> {
-    if let Some(pacer) = &stats.pacer {
-        pacer.wait().await;
-    }
+    stats.pace().await;
     let a = channel.command(signature.as_deref(), body).await?;
-    if let Ok(mut l) = stats.latencies_us.lock() {
-        l.push(a.latency.as_micros() as u64);
-    }
+    stats.record(&a);
     let a = success("command channel", a)?;
     Ok((!a.body.is_empty()).then(|| a.body.to_vec()))
 }
@@ -407,7 +385,12 @@ pub(super) fn success(what: &str, a: Answer) -> Result<Answer, SimError> {
     )))
 }
 
-fn report(devices: usize, enroll_time: Duration, stats: &Stats, windows: Vec<(Instant, Instant)>) -> SimReport {
+pub(super) fn report(
+    devices: usize,
+    enroll_time: Duration,
+    stats: &Stats,
+    windows: Vec<(Instant, Instant)>,
+) -> SimReport {
     let busy: Duration = windows.iter().map(|(a, b)| *b - *a).sum();
     let mut l = stats.latencies_us.lock().map(|l| l.clone()).unwrap_or_default();
     l.sort_unstable();
@@ -431,6 +414,9 @@ fn report(devices: usize, enroll_time: Duration, stats: &Stats, windows: Vec<(In
         errors: stats.errors.load(Ordering::Relaxed),
         reconnects: 0,
         ber_signatures: 0,
+        ddm_syncs: stats.ddm_syncs.load(Ordering::Relaxed),
+        declarations_fetched: stats.declarations_fetched.load(Ordering::Relaxed),
+        status_reports: stats.status_reports.load(Ordering::Relaxed),
         windows,
     }
 }
