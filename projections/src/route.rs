@@ -72,9 +72,9 @@ pub(crate) const fn route(event_type: EventType) -> Route {
         | EventType::GetToken
         | EventType::DeclarativeManagement
         | EventType::Idle => route_to(Read::Seen, SEEN),
-        EventType::CommandQueued | EventType::CommandCancelled | EventType::CommandExpired => {
-            route_to(Read::Decode, COMMAND)
-        }
+        // The inventory keeps the last DeclarativeManagement sync given (`DDM-<token>`).
+        EventType::CommandQueued => route_to(Read::Decode, COMMAND.and(Feeds::DEVICES)),
+        EventType::CommandCancelled | EventType::CommandExpired => route_to(Read::Decode, COMMAND),
         EventType::CommandDelivered => route_to(Read::Delivered, COMMAND),
         // Answers are device messages too; an acknowledged command may change the inventory (and
         // a DeviceInformation answer the serial number the audit trail records).

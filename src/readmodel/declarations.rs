@@ -19,6 +19,7 @@ fn device_facts(f: InventoryFacts) -> DeviceFacts {
         tags: Default::default(),
         udid: f.udid,
         serial_number: f.serial_number,
+        given_token: f.given_token,
     }
 }
 

@@ -155,6 +155,9 @@ pub(crate) struct DeviceDoc {
     /// JSON text of the DDM status (`DdmStatus`), shared between devices reporting the same.
     ddm_status: Option<Arc<str>>,
     pub ddm_status_at: Option<DateTime<Utc>>,
+    /// The DeclarationsToken of the last DeclarativeManagement sync queued in this generation
+    /// (shared: a fleet-wide change gives every device the same).
+    pub ddm_given: Shared,
 }
 
 impl DeviceDoc {
@@ -192,6 +195,7 @@ impl DeviceDoc {
             security_info: None,
             ddm_status: None,
             ddm_status_at: None,
+            ddm_given: Shared::default(),
         }
     }
 
@@ -290,6 +294,7 @@ impl DeviceDoc {
                 .filter_map(|s| s.as_deref().map(str::to_owned))
                 .collect(),
             os_version: self.os_version.as_deref().map(str::to_owned),
+            given_token: self.ddm_given.as_deref().map(str::to_owned),
         }
     }
 
@@ -330,6 +335,7 @@ impl DeviceDoc {
             security_info_at: self.security_info_at,
             declaration_status: self.ddm_status(),
             declaration_status_at: self.ddm_status_at,
+            declarations_token_given: self.ddm_given.as_deref().map(str::to_owned),
         }
     }
 
@@ -377,6 +383,7 @@ impl DeviceDoc {
         doc.set_security_info(d.security_info.as_ref());
         doc.set_ddm_status(d.declaration_status.as_ref());
         doc.ddm_status_at = d.declaration_status_at;
+        doc.ddm_given.set(d.declarations_token_given.as_deref());
         doc
     }
 }

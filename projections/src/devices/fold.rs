@@ -7,6 +7,9 @@ use serde_json::{Map, Value};
 
 use super::compact::{own, DeviceDoc};
 use super::{DeviceState, Inventory};
+
+/// The CommandUUID prefix of a DeclarativeManagement sync (the enrollment domain's).
+const DDM_COMMAND_PREFIX: &str = "DDM-";
 use crate::context::{Answer, AnswerKind, CommandRef, Context, Input};
 
 impl Inventory {
@@ -48,6 +51,11 @@ impl Inventory {
                     d.token_dead = true;
                 }
             }
+            Input::Event(Event::CommandQueued(e)) if e.request_type == "DeclarativeManagement" => {
+                if let (Some(token), Some(d)) = (e.command_uuid.strip_prefix(DDM_COMMAND_PREFIX), docs.update(cx.key)) {
+                    d.ddm_given.set(Some(token));
+                }
+            }
             Input::Event(Event::DeclarationStatusReported(e)) => {
                 if let Some(d) = docs.update(cx.key) {
                     let mut status = d.ddm_status().unwrap_or_default();
@@ -76,8 +84,9 @@ fn authenticate(d: &mut DeviceDoc, e: &Authenticate, key: &str) {
     d.topic.set(Some(&e.topic));
     d.topic_mismatch = false;
     d.set_fingerprint(&e.identity.fingerprint_sha256);
-    // A new generation has not completed enrollment yet.
+    // A new generation has not completed enrollment yet, nor been given a declaration set.
     d.enrolled_at = None;
+    d.ddm_given.set(None);
     // What the device says at enrollment is current; what it leaves out stays as last known.
     if e.device_name.is_some() {
         d.device_name = own(e.device_name.as_deref());

@@ -101,6 +101,9 @@ pub struct Device {
     /// When the device last reported its DDM status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declaration_status_at: Option<DateTime<Utc>>,
+    /// The DeclarationsToken of the last DeclarativeManagement sync queued to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declarations_token_given: Option<String>,
 }
 
 /// The facts of an enrollment a declaration assignment matches on.
@@ -114,6 +117,8 @@ pub struct Facts {
     /// Model, model name, product name: those reported.
     pub models: Vec<String>,
     pub os_version: Option<String>,
+    /// The DeclarationsToken of the last DeclarativeManagement sync queued to it.
+    pub given_token: Option<String>,
 }
 
 /// The identity certificate a device uses, as the log recorded it when it was bound.

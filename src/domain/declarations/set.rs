@@ -29,6 +29,8 @@ pub struct DeviceFacts {
     pub tags: BTreeSet<String>,
     pub udid: Option<String>,
     pub serial_number: Option<String>,
+    /// The DeclarationsToken of the last sync the log shows queued to it (the inventory's).
+    pub given_token: Option<String>,
 }
 
 impl DeviceFacts {

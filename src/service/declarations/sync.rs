@@ -1,10 +1,9 @@
 //! Gives each enrolled device its declaration set's tokens: a reconciliation, not a fan-out on
 //! write. Each pass computes every enrolled device's set and, where its DeclarationsToken is not
-//! the last one the device was given, queues `DeclarativeManagement` (`DDM-<token>`) through the
+//! the last one the device was given (the inventory's), queues `DeclarativeManagement` (`DDM-<token>`) through the
 //! enrollment aggregate, which decides (and records) whether it is new, then asks for pushes.
 //! A crash loses nothing: the next pass (on any node that leads) finds the same difference.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,21 +53,15 @@ pub struct PassReport {
     pub failed: usize,
 }
 
-/// The last token each enrollment was given, by this worker's knowledge: a cache (the
-/// aggregate holds the truth), keyed with the enrollment's generation so a re-enrolled device
-/// is looked at again.
-type Given = HashMap<String, (u64, String)>;
-
 impl SyncWorker {
     pub fn spawn(self, stop: watch::Receiver<bool>) {
         tokio::spawn(self.run(stop));
     }
 
     async fn run(self, mut stop: watch::Receiver<bool>) {
-        let mut given = Given::new();
         loop {
             if (self.is_leader)() {
-                match self.pass(&mut given).await {
+                match self.pass().await {
                     Ok(r) if r.queued > 0 || r.failed > 0 => {
                         tracing::info!(
                             devices = r.devices,
@@ -92,44 +85,49 @@ impl SyncWorker {
         }
     }
 
-    /// One reconciliation over every enrolled device.
-    pub async fn pass(&self, given: &mut Given) -> Result<PassReport, AdminError> {
+    /// One reconciliation over every enrolled device. Which token each was last given is the
+    /// inventory's (folded from the `DDM-` commands queued): a device whose set has that token,
+    /// or that was never given one and whose set is empty, costs no aggregate load. The
+    /// inventory may trail the log by the syncs this node just queued; the aggregate, which
+    /// reads the log, answers those with "already given".
+    pub async fn pass(&self) -> Result<PassReport, AdminError> {
         let catalog = self.declarations.catalog().await?;
         let (groups, tags) = self.declarations.groups.books().await?;
         let mut report = PassReport::default();
         let mut queued = Vec::new();
-        let mut enrolled = std::collections::HashSet::new();
+        let empty = DeclSet::empty().declarations_token;
         let mut after: Option<String> = None;
         loop {
             let (page, next) = self.facts.enrolled(after.as_deref(), PAGE).await;
             report.devices += page.len();
-            enrolled.extend(page.iter().map(|f| f.key.clone()));
-            let work: Vec<(String, u64, DeclSet)> = page
+            let work: Vec<(String, DeclSet)> = page
                 .into_iter()
                 .filter_map(|mut facts| {
                     facts.tags = tags.tags_of(&facts.key).into_iter().collect();
                     let set = catalog.set_for(&groups, &facts);
-                    let known = given.get(&facts.key);
-                    let same = known.is_some_and(|(g, t)| *g == facts.generation && *t == set.declarations_token);
-                    (!same).then_some((facts.key, facts.generation, set))
+                    let given = facts.given_token.as_deref();
+                    let in_sync = match given {
+                        Some(token) => token == set.declarations_token,
+                        None => set.declarations_token == empty,
+                    };
+                    (!in_sync).then_some((facts.key, set))
                 })
                 .collect();
             let results: Vec<_> = futures::stream::iter(work)
-                .map(|(key, generation, set)| async move {
+                .map(|(key, set)| async move {
                     let result = self.sync_one(&key, &set).await;
-                    (key, generation, set.declarations_token, result)
+                    (key, result)
                 })
                 .buffer_unordered(CONCURRENCY)
                 .collect()
                 .await;
-            for (key, generation, token, result) in results {
+            for (key, result) in results {
                 match result {
                     Ok(new) => {
                         if new {
                             report.queued += 1;
-                            queued.push(key.clone());
+                            queued.push(key);
                         }
-                        given.insert(key, (generation, token));
                     }
                     Err(e) => {
                         report.failed += 1;
@@ -142,8 +140,6 @@ impl SyncWorker {
                 None => break,
             }
         }
-        // Devices no longer enrolled leave the cache (a new enrollment starts a new generation).
-        given.retain(|key, _| enrolled.contains(key));
         if !queued.is_empty() && self.push.topic().is_some() {
             self.push.request(queued, "ddm-sync");
         }
