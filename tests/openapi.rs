@@ -263,6 +263,34 @@ fn read_model_schemas_match_the_documents() {
         last.recorded_at,
         &last.hash,
     ));
+    // A device that reported its DDM status and was given a declaration set.
+    let mut position = events.last().unwrap().global_position;
+    let reported = annal_projections::synthetic::enrolled_device_with_status(999);
+    let stream = reported[0].stream.clone();
+    for mut e in reported {
+        position += 1;
+        e.global_position = position;
+        events.push(e);
+    }
+    let last = events.last().unwrap().clone();
+    let sync = annal_schemas::events::command::CommandQueued {
+        command_uuid: "DDM-0123456789abcdef0123456789abcdef".into(),
+        request_type: "DeclarativeManagement".into(),
+        generation: 1,
+        idempotency_key: None,
+        reason: None,
+        expires_at: None,
+        raw_sealed: true,
+        identity_fingerprint_sha256: None,
+    };
+    events.push(annal_schemas::RecordedEvent::place(
+        annal_schemas::NewEvent::new("system:ddm-sync", &sync),
+        &stream,
+        last.stream_version + 1,
+        last.global_position + 1,
+        last.recorded_at,
+        &last.hash,
+    ));
     let projections = Projections::fold(&events);
     let components = [
         ("devices", "Device"),
