@@ -529,3 +529,76 @@ async fn a_device_gets_only_its_own_declarations_and_a_malformed_status_is_refus
     assert_eq!(reports["reports"].as_array().map(Vec::len), Some(1), "{reports}");
     assert_eq!(reports["reports"][0]["report"], report);
 }
+
+/// The legacy-profile flagship over HTTPS: a profile stored through the admin API, a legacy
+/// configuration pointing at it assigned to one iPad, which downloads it with its own identity
+/// (the simulator checks it is the profile the URL names) and reports it in force; the other
+/// iPads neither get it nor can fetch it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_profile_reaches_the_one_ipad_given_it_over_its_identity() {
+    let h = Harness::start(2).await;
+    let devices = h.devices();
+    let (owner, other) = (devices[0], devices[1]);
+    let mut profile = plist::Dictionary::new();
+    profile.insert("PayloadType".into(), "Configuration".into());
+    profile.insert("PayloadIdentifier".into(), "com.example.wifi".into());
+    profile.insert("PayloadUUID".into(), "0C1A2D3E-0000-4000-8000-000000000002".into());
+    profile.insert("PayloadVersion".into(), 1.into());
+    profile.insert("PayloadContent".into(), plist::Value::Array(Vec::new()));
+    let mut bytes = Vec::new();
+    plist::Value::Dictionary(profile)
+        .to_writer_xml(&mut bytes)
+        .expect("plist");
+    let auth = format!("Bearer {}", h.key);
+    let answer = h
+        .client
+        .send(
+            Method::PUT,
+            "/v1/declarations/data",
+            Some("application/x-apple-aspen-config"),
+            &[("Authorization", auth.as_str())],
+            bytes,
+        )
+        .await
+        .expect("stored");
+    assert_eq!(answer.status.as_u16(), 200);
+    let stored: Value = serde_json::from_slice(&answer.body).expect("json");
+    let (url, sha) = (
+        stored["url"].as_str().expect("url").to_owned(),
+        stored["sha256"].as_str().expect("sha256").to_owned(),
+    );
+    let legacy = h
+        .define("cfg.wifi", "com.apple.configuration.legacy", json!({"ProfileURL": url}))
+        .await;
+    let activation = h
+        .define(
+            "act.wifi",
+            "com.apple.activation.simple",
+            json!({"StandardConfigurations": ["cfg.wifi"]}),
+        )
+        .await;
+    h.assign("act.wifi", json!({"enrollment": owner.udid})).await;
+    let expected = BTreeMap::from([("act.wifi", activation), ("cfg.wifi", legacy)]);
+    h.converged(&[owner], &expected).await;
+    let requests = h.ddm_requests(&owner.udid).await;
+    assert!(requests.contains(&format!("data/{sha}")), "{requests:?}");
+    // The other iPad has nothing: its set is empty and the data is not its to fetch.
+    let (_, view) = h.get(&format!("/v1/devices/{}/declarations", other.udid)).await;
+    assert_eq!(view["declarations"], json!([]), "{view}");
+    let signature = other.sign(b"").expect("signed");
+    let answer = h
+        .client
+        .send(
+            Method::GET,
+            &format!("/ddm/data/{sha}"),
+            None,
+            &[("Mdm-Signature", signature.as_str())],
+            Vec::new(),
+        )
+        .await
+        .expect("answered");
+    assert_eq!(answer.status.as_u16(), 404);
+    let mut fleet = h.fleet;
+    fleet.stop().await;
+    assert_eq!(fleet.report().errors, 0);
+}

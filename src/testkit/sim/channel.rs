@@ -12,6 +12,7 @@ use hyper::Method;
 use super::ber::{indefinite, CMS_OUTER_LEVELS};
 use super::client::{split_url, Answer, Client, ClientError};
 use super::device::VirtualDevice;
+use super::run::SimError;
 use super::wire::{WireCounter, WireProfile};
 use crate::pki::{DeviceIdentity, PkiError};
 
@@ -135,6 +136,21 @@ impl Channel {
     /// A check-in message (Authenticate, TokenUpdate, CheckOut, …).
     pub async fn checkin(&self, signature: Option<&str>, body: Vec<u8>) -> Result<Answer, ClientError> {
         self.put(&self.checkin, Some(CHECKIN), signature, body).await
+    }
+
+    /// A GET of data a declaration points at (a legacy profile's `ProfileURL`), with the
+    /// device's identity as Apple's "MDM" authentication: its client certificate, or an
+    /// Mdm-Signature over the empty body. Sent to the server's origin whatever host `url`
+    /// names (the simulator's server may be reached at another name than its base URL's).
+    pub async fn fetch_data(&self, device: &VirtualDevice, url: &str) -> Result<Answer, SimError> {
+        let (_, path) = split_url(url)?;
+        let signature = self.signature(device, b"")?;
+        let headers: Vec<(&str, &str)> = signature.iter().map(|s| ("Mdm-Signature", s.as_str())).collect();
+        Ok(self
+            .server
+            .client
+            .send(Method::GET, &path, None, &headers, Vec::new())
+            .await?)
     }
 
     /// A command-channel request (Idle, a command result).

@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 
 use plist::{Dictionary, Value};
 use serde_json::{json, Map, Value as Json};
+use sha2::Digest;
 
 use super::channel::Channel;
 use super::client::Answer;
@@ -123,9 +124,11 @@ pub(super) async fn sync_if_due(channel: &Channel, device: &VirtualDevice, stats
         }
         let declaration = json_of(&endpoint, success(&endpoint, answer)?)?;
         stats.declarations_fetched.fetch_add(1, Ordering::Relaxed);
-        state
-            .held
-            .insert(key.clone(), check(*category, identifier, declaration));
+        let mut held = check(*category, identifier, declaration);
+        if held.problem.is_none() && held.declaration_type == LEGACY {
+            held.problem = install_profile(channel, device, &held.payload).await?;
+        }
+        state.held.insert(key.clone(), held);
     }
     let report = state.report();
     let body = serde_json::to_vec(&report).map_err(|e| SimError::Protocol(e.to_string()))?;
@@ -134,6 +137,42 @@ pub(super) async fn sync_if_due(channel: &Channel, device: &VirtualDevice, stats
     state.token = Some(token);
     state.due = false;
     Ok(())
+}
+
+/// A legacy profile configuration: its `ProfileURL` is downloaded and installed.
+const LEGACY: &str = "com.apple.configuration.legacy";
+
+/// Downloads a legacy configuration's profile as a device does (with its identity) and checks
+/// it is the profile the URL names (Annal's data URLs end with the bytes' SHA-256); the reason
+/// it cannot be installed, if any.
+async fn install_profile(
+    channel: &Channel,
+    device: &VirtualDevice,
+    payload: &Json,
+) -> Result<Option<Reason>, SimError> {
+    let url = payload.get("ProfileURL").and_then(Json::as_str).unwrap_or_default();
+    let failed = |description: String| Reason {
+        code: "Error.ProfileInstallationFailed",
+        description,
+    };
+    let answer = channel.fetch_data(device, url).await?;
+    if !answer.status.is_success() {
+        return Ok(Some(failed(format!("downloading the profile: {}", answer.status))));
+    }
+    let digest = hex::encode(sha2::Sha256::digest(&answer.body));
+    let named = url.rsplit('/').next().unwrap_or_default();
+    let is_profile = plist::from_bytes::<plist::Dictionary>(&answer.body)
+        .ok()
+        .and_then(|d| {
+            d.get("PayloadType")
+                .and_then(|t| t.as_string().map(|t| t == "Configuration"))
+        })
+        .unwrap_or(false);
+    Ok(match (digest == named, is_profile) {
+        (true, true) => None,
+        (false, _) => Some(failed("the profile is not the one its URL names".into())),
+        (true, false) => Some(failed("not a configuration profile".into())),
+    })
 }
 
 async fn request(
