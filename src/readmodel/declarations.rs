@@ -23,6 +23,25 @@ fn device_facts(f: InventoryFacts) -> DeviceFacts {
     }
 }
 
+type ReportsPage = annal_projections::Page<(
+    InventoryFacts,
+    Option<annal_projections::devices::DdmStatus>,
+    Option<chrono::DateTime<chrono::Utc>>,
+)>;
+
+fn reports(page: ReportsPage) -> (Vec<Reported>, Option<String>) {
+    let reports = page
+        .items
+        .into_iter()
+        .map(|(facts, status, reported_at)| Reported {
+            facts: device_facts(facts),
+            status,
+            reported_at,
+        })
+        .collect();
+    (reports, page.next)
+}
+
 #[async_trait::async_trait]
 impl Facts for Queries<'_> {
     async fn facts(&self, enrollment_key: &str) -> Option<DeviceFacts> {
@@ -38,17 +57,7 @@ impl Facts for Queries<'_> {
     }
 
     async fn enrolled_reports(&self, after: Option<&str>, limit: usize) -> (Vec<Reported>, Option<String>) {
-        let page = self.fresh(|p| p.devices().enrolled_reports(after, limit)).await.value;
-        let reports = page
-            .items
-            .into_iter()
-            .map(|(facts, status, reported_at)| Reported {
-                facts: device_facts(facts),
-                status,
-                reported_at,
-            })
-            .collect();
-        (reports, page.next)
+        reports(self.fresh(|p| p.devices().enrolled_reports(after, limit)).await.value)
     }
 }
 
@@ -73,16 +82,6 @@ impl Facts for ReadModelFacts {
     }
 
     async fn enrolled_reports(&self, after: Option<&str>, limit: usize) -> (Vec<Reported>, Option<String>) {
-        let page = self.projector.read(|p| p.devices().enrolled_reports(after, limit));
-        let reports = page
-            .items
-            .into_iter()
-            .map(|(facts, status, reported_at)| Reported {
-                facts: device_facts(facts),
-                status,
-                reported_at,
-            })
-            .collect();
-        (reports, page.next)
+        reports(self.projector.read(|p| p.devices().enrolled_reports(after, limit)))
     }
 }

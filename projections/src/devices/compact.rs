@@ -14,49 +14,53 @@ use annal_schemas::events::identity::CertificateInfo;
 use super::ids::DeviceIds;
 use super::{Channel, DdmStatus, Device, DeviceState, IdentityCertificate};
 
-/// Strings many devices share, one allocation each. Bounded in count and size: past `LIMIT`
-/// distinct values, or for a value longer than any real model, OS version or topic (devices
-/// report these, so they can be made up), a string is simply not shared.
-fn shared(value: &str) -> Arc<str> {
-    const LIMIT: usize = 50_000;
-    const LONGEST: usize = 128;
-    if value.len() > LONGEST {
-        return Arc::from(value);
-    }
-    static TABLE: OnceLock<Mutex<hashbrown::HashSet<Arc<str>>>> = OnceLock::new();
-    let Ok(mut table) = TABLE.get_or_init(Default::default).lock() else {
-        return Arc::from(value);
-    };
-    if let Some(s) = table.get(value) {
-        return Arc::clone(s);
-    }
-    let s: Arc<str> = Arc::from(value);
-    if table.len() < LIMIT {
-        table.insert(Arc::clone(&s));
-    }
-    s
+/// An interning table: one allocation per distinct value, bounded in count and in the length
+/// of what it keeps (devices report these values, so they can be made up): past `limit`
+/// distinct values, or for a value longer than `longest`, a value is simply not shared.
+struct Interner {
+    table: OnceLock<Mutex<hashbrown::HashSet<Arc<str>>>>,
+    limit: usize,
+    longest: usize,
 }
 
-/// A DDM status many devices share (the same declarations, all valid and active), one
-/// allocation each; bounded as `shared`, for longer texts.
+impl Interner {
+    const fn new(limit: usize, longest: usize) -> Self {
+        Self {
+            table: OnceLock::new(),
+            limit,
+            longest,
+        }
+    }
+
+    fn get(&self, value: &str) -> Arc<str> {
+        if value.len() > self.longest {
+            return Arc::from(value);
+        }
+        let Ok(mut table) = self.table.get_or_init(Default::default).lock() else {
+            return Arc::from(value);
+        };
+        if let Some(s) = table.get(value) {
+            return Arc::clone(s);
+        }
+        let s: Arc<str> = Arc::from(value);
+        if table.len() < self.limit {
+            table.insert(Arc::clone(&s));
+        }
+        s
+    }
+}
+
+/// Models, OS versions, topics: no real one is longer than 128 bytes.
+static SHARED: Interner = Interner::new(50_000, 128);
+/// DDM statuses: most devices report the same declarations, all valid and active.
+static STATUSES: Interner = Interner::new(10_000, 64 * 1024);
+
+fn shared(value: &str) -> Arc<str> {
+    SHARED.get(value)
+}
+
 fn shared_status(value: &str) -> Arc<str> {
-    const LIMIT: usize = 10_000;
-    const LONGEST: usize = 64 * 1024;
-    if value.len() > LONGEST {
-        return Arc::from(value);
-    }
-    static TABLE: OnceLock<Mutex<hashbrown::HashSet<Arc<str>>>> = OnceLock::new();
-    let Ok(mut table) = TABLE.get_or_init(Default::default).lock() else {
-        return Arc::from(value);
-    };
-    if let Some(s) = table.get(value) {
-        return Arc::clone(s);
-    }
-    let s: Arc<str> = Arc::from(value);
-    if table.len() < LIMIT {
-        table.insert(Arc::clone(&s));
-    }
-    s
+    STATUSES.get(value)
 }
 
 /// A string most devices share (model, OS version, topic).
