@@ -143,7 +143,8 @@ pub fn csv(columns: &[&str], rows: impl IntoIterator<Item = Value>) -> String {
     out
 }
 
-/// One CSV row of `v` (see [`csv`]).
+/// One CSV row of `v` (see [`csv`]); a cell a spreadsheet would take for a formula starts
+/// with `'`.
 pub fn csv_row(columns: &[&str], v: &Value, out: &mut String) {
     let row: Vec<String> = columns
         .iter()
@@ -153,9 +154,31 @@ pub fn csv_row(columns: &[&str], v: &Value, out: &mut String) {
                 Some(Value::String(s)) => s.clone(),
                 Some(other) => other.to_string(),
             };
+            // Devices write some of these cells: one a spreadsheet would run as a formula is
+            // shown as text (OWASP's CSV injection rule).
+            let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                format!("'{text}")
+            } else {
+                text
+            };
             format!("\"{}\"", text.replace('"', "\"\""))
         })
         .collect();
     out.push_str(&row.join(","));
     out.push_str("\r\n");
+}
+
+#[cfg(test)]
+mod csv_tests {
+    use super::*;
+
+    #[test]
+    fn a_cell_a_spreadsheet_would_run_is_text_and_quotes_are_doubled() {
+        let rows = [serde_json::json!({"a": "=HYPERLINK(\"http://x\")", "b": "-1+2", "c": "plain \"quoted\""})];
+        let csv = csv(&["a", "b", "c"], rows);
+        assert_eq!(
+            csv,
+            "a,b,c\r\n\"'=HYPERLINK(\"\"http://x\"\")\",\"'-1+2\",\"plain \"\"quoted\"\"\"\r\n"
+        );
+    }
 }
