@@ -58,7 +58,12 @@ impl Inventory {
             }
             Input::Event(Event::DeclarationStatusReported(e)) => {
                 if let Some(d) = docs.update(cx.key) {
-                    let mut status = d.ddm_status().unwrap_or_default();
+                    // A full report replaces what was known: the old one need not be read.
+                    let mut status = if e.full_report {
+                        Default::default()
+                    } else {
+                        d.ddm_status().unwrap_or_default()
+                    };
                     status.apply(e.full_report, &e.report);
                     d.set_ddm_status(Some(&status));
                     d.ddm_status_at = Some(cx.at);
