@@ -276,11 +276,14 @@ async fn run_mdm(global: &super::Global, args: MdmBenchArgs) -> anyhow::Result<E
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
-        println!("| backend | devices | messages | messages/s | p50 ms | p99 ms | server CPU ms/msg | server CPU ms/msg, loop only | PostgreSQL CPU ms/msg | simulator CPU ms/msg | errors |");
-        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        println!("| backend | devices | messages | messages/s | p50 ms | p99 ms | server CPU ms/msg | server CPU ms/msg, loop only | server syscalls/msg | PostgreSQL CPU ms/msg | simulator CPU ms/msg | errors |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for r in &results {
+            let syscalls = r
+                .server_syscalls_per_message
+                .map_or("not counted (no perf)".to_string(), |n| format!("{n:.1}"));
             println!(
-                "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",
+                "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.3} | {:.3} | {} | {:.3} | {:.3} | {} |",
                 r.backend,
                 r.sim.devices,
                 r.sim.messages,
@@ -289,6 +292,7 @@ async fn run_mdm(global: &super::Global, args: MdmBenchArgs) -> anyhow::Result<E
                 r.sim.p99_ms,
                 r.server_cpu_ms_per_message,
                 r.server_loop_cpu_ms_per_message,
+                syscalls,
                 r.database_cpu_ms_per_message,
                 r.simulator_cpu_ms_per_message,
                 r.sim.errors

@@ -29,6 +29,10 @@ pub struct MdmBenchResult {
     pub database_cpu_ms_per_message: f64,
     /// The load generator's own CPU (this process).
     pub simulator_cpu_ms_per_message: f64,
+    /// System calls the server made per device message over the whole run (enrollment
+    /// included), counted by `perf stat`; absent where perf cannot attach.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_syscalls_per_message: Option<f64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +105,9 @@ pub async fn drive(
     let (server_before, db_before) = (process_cpu(pid).unwrap_or_default(), cpu_of_processes_named("postgres"));
     let self_before = process_cpu(std::process::id()).unwrap_or_default();
     let sampler = CpuSampler::start(pid);
+    let syscalls = super::syscalls::SyscallCounter::start(pid);
     let sim = run_devices(&config, &ca, devices).await?;
+    let syscalls = syscalls.and_then(super::syscalls::SyscallCounter::stop);
     let loop_cpu = sampler.stop().await.within(&sim.windows);
     let server_cpu = process_cpu(pid).unwrap_or_default().saturating_sub(server_before);
     let db_cpu = cpu_of_processes_named("postgres").saturating_sub(db_before);
@@ -120,6 +126,7 @@ pub async fn drive(
         server_loop_cpu_ms_per_message: loop_cpu.as_secs_f64() * 1000.0 / sim.messages.max(1) as f64,
         database_cpu_ms_per_message: per(db_cpu),
         simulator_cpu_ms_per_message: per(self_cpu),
+        server_syscalls_per_message: syscalls.map(|n| n as f64 / server_messages.max(1) as f64),
         sim,
     })
 }

@@ -7,3 +7,4 @@ pub mod projections;
 pub mod push;
 pub mod scale;
 pub mod store;
+pub mod syscalls;
