@@ -52,8 +52,9 @@ impl Interner {
 
 /// Models, OS versions, topics: no real one is longer than 128 bytes.
 static SHARED: Interner = Interner::new(50_000, 128);
-/// DDM statuses: most devices report the same declarations, all valid and active.
-static STATUSES: Interner = Interner::new(10_000, 64 * 1024);
+/// DDM statuses: most devices report the same declarations, all valid and active. At most
+/// 2,000 × 16 KiB kept for sharing (devices write these, and the table never forgets).
+static STATUSES: Interner = Interner::new(2_000, 16 * 1024);
 
 fn shared(value: &str) -> Arc<str> {
     SHARED.get(value)

@@ -8,8 +8,9 @@ use serde_json::Value;
 
 /// Longest string kept from a report (identifiers, tokens, codes, versions).
 const MAX_TEXT: usize = 256;
-/// Most declarations kept per device (Annal's catalog holds fewer).
-const MAX_DECLARATIONS: usize = 4_096;
+/// Most declarations kept per device: a device's set is far smaller, and what a device reports
+/// beyond it costs every fleet view.
+const MAX_DECLARATIONS: usize = 256;
 /// Most reason codes kept per declaration.
 const MAX_REASONS: usize = 8;
 

@@ -1,6 +1,7 @@
 //! How each event changes the inventory.
 
 use annal_schemas::events::checkin::{Authenticate, TokenUpdate};
+use annal_schemas::events::command::CancelReason;
 use annal_schemas::events::DeviceRef;
 use annal_schemas::Event;
 use serde_json::{Map, Value};
@@ -10,6 +11,17 @@ use super::{DeviceState, Inventory};
 
 /// The CommandUUID prefix of a DeclarativeManagement sync (the enrollment domain's).
 const DDM_COMMAND_PREFIX: &str = "DDM-";
+
+fn forget_sync(docs: &mut crate::docs::DocStore<DeviceDoc>, key: &str, command_uuid: &str) {
+    let Some(token) = command_uuid.strip_prefix(DDM_COMMAND_PREFIX) else {
+        return;
+    };
+    if docs.get(key).is_some_and(|d| d.ddm_given.as_deref() == Some(token)) {
+        if let Some(d) = docs.update(key) {
+            d.ddm_given.set(None);
+        }
+    }
+}
 use crate::context::{Answer, AnswerKind, CommandRef, Context, Input};
 
 impl Inventory {
@@ -27,6 +39,7 @@ impl Inventory {
                 if let Some(d) = docs.update(cx.key) {
                     d.state = DeviceState::CheckedOut;
                     d.topic.set(Some(&e.topic));
+                    d.ddm_given.set(None);
                 }
             }
             // An admin ended the enrollment (`annal devices forget`): as a checkout, for the
@@ -34,8 +47,15 @@ impl Inventory {
             Input::Event(Event::DeviceForgotten(_)) => {
                 if let Some(d) = docs.update(cx.key) {
                     d.state = DeviceState::CheckedOut;
+                    d.ddm_given.set(None);
                 }
             }
+            // A sync cancelled (but for a newer one) or expired was not given (as the
+            // enrollment's own state has it).
+            Input::Event(Event::CommandCancelled(e)) if e.reason != CancelReason::Superseded => {
+                forget_sync(docs, cx.key, &e.command_uuid)
+            }
+            Input::Event(Event::CommandExpired(e)) => forget_sync(docs, cx.key, &e.command_uuid),
             Input::Event(Event::IdentityBound(e)) => {
                 if let Some(d) = docs.update(cx.key) {
                     d.set_certificate(&e.certificate);
@@ -89,9 +109,12 @@ fn authenticate(d: &mut DeviceDoc, e: &Authenticate, key: &str) {
     d.topic.set(Some(&e.topic));
     d.topic_mismatch = false;
     d.set_fingerprint(&e.identity.fingerprint_sha256);
-    // A new generation has not completed enrollment yet, nor been given a declaration set.
+    // A new generation has not completed enrollment yet, nor been given a declaration set, nor
+    // reported on one.
     d.enrolled_at = None;
     d.ddm_given.set(None);
+    d.set_ddm_status(None);
+    d.ddm_status_at = None;
     // What the device says at enrollment is current; what it leaves out stays as last known.
     if e.device_name.is_some() {
         d.device_name = own(e.device_name.as_deref());

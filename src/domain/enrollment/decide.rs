@@ -695,7 +695,9 @@ fn decide_admin(s: &mut Enrollment, out: &mut Outcome, input: AdminInput) -> Res
             let command_uuid = format!("{DDM_COMMAND_PREFIX}{declarations_token}");
             // A device never given a set needs none while its set is empty.
             let never_needed = s.ddm_token.is_none() && declarations_token == DeclSet::empty().declarations_token;
-            if never_needed || s.ddm_token.as_deref() == Some(declarations_token.as_str()) {
+            // The same CommandUUID twice in one queue would make one answer complete both.
+            let pending = s.pending(&command_uuid).is_some();
+            if never_needed || pending || s.ddm_token.as_deref() == Some(declarations_token.as_str()) {
                 out.reply = Some(Reply::Queued {
                     command_uuid,
                     duplicate: true,

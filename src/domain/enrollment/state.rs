@@ -110,6 +110,7 @@ impl Enrollment {
             Event::IdentityRevoked(e) if self.is_bound(&e.fingerprint_sha256) => self.identity_revoked = true,
             Event::DeviceForgotten(_) => {
                 self.phase = Phase::CheckedOut;
+                self.ddm_token = None;
                 self.token_hex = None;
                 self.push_magic = None;
                 self.token_updates = 0;
@@ -131,6 +132,8 @@ impl Enrollment {
             }
             Event::CheckOut(_) => {
                 self.phase = Phase::CheckedOut;
+                // A user channel reopens with a TokenUpdate, not an Authenticate: given nothing.
+                self.ddm_token = None;
                 self.token_hex = None;
                 self.push_magic = None;
                 self.token_updates = 0;
@@ -177,9 +180,28 @@ impl Enrollment {
             }
             Event::CommandErrored(e) => self.complete(&e.command_uuid),
             Event::CommandFormatError(e) => self.complete(&e.command_uuid),
-            Event::CommandCancelled(e) => self.complete(&e.command_uuid),
-            Event::CommandExpired(e) => self.complete(&e.command_uuid),
+            Event::CommandCancelled(e) => {
+                // A sync cancelled (but for a newer one) or expired was not given: the next
+                // pass gives it again. One the device answered with an error stays given, so
+                // a device that cannot do DDM is not asked again and again.
+                if e.reason != annal_schemas::events::command::CancelReason::Superseded {
+                    self.forget_sync(&e.command_uuid);
+                }
+                self.complete(&e.command_uuid)
+            }
+            Event::CommandExpired(e) => {
+                self.forget_sync(&e.command_uuid);
+                self.complete(&e.command_uuid)
+            }
             _ => {}
+        }
+    }
+
+    /// Forgets the sync given, if `command_uuid` is it.
+    fn forget_sync(&mut self, command_uuid: &str) {
+        let given = command_uuid.strip_prefix(DDM_COMMAND_PREFIX);
+        if given.is_some() && given == self.ddm_token.as_deref() {
+            self.ddm_token = None;
         }
     }
 

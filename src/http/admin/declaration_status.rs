@@ -52,18 +52,20 @@ pub async fn device(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no enrollment {id}")))?;
     let set = app.declarations.device_set(&caller, &id, &queries).await?;
-    let facts = queries.facts(&id).await.unwrap_or_default();
-    let rows = app
-        .declarations
-        .device_rows(
-            &caller,
-            Reported {
-                facts,
-                status: device.declaration_status.clone(),
-                reported_at: device.declaration_status_at,
-            },
-        )
-        .await?;
+    let facts = queries
+        .facts(&id)
+        .await
+        .unwrap_or_else(|| crate::domain::declarations::DeviceFacts {
+            key: id.clone(),
+            ..Default::default()
+        });
+    let reported = Reported {
+        facts,
+        status: device.declaration_status.clone(),
+        reported_at: device.declaration_status_at,
+    };
+    // The rows from the same set the answer shows, so each status sits beside its declaration.
+    let rows = crate::service::declarations::Declarations::device_rows(&set, &reported);
     let (state, _) = app
         .enrollments
         .state(&id)

@@ -39,6 +39,7 @@ pub async fn fetch(
         Ok((content_type, bytes)) => ([(header::CONTENT_TYPE, content_type)], bytes).into_response(),
         Err(e) => {
             let status = match &e {
+                FetchError::NotASha256 => StatusCode::BAD_REQUEST,
                 FetchError::Forbidden => StatusCode::FORBIDDEN,
                 FetchError::NotFound => StatusCode::NOT_FOUND,
                 FetchError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -41,6 +41,8 @@ pub struct DataInfo {
 /// Why a device fetch was not served.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
+    #[error("not a SHA-256 (64 hex digits)")]
+    NotASha256,
     #[error("the identity belongs to no enrollment that may fetch this")]
     Forbidden,
     #[error("no such data for this device")]
@@ -213,6 +215,10 @@ impl Declarations {
         data_key: &DataKey,
     ) -> Result<(String, Vec<u8>), FetchError> {
         let base_url = self.base_url.as_str();
+        // Checked first: a path that cannot name stored data costs nothing and records nothing.
+        if !crate::service::identities::is_fingerprint(sha256) {
+            return Err(FetchError::NotASha256);
+        }
         let fingerprint = identity.certificate.fingerprint_sha256.clone();
         let record = enrollments
             .identity_record(&fingerprint)
@@ -234,8 +240,13 @@ impl Declarations {
             return Err(FetchError::Forbidden);
         }
         let set = self.set_of(&key, facts).await?;
-        let url = format!("{base_url}{DATA_PATH}{sha256}");
-        let pointed = set.items.iter().any(|item| item.served.contains(&url));
+        let pointed = set.items.iter().any(|item| {
+            let payload: Json = serde_json::from_str(&item.served)
+                .ok()
+                .and_then(|d: Json| d.get("Payload").cloned())
+                .unwrap_or_default();
+            data_urls(base_url, &payload).iter().any(|(_, sha)| *sha == sha256)
+        });
         let data = if pointed {
             self.read_data(sha256, data_key).await?
         } else {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Declarations, Facts, Reported};
-use crate::domain::declarations::{Catalog, SetItem};
+use crate::domain::declarations::{Catalog, DeclSet, SetItem};
 use crate::domain::groups::tags::TagBook;
 use crate::domain::groups::GroupBook;
 use crate::service::admin::{authorize, Action, AdminError, Caller};
@@ -248,11 +248,8 @@ impl Declarations {
         .await
     }
 
-    /// One device's rows (its set and what it reported of each).
-    pub async fn device_rows(&self, caller: &Caller, reported: Reported) -> Result<Vec<StatusRow>, AdminError> {
-        authorize(caller, Action::Read)?;
-        let catalog = self.catalog().await?;
-        let (groups, tags) = self.groups.books().await?;
-        Ok(rows_of(&catalog, &groups, &tags, reported))
+    /// One device's rows: `set` (as computed for it) and what it reported of each.
+    pub fn device_rows(set: &DeclSet, reported: &Reported) -> Vec<StatusRow> {
+        set.items.iter().map(|item| row(reported, item)).collect()
     }
 }

@@ -112,6 +112,26 @@ fn a_sync_is_queued_once_per_token_and_replaces_an_undelivered_one() {
     // A new enrollment generation has been given nothing yet.
     let state = given([enrolled(), vec![sync("t1")], enrolled()].concat());
     assert_eq!(state.ddm_token, None);
+    // A sync an admin cancelled (or one that expired) was not given: the next one gives it
+    // again; one the device answered with an error stays given (no loop on a device that
+    // cannot do DDM).
+    let cancel = Input::Admin(AdminInput::Cancel {
+        command_uuid: "DDM-t1".into(),
+        note: None,
+    });
+    let state = given([enrolled(), vec![sync("t1"), cancel]].concat());
+    assert_eq!(state.ddm_token, None);
+    assert_eq!(types(&decide(&state, sync("t1"), t0()).unwrap()), ["CommandQueued"]);
+    let errored = report(ReportStatus::Error, Some("DDM-t1"));
+    let state = given([enrolled(), vec![sync("t1"), errored]].concat());
+    assert_eq!(state.ddm_token.as_deref(), Some("t1"));
+    // A sync still pending is not queued twice under the same CommandUUID (t1 → t2 → t1).
+    let state = given([enrolled(), vec![sync("t1")]].concat());
+    let mut state2 = state.clone();
+    for (e, raw) in decide(&state, sync("t2"), t0()).unwrap().events {
+        state2.evolve(&e, raw.as_deref());
+    }
+    assert!(state2.pending("DDM-t2").is_some());
     // A device that checked out is not synced.
     assert!(decide(&Enrollment::default(), sync("t1"), t0()).is_err());
 }
