@@ -24,13 +24,14 @@ const ENROLLMENT_STREAM: &str = "enrollment-";
 const REFUSED_STREAM: &str = "refused-";
 /// The streams of administrative actions the audit trail records (who created or revoked an
 /// API key or enrollment token, who installed a push certificate); their key is the stream.
-const ADMIN_STREAMS: [&str; 6] = [
+const ADMIN_STREAMS: [&str; 7] = [
     "api-keys",
     "push-certificates",
     "groups",
     "device-tags",
     "escrow-key-unlock",
     "declarations",
+    "console-sessions",
 ];
 /// Which devices a group meant for one command (`targets-<CommandUUID>`).
 const TARGETS_STREAM: &str = "targets-";
@@ -55,6 +56,8 @@ fn administrative(event_type: EventType) -> bool {
             | EventType::DeclarationRemoved
             | EventType::DeclarationAssigned
             | EventType::DeclarationUnassigned
+            | EventType::ConsoleSessionStarted
+            | EventType::ConsoleSessionEnded
     )
 }
 

@@ -74,7 +74,7 @@ pub(crate) const fn route(event_type: EventType) -> Route {
         | EventType::Idle => route_to(Read::Seen, SEEN),
         // The inventory keeps the last DeclarativeManagement sync given (`DDM-<token>`).
         EventType::CommandQueued => route_to(Read::Decode, COMMAND.and(Feeds::DEVICES)),
-        EventType::CommandCancelled | EventType::CommandExpired => route_to(Read::Decode, COMMAND),
+        EventType::CommandCancelled | EventType::CommandExpired => route_to(Read::Decode, COMMAND.and(Feeds::DEVICES)),
         EventType::CommandDelivered => route_to(Read::Delivered, COMMAND),
         // Answers are device messages too; an acknowledged command may change the inventory (and
         // a DeviceInformation answer the serial number the audit trail records).
@@ -117,6 +117,8 @@ pub(crate) const fn route(event_type: EventType) -> Route {
         EventType::EscrowKeyUnlockRequested | EventType::EscrowKeyUnlockAnswered => {
             route_to(Read::Decode, Feeds::AUDIT)
         }
+        // Who signed in to the web console, and when each session ended.
+        EventType::ConsoleSessionStarted | EventType::ConsoleSessionEnded => route_to(Read::Decode, Feeds::AUDIT),
         EventType::IdentityClaimed
         | EventType::IdentityImported
         | EventType::CertificateIssued

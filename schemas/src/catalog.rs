@@ -7,7 +7,8 @@ use schemars::JsonSchema;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::events::{
-    ade::*, apikey::*, checkin::*, command::*, declaration::*, escrow::*, group::*, identity::*, push::*, scep::*,
+    ade::*, apikey::*, checkin::*, command::*, console::*, declaration::*, escrow::*, group::*, identity::*, push::*,
+    scep::*,
 };
 
 /// A typed event body with its stable name and schema version.
@@ -144,6 +145,7 @@ catalog! {
     EscrowKeyUnlockRequested, EscrowKeyUnlockAnswered,
     DeclarationDefined, DeclarationRemoved, DeclarationAssigned, DeclarationUnassigned,
     DeclarationStatusReported, DeclarationDataStored,
+    ConsoleSessionStarted, ConsoleSessionEnded,
 }
 
 pub(crate) fn schema_value<T: JsonSchema>(name: &str, version: u32) -> serde_json::Value {

@@ -2,6 +2,7 @@
 //! health.
 
 pub mod admin;
+pub mod console;
 pub mod device;
 pub mod enroll;
 mod health;
@@ -99,6 +100,7 @@ pub fn router(state: AppState, sizes: limits::BodySizes, pace: limits::BodyPace)
     let max_body = sizes.identified;
     let device = put(device::handle).layer(axum::Extension(sizes));
     Router::new()
+        .route("/", get(console::root))
         .route("/healthz", get(health::healthz))
         .route("/version", get(health::version))
         .route("/readyz", get(health::readyz))
@@ -125,6 +127,7 @@ pub fn router(state: AppState, sizes: limits::BodySizes, pace: limits::BodyPace)
                 .layer(DefaultBodyLimit::max(enroll::ota::MAX_BODY)),
         )
         .merge(admin::routes(max_body))
+        .merge(console::routes())
         // Inside the pace layer: a refused body is drained under the same time bounds.
         .layer(axum::middleware::from_fn(refusal::drain_refused))
         .layer(axum::middleware::from_fn_with_state(pace, limits::timed_bodies))

@@ -138,6 +138,22 @@ impl AuditTrail {
                 self.administration(cx, "EscrowKeyUnlockAnswered", subject, None);
                 return;
             }
+            Input::Event(Event::ConsoleSessionStarted(e)) => {
+                let role = serde_json::to_value(e.role).ok();
+                let role = role.as_ref().and_then(|r| r.as_str()).unwrap_or("unknown");
+                let short = e.session_id_sha256.get(..16).unwrap_or(&e.session_id_sha256);
+                let subject = format!("console session {short} ({role})");
+                self.administration(cx, "ConsoleSessionStarted", subject, None);
+                return;
+            }
+            Input::Event(Event::ConsoleSessionEnded(e)) => {
+                let reason = serde_json::to_value(e.reason).ok();
+                let reason = reason.as_ref().and_then(|r| r.as_str()).unwrap_or("unknown");
+                let short = e.session_id_sha256.get(..16).unwrap_or(&e.session_id_sha256);
+                let subject = format!("console session {short}: {reason}");
+                self.administration(cx, "ConsoleSessionEnded", subject, None);
+                return;
+            }
             Input::Event(Event::PushCertificateInstalled(e)) => {
                 let mut subject = format!(
                     "push certificate {} (SHA-256 {}, valid until {})",

@@ -5,6 +5,7 @@ pub mod ade;
 pub mod apikey;
 pub mod checkin;
 pub mod command;
+pub mod console;
 pub mod declaration;
 pub mod escrow;
 pub mod group;

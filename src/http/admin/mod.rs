@@ -2,7 +2,7 @@
 //! the role decides what it may do (`domain::access`). Reads come from the projections
 //! (`read::fresh`), history and the event stream straight from the log.
 
-mod audit;
+pub(crate) mod audit;
 mod auth;
 mod commands;
 mod declaration_status;
@@ -22,7 +22,7 @@ mod migration;
 mod openapi;
 mod push;
 mod push_health;
-mod render;
+pub(crate) mod render;
 mod scep;
 mod submit;
 mod tags;

@@ -1,0 +1,100 @@
+//! The web console at `/console`: server-rendered HTML, no JavaScript, everything embedded in
+//! the binary. One more adapter over the use cases: pages read through `Queries` as the admin
+//! API's handlers do, actions call the same use cases (`app.commands()`), and every check is
+//! the API's own (the key check, `authorize` by role, the rails on destructive commands).
+//!
+//! - `session`: sign-in exchanges an API key for a server-side session (cookie: HttpOnly,
+//!   Secure, SameSite=Strict), recorded on `console-sessions`; `login`: the forms.
+//! - `csrf`: every form carries its session's token; a POST without it is 403.
+//! - `render`: the one escaping path every value goes through; `layout`: the page frame.
+//! - Pages: `overview` (fleet), `devices` (list, search), `device` (inventory, answers, queue,
+//!   history, "as of", send and cancel forms), `commands` (send with confirmation, cancel),
+//!   `audit` (the trail, with CSV and NDJSON export through the audit endpoint's code).
+//!
+//! Every response carries a content security policy that allows nothing but this server's own
+//! stylesheet (no script, no inline style, no frames, forms only to this server).
+
+mod audit;
+mod commands;
+mod csrf;
+mod device;
+mod devices;
+mod layout;
+mod login;
+mod overview;
+mod render;
+mod session;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+
+use super::AppState;
+
+/// The content security policy of every console response.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; frame-ancestors 'none'; form-action 'self'";
+
+/// A console form is a few fields; nothing larger is read.
+const FORM_MAX: usize = 64 << 10;
+
+const STYLESHEET: &str = include_str!("console.css");
+
+/// The console's routes, with this node's session store.
+pub fn routes() -> Router<AppState> {
+    let sessions = Arc::new(session::Sessions::new());
+    Router::new()
+        .route("/console", get(overview::show))
+        .route("/console/login", get(login::form).post(login::sign_in))
+        .route("/console/logout", post(login::sign_out))
+        .route("/console/devices", get(devices::list))
+        .route("/console/devices/{id}", get(device::show))
+        .route("/console/devices/{id}/commands", post(commands::send))
+        .route(
+            "/console/devices/{id}/commands/{command_uuid}/cancel",
+            post(commands::cancel),
+        )
+        .route("/console/audit", get(audit::show))
+        .route("/console/audit/export", get(audit::export))
+        .route("/console/static/console.css", get(stylesheet))
+        .layer(DefaultBodyLimit::max(FORM_MAX))
+        .layer(Extension(sessions))
+        .layer(axum::middleware::map_response(protect))
+}
+
+/// `GET /`: the console.
+pub async fn root() -> Redirect {
+    Redirect::to("/console")
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+/// The headers of every console response: the policy above, no sniffing, no referrer, no
+/// framing, and nothing cached unless the response says otherwise (the stylesheet).
+async fn protect(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
