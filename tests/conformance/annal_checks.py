@@ -48,7 +48,7 @@ def no_unexplained_server_error(ctx, response, case):
 
 # The bodies Apple's devices and SCEP clients send are binary (a plist, a PKCS#7 message, a PEM
 # file). Schemathesis has no serializer for those media types; these send what was generated as
-# raw bytes, so the device, SCEP and push-certificate endpoints are fuzzed with arbitrary
+# raw bytes, so the device, SCEP, push-certificate and declaration-data endpoints are fuzzed with arbitrary
 # bodies instead of being skipped.
 @schemathesis.serializer(
     "application/x-apple-aspen-mdm-checkin",
@@ -56,6 +56,7 @@ def no_unexplained_server_error(ctx, response, case):
     "application/x-pki-message",
     "application/pkcs7-signature",
     "application/x-pem-file",
+    "application/x-apple-aspen-config",
 )
 def raw_bytes(ctx, value):
     if isinstance(value, bytes):
