@@ -12,7 +12,7 @@ use annal::testkit::sim::VirtualDevice;
 use annal_schemas::events::apikey::Role;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
-use common::inprocess::{app, App, ADMIN_KEY, TOPIC};
+use common::inprocess::{app, App, ADMIN_KEY};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -139,19 +139,7 @@ async fn signed_in<'a>(app: &'a App, key: &str) -> Browser<'a> {
 
 /// Enrolls device `index` with `name` as the DeviceName its Authenticate reports.
 async fn enroll_named(app: &App, index: usize, name: &str) -> VirtualDevice {
-    let identity = app
-        .server
-        .ca()
-        .issue_device_identity(&format!("dev-{index}"), annal::pki::KeyKind::EcdsaP256, 30)
-        .expect("identity");
-    let d = VirtualDevice::new(index, identity);
-    let mut auth: plist::Dictionary = plist::from_bytes(&d.authenticate(TOPIC)).expect("plist");
-    auth.insert("DeviceName".into(), plist::Value::String(name.into()));
-    for body in [annal::testkit::sim::encode(auth), d.token_update(TOPIC)] {
-        let (status, _) = app.device_request(&d, body, true).await;
-        assert_eq!(status, StatusCode::OK);
-    }
-    d
+    app.enroll_with(index, &[("DeviceName", name)]).await
 }
 
 /// The console-sessions events: (type, actor, data).

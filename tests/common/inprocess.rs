@@ -98,6 +98,12 @@ impl App {
 
     /// Enrolls device `index` as a `product` on OS `os`.
     pub async fn enroll(&self, index: usize, product: &str, os: &str) -> VirtualDevice {
+        self.enroll_with(index, &[("ProductName", product), ("OSVersion", os)])
+            .await
+    }
+
+    /// Enrolls device `index`, its Authenticate reporting these keys too (DeviceName, …).
+    pub async fn enroll_with(&self, index: usize, reported: &[(&str, &str)]) -> VirtualDevice {
         let identity = self
             .server
             .ca()
@@ -105,8 +111,9 @@ impl App {
             .expect("identity");
         let d = VirtualDevice::new(index, identity);
         let mut auth: plist::Dictionary = plist::from_bytes(&d.authenticate(TOPIC)).expect("plist");
-        auth.insert("ProductName".into(), plist::Value::String(product.into()));
-        auth.insert("OSVersion".into(), plist::Value::String(os.into()));
+        for (key, value) in reported {
+            auth.insert((*key).into(), plist::Value::String((*value).into()));
+        }
         for body in [annal::testkit::sim::encode(auth), d.token_update(TOPIC)] {
             let (status, _) = self.device_request(&d, body, true).await;
             assert_eq!(status, StatusCode::OK);

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
 
-use super::csrf::{self, Form};
+use super::csrf;
 use super::layout::{self, Section};
 use super::render::{html, query, segment, Html, Seg};
 use super::session::{Session, Signed};
@@ -86,13 +86,10 @@ pub async fn send(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match Form::parse(&body) {
+    let form = match csrf::signed_form(&session, &headers, &body) {
         Ok(form) => form,
-        Err(e) => return e.page(),
+        Err(refused) => return *refused,
     };
-    if !csrf::check(&session, &headers, &form) {
-        return csrf::forged(Some(&session));
-    }
     let Some(offered) = COMMANDS
         .iter()
         .find(|c| Some(c.request_type) == form.get("request_type"))
@@ -246,13 +243,10 @@ pub async fn cancel(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match Form::parse(&body) {
+    let form = match csrf::signed_form(&session, &headers, &body) {
         Ok(form) => form,
-        Err(e) => return e.page(),
+        Err(refused) => return *refused,
     };
-    if !csrf::check(&session, &headers, &form) {
-        return csrf::forged(Some(&session));
-    }
     let request = CancelRequest {
         target: id.clone(),
         command_uuid,

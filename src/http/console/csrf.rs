@@ -85,6 +85,16 @@ pub fn check(session: &Session, headers: &HeaderMap, form: &Form) -> bool {
     ok
 }
 
+/// A signed-in POST's form, read and checked: the form, or the page that refuses it (not a
+/// form: 400; without the session's token: [`forged`]).
+pub fn signed_form(session: &Session, headers: &HeaderMap, body: &[u8]) -> Result<Form, Box<Response>> {
+    let form = Form::parse(body).map_err(|e| Box::new(e.page()))?;
+    if !check(session, headers, &form) {
+        return Err(Box::new(forged(Some(session))));
+    }
+    Ok(form)
+}
+
 /// The answer to a form that did not come from this console.
 pub fn forged(session: Option<&Session>) -> Response {
     layout::error_page(

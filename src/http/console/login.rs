@@ -154,12 +154,8 @@ pub async fn sign_out(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match Form::parse(&body) {
-        Ok(form) => form,
-        Err(e) => return e.page(),
-    };
-    if !csrf::check(&session, &headers, &form) {
-        return csrf::forged(Some(&session));
+    if let Err(refused) = csrf::signed_form(&session, &headers, &body) {
+        return *refused;
     }
     sessions
         .end(app.store.as_ref(), &session, ConsoleSessionEndReason::SignedOut)
