@@ -164,6 +164,20 @@ async fn a_filter_assignment_reaches_the_matching_devices_and_their_status_comes
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{assigned}");
+    // An assignment is removed under its own declaration only.
+    let id = assigned["assignment_id"].as_str().unwrap_or_default();
+    let encoded = id.replace('@', "%40").replace(':', "%3A");
+    let head = app.head().await;
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/declarations/cfg.other/assignments/{encoded}"),
+            ADMIN_KEY,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(app.head().await, head);
 
     // The iPad is given the new set's tokens; the phone, whose set is still empty, nothing.
     let view = until(&app, &format!("/v1/devices/{}/declarations", ipad.udid), |v| {

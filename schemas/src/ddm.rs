@@ -67,6 +67,15 @@ fn token(domain: &[u8], content: &[u8]) -> String {
     hex::encode(&digest[..16])
 }
 
+/// The CommandUUID prefix of the DeclarativeManagement command that gives a device its set's
+/// tokens: `DDM-<DeclarationsToken>`. The enrollment and the inventory both fold it.
+pub const SYNC_COMMAND_PREFIX: &str = "DDM-";
+
+/// The DeclarationsToken a sync command with this CommandUUID gives, if it is one.
+pub fn synced_token(command_uuid: &str) -> Option<&str> {
+    command_uuid.strip_prefix(SYNC_COMMAND_PREFIX)
+}
+
 /// A short digest naming content that is not a declaration (an assignment's filter).
 pub fn content_digest(content: &[u8]) -> String {
     token(b"annal-ddm-content-v1\n", content)

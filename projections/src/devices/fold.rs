@@ -9,11 +9,10 @@ use serde_json::{Map, Value};
 use super::compact::{own, DeviceDoc};
 use super::{DeviceState, Inventory};
 
-/// The CommandUUID prefix of a DeclarativeManagement sync (the enrollment domain's).
-const DDM_COMMAND_PREFIX: &str = "DDM-";
+use annal_schemas::ddm::synced_token;
 
 fn forget_sync(docs: &mut crate::docs::DocStore<DeviceDoc>, key: &str, command_uuid: &str) {
-    let Some(token) = command_uuid.strip_prefix(DDM_COMMAND_PREFIX) else {
+    let Some(token) = synced_token(command_uuid) else {
         return;
     };
     if docs.get(key).is_some_and(|d| d.ddm_given.as_deref() == Some(token)) {
@@ -72,7 +71,7 @@ impl Inventory {
                 }
             }
             Input::Event(Event::CommandQueued(e)) if e.request_type == "DeclarativeManagement" => {
-                if let (Some(token), Some(d)) = (e.command_uuid.strip_prefix(DDM_COMMAND_PREFIX), docs.update(cx.key)) {
+                if let (Some(token), Some(d)) = (synced_token(&e.command_uuid), docs.update(cx.key)) {
                     d.ddm_given.set(Some(token));
                 }
             }

@@ -335,8 +335,11 @@ impl Catalog {
         }))
     }
 
+    /// Removes assignment `assignment_id` of declaration `identifier` (an id of another
+    /// declaration's assignment is unknown here).
     pub fn decide_unassign(
         &self,
+        identifier: &str,
         assignment_id: &str,
         reason: Option<&str>,
         now: DateTime<Utc>,
@@ -345,6 +348,7 @@ impl Catalog {
         let assigned = self
             .assignments
             .get(assignment_id)
+            .filter(|a| a.identifier == identifier)
             .ok_or_else(|| CatalogRefusal::UnknownAssignment(assignment_id.to_string()))?;
         Ok(DeclarationUnassigned {
             assignment_id: assignment_id.to_string(),

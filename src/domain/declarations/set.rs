@@ -34,6 +34,14 @@ pub struct DeviceFacts {
 }
 
 impl DeviceFacts {
+    /// An enrollment the inventory knows nothing of: only direct assignments can reach it.
+    pub fn unknown(key: &str) -> Self {
+        DeviceFacts {
+            key: key.to_string(),
+            ..DeviceFacts::default()
+        }
+    }
+
     fn is_user_channel(&self) -> bool {
         self.key.contains(':')
     }
@@ -69,6 +77,8 @@ pub struct SetItem {
     pub server_token: String,
     /// The declaration as served.
     pub served: Arc<str>,
+    /// Its payload (what the data it points at is read from).
+    pub payload: Arc<serde_json::Value>,
     /// The assignments that brought it (empty: named by an activation in the set).
     pub assignments: Vec<String>,
 }
@@ -85,8 +95,9 @@ pub struct DeclSet {
 impl DeclSet {
     /// The set of a device nothing is assigned to.
     pub fn empty() -> Self {
+        static EMPTY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
         DeclSet {
-            declarations_token: declarations_token(&[]),
+            declarations_token: EMPTY.get_or_init(|| declarations_token(&[])).clone(),
             timestamp: DateTime::<Utc>::UNIX_EPOCH,
             items: Vec::new(),
         }
@@ -189,6 +200,7 @@ impl Catalog {
                     identifier: identifier.to_string(),
                     server_token: d.server_token.clone(),
                     served: d.served.clone(),
+                    payload: d.payload.clone(),
                     assignments,
                 })
             })

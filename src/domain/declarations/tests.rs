@@ -122,7 +122,7 @@ fn assignments_are_idempotent_and_refuse_the_clock() {
         Err(CatalogRefusal::Unknown(_))
     ));
     assert!(matches!(
-        c.decide_unassign("nope", None, t(5)),
+        c.decide_unassign("cfg", "nope", None, t(5)),
         Err(CatalogRefusal::UnknownAssignment(_))
     ));
 }

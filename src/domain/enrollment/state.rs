@@ -7,9 +7,8 @@ use annal_schemas::events::identity::CertificateInfo;
 use annal_schemas::{Event, Sealed};
 use chrono::{DateTime, Utc};
 
-/// The CommandUUID prefix of the DeclarativeManagement commands that give a device its
-/// declaration set's tokens: `DDM-<DeclarationsToken>`.
-pub const DDM_COMMAND_PREFIX: &str = "DDM-";
+use annal_schemas::ddm::synced_token;
+pub use annal_schemas::ddm::SYNC_COMMAND_PREFIX as DDM_COMMAND_PREFIX;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Phase {
@@ -146,7 +145,7 @@ impl Enrollment {
                     self.idempotency.insert(key.clone(), e.command_uuid.clone());
                 }
                 if e.request_type == "DeclarativeManagement" {
-                    if let Some(token) = e.command_uuid.strip_prefix(DDM_COMMAND_PREFIX) {
+                    if let Some(token) = synced_token(&e.command_uuid) {
                         self.ddm_token = Some(token.to_string());
                     }
                 }
@@ -199,7 +198,7 @@ impl Enrollment {
 
     /// Forgets the sync given, if `command_uuid` is it.
     fn forget_sync(&mut self, command_uuid: &str) {
-        let given = command_uuid.strip_prefix(DDM_COMMAND_PREFIX);
+        let given = synced_token(command_uuid);
         if given.is_some() && given == self.ddm_token.as_deref() {
             self.ddm_token = None;
         }

@@ -51,14 +51,11 @@ pub async fn device(
         .device(&id, None)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no enrollment {id}")))?;
-    let set = app.declarations.device_set(&caller, &id, &queries).await?;
     let facts = queries
         .facts(&id)
         .await
-        .unwrap_or_else(|| crate::domain::declarations::DeviceFacts {
-            key: id.clone(),
-            ..Default::default()
-        });
+        .unwrap_or_else(|| crate::domain::declarations::DeviceFacts::unknown(&id));
+    let set = app.declarations.device_set(&caller, facts.clone()).await?;
     let reported = Reported {
         facts,
         status: device.declaration_status.clone(),

@@ -186,14 +186,8 @@ pub async fn unassign(
     Path((identifier, assignment_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let declaration = app.declarations.get(&caller, &identifier).await?;
-    if !declaration.assignments.iter().any(|a| a.assignment_id == assignment_id) {
-        return Err(ApiError::not_found(format!(
-            "no assignment {assignment_id:?} of {identifier:?}"
-        )));
-    }
     app.declarations
-        .unassign(&caller, &assignment_id, reason_header(&headers)?)
+        .unassign(&caller, &identifier, &assignment_id, reason_header(&headers)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -62,6 +62,19 @@ impl From<AdminError> for FetchError {
     }
 }
 
+impl From<crate::service::enrollments::ServiceError> for FetchError {
+    fn from(e: crate::service::enrollments::ServiceError) -> Self {
+        use crate::service::aggregate::RunError;
+        match e {
+            // The enrollment refused this identity (revoked, bound to another certificate).
+            RunError::Refused(_) => FetchError::Forbidden,
+            RunError::Store(e) => e.into(),
+            e @ RunError::Contention(_) => FetchError::Unavailable(e.to_string()),
+            other => FetchError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<StoreError> for FetchError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -220,18 +233,12 @@ impl Declarations {
             return Err(FetchError::NotASha256);
         }
         let fingerprint = identity.certificate.fingerprint_sha256.clone();
-        let record = enrollments
-            .identity_record(&fingerprint)
-            .await
-            .map_err(|e| FetchError::Internal(e.to_string()))?;
+        let record = enrollments.identity_record(&fingerprint).await?;
         let key = match (record.claimed_by, record.revoked) {
             (Some(key), false) => key,
             _ => return Err(FetchError::Forbidden),
         };
-        let (state, _) = enrollments
-            .state(&key)
-            .await
-            .map_err(|e| FetchError::Internal(e.to_string()))?;
+        let (state, _) = enrollments.state(&key).await?;
         let bound = state
             .identity
             .as_ref()
@@ -240,13 +247,10 @@ impl Declarations {
             return Err(FetchError::Forbidden);
         }
         let set = self.set_of(&key, facts).await?;
-        let pointed = set.items.iter().any(|item| {
-            let payload: Json = serde_json::from_str(&item.served)
-                .ok()
-                .and_then(|d: Json| d.get("Payload").cloned())
-                .unwrap_or_default();
-            data_urls(base_url, &payload).iter().any(|(_, sha)| *sha == sha256)
-        });
+        let pointed = set
+            .items
+            .iter()
+            .any(|item| data_urls(base_url, &item.payload).iter().any(|(_, sha)| *sha == sha256));
         let data = if pointed {
             self.read_data(sha256, data_key).await?
         } else {
@@ -254,7 +258,7 @@ impl Declarations {
         };
         let input = Input::Device {
             input: Box::new(DeviceInput::DeclarativeManagement {
-                endpoint: format!("data/{}", sha256.chars().take(64).collect::<String>()),
+                endpoint: format!("data/{sha256}"),
                 request: DdmRequest::Data { found: data.is_some() },
                 set: None,
             }),
@@ -268,8 +272,7 @@ impl Declarations {
         };
         enrollments
             .handle(&key, input, &fingerprint, chrono::Utc::now())
-            .await
-            .map_err(|e| FetchError::Internal(e.to_string()))?;
+            .await?;
         data.ok_or(FetchError::NotFound)
     }
 }

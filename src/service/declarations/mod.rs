@@ -47,6 +47,7 @@ pub enum CatalogCommand {
         now: DateTime<Utc>,
     },
     Unassign {
+        identifier: String,
         assignment_id: String,
         reason: Option<String>,
         now: DateTime<Utc>,
@@ -95,11 +96,12 @@ impl Aggregate for Catalog {
                 *now,
             )?)),
             CatalogCommand::Unassign {
+                identifier,
                 assignment_id,
                 reason,
                 now,
             } => self
-                .decide_unassign(assignment_id, reason.as_deref(), *now)
+                .decide_unassign(identifier, assignment_id, reason.as_deref(), *now)
                 .map(Decided::one),
         }
     }
@@ -304,10 +306,12 @@ impl Declarations {
     pub async fn unassign(
         &self,
         caller: &Caller,
+        identifier: &str,
         assignment_id: &str,
         reason: Option<String>,
     ) -> Result<(), AdminError> {
         let command = CatalogCommand::Unassign {
+            identifier: identifier.to_string(),
             assignment_id: assignment_id.to_string(),
             reason,
             now: Utc::now(),
@@ -322,24 +326,24 @@ impl Declarations {
         if catalog.assignments.is_empty() {
             return Ok(DeclSet::empty());
         }
-        let (groups, tags) = self.groups.books().await?;
-        let mut device = facts.facts(enrollment_key).await.unwrap_or_else(|| DeviceFacts {
-            key: enrollment_key.to_string(),
-            ..DeviceFacts::default()
-        });
-        device.tags = tags.tags_of(enrollment_key).into_iter().collect::<BTreeSet<_>>();
-        Ok(catalog.set_for(&groups, &device))
+        let device = facts
+            .facts(enrollment_key)
+            .await
+            .unwrap_or_else(|| DeviceFacts::unknown(enrollment_key));
+        self.set_with(&catalog, device).await
     }
 
-    /// As `set_of`, for an admin.
-    pub async fn device_set(
-        &self,
-        caller: &Caller,
-        enrollment_key: &str,
-        facts: &dyn Facts,
-    ) -> Result<DeclSet, AdminError> {
+    /// The set of the enrollment `device` describes, for an admin (who has its facts already).
+    pub async fn device_set(&self, caller: &Caller, device: DeviceFacts) -> Result<DeclSet, AdminError> {
         authorize(caller, Action::Read)?;
-        self.set_of(enrollment_key, facts).await
+        let catalog = self.catalog().await?;
+        self.set_with(&catalog, device).await
+    }
+
+    async fn set_with(&self, catalog: &Catalog, mut device: DeviceFacts) -> Result<DeclSet, AdminError> {
+        let (groups, tags) = self.groups.books().await?;
+        device.tags = tags.tags_of(&device.key).into_iter().collect::<BTreeSet<_>>();
+        Ok(catalog.set_for(&groups, &device))
     }
 }
 

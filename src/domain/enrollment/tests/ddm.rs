@@ -20,6 +20,7 @@ fn set() -> Arc<DeclSet> {
             identifier: "cfg.passcode".into(),
             server_token: "st-1".into(),
             served: Arc::from(r#"{"Identifier":"cfg.passcode"}"#),
+            payload: Arc::new(serde_json::json!({})),
             assignments: vec![],
         }],
     })
