@@ -80,6 +80,11 @@ impl Harness {
     /// A server pushing through the mock APNs, and `devices` simulated iPads enrolled and
     /// listening.
     async fn start(devices: usize) -> Harness {
+        Harness::start_as(devices, annal::testkit::sim::WireProfile::default()).await
+    }
+
+    /// As `start`, the devices behaving on the wire as `wire` says.
+    async fn start_as(devices: usize, wire: annal::testkit::sim::WireProfile) -> Harness {
         rustls::crypto::aws_lc_rs::default_provider().install_default().ok();
         let dir = tempfile::tempdir().expect("tmp");
         let (apns, apns_ca) = mock(dir.path()).await;
@@ -97,6 +102,7 @@ impl Harness {
         .await;
         let config = annal::testkit::sim::SimConfig {
             not_now_percent: 0,
+            wire,
             ..sim_config(&server, devices, 0)
         };
         let mut fleet = Fleet::enroll(&config, &server.ca()).await.expect("enrolled");
@@ -601,4 +607,36 @@ async fn a_legacy_profile_reaches_the_one_ipad_given_it_over_its_identity() {
     let mut fleet = h.fleet;
     fleet.stop().await;
     assert_eq!(fleet.report().errors, 0);
+}
+
+/// DDM from devices that look like real Apple devices on the wire: RSA-2048 identities, an
+/// Mdm-Signature on every request (BER every third), no Content-Type on the command channel,
+/// a new connection every fourth request. The sync command, every DDM endpoint and the status
+/// report go through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddm_works_from_devices_that_look_like_real_ones_on_the_wire() {
+    let h = Harness::start_as(2, annal::testkit::sim::WireProfile::real()).await;
+    let passcode = h
+        .define(
+            "cfg.passcode",
+            "com.apple.configuration.passcode.settings",
+            json!({"MinimumLength": 6}),
+        )
+        .await;
+    let activation = h
+        .define(
+            "act.baseline",
+            "com.apple.activation.simple",
+            json!({"StandardConfigurations": ["cfg.passcode"]}),
+        )
+        .await;
+    h.assign("act.baseline", json!({"filter": {}})).await;
+    let expected = BTreeMap::from([("act.baseline", activation), ("cfg.passcode", passcode)]);
+    let devices = h.devices();
+    h.converged(&devices, &expected).await;
+    let mut fleet = h.fleet;
+    fleet.stop().await;
+    let report = fleet.report();
+    assert_eq!(report.errors, 0, "{report:?}");
+    assert!(report.status_reports >= 2, "{report:?}");
 }

@@ -372,6 +372,8 @@ async fn a_legacy_profile_is_served_as_an_asset_only_to_the_devices_given_it() {
     assert_eq!(status, StatusCode::NOT_FOUND, "not in the phone's set");
     let (status, _) = app.device_get(&ipad, &path, false).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "no identity, no data");
+    let (status, _) = app.device_get(&ipad, "/ddm/data/not-a-sha", true).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     // Both fetches are in the devices' histories, with what they were answered.
     for (d, http_status) in [(&ipad, 200), (&phone, 404)] {
         let (_, history) = app
@@ -385,6 +387,19 @@ async fn a_legacy_profile_is_served_as_an_asset_only_to_the_devices_given_it() {
             .any(|e| e["data"]["endpoint"] == format!("data/{sha}") && e["data"]["http_status"] == http_status);
         assert!(fetched, "{history}");
     }
+    // A revoked certificate fetches nothing, even what its device's set points at.
+    let fingerprint = annal::pki::fingerprint_sha256(&ipad.identity.cert_der);
+    let (status, answer) = app
+        .call(
+            Method::POST,
+            &format!("/v1/identities/{fingerprint}/revoke"),
+            ADMIN_KEY,
+            Some(json!({"reason": "key extracted"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, _) = app.device_get(&ipad, &path, true).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     app.server.shutdown().await;
 }
 
