@@ -54,6 +54,19 @@ pub struct MdmBenchArgs {
     /// request, so the `mtls` proof is measured as `signature`).
     #[command(flatten)]
     wire: super::wire_args::WireArgs,
+    /// Enroll as real devices do (enrollment profile from GET /enroll, identity over SCEP,
+    /// then Authenticate and TokenUpdate), so the enrollment figure includes SCEP issuance.
+    #[arg(long)]
+    enroll_via_profile: bool,
+    /// Sample the server with `perf record` during the command rounds and print where its CPU
+    /// time went (by binary, and the hottest functions).
+    #[arg(long)]
+    cpu_profile: bool,
+    /// The `annal` binary to run as the server (default: this one), e.g. an earlier build to
+    /// compare against in the same run: `--server-exe before/annal,target/release/annal`
+    /// measures each in turn.
+    #[arg(long, value_delimiter = ',')]
+    server_exe: Vec<std::path::PathBuf>,
     #[arg(long)]
     json: bool,
 }
@@ -204,7 +217,11 @@ impl Cleanup {
 }
 
 async fn run_mdm(global: &super::Global, args: MdmBenchArgs) -> anyhow::Result<ExitCode> {
-    let exe = std::env::current_exe()?;
+    let exes = if args.server_exe.is_empty() {
+        vec![std::env::current_exe()?]
+    } else {
+        args.server_exe.clone()
+    };
     let mut results = Vec::new();
     let mut rates: Vec<Option<f64>> = vec![None];
     rates.extend(args.rates.iter().map(|r| Some(*r)));
@@ -220,10 +237,14 @@ async fn run_mdm(global: &super::Global, args: MdmBenchArgs) -> anyhow::Result<E
     }
     for backend in &args.target.backends {
         for proof in &proofs {
-            runs.extend(rates.iter().map(|rate| (backend, proof, *rate)));
+            for rate in &rates {
+                // Each binary in turn for the same case, so a drift of the machine's speed
+                // during the run touches them alike.
+                runs.extend(exes.iter().map(|exe| (backend, proof, *rate, exe)));
+            }
         }
     }
-    for (backend, proof, rate) in runs {
+    for (backend, proof, rate, exe) in runs {
         let run_id = uuid::Uuid::now_v7().simple().to_string();
         let dir = global.data_dir.join(format!("bench-mdm-{run_id}"));
         let (store_url, cleanup) = match backend {
@@ -249,7 +270,11 @@ async fn run_mdm(global: &super::Global, args: MdmBenchArgs) -> anyhow::Result<E
             topic: "com.apple.mgmt.External.annal-bench".into(),
             mtls: proof == "mtls",
             rate,
-            enrollment: annal::testkit::sim::Enrollment::Direct,
+            enrollment: if args.enroll_via_profile {
+                annal::testkit::sim::Enrollment::Profile { token: None }
+            } else {
+                annal::testkit::sim::Enrollment::Direct
+            },
             wire: wire.clone(),
         };
         if !args.json {
@@ -263,11 +288,17 @@ async fn run_mdm(global: &super::Global, args: MdmBenchArgs) -> anyhow::Result<E
         } else {
             format!("{proof}, {:?} devices", args.wire.device_profile).to_lowercase()
         };
-        let label = match rate {
+        let mut label = match rate {
             None => format!("{backend:?} ({proof}), saturated"),
             Some(r) => format!("{backend:?} ({proof}), paced at {r:.0}/s"),
         };
-        let result = annal::testkit::bench::mdm::run_mdm(&exe, &dir, &store_url, &label, config).await;
+        if exes.len() > 1 {
+            label = format!("{}: {label}", exe.display());
+        }
+        let measure = annal::testkit::bench::mdm::Measure {
+            cpu_profile: args.cpu_profile,
+        };
+        let result = annal::testkit::bench::mdm::run_mdm(exe, &dir, &store_url, &label, config, measure).await;
         cleanup.run(&args.target.postgres_url).await;
         // The data directory (CA, keys) exists for PostgreSQL runs too.
         let _ = std::fs::remove_dir_all(&dir);
@@ -276,28 +307,46 @@ async fn run_mdm(global: &super::Global, args: MdmBenchArgs) -> anyhow::Result<E
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
-        println!("| backend | devices | messages | messages/s | p50 ms | p99 ms | server CPU ms/msg | server CPU ms/msg, loop only | server syscalls/msg | PostgreSQL CPU ms/msg | simulator CPU ms/msg | errors |");
-        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-        for r in &results {
-            let syscalls = r
-                .server_syscalls_per_message
-                .map_or("not counted (no perf)".to_string(), |n| format!("{n:.1}"));
-            println!(
-                "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.3} | {:.3} | {} | {:.3} | {:.3} | {} |",
-                r.backend,
-                r.sim.devices,
-                r.sim.messages,
-                r.sim.messages_per_sec,
-                r.sim.p50_ms,
-                r.sim.p99_ms,
-                r.server_cpu_ms_per_message,
-                r.server_loop_cpu_ms_per_message,
-                syscalls,
-                r.database_cpu_ms_per_message,
-                r.simulator_cpu_ms_per_message,
-                r.sim.errors
-            );
-        }
+        print_mdm_table(&results);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_mdm_table(results: &[annal::testkit::bench::mdm::MdmBenchResult]) {
+    println!("| backend | devices | messages | messages/s | p50 ms | p99 ms | server CPU ms/msg | server CPU ms/msg, loop only | server syscalls/msg, loop only | server syscalls/msg | enrollment server CPU ms/device | PostgreSQL CPU ms/msg | simulator CPU ms/msg | errors |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let count = |n: Option<f64>| n.map_or("not counted (no perf)".to_string(), |n| format!("{n:.1}"));
+    for r in results {
+        println!(
+            "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.3} | {:.3} | {} | {} | {:.3} | {:.3} | {:.3} | {} |",
+            r.backend,
+            r.sim.devices,
+            r.sim.messages,
+            r.sim.messages_per_sec,
+            r.sim.p50_ms,
+            r.sim.p99_ms,
+            r.server_cpu_ms_per_message,
+            r.server_loop_cpu_ms_per_message,
+            count(r.server_loop_syscalls_per_message),
+            count(r.server_syscalls_per_message),
+            r.server_enroll_cpu_ms_per_device,
+            r.database_cpu_ms_per_message,
+            r.simulator_cpu_ms_per_message,
+            r.sim.errors
+        );
+    }
+    for r in results {
+        let Some(profile) = &r.cpu_profile else { continue };
+        println!("\nCPU profile of the server, command rounds, {}:", r.backend);
+        let binaries: Vec<String> = profile
+            .by_binary
+            .iter()
+            .take(6)
+            .map(|s| format!("{} {:.1}%", s.name, s.percent))
+            .collect();
+        println!("  by binary: {}", binaries.join(", "));
+        for f in &profile.top_functions {
+            println!("  {:6.2}%  {}", f.percent, f.name);
+        }
+    }
 }

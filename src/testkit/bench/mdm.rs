@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::cpu::{cpu_of_processes_named, process_cpu};
+use super::profile::{CpuProfile, CpuProfiler};
+use super::syscalls::SyscallCounter;
 use crate::pki::Ca;
-use crate::testkit::sim::{issue_devices_for, run_devices, Client, SimConfig, SimError, SimReport};
+use crate::testkit::sim::{issue_devices_for, Client, Enrollment, Fleet, SimConfig, SimError, SimReport};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MdmBenchResult {
@@ -33,6 +35,24 @@ pub struct MdmBenchResult {
     /// included), counted by `perf stat`; absent where perf cannot attach.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_syscalls_per_message: Option<f64>,
+    /// System calls inside the timed command rounds, per command-channel message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_loop_syscalls_per_message: Option<f64>,
+    /// Server CPU per device while the fleet enrolled (with `Enrollment::Profile`: the
+    /// profile, SCEP issuance, Authenticate and TokenUpdate).
+    pub server_enroll_cpu_ms_per_device: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_enroll_syscalls_per_device: Option<f64>,
+    /// Where the server's CPU time went during the command rounds, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_profile: Option<CpuProfile>,
+}
+
+/// What to measure beyond the default figures.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Measure {
+    /// Sample the server with `perf record` during the command rounds.
+    pub cpu_profile: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,9 +101,10 @@ pub async fn run_mdm(
     store_url: &str,
     backend: &str,
     config: SimConfig,
+    measure: Measure,
 ) -> Result<MdmBenchResult, BenchError> {
     let (server, base) = spawn_server(exe, data_dir, store_url, &[]).await?;
-    drive(&server, &base, data_dir, backend, config).await
+    drive(&server, &base, data_dir, backend, config, measure).await
 }
 
 /// Runs `config` against the running `server` at `base` (its data directory `data_dir` holds the
@@ -94,20 +115,36 @@ pub async fn drive(
     data_dir: &Path,
     backend: &str,
     mut config: SimConfig,
+    measure: Measure,
 ) -> Result<MdmBenchResult, BenchError> {
     config.server = base.to_string();
     config.api_key = admin_key(data_dir)?;
     let ca = Ca::load_or_init(&data_dir.join("ca"))?;
-    // Key generation is the simulator's set-up, not load: done before the clocks start.
-    let devices = issue_devices_for(config.devices, &ca, &config.wire)?;
+    // Key generation is the simulator's set-up, not load: done before the clocks start (a
+    // profile enrollment generates its keys as a device does, inside the enrollment).
+    let devices = match config.enrollment {
+        Enrollment::Direct => Some(issue_devices_for(config.devices, &ca, &config.wire)?),
+        Enrollment::Profile { .. } => None,
+    };
 
     let pid = server.pid();
     let (server_before, db_before) = (process_cpu(pid).unwrap_or_default(), cpu_of_processes_named("postgres"));
     let self_before = process_cpu(std::process::id()).unwrap_or_default();
+    let syscalls = SyscallCounter::start(pid);
+    let enroll_start = Instant::now();
+    let mut fleet = match devices {
+        Some(devices) => Fleet::enroll_devices(&config, &ca, devices).await?,
+        None => Fleet::enroll(&config, &ca).await?,
+    };
+    let enroll_window = (enroll_start, Instant::now());
+    let enroll_cpu = process_cpu(pid).unwrap_or_default().saturating_sub(server_before);
+
     let sampler = CpuSampler::start(pid);
-    let syscalls = super::syscalls::SyscallCounter::start(pid);
-    let sim = run_devices(&config, &ca, devices).await?;
-    let syscalls = syscalls.and_then(super::syscalls::SyscallCounter::stop);
+    let profiler = measure.cpu_profile.then(|| CpuProfiler::start(pid)).flatten();
+    fleet.command_rounds(&config).await?;
+    let sim = fleet.report();
+    let cpu_profile = profiler.and_then(CpuProfiler::stop);
+    let syscalls = syscalls.and_then(SyscallCounter::stop);
     let loop_cpu = sampler.stop().await.within(&sim.windows);
     let server_cpu = process_cpu(pid).unwrap_or_default().saturating_sub(server_before);
     let db_cpu = cpu_of_processes_named("postgres").saturating_sub(db_before);
@@ -118,15 +155,24 @@ pub async fn drive(
     // not counted as messages, so their cost makes the per-message figure conservative.
     let server_messages = sim.messages + 2 * config.devices as u64;
     let per = |d: Duration| d.as_secs_f64() * 1000.0 / server_messages.max(1) as f64;
+    let loop_messages = sim.messages.max(1) as f64;
     Ok(MdmBenchResult {
         backend: backend.to_string(),
         server_messages,
         server_cpu_seconds: server_cpu.as_secs_f64(),
         server_cpu_ms_per_message: per(server_cpu),
-        server_loop_cpu_ms_per_message: loop_cpu.as_secs_f64() * 1000.0 / sim.messages.max(1) as f64,
+        server_loop_cpu_ms_per_message: loop_cpu.as_secs_f64() * 1000.0 / loop_messages,
         database_cpu_ms_per_message: per(db_cpu),
         simulator_cpu_ms_per_message: per(self_cpu),
-        server_syscalls_per_message: syscalls.map(|n| n as f64 / server_messages.max(1) as f64),
+        server_syscalls_per_message: syscalls
+            .as_ref()
+            .map(|c| c.total() as f64 / server_messages.max(1) as f64),
+        server_loop_syscalls_per_message: syscalls.as_ref().map(|c| c.within(&sim.windows) as f64 / loop_messages),
+        server_enroll_cpu_ms_per_device: enroll_cpu.as_secs_f64() * 1000.0 / config.devices.max(1) as f64,
+        server_enroll_syscalls_per_device: syscalls
+            .as_ref()
+            .map(|c| c.within(&[enroll_window]) as f64 / config.devices.max(1) as f64),
+        cpu_profile,
         sim,
     })
 }

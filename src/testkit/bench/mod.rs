@@ -3,6 +3,7 @@
 
 pub mod cpu;
 pub mod mdm;
+pub mod profile;
 pub mod projections;
 pub mod push;
 pub mod scale;

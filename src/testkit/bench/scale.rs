@@ -259,7 +259,7 @@ async fn warm_run(
             Some("sqlite") => "SQLite",
             _ => "PostgreSQL",
         };
-        Some(drive(&server, &base, &config.data_dir, backend, sim).await?)
+        Some(drive(&server, &base, &config.data_dir, backend, sim, Default::default()).await?)
     } else {
         None
     };
