@@ -27,6 +27,9 @@ pub enum BenchCommand {
     /// A large enrolled fleet: resident memory per device, cold and warm start-up of a real
     /// server, rebuild speed, the device loop on top, and listing every device.
     Scale(super::bench_scale::ScaleBenchArgs),
+    /// The web console's server time at a large enrolled fleet: the device list (first page and
+    /// searches) and a device page, p50/p99 over N requests (target ≤ 50 ms each).
+    Console(super::bench_console::ConsoleBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -128,6 +131,7 @@ pub async fn run(global: &super::Global, cmd: BenchCommand) -> anyhow::Result<Ex
         BenchCommand::Projections(args) => return super::bench_projections::run(global, args).await,
         BenchCommand::Push(args) => return super::bench_push::run(global, args).await,
         BenchCommand::Scale(args) => return super::bench_scale::run_scale(global, args).await,
+        BenchCommand::Console(args) => return super::bench_console::run(global, args).await,
     };
     let bars = MultiProgress::new();
     if args.json {

@@ -6,6 +6,7 @@ mod api_key;
 mod audit;
 mod audit_export;
 mod bench;
+mod bench_console;
 mod bench_projections;
 mod bench_push;
 mod bench_scale;

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod admin;
+pub mod console;
 pub mod inprocess;
 pub mod ledger;
 pub mod load;

@@ -42,6 +42,22 @@ impl Form {
             .map(|(_, v)| v.trim())
             .filter(|v| !v.is_empty())
     }
+
+    /// Every non-blank value of `name`, trimmed, in the order sent (checkboxes, a multiple
+    /// select).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+            .collect()
+    }
+
+    /// The field names sent, in order (repeated names repeat).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.as_str())
+    }
 }
 
 /// A body that is not a form.

@@ -3,7 +3,9 @@
 //! one of a few common commands (those the role may send), and its history: every event with
 //! actor, time and position, the raw plist shown as `GET /v1/devices/{id}/history` shows it to
 //! the same role (`RawView`). With `as_of_time` or `as_of_position`, the inventory and the
-//! history are the log's as of then (the API's "as of" reads).
+//! history are the log's as of then (the API's "as of" reads). The present view carries a live
+//! hook: `live.js` follows `live::device` and adds new events to the history and keeps the
+//! queue current, with the cells this page renders.
 
 use annal_projections::AsOf;
 use axum::extract::{Path, RawQuery, State};
@@ -14,18 +16,17 @@ use serde_json::Value;
 
 use super::commands::COMMANDS;
 use super::csrf::Form;
+use super::history::Row;
 use super::layout::{self, Section};
 use super::render::{html, query, Html, Seg};
 use super::session::{Session, Signed};
 use crate::http::admin::error::ApiError;
-use crate::http::admin::render::{event_json, RawView};
+use crate::http::admin::render::RawView;
 use crate::http::AppState;
 use crate::service::admin::{authorize, Action};
 
 /// Events per page of the history.
 const HISTORY_PAGE: usize = 100;
-/// A raw plist or an event's data longer than this is cut on the page (the API has it whole).
-const SHOWN_CHARS: usize = 64 << 10;
 
 /// A time as a form gives it: RFC 3339, or a `datetime-local` value (no zone), read as UTC.
 pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
@@ -65,14 +66,6 @@ pub fn as_of(params: &Form) -> Result<Option<AsOf>, String> {
     }
 }
 
-/// `text`, cut to what a page shows.
-fn shown(text: &str) -> (&str, bool) {
-    match text.char_indices().nth(SHOWN_CHARS) {
-        Some((at, _)) => (&text[..at], true),
-        None => (text, false),
-    }
-}
-
 pub async fn show(
     State(app): State<AppState>,
     Signed(session): Signed,
@@ -96,6 +89,9 @@ pub async fn show(
             )
         }
     };
+    // The live stream starts after what this page reads (`live.js` drops an event the page
+    // already shows, should one be appended between this and the reads below).
+    let live_from = app.store.watch_head().borrow().saturating_add(1);
     let queries = app.queries();
     let device = match queries.device(&id, as_of).await {
         Ok(Some(device)) => device,
@@ -133,20 +129,30 @@ pub async fn show(
             uuid
         );
     }
-    if let Some(point) = as_of {
-        let point = match point {
-            AsOf::Position(p) => format!("log position {p}"),
-            AsOf::Time(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        };
-        html!(
+    match as_of {
+        Some(point) => html!(
             main,
             "<p class=\"warning\" role=\"status\">As the log knew this device at {}. \
              <a href=\"/console/devices/{}\">Show it now</a></p>",
-            point,
+            point_label(point),
             Seg(&id)
-        );
+        ),
+        // Filled in by live.js, which also unhides it; without script the page is as it was.
+        None => html!(
+            main,
+            "<p id=\"live\" class=\"live\" role=\"status\" data-live-src=\"/console/devices/{}/live?from={}\" hidden></p>",
+            Seg(&id),
+            live_from
+        ),
     }
-    as_of_form(&mut main, &id, &params);
+    html!(
+        main,
+        "<form method=\"get\" action=\"/console/devices/{}\" class=\"filters\" aria-labelledby=\"as-of-title\">\
+         <h2 id=\"as-of-title\">As of</h2>",
+        Seg(&id)
+    );
+    as_of_fields(&mut main, &params);
+    html!(main, "</form>");
 
     // Inventory: every plain field the API's device document has.
     html!(main, "<h2 id=\"inventory\">Inventory</h2><dl class=\"facts\">");
@@ -207,50 +213,22 @@ pub async fn show(
         Some(page) if page.events.is_empty() => html!(main, "<p>No events here.</p>"),
         Some(page) => {
             let view = RawView::of(true, session.caller.role);
+            // Live rows are added only to the last page of the present (not to a past view,
+            // nor above later pages).
+            let live_rows = if as_of.is_none() && page.next.is_none() {
+                "yes"
+            } else {
+                "no"
+            };
             html!(
                 main,
-                "<table><caption class=\"hint\">Oldest first; the raw plist as your role may see it</caption><thead><tr>\
+                "<table id=\"history-table\" data-live-append=\"{}\"><caption class=\"hint\">Oldest first; the raw plist as your role may see it</caption><thead><tr>\
                  <th scope=\"col\" class=\"num\">Position</th><th scope=\"col\">Recorded</th>\
-                 <th scope=\"col\">Event</th><th scope=\"col\">Actor</th><th scope=\"col\">Details</th></tr></thead><tbody>"
+                 <th scope=\"col\">Event</th><th scope=\"col\">Actor</th><th scope=\"col\">Details</th></tr></thead><tbody>",
+                live_rows
             );
             for e in &page.events {
-                let json = event_json(e, view);
-                html!(
-                    main,
-                    "<tr><td class=\"num\">{}</td><td>{}</td><td>{} <span class=\"hint\">v{}</span></td><td>{}</td><td>",
-                    e.global_position,
-                    e.recorded_at,
-                    e.event_type,
-                    e.stream_version,
-                    e.actor
-                );
-                let data = serde_json::to_string_pretty(&json["data"]).unwrap_or_default();
-                let (data, cut) = shown(&data);
-                html!(main, "<details><summary>Data</summary><pre>{}</pre>", data);
-                if cut {
-                    html!(main, "<p class=\"hint\">Cut here; the API has it whole.</p>");
-                }
-                html!(main, "</details>");
-                if json["raw_sealed"] == Value::Bool(true) {
-                    html!(main, "<p class=\"hint\">Raw plist sealed (it holds a secret).</p>");
-                } else if json["raw_withheld"] == Value::Bool(true) {
-                    html!(
-                        main,
-                        "<p class=\"hint\">Raw body withheld (not a plist, so its secrets cannot be masked).</p>"
-                    );
-                } else if let Some(raw) = json.get("raw") {
-                    let text = match raw {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    let (text, cut) = shown(&text);
-                    html!(main, "<details><summary>Raw plist</summary><pre>{}</pre>", text);
-                    if cut {
-                        html!(main, "<p class=\"hint\">Cut here; the API has it whole.</p>");
-                    }
-                    html!(main, "</details>");
-                }
-                html!(main, "</td></tr>");
+                Row::of(e, view).render(&mut main);
             }
             html!(main, "</tbody></table>");
             if let Some(next) = page.next {
@@ -277,43 +255,63 @@ pub async fn show(
     )
 }
 
-fn as_of_form(main: &mut Html, id: &str, params: &Form) {
+/// How a page names an "as of" point.
+pub fn point_label(point: AsOf) -> String {
+    match point {
+        AsOf::Position(p) => format!("log position {p}"),
+        AsOf::Time(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    }
+}
+
+/// The fields of an "as of" form (a time or a log position) and its button; the device page
+/// and the fleet list put them in their own forms.
+pub fn as_of_fields(main: &mut Html, params: &Form) {
     html!(
         main,
-        "<form method=\"get\" action=\"/console/devices/{}\" class=\"filters\" aria-labelledby=\"as-of-title\">\
-         <h2 id=\"as-of-title\">As of</h2>\
-         <div><label for=\"as-of-time\">Time (UTC)</label>\
+        "<div><label for=\"as-of-time\">Time (UTC)</label>\
          <input id=\"as-of-time\" name=\"as_of_time\" type=\"datetime-local\" step=\"1\" value=\"{}\"></div>\
          <div><label for=\"as-of-position\">or log position</label>\
          <input id=\"as-of-position\" name=\"as_of_position\" type=\"number\" min=\"0\" value=\"{}\"></div>\
-         <div><button type=\"submit\">Show as of then</button></div></form>",
-        Seg(id),
+         <div><button type=\"submit\">Show as of then</button></div>",
         params.get("as_of_time"),
         params.get("as_of_position")
     );
 }
 
+/// The pending queue. The table is always there (hidden while empty) so that `live.js` can fill
+/// it as commands arrive and leave; its rows are the same cells the script builds.
 fn queue_section(main: &mut Html, session: &Session, id: &str, queue: &[annal_projections::commands::CommandStatus]) {
     let may_cancel = authorize(&session.caller, Action::Cancel).is_ok();
     html!(main, "<h2 id=\"queue\">Pending commands</h2>");
     if queue.is_empty() {
-        html!(main, "<p>Nothing is waiting.</p>");
-        return;
+        html!(
+            main,
+            "<p id=\"queue-empty\">Nothing is waiting.</p><table id=\"queue-table\" hidden"
+        );
+    } else {
+        html!(
+            main,
+            "<p id=\"queue-empty\" hidden>Nothing is waiting.</p><table id=\"queue-table\""
+        );
     }
     html!(
         main,
-        "<table><thead><tr><th scope=\"col\">Command</th><th scope=\"col\">Queued</th><th scope=\"col\">By</th>\
-         <th scope=\"col\">Reason</th><th scope=\"col\">Status</th><th scope=\"col\" class=\"num\">Deliveries</th>"
+        " data-may-cancel=\"{}\" data-cancel-action=\"/console/devices/{}/commands/\"><thead><tr>\
+         <th scope=\"col\">Command</th><th scope=\"col\">Queued</th><th scope=\"col\">By</th>\
+         <th scope=\"col\">Reason</th><th scope=\"col\">Status</th><th scope=\"col\" class=\"num\">Deliveries</th>",
+        if may_cancel { "yes" } else { "no" },
+        Seg(id)
     );
     if may_cancel {
         html!(main, "<th scope=\"col\">Cancel</th>");
     }
     html!(main, "</tr></thead><tbody>");
-    for (n, c) in queue.iter().enumerate() {
+    for c in queue {
         html!(
             main,
-            "<tr><td>{} <span class=\"mono hint\">{}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+            "<tr data-command=\"{}\"><td>{} <span class=\"mono hint\">{}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td class=\"num\">{}</td>",
+            c.command_uuid,
             c.request_type,
             c.command_uuid,
             c.queued_at,
@@ -333,8 +331,8 @@ fn queue_section(main: &mut Html, session: &Session, id: &str, queue: &[annal_pr
                 Seg(id),
                 Seg(&c.command_uuid),
                 session.csrf,
-                n,
-                n,
+                Seg(&c.command_uuid),
+                Seg(&c.command_uuid),
                 c.request_type
             );
         }

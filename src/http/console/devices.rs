@@ -2,7 +2,9 @@
 //! filter (`DeviceFilter`: UDID, serial number, model, OS version prefix, state, quiet for N
 //! days) and its cursor (`after`, the last enrollment key of the page before). A name search
 //! reads the filtered inventory in key order a bounded number of devices at a time and says
-//! where it stopped, so no request walks the whole fleet.
+//! where it stopped, so no request walks the whole fleet. With `as_of_time` or
+//! `as_of_position`, the list is the fleet as the log knew it then (`fleet_as_of`), clearly
+//! labelled, each device linking to its own page as of the same point.
 
 use std::collections::BTreeSet;
 
@@ -13,6 +15,8 @@ use axum::response::Response;
 use chrono::Utc;
 
 use super::csrf::Form;
+use super::device::{as_of_fields, point_label};
+use super::fleet_as_of::{self, Wanted};
 use super::layout::{self, Section};
 use super::render::{html, query, Html, Seg};
 use super::session::Signed;
@@ -27,9 +31,15 @@ const NAME_ROUND: usize = 500;
 
 /// The search fields, as the form names them.
 const FIELDS: [&str; 7] = ["udid", "serial", "name", "model", "os", "state", "quiet"];
+/// The "as of" fields, carried by the pager and the device links.
+const AS_OF: [&str; 2] = ["as_of_time", "as_of_position"];
 
 pub async fn list(State(app): State<AppState>, Signed(session): Signed, RawQuery(raw): RawQuery) -> Response {
     let params = Form::query(raw.as_deref());
+    let as_of = match super::device::as_of(&params) {
+        Ok(as_of) => as_of,
+        Err(message) => return layout::error_page(StatusCode::BAD_REQUEST, "Not accepted", &message, Some(&session)),
+    };
     let state = match params.get("state") {
         None => None,
         Some(s) => match serde_json::from_value::<DeviceState>(serde_json::Value::String(s.to_string())) {
@@ -69,12 +79,27 @@ pub async fn list(State(app): State<AppState>, Signed(session): Signed, RawQuery
     let after = params.get("after").map(str::to_string);
     let queries = app.queries();
 
-    let (devices, next, scanned) = match &name {
-        None => {
+    let (devices, next, scanned) = match (as_of, &name) {
+        (Some(point), _) => {
+            let wanted = Wanted {
+                state: filter.state,
+                model: filter.model.as_ref().map(|m| m.to_lowercase()),
+                os_prefix: filter.os_version_prefix.clone(),
+                serial: filter.serial_number.clone(),
+                name: name.clone(),
+                quiet_days: quiet,
+                udid: params.get("udid").map(str::to_string),
+            };
+            match fleet_as_of::page(&app, &wanted, point, after.as_deref(), PAGE).await {
+                Ok(then) => (then.devices, then.next, Some(then.read)),
+                Err(e) => return layout::api_refusal(e.into(), Some(&session)),
+            }
+        }
+        (None, None) => {
             let page = queries.devices(&filter, after.as_deref(), PAGE).await.value;
             (page.items, page.next, None)
         }
-        Some(needle) => {
+        (None, Some(needle)) => {
             let mut found: Vec<Device> = Vec::new();
             let mut cursor = after.clone();
             let mut scanned = 0usize;
@@ -151,36 +176,91 @@ pub async fn list(State(app): State<AppState>, Signed(session): Signed, RawQuery
         main,
         "</select></div><div><label for=\"f-quiet\">Quiet for (days)</label>\
          <input id=\"f-quiet\" name=\"quiet\" type=\"number\" min=\"0\" value=\"{}\"></div>\
-         <div><button type=\"submit\">Search</button></div></form>",
+         <div><button type=\"submit\">Search</button></div>",
         params.get("quiet")
     );
+    // A search from an "as of" view stays in it.
+    for field in AS_OF {
+        if let Some(value) = params.get(field) {
+            html!(main, "<input type=\"hidden\" name=\"{}\" value=\"{}\">", field, value);
+        }
+    }
+    html!(main, "</form>");
 
-    if let Some(scanned) = scanned {
+    // The "as of" form carries the search along.
+    html!(
+        main,
+        "<form method=\"get\" action=\"/console/devices\" class=\"filters\" aria-labelledby=\"as-of-title\">\
+         <h2 id=\"as-of-title\">As of</h2>"
+    );
+    for field in FIELDS {
+        if let Some(value) = params.get(field) {
+            html!(main, "<input type=\"hidden\" name=\"{}\" value=\"{}\">", field, value);
+        }
+    }
+    as_of_fields(&mut main, &params);
+    html!(main, "</form>");
+
+    let search = query(FIELDS.iter().map(|f| (*f, params.get(f).unwrap_or(""))));
+    let as_of_query = query(AS_OF.iter().map(|f| (*f, params.get(f).unwrap_or(""))));
+    if let Some(point) = as_of {
         html!(
+            main,
+            "<p class=\"warning\" role=\"status\"><strong>As the log knew the fleet at {}</strong>: each device \
+             as its own events had made it by then; devices enrolled later are not shown. \
+             <a href=\"/console/devices?{}\">Show the fleet now</a></p>",
+            point_label(point),
+            search
+        );
+    }
+    match (scanned, as_of) {
+        (Some(read), Some(_)) => html!(
+            main,
+            "<p class=\"hint\" role=\"status\">Read {} enrollments as of then from here on.</p>",
+            read
+        ),
+        (Some(scanned), None) => html!(
             main,
             "<p class=\"hint\" role=\"status\">The name search read {} devices from here on.</p>",
             scanned
-        );
+        ),
+        (None, _) => {}
     }
     if devices.is_empty() {
         html!(main, "<p role=\"status\">No device matches.</p>");
     } else {
+        let count = match devices.len() {
+            1 => "1 device".to_string(),
+            n => format!("{n} devices"),
+        };
+        let caption = match as_of {
+            Some(point) => format!("{count} on this page, as of {}", point_label(point)),
+            None => format!("{count} on this page"),
+        };
         html!(
             main,
-            "<table><caption class=\"hint\">{} devices on this page</caption><thead><tr>\
+            "<table id=\"devices-table\"><caption class=\"hint\">{}</caption><thead><tr>\
              <th scope=\"col\">Name</th><th scope=\"col\">Enrollment</th><th scope=\"col\">Serial number</th>\
              <th scope=\"col\">Model</th><th scope=\"col\">OS</th><th scope=\"col\">State</th>\
              <th scope=\"col\">Last seen</th><th scope=\"col\" class=\"num\">Pending</th></tr></thead><tbody>",
-            devices.len()
+            caption
         );
+        // In an "as of" view each device opens as of the same point.
+        let link_query = if as_of_query.is_empty() {
+            String::new()
+        } else {
+            format!("?{as_of_query}")
+        };
         for d in &devices {
             let model = d.product_name.as_ref().or(d.model_name.as_ref()).or(d.model.as_ref());
             html!(
                 main,
-                "<tr><td>{}</td><td class=\"mono\"><a href=\"/console/devices/{}\">{}</a></td><td class=\"mono\">{}</td>\
+                "<tr data-enrollment=\"{}\"><td>{}</td><td class=\"mono\"><a href=\"/console/devices/{}{}\">{}</a></td><td class=\"mono\">{}</td>\
                  <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
+                d.enrollment,
                 d.device_name.as_deref().unwrap_or("(unnamed)"),
                 Seg(&d.enrollment),
+                link_query,
                 d.enrollment,
                 d.serial_number,
                 model,
@@ -191,9 +271,18 @@ pub async fn list(State(app): State<AppState>, Signed(session): Signed, RawQuery
             );
         }
         html!(main, "</tbody></table>");
+        // Several devices at once: the send form's own selection (console/selection.rs); not
+        // from a past view, whose devices are as they were, not as a command would find them.
+        if as_of.is_none() {
+            super::selection::form(&mut main, &session, &devices);
+        }
     }
     if let Some(next) = next {
-        let mut pairs: Vec<(&str, &str)> = FIELDS.iter().map(|f| (*f, params.get(f).unwrap_or(""))).collect();
+        let mut pairs: Vec<(&str, &str)> = FIELDS
+            .iter()
+            .chain(AS_OF.iter())
+            .map(|f| (*f, params.get(f).unwrap_or("")))
+            .collect();
         pairs.push(("after", next.as_str()));
         html!(
             main,

@@ -16,6 +16,11 @@ pub enum Section {
     Overview,
     Devices,
     Audit,
+    /// Enrollment tokens and the enrollment profile.
+    Enrollment,
+    PushCertificate,
+    /// API keys (shown in the navigation to the admin role only, the one that may list them).
+    Keys,
     /// Sign-in and error pages: nothing current.
     None,
 }
@@ -28,7 +33,9 @@ pub fn page(title: &str, section: Section, session: Option<&Session>, main: Html
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{} · Annal</title>\
-         <link rel=\"stylesheet\" href=\"/console/static/console.css\"></head><body>\
+         <link rel=\"stylesheet\" href=\"/console/static/console.css\">\
+         <link rel=\"icon\" href=\"data:,\">\
+         <script src=\"/console/static/live.js\" defer></script></head><body>\
          <a class=\"skip\" href=\"#main\">Skip to main content</a>\
          <header class=\"top\"><p class=\"brand\"><a href=\"/console\">Annal</a></p>",
         title
@@ -39,7 +46,19 @@ pub fn page(title: &str, section: Section, session: Option<&Session>, main: Html
             ("/console", "Overview", Section::Overview),
             ("/console/devices", "Devices", Section::Devices),
             ("/console/audit", "Audit trail", Section::Audit),
+            ("/console/enrollment", "Enrollment", Section::Enrollment),
+            (
+                "/console/push-certificate",
+                "Push certificate",
+                Section::PushCertificate,
+            ),
+            ("/console/keys", "API keys", Section::Keys),
         ] {
+            if this == Section::Keys
+                && crate::service::admin::authorize(&session.caller, crate::service::admin::Action::ManageKeys).is_err()
+            {
+                continue;
+            }
             if this == section {
                 html!(out, "<li><a href=\"{}\" aria-current=\"page\">{}</a></li>", link, label);
             } else {

@@ -1,5 +1,5 @@
-//! The web console at `/console`: server-rendered HTML, no JavaScript, everything embedded in
-//! the binary. One more adapter over the use cases: pages read through `Queries` as the admin
+//! The web console at `/console`: server-rendered HTML, everything embedded in the binary; one
+//! small script (`live.js`) adds live updates, and every page works without it. One more adapter over the use cases: pages read through `Queries` as the admin
 //! API's handlers do, actions call the same use cases (`app.commands()`), and every check is
 //! the API's own (the key check, `authorize` by role, the rails on destructive commands).
 //!
@@ -8,21 +8,41 @@
 //! - `csrf`: every form carries its session's token; a POST without it is 403.
 //! - `render`: the one escaping path every value goes through; `layout`: the page frame.
 //! - Pages: `overview` (fleet), `devices` (list, search), `device` (inventory, answers, queue,
-//!   history, "as of", send and cancel forms), `commands` (send with confirmation, cancel),
-//!   `audit` (the trail, with CSV and NDJSON export through the audit endpoint's code).
+//!   history, "as of", send and cancel forms), `commands` (the device page's short send form,
+//!   cancel), `audit` (the trail, with CSV and NDJSON export through the audit endpoint's code).
+//! - Sending any command to one device or a selection: `send` (the steps), `schema_form` (the
+//!   form built from Apple's command schema), `draft` (the form read as a command), `confirm`
+//!   (the page naming each device), `fanout` (the command's state on each device).
+//! - `enrollment` (enrollment tokens, the enrollment profile), `push_cert` (the push
+//!   certificate and its renewal, with the topic guard), `keys` (API keys, admin only).
+//! - `live` (Server-Sent Events for the overview's counters and a device's new events, and
+//!   `live.js`, which applies them), `history` (one event as the history shows it, for the page
+//!   and the live stream alike), `fleet_as_of` (the device list as the log knew it then).
 //!
 //! Every response carries a content security policy that allows nothing but this server's own
-//! stylesheet (no script, no inline style, no frames, forms only to this server).
+//! stylesheet and script (no inline script or style, no frames, forms only to this server).
 
 mod audit;
 mod commands;
+mod confirm;
 mod csrf;
 mod device;
 mod devices;
+mod draft;
+mod enrollment;
+mod fanout;
+mod fleet_as_of;
+mod history;
+mod keys;
 mod layout;
+mod live;
 mod login;
 mod overview;
+mod push_cert;
 mod render;
+mod schema_form;
+mod selection;
+mod send;
 mod session;
 
 use std::sync::Arc;
@@ -53,11 +73,26 @@ pub fn routes() -> Router<AppState> {
         .route("/console/logout", post(login::sign_out))
         .route("/console/devices", get(devices::list))
         .route("/console/devices/{id}", get(device::show))
+        .route("/console/devices/{id}/live", get(live::device))
+        .route("/console/live", get(live::fleet))
+        .route("/console/static/live.js", get(live::script))
         .route("/console/devices/{id}/commands", post(commands::send))
         .route(
             "/console/devices/{id}/commands/{command_uuid}/cancel",
             post(commands::cancel),
         )
+        .route("/console/send", get(send::form).post(send::submit))
+        .route("/console/commands/{command_uuid}", get(fanout::show))
+        .route("/console/enrollment", get(enrollment::show))
+        .route("/console/enrollment/tokens", post(enrollment::create))
+        .route("/console/enrollment/tokens/{token_id}/revoke", post(enrollment::revoke))
+        .route("/console/enrollment/profile", post(enrollment::profile))
+        .route(
+            "/console/push-certificate",
+            get(push_cert::show).post(push_cert::install),
+        )
+        .route("/console/keys", get(keys::list).post(keys::create))
+        .route("/console/keys/{key_id}/revoke", post(keys::revoke))
         .route("/console/audit", get(audit::show))
         .route("/console/audit/export", get(audit::export))
         .route("/console/static/console.css", get(stylesheet))

@@ -1,12 +1,14 @@
 //! `GET /console`: the fleet at a glance: enrolled devices, those quiet for a week, commands
-//! waiting, the push certificate's topic and days to expiry, and how far the read models trail
-//! the log.
+//! waiting, events in the log, how far the read models trail it, and the push certificate's
+//! topic and days to expiry. The counters are [`Counters`], which the live stream
+//! (`live::fleet`) sends again as the log moves, so the page and its updates count alike.
 
 use annal_projections::devices::{DeviceFilter, DeviceState};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
+use serde::Serialize;
 
 use super::layout::{self, Section};
 use super::render::{html, Html};
@@ -19,9 +21,28 @@ pub const QUIET_DAYS: i64 = 7;
 /// Devices read per round when counting.
 const COUNT_PAGE: usize = 5000;
 
-pub async fn show(State(app): State<AppState>, Signed(session): Signed) -> Response {
+/// The fleet's counters at one moment.
+#[derive(Debug, Clone, Serialize)]
+pub struct Counters {
+    pub enrolled: usize,
+    pub quiet: usize,
+    pub pending: usize,
+    /// The log's head position (events appended so far, on a backend with dense positions);
+    /// `None` when it cannot be read now.
+    pub head: Option<u64>,
+    /// Events the read models trail the log by (`None`: unknown, or a backend whose positions
+    /// are not dense).
+    pub lag: Option<u64>,
+    /// The position the read models have folded up to.
+    pub position: u64,
+    /// Why the head could not be read, when it could not.
+    pub head_error: Option<String>,
+}
+
+/// The two counts that walk the inventory: every enrolled device, and those quiet for
+/// [`QUIET_DAYS`]. Page by page, through the same reads every handler uses.
+pub async fn walked(app: &AppState) -> (usize, usize) {
     let queries = app.queries();
-    // Counted page by page from the inventory, through the same reads every handler uses.
     let mut enrolled = 0usize;
     let mut after: Option<String> = None;
     loop {
@@ -47,52 +68,88 @@ pub async fn show(State(app): State<AppState>, Signed(session): Signed) -> Respo
             None => break,
         }
     }
-    let pending = queries.pending_total();
-    let lag = crate::observe::gauges::projection_lag(&app).await;
+    (enrolled, quiet)
+}
+
+/// The counters, with `walked` (enrolled, quiet) as counted by [`walked`]: the live stream
+/// counts those less often than the cheap ones.
+pub async fn counters(app: &AppState, walked: (usize, usize)) -> Counters {
+    let queries = app.queries();
+    let (head, lag, head_error) = match crate::observe::gauges::projection_lag(app).await {
+        Ok((head, lag)) => (Some(head), lag, None),
+        Err(e) => (None, None, Some(e.to_string())),
+    };
+    Counters {
+        enrolled: walked.0,
+        quiet: walked.1,
+        pending: queries.pending_total(),
+        head,
+        lag,
+        position: queries.position(),
+        head_error,
+    }
+}
+
+/// One card: a value `live.js` can replace (`data-counter`), what it counts, and a link.
+fn card(main: &mut Html, counter: &'static str, value: String, label: Html) {
+    html!(
+        main,
+        "<li><span class=\"value\" data-counter=\"{}\">{}</span> <span class=\"label\">{}</span></li>",
+        counter,
+        value,
+        label
+    );
+}
+
+pub async fn show(State(app): State<AppState>, Signed(session): Signed) -> Response {
+    let c = counters(&app, walked(&app).await).await;
     let push = app.push.status();
+    let unknown = || "?".to_string();
 
     let mut main = Html::new();
-    html!(main, "<h2>Fleet</h2><ul class=\"cards\">");
+    // Filled in and shown by live.js; without script the page is a snapshot.
     html!(
         main,
-        "<li><span class=\"value\">{}</span> <span class=\"label\">enrolled devices</span> \
-         <a href=\"/console/devices?state=enrolled\">List them</a></li>",
-        enrolled
+        "<p id=\"live\" class=\"live\" role=\"status\" data-live-src=\"/console/live\" hidden></p>\
+         <h2>Fleet</h2><ul class=\"cards\">"
     );
+    let mut label = Html::new();
     html!(
-        main,
-        "<li><span class=\"value\">{}</span> <span class=\"label\">quiet (no contact for {} days)</span> \
-         <a href=\"/console/devices?quiet={}\">List them</a></li>",
-        quiet,
+        label,
+        "enrolled devices <a href=\"/console/devices?state=enrolled\">List them</a>"
+    );
+    card(&mut main, "enrolled", c.enrolled.to_string(), label);
+    let mut label = Html::new();
+    html!(
+        label,
+        "quiet (no contact for {} days) <a href=\"/console/devices?quiet={}\">List them</a>",
         QUIET_DAYS,
         QUIET_DAYS
     );
+    card(&mut main, "quiet", c.quiet.to_string(), label);
+    let mut label = Html::new();
+    html!(label, "commands pending");
+    card(&mut main, "pending", c.pending.to_string(), label);
+    let mut label = Html::new();
+    html!(label, "events in the log (its head position)");
+    card(&mut main, "head", c.head.map_or_else(unknown, |h| h.to_string()), label);
+    let mut label = Html::new();
     html!(
-        main,
-        "<li><span class=\"value\">{}</span> <span class=\"label\">commands pending</span></li>",
-        pending
+        label,
+        "events the read models trail the log by (they are at position <span data-counter=\"position\">{}</span>)",
+        c.position
     );
-    match &lag {
-        Ok((head, Some(lag))) => html!(
+    card(&mut main, "lag", c.lag.map_or_else(unknown, |l| l.to_string()), label);
+    html!(main, "</ul>");
+    if let Some(e) = &c.head_error {
+        html!(
             main,
-            "<li><span class=\"value\">{}</span> <span class=\"label\">events the read models trail the log by \
-             (log head {})</span></li>",
-            lag,
-            head
-        ),
-        Ok((head, None)) => html!(
-            main,
-            "<li><span class=\"value\">{}</span> <span class=\"label\">read models at position (log head {})</span></li>",
-            queries.position(),
-            head
-        ),
-        Err(e) => html!(
-            main,
-            "<li><span class=\"value\">?</span> <span class=\"label\">read-model lag: the log's head cannot be read: {}</span></li>",
-            e.to_string()
-        ),
+            "<p class=\"warning\">Read-model lag unknown: the log's head cannot be read: {}</p>",
+            e
+        );
     }
-    html!(main, "</ul><h2>Push certificate</h2>");
+
+    html!(main, "<h2>Push certificate</h2>");
     match (&push.topic, push.installed) {
         (Some(topic), true) => {
             html!(

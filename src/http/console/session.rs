@@ -256,6 +256,32 @@ impl Sessions {
         Ok(Some(session))
     }
 
+    /// Whether `session` is still open, its key checked again, without counting as a use of it:
+    /// a live stream asks this as it goes, and an open page must not keep an unattended
+    /// session from its idle end. A session whose time is up or whose key was revoked is ended
+    /// (and recorded) here.
+    pub async fn still_open(&self, app: &AppState, session: &Session) -> Result<bool, String> {
+        let ended = {
+            let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+            match map.by_id.get(&session.id_sha256) {
+                None => return Ok(false),
+                Some(entry) => entry.ended(Instant::now()),
+            }
+        };
+        if let Some(reason) = ended {
+            self.end(app.store.as_ref(), session, reason).await;
+            return Ok(false);
+        }
+        if let Some(key_id) = &session.key_id {
+            if app.admin.keys().is_revoked(key_id).await.map_err(|e| e.to_string())? {
+                self.end(app.store.as_ref(), session, ConsoleSessionEndReason::KeyRevoked)
+                    .await;
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
         self.map.lock().map(|m| m.by_id.len()).unwrap_or(0)

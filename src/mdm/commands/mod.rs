@@ -1,13 +1,15 @@
 //! MDM commands checked against Apple's own schema (`schemas/apple/mdm/commands/*.yaml`, MIT,
 //! embedded in the binary): [`from_json`] for commands an operator writes as JSON, [`validate`]
-//! for raw plist Command dictionaries, typed [`builders`] for the commands Annal sends itself, and
-//! [`validate_profile`] for the configuration profiles Annal generates (`schemas/apple/mdm/profiles/`).
+//! for raw plist Command dictionaries, typed [`builders`] for the commands Annal sends itself,
+//! [`validate_profile`] for the configuration profiles Annal generates (`schemas/apple/mdm/profiles/`),
+//! and [`form`]: each command's keys described for a form (the web console's send form).
 //!
 //! Pure: the only data read is the embedded schema, parsed once on first use.
 
 pub mod builders;
 mod embedded;
 pub(crate) mod error;
+pub mod form;
 pub(crate) mod json;
 mod platform;
 mod profile;

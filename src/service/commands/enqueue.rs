@@ -28,6 +28,47 @@ struct Shared<'r> {
     req: &'r EnqueueRequest,
 }
 
+/// A request to a list of enrollments as the enqueue will take it.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The enrollments, split and trimmed as the enqueue splits them.
+    pub targets: Vec<String>,
+    pub request_type: String,
+}
+
+/// Makes the enqueue's refusals of a request to a list of enrollments (the list, Apple's
+/// schema, the role, the RequestType's spelling, the rails), in the enqueue's order, without
+/// queueing anything: a confirmation step (the web console's) shows only what the enqueue
+/// will accept, and the enqueue makes the same checks again when it is sent.
+pub fn check_listed(caller: &Caller, req: &EnqueueRequest) -> Result<Checked, AdminError> {
+    if req.selection.is_some() {
+        return Err(AdminError::invalid_at(
+            "a group is resolved when the command is queued, not before",
+            "group",
+        ));
+    }
+    let ids = targets(&req.targets)?;
+    let command = req.command.command()?;
+    authorize(
+        caller,
+        Action::Enqueue {
+            request_type: &command.request_type,
+        },
+    )?;
+    check_rails(&command.request_type, req, ids.len())?;
+    Ok(Checked {
+        targets: ids,
+        request_type: command.request_type,
+    })
+}
+
+/// The spelling of the RequestType, then the rails for `targets` devices.
+fn check_rails(request_type: &str, req: &EnqueueRequest, targets: usize) -> Result<(), AdminError> {
+    check_request_type(request_type)?;
+    rails::check(request_type, req.reason.as_deref(), targets, req.confirm_count)
+        .map_err(|r| AdminError::invalid_at(r.to_string(), r.field()))
+}
+
 impl Commands<'_> {
     /// Queues the command for each target. Refusals of the request as a whole (a bad list, an
     /// invalid command, a role that may not queue it, a group that means nobody, a destructive
@@ -57,14 +98,7 @@ impl Commands<'_> {
             Some(ids) => (ids, None),
             None => self.resolve(caller, &req).await?,
         };
-        check_request_type(&command.request_type)?;
-        rails::check(
-            &command.request_type,
-            req.reason.as_deref(),
-            ids.len(),
-            req.confirm_count,
-        )
-        .map_err(|r| AdminError::invalid_at(r.to_string(), r.field()))?;
+        check_rails(&command.request_type, &req, ids.len())?;
         let command_uuid = command
             .command_uuid
             .clone()

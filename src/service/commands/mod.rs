@@ -24,6 +24,7 @@ use crate::service::groups::{Groups, Inventory};
 
 pub use answer::{EnqueueResult, Overall, PushRequest, TargetOutcome};
 pub use cancel::{CancelRequest, Cancelled};
+pub use enqueue::{check_listed, Checked};
 pub use push::{PushOutcome, PushOverall, PushResult};
 pub use request::{
     check_command_uuid, check_request_type, sealed, targets, CheckedCommand, CommandSource, EnqueueRequest, MAX_FAN_OUT,

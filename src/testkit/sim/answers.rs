@@ -90,6 +90,8 @@ pub fn answer(device: &VirtualDevice, request_type: &str, command: &Dictionary) 
                 .collect();
             out.insert("CertificateList".into(), Value::Array(certs));
         }
+        // A device acknowledges a lock (and locks its screen) with nothing more to say.
+        "DeviceLock" => {}
         _ => return None,
     }
     Some(out)
