@@ -60,7 +60,10 @@ impl CpuProfiler {
         let mut top_functions = parse(&report(&self.data, "dso,symbol")?);
         top_functions.truncate(TOP);
         let _ = std::fs::remove_file(&self.data);
-        (!by_binary.is_empty()).then_some(CpuProfile { by_binary, top_functions })
+        (!by_binary.is_empty()).then_some(CpuProfile {
+            by_binary,
+            top_functions,
+        })
     }
 }
 
@@ -109,9 +112,18 @@ mod tests {
         assert_eq!(
             parse(text),
             vec![
-                Share { percent: 52.1, name: "[kernel.kallsyms]".into() },
-                Share { percent: 40.0, name: "annal".into() },
-                Share { percent: 7.9, name: "libc.so.6".into() },
+                Share {
+                    percent: 52.1,
+                    name: "[kernel.kallsyms]".into()
+                },
+                Share {
+                    percent: 40.0,
+                    name: "annal".into()
+                },
+                Share {
+                    percent: 7.9,
+                    name: "libc.so.6".into()
+                },
             ]
         );
         let symbols = "     3.25%  annal              [.] sha2::sha256::compress256\n";

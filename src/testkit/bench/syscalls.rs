@@ -112,11 +112,17 @@ mod tests {
         let intervals = parse(text);
         assert_eq!(intervals.len(), 4);
         let started = Instant::now();
-        let counts = SyscallCounts { started: Some(started), intervals };
+        let counts = SyscallCounts {
+            started: Some(started),
+            intervals,
+        };
         assert_eq!(counts.total(), 625);
         let ms = Duration::from_millis;
         assert_eq!(counts.within(&[(started + ms(150), started + ms(250))]), 278);
-        assert_eq!(counts.within(&[(started, started + ms(150)), (started + ms(350), started + ms(450))]), 347);
+        assert_eq!(
+            counts.within(&[(started, started + ms(150)), (started + ms(350), started + ms(450))]),
+            347
+        );
         assert_eq!(parse(""), Vec::new());
     }
 
