@@ -32,6 +32,10 @@ pub fn poll_subscription<S: EventStore + ?Sized>(
                     return;
                 }
             };
+            // Nothing new (or, after a page, the head says nothing more was committed): wait
+            // for the head to move instead of asking the store again. Every commit moves the
+            // head, so asking once per move is enough; an empty read per commit cost a read
+            // transaction and a thread hand-off for nothing.
             if page.is_empty() {
                 let wanted = next;
                 tokio::select! {
@@ -49,6 +53,13 @@ pub fn poll_subscription<S: EventStore + ?Sized>(
                 next = event.global_position + 1;
                 if tx.send(Ok(event)).await.is_err() {
                     return;
+                }
+            }
+            if dense && *head.borrow_and_update() < next {
+                let wanted = next;
+                tokio::select! {
+                    moved = head.wait_for(|h| *h >= wanted) => if moved.is_err() { return },
+                    _ = tx.closed() => return,
                 }
             }
         }

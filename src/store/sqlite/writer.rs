@@ -13,6 +13,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
+use super::tail::Tail;
 use super::{rows, sql};
 use crate::store::group::{gather, plan_group, AppendRequest, LogLookup};
 use crate::store::import::check_import;
@@ -32,6 +33,7 @@ pub struct Writer {
     conn: Connection,
     head: Head,
     head_tx: watch::Sender<u64>,
+    tail: std::sync::Arc<Tail>,
 }
 
 impl Writer {
@@ -39,9 +41,15 @@ impl Writer {
         conn: Connection,
         head: Head,
         head_tx: watch::Sender<u64>,
+        tail: std::sync::Arc<Tail>,
     ) -> Result<Sender<WriteRequest>, StoreError> {
         let (tx, rx) = std::sync::mpsc::channel();
-        let writer = Writer { conn, head, head_tx };
+        let writer = Writer {
+            conn,
+            head,
+            head_tx,
+            tail,
+        };
         std::thread::Builder::new()
             .name("annal-sqlite-writer".into())
             .spawn(move || writer.run(rx))
@@ -84,6 +92,7 @@ impl Writer {
         let new_head = check_import(head, events, &mut Lookup(&tx))?;
         events.iter().try_for_each(|e| rows::insert(&tx, e))?;
         tx.commit().map_err(sql)?;
+        self.tail.clear();
         self.head = new_head;
         self.head_tx.send_replace(new_head.position);
         Ok(new_head)
@@ -102,16 +111,20 @@ impl Writer {
             Err(e) => return fail_all(group, e),
         };
         if head.position != self.head.position {
+            // Another process appended: what the tail holds no longer runs up to the head.
+            self.tail.clear();
             self.head = head;
             self.head_tx.send_replace(head.position);
         }
-        let plan = plan_group(group, self.head, Utc::now(), &mut Lookup(&tx));
+        let mut plan = plan_group(group, self.head, Utc::now(), &mut Lookup(&tx));
         let commit = plan
             .events
             .iter()
             .try_for_each(|e| rows::insert(&tx, e))
             .and_then(|()| tx.commit().map_err(sql));
         if commit.is_ok() && plan.head.position != self.head.position {
+            // In the tail before the head moves, so a reader woken by the move finds them.
+            self.tail.extend(std::mem::take(&mut plan.events));
             self.head = plan.head;
             self.head_tx.send_replace(self.head.position);
         }
