@@ -15,7 +15,7 @@ use annal::mdm::commands::form::catalog;
 use annal_schemas::events::apikey::Role;
 use axum::http::{header, Method, StatusCode};
 use common::console::{
-    assert_protected, assert_safe_page, enroll_named, field, signed_in, Answer, HOSTILE, HOSTILE_ESCAPED,
+    assert_protected, assert_safe_page, enroll_named, field, signed_in, Answer, Browser, HOSTILE, HOSTILE_ESCAPED,
 };
 use common::inprocess::{app, App, ADMIN_KEY, TOPIC};
 use serde_json::Value;
@@ -853,4 +853,114 @@ async fn the_device_page_short_form_still_names_the_device_and_returns_to_it() {
         )
         .await;
     assert_eq!(other.status, StatusCode::BAD_REQUEST);
+}
+
+/// Push health: the mock APNs answers a device's push 410 Unregistered (as tests/push.rs
+/// scripts it), so its token is dead and it was pushed and never answered. The push health page
+/// (policy, no inline script, readable by an auditor) lists it in both lists, linked to its
+/// device page, whose "Push" section says the token is dead and the push failed; neither page
+/// holds the PushMagic or the push token; without a session the page sends to sign-in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_health_lists_a_dead_token_and_the_device_page_shows_it_without_secrets() {
+    use base64::Engine as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (apns, ca) = common::push::mock(dir.path()).await;
+    let mut app = app().await;
+    // The shared in-process server would push to Apple itself: this one pushes to the mock.
+    let mut config = annal::config::ServerConfig::new(dir.path().join("data"));
+    config.admin_api_key = Some(ADMIN_KEY.into());
+    config.push.apns_url = apns.base_url();
+    config.push.apns_ca_file = Some(ca);
+    app.server = annal::server::build(config).await.expect("server builds");
+
+    let d = enroll_named(&app, 1, "Kiosk").await;
+    let alice = app.key("alice", Role::Admin).await;
+    let mut admin = signed_in(&app, &alice).await;
+    let page = admin.get("/console/push-certificate").await;
+    let csrf = field(&page.body, "csrf").unwrap();
+    let (cert, key) = push_pem(dir.path(), "ours", TOPIC);
+    let installed = admin
+        .post(
+            "/console/push-certificate",
+            &[("csrf", &csrf), ("certificate", &cert), ("private_key", &key)],
+        )
+        .await;
+    assert_eq!(installed.status, StatusCode::SEE_OTHER, "{}", installed.body);
+    // The certificate page reads the log's latest certificate, and loads it.
+    assert!(admin.get(installed.location()).await.body.contains("is installed"));
+    let (_, status) = app.get("/v1/push-certificate", ADMIN_KEY).await;
+    assert_eq!(status["usable"], true, "{status}");
+
+    let token = d.push_token();
+    let token_hex = hex::encode(&token);
+    apns.script(&token_hex, &[(410, "Unregistered")]);
+    let (status, body) = app
+        .call(Method::POST, &format!("/v1/push/{}", d.udid), ADMIN_KEY, None)
+        .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert_eq!(body["status"][&d.udid]["outcome"], "token_dead", "{body}");
+    let (_, record) = app.get(&format!("/v1/devices/{}/push", d.udid), ADMIN_KEY).await;
+    assert_eq!(record["token_dead"], true, "{record}");
+
+    let secrets = [
+        format!("{}-magic", d.serial),
+        token_hex.clone(),
+        token_hex.to_uppercase(),
+        base64::engine::general_purpose::STANDARD.encode(&token),
+    ];
+    let no_secrets = |path: &str, html: &str| {
+        for secret in &secrets {
+            assert!(!html.contains(secret.as_str()), "{path} shows a secret {secret}");
+        }
+    };
+    let device_link = format!("href=\"/console/devices/{}\"", d.udid);
+
+    // Any reading role sees the page: an auditor here.
+    let auditor = app.key("audrey", Role::Auditor).await;
+    let mut reader = signed_in(&app, &auditor).await;
+    let health = reader.get("/console/push-health?silent_minutes=0").await;
+    assert_page("/console/push-health", &health, StatusCode::OK);
+    no_secrets("/console/push-health", &health.body);
+    assert!(
+        health.body.contains("aria-current=\"page\">Push health<"),
+        "{}",
+        health.body
+    );
+    let (dead, silent) = health.body.split_once("id=\"silent\"").unwrap();
+    assert!(dead.contains(&device_link), "listed as a dead token: {}", health.body);
+    assert!(dead.contains("failed 410 Unregistered"), "{}", health.body);
+    assert!(
+        silent.contains(&device_link),
+        "listed as pushed and silent: {}",
+        health.body
+    );
+    // The default threshold (an hour): a push a moment ago is not silence yet.
+    let default = reader.get("/console/push-health").await;
+    assert_page("/console/push-health (default)", &default, StatusCode::OK);
+    assert!(default.body.contains("value=\"60\""));
+    let (dead, silent) = default.body.split_once("id=\"silent\"").unwrap();
+    assert!(dead.contains(&device_link));
+    assert!(!silent.contains(&device_link), "{}", default.body);
+    let refused = reader.get("/console/push-health?silent_minutes=soon").await;
+    assert_page("/console/push-health (refused)", &refused, StatusCode::BAD_REQUEST);
+
+    // The device page's Push section keeps the secrets off the page too. (Only the section: the
+    // history below shows the TokenUpdate event as `GET /v1/devices/{id}/history` does.)
+    let path = format!("/console/devices/{}", d.udid);
+    let device = reader.get(&path).await;
+    assert_page(&path, &device, StatusCode::OK);
+    let push = &device.body[device.body.find("<h2 id=\"push\">").expect("a Push section")..];
+    let push = &push[..push[1..].find("<h2").map_or(push.len(), |end| end + 1)];
+    no_secrets(&path, push);
+    assert!(push.contains("<dt>Push token</dt><dd>dead"), "{push}");
+    assert!(push.contains("failed 410 Unregistered"), "{push}");
+    assert!(push.contains("<dt>Failures</dt><dd>1</dd>"), "{push}");
+
+    // Without a session: to sign-in, nothing shown.
+    let mut stranger = Browser::new(&app);
+    let answer = stranger.get("/console/push-health").await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    assert_eq!(answer.location(), "/console/login");
+    assert!(!answer.body.contains(&d.udid));
 }

@@ -41,7 +41,7 @@ impl DeviceIdentity {
         digest: MdmDigest,
         signing_time: DateTime<Utc>,
     ) -> Result<Vec<u8>, PkiError> {
-        let key = SigningKey::from_pkcs8(&self.key_pkcs8_der)?;
+        let key = super::key_cache::signing_key(&self.key_pkcs8_der)?;
         if key.is_rsa() && digest == MdmDigest::Sha1 {
             return Err(PkiError::UnsupportedAlgorithm(
                 "RSA PKCS#1 v1.5 signing with SHA-1 (aws-lc-rs signs RSA with SHA-2 only)".to_owned(),

@@ -17,6 +17,7 @@ mod cms_raw;
 mod cms_sign;
 mod codec;
 mod identity;
+mod key_cache;
 pub(crate) mod keys;
 mod leaf_cache;
 mod mdm_signature;

@@ -5,7 +5,8 @@
 //! the same role (`RawView`). With `as_of_time` or `as_of_position`, the inventory and the
 //! history are the log's as of then (the API's "as of" reads). The present view carries a live
 //! hook: `live.js` follows `live::device` and adds new events to the history and keeps the
-//! queue current, with the cells this page renders.
+//! queue current, with the cells this page renders. The present view also shows the device's
+//! push record (`push_health::facts`: last push, its outcome, a dead token, failures).
 
 use annal_projections::AsOf;
 use axum::extract::{Path, RawQuery, State};
@@ -198,6 +199,13 @@ pub async fn show(
             html!(main, "<tr><th scope=\"row\">{}</th><td>{}</td></tr>", key, value);
         }
         html!(main, "</tbody></table>");
+    }
+
+    // The push record is the present one (the API's `GET /v1/devices/{id}/push`): an "as of"
+    // view shows none.
+    if as_of.is_none() {
+        let record = queries.push_record(&id).await;
+        super::push_health::facts(&mut main, record.as_ref());
     }
 
     if let Some(queue) = &queue {

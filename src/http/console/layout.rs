@@ -19,6 +19,8 @@ pub enum Section {
     /// Enrollment tokens and the enrollment profile.
     Enrollment,
     PushCertificate,
+    /// Dead push tokens and devices silent after a push.
+    PushHealth,
     /// API keys (shown in the navigation to the admin role only, the one that may list them).
     Keys,
     /// Sign-in and error pages: nothing current.
@@ -52,6 +54,7 @@ pub fn page(title: &str, section: Section, session: Option<&Session>, main: Html
                 "Push certificate",
                 Section::PushCertificate,
             ),
+            ("/console/push-health", "Push health", Section::PushHealth),
             ("/console/keys", "API keys", Section::Keys),
         ] {
             if this == Section::Keys

@@ -15,6 +15,8 @@
 //!   (the page naming each device), `fanout` (the command's state on each device).
 //! - `enrollment` (enrollment tokens, the enrollment profile), `push_cert` (the push
 //!   certificate and its renewal, with the topic guard), `keys` (API keys, admin only).
+//! - `push_health` (dead push tokens and pushed-but-silent devices, through the push-health
+//!   API's reads; also the device page's "Push" section).
 //! - `live` (Server-Sent Events for the overview's counters and a device's new events, and
 //!   `live.js`, which applies them), `history` (one event as the history shows it, for the page
 //!   and the live stream alike), `fleet_as_of` (the device list as the log knew it then).
@@ -39,6 +41,7 @@ mod live;
 mod login;
 mod overview;
 mod push_cert;
+mod push_health;
 mod render;
 mod schema_form;
 mod selection;
@@ -91,6 +94,7 @@ pub fn routes() -> Router<AppState> {
             "/console/push-certificate",
             get(push_cert::show).post(push_cert::install),
         )
+        .route("/console/push-health", get(push_health::show))
         .route("/console/keys", get(keys::list).post(keys::create))
         .route("/console/keys/{key_id}/revoke", post(keys::revoke))
         .route("/console/audit", get(audit::show))

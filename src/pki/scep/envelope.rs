@@ -9,7 +9,7 @@ use aws_lc_rs::cipher::{
     DES_EDE3_FOR_LEGACY_USE_ONLY, DES_FOR_LEGACY_USE_ONLY,
 };
 use aws_lc_rs::iv::FixedLength;
-use aws_lc_rs::rsa::{Pkcs1PrivateDecryptingKey, Pkcs1PublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey};
+use aws_lc_rs::rsa::{Pkcs1PublicEncryptingKey, PublicEncryptingKey};
 use cms::cert::IssuerAndSerialNumber;
 use cms::content_info::CmsVersion;
 use cms::enveloped_data::{
@@ -306,15 +306,12 @@ fn implicit_octets(any: AnyRef<'_>) -> der::Result<Vec<u8>> {
 /// stand-in key of the expected size, fixed for that ciphertext, instead of an error (see
 /// [`open`]).
 fn unwrap_key(wrapped: &[u8], key_pkcs8: &[u8], key_len: usize) -> Vec<u8> {
-    let decrypted = PrivateDecryptingKey::from_pkcs8(key_pkcs8)
-        .ok()
-        .and_then(|k| Pkcs1PrivateDecryptingKey::new(k).ok())
-        .and_then(|k| {
-            let mut out = vec![0u8; k.min_output_size()];
-            let len = k.decrypt(wrapped, &mut out).ok()?.len();
-            out.truncate(len);
-            Some(out)
-        });
+    let decrypted = crate::pki::key_cache::pkcs1_decrypting_key(key_pkcs8).and_then(|k| {
+        let mut out = vec![0u8; k.min_output_size()];
+        let len = k.decrypt(wrapped, &mut out).ok()?.len();
+        out.truncate(len);
+        Some(out)
+    });
     match decrypted {
         Some(cek) if cek.len() == key_len => cek,
         // Implicit rejection: the stand-in key is derived from the ciphertext and the CA key,

@@ -7,7 +7,7 @@ use super::attrs;
 use super::csr::{read_csr, CsrFacts};
 use super::envelope::{open, seal, ContentCipher};
 use super::{FailInfo, MessageType, PkiMessage, Refusal};
-use crate::pki::cms_build::{certs_only, signed_data, Content, SigningKey};
+use crate::pki::cms_build::{certs_only, signed_data, Content};
 use crate::pki::identity::parse_cert;
 use crate::pki::{Ca, PkiError, TrustAnchors, VerifiedIdentity};
 
@@ -134,6 +134,6 @@ pub fn cert_rep(
             Content::Absent
         }
     };
-    let key = SigningKey::from_pkcs8(ca.key_pkcs8_der())?;
+    let key = crate::pki::key_cache::signing_key(ca.key_pkcs8_der())?;
     signed_data(ca.cert_der(), &[], &key, content, extra, now)
 }

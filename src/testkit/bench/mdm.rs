@@ -103,7 +103,14 @@ pub async fn run_mdm(
     config: SimConfig,
     measure: Measure,
 ) -> Result<MdmBenchResult, BenchError> {
-    let (server, base) = spawn_server(exe, data_dir, store_url, &[]).await?;
+    // An enrollment profile names the push topic, so the server must know one (the benchmark
+    // has no push certificate).
+    let topic = ["--topic", config.topic.as_str()];
+    let extra: &[&str] = match config.enrollment {
+        Enrollment::Profile { .. } => &topic,
+        Enrollment::Direct => &[],
+    };
+    let (server, base) = spawn_server(exe, data_dir, store_url, extra).await?;
     drive(&server, &base, data_dir, backend, config, measure).await
 }
 
