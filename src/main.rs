@@ -2,11 +2,6 @@
 
 mod cli;
 
-// Per-thread free lists without arena locks or mprotect calls on the device path (issue 19:
-// malloc/free were ~9% of the server's CPU under glibc).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

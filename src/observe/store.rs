@@ -83,6 +83,10 @@ impl EventStore for MeteredStore {
         self.inner.watch_head()
     }
 
+    fn read_recent(&self, from_position: u64, limit: usize) -> Option<Vec<RecordedEvent>> {
+        self.inner.read_recent(from_position, limit)
+    }
+
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
     }

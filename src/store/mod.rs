@@ -133,6 +133,14 @@ pub trait EventStore: Send + Sync + 'static {
     /// [`Capabilities::verbatim_import`] refuse every batch.
     async fn import(&self, events: Vec<RecordedEvent>) -> Result<Head, StoreError>;
 
+    /// The newest events from `from_position`, when this process still holds what it just
+    /// committed in memory (None: ask [`EventStore::read_all`]). Unlike `read_all`, a page may
+    /// end early though the log holds more (another process's appends are not in memory), so
+    /// only a follower that then waits for the head to move may use it.
+    fn read_recent(&self, _from_position: u64, _limit: usize) -> Option<Vec<RecordedEvent>> {
+        None
+    }
+
     /// Every event from `from_position` (inclusive), exactly once and in order: first the
     /// catch-up, then live appends. Ends with an error if the log shows a gap.
     fn subscribe_all(self: Arc<Self>, from_position: u64) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {

@@ -25,7 +25,12 @@ pub fn poll_subscription<S: EventStore + ?Sized>(
         let mut head = store.watch_head();
         let mut next = from_position.max(1);
         loop {
-            let page = match store.read_all(next, PAGE).await {
+            // What this process just committed is in memory; the rest comes from the store.
+            let read = match store.read_recent(next, PAGE) {
+                Some(page) => Ok(page),
+                None => store.read_all(next, PAGE).await,
+            };
+            let page = match read {
                 Ok(page) => page,
                 Err(e) => {
                     let _ = tx.send(Err(e)).await;

@@ -4,7 +4,10 @@
 //!
 //! Only what this process's writer committed is here, contiguous and in order. The writer
 //! clears it when it learns that another process appended (its positions would leave a gap),
-//! and a read the tail cannot answer entirely goes to the file.
+//! and a read the tail cannot answer goes to the file. Only followers read it
+//! (`EventStore::read_recent`): a page from here may end before the log does (another process's
+//! appends are not here), which a follower waiting for the head takes in its stride and
+//! `read_all`'s callers could not, so `read_all` always reads the file.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -12,9 +15,10 @@ use std::sync::Mutex;
 use annal_schemas::RecordedEvent;
 
 /// Enough for every reader following the log to find a few seconds of commits here.
-const MAX_EVENTS: usize = 8192;
-/// Device answers may be tens of kilobytes each: the bound that usually applies.
-const MAX_BYTES: usize = 16 << 20;
+const MAX_EVENTS: usize = 2048;
+/// Device answers may be tens of kilobytes each: the bound that usually applies. Small next to
+/// the read models (at 100,000 devices, 4 MiB is 42 bytes per device).
+const MAX_BYTES: usize = 4 << 20;
 
 #[derive(Default)]
 pub struct Tail {
@@ -140,7 +144,7 @@ mod tests {
         assert!(tail.read(1, 100).is_none(), "the oldest were dropped");
         let kept = tail.read(40, 100).unwrap();
         assert_eq!(positions(&kept), vec![40]);
-        // 16 MiB holds fifteen 1 MiB events with their envelopes, not sixteen.
+        // 4 MiB holds three 1 MiB events with their envelopes, not four.
         let kept = MAX_BYTES / big - 1;
         let all = tail.read(41 - kept as u64, 100).unwrap();
         assert_eq!(all.len(), kept);

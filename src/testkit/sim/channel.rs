@@ -43,6 +43,12 @@ impl Clients {
         Ok(client)
     }
 
+    /// A client of its own, without a client certificate: a device that keeps its own TLS
+    /// sessions (and so resumes them when it reconnects), as a real one does.
+    pub fn own(&self, origin: &str) -> Result<Client, ClientError> {
+        Client::new(origin.trim_end_matches('/'), &self.ca_der)
+    }
+
     /// A client of its own that presents `identity` as its TLS client certificate.
     pub fn with_identity(&self, origin: &str, identity: &DeviceIdentity) -> Result<Client, ClientError> {
         Client::with_identity(origin, &self.ca_der, &identity.cert_der, &identity.key_pkcs8_der)
@@ -80,6 +86,9 @@ impl Channel {
             let (origin, path) = split_url(url)?;
             let client = match mtls {
                 Some(identity) => clients.with_identity(&origin, identity)?,
+                // Real devices: one TLS session cache each, so a reconnect resumes its session
+                // (a shared client keeps a few tickets per server for the whole fleet).
+                None if wire.signature_only => clients.own(&origin)?,
                 None => clients.shared(&origin)?,
             };
             Ok::<_, ClientError>(Endpoint { client, path })
