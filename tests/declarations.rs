@@ -167,6 +167,11 @@ async fn a_filter_assignment_reaches_the_matching_devices_and_their_status_comes
     // An assignment is removed under its own declaration only.
     let id = assigned["assignment_id"].as_str().unwrap_or_default();
     let encoded = id.replace('@', "%40").replace(':', "%3A");
+    // The sync worker queues the iPad's new set on its own; let it before counting appends.
+    until(&app, &format!("/v1/devices/{}/declarations", ipad.udid), |v| {
+        v["in_sync"] == true
+    })
+    .await;
     let head = app.head().await;
     let (status, _) = app
         .call(
