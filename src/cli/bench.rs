@@ -201,6 +201,53 @@ pub fn bar(bars: &MultiProgress, len: u64, label: &str) -> ProgressBar {
     bars.add(ProgressBar::new(len).with_style(style).with_message(label.to_string()))
 }
 
+/// One bar per phase of a long benchmark (`bench scale`, `bench console`): a new phase ends the
+/// bars before it. Hidden for `--json`.
+pub struct PhaseBars {
+    bars: MultiProgress,
+    open: Arc<std::sync::Mutex<std::collections::HashMap<String, ProgressBar>>>,
+}
+
+impl PhaseBars {
+    pub fn new(hidden: bool) -> Self {
+        let bars = MultiProgress::new();
+        if hidden {
+            bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        Self {
+            bars,
+            open: Arc::default(),
+        }
+    }
+
+    /// The callback a harness reports `(phase, done, total)` to.
+    pub fn progress(&self) -> annal::testkit::bench::scale::Progress {
+        let (bars, open) = (self.bars.clone(), self.open.clone());
+        Arc::new(move |phase: &str, done: u64, total: u64| {
+            let Ok(mut open) = open.lock() else { return };
+            if !open.contains_key(phase) {
+                for (_, b) in open.drain() {
+                    b.finish_and_clear();
+                }
+                open.insert(phase.to_string(), bar(&bars, total, phase));
+            }
+            if let Some(b) = open.get(phase) {
+                b.set_length(total);
+                b.set_position(done);
+            }
+        })
+    }
+
+    /// Clears whatever bar is still open.
+    pub fn finish(&self) {
+        if let Ok(mut open) = self.open.lock() {
+            for (_, b) in open.drain() {
+                b.finish_and_clear();
+            }
+        }
+    }
+}
+
 pub enum Cleanup {
     Dir(std::path::PathBuf),
     Schema(String),

@@ -2,15 +2,12 @@
 //! (src/testkit/bench/console.rs). The server runs in this process, so its logs are this
 //! process's: run it with `ANNAL_LOG=warn` to see only the progress bars and the figures.
 
-use std::collections::HashMap;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
 
 use annal::testkit::bench::console::{run as run_console, ConsoleConfig, ConsoleReport};
 use annal::testkit::bench::scale::default_store;
-use indicatif::{MultiProgress, ProgressBar};
 
-use super::bench::bar;
+use super::bench::PhaseBars;
 
 /// The server time each page should stay within.
 const TARGET_MS: f64 = 50.0;
@@ -47,34 +44,9 @@ pub async fn run(global: &super::Global, args: ConsoleBenchArgs) -> anyhow::Resu
         devices: args.devices,
         requests: args.requests.max(1),
     };
-    let bars = MultiProgress::new();
-    if args.json {
-        bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    // One bar per phase, as `bench scale` draws them: a new phase ends the ones before.
-    let open: Arc<Mutex<HashMap<String, ProgressBar>>> = Arc::default();
-    let progress = {
-        let open = open.clone();
-        Arc::new(move |phase: &str, done: u64, total: u64| {
-            let Ok(mut open) = open.lock() else { return };
-            if !open.contains_key(phase) {
-                for (_, b) in open.drain() {
-                    b.finish_and_clear();
-                }
-                open.insert(phase.to_string(), bar(&bars, total, phase));
-            }
-            if let Some(b) = open.get(phase) {
-                b.set_length(total);
-                b.set_position(done);
-            }
-        })
-    };
-    let result = run_console(&config, progress).await;
-    if let Ok(mut open) = open.lock() {
-        for (_, b) in open.drain() {
-            b.finish_and_clear();
-        }
-    }
+    let bars = PhaseBars::new(args.json);
+    let result = run_console(&config, bars.progress()).await;
+    bars.finish();
     let _ = std::fs::remove_dir_all(&dir);
     let report = result?;
     if args.json {

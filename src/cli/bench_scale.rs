@@ -1,15 +1,12 @@
 //! `annal bench scale`: memory per enrolled device, start-up, rebuild and the device loop with a
 //! large enrolled fleet (src/bench/scale.rs).
 
-use std::collections::HashMap;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use annal::testkit::bench::scale::{default_store, run, ScaleConfig, ScaleReport};
-use indicatif::{MultiProgress, ProgressBar};
 
-use super::bench::bar;
+use super::bench::PhaseBars;
 
 #[derive(Debug, clap::Args)]
 pub struct ScaleBenchArgs {
@@ -63,34 +60,9 @@ pub async fn run_scale(global: &super::Global, args: ScaleBenchArgs) -> anyhow::
         ready_within: Duration::from_secs(args.ready_within_secs),
         ddm: args.ddm,
     };
-    let bars = MultiProgress::new();
-    if args.json {
-        bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    let open: Arc<Mutex<HashMap<String, ProgressBar>>> = Arc::default();
-    let progress = {
-        let open = open.clone();
-        Arc::new(move |phase: &str, done: u64, total: u64| {
-            let Ok(mut open) = open.lock() else { return };
-            // A new phase: the earlier ones are over.
-            if !open.contains_key(phase) {
-                for (_, b) in open.drain() {
-                    b.finish_and_clear();
-                }
-                open.insert(phase.to_string(), bar(&bars, total, phase));
-            }
-            if let Some(b) = open.get(phase) {
-                b.set_length(total);
-                b.set_position(done);
-            }
-        })
-    };
-    let result = run(&config, progress).await;
-    if let Ok(mut open) = open.lock() {
-        for (_, b) in open.drain() {
-            b.finish_and_clear();
-        }
-    }
+    let bars = PhaseBars::new(args.json);
+    let result = run(&config, bars.progress()).await;
+    bars.finish();
     let _ = std::fs::remove_dir_all(&dir);
     let report = result?;
     if args.json {

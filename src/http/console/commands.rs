@@ -5,16 +5,13 @@
 //! the schema form's steps (`send`): a confirmation naming the device, then the queue; every
 //! other command, and several devices at once, go through the schema form itself.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::csrf;
+use super::csrf::SignedForm;
 use super::layout;
 use super::render::{query, segment};
 use super::send::{self, Origin};
-use super::session::Signed;
 use crate::http::AppState;
 use crate::service::admin::AdminError;
 use crate::service::commands::CancelRequest;
@@ -66,15 +63,9 @@ const QUERIES: [&str; 12] = [
 /// `confirm=yes` the confirmation page, with it the command queued and the device page again.
 pub async fn send(
     State(app): State<AppState>,
-    Signed(session): Signed,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    SignedForm(session, form): SignedForm,
 ) -> Response {
-    let form = match csrf::signed_form(&session, &headers, &body) {
-        Ok(form) => form,
-        Err(refused) => return *refused,
-    };
     if !COMMANDS
         .iter()
         .any(|c| Some(c.request_type) == form.get("request_type"))
@@ -106,15 +97,9 @@ pub async fn send(
 /// `POST /console/devices/{id}/commands/{command_uuid}/cancel`, with an optional reason.
 pub async fn cancel(
     State(app): State<AppState>,
-    Signed(session): Signed,
     Path((id, command_uuid)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    SignedForm(session, form): SignedForm,
 ) -> Response {
-    let form = match csrf::signed_form(&session, &headers, &body) {
-        Ok(form) => form,
-        Err(refused) => return *refused,
-    };
     let request = CancelRequest {
         target: id.clone(),
         command_uuid,

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::layout;
-use super::session::Session;
+use super::session::{Session, Signed};
 
 /// The field every form carries its token in.
 pub const FIELD: &str = "csrf";
@@ -120,4 +120,27 @@ pub fn forged(session: Option<&Session>) -> Response {
          Reload the page and try again.",
         session,
     )
+}
+
+/// A POST from a signed-in session whose form carries that session's token: the session and the
+/// form. Without a session it is refused as [`Signed`] refuses (before the body is read); a
+/// malformed form or a missing or wrong token gets its refusal page, and the handler never runs.
+pub struct SignedForm(pub Session, pub Form);
+
+impl axum::extract::FromRequest<crate::http::AppState> for SignedForm {
+    type Rejection = Response;
+
+    async fn from_request(request: axum::extract::Request, app: &crate::http::AppState) -> Result<Self, Response> {
+        use axum::extract::FromRequestParts;
+        use axum::response::IntoResponse;
+        let (mut parts, body) = request.into_parts();
+        let Signed(session) = Signed::from_request_parts(&mut parts, app).await?;
+        let headers = parts.headers.clone();
+        let request = axum::extract::Request::from_parts(parts, body);
+        let body = axum::body::Bytes::from_request(request, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let form = signed_form(&session, &headers, &body).map_err(|refused| *refused)?;
+        Ok(Self(session, form))
+    }
 }

@@ -12,6 +12,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
+use super::csrf::SignedForm;
 use super::csrf::{self, Form};
 use super::layout::{self, Section};
 use super::render::{html, query, Html, Seg};
@@ -117,11 +118,7 @@ fn profile_section(session: &Session, main: &mut Html) {
 }
 
 /// `POST /console/enrollment/tokens`: the token made, and its enroll URL shown once.
-pub async fn create(State(app): State<AppState>, Signed(session): Signed, headers: HeaderMap, body: Bytes) -> Response {
-    let form = match csrf::signed_form(&session, &headers, &body) {
-        Ok(form) => form,
-        Err(refused) => return *refused,
-    };
+pub async fn create(State(app): State<AppState>, SignedForm(session, form): SignedForm) -> Response {
     let Some(name) = form.get("name") else {
         return layout::refusal(AdminError::invalid_at("give the token a name", "name"), Some(&session));
     };

@@ -5,12 +5,12 @@
 //! Enrollment tokens are on the enrollment page.
 
 use annal_schemas::events::apikey::Role;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::csrf::{self, Form};
+use super::csrf::Form;
+use super::csrf::SignedForm;
 use super::layout::{self, Section};
 use super::render::{html, query, Html, Seg};
 use super::session::Signed;
@@ -118,11 +118,7 @@ pub async fn list(State(app): State<AppState>, Signed(session): Signed, RawQuery
 }
 
 /// `POST /console/keys`: the key made, its secret shown once.
-pub async fn create(State(app): State<AppState>, Signed(session): Signed, headers: HeaderMap, body: Bytes) -> Response {
-    let form = match csrf::signed_form(&session, &headers, &body) {
-        Ok(form) => form,
-        Err(refused) => return *refused,
-    };
+pub async fn create(State(app): State<AppState>, SignedForm(session, form): SignedForm) -> Response {
     let role = form
         .get("role")
         .and_then(|r| ROLES.iter().find(|(name, _, _)| *name == r))
@@ -160,15 +156,9 @@ pub async fn create(State(app): State<AppState>, Signed(session): Signed, header
 /// `POST /console/keys/{key_id}/revoke`, with an optional reason.
 pub async fn revoke(
     State(app): State<AppState>,
-    Signed(session): Signed,
     Path(key_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    SignedForm(session, form): SignedForm,
 ) -> Response {
-    let form = match csrf::signed_form(&session, &headers, &body) {
-        Ok(form) => form,
-        Err(refused) => return *refused,
-    };
     let reason = form.get("reason").map(str::to_string);
     if let Err(e) = keys::revoke_key(app.admin.keys(), &session.caller, &key_id, reason).await {
         return layout::refusal(e, Some(&session));

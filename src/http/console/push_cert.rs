@@ -5,12 +5,12 @@
 //! topic guard refuses a certificate for another topic than the enrolled devices' (it would
 //! strand every one of them): the page says so, and nothing is installed.
 
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::csrf::{self, Form};
+use super::csrf::Form;
+use super::csrf::SignedForm;
 use super::layout::{self, Section};
 use super::render::{html, Html};
 use super::session::{Session, Signed};
@@ -124,16 +124,7 @@ fn upload_form(session: &Session, main: &mut Html) {
 }
 
 /// `POST /console/push-certificate`: installs the renewal, or shows why not.
-pub async fn install(
-    State(app): State<AppState>,
-    Signed(session): Signed,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let form = match csrf::signed_form(&session, &headers, &body) {
-        Ok(form) => form,
-        Err(refused) => return *refused,
-    };
+pub async fn install(State(app): State<AppState>, SignedForm(session, form): SignedForm) -> Response {
     // The role first, as the API: a key that may not install learns nothing about the input.
     if let Err(e) = authorize(&session.caller, Action::InstallPushCertificate) {
         return layout::refusal(e, Some(&session));

@@ -9,13 +9,13 @@
 //!
 //! The device page's short form (`commands.rs`) runs the same steps for its one device.
 
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::confirm::{self, Named};
-use super::csrf::{self, Form};
+use super::csrf::Form;
+use super::csrf::SignedForm;
 use super::draft::{devices, Draft, DraftError};
 use super::layout::{self, Section};
 use super::render::{html, query, segment, Html, Seg};
@@ -83,11 +83,7 @@ pub async fn form(Signed(session): Signed, RawQuery(raw): RawQuery) -> Response 
 
 /// `POST /console/send`: the confirmation page, or with `confirm=yes` the command queued and
 /// its fan-out page.
-pub async fn submit(State(app): State<AppState>, Signed(session): Signed, headers: HeaderMap, body: Bytes) -> Response {
-    let form = match csrf::signed_form(&session, &headers, &body) {
-        Ok(form) => form,
-        Err(refused) => return *refused,
-    };
+pub async fn submit(State(app): State<AppState>, SignedForm(session, form): SignedForm) -> Response {
     match read(&session, &form, Origin::Selection) {
         Ok(draft) => proceed(&app, &session, &form, draft, Origin::Selection).await,
         Err(refused) => *refused,
